@@ -1,0 +1,72 @@
+"""unirun: one executor API over threads, processes and coroutines."""
+
+from __future__ import annotations
+
+from ._backends.coroutine import CoroutineExecutor
+from ._backends.process import ProcessExecutor
+from ._backends.thread import ThreadExecutor
+from ._base import OptionsView
+from ._errors import (
+    BrokenExecutor,
+    CancelledError,
+    InvalidStateError,
+    RemoteError,
+    RemoteTraceback,
+    TaskTimeoutError,
+    TransferError,
+    UnirunError,
+    WorkerCrashedError,
+)
+from ._factory import executor
+from ._future import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    Future,
+    as_completed,
+    wait,
+)
+from ._map import MapIterator
+from ._options import TaskOptions
+from ._protocol import Executor
+
+__all__ = (
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
+    "BrokenExecutor",
+    "CancelledError",
+    "CoroutineExecutor",
+    "Executor",
+    "Future",
+    "InvalidStateError",
+    "MapIterator",
+    "OptionsView",
+    "ProcessExecutor",
+    "RemoteError",
+    "RemoteTraceback",
+    "TaskOptions",
+    "TaskTimeoutError",
+    "ThreadExecutor",
+    "TransferError",
+    "UnirunError",
+    "WorkerCrashedError",
+    "as_completed",
+    "executor",
+    "wait",
+)
+
+for _name in (
+    "RemoteError",
+    "RemoteTraceback",
+    "TaskTimeoutError",
+    "TransferError",
+    "UnirunError",
+    "WorkerCrashedError",
+    "TaskOptions",
+    "as_completed",
+    "wait",
+    "executor",
+):
+    globals()[_name].__module__ = "unirun"
+del _name

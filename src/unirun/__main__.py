@@ -1,0 +1,5 @@
+"""``python -m unirun``."""
+
+from unirun._cli import main
+
+raise SystemExit(main())

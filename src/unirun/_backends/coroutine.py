@@ -1,0 +1,347 @@
+"""CoroutineExecutor: tasks as coroutines on an anyio event loop.
+
+Two ways to run: entered with ``async with`` inside a running event loop, tasks run
+on that loop; otherwise the executor runs its own loop in a background thread,
+started by the first ``submit``. Either way a submitted call goes through an inbox
+that the loop drains, so ``submit`` is cheap and works from any thread::
+
+    submit() -> inbox -> (one wake-up per batch) -> loop: task group.start_soon(job)
+    job: [wait for a concurrency slot] -> run (await, or a worker thread if sync)
+         inside a cancel scope (time-out, cancel()) -> set the Future
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import anyio.to_thread
+
+from .._base import BaseExecutor, check_callable
+from .._call import is_async_callable
+from .._errors import BrokenExecutor, TaskTimeoutError
+from .._future import Future, call_soon_threadsafe_here, start_running
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+    from typing import Self
+
+    from anyio.abc import TaskGroup
+
+    from .._options import TaskOptions
+
+__all__ = ["CoroutineExecutor"]
+
+
+class _Job:
+    __slots__ = ("args", "fn", "future", "is_async", "kwargs", "options")
+
+    def __init__(
+        self,
+        future: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+        is_async: bool,
+    ) -> None:
+        self.future = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.options = options
+        self.is_async = is_async
+
+
+class CoroutineExecutor(BaseExecutor):
+    """Run tasks as coroutines on an anyio event loop (asyncio or trio).
+
+    ``async def`` tasks run on the loop; plain functions run in anyio's worker
+    threads so the loop never blocks. A running coroutine can be cancelled for
+    real: ``Future.cancel()`` and a time-out cancel it at its next ``await``.
+
+    Args:
+        max_concurrency: the most tasks running at once; ``None`` for no limit.
+        backend: ``"asyncio"`` or ``"trio"`` (the ``trio`` extra) for the loop the
+            executor runs itself; inside ``async with`` the caller's loop is used.
+        initializer: called (or awaited) on the loop before the first task.
+        initargs: arguments for ``initializer``.
+    """
+
+    kind = "coroutine"
+    cancels_running = True
+    stops_on_timeout = True
+
+    def __init__(
+        self,
+        max_concurrency: int | None = None,
+        backend: Literal["asyncio", "trio"] = "asyncio",
+        *,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        if max_concurrency is not None and max_concurrency <= 0:
+            raise ValueError("max_concurrency must be greater than 0")
+        if backend not in ("asyncio", "trio"):
+            raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._max_concurrency = max_concurrency
+        self._backend = backend
+        self._initializer = initializer
+        self._initargs = initargs
+        self._lock = threading.Lock()
+        self._inbox: deque[_Job] = deque()
+        self._waiting: set[Future[Any]] = set()
+        self._wake_pending = False
+        self._schedule: Callable[[Callable[[], object]], None] | None = None
+        self._task_group: TaskGroup | None = None
+        self._slots: anyio.Semaphore | None = None
+        self._wakeup: anyio.Event
+        self._thread: threading.Thread | None = None
+        self._attached: Any = None
+        self._started = False
+        self._shutdown = False
+        self._broken: str | None = None
+
+    # -- submitting ------------------------------------------------------------------
+
+    def _submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        check_callable(fn)
+        is_async = is_async_callable(fn)
+        future: Future[Any] = Future()
+        future._cancel_stops_running = is_async
+        job = _Job(future, fn, args, kwargs, options, is_async)
+        with self._lock:
+            if self._broken:
+                raise BrokenExecutor(self._broken)
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._inbox.append(job)
+            if not self._started:
+                self._start_thread()
+                return future
+            schedule = self._schedule
+            if schedule is None or self._wake_pending:
+                return future
+            self._wake_pending = True
+        schedule(self._wake)
+        return future
+
+    def _start_thread(self) -> None:
+        self._started = True
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=anyio.run,
+            args=(self._main, ready),
+            kwargs={"backend": self._backend},
+            name=f"CoroutineExecutor-{id(self):#x}",
+        )
+        self._thread.start()
+
+    async def _main(self, ready: threading.Event) -> None:
+        async with anyio.create_task_group() as task_group:
+            await self._attach(task_group)
+            ready.set()
+        # The task group has waited for the drainer (gone at shutdown) and every job.
+
+    async def _attach(self, task_group: TaskGroup) -> None:
+        """Make ``task_group`` (in the running loop) the home of the tasks."""
+        if self._max_concurrency is not None:
+            self._slots = anyio.Semaphore(self._max_concurrency)
+        self._task_group = task_group
+        self._wakeup = anyio.Event()
+        if self._initializer is not None:
+            try:
+                result = self._initializer(*self._initargs)
+                if inspect.isawaitable(result):
+                    await result
+            except BaseException:
+                logging.getLogger("concurrent.futures").critical(
+                    "Exception in initializer:", exc_info=True
+                )
+                self._fail_all(
+                    "The coroutine executor's initializer failed, "
+                    "the executor is not usable anymore"
+                )
+        with self._lock:
+            self._schedule = call_soon_threadsafe_here()
+        task_group.start_soon(self._drainer)
+
+    def _wake(self) -> None:
+        """Wake the drainer (runs on the loop, outside any task)."""
+        self._wakeup.set()
+
+    async def _drainer(self) -> None:
+        """Start the jobs that arrive in the inbox, until shutdown empties it."""
+        while True:
+            self._drain()
+            with self._lock:
+                if self._shutdown and not self._inbox:
+                    return
+            await self._wakeup.wait()
+            self._wakeup = anyio.Event()
+
+    def _fail_all(self, reason: str) -> None:
+        with self._lock:
+            self._broken = reason
+            jobs = list(self._inbox)
+            self._inbox.clear()
+        for job in jobs:
+            job.future._set_exception_if_pending(BrokenExecutor(reason))
+
+    def _drain(self) -> None:
+        """Start every job in the inbox (runs on the loop)."""
+        with self._lock:
+            jobs = list(self._inbox)
+            self._inbox.clear()
+            self._wake_pending = False
+            task_group = self._task_group
+        if task_group is None:
+            return
+        for job in jobs:
+            task_group.start_soon(self._run, job)
+
+    async def _run(self, job: _Job) -> None:
+        future = job.future
+        if self._slots is not None:
+            if future.done():
+                return
+            with self._lock:
+                self._waiting.add(future)
+            try:
+                await self._slots.acquire()
+            finally:
+                with self._lock:
+                    self._waiting.discard(future)
+            try:
+                await self._run_now(job)
+            finally:
+                self._slots.release()
+        else:
+            await self._run_now(job)
+
+    async def _run_now(self, job: _Job) -> None:
+        future = job.future
+        if not start_running(future):
+            return
+        timeout = job.options.timeout
+        scope = anyio.CancelScope()
+        if timeout is not None:
+            scope.deadline = anyio.current_time() + timeout
+        schedule = self._schedule
+        assert schedule is not None
+        future._stop_running = lambda: schedule(scope.cancel)
+        fn, args, kwargs = job.fn, job.args, job.kwargs
+        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
+        cancelled = anyio.get_cancelled_exc_class()
+        try:
+            with scope:
+                try:
+                    if job.is_async:
+                        result = await fn(*args, **kwargs)
+                    else:
+                        result = await anyio.to_thread.run_sync(
+                            functools.partial(fn, *args, **kwargs),
+                            abandon_on_cancel=True,
+                        )
+                        if inspect.isawaitable(result):
+                            result = await result
+                except cancelled:
+                    raise
+                except BaseException as exc:
+                    future._set_exception_if_pending(exc)
+                else:
+                    future._set_result_if_pending(result)
+        finally:
+            if not future.done():
+                if (
+                    timeout is not None
+                    and scope.cancelled_caught
+                    and (anyio.current_time() >= scope.deadline)
+                ):
+                    future._set_exception_if_pending(
+                        TaskTimeoutError(
+                            "the task did not finish within its time-out of "
+                            f"{timeout} seconds; it was cancelled"
+                        )
+                    )
+                else:
+                    future._abandon()
+
+    # -- shutting down --------------------------------------------------------------
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop accepting tasks; see :meth:`concurrent.futures.Executor.shutdown`.
+
+        Args:
+            wait: block until every task has finished and the executor's own loop
+                thread (if it started one) has exited.
+            cancel_futures: cancel the tasks that have not started.
+        """
+        with self._lock:
+            self._shutdown = True
+            cancelled: list[Future[Any]] = []
+            if cancel_futures:
+                cancelled = [job.future for job in self._inbox]
+                self._inbox.clear()
+                waiting = list(self._waiting)
+            else:
+                waiting = []
+            schedule, thread = self._schedule, self._thread
+        for future in cancelled:
+            if future.cancel():
+                future.set_running_or_notify_cancel()
+        for future in waiting:
+            future.cancel()  # its job sees it when it gets a slot
+        if thread is None:
+            return
+        if schedule is not None:
+            schedule(self._wake)
+        # Otherwise the loop is still starting: its drainer sees _shutdown.
+        if wait and thread is not threading.current_thread():
+            thread.join()
+
+    async def __aenter__(self) -> Self:
+        with self._lock:
+            if self._started:
+                return self
+            self._started = True
+        self._attached = anyio.create_task_group()
+        task_group = await self._attached.__aenter__()
+        await self._attach(task_group)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if self._attached is None:
+            await super().__aexit__(exc_type, exc_val, exc_tb)
+            return
+        with self._lock:
+            self._shutdown = True
+        self._wakeup.set()
+        attached, self._attached = self._attached, None
+        await attached.__aexit__(exc_type, exc_val, exc_tb)
+
+    def __repr__(self) -> str:
+        limit = self._max_concurrency
+        return f"<CoroutineExecutor backend={self._backend!r} max_concurrency={limit}>"
+
+
+CoroutineExecutor.__module__ = "unirun"

@@ -1,0 +1,102 @@
+"""What a worker does with one unit of work: call it, await it if async, batch it.
+
+Shared by the thread and process backends. Light imports only: this module is
+loaded by every worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import threading
+import traceback
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+__all__ = ["ChunkResult", "call", "close_thread_loop", "is_async_callable", "run_chunk"]
+
+_local = threading.local()
+
+
+def _run_awaitable(awaitable: Awaitable[Any]) -> Any:
+    """Run ``awaitable`` to completion on this thread's own event loop."""
+    runner: asyncio.Runner | None = getattr(_local, "runner", None)
+    if runner is None:
+        runner = _local.runner = asyncio.Runner()
+
+    async def await_it() -> Any:
+        return await awaitable
+
+    return runner.run(await_it())
+
+
+def close_thread_loop() -> None:
+    """Close the event loop that :func:`call` may have opened in this thread."""
+    runner: asyncio.Runner | None = getattr(_local, "runner", None)
+    if runner is not None:
+        _local.runner = None
+        runner.close()
+
+
+def call(fn: Callable[..., Any], args: Iterable[Any], kwargs: dict[str, Any]) -> Any:
+    """Call ``fn``; if it is a coroutine function, run it on this thread's loop."""
+    result = fn(*args, **kwargs)
+    if inspect.iscoroutine(result):
+        return _run_awaitable(result)
+    return result
+
+
+def _rebuild_chunk(
+    values: list[Any], error: BaseException | None, tb: str | None
+) -> ChunkResult:
+    if error is not None and tb is not None:
+        from ._errors import RemoteTraceback
+
+        error.__cause__ = RemoteTraceback(tb)
+    return ChunkResult(values, error)
+
+
+class ChunkResult:
+    """The outcome of a batch of calls: the values in order, then maybe an error.
+
+    As with the builtin ``map``, a call that raises ends the batch: ``values``
+    holds the results before it and ``error`` the exception.
+    """
+
+    __slots__ = ("error", "values")
+
+    def __init__(self, values: list[Any], error: BaseException | None) -> None:
+        self.values = values
+        self.error = error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        tb = None
+        if self.error is not None:
+            tb = "".join(traceback.format_exception(self.error))
+            tb = f'\n"""\n{tb}"""'
+        return (_rebuild_chunk, (self.values, self.error, tb))
+
+
+def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> ChunkResult:
+    """Call ``fn(*args)`` for each ``args`` in ``chunk``; stop at the first error."""
+    values: list[Any] = []
+    for args in chunk:
+        try:
+            values.append(call(fn, args, {}))
+        except Exception as exc:
+            return ChunkResult(values, exc)
+    return ChunkResult(values, None)
+
+
+def is_async_callable(fn: object) -> bool:
+    """Whether calling ``fn`` returns a coroutine (``async def``, or a partial of one,
+    or an object whose ``__call__`` is ``async def``)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    call_method = getattr(type(fn), "__call__", None)  # noqa: B004
+    return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call_method)

@@ -1,0 +1,33 @@
+"""``python -m unirun``: command-line entry points."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m unirun",
+        description="One executor API over threads, processes and coroutines.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo", help="run the same tasks on every backend and print the results"
+    )
+    demo.add_argument(
+        "--size", type=int, default=1, help="scale the workloads (default 1)"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from ._demo import run_demo
+
+        return run_demo(size=args.size, out=sys.stdout)
+    return 2  # pragma: no cover  # argparse rejects unknown commands

@@ -1,0 +1,115 @@
+"""``python -m unirun demo``: the same workloads on every backend, side by side.
+
+Each cell runs one workload on one backend, checks the results, and reports the
+wall time; the fastest backend of each row is marked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+import anyio
+
+from ._backends import load_backend
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._base import BaseExecutor
+
+__all__ = ["WORKLOADS", "run_demo"]
+
+KINDS = ("thread", "process", "coroutine")
+
+
+def count_primes(limit: int) -> int:
+    """Pure-Python CPU work that holds the GIL."""
+    return sum(
+        1 for n in range(2, limit) if all(n % d for d in range(2, int(n**0.5) + 1))
+    )
+
+
+def hash_blob(rounds: int) -> str:
+    """CPU work that releases the GIL (hashlib on a large buffer)."""
+    data = b"x" * (1 << 20)
+    digest = b""
+    for _ in range(rounds):
+        digest = hashlib.sha256(data + digest).digest()
+    return digest.hex()
+
+
+def blocking_io(delay: float) -> float:
+    """A call that waits without using the CPU."""
+    time.sleep(delay)
+    return delay
+
+
+async def async_io(delay: float) -> float:
+    """A coroutine that waits without using the CPU."""
+    await anyio.sleep(delay)
+    return delay
+
+
+def tiny(x: int) -> int:
+    """A task too small to be worth sending anywhere."""
+    return x + 1
+
+
+# name -> (function, arguments per task)
+WORKLOADS: dict[str, tuple[Callable[..., Any], Callable[[int], list[Any]]]] = {
+    "pure-Python CPU": (count_primes, lambda size: [20_000 * size] * 8),
+    "GIL-releasing CPU": (hash_blob, lambda size: [20 * size] * 8),
+    "blocking I/O": (blocking_io, lambda size: [0.05] * (40 * size)),
+    "async I/O": (async_io, lambda size: [0.05] * (200 * size)),
+    "tiny tasks": (tiny, lambda size: list(range(2_000 * size))),
+}
+
+
+def _run_cell(
+    executor: BaseExecutor, fn: Callable[..., Any], items: list[Any]
+) -> float:
+    expected = None
+    start = time.perf_counter()
+    results = list(executor.map(fn, items, chunksize=None))
+    elapsed = time.perf_counter() - start
+    if fn is tiny:
+        expected = [x + 1 for x in items]
+    elif fn in (blocking_io, async_io):
+        expected = items
+    if expected is not None and results != expected:
+        raise AssertionError(f"{fn.__name__} returned wrong results")
+    if len(results) != len(items):
+        raise AssertionError(f"{fn.__name__} lost results")
+    return elapsed
+
+
+def run_demo(size: int = 1, out: TextIO | None = None) -> int:
+    """Run every workload on every backend and print a table of wall times."""
+    import sys
+
+    out = out or sys.stdout
+    header = f"{'workload':<20}" + "".join(f"{kind:>14}" for kind in KINDS)
+    print(header, file=out)
+    print("-" * len(header), file=out)
+    executors = {kind: load_backend(kind)() for kind in KINDS}
+    try:
+        for executor in executors.values():  # start workers before timing
+            executor.submit(tiny, 0).result()
+        for name, (fn, make_items) in WORKLOADS.items():
+            items = make_items(size)
+            times = {
+                kind: _run_cell(executor, fn, items)
+                for kind, executor in executors.items()
+            }
+            best = min(times.values())
+            cells = "".join(
+                f"{t:>12.3f}s{'*' if t == best else ' '}" for t in times.values()
+            )
+            print(f"{name:<20}{cells}", file=out)
+    finally:
+        for executor in executors.values():
+            executor.shutdown()
+    print("\n* fastest backend for the workload", file=out)
+    return 0

@@ -1,0 +1,91 @@
+"""The whole exception hierarchy of unirun, under one base class.
+
+Every class here survives ``pickle`` and ``cloudpickle`` because process workers
+ship them back to the parent.
+"""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import BrokenExecutor, CancelledError, InvalidStateError
+from concurrent.futures.process import BrokenProcessPool
+
+__all__ = [
+    "BrokenExecutor",
+    "CancelledError",
+    "InvalidStateError",
+    "RemoteError",
+    "RemoteTraceback",
+    "TaskTimeoutError",
+    "TransferError",
+    "UnirunError",
+    "WorkerCrashedError",
+]
+
+
+class UnirunError(Exception):
+    """Base class of every exception that unirun itself raises."""
+
+
+class TaskTimeoutError(UnirunError, TimeoutError):
+    """A task ran longer than the ``timeout`` given with :meth:`Executor.options`.
+
+    It is also a :class:`TimeoutError`, the class ``concurrent.futures`` raises for
+    time-outs since Python 3.11.
+    """
+
+
+class WorkerCrashedError(UnirunError, BrokenProcessPool):
+    """The worker process running a task died before the task finished.
+
+    Only the task(s) that worker was running fail with it; the pool replaces the
+    worker and keeps going. It is a :class:`BrokenProcessPool`, which is what
+    code written for ``ProcessPoolExecutor`` already catches.
+    """
+
+
+class TransferError(UnirunError, pickle.PicklingError, TypeError):
+    """A function, argument or result could not be pickled to cross a process.
+
+    Raised by ``submit`` on the process backend before anything is sent, so the
+    pool stays healthy. It is both a :class:`pickle.PicklingError` and a
+    :class:`TypeError`, the two classes pickling failures arrive as.
+    """
+
+
+class RemoteTraceback(UnirunError):
+    """The formatted traceback of an exception raised in another process.
+
+    Attached as ``__cause__`` of the re-raised exception, so that the worker-side
+    frames print under "The above exception was the direct cause of...".
+    """
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+class RemoteError(UnirunError):
+    """An exception raised in a worker process that could not be sent back as is.
+
+    It happens when the exception (or one of its arguments) cannot be pickled, or
+    cannot be rebuilt in the parent. The original class name, message and
+    worker-side traceback are kept as attributes.
+
+    Attributes:
+        type_name: the qualified name of the original exception class.
+        message: ``str()`` of the original exception.
+        tb: the worker-side traceback, formatted.
+    """
+
+    def __init__(self, type_name: str, message: str, tb: str = "") -> None:
+        super().__init__(type_name, message, tb)
+        self.type_name = type_name
+        self.message = message
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}" if self.message else self.type_name

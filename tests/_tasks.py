@@ -1,0 +1,164 @@
+"""Module-level task functions, importable by worker processes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+import anyio
+
+
+def add(a: int, b: int = 0) -> int:
+    """Return ``a + b``."""
+    return a + b
+
+
+def square(x: int) -> int:
+    """Return ``x * x``."""
+    return x * x
+
+
+async def async_square(x: int) -> int:
+    """Return ``x * x`` after yielding to the event loop."""
+    await anyio.sleep(0)
+    return x * x
+
+
+def fail_if_negative(x: int) -> int:
+    """Return ``x``; raise ``ValueError`` for a negative ``x``."""
+    if x < 0:
+        raise ValueError(f"negative: {x}")
+    return x
+
+
+async def async_fail(message: str) -> None:
+    """Raise ``KeyError(message)`` from a coroutine."""
+    await anyio.sleep(0)
+    raise KeyError(message)
+
+
+def echo_kwargs(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Return the arguments as received."""
+    return args, kwargs
+
+
+def getpid() -> int:
+    """Return the worker's process id."""
+    return os.getpid()
+
+
+def thread_name() -> str:
+    """Return the worker's thread name."""
+    return threading.current_thread().name
+
+
+def sleep_then(seconds: float, value: Any) -> Any:
+    """Sleep, then return ``value`` (for tests of time-outs on stuck tasks)."""
+    time.sleep(seconds)
+    return value
+
+
+async def async_sleep_then(seconds: float, value: Any) -> Any:
+    """Await a sleep, then return ``value``."""
+    await anyio.sleep(seconds)
+    return value
+
+
+def die(code: int) -> None:
+    """End the worker process at once, as a crash would."""
+    os._exit(code)
+
+
+def crash_on_multiple_of_seven(x: int) -> int:
+    """Return ``2 * x``, but end the worker process (exit code 3) when x % 7 == 3."""
+    if x % 7 == 3:
+        os._exit(3)
+    return x * 2
+
+
+def kill_self(signum: int) -> None:
+    """Send ``signum`` to the worker process itself."""
+    os.kill(os.getpid(), signum)
+
+
+class Unpicklable:
+    """An object that refuses to be pickled."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("Unpicklable refuses to be pickled")
+
+
+class UnpicklableError(Exception):
+    """An exception that holds an unpicklable object."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+class BadInitError(Exception):
+    """An exception whose ``__init__`` breaks unpickling (two required args)."""
+
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a}-{b}")
+
+
+def raise_unpicklable(message: str) -> None:
+    """Raise an exception that cannot be pickled back to the parent."""
+    raise UnpicklableError(message)
+
+
+def raise_bad_init() -> None:
+    """Raise an exception that pickles but cannot be rebuilt."""
+    raise BadInitError("x", "y")
+
+
+def return_unpicklable() -> Any:
+    """Return a result that cannot be pickled."""
+    return threading.Lock()
+
+
+def init_fail() -> None:
+    """An initializer that always fails."""
+    raise ValueError("error in initializer")
+
+
+_init_state: dict[str, Any] = {}
+
+
+def init_set(value: Any) -> None:
+    """An initializer that records ``value`` for :func:`get_init_value`."""
+    _init_state["value"] = value
+
+
+def get_init_value() -> Any:
+    """Return what :func:`init_set` recorded in this worker."""
+    return _init_state.get("value")
+
+
+def wait_for_file(path: str, limit: float = 60.0) -> bool:
+    """Block until ``path`` exists (the test's signal); False after ``limit``."""
+    deadline = time.monotonic() + limit
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def signal_then_wait(started: str, release: str, value: Any) -> Any:
+    """Create ``started``, block until ``release`` exists, then return ``value``."""
+    with open(started, "w"):
+        pass
+    if not wait_for_file(release):
+        raise TimeoutError("the test never released this task")
+    return value
+
+
+def record_start(started: str, value: Any) -> Any:
+    """Create ``started`` and return ``value`` (proof that the task ran)."""
+    with open(started, "w"):
+        pass
+    return value

@@ -1,0 +1,123 @@
+"""What only the coroutine backend does: real cancellation, the caller's loop."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+
+import anyio
+import pytest
+
+import unirun
+from _tasks import init_fail, square, thread_name
+
+
+@pytest.mark.anyio
+async def test_async_with_runs_tasks_on_the_callers_loop() -> None:
+    here = threading.current_thread()
+
+    async def where() -> threading.Thread:
+        return threading.current_thread()
+
+    async with unirun.CoroutineExecutor() as ex:
+        assert await ex.submit(where) is here
+        # Sync functions still go to a worker thread, never blocking the loop.
+        assert await ex.submit(thread_name) != here.name
+
+
+def test_own_loop_runs_in_background_thread() -> None:
+    async def where() -> str:
+        return threading.current_thread().name
+
+    with unirun.CoroutineExecutor() as ex:
+        assert ex.submit(where).result(timeout=60).startswith("CoroutineExecutor-")
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_backend_choice(backend: str) -> None:
+    import sniffio
+
+    async def library() -> str:
+        return sniffio.current_async_library()
+
+    with unirun.CoroutineExecutor(backend=backend) as ex:  # type: ignore[arg-type]  # parametrised literal
+        assert ex.submit(library).result(timeout=60) == backend
+
+
+def test_bad_backend_rejected() -> None:
+    with pytest.raises(ValueError, match="backend must be"):
+        unirun.CoroutineExecutor(backend="curio")  # type: ignore[arg-type]  # bad input on purpose
+
+
+def test_cancel_running_coroutine_runs_its_cleanup() -> None:
+    started = threading.Event()
+    cleaned_up = threading.Event()
+
+    async def task() -> None:
+        try:
+            started.set()
+            await anyio.sleep_forever()
+        finally:
+            cleaned_up.set()
+
+    with unirun.CoroutineExecutor() as ex:
+        future = ex.submit(task)
+        assert started.wait(60)
+        assert future.cancel()
+        assert cleaned_up.wait(60)
+        with pytest.raises(cf.CancelledError):
+            future.result()
+
+
+def test_max_concurrency_caps_running_tasks() -> None:
+    running = 0
+    peak = 0
+    release = threading.Event()
+    arrived = threading.Semaphore(0)
+    lock = threading.Lock()
+
+    async def task() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        arrived.release()
+        await anyio.to_thread.run_sync(release.wait)
+        with lock:
+            running -= 1
+
+    with unirun.CoroutineExecutor(max_concurrency=2) as ex:
+        futures = [ex.submit(task) for _ in range(6)]
+        assert arrived.acquire(timeout=60)
+        assert arrived.acquire(timeout=60)
+        assert sum(f.running() for f in futures) == 2
+        release.set()
+        cf.wait(futures, timeout=60)
+    assert peak == 2
+    assert all(f.result() is None for f in futures)
+
+
+def test_timeout_cancels_coroutine() -> None:
+    cancelled = threading.Event()
+
+    async def task() -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled.set()
+            raise
+
+    with unirun.CoroutineExecutor() as ex:
+        future = ex.options(timeout=0.05).submit(task)
+        with pytest.raises(unirun.TaskTimeoutError):
+            future.result(timeout=60)
+        assert cancelled.wait(60)
+
+
+def test_failing_initializer_breaks_executor() -> None:
+    ex = unirun.CoroutineExecutor(initializer=init_fail)
+    try:
+        with pytest.raises(unirun.BrokenExecutor, match="initializer failed"):
+            ex.submit(square, 1).result(timeout=60)
+    finally:
+        ex.shutdown()

@@ -1,0 +1,200 @@
+"""What only the process backend does: crash isolation, killing time-outs, transfer."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import pytest
+
+import unirun
+from _tasks import (
+    Unpicklable,
+    crash_on_multiple_of_seven,
+    die,
+    fail_if_negative,
+    get_init_value,
+    getpid,
+    init_fail,
+    init_set,
+    kill_self,
+    raise_bad_init,
+    raise_unpicklable,
+    return_unpicklable,
+    signal_then_wait,
+    square,
+)
+from gates import Gate
+
+
+def test_crash_fails_only_the_tasks_of_dead_workers() -> None:
+    with unirun.ProcessExecutor(max_workers=2) as ex:
+        futures = [ex.submit(crash_on_multiple_of_seven, x) for x in range(200)]
+        for x, future in enumerate(futures):
+            if x % 7 == 3:
+                with pytest.raises(unirun.WorkerCrashedError, match="exit code 3"):
+                    future.result(timeout=120)
+            else:
+                assert future.result(timeout=120) == x * 2
+        # The pool is still healthy afterwards.
+        assert ex.submit(square, 5).result(timeout=60) == 25
+
+
+def test_crash_error_names_the_signal() -> None:
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        future = ex.submit(kill_self, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool, match="SIGKILL"):
+            future.result(timeout=60)
+        assert isinstance(future.exception(), unirun.WorkerCrashedError)
+        assert ex.submit(square, 3).result(timeout=60) == 9
+
+
+def test_crash_with_exit_zero_is_still_a_crash() -> None:
+    with (
+        unirun.ProcessExecutor(max_workers=1) as ex,
+        pytest.raises(unirun.WorkerCrashedError, match="exit code 0"),
+    ):
+        ex.submit(die, 0).result(timeout=60)
+
+
+def test_timeout_kills_worker_and_pool_recovers(tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        first_pid = ex.submit(getpid).result(timeout=60)
+        future = ex.options(timeout=0.2).submit(
+            signal_then_wait, gate.started, gate.release, 1
+        )
+        with pytest.raises(unirun.TaskTimeoutError, match="worker process was killed"):
+            future.result(timeout=60)
+        # The stuck task's worker was replaced, and the task never completes.
+        assert ex.submit(getpid).result(timeout=60) != first_pid
+        assert not Path(gate.release).exists()
+
+
+def test_unpicklable_argument_fails_at_submit_naming_it() -> None:
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        with pytest.raises(
+            unirun.TransferError, match=r"positional argument 1 .*Unpicklable"
+        ):
+            ex.submit(square, 1, Unpicklable())  # type: ignore[call-overload]  # bad on purpose
+        with pytest.raises(TypeError, match=r"keyword argument 'x'"):
+            ex.submit(square, x=Unpicklable())  # type: ignore[call-overload]  # bad on purpose
+        assert ex.submit(square, 4).result(timeout=60) == 16
+
+
+def test_unpicklable_function_fails_at_submit() -> None:
+    import threading
+
+    lock = threading.Lock()
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        with pytest.raises(unirun.TransferError, match="the function"):
+            ex.submit(lambda: lock.locked())
+        assert ex.submit(square, 2).result(timeout=60) == 4
+
+
+def test_unpicklable_exception_arrives_as_remote_error() -> None:
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        with pytest.raises(unirun.RemoteError) as caught:
+            ex.submit(raise_unpicklable, "deep trouble").result(timeout=60)
+        assert caught.value.type_name.endswith("UnpicklableError")
+        assert caught.value.message == "deep trouble"
+        assert "raise_unpicklable" in caught.value.tb
+        assert ex.submit(square, 3).result(timeout=60) == 9
+
+
+def test_exception_that_cannot_be_rebuilt_arrives_as_remote_error() -> None:
+    with (
+        unirun.ProcessExecutor(max_workers=1) as ex,
+        pytest.raises(unirun.RemoteError, match="BadInitError: x-y"),
+    ):
+        ex.submit(raise_bad_init).result(timeout=60)
+
+
+def test_unpicklable_result_fails_the_task_only() -> None:
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        with pytest.raises(TypeError, match="lock"):
+            ex.submit(return_unpicklable).result(timeout=60)
+        assert ex.submit(square, 3).result(timeout=60) == 9
+
+
+def test_remote_traceback_text_is_cause() -> None:
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        exc = ex.submit(fail_if_negative, -1).exception(timeout=60)
+    assert isinstance(exc, ValueError)
+    assert isinstance(exc.__cause__, unirun.RemoteTraceback)
+    assert 'raise ValueError(f"negative: {x}")' in str(exc.__cause__)
+
+
+def test_failing_initializer_breaks_pool(caplog: pytest.LogCaptureFixture) -> None:
+    ex = unirun.ProcessExecutor(max_workers=1, initializer=init_fail)
+    try:
+        future = ex.submit(square, 2)
+        with pytest.raises(BrokenProcessPool, match="initializer failed"):
+            future.result(timeout=60)
+        with pytest.raises(BrokenProcessPool):
+            ex.submit(square, 2)
+        assert ex._broken
+    finally:
+        ex.shutdown()
+
+
+def test_initializer_runs_in_each_worker() -> None:
+    with unirun.ProcessExecutor(
+        max_workers=2, initializer=init_set, initargs=(7,)
+    ) as ex:
+        assert set(ex.map(lambda _: get_init_value(), range(8))) == {7}
+
+
+def test_max_tasks_per_child_replaces_workers() -> None:
+    with unirun.ProcessExecutor(max_workers=1, max_tasks_per_child=2) as ex:
+        pids = [ex.submit(getpid).result(timeout=60) for _ in range(6)]
+    assert pids[0] == pids[1]
+    assert len(set(pids)) == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ("2", TypeError, "max_tasks_per_child must be an integer"),
+        (0, ValueError, "max_tasks_per_child must be >= 1"),
+    ],
+)
+def test_max_tasks_per_child_validation(
+    value: object, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        unirun.ProcessExecutor(max_tasks_per_child=value)  # type: ignore[arg-type]  # bad input on purpose
+
+
+def test_max_tasks_per_child_rejects_fork() -> None:
+    with pytest.raises(ValueError, match="incompatible with the 'fork'"):
+        unirun.ProcessExecutor(
+            max_tasks_per_child=1, mp_context=multiprocessing.get_context("fork")
+        )
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork", "forkserver"])
+def test_mp_context_is_used(method: str) -> None:
+    context = multiprocessing.get_context(method)
+    with unirun.ProcessExecutor(max_workers=1, mp_context=context) as ex:
+        assert ex.submit(square, 6).result(timeout=60) == 36
+        (process,) = ex._processes.values()
+        assert type(process).__name__.lower().startswith(method)
+
+
+def test_default_workers_are_usable_cpus() -> None:
+    from unirun._cpu import usable_cpus
+
+    ex = unirun.ProcessExecutor()
+    try:
+        assert ex._max_workers == usable_cpus()
+    finally:
+        ex.shutdown()
+
+
+def test_default_start_method_is_thread_safe() -> None:
+    from unirun._backends.process import default_context
+
+    assert default_context().get_start_method() in ("forkserver", "spawn")

@@ -1,0 +1,100 @@
+"""What only the thread backend does, matched against ThreadPoolExecutor."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import gc
+import logging
+import threading
+from concurrent.futures.thread import BrokenThreadPool
+from pathlib import Path
+
+import pytest
+
+import unirun
+from _tasks import init_fail, signal_then_wait, square, thread_name
+from gates import Gate
+
+
+def test_failing_initializer_breaks_pool_like_stdlib(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.CRITICAL, logger="concurrent.futures"):
+        ex = unirun.ThreadExecutor(max_workers=1, initializer=init_fail)
+        try:
+            with pytest.raises(BrokenThreadPool) as ours:
+                ex.submit(square, 1).result(timeout=60)
+            with pytest.raises(BrokenThreadPool):
+                ex.submit(square, 1)
+        finally:
+            ex.shutdown()
+        stdlib = cf.ThreadPoolExecutor(max_workers=1, initializer=init_fail)
+        try:
+            with pytest.raises(BrokenThreadPool) as theirs:
+                stdlib.submit(square, 1).result(timeout=60)
+        finally:
+            stdlib.shutdown()
+    assert str(ours.value) == str(theirs.value)
+    assert "Exception in initializer" in caplog.text
+
+
+def test_thread_name_prefix() -> None:
+    with unirun.ThreadExecutor(max_workers=1, thread_name_prefix="pfx") as ex:
+        assert ex.submit(thread_name).result(timeout=60) == "pfx_0"
+    with unirun.ThreadExecutor(max_workers=1) as ex:
+        assert ex.submit(thread_name).result(timeout=60).startswith("ThreadExecutor-")
+
+
+def test_idle_thread_is_reused() -> None:
+    with unirun.ThreadExecutor(max_workers=8) as ex:
+        for i in range(20):
+            assert ex.submit(square, i).result(timeout=60) == i * i
+        assert len(ex._threads) == 1
+
+
+def test_default_max_workers_matches_stdlib() -> None:
+    ours = unirun.ThreadExecutor()
+    theirs = cf.ThreadPoolExecutor()
+    try:
+        assert ours._max_workers == theirs._max_workers
+    finally:
+        ours.shutdown()
+        theirs.shutdown()
+
+
+def test_collected_executor_lets_threads_exit() -> None:
+    ex = unirun.ThreadExecutor(max_workers=2)
+    ex.submit(square, 2).result(timeout=60)
+    threads = set(ex._threads)
+    del ex
+    gc.collect()
+    for thread in threads:
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+def test_timeout_fails_future_and_thread_runs_on(tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    with unirun.ThreadExecutor(max_workers=1) as ex:
+        future = ex.options(timeout=0.1).submit(
+            signal_then_wait, gate.started, gate.release, 1
+        )
+        with pytest.raises(unirun.TaskTimeoutError, match="runs on"):
+            future.result(timeout=60)
+        # The thread is still busy with the task; it finishes when let go.
+        assert gate.has_started()
+        assert not Path(gate.release).exists()
+        gate.open()
+        assert ex.submit(square, 3).result(timeout=60) == 9
+
+
+def test_async_task_runs_on_worker_thread_loop() -> None:
+    import asyncio
+
+    async def where() -> tuple[str, bool]:
+        asyncio.get_running_loop()
+        return threading.current_thread().name, True
+
+    with unirun.ThreadExecutor(max_workers=1, thread_name_prefix="w") as ex:
+        assert ex.submit(where).result(timeout=60) == ("w_0", True)
+        assert ex.submit(where).result(timeout=60) == ("w_0", True)

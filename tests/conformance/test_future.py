@@ -1,0 +1,107 @@
+"""Future is a concurrent.futures.Future that is awaitable; wait and as_completed."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+import unirun
+from _tasks import square
+
+if TYPE_CHECKING:
+    from unirun._base import BaseExecutor
+
+
+def test_future_works_with_stdlib_wait_and_as_completed(executor: BaseExecutor) -> None:
+    futures = [executor.submit(square, i) for i in range(6)]
+    done, not_done = cf.wait(futures, timeout=60)
+    assert done == set(futures)
+    assert not not_done
+    assert sorted(f.result() for f in cf.as_completed(futures)) == [
+        i * i for i in range(6)
+    ]
+
+
+def test_unirun_wait_and_as_completed(executor: BaseExecutor) -> None:
+    futures = [executor.submit(square, i) for i in range(6)]
+    done, _ = unirun.wait(futures, timeout=60, return_when=unirun.ALL_COMPLETED)
+    assert done == set(futures)
+    assert {f.result() for f in unirun.as_completed(futures + futures)} == {
+        i * i for i in range(6)
+    }
+
+
+def test_as_completed_timeout_message_matches_stdlib() -> None:
+    never: unirun.Future[int] = unirun.Future()
+    with pytest.raises(TimeoutError) as ours:
+        list(unirun.as_completed([never], timeout=0))
+    with pytest.raises(TimeoutError) as stdlib:
+        list(cf.as_completed([never], timeout=0))
+    assert str(ours.value) == str(stdlib.value)
+
+
+@pytest.mark.anyio
+async def test_as_completed_async_for(kind: str) -> None:
+    from conftest import make_executor
+
+    executor = make_executor(kind)
+    try:
+        futures = [executor.submit(square, i) for i in range(6)]
+        seen = [f.result() async for f in unirun.as_completed(futures)]
+        assert sorted(seen) == [i * i for i in range(6)]
+    finally:
+        executor.shutdown()
+
+
+@pytest.mark.anyio
+async def test_as_completed_async_timeout() -> None:
+    never: unirun.Future[int] = unirun.Future()
+    with pytest.raises(TimeoutError, match=r"1 \(of 1\) futures unfinished"):
+        async for _ in unirun.as_completed([never], timeout=0.01):
+            pass
+
+
+@pytest.mark.anyio
+async def test_future_await_set_from_other_thread() -> None:
+    future: unirun.Future[str] = unirun.Future()
+
+    def complete() -> None:
+        future.set_result("from a thread")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(anyio.to_thread.run_sync, complete)
+        assert await future == "from a thread"
+
+
+@pytest.mark.anyio
+async def test_awaiting_cancelled_future_raises_stdlib_cancelled() -> None:
+    future: unirun.Future[int] = unirun.Future()
+    future.cancel()
+    with pytest.raises(cf.CancelledError):
+        await future
+
+
+@pytest.mark.anyio
+async def test_cancelled_awaiter_cancels_pending_future() -> None:
+    future: unirun.Future[int] = unirun.Future()
+    with anyio.move_on_after(0.01):
+        await future
+    assert future.cancelled()
+
+
+def test_asyncio_wrap_future_accepts_future(executor: BaseExecutor) -> None:
+    async def main() -> int:
+        return await asyncio.wrap_future(executor.submit(square, 12))
+
+    assert asyncio.run(main()) == 144
+
+
+def test_future_repr_shows_state() -> None:
+    future: unirun.Future[int] = unirun.Future()
+    assert "state=pending" in repr(future)
+    future.set_result(3)
+    assert "state=finished returned int" in repr(future)

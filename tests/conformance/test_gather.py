@@ -1,0 +1,82 @@
+"""DESIGN 4: gather returns a Future of the list, usable sync and async."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from typing import TYPE_CHECKING
+
+import pytest
+
+import unirun
+from _tasks import async_square, fail_if_negative, signal_then_wait, square
+from gates import Gate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unirun._base import BaseExecutor
+
+
+def test_gather_results_in_order(executor: BaseExecutor) -> None:
+    futures = [executor.submit(square, i) for i in range(10)]
+    assert executor.gather(*futures).result(timeout=60) == [i * i for i in range(10)]
+
+
+def test_gather_empty(executor: BaseExecutor) -> None:
+    assert executor.gather().result(timeout=0) == []
+
+
+def test_gather_first_exception_fails(executor: BaseExecutor) -> None:
+    gathered = executor.gather(
+        executor.submit(square, 2), executor.submit(fail_if_negative, -5)
+    )
+    with pytest.raises(ValueError, match="negative: -5"):
+        gathered.result(timeout=60)
+
+
+def test_gather_return_exceptions(executor: BaseExecutor) -> None:
+    gathered = executor.gather(
+        executor.submit(square, 3),
+        executor.submit(fail_if_negative, -1),
+        return_exceptions=True,
+    )
+    first, second = gathered.result(timeout=60)
+    assert first == 9
+    assert isinstance(second, ValueError)
+
+
+def test_gather_coroutines_run_on_executor(executor: BaseExecutor) -> None:
+    if executor.crosses_processes:
+        pytest.skip("a coroutine object cannot travel to another process")
+    assert executor.gather(async_square(3), async_square(4)).result(60) == [9, 16]
+
+
+def test_gather_rejects_non_awaitables(executor: BaseExecutor) -> None:
+    with pytest.raises(TypeError, match="futures and awaitables"):
+        executor.gather(42)  # type: ignore[arg-type]  # bad input on purpose
+
+
+def test_gather_cancel_cancels_pending_children(
+    executor: BaseExecutor, tmp_path: Path
+) -> None:
+    gate = Gate(tmp_path)
+    child = executor.submit(signal_then_wait, gate.started, gate.release, 1)
+    never = unirun.Future[int]()
+    gathered = executor.gather(child, never)
+    assert gathered.cancel()
+    assert never.cancelled()
+    done, _ = cf.wait([gathered], timeout=60)
+    assert gathered in done
+    gate.open()
+
+
+@pytest.mark.anyio
+async def test_gather_awaited(kind: str) -> None:
+    from conftest import make_executor
+
+    executor = make_executor(kind)
+    try:
+        futures = [executor.submit(square, i) for i in range(5)]
+        assert await executor.gather(*futures) == [0, 1, 4, 9, 16]
+    finally:
+        executor.shutdown()

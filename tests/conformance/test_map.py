@@ -1,0 +1,138 @@
+"""DESIGN 3: map keeps input order and stdlib's time-out semantics; for, async for."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+from typing import TYPE_CHECKING
+
+import pytest
+
+from _tasks import add, async_square, fail_if_negative, signal_then_wait, square
+from gates import Gate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unirun._base import BaseExecutor
+
+
+def test_map_keeps_order(executor: BaseExecutor) -> None:
+    assert list(executor.map(square, range(50))) == [x * x for x in range(50)]
+
+
+def test_map_several_iterables_stops_at_shortest(executor: BaseExecutor) -> None:
+    assert list(executor.map(add, [1, 2, 3], [10, 20])) == [11, 22]
+
+
+def test_map_async_callable(executor: BaseExecutor) -> None:
+    assert list(executor.map(async_square, range(5))) == [0, 1, 4, 9, 16]
+
+
+@pytest.mark.parametrize("chunksize", [1, 3, None])
+def test_map_exception_at_its_place(
+    executor: BaseExecutor, chunksize: int | None
+) -> None:
+    results = executor.map(fail_if_negative, [0, 1, 2, -1, 4], chunksize=chunksize)
+    assert [next(results), next(results), next(results)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="negative: -1"):
+        next(results)
+    # As a generator does, the iterator ends after raising.
+    with pytest.raises(StopIteration):
+        next(results)
+
+
+def test_map_submits_before_iteration(executor: BaseExecutor, tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    gate.open()
+    executor.map(signal_then_wait, [gate.started], [gate.release], [1])
+    gate.wait_started()
+
+
+def test_map_timeout_raises_and_cancels_rest(
+    executor: BaseExecutor, tmp_path: Path
+) -> None:
+    gate = Gate(tmp_path)
+    results = executor.map(
+        signal_then_wait, [gate.started], [gate.release], [7], timeout=0
+    )
+    try:
+        with pytest.raises(TimeoutError):
+            next(results)
+        assert isinstance(TimeoutError(), cf.TimeoutError)
+    finally:
+        gate.open()
+
+
+def test_map_negative_timeout_behaves_as_stdlib(executor: BaseExecutor) -> None:
+    # A time-out already past still returns what is done; stdlib semantics.
+    with cf.ThreadPoolExecutor() as stdlib:
+        expected = list(stdlib.map(square, [], timeout=-1))
+    assert list(executor.map(square, [], timeout=-1)) == expected == []
+
+
+def test_map_buffersize_bounds_submissions(executor: BaseExecutor) -> None:
+    results = executor.map(square, itertools.count(), buffersize=4)
+    assert [next(results) for _ in range(10)] == [x * x for x in range(10)]
+    results.close()
+
+
+@pytest.mark.parametrize(("value", "error"), [(0, ValueError), (1.5, TypeError)])
+def test_map_buffersize_validation(
+    executor: BaseExecutor, value: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="buffersize"):
+        executor.map(square, [1], buffersize=value)  # type: ignore[call-overload]  # bad input on purpose
+
+
+def test_map_chunksize_validation_where_chunks_apply(executor: BaseExecutor) -> None:
+    if executor.uses_chunks:
+        with pytest.raises(ValueError, match=r"chunksize must be >= 1\."):
+            executor.map(square, [1], chunksize=0)
+    else:  # as ThreadPoolExecutor, which ignores chunksize
+        assert list(executor.map(square, [3], chunksize=0)) == [9]
+
+
+def test_map_non_callable_fails_fast(executor: BaseExecutor) -> None:
+    with pytest.raises(TypeError, match="callable"):
+        executor.map(None, [1])  # type: ignore[call-overload]  # bad input on purpose
+
+
+def test_map_after_shutdown_raises(executor: BaseExecutor) -> None:
+    executor.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        executor.map(square, [1])
+
+
+@pytest.mark.anyio
+async def test_map_async_for(kind: str) -> None:
+    from conftest import make_executor
+
+    executor = make_executor(kind)
+    try:
+        got = [x async for x in executor.map(square, range(20), chunksize=None)]
+        assert got == [x * x for x in range(20)]
+        results = executor.map(fail_if_negative, [1, -1])
+        assert await results.__anext__() == 1
+        with pytest.raises(ValueError, match="negative"):
+            await results.__anext__()
+    finally:
+        executor.shutdown()
+
+
+@pytest.mark.anyio
+async def test_map_async_for_timeout(kind: str, tmp_path: Path) -> None:
+    from conftest import make_executor
+
+    executor = make_executor(kind)
+    gate = Gate(tmp_path)
+    try:
+        results = executor.map(
+            signal_then_wait, [gate.started], [gate.release], [1], timeout=0.05
+        )
+        with pytest.raises(TimeoutError):
+            async for _ in results:
+                pass
+    finally:
+        gate.open()
+        executor.shutdown()

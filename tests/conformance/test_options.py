@@ -1,0 +1,88 @@
+"""DESIGN 6: per-task options (time-out, name) through an options() view."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+import unirun
+from _tasks import echo_kwargs, signal_then_wait, square
+from gates import Gate
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from unirun._base import BaseExecutor
+
+
+def test_options_view_is_an_executor(executor: BaseExecutor) -> None:
+    view = executor.options(timeout=30, name="job")
+    assert isinstance(view, unirun.Executor)
+    assert view.task_options == unirun.TaskOptions(timeout=30, name="job")
+    assert view.submit(square, 5).result(timeout=60) == 25
+    assert list(view.map(square, [1, 2])) == [1, 4]
+    assert view.gather(view.submit(square, 3)).result(timeout=60) == [9]
+
+
+def test_options_do_not_steal_task_kwargs(executor: BaseExecutor) -> None:
+    view = executor.options(timeout=30)
+    assert view.submit(echo_kwargs, timeout=1, name="n").result(timeout=60) == (
+        (),
+        {"timeout": 1, "name": "n"},
+    )
+
+
+def test_options_timeout_fails_future(executor: BaseExecutor, tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    try:
+        future = executor.options(timeout=0.2).submit(
+            signal_then_wait, gate.started, gate.release, 1
+        )
+        with pytest.raises(unirun.TaskTimeoutError) as caught:
+            future.result(timeout=60)
+        assert isinstance(caught.value, TimeoutError)
+    finally:
+        gate.open()
+
+
+def test_options_timeout_not_reached_returns(executor: BaseExecutor) -> None:
+    assert executor.options(timeout=60).submit(square, 6).result(timeout=60) == 36
+
+
+def test_options_negative_timeout_fails_at_once(executor: BaseExecutor) -> None:
+    future = executor.options(timeout=-1).submit(square, 2)
+    with pytest.raises(unirun.TaskTimeoutError):
+        future.result(timeout=60)
+
+
+def test_options_timeout_applies_to_map(executor: BaseExecutor, tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    try:
+        results = executor.options(timeout=0.2).map(
+            signal_then_wait, [gate.started], [gate.release], [1]
+        )
+        with pytest.raises(unirun.TaskTimeoutError):
+            list(results)
+    finally:
+        gate.open()
+
+
+def test_options_view_merges(executor: BaseExecutor) -> None:
+    view = executor.options(timeout=5).options(name="later")
+    assert view.task_options == unirun.TaskOptions(timeout=5, name="later")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"timeout": "soon"}, TypeError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"name": 3}, TypeError),
+    ],
+)
+def test_options_bad_values(
+    executor: BaseExecutor, kwargs: dict[str, object], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        executor.options(**kwargs)  # type: ignore[arg-type]  # bad input on purpose

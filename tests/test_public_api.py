@@ -1,0 +1,108 @@
+"""The public surface: names, docstrings, module names, pickling."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+
+import cloudpickle
+import pytest
+
+import unirun
+from unirun import _errors
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert list(unirun.__all__) == sorted(unirun.__all__, key=str)
+    public = {name for name in dir(unirun) if not name.startswith("_")}
+    assert set(unirun.__all__) <= public
+
+
+@pytest.mark.parametrize("name", unirun.__all__)
+def test_public_name_has_docstring(name: str) -> None:
+    obj = getattr(unirun, name)
+    if isinstance(obj, str):  # the wait constants
+        return
+    assert inspect.getdoc(obj), f"{name} has no docstring"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [n for n in unirun.__all__ if inspect.isclass(getattr(unirun, n))],
+)
+def test_public_class_reports_unirun_module_and_pickles(name: str) -> None:
+    cls = getattr(unirun, name)
+    if cls.__module__.startswith("concurrent.futures"):
+        return  # re-exported from the stdlib on purpose
+    assert cls.__module__ == "unirun"
+    assert pickle.loads(pickle.dumps(cls)) is cls
+
+
+def _error_classes() -> list[type[BaseException]]:
+    return [
+        obj
+        for obj in vars(_errors).values()
+        if inspect.isclass(obj) and issubclass(obj, unirun.UnirunError)
+    ]
+
+
+@pytest.mark.parametrize("cls", _error_classes(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps])
+def test_every_error_round_trips(cls: type[BaseException], dumps: object) -> None:
+    args = (
+        ("builtins.ValueError", "msg", "tb") if cls is unirun.RemoteError else ("msg",)
+    )
+    error = cls(*args)
+    copy = pickle.loads(dumps(error))  # type: ignore[operator]  # a dumps function
+    assert type(copy) is cls
+    assert str(copy) == str(error)
+
+
+def test_error_hierarchy_matches_stdlib_catches() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    assert issubclass(unirun.TaskTimeoutError, TimeoutError)
+    assert issubclass(unirun.WorkerCrashedError, BrokenProcessPool)
+    assert issubclass(unirun.TransferError, pickle.PicklingError)
+    for cls in _error_classes():
+        assert issubclass(cls, unirun.UnirunError)
+    assert (
+        unirun.CancelledError is __import__("concurrent.futures").futures.CancelledError
+    )
+
+
+def test_executor_factory() -> None:
+    with unirun.executor("thread", max_workers=2) as ex:
+        assert isinstance(ex, unirun.ThreadExecutor)
+    with pytest.raises(ValueError, match="unknown executor kind 'nope'"):
+        unirun.executor("nope")  # type: ignore[arg-type]  # bad input on purpose
+    with pytest.raises(TypeError):
+        unirun.executor("thread", bogus=1)
+
+
+@pytest.mark.parametrize("cls", [unirun.ThreadExecutor, unirun.ProcessExecutor])
+def test_constructor_signature_matches_stdlib(cls: type) -> None:
+    import concurrent.futures as cf
+
+    stdlib = (
+        cf.ThreadPoolExecutor
+        if cls is unirun.ThreadExecutor
+        else cf.ProcessPoolExecutor
+    )
+    ours = inspect.signature(cls)
+    theirs = inspect.signature(stdlib)
+    assert list(ours.parameters) == list(theirs.parameters)
+    for name, param in theirs.parameters.items():
+        assert ours.parameters[name].default == param.default
+        assert ours.parameters[name].kind == param.kind
+
+
+def test_executors_satisfy_protocol() -> None:
+    for cls in (
+        unirun.ThreadExecutor,
+        unirun.ProcessExecutor,
+        unirun.CoroutineExecutor,
+    ):
+        assert issubclass(cls, __import__("concurrent.futures").futures.Executor)
+    with unirun.ThreadExecutor(1) as ex:
+        assert isinstance(ex, unirun.Executor)

@@ -1,0 +1,29 @@
+"""Checked by mypy, never run by pytest: what the public signatures infer."""
+
+from __future__ import annotations
+
+from typing import Any, assert_type
+
+import unirun
+
+
+def sync_task(x: int, *, scale: int = 1) -> str:
+    return str(x * scale)
+
+
+async def async_task(x: int) -> int:
+    return x
+
+
+def check(ex: unirun.Executor, thread: unirun.ThreadExecutor) -> None:
+    assert_type(thread.submit(sync_task, 1, scale=2), unirun.Future[str])
+    assert_type(thread.submit(async_task, 1), unirun.Future[int])
+    assert_type(ex.submit(async_task, 1), unirun.Future[int])
+    assert_type(list(thread.map(sync_task, [1, 2])), list[str])
+    assert_type(list(thread.map(async_task, [1, 2])), list[int])
+    assert_type(thread.gather(thread.submit(sync_task, 1)), unirun.Future[list[Any]])
+
+
+async def check_async(thread: unirun.ThreadExecutor) -> None:
+    assert_type(await thread.submit(sync_task, 1), str)
+    assert_type(await thread.submit(async_task, 1), int)
