@@ -50,7 +50,7 @@ def test_every_backend_example_covers_each_kind() -> None:
 
 def test_cli_demo_runs() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "unirun", "demo"],
+        [sys.executable, "-m", "unirun", "demo", "--scale", "0.1"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -19,7 +19,7 @@ import anyio.to_thread
 
 from ._call import run_chunk
 from ._future import Future
-from ._map import MapIterator
+from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
 
 if TYPE_CHECKING:
@@ -165,8 +165,8 @@ class BaseExecutor(cf.Executor):
         """
         return self._map(fn, iterables, timeout, chunksize, buffersize, NO_OPTIONS)
 
-    def _choose_chunksize(self, items: list[tuple[Any, ...]]) -> int:
-        """Pick a chunk size for ``map(chunksize=None)``; backends may refine it."""
+    def _parallelism(self) -> int:
+        """How many tasks run at once, for sizing ``map(chunksize=None)`` batches."""
         return 1
 
     def _map(
@@ -191,11 +191,21 @@ class BaseExecutor(cf.Executor):
             chunksize = 1
         elif chunksize is None:
             if buffersize is None:
-                items = list(zipped)
-                chunksize = self._choose_chunksize(items)
-                zipped = iter(items)
-            else:
-                chunksize = 1
+                batches = AdaptiveBatches(
+                    lambda chunk: self._submit(run_chunk, (fn, chunk), {}, options),
+                    list(zipped),
+                    self._parallelism(),
+                )
+                return MapIterator(
+                    lambda item: None,
+                    iter(()),
+                    end_time=end_time,
+                    buffersize=None,
+                    chunked=True,
+                    keep_alive=self,
+                    batches=batches,
+                )
+            chunksize = 1
         chunked = chunksize != 1
         work: Iterator[Any] = _batched(zipped, chunksize) if chunked else zipped
 

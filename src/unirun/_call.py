@@ -10,18 +10,26 @@ import asyncio
 import functools
 import inspect
 import threading
+import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
-__all__ = ["ChunkResult", "call", "close_thread_loop", "is_async_callable", "run_chunk"]
+__all__ = [
+    "ChunkResult",
+    "call",
+    "close_thread_loop",
+    "is_async_callable",
+    "run_awaitable",
+    "run_chunk",
+]
 
 _local = threading.local()
 
 
-def _run_awaitable(awaitable: Awaitable[Any]) -> Any:
+def run_awaitable(awaitable: Awaitable[Any]) -> Any:
     """Run ``awaitable`` to completion on this thread's own event loop."""
     runner: asyncio.Runner | None = getattr(_local, "runner", None)
     if runner is None:
@@ -45,50 +53,55 @@ def call(fn: Callable[..., Any], args: Iterable[Any], kwargs: dict[str, Any]) ->
     """Call ``fn``; if it is a coroutine function, run it on this thread's loop."""
     result = fn(*args, **kwargs)
     if inspect.iscoroutine(result):
-        return _run_awaitable(result)
+        return run_awaitable(result)
     return result
 
 
 def _rebuild_chunk(
-    values: list[Any], error: BaseException | None, tb: str | None
+    values: list[Any], error: BaseException | None, tb: str | None, elapsed: float
 ) -> ChunkResult:
     if error is not None and tb is not None:
         from ._errors import RemoteTraceback
 
         error.__cause__ = RemoteTraceback(tb)
-    return ChunkResult(values, error)
+    return ChunkResult(values, error, elapsed)
 
 
 class ChunkResult:
     """The outcome of a batch of calls: the values in order, then maybe an error.
 
     As with the builtin ``map``, a call that raises ends the batch: ``values``
-    holds the results before it and ``error`` the exception.
+    holds the results before it and ``error`` the exception. ``elapsed`` is the
+    time the worker spent on the batch, for sizing the next ones.
     """
 
-    __slots__ = ("error", "values")
+    __slots__ = ("elapsed", "error", "values")
 
-    def __init__(self, values: list[Any], error: BaseException | None) -> None:
+    def __init__(
+        self, values: list[Any], error: BaseException | None, elapsed: float = 0.0
+    ) -> None:
         self.values = values
         self.error = error
+        self.elapsed = elapsed
 
     def __reduce__(self) -> tuple[Any, ...]:
         tb = None
         if self.error is not None:
             tb = "".join(traceback.format_exception(self.error))
             tb = f'\n"""\n{tb}"""'
-        return (_rebuild_chunk, (self.values, self.error, tb))
+        return (_rebuild_chunk, (self.values, self.error, tb, self.elapsed))
 
 
 def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> ChunkResult:
     """Call ``fn(*args)`` for each ``args`` in ``chunk``; stop at the first error."""
     values: list[Any] = []
+    start = time.perf_counter()
     for args in chunk:
         try:
             values.append(call(fn, args, {}))
         except Exception as exc:
-            return ChunkResult(values, exc)
-    return ChunkResult(values, None)
+            return ChunkResult(values, exc, time.perf_counter() - start)
+    return ChunkResult(values, None, time.perf_counter() - start)
 
 
 def is_async_callable(fn: object) -> bool:

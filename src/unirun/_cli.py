@@ -23,11 +23,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo", help="run the same tasks on every backend and print the results"
     )
     demo.add_argument(
-        "--size", type=int, default=1, help="scale the workloads (default 1)"
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply the size of every workload (default 1.0)",
     )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
 
-        return run_demo(size=args.size, out=sys.stdout)
+        return run_demo(scale=args.scale, out=sys.stdout)
     return 2  # pragma: no cover  # argparse rejects unknown commands

@@ -58,12 +58,12 @@ def tiny(x: int) -> int:
 
 
 # name -> (function, arguments per task)
-WORKLOADS: dict[str, tuple[Callable[..., Any], Callable[[int], list[Any]]]] = {
-    "pure-Python CPU": (count_primes, lambda size: [20_000 * size] * 8),
-    "GIL-releasing CPU": (hash_blob, lambda size: [20 * size] * 8),
-    "blocking I/O": (blocking_io, lambda size: [0.05] * (40 * size)),
-    "async I/O": (async_io, lambda size: [0.05] * (200 * size)),
-    "tiny tasks": (tiny, lambda size: list(range(2_000 * size))),
+WORKLOADS: dict[str, tuple[Callable[..., Any], Callable[[float], list[Any]]]] = {
+    "pure-Python CPU": (count_primes, lambda s: [max(100, int(20_000 * s))] * 8),
+    "GIL-releasing CPU": (hash_blob, lambda s: [max(1, int(20 * s))] * 8),
+    "blocking I/O": (blocking_io, lambda s: [0.05] * max(2, int(40 * s))),
+    "async I/O": (async_io, lambda s: [0.05] * max(2, int(200 * s))),
+    "tiny tasks": (tiny, lambda s: list(range(max(10, int(2_000 * s))))),
 }
 
 
@@ -85,7 +85,7 @@ def _run_cell(
     return elapsed
 
 
-def run_demo(size: int = 1, out: TextIO | None = None) -> int:
+def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
     """Run every workload on every backend and print a table of wall times."""
     import sys
 
@@ -98,7 +98,7 @@ def run_demo(size: int = 1, out: TextIO | None = None) -> int:
         for executor in executors.values():  # start workers before timing
             executor.submit(tiny, 0).result()
         for name, (fn, make_items) in WORKLOADS.items():
-            items = make_items(size)
+            items = make_items(scale)
             times = {
                 kind: _run_cell(executor, fn, items)
                 for kind, executor in executors.items()

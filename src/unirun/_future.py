@@ -178,9 +178,6 @@ class Future(cf.Future[T], Generic[T]):
             if self._on_interrupt is not None:
                 self._on_interrupt()
             raise
-        finally:
-            # As the stdlib does: break the reference cycle through the traceback.
-            self = None  # type: ignore[assignment]
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._result_async().__await__()

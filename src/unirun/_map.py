@@ -9,6 +9,7 @@ ahead of the consumer.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import weakref
 from collections import deque
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import concurrent.futures as cf
     from typing import Self
 
-__all__ = ["MapIterator"]
+__all__ = ["AdaptiveBatches", "MapIterator"]
 
 # submit_one(args_or_chunk) -> future; None once the executor is gone.
 Submitter = Callable[[Any], "cf.Future[Any] | None"]
@@ -48,6 +49,7 @@ class MapIterator(Generic[T]):
         buffersize: int | None,
         chunked: bool,
         keep_alive: object,
+        batches: AdaptiveBatches | None = None,
     ) -> None:
         self._end_time = end_time
         self._chunked = chunked
@@ -55,9 +57,13 @@ class MapIterator(Generic[T]):
         self._error: BaseException | None = None
         self._fs: deque[cf.Future[Any]] = deque()
         self._started = False
-        if buffersize is None:
-            self._work: Iterator[Any] | None = None
-            self._submit: Submitter | None = None
+        self._batches = batches
+        self._work: Iterator[Any] | None = None
+        self._submit: Submitter | None = None
+        if batches is not None:
+            self._fs = batches.slots
+            batches.start()
+        elif buffersize is None:
             for item in work:
                 self._fs.append(self._checked(submit_one(item)))
         else:
@@ -181,8 +187,11 @@ class MapIterator(Generic[T]):
                 awaiting coroutine is cancelled).
         """
         self._work = None
+        if self._batches is not None:
+            self._batches.close()
         self._values.clear()
-        fs, self._fs = self._fs, deque()
+        fs = list(self._fs)
+        self._fs.clear()
         for future in fs:
             if abandon:
                 self._abandon(future)
@@ -197,6 +206,96 @@ class MapIterator(Generic[T]):
         # Like an abandoned generator: only an iteration that began is closed.
         if self._started and self._fs:
             self.close()
+
+
+class AdaptiveBatches:
+    """Feeds a :class:`MapIterator` with chunks sized from measured run times.
+
+    Used for ``map(..., chunksize=None)`` on backends that batch. The first chunks
+    hold one item each; every finished chunk reports how long its worker spent per
+    item, and the next chunk is sized to about :attr:`TARGET` seconds of work, but
+    never more than a ``1 / (2 * workers)`` share of what is left, so the tail stays
+    balanced across workers. About two chunks per worker are in flight at a time.
+
+    Order is kept because slices are cut and queued under one lock; each queued
+    slot is completed only after its chunk's successor was queued, so a consumer
+    that reaches the end of the queue has really reached the end of the work.
+    """
+
+    #: Seconds of worker time a chunk aims at: dispatch costs a small fraction.
+    TARGET = 0.02
+
+    def __init__(
+        self,
+        submit_chunk: Callable[[list[tuple[Any, ...]]], cf.Future[Any]],
+        items: list[tuple[Any, ...]],
+        workers: int,
+    ) -> None:
+        self._submit_chunk = submit_chunk
+        self._items = items
+        self._position = 0
+        self._workers = max(1, workers)
+        self._per_item: float | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.slots: deque[cf.Future[Any]] = deque()
+
+    def start(self) -> None:
+        """Queue the first chunks (called once, before the iteration)."""
+        for _ in range(2 * self._workers):
+            self._dispatch()
+
+    def close(self) -> None:
+        """Stop cutting new chunks."""
+        self._closed = True
+
+    def _size(self) -> int:
+        remaining = len(self._items) - self._position
+        share = max(1, remaining // (2 * self._workers))
+        if self._per_item is None:
+            return 1
+        return max(1, min(share, int(self.TARGET / max(self._per_item, 1e-7))))
+
+    def _dispatch(self) -> None:
+        with self._lock:
+            if self._closed or self._position >= len(self._items):
+                return
+            size = self._size()
+            chunk = self._items[self._position : self._position + size]
+            self._position += size
+            slot: Future[Any] = Future()
+            self.slots.append(slot)
+            try:
+                real = self._submit_chunk(chunk)
+            except BaseException as exc:
+                self._closed = True
+                slot.set_exception(exc)
+                return
+        slot.add_done_callback(lambda s: _forward_cancel(s, real))
+        real.add_done_callback(lambda r: self._on_done(r, slot, len(chunk)))
+
+    def _on_done(self, real: cf.Future[Any], slot: Future[Any], count: int) -> None:
+        if not real.cancelled() and real.exception() is None:
+            result = real.result()
+            if isinstance(result, ChunkResult) and result.values:
+                per_item = result.elapsed / max(1, len(result.values))
+                old = self._per_item
+                self._per_item = per_item if old is None else (old + per_item) / 2
+        self._dispatch()  # before completing the slot: see the class docstring
+        if real.cancelled():
+            slot.cancel()
+        elif (error := real.exception()) is not None:
+            slot._set_exception_if_pending(error)
+        else:
+            slot._set_result_if_pending(real.result())
+
+
+def _forward_cancel(slot: cf.Future[Any], real: cf.Future[Any]) -> None:
+    if slot.cancelled():
+        if isinstance(real, Future):
+            real._abandon()
+        else:
+            real.cancel()
 
 
 _NOTHING: Any = object()

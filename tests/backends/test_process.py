@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -198,3 +199,24 @@ def test_default_start_method_is_thread_safe() -> None:
     from unirun._backends.process import default_context
 
     assert default_context().get_start_method() in ("forkserver", "spawn")
+
+
+def test_shutdown_after_close_writes_to_no_reused_descriptor() -> None:
+    # A closed pool's wake-up pipe number can be reused by anyone; a second
+    # shutdown() or garbage collection must not write into it (it hung another pool).
+    import gc
+
+    ex = unirun.ProcessExecutor(max_workers=1)
+    assert ex.submit(square, 2).result(timeout=60) == 4
+    ex.shutdown()
+    read_end, write_end = os.pipe()  # likely takes the numbers just freed
+    os.set_blocking(read_end, False)
+    try:
+        ex.shutdown()
+        del ex
+        gc.collect()
+        with pytest.raises(BlockingIOError):
+            os.read(read_end, 1)
+    finally:
+        os.close(read_end)
+        os.close(write_end)

@@ -153,6 +153,8 @@ class _Pool:
         self.ids = itertools.count(1)
         self.shutting_down = False
         self.broken: str | None = None
+        self.closed = False
+        self.wake_lock = threading.Lock()  # guards the wake-up pipe and `closed`
         self.manager: threading.Thread | None = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -162,10 +164,14 @@ class _Pool:
     # -- called from any thread ---------------------------------------------------
 
     def wake(self) -> None:
-        try:
-            os.write(self.wake_w, b"\0")
-        except (BlockingIOError, OSError):  # full: a wake-up is already pending
-            pass
+        with self.wake_lock:
+            # After _close() the descriptor number may belong to someone else.
+            if self.closed:
+                return
+            try:
+                os.write(self.wake_w, b"\0")
+            except (BlockingIOError, OSError):  # full: a wake-up is already pending
+                pass
 
     def submit(
         self, future: Future[Any], payload: bytes, timeout: float | None
@@ -441,9 +447,13 @@ class _Pool:
             task.future._set_exception_if_pending(
                 BrokenProcessPool(self.broken or "the process pool was closed")
             )
-        for fd in (self.wake_r, self.wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        with self.wake_lock:
+            if self.closed:
+                return
+            # Later wake() calls must not write to a number that may be reused.
+            self.closed = True
+            os.close(self.wake_r)
+            os.close(self.wake_w)
         self.lifeline_r.close()
         self.lifeline_w.close()
         _live_pools.discard(self)
@@ -527,9 +537,8 @@ class ProcessExecutor(BaseExecutor):
     def _broken(self) -> str | bool:
         return self._pool.broken or False
 
-    def _choose_chunksize(self, items: list[tuple[Any, ...]]) -> int:
-        # Four chunks per worker balance the load; never fewer than one item.
-        return max(1, len(items) // (self._max_workers * 4))
+    def _parallelism(self) -> int:
+        return self._max_workers
 
     def _submit(
         self,

@@ -15,10 +15,11 @@ import threading
 import time
 import weakref
 from concurrent.futures.thread import BrokenThreadPool
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .._base import BaseExecutor, check_callable
-from .._call import call, close_thread_loop
+from .._call import close_thread_loop, run_awaitable
 from .._deadlines import DeadlineWatcher
 from .._errors import TaskTimeoutError
 from .._future import Future
@@ -77,7 +78,7 @@ def default_thread_workers() -> int:
 
 
 class _WorkItem:
-    __slots__ = ("args", "fn", "future", "kwargs", "options")
+    __slots__ = ("args", "deadlines", "fn", "future", "kwargs", "timeout")
 
     def __init__(
         self,
@@ -85,20 +86,23 @@ class _WorkItem:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        options: TaskOptions,
+        timeout: float | None,
+        deadlines: DeadlineWatcher | None,
     ) -> None:
         self.future = future
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.options = options
+        self.timeout = timeout
+        self.deadlines = deadlines
 
-    def run(self, deadlines: DeadlineWatcher | None) -> None:
+    def run(self) -> None:
         future = self.future
         if not future.set_running_or_notify_cancel():
             return
+        deadlines = self.deadlines
         handle = None
-        timeout = self.options.timeout
+        timeout = self.timeout
         if timeout is not None:
             if timeout <= 0 or deadlines is None:
                 future.set_exception(_timed_out(timeout))
@@ -108,7 +112,9 @@ class _WorkItem:
                 lambda: future._set_exception_if_pending(_timed_out(timeout)),
             )
         try:
-            result = call(self.fn, self.args, self.kwargs)
+            result = self.fn(*self.args, **self.kwargs)
+            if type(result) is CoroutineType:
+                result = run_awaitable(result)
         except BaseException as exc:
             future._set_exception_if_pending(exc)
             # Break the cycle exc -> traceback -> frame -> self.
@@ -146,11 +152,8 @@ def _worker(
         while True:
             item = work_queue.get(block=True)
             if item is not None:
-                executor = executor_ref()
-                deadlines = executor._deadlines if executor is not None else None
-                del executor
-                item.run(deadlines)
-                del item, deadlines
+                item.run()
+                del item
                 executor = executor_ref()
                 if executor is not None:
                     executor._idle.release()
@@ -247,9 +250,11 @@ class ThreadExecutor(BaseExecutor):
                     "cannot schedule new futures after interpreter shutdown"
                 )
             future: Future[Any] = Future()
-            if options.timeout is not None and options.timeout > 0:
-                _ = self._deadlines  # created here, under the lock
-            self._work_queue.put(_WorkItem(future, fn, args, kwargs, options))
+            timeout = options.timeout
+            deadlines = self._deadlines if timeout is not None and timeout > 0 else None
+            self._work_queue.put(
+                _WorkItem(future, fn, args, kwargs, timeout, deadlines)
+            )
             self._adjust_thread_count()
             return future
 
