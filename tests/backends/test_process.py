@@ -220,3 +220,50 @@ def test_shutdown_after_close_writes_to_no_reused_descriptor() -> None:
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def _stop_from_async(how: str, future: unirun.Future[object]) -> None:
+    import asyncio
+
+    import anyio
+
+    async def with_asyncio() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.ensure_future(_awaited(future)), 0.1)
+
+    async def with_anyio() -> None:
+        if how == "fail_after":
+            with pytest.raises(TimeoutError), anyio.fail_after(0.1):
+                await future
+        else:  # a task group cancelled from a sibling task
+            async with anyio.create_task_group() as tg:
+
+                async def wait_for_it() -> None:
+                    await future
+
+                tg.start_soon(wait_for_it)
+                await anyio.sleep(0.1)
+                tg.cancel_scope.cancel()
+
+    if how == "wait_for":
+        asyncio.run(with_asyncio())
+    else:
+        anyio.run(with_anyio)
+
+
+async def _awaited(future: unirun.Future[object]) -> object:
+    return await future
+
+
+@pytest.mark.parametrize("how", ["wait_for", "fail_after", "task_group"])
+def test_cancelled_awaiter_kills_the_running_task(how: str, tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        first_pid = ex.submit(getpid).result(timeout=60)
+        future = ex.submit(signal_then_wait, gate.started, gate.release, 1)
+        gate.wait_started()
+        _stop_from_async(how, future)
+        assert future.cancelled()
+        # Its worker was killed and replaced; the task never finished.
+        assert ex.submit(getpid).result(timeout=60) != first_pid
+    assert not Path(gate.release).exists()

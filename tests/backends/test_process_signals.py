@@ -1,0 +1,105 @@
+"""Ctrl-C and a killed parent: a real child interpreter, real signals, no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="POSIX signals and process groups"
+)
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import time
+
+    import unirun
+
+
+    def stuck(seconds):
+        time.sleep(seconds)
+        return seconds
+
+
+    if __name__ == "__main__":
+        ex = unirun.ProcessExecutor(max_workers=2)
+        futures = [ex.submit(stuck, 3600) for _ in range(2)]
+        while len(ex._processes) < 2 or not all(f.running() for f in futures):
+            time.sleep(0.01)
+        print(" ".join(str(pid) for pid in ex._processes), flush=True)
+        if sys.argv[1] == "map":
+            list(ex.map(stuck, [3600, 3600]))
+        else:
+            futures[0].result()
+    """
+)
+
+
+def _start(tmp_path: object, mode: str) -> tuple[subprocess.Popen[str], list[int]]:
+    script = os.path.join(str(tmp_path), "child.py")
+    with open(script, "w") as f:
+        f.write(SCRIPT)
+    child = subprocess.Popen(
+        [sys.executable, script, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal would make
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    pids = [int(pid) for pid in line.split()]
+    assert len(pids) == 2, (line, child.stderr.read() if child.stderr else "")
+    return child, pids
+
+
+def _wait_gone(pids: list[int], limit: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + limit
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [
+            pid
+            for pid in alive
+            if psutil.pid_exists(pid)
+            and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        ]
+        time.sleep(0.05)
+    return alive
+
+
+@pytest.mark.parametrize("mode", ["result", "map"])
+def test_ctrl_c_stops_the_pool_without_orphans(tmp_path: object, mode: str) -> None:
+    child, pids = _start(tmp_path, mode)
+    try:
+        # One Ctrl-C in a terminal reaches the whole foreground process group.
+        os.killpg(child.pid, signal.SIGINT)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode != 0
+    assert "KeyboardInterrupt" in stderr
+    # Only the parent reports it: workers ignore SIGINT.
+    assert stderr.count("Traceback (most recent call last)") == 1, stderr
+    assert _wait_gone(pids) == []
+
+
+def test_killed_parent_leaves_no_orphans(tmp_path: object) -> None:
+    child, pids = _start(tmp_path, "result")
+    child.kill()  # SIGKILL: no clean-up code runs in the parent
+    child.communicate(timeout=60)
+    try:
+        assert _wait_gone(pids) == []
+    finally:
+        for pid in pids:
+            if psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
