@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures as cf
 import contextlib
 import sys
+import threading
 import time
 from collections import deque
 from concurrent.futures._base import (
@@ -97,10 +98,42 @@ async def wait_done(future: cf.Future[Any]) -> None:
     """Wait, without blocking the event loop, until ``future`` is done."""
     if future.done():
         return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        await _wait_done_asyncio(future, loop)
+        return
     event = anyio.Event()
     schedule = call_soon_threadsafe_here()
     future.add_done_callback(lambda _: schedule(event.set))
     await event.wait()
+
+
+async def _wait_done_asyncio(
+    future: cf.Future[Any], loop: asyncio.AbstractEventLoop
+) -> None:
+    # The common case, made cheap: no anyio machinery, and no self-pipe write when
+    # the future completes on the loop's own thread (the coroutine backend).
+    waiter = loop.create_future()
+    loop_thread = threading.get_ident()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    def on_done(_: cf.Future[Any]) -> None:
+        if threading.get_ident() == loop_thread:
+            loop.call_soon(wake)
+        else:
+            try:
+                loop.call_soon_threadsafe(wake)
+            except RuntimeError:  # the loop has closed: nobody is waiting any more
+                pass
+
+    future.add_done_callback(on_done)
+    await waiter
 
 
 class Future(cf.Future[T], Generic[T]):

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.skipif(
 SCRIPT = textwrap.dedent(
     """
     import sys
+    import threading
     import time
 
     import unirun
@@ -29,12 +30,28 @@ SCRIPT = textwrap.dedent(
         return seconds
 
 
+    def announce_when_waiting():
+        # Tell the test once the main thread is inside Future.result(), so that
+        # the signal lands there and not a line earlier.
+        main = threading.main_thread().ident
+        while True:
+            frame = sys._current_frames().get(main)
+            while frame is not None:
+                code = frame.f_code
+                if code.co_name == "result" and code.co_filename.endswith("_future.py"):
+                    print("waiting", flush=True)
+                    return
+                frame = frame.f_back
+            time.sleep(0.01)
+
+
     if __name__ == "__main__":
         ex = unirun.ProcessExecutor(max_workers=2)
         futures = [ex.submit(stuck, 3600) for _ in range(2)]
         while len(ex._processes) < 2 or not all(f.running() for f in futures):
             time.sleep(0.01)
         print(" ".join(str(pid) for pid in ex._processes), flush=True)
+        threading.Thread(target=announce_when_waiting, daemon=True).start()
         if sys.argv[1] == "map":
             list(ex.map(stuck, [3600, 3600]))
         else:
@@ -56,8 +73,12 @@ def _start(tmp_path: object, mode: str) -> tuple[subprocess.Popen[str], list[int
     )
     assert child.stdout is not None
     line = child.stdout.readline()
+    waiting = child.stdout.readline()
     pids = [int(pid) for pid in line.split()]
-    assert len(pids) == 2, (line, child.stderr.read() if child.stderr else "")
+    if len(pids) != 2 or waiting.strip() != "waiting":
+        child.kill()
+        _, stderr = child.communicate()
+        raise AssertionError(f"the child did not start: {line!r} {stderr}")
     return child, pids
 
 

@@ -12,6 +12,7 @@ that the loop drains, so ``submit`` is cheap and works from any thread::
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -57,6 +58,13 @@ class _Job:
         self.kwargs = kwargs
         self.options = options
         self.is_async = is_async
+
+
+def _timed_out(timeout: float | None) -> TaskTimeoutError:
+    return TaskTimeoutError(
+        f"the task did not finish within its time-out of {timeout} seconds; "
+        "it was cancelled"
+    )
 
 
 class CoroutineExecutor(BaseExecutor):
@@ -109,6 +117,11 @@ class CoroutineExecutor(BaseExecutor):
         self._started = False
         self._shutdown = False
         self._broken: str | None = None
+        # On asyncio, jobs are plain asyncio tasks (much cheaper than anyio's task
+        # group); on trio they go through the anyio task group.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- submitting ------------------------------------------------------------------
 
@@ -129,15 +142,25 @@ class CoroutineExecutor(BaseExecutor):
                 raise BrokenExecutor(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            self._inbox.append(job)
-            if not self._started:
-                self._start_thread()
-                return future
-            schedule = self._schedule
-            if schedule is None or self._wake_pending:
-                return future
-            self._wake_pending = True
-        schedule(self._wake)
+            # A task submitting a task, on the loop's own thread: start it here.
+            on_loop = (
+                self._loop_thread == threading.get_ident()
+                and self._task_group is not None
+                and not self._inbox
+            )
+            if not on_loop:
+                self._inbox.append(job)
+                if not self._started:
+                    self._start_thread()
+                    return future
+                schedule = self._schedule
+                if schedule is None or self._wake_pending:
+                    return future
+                self._wake_pending = True
+        if on_loop:
+            self._spawn(job)
+        else:
+            schedule(self._wake)  # type: ignore[misc]  # set whenever on_loop is false
         return future
 
     def _start_thread(self) -> None:
@@ -163,6 +186,11 @@ class CoroutineExecutor(BaseExecutor):
             self._slots = anyio.Semaphore(self._max_concurrency)
         self._task_group = task_group
         self._wakeup = anyio.Event()
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._loop_thread = threading.get_ident()
         if self._initializer is not None:
             try:
                 result = self._initializer(*self._initargs)
@@ -189,8 +217,11 @@ class CoroutineExecutor(BaseExecutor):
         while True:
             self._drain()
             with self._lock:
-                if self._shutdown and not self._inbox:
-                    return
+                done = self._shutdown and not self._inbox
+            if done:
+                while self._tasks:  # plain asyncio tasks: wait for them here
+                    await asyncio.wait(list(self._tasks))
+                return
             await self._wakeup.wait()
             self._wakeup = anyio.Event()
 
@@ -212,7 +243,17 @@ class CoroutineExecutor(BaseExecutor):
         if task_group is None:
             return
         for job in jobs:
-            task_group.start_soon(self._run, job)
+            self._spawn(job)
+
+    def _spawn(self, job: _Job) -> None:
+        """Start one job as a task of the loop (on the loop's thread)."""
+        if self._loop is not None:
+            task = self._loop.create_task(self._run(job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            assert self._task_group is not None
+            self._task_group.start_soon(self._run, job)
 
     async def _run(self, job: _Job) -> None:
         future = job.future
@@ -233,32 +274,78 @@ class CoroutineExecutor(BaseExecutor):
         else:
             await self._run_now(job)
 
+    @staticmethod
+    async def _invoke(job: _Job) -> Any:
+        fn, args, kwargs = job.fn, job.args, job.kwargs
+        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
+        if job.is_async:
+            return await fn(*args, **kwargs)
+        result = await anyio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), abandon_on_cancel=True
+        )
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
     async def _run_now(self, job: _Job) -> None:
         future = job.future
         if not start_running(future):
             return
         timeout = job.options.timeout
+        if timeout is not None and timeout <= 0:
+            future.set_exception(_timed_out(timeout))
+            return
+        if self._loop is not None:
+            await self._run_now_asyncio(job, timeout)
+        else:
+            await self._run_now_anyio(job, timeout)
+
+    async def _run_now_asyncio(self, job: _Job, limit: float | None) -> None:
+        future = job.future
+        loop = self._loop
+        task = asyncio.current_task()
+        assert loop is not None
+        assert task is not None
+
+        def stop() -> None:
+            loop.call_soon_threadsafe(task.cancel)
+
+        future._stop_running = stop
+        timer = None
+        try:
+            if limit is None:
+                result = await self._invoke(job)
+            else:
+                async with asyncio.timeout(limit) as timer:
+                    result = await self._invoke(job)
+        except asyncio.CancelledError:
+            # Stopped through the Future (already cancelled), or the loop itself is
+            # going away: either way nobody awaits this task, the Future tells.
+            if not future.done():
+                future._abandon()
+        except TimeoutError as exc:
+            if timer is not None and timer.expired():
+                future._set_exception_if_pending(_timed_out(limit))
+            else:
+                future._set_exception_if_pending(exc)
+        except BaseException as exc:
+            future._set_exception_if_pending(exc)
+        else:
+            future._set_result_if_pending(result)
+
+    async def _run_now_anyio(self, job: _Job, limit: float | None) -> None:
+        future = job.future
         scope = anyio.CancelScope()
-        if timeout is not None:
-            scope.deadline = anyio.current_time() + timeout
+        if limit is not None:
+            scope.deadline = anyio.current_time() + limit
         schedule = self._schedule
         assert schedule is not None
         future._stop_running = lambda: schedule(scope.cancel)
-        fn, args, kwargs = job.fn, job.args, job.kwargs
-        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]
         cancelled = anyio.get_cancelled_exc_class()
         try:
             with scope:
                 try:
-                    if job.is_async:
-                        result = await fn(*args, **kwargs)
-                    else:
-                        result = await anyio.to_thread.run_sync(
-                            functools.partial(fn, *args, **kwargs),
-                            abandon_on_cancel=True,
-                        )
-                        if inspect.isawaitable(result):
-                            result = await result
+                    result = await self._invoke(job)
                 except cancelled:
                     raise
                 except BaseException as exc:
@@ -268,16 +355,11 @@ class CoroutineExecutor(BaseExecutor):
         finally:
             if not future.done():
                 if (
-                    timeout is not None
+                    limit is not None
                     and scope.cancelled_caught
                     and (anyio.current_time() >= scope.deadline)
                 ):
-                    future._set_exception_if_pending(
-                        TaskTimeoutError(
-                            "the task did not finish within its time-out of "
-                            f"{timeout} seconds; it was cancelled"
-                        )
-                    )
+                    future._set_exception_if_pending(_timed_out(limit))
                 else:
                     future._abandon()
 
