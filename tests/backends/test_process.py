@@ -267,3 +267,59 @@ def test_cancelled_awaiter_kills_the_running_task(how: str, tmp_path: Path) -> N
         # Its worker was killed and replaced; the task never finished.
         assert ex.submit(getpid).result(timeout=60) != first_pid
     assert not Path(gate.release).exists()
+
+
+def test_main_module_functions_and_lambdas_travel() -> None:
+    # Code typed at `python -c` (or a REPL) lives in __main__ and has no file to
+    # import: cloudpickle sends it by value.
+    import subprocess
+    import sys
+
+    code = (
+        "import unirun\n"
+        "def triple(x):\n"
+        "    return 3 * x\n"
+        "if __name__ == '__main__':\n"
+        "    with unirun.ProcessExecutor(max_workers=1) as ex:\n"
+        "        doubled = list(ex.map(lambda y: y - 1, [5]))\n"
+        "        print(ex.submit(triple, 4).result(), doubled)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["12", "[4]"]
+
+
+def test_map_auto_chunking_batches_tiny_items() -> None:
+    with unirun.ProcessExecutor(max_workers=2) as ex:
+        calls = 0
+        submit = ex._submit
+
+        def counting_submit(*args: object) -> unirun.Future[object]:
+            nonlocal calls
+            calls += 1
+            return submit(*args)  # type: ignore[arg-type]  # forwarding as is
+
+        ex._submit = counting_submit  # type: ignore[method-assign,assignment]  # a spy
+        assert list(ex.map(square, range(5000), chunksize=None)) == [
+            x * x for x in range(5000)
+        ]
+    # Measured batching sends a handful of chunks, not one task per item.
+    assert calls < 100
+
+
+def test_map_auto_chunking_honours_timeout(tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        results = ex.map(
+            signal_then_wait,
+            [gate.started],
+            [gate.release],
+            [1],
+            timeout=0.1,
+            chunksize=None,
+        )
+        with pytest.raises(TimeoutError):
+            list(results)
+        gate.open()
