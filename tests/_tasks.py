@@ -162,3 +162,17 @@ def record_start(started: str, value: Any) -> Any:
     with open(started, "w"):
         pass
     return value
+
+
+_queue_for_init: list[Any] = []
+
+
+def init_with_queue(queue: Any) -> None:
+    """An initializer that keeps a multiprocessing queue for :func:`put_on_queue`."""
+    _queue_for_init.append(queue)
+
+
+def put_on_queue(value: Any) -> bool:
+    """Put ``value`` on the queue the initializer received."""
+    _queue_for_init[0].put(value)
+    return True

@@ -56,9 +56,10 @@ __all__ = (
     "wait",
 )
 
+# Public classes report `unirun` as their module (clean reprs and docs); they still
+# pickle by reference because `unirun.<name>` resolves to the same object.
 for _name in (
     "RemoteError",
-    "RemoteTraceback",
     "TaskTimeoutError",
     "TransferError",
     "UnirunError",

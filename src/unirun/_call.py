@@ -63,7 +63,8 @@ def _rebuild_chunk(
     if error is not None and tb is not None:
         from ._errors import RemoteTraceback
 
-        error.__cause__ = RemoteTraceback(tb)
+        # typeshed says TracebackType; the stdlib passes (and stores) the text.
+        error.__cause__ = RemoteTraceback(tb)  # type: ignore[arg-type]
     return ChunkResult(values, error, elapsed)
 
 

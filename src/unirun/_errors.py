@@ -9,6 +9,7 @@ from __future__ import annotations
 import pickle
 from concurrent.futures import BrokenExecutor, CancelledError, InvalidStateError
 from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures.process import _RemoteTraceback as _StdlibRemoteTraceback
 
 __all__ = [
     "BrokenExecutor",
@@ -53,19 +54,10 @@ class TransferError(UnirunError, pickle.PicklingError, TypeError):
     """
 
 
-class RemoteTraceback(UnirunError):
-    """The formatted traceback of an exception raised in another process.
-
-    Attached as ``__cause__`` of the re-raised exception, so that the worker-side
-    frames print under "The above exception was the direct cause of...".
-    """
-
-    def __init__(self, tb: str) -> None:
-        super().__init__(tb)
-        self.tb = tb
-
-    def __str__(self) -> str:
-        return self.tb
+#: The ``__cause__`` attached to exceptions from worker processes: the worker-side
+#: traceback as text (its ``tb`` attribute). It is the very class that
+#: ``ProcessPoolExecutor`` attaches, so code written for the stdlib keeps working.
+RemoteTraceback = _StdlibRemoteTraceback
 
 
 class RemoteError(UnirunError):

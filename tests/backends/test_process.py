@@ -323,3 +323,42 @@ def test_map_auto_chunking_honours_timeout(tmp_path: Path) -> None:
         with pytest.raises(TimeoutError):
             list(results)
         gate.open()
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_initargs_may_hold_multiprocessing_queues(method: str) -> None:
+    # As with the stdlib, initargs are pickled while spawning, the only time a
+    # multiprocessing queue, lock or value may travel (a logging queue, say).
+    from _tasks import init_with_queue, put_on_queue
+
+    context = multiprocessing.get_context(method)
+    queue = context.Queue()
+    try:
+        with unirun.ProcessExecutor(
+            max_workers=1,
+            mp_context=context,
+            initializer=init_with_queue,
+            initargs=(queue,),
+        ) as ex:
+            assert ex.submit(put_on_queue, "hello").result(timeout=60)
+            assert queue.get(timeout=60) == "hello"
+    finally:
+        queue.close()
+        queue.join_thread()
+
+
+def test_max_tasks_per_child_defaults_to_spawn_like_stdlib() -> None:
+    ex = unirun.ProcessExecutor(max_workers=1, max_tasks_per_child=3)
+    try:
+        assert ex._mp_context.get_start_method() == "spawn"
+    finally:
+        ex.shutdown()
+
+
+def test_remote_traceback_is_the_stdlib_class() -> None:
+    from concurrent.futures.process import _RemoteTraceback
+
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        exc = ex.submit(fail_if_negative, -1).exception(timeout=60)
+    assert exc is not None
+    assert type(exc.__cause__) is _RemoteTraceback

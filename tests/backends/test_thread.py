@@ -42,7 +42,9 @@ def test_thread_name_prefix() -> None:
     with unirun.ThreadExecutor(max_workers=1, thread_name_prefix="pfx") as ex:
         assert ex.submit(thread_name).result(timeout=60) == "pfx_0"
     with unirun.ThreadExecutor(max_workers=1) as ex:
-        assert ex.submit(thread_name).result(timeout=60).startswith("ThreadExecutor-")
+        assert (
+            ex.submit(thread_name).result(timeout=60).startswith("ThreadPoolExecutor-")
+        )
 
 
 def test_idle_thread_is_reused() -> None:

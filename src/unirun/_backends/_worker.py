@@ -54,6 +54,7 @@ def worker_main(
     conn: Connection,
     lifeline: Connection,
     initializer: bytes | None,
+    initargs: tuple[Any, ...],
     max_tasks: int | None,
 ) -> None:
     """Serve tasks from ``conn`` until told to stop, the limit, or parent death."""
@@ -65,8 +66,7 @@ def worker_main(
     ).start()
     if initializer is not None:
         try:
-            fn, args = pickle.loads(initializer)
-            fn(*args)
+            pickle.loads(initializer)(*initargs)
         except BaseException as exc:
             logging.getLogger("concurrent.futures").critical(
                 "Exception in initializer:", exc_info=True

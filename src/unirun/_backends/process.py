@@ -140,11 +140,13 @@ class _Pool:
         max_workers: int,
         context: Any,  # a BaseContext; typeshed's lacks Process and Pipe
         initializer: bytes | None,
+        initargs: tuple[Any, ...],
         max_tasks_per_child: int | None,
     ) -> None:
         self.max_workers = max_workers
         self.context = context
         self.initializer = initializer
+        self.initargs = initargs
         self.max_tasks = max_tasks_per_child
         self.lock = threading.Lock()
         self.workers: list[_Worker] = []
@@ -246,7 +248,15 @@ class _Pool:
         parent_conn, child_conn = self.context.Pipe(duplex=True)
         process = self.context.Process(
             target=_worker.worker_main,
-            args=(child_conn, self.lifeline_r, self.initializer, self.max_tasks),
+            # initargs travel as process arguments, pickled while spawning, so
+            # that multiprocessing queues, locks and values work as in the stdlib.
+            args=(
+                child_conn,
+                self.lifeline_r,
+                self.initializer,
+                self.initargs,
+                self.max_tasks,
+            ),
         )
         process.start()
         child_conn.close()
@@ -504,7 +514,11 @@ class ProcessExecutor(BaseExecutor):
         elif max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         if mp_context is None:
-            mp_context = default_context()
+            # As the stdlib (3.11 to 3.14): replacing workers means spawning fresh ones.
+            if max_tasks_per_child is not None:
+                mp_context = multiprocessing.get_context("spawn")
+            else:
+                mp_context = default_context()
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         if max_tasks_per_child is not None:
@@ -519,10 +533,12 @@ class ProcessExecutor(BaseExecutor):
                 )
         init_payload = None
         if initializer is not None:
-            init_payload = cloudpickle.dumps((initializer, tuple(initargs)))
+            init_payload = cloudpickle.dumps(initializer)
         self._max_workers = max_workers
         self._mp_context = mp_context
-        self._pool = _Pool(max_workers, mp_context, init_payload, max_tasks_per_child)
+        self._pool = _Pool(
+            max_workers, mp_context, init_payload, tuple(initargs), max_tasks_per_child
+        )
         weakref.finalize(self, self._pool.shutdown, False)
 
     @property
@@ -532,6 +548,11 @@ class ProcessExecutor(BaseExecutor):
             return {
                 w.process.pid: w.process for w in self._pool.workers if w.process.pid
             }
+
+    @property
+    def _executor_manager_thread(self) -> threading.Thread | None:
+        """The thread that collects results, as ``ProcessPoolExecutor`` names it."""
+        return self._pool.manager
 
     @property
     def _broken(self) -> str | bool:

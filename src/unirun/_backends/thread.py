@@ -218,7 +218,8 @@ class ThreadExecutor(BaseExecutor):
         self._shutdown = False
         self._shutdown_lock = threading.Lock()
         self._thread_name_prefix = thread_name_prefix or (
-            f"ThreadExecutor-{self._counter()}"
+            # The stdlib's default name: logs and filters of drop-in users match.
+            f"ThreadPoolExecutor-{self._counter()}"
         )
         self._initializer = initializer
         self._initargs = initargs
