@@ -124,6 +124,12 @@ class MapIterator(Generic[T]):
         return self
 
     def __next__(self) -> T:
+        # Fast path: the rest of a chunk already here (most items of a big map).
+        if self._values:
+            return self._values.popleft()  # type: ignore[no-any-return]
+        return self._next_slow()
+
+    def _next_slow(self) -> T:
         self._started = True
         while True:
             value = self._next_value()
@@ -214,8 +220,9 @@ class AdaptiveBatches:
     Used for ``map(..., chunksize=None)`` on backends that batch. The first chunks
     hold one item each; every finished chunk reports how long its worker spent per
     item, and the next chunk is sized to about :attr:`TARGET` seconds of work, but
-    never more than a ``1 / (2 * workers)`` share of what is left, so the tail stays
-    balanced across workers. About two chunks per worker are in flight at a time.
+    no more than a ``1 / (2 * workers)`` share of what is left (unless that share is
+    under a quarter of the target), so the tail stays balanced across workers. About
+    two chunks per worker are in flight at a time.
 
     Order is kept because slices are cut and queued under one lock; each queued
     slot is completed only after its chunk's successor was queued, so a consumer
@@ -250,11 +257,15 @@ class AdaptiveBatches:
         self._closed = True
 
     def _size(self) -> int:
-        remaining = len(self._items) - self._position
-        share = max(1, remaining // (2 * self._workers))
         if self._per_item is None:
             return 1
-        return max(1, min(share, int(self.TARGET / max(self._per_item, 1e-7))))
+        per_item = max(self._per_item, 1e-7)
+        remaining = len(self._items) - self._position
+        share = remaining // (2 * self._workers)
+        # Cut the tail finer for balance, but not below a quarter of the target:
+        # a few milliseconds of imbalance cost less than more round trips.
+        floor = int(self.TARGET / 4 / per_item)
+        return max(1, min(int(self.TARGET / per_item), max(share, floor)))
 
     def _dispatch(self) -> None:
         with self._lock:
