@@ -176,3 +176,37 @@ def put_on_queue(value: Any) -> bool:
     """Put ``value`` on the queue the initializer received."""
     _queue_for_init[0].put(value)
     return True
+
+
+class ExitsWhenUnpickled:
+    """A result whose unpickling calls ``sys.exit`` (a hostile ``__reduce__``)."""
+
+    def __reduce__(self) -> Any:
+        import sys
+
+        return (sys.exit, (1,))
+
+
+def make_exits_when_unpickled() -> ExitsWhenUnpickled:
+    """Return an object that raises SystemExit when the parent unpickles it."""
+    return ExitsWhenUnpickled()
+
+
+def init_fail_logging_to(queue: Any) -> None:
+    """Log through ``queue`` on the stdlib's logger, then fail (as CPython's test)."""
+    import logging
+    from logging.handlers import QueueHandler
+
+    logger = logging.getLogger("concurrent.futures")
+    logger.addHandler(QueueHandler(queue))
+    logger.setLevel("CRITICAL")
+    logger.propagate = False
+    raise ValueError("error in initializer")
+
+
+def use_thread_executor() -> None:
+    """Create a thread executor and run a task (in a forked child)."""
+    from unirun import ThreadExecutor
+
+    with ThreadExecutor(max_workers=1) as ex:
+        ex.submit(int).result()

@@ -108,7 +108,7 @@ def decode_exception(data: bytes) -> BaseException:
     if exc_bytes is not None:
         try:
             exc = pickle.loads(exc_bytes)
-        except Exception:
+        except BaseException:  # even SystemExit from a hostile __reduce__
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteError(type_name, message, tb)

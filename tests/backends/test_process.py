@@ -362,3 +362,40 @@ def test_remote_traceback_is_the_stdlib_class() -> None:
         exc = ex.submit(fail_if_negative, -1).exception(timeout=60)
     assert exc is not None
     assert type(exc.__cause__) is _RemoteTraceback
+
+
+def test_system_exit_while_unpickling_a_result_fails_only_that_task() -> None:
+    from _tasks import make_exits_when_unpickled
+
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        with pytest.raises(unirun.TransferError, match="could not be unpickled"):
+            ex.submit(make_exits_when_unpickled).result(timeout=60)
+        assert ex.submit(square, 7).result(timeout=60) == 49
+
+
+def test_failing_initializer_log_record_is_not_lost() -> None:
+    # The worker exits by itself after a failed initializer, so a QueueHandler's
+    # record is flushed before the pool closes (killing it lost the record).
+    from _tasks import init_fail_logging_to
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    try:
+        ex = unirun.ProcessExecutor(
+            max_workers=1,
+            mp_context=context,
+            initializer=init_fail_logging_to,
+            initargs=(queue,),
+        )
+        try:
+            with pytest.raises(BrokenProcessPool):
+                ex.submit(square, 1).result(timeout=60)
+        finally:
+            ex.shutdown()
+        record = queue.get(timeout=60)
+        assert "error in initializer" in str(record.exc_info or record.msg) or (
+            "Exception in initializer" in record.getMessage()
+        )
+    finally:
+        queue.close()
+        queue.join_thread()

@@ -100,3 +100,22 @@ def test_async_task_runs_on_worker_thread_loop() -> None:
     with unirun.ThreadExecutor(max_workers=1, thread_name_prefix="w") as ex:
         assert ex.submit(where).result(timeout=60) == ("w_0", True)
         assert ex.submit(where).result(timeout=60) == ("w_0", True)
+
+
+def test_fork_while_exit_lock_held_does_not_deadlock_child_bpo45021() -> None:
+    import multiprocessing
+
+    from _tasks import use_thread_executor
+    from unirun._backends import thread as thread_backend
+
+    context = multiprocessing.get_context("fork")
+    with thread_backend._exit_lock:  # held by "another thread" at the fork
+        child = context.Process(target=use_thread_executor)
+        child.start()
+    child.join(60)
+    try:
+        assert child.exitcode == 0
+    finally:
+        if child.exitcode is None:
+            child.kill()
+            child.join()

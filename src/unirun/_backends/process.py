@@ -39,7 +39,7 @@ import cloudpickle
 
 from .._base import BaseExecutor, check_callable
 from .._cpu import usable_cpus
-from .._errors import TaskTimeoutError, WorkerCrashedError
+from .._errors import TaskTimeoutError, TransferError, WorkerCrashedError
 from .._future import Future, start_running
 from .._transfer import decode_exception, dumps_call
 from . import _worker
@@ -302,6 +302,10 @@ class _Pool:
         try:
             while not self._step():
                 pass
+        except BaseException as exc:
+            # A bug here must not leave futures waiting forever: fail them all.
+            self._break(f"the process pool's manager thread failed: {exc!r}")
+            raise
         finally:
             self._close()
 
@@ -373,8 +377,14 @@ class _Pool:
         if status == _worker.OK:
             try:
                 result = pickle.loads(body)
-            except Exception as exc:
-                future._set_exception_if_pending(exc)
+            except BaseException as exc:
+                # Even SystemExit from a hostile __reduce__ must not kill the manager.
+                error = TransferError(
+                    "the task's result could not be unpickled in the parent: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                error.__cause__ = exc
+                future._set_exception_if_pending(error)
             else:
                 future._set_result_if_pending(result)
         else:
@@ -430,8 +440,10 @@ class _Pool:
             tasks = list(self.pending)
             self.pending.clear()
             for worker in self.workers:
-                worker.killing = True
+                # Not killed: idle workers get the stop message and exit on their
+                # own, flushing what they logged (a failed initializer's record).
                 if worker.task is not None:
+                    worker.killing = True
                     tasks.append(worker.task)
                     worker.task = None
         for task in tasks:

@@ -56,9 +56,11 @@ threading._register_atexit(_at_exit)  # type: ignore[attr-defined]  # joined bef
 
 
 def _forget_threads_after_fork() -> None:
-    # A forked child has none of its parent's worker threads.
+    # A forked child has none of its parent's worker threads, and the exit lock
+    # may have been held by one of them at the fork (bpo-45021).
     global _live_queues
     _live_queues = weakref.WeakKeyDictionary()
+    _exit_lock._at_fork_reinit()  # type: ignore[attr-defined]  # private, as stdlib uses it
 
 
 if hasattr(os, "register_at_fork"):
