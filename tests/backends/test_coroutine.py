@@ -121,3 +121,13 @@ def test_failing_initializer_breaks_executor() -> None:
             ex.submit(square, 1).result(timeout=60)
     finally:
         ex.shutdown()
+
+
+def test_submit_from_trio_thread_to_asyncio_executor() -> None:
+    # A wake-up scheduled from a trio thread carries trio's context; tasks must
+    # still run in the asyncio loop's own context (anyio would pick trio).
+    async def main() -> int:
+        with unirun.CoroutineExecutor(backend="asyncio") as ex:
+            return await ex.submit(square, 6)
+
+    assert anyio.run(main, backend="trio") == 36

@@ -13,6 +13,7 @@ that the loop drains, so ``submit`` is cheap and works from any thread::
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -122,6 +123,7 @@ class CoroutineExecutor(BaseExecutor):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._context: contextvars.Context | None = None
 
     # -- submitting ------------------------------------------------------------------
 
@@ -190,6 +192,7 @@ class CoroutineExecutor(BaseExecutor):
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        self._context = contextvars.copy_context()
         self._loop_thread = threading.get_ident()
         if self._initializer is not None:
             try:
@@ -209,8 +212,18 @@ class CoroutineExecutor(BaseExecutor):
         task_group.start_soon(self._drainer)
 
     def _wake(self) -> None:
-        """Wake the drainer (runs on the loop, outside any task)."""
-        self._wakeup.set()
+        """Start the inbox's jobs (runs on the loop, outside any task).
+
+        On asyncio the jobs are started right here, saving a trip through the
+        drainer task; on trio starting tasks needs a task context, so the drainer
+        is woken to do it.
+        """
+        if self._loop is not None:
+            self._drain()
+            if self._shutdown:
+                self._wakeup.set()  # let the drainer see the shutdown
+        else:
+            self._wakeup.set()
 
     async def _drainer(self) -> None:
         """Start the jobs that arrive in the inbox, until shutdown empties it."""
@@ -248,7 +261,11 @@ class CoroutineExecutor(BaseExecutor):
     def _spawn(self, job: _Job) -> None:
         """Start one job as a task of the loop (on the loop's thread)."""
         if self._loop is not None:
-            task = self._loop.create_task(self._run(job))
+            # Without a concurrency limit, one coroutine less on the common path.
+            coro = self._run_now(job) if self._slots is None else self._run(job)
+            # The loop's own context: a wake-up scheduled from another thread runs
+            # in that thread's context, where sniffio may name another library.
+            task = self._loop.create_task(coro, context=self._context)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         else:
