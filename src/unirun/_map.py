@@ -302,11 +302,10 @@ class AdaptiveBatches:
 
 
 def _forward_cancel(slot: cf.Future[Any], real: cf.Future[Any]) -> None:
+    # As for unbatched maps: closing the iteration cancels what has not started;
+    # a chunk already running finishes.
     if slot.cancelled():
-        if isinstance(real, Future):
-            real._abandon()
-        else:
-            real.cancel()
+        real.cancel()
 
 
 _NOTHING: Any = object()

@@ -399,3 +399,16 @@ def test_failing_initializer_log_record_is_not_lost() -> None:
     finally:
         queue.close()
         queue.join_thread()
+
+
+def test_closing_a_batched_map_lets_running_chunks_finish(tmp_path: Path) -> None:
+    gate = Gate(tmp_path)
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        first_pid = ex.submit(getpid).result(timeout=60)
+        results = ex.map(
+            signal_then_wait, [gate.started], [gate.release], [1], chunksize=None
+        )
+        gate.wait_started()
+        results.close()  # as with chunksize=1: the running task is not killed
+        gate.open()
+        assert ex.submit(getpid).result(timeout=60) == first_pid
