@@ -17,6 +17,7 @@ import unirun
 
 from . import peers
 from .sessions import (
+    AnyioProcessSession,
     AnyioSession,
     AsyncioSession,
     ExecutorSession,
@@ -95,6 +96,10 @@ def _anyio(workers: int, concurrency: int | None, _: Chunk) -> Session:
     return AnyioSession(concurrency)
 
 
+def _anyio_process(workers: int, concurrency: int | None, _: Chunk) -> Session:
+    return AnyioProcessSession(workers)
+
+
 def _loky(workers: int, concurrency: int | None, _: Chunk) -> Session:
     loky = importlib.import_module("loky")
     return ExecutorSession(loky.ProcessPoolExecutor(max_workers=workers))
@@ -166,6 +171,9 @@ CONTENDERS: dict[str, Contender] = {
         Contender("asyncio", "asyncio.gather", "stdlib", "event loop", _asyncio),
         Contender("anyio-thread", "anyio.to_thread", "peer", "event loop", _anyio),
         Contender("anyio-taskgroup", "anyio task group", "peer", "event loop", _anyio),
+        Contender(
+            "anyio-process", "anyio.to_process", "peer", "process", _anyio_process
+        ),
         Contender("loky", "loky", "peer", "process", _loky, ("loky",)),
         Contender(
             "joblib-loky", "joblib (loky)", "peer", "process", _joblib_loky, ("joblib",)

@@ -189,6 +189,7 @@ _CPU_ENTRIES = (
     Entry("pebble-process"),
     Entry("pebble-thread"),
     Entry("anyio-thread"),
+    Entry("anyio-process"),
 )
 # Who runs the blocking I/O workloads: threads (processes would be absurd here).
 _IO_ENTRIES = (
@@ -223,6 +224,7 @@ WORKLOADS: tuple[Workload, ...] = (
             Entry("pebble-thread"),
             Entry("pebble-process"),
             Entry("anyio-thread"),
+            Entry("anyio-process"),
             Entry("asyncio", "async", note="async no-op"),
         ),
         ("joblib and mpire have no per-task submit; see the map workload.",),

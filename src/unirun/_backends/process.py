@@ -440,10 +440,10 @@ class _Pool:
             tasks = list(self.pending)
             self.pending.clear()
             for worker in self.workers:
-                # Not killed: idle workers get the stop message and exit on their
-                # own, flushing what they logged (a failed initializer's record).
+                # Not killed: every worker gets the stop message and exits on its
+                # own (killed only after a grace period), flushing what it logged:
+                # a failed initializer's record travels through a queue's thread.
                 if worker.task is not None:
-                    worker.killing = True
                     tasks.append(worker.task)
                     worker.task = None
         for task in tasks:
