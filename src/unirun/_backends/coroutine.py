@@ -139,6 +139,7 @@ class CoroutineExecutor(BaseExecutor):
         future: Future[Any] = Future()
         future._cancel_stops_running = is_async
         job = _Job(future, fn, args, kwargs, options, is_async)
+        schedule: Callable[[Callable[[], object]], None] | None = None
         with self._lock:
             if self._broken:
                 raise BrokenExecutor(self._broken)
@@ -159,10 +160,10 @@ class CoroutineExecutor(BaseExecutor):
                 if schedule is None or self._wake_pending:
                     return future
                 self._wake_pending = True
-        if on_loop:
+        if schedule is None:  # on the loop's own thread
             self._spawn(job)
         else:
-            schedule(self._wake)  # type: ignore[misc]  # set whenever on_loop is false
+            schedule(self._wake)
         return future
 
     def _start_thread(self) -> None:
