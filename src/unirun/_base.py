@@ -12,11 +12,13 @@ import inspect
 import itertools
 import threading
 import time
+import uuid
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import anyio.to_thread
 
+from . import _primitives as primitives
 from ._call import run_chunk
 from ._future import Future
 from ._map import AdaptiveBatches, MapIterator
@@ -271,6 +273,58 @@ class BaseExecutor(cf.Executor):
         keyword arguments stay untouched. See :class:`unirun.TaskOptions`.
         """
         return OptionsView(self, TaskOptions(timeout=timeout, name=name))
+
+    # -- primitives ----------------------------------------------------------------
+
+    @property
+    def _primitive_scope(self) -> str:
+        """Identifies this executor's tasks to the primitives it creates.
+
+        A primitive shared with processes pickles only while a task of the
+        executor with its scope is being sent. An executor that routes tasks to
+        inner executors gives them its own scope.
+        """
+        scope: str | None = self.__dict__.get("_unirun_scope")
+        if scope is None:
+            scope = self.__dict__.setdefault("_unirun_scope", uuid.uuid4().hex)
+        return scope
+
+    @_primitive_scope.setter
+    def _primitive_scope(self, scope: str) -> None:
+        self.__dict__["_unirun_scope"] = scope
+
+    def _sharing_scope(self) -> str | None:
+        return self._primitive_scope if self.crosses_processes else None
+
+    def Queue(self, maxsize: int = 0) -> primitives.Queue[Any]:
+        """A FIFO queue usable by this executor's tasks and by the caller.
+
+        Sync methods are :class:`queue.Queue`'s; ``async_put``, ``async_get``
+        and ``async_join`` wait without blocking an event loop. On executors
+        whose tasks run in other processes, the queue is shared with them.
+        ``maxsize <= 0`` means unbounded.
+        """
+        return primitives.make_queue(self._sharing_scope(), maxsize)
+
+    def Lock(self) -> primitives.Lock:
+        """A lock usable by this executor's tasks and by the caller.
+
+        :class:`threading.Lock`'s methods, plus ``async_acquire`` and
+        ``async with``.
+        """
+        return primitives.make_lock(self._sharing_scope())
+
+    def Semaphore(self, value: int = 1) -> primitives.Semaphore:
+        """A counting semaphore, as :class:`threading.Semaphore`, plus async."""
+        return primitives.make_semaphore(self._sharing_scope(), value)
+
+    def BoundedSemaphore(self, value: int = 1) -> primitives.BoundedSemaphore:
+        """A semaphore that may not rise above ``value``, plus async."""
+        return primitives.make_bounded_semaphore(self._sharing_scope(), value)
+
+    def Event(self) -> primitives.Event:
+        """An event flag, as :class:`threading.Event`, plus ``async_wait``."""
+        return primitives.make_event(self._sharing_scope())
 
     # -- context managers ----------------------------------------------------------
 

@@ -41,6 +41,7 @@ from .._base import BaseExecutor, check_callable
 from .._cpu import usable_cpus
 from .._errors import TaskTimeoutError, TransferError, WorkerCrashedError
 from .._future import Future, start_running
+from .._primitives._waiting import sending_to
 from .._transfer import decode_exception, dumps_call
 from . import _worker
 
@@ -583,7 +584,8 @@ class ProcessExecutor(BaseExecutor):
         check_callable(fn)
         if self._pool.broken:
             raise BrokenProcessPool(self._pool.broken)
-        payload = dumps_call(fn, args, kwargs)
+        with sending_to(self._primitive_scope):
+            payload = dumps_call(fn, args, kwargs)
         future: Future[Any] = Future()
         future._on_interrupt = self._pool.terminate
         self._pool.submit(future, payload, options.timeout)

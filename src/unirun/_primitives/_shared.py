@@ -1,0 +1,662 @@
+"""Primitives shared with worker processes: OS semaphores and shared memory.
+
+Every blocking wait is a wait on a named POSIX semaphore, so it costs no
+polling, honours time-outs in the kernel, and a Ctrl-C interrupts it without
+leaving anything taken. State that is more than a counter (an event's flag, a
+queue's items and counts) lives in a small shared-memory file guarded by a
+semaphore used as a mutex. Nothing runs in a server process: a primitive works
+for as long as any process holds it.
+
+A primitive pickles only into tasks of the executor that created it (see
+:func:`._waiting.sending_to`); a worker rebuilds it by opening the same
+semaphores and mapping the same file, once per process.
+"""
+
+from __future__ import annotations
+
+import _multiprocessing  # type: ignore[import-not-found]  # CPython's, no stubs
+import itertools
+import mmap
+import multiprocessing.synchronize as mp_sync
+import os
+import pickle
+import queue
+import shutil
+import struct
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from multiprocessing import get_context
+from typing import Any, ClassVar, Final, TypeVar
+
+import cloudpickle
+
+from .._errors import TransferError
+from . import _api
+from ._waiting import check_send, sending_to, wait_in_thread
+
+__all__ = [
+    "SharedBoundedSemaphore",
+    "SharedEvent",
+    "SharedLock",
+    "SharedQueue",
+    "SharedSemaphore",
+]
+
+T = TypeVar("T")
+
+# Named semaphores (not the fork context's anonymous ones): any process can open
+# them by name, and they are unlinked when their creator lets go of them.
+_CONTEXT = get_context("spawn")
+_SEM_MAX: Final = _multiprocessing.SemLock.SEM_VALUE_MAX
+_SemLock = Any  # _multiprocessing.SemLock has no type stubs
+
+
+def _new_sem(value: int, maxvalue: int) -> tuple[object, _SemLock]:
+    """A named OS semaphore: (its owner, which unlinks it on collection; the lock)."""
+    if maxvalue == 1:
+        owner: Any = mp_sync.Lock(ctx=_CONTEXT)
+        if value == 0:
+            owner.acquire()
+    elif maxvalue == _SEM_MAX:
+        owner = mp_sync.Semaphore(value, ctx=_CONTEXT)
+    else:
+        owner = mp_sync.BoundedSemaphore(value, ctx=_CONTEXT)
+    return owner, owner._semlock
+
+
+def _sem_state(sem: _SemLock) -> tuple[int, int, str]:
+    return (sem.kind, sem.maxvalue, sem.name)
+
+
+def _open_sem(state: tuple[int, int, str]) -> _SemLock:
+    kind, maxvalue, name = state
+    return _multiprocessing.SemLock._rebuild(0, kind, maxvalue, name)
+
+
+def _peek(sem: _SemLock, timeout: float) -> bool:
+    """Wait until ``sem`` could be taken, without keeping it."""
+    if sem.acquire(True, timeout):
+        sem.release()
+        return True
+    return False
+
+
+def _shm_dir() -> str | None:
+    # /dev/shm is memory; elsewhere the temporary directory will do.
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
+class _Segment:
+    """A shared-memory file mapped into this process."""
+
+    __slots__ = ("__weakref__", "directory", "map", "path")
+
+    def __init__(self, directory: str, size: int, *, create: bool) -> None:
+        self.directory = directory
+        self.path = os.path.join(directory, "state")
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        fd = os.open(self.path, flags, 0o600)
+        try:
+            if create:
+                os.ftruncate(fd, size)
+            self.map = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def create(cls, size: int) -> _Segment:
+        directory = tempfile.mkdtemp(prefix="unirun-", dir=_shm_dir())
+        segment = cls(directory, size, create=True)
+        weakref.finalize(segment, shutil.rmtree, directory, ignore_errors=True)
+        return segment
+
+    def words(self, count: int) -> memoryview:
+        """The first ``count`` signed 64-bit words, for counters and flags."""
+        return memoryview(self.map)[: 8 * count].cast("q")
+
+
+def _cond_wait(
+    mutex: _SemLock,
+    words: memoryview,
+    waiters: int,
+    wake: _SemLock,
+    timeout: float | None,
+) -> None:
+    """Condition-variable wait: ``mutex`` held on entry and on return.
+
+    Wake-ups can be spurious: callers re-check their condition in a loop.
+    """
+    words[waiters] += 1
+    generation = words[waiters + 1]
+    mutex.release()
+    woken = False
+    try:
+        woken = wake.acquire(True, timeout) if timeout is not None else wake.acquire()
+    finally:
+        mutex.acquire()
+        if not woken and words[waiters + 1] == generation:
+            words[waiters] -= 1  # not woken: withdraw, no token was posted for us
+
+
+def _notify_all(words: memoryview, waiters: int, wake: _SemLock) -> None:
+    """Wake every waiter of one condition; ``mutex`` held."""
+    count = words[waiters]
+    if count:
+        words[waiters] = 0
+        words[waiters + 1] += 1
+        for _ in range(count):
+            wake.release()
+
+
+# A process opens each primitive once, however many tasks bring it.
+_attached: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_attach_lock = threading.Lock()
+
+
+def _attach(cls: type[_Shared], key: str, state: tuple[Any, ...]) -> _Shared:
+    with _attach_lock:
+        primitive = _attached.get(key)
+        if primitive is None:
+            primitive = cls.__new__(cls)
+            primitive._key = key
+            primitive._open(state)
+            _attached[key] = primitive
+        return primitive
+
+
+class _Shared:
+    """Pickling and per-process identity for the shared primitives."""
+
+    _key: str
+    _scope: str
+
+    def _register(self, scope: str) -> None:
+        self._scope = scope
+        self._key = uuid.uuid4().hex
+        with _attach_lock:
+            _attached[self._key] = self
+
+    def _state(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _open(self, state: tuple[Any, ...]) -> None:
+        raise NotImplementedError
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        check_send(self, self._scope)
+        return (_attach, (type(self), self._key, self._state()))
+
+
+class SharedLock(_Shared, _api.Lock):
+    """A :class:`unirun.Lock` shared with worker processes (an OS semaphore)."""
+
+    def __init__(self, scope: str) -> None:
+        self._owner, self._sem = _new_sem(1, 1)
+        self._register(scope)
+
+    def _state(self) -> tuple[Any, ...]:
+        return (self._scope, _sem_state(self._sem))
+
+    def _open(self, state: tuple[Any, ...]) -> None:
+        self._scope, sem = state
+        self._sem = _open_sem(sem)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not blocking:
+            if timeout != -1:
+                raise ValueError("can't specify a timeout for a non-blocking call")
+            return bool(self._sem.acquire(False))
+        if timeout == -1:
+            return bool(self._sem.acquire())
+        if timeout < 0:
+            raise ValueError("timeout value must be positive")
+        return bool(self._sem.acquire(True, timeout))
+
+    def release(self) -> None:
+        try:
+            self._sem.release()
+        except ValueError:
+            raise RuntimeError("release unlocked lock") from None
+
+    def locked(self) -> bool:
+        return bool(self._sem._is_zero())
+
+    async def async_acquire(self) -> bool:
+        while not self._sem.acquire(False):
+            await wait_in_thread(self._ready)
+        return True
+
+    def _ready(self, timeout: float) -> bool:
+        return _peek(self._sem, timeout)
+
+    def __enter__(self) -> bool:
+        return bool(self._sem.acquire())
+
+    def __repr__(self) -> str:
+        state = "locked" if self.locked() else "unlocked"
+        return f"<unirun.Lock {state} (shared with processes)>"
+
+
+class SharedSemaphore(_Shared, _api.Semaphore):
+    """A :class:`unirun.Semaphore` shared with worker processes."""
+
+    _bounded: ClassVar[bool] = False
+
+    def __init__(self, scope: str, value: int = 1) -> None:
+        if value < 0:
+            raise ValueError("semaphore initial value must be >= 0")
+        self._owner, self._sem = _new_sem(value, value if self._bounded else _SEM_MAX)
+        self._register(scope)
+
+    def _state(self) -> tuple[Any, ...]:
+        return (self._scope, _sem_state(self._sem))
+
+    def _open(self, state: tuple[Any, ...]) -> None:
+        self._scope, sem = state
+        self._sem = _open_sem(sem)
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not blocking:
+            if timeout is not None:
+                raise ValueError("can't specify timeout for non-blocking acquire")
+            return bool(self._sem.acquire(False))
+        if timeout is None:
+            return bool(self._sem.acquire())
+        return bool(self._sem.acquire(True, timeout))
+
+    def release(self, n: int = 1) -> None:
+        if n < 1:
+            raise ValueError("n must be one or more")
+        if self._bounded:
+            try:
+                too_many = self._sem._get_value() + n > self._sem.maxvalue
+            except NotImplementedError:  # no sem_getvalue (macOS): the OS checks
+                too_many = False
+            if too_many:
+                raise ValueError("Semaphore released too many times")
+        for _ in range(n):
+            try:
+                self._sem.release()
+            except ValueError:
+                raise ValueError("Semaphore released too many times") from None
+
+    async def async_acquire(self) -> bool:
+        while not self._sem.acquire(False):
+            await wait_in_thread(self._ready)
+        return True
+
+    def _ready(self, timeout: float) -> bool:
+        return _peek(self._sem, timeout)
+
+    def __repr__(self) -> str:
+        kind = "BoundedSemaphore" if self._bounded else "Semaphore"
+        return f"<unirun.{kind} (shared with processes)>"
+
+
+class SharedBoundedSemaphore(SharedSemaphore, _api.BoundedSemaphore):
+    """A :class:`unirun.BoundedSemaphore` shared with worker processes."""
+
+    _bounded = True
+
+
+# Event words: the flag, how many set() calls so far, then one condition.
+_FLAG, _SETS, _EVENT_WAITERS = 0, 1, 2
+
+
+class SharedEvent(_Shared, _api.Event):
+    """A :class:`unirun.Event` shared with worker processes."""
+
+    def __init__(self, scope: str) -> None:
+        self._mutex_owner, self._mutex = _new_sem(1, 1)
+        self._wake_owner, self._wake = _new_sem(0, _SEM_MAX)
+        self._segment = _Segment.create(mmap.PAGESIZE)
+        self._words = self._segment.words(4)
+        self._register(scope)
+
+    def _state(self) -> tuple[Any, ...]:
+        return (
+            self._scope,
+            _sem_state(self._mutex),
+            _sem_state(self._wake),
+            self._segment.directory,
+        )
+
+    def _open(self, state: tuple[Any, ...]) -> None:
+        self._scope, mutex, wake, directory = state
+        self._mutex = _open_sem(mutex)
+        self._wake = _open_sem(wake)
+        self._segment = _Segment(directory, mmap.PAGESIZE, create=False)
+        self._words = self._segment.words(4)
+
+    def is_set(self) -> bool:
+        return bool(self._words[_FLAG])
+
+    def set(self) -> None:
+        self._mutex.acquire()
+        try:
+            self._words[_FLAG] = 1
+            self._words[_SETS] += 1
+            _notify_all(self._words, _EVENT_WAITERS, self._wake)
+        finally:
+            self._mutex.release()
+
+    def clear(self) -> None:
+        self._mutex.acquire()
+        try:
+            self._words[_FLAG] = 0
+        finally:
+            self._mutex.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        words = self._words
+        if words[_FLAG]:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._mutex.acquire()
+        try:
+            # Like threading.Event: a set() during the wait counts even if a
+            # clear() follows before this waiter runs again.
+            sets = words[_SETS]
+            while not words[_FLAG] and words[_SETS] == sets:
+                remaining = None
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                _cond_wait(self._mutex, words, _EVENT_WAITERS, self._wake, remaining)
+            return True
+        finally:
+            self._mutex.release()
+
+    async def async_wait(self) -> bool:
+        if not self._words[_FLAG]:
+            await wait_in_thread(self.wait)
+        return True
+
+    def __repr__(self) -> str:
+        state = "set" if self.is_set() else "unset"
+        return f"<unirun.Event {state} (shared with processes)>"
+
+
+# Queue words: ring positions (bytes, ever increasing), counts, two conditions.
+_HEAD, _TAIL, _COUNT, _UNFINISHED, _JOIN_WAITERS, _ROOM_WAITERS = 0, 1, 2, 3, 4, 6
+_HEADER_WORDS: Final = 8
+_HEADER_BYTES: Final = 8 * _HEADER_WORDS
+_LENGTH = struct.Struct("q")
+#: Bytes of shared memory for queued items (the file is sparse: pages that are
+#: never written cost nothing). An item bigger than a quarter of it travels in a
+#: file of its own.
+DEFAULT_CAPACITY: Final = 1 << 20
+_spill_names = itertools.count()
+
+
+class SharedQueue(_Shared, _api.Queue[T]):
+    """A :class:`unirun.Queue` shared with worker processes.
+
+    Items are pickled into a ring buffer in shared memory by ``put`` itself (no
+    feeder thread), so a ``get`` anywhere sees an item as soon as ``put``
+    returns, and ``qsize``/``empty``/``full`` are exact, as with ``queue.Queue``.
+    """
+
+    def __init__(
+        self, scope: str, maxsize: int = 0, *, capacity: int = DEFAULT_CAPACITY
+    ) -> None:
+        self.maxsize = maxsize
+        self._capacity = capacity
+        self._owners: list[object] = []
+        self._mutex = self._own(_new_sem(1, 1))
+        self._items = self._own(_new_sem(0, _SEM_MAX))
+        self._slots = self._own(_new_sem(maxsize, maxsize)) if maxsize > 0 else None
+        self._join_wake = self._own(_new_sem(0, _SEM_MAX))
+        self._room_wake = self._own(_new_sem(0, _SEM_MAX))
+        self._segment = _Segment.create(_HEADER_BYTES + capacity)
+        self._map_views()
+        self._register(scope)
+
+    def _own(self, pair: tuple[object, _SemLock]) -> _SemLock:
+        self._owners.append(pair[0])
+        return pair[1]
+
+    def _map_views(self) -> None:
+        self._words = self._segment.words(_HEADER_WORDS)
+        self._data = memoryview(self._segment.map)[_HEADER_BYTES:]
+
+    def _state(self) -> tuple[Any, ...]:
+        sems = (self._mutex, self._items, self._slots, self._join_wake, self._room_wake)
+        return (
+            self._scope,
+            self.maxsize,
+            self._capacity,
+            tuple(None if sem is None else _sem_state(sem) for sem in sems),
+            self._segment.directory,
+        )
+
+    def _open(self, state: tuple[Any, ...]) -> None:
+        self._scope, self.maxsize, self._capacity, sems, directory = state
+        self._mutex, self._items, self._slots, self._join_wake, self._room_wake = (
+            None if sem is None else _open_sem(sem) for sem in sems
+        )
+        self._segment = _Segment(
+            directory, _HEADER_BYTES + self._capacity, create=False
+        )
+        self._map_views()
+
+    # -- sizes -------------------------------------------------------------------
+
+    def qsize(self) -> int:
+        return int(self._words[_COUNT])
+
+    def empty(self) -> bool:
+        return not self._words[_COUNT]
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= self._words[_COUNT]
+
+    # -- put ---------------------------------------------------------------------
+
+    def _dumps(self, item: T) -> bytes:
+        with sending_to(self._scope):
+            try:
+                return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                pass
+            try:
+                data: bytes = cloudpickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                raise TransferError(
+                    f"cannot put {type(item).__name__} on a queue shared with "
+                    f"other processes: it cannot be pickled ({exc})"
+                ) from exc
+            return data
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        self._put_bytes(self._dumps(item), block, timeout)
+
+    def _put_bytes(self, data: bytes, block: bool, timeout: float | None) -> None:
+        deadline = None
+        if self._slots is not None:
+            if not block:
+                taken = self._slots.acquire(False)
+            elif timeout is None:
+                taken = self._slots.acquire()
+            elif timeout < 0:
+                raise ValueError("'timeout' must be a non-negative number")
+            else:
+                deadline = time.monotonic() + timeout
+                taken = self._slots.acquire(True, timeout)
+            if not taken:
+                raise queue.Full
+        elif block and timeout is not None:
+            deadline = time.monotonic() + max(timeout, 0)
+        try:
+            self._append(data, block, deadline)
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
+        self._items.release()
+
+    def _append(self, data: bytes, block: bool, deadline: float | None) -> None:
+        length = len(data)
+        if length > self._capacity // 4:
+            path = os.path.join(
+                self._segment.directory, f"item-{os.getpid()}-{next(_spill_names)}"
+            )
+            with open(path, "wb") as file:
+                file.write(data)
+            data = path.encode()
+            length = -len(data)
+        need = _LENGTH.size + len(data)
+        words = self._words
+        self._mutex.acquire()
+        try:
+            while self._capacity - (words[_TAIL] - words[_HEAD]) < need:
+                remaining = None
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                if not block or (remaining is not None and remaining <= 0):
+                    raise queue.Full
+                _cond_wait(
+                    self._mutex, words, _ROOM_WAITERS, self._room_wake, remaining
+                )
+            tail = words[_TAIL]
+            self._write(tail, _LENGTH.pack(length))
+            self._write(tail + _LENGTH.size, data)
+            words[_TAIL] = tail + need
+            words[_COUNT] += 1
+            words[_UNFINISHED] += 1
+        except BaseException:
+            if length < 0:
+                os.unlink(data.decode())
+            raise
+        finally:
+            self._mutex.release()
+
+    def _write(self, position: int, data: bytes) -> None:
+        start = position % self._capacity
+        first = min(len(data), self._capacity - start)
+        self._data[start : start + first] = data[:first]
+        if first < len(data):
+            self._data[: len(data) - first] = data[first:]
+
+    def _read(self, position: int, size: int) -> bytes:
+        start = position % self._capacity
+        first = min(size, self._capacity - start)
+        if first == size:
+            return bytes(self._data[start : start + size])
+        return bytes(self._data[start : start + first]) + bytes(
+            self._data[: size - first]
+        )
+
+    # -- get ---------------------------------------------------------------------
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        if not block:
+            taken = self._items.acquire(False)
+        elif timeout is None:
+            taken = self._items.acquire()
+        elif timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        else:
+            taken = self._items.acquire(True, timeout)
+        if not taken:
+            raise queue.Empty
+        return self._pop()
+
+    def _pop(self) -> T:
+        words = self._words
+        self._mutex.acquire()
+        try:
+            head = words[_HEAD]
+            (length,) = _LENGTH.unpack(self._read(head, _LENGTH.size))
+            data = self._read(head + _LENGTH.size, abs(length))
+            words[_HEAD] = head + _LENGTH.size + abs(length)
+            words[_COUNT] -= 1
+            if words[_ROOM_WAITERS]:
+                _notify_all(words, _ROOM_WAITERS, self._room_wake)
+        finally:
+            self._mutex.release()
+        if self._slots is not None:
+            self._slots.release()
+        if length < 0:
+            path = data.decode()
+            with open(path, "rb") as file:
+                data = file.read()
+            os.unlink(path)
+        item: T = pickle.loads(data)
+        return item
+
+    # -- task_done / join -----------------------------------------------------------
+
+    def task_done(self) -> None:
+        words = self._words
+        self._mutex.acquire()
+        try:
+            unfinished = words[_UNFINISHED] - 1
+            if unfinished < 0:
+                raise ValueError("task_done() called too many times")
+            words[_UNFINISHED] = unfinished
+            if unfinished == 0:
+                _notify_all(words, _JOIN_WAITERS, self._join_wake)
+        finally:
+            self._mutex.release()
+
+    def join(self) -> None:
+        while not self._wait_joined(None):
+            pass
+
+    def _wait_joined(self, timeout: float | None) -> bool:
+        words = self._words
+        self._mutex.acquire()
+        try:
+            if words[_UNFINISHED]:
+                _cond_wait(self._mutex, words, _JOIN_WAITERS, self._join_wake, timeout)
+            return not words[_UNFINISHED]
+        finally:
+            self._mutex.release()
+
+    # -- async ---------------------------------------------------------------------
+
+    async def async_get(self) -> T:
+        while True:
+            if self._items.acquire(False):
+                return self._pop()
+            await wait_in_thread(self._ready_to_get)
+
+    def _ready_to_get(self, timeout: float) -> bool:
+        return _peek(self._items, timeout)
+
+    async def async_put(self, item: T) -> None:
+        data = self._dumps(item)
+        while True:
+            try:
+                self._put_bytes(data, False, None)
+            except queue.Full:
+                await wait_in_thread(self._ready_to_put)
+            else:
+                return
+
+    def _ready_to_put(self, timeout: float) -> bool:
+        if self._slots is not None and not _peek(self._slots, timeout):
+            return False
+        words = self._words
+        self._mutex.acquire()
+        try:
+            if words[_TAIL] - words[_HEAD] > self._capacity * 3 // 4:
+                _cond_wait(self._mutex, words, _ROOM_WAITERS, self._room_wake, timeout)
+        finally:
+            self._mutex.release()
+        return True
+
+    async def async_join(self) -> None:
+        if self._words[_UNFINISHED]:
+            await wait_in_thread(self._wait_joined)
+
+    def __repr__(self) -> str:
+        return (
+            f"<unirun.Queue maxsize={self.maxsize} qsize={self.qsize()} "
+            "(shared with processes)>"
+        )

@@ -1,0 +1,192 @@
+"""Waiting without blocking an event loop, and the rule for where primitives go.
+
+Two ways to wait from async code:
+
+* :class:`LoopWaiters` — for primitives that live in this process. Whoever
+  changes the state (from any thread, or from the loop itself) wakes registered
+  waiters through their loop's thread-safe callback; the woken coroutine retries
+  its non-blocking attempt. Works on asyncio and trio.
+* :func:`wait_in_thread` — for primitives shared with other processes, whose
+  state changes arrive as OS semaphore posts that no event loop can watch. A
+  worker thread blocks in short slices; the coroutine retries when it returns.
+  The thread never keeps what it waited for, so a cancelled wait loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from .._future import call_soon_threadsafe_here
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+__all__ = [
+    "NOT_YET",
+    "LoopWaiters",
+    "check_send",
+    "sending_to",
+    "wait_in_thread",
+]
+
+T = TypeVar("T")
+
+
+class _NotYet:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_YET"
+
+
+#: What a non-blocking attempt returns when it could not complete.
+NOT_YET: Final[Any] = _NotYet()
+
+
+class _Waiter:
+    __slots__ = ("event", "schedule", "woken")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.schedule = call_soon_threadsafe_here()
+        self.woken = False
+
+
+class LoopWaiters:
+    """The event-loop waiters of one condition ("not empty", "unlocked"...)."""
+
+    __slots__ = ("_mutex", "_queue")
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._queue: deque[_Waiter] = deque()
+
+    def __bool__(self) -> bool:
+        """Whether anyone waits (a hint: read without the mutex)."""
+        return bool(self._queue)
+
+    def wake(self, n: int = 1) -> None:
+        """Wake up to ``n`` waiters, oldest first; callable from any thread."""
+        with self._mutex:
+            while n > 0 and self._queue:
+                waiter = self._queue.popleft()
+                waiter.woken = True
+                waiter.schedule(waiter.event.set)
+                n -= 1
+
+    def wake_all(self) -> None:
+        """Wake every waiter."""
+        self.wake(len(self._queue))
+
+    async def wait_until(self, attempt: Callable[[], T]) -> T:
+        """Return ``attempt()`` once it returns something other than NOT_YET.
+
+        ``attempt`` must not block; it is retried after each wake-up. A waiter
+        cancelled after being woken passes the wake-up on, so no state change
+        is lost.
+        """
+        result = attempt()
+        while result is NOT_YET:
+            waiter = _Waiter()
+            used = False
+            with self._mutex:
+                self._queue.append(waiter)
+            try:
+                result = attempt()  # the state may have changed before we queued
+                if result is NOT_YET:
+                    await waiter.event.wait()
+                    result = attempt()
+                    used = True
+            finally:
+                with self._mutex:
+                    try:
+                        self._queue.remove(waiter)
+                        pass_on = False
+                    except ValueError:  # already woken
+                        pass_on = not used
+                if pass_on:
+                    self.wake()
+        return result
+
+
+# -- waiting on cross-process state ------------------------------------------------
+
+#: How long a waiting thread blocks before checking whether it is still wanted.
+_SLICE: Final = 0.05
+_limiter: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
+    "unirun_primitive_waiters"
+)
+
+
+def _waiter_limiter() -> anyio.CapacityLimiter:
+    # Waiting threads must not share anyio's default limiter: forty coroutines
+    # waiting on a queue would starve the producer that has to fill it.
+    try:
+        return _limiter.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(math.inf)
+        _limiter.set(limiter)
+        return limiter
+
+
+async def wait_in_thread(ready: Callable[[float], bool]) -> None:
+    """Return once ``ready(slice)`` returns true in a worker thread.
+
+    ``ready`` blocks for at most its argument in seconds and must not keep what
+    it waited for (a semaphore it takes, it gives back). Cancelling the caller
+    returns at once; the thread notices within one slice and stops.
+    """
+    wanted = True
+
+    def run() -> None:
+        while wanted:
+            if ready(_SLICE):
+                return
+
+    try:
+        await anyio.to_thread.run_sync(
+            run, abandon_on_cancel=True, limiter=_waiter_limiter()
+        )
+    finally:
+        wanted = False
+
+
+# -- where a primitive may be sent --------------------------------------------------
+
+_sending = threading.local()
+
+
+@contextmanager
+def sending_to(scope: str | None) -> Iterator[None]:
+    """Pickle, inside this block, for tasks of the executor with this scope."""
+    previous = getattr(_sending, "scope", None)
+    _sending.scope = scope
+    try:
+        yield
+    finally:
+        _sending.scope = previous
+
+
+def check_send(primitive: object, scope: str | None) -> None:
+    """Raise :class:`TypeError` unless pickling for the primitive's own executor."""
+    kind = type(primitive).__name__.removeprefix("Local").removeprefix("Shared")
+    if scope is None:
+        raise TypeError(
+            f"this unirun.{kind} belongs to an executor whose tasks share its "
+            "process, so it cannot be sent to another process; create it with "
+            f"ProcessExecutor().{kind}() or AutoExecutor().{kind}() to share it "
+            "across processes"
+        )
+    if getattr(_sending, "scope", None) != scope:
+        raise TypeError(
+            f"this unirun.{kind} can only be passed to tasks of the executor that "
+            "created it (pickling it elsewhere would make a disconnected copy)"
+        )
