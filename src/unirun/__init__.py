@@ -28,23 +28,29 @@ from ._future import (
 )
 from ._map import MapIterator
 from ._options import TaskOptions
+from ._primitives import BoundedSemaphore, Event, Lock, Queue, Semaphore
 from ._protocol import Executor
 
 __all__ = (
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
+    "BoundedSemaphore",
     "BrokenExecutor",
     "CancelledError",
     "CoroutineExecutor",
+    "Event",
     "Executor",
     "Future",
     "InvalidStateError",
+    "Lock",
     "MapIterator",
     "OptionsView",
     "ProcessExecutor",
+    "Queue",
     "RemoteError",
     "RemoteTraceback",
+    "Semaphore",
     "TaskOptions",
     "TaskTimeoutError",
     "ThreadExecutor",
@@ -59,6 +65,11 @@ __all__ = (
 # Public classes report `unirun` as their module (clean reprs and docs); they still
 # pickle by reference because `unirun.<name>` resolves to the same object.
 for _name in (
+    "BoundedSemaphore",
+    "Event",
+    "Lock",
+    "Queue",
+    "Semaphore",
     "RemoteError",
     "TaskTimeoutError",
     "TransferError",

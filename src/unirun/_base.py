@@ -473,6 +473,26 @@ class OptionsView:
             ),
         )
 
+    def Queue(self, maxsize: int = 0) -> primitives.Queue[Any]:
+        """The executor's :meth:`BaseExecutor.Queue`."""
+        return self._executor.Queue(maxsize)
+
+    def Lock(self) -> primitives.Lock:
+        """The executor's :meth:`BaseExecutor.Lock`."""
+        return self._executor.Lock()
+
+    def Semaphore(self, value: int = 1) -> primitives.Semaphore:
+        """The executor's :meth:`BaseExecutor.Semaphore`."""
+        return self._executor.Semaphore(value)
+
+    def BoundedSemaphore(self, value: int = 1) -> primitives.BoundedSemaphore:
+        """The executor's :meth:`BaseExecutor.BoundedSemaphore`."""
+        return self._executor.BoundedSemaphore(value)
+
+    def Event(self) -> primitives.Event:
+        """The executor's :meth:`BaseExecutor.Event`."""
+        return self._executor.Event()
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Shut the underlying executor down; see :meth:`Executor.shutdown`."""
         self._executor.shutdown(wait, cancel_futures=cancel_futures)

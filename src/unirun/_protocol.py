@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._future import Future
+    from ._primitives import BoundedSemaphore, Event, Lock, Queue, Semaphore
     from ._types import P, T
 
 __all__ = ["Executor"]
@@ -86,6 +87,26 @@ class Executor(Protocol):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks and release the workers."""
+        ...
+
+    def Queue(self, maxsize: int = 0) -> Queue[Any]:
+        """A FIFO queue for this executor's tasks and the caller."""
+        ...
+
+    def Lock(self) -> Lock:
+        """A lock for this executor's tasks and the caller."""
+        ...
+
+    def Semaphore(self, value: int = 1) -> Semaphore:
+        """A counting semaphore for this executor's tasks and the caller."""
+        ...
+
+    def BoundedSemaphore(self, value: int = 1) -> BoundedSemaphore:
+        """A bounded semaphore for this executor's tasks and the caller."""
+        ...
+
+    def Event(self) -> Event:
+        """An event flag for this executor's tasks and the caller."""
         ...
 
     def __enter__(self) -> Any: ...

@@ -15,9 +15,10 @@ semaphores and mapping the same file, once per process.
 from __future__ import annotations
 
 import _multiprocessing  # type: ignore[import-not-found]  # CPython's, no stubs
-import itertools
+import collections
 import mmap
 import multiprocessing.synchronize as mp_sync
+import operator
 import os
 import pickle
 import queue
@@ -35,7 +36,7 @@ import cloudpickle
 
 from .._errors import TransferError
 from . import _api
-from ._waiting import check_send, sending_to, wait_in_thread
+from ._waiting import check_send, sending_to, take_in_thread
 
 __all__ = [
     "SharedBoundedSemaphore",
@@ -76,12 +77,17 @@ def _open_sem(state: tuple[int, int, str]) -> _SemLock:
     return _multiprocessing.SemLock._rebuild(0, kind, maxvalue, name)
 
 
-def _peek(sem: _SemLock, timeout: float) -> bool:
-    """Wait until ``sem`` could be taken, without keeping it."""
-    if sem.acquire(True, timeout):
-        sem.release()
-        return True
-    return False
+def _check_number(timeout: object) -> None:
+    """Raise the :class:`TypeError` ``threading.Lock`` raises for a non-number."""
+    if not isinstance(timeout, float):
+        operator.index(timeout)  # type: ignore[arg-type]  # raising is the point
+
+
+def _wait_timeout(timeout: float) -> float:
+    """``timeout`` for a wait that will block, refused where ``threading`` does."""
+    if timeout > threading.TIMEOUT_MAX:
+        raise OverflowError("timestamp out of range for platform time_t")
+    return timeout
 
 
 def _shm_dir() -> str | None:
@@ -151,8 +157,11 @@ def _notify_all(words: memoryview, waiters: int, wake: _SemLock) -> None:
             wake.release()
 
 
-# A process opens each primitive once, however many tasks bring it.
+# A process opens each primitive once, however many tasks bring it; the most
+# recently used stay open between tasks, so a stream of tasks that all take the
+# same queue does not reopen it each time.
 _attached: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_recent: collections.deque[object] = collections.deque(maxlen=64)
 _attach_lock = threading.Lock()
 
 
@@ -164,6 +173,7 @@ def _attach(cls: type[_Shared], key: str, state: tuple[Any, ...]) -> _Shared:
             primitive._key = key
             primitive._open(state)
             _attached[key] = primitive
+            _recent.append(primitive)
         return primitive
 
 
@@ -205,6 +215,8 @@ class SharedLock(_Shared, _api.Lock):
         self._sem = _open_sem(sem)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        _check_number(timeout)
+        _wait_timeout(timeout)
         if not blocking:
             if timeout != -1:
                 raise ValueError("can't specify a timeout for a non-blocking call")
@@ -225,12 +237,12 @@ class SharedLock(_Shared, _api.Lock):
         return bool(self._sem._is_zero())
 
     async def async_acquire(self) -> bool:
-        while not self._sem.acquire(False):
-            await wait_in_thread(self._ready)
+        if not self._sem.acquire(False):
+            await take_in_thread(self._take, self._sem.release)
         return True
 
-    def _ready(self, timeout: float) -> bool:
-        return _peek(self._sem, timeout)
+    def _take(self, timeout: float) -> bool:
+        return bool(self._sem.acquire(True, timeout))
 
     def __enter__(self) -> bool:
         return bool(self._sem.acquire())
@@ -265,7 +277,9 @@ class SharedSemaphore(_Shared, _api.Semaphore):
             return bool(self._sem.acquire(False))
         if timeout is None:
             return bool(self._sem.acquire())
-        return bool(self._sem.acquire(True, timeout))
+        return bool(
+            self._sem.acquire(False) or self._sem.acquire(True, _wait_timeout(timeout))
+        )
 
     def release(self, n: int = 1) -> None:
         if n < 1:
@@ -284,12 +298,12 @@ class SharedSemaphore(_Shared, _api.Semaphore):
                 raise ValueError("Semaphore released too many times") from None
 
     async def async_acquire(self) -> bool:
-        while not self._sem.acquire(False):
-            await wait_in_thread(self._ready)
+        if not self._sem.acquire(False):
+            await take_in_thread(self._take, self._sem.release)
         return True
 
-    def _ready(self, timeout: float) -> bool:
-        return _peek(self._sem, timeout)
+    def _take(self, timeout: float) -> bool:
+        return bool(self._sem.acquire(True, timeout))
 
     def __repr__(self) -> str:
         kind = "BoundedSemaphore" if self._bounded else "Semaphore"
@@ -354,7 +368,9 @@ class SharedEvent(_Shared, _api.Event):
         words = self._words
         if words[_FLAG]:
             return True
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = (
+            None if timeout is None else time.monotonic() + _wait_timeout(timeout)
+        )
         self._mutex.acquire()
         try:
             # Like threading.Event: a set() during the wait counts even if a
@@ -373,7 +389,7 @@ class SharedEvent(_Shared, _api.Event):
 
     async def async_wait(self) -> bool:
         if not self._words[_FLAG]:
-            await wait_in_thread(self.wait)
+            await take_in_thread(self.wait)
         return True
 
     def __repr__(self) -> str:
@@ -381,24 +397,27 @@ class SharedEvent(_Shared, _api.Event):
         return f"<unirun.Event {state} (shared with processes)>"
 
 
-# Queue words: ring positions (bytes, ever increasing), counts, two conditions.
-_HEAD, _TAIL, _COUNT, _UNFINISHED, _JOIN_WAITERS, _ROOM_WAITERS = 0, 1, 2, 3, 4, 6
+# Queue words: ring positions (bytes, ever increasing), counts, the join
+# condition, and the read and write positions in the overflow file.
+_HEAD, _TAIL, _COUNT, _UNFINISHED, _JOIN_WAITERS = 0, 1, 2, 3, 4
+_OVERFLOW_READ, _OVERFLOW_WRITE = 6, 7
 _HEADER_WORDS: Final = 8
 _HEADER_BYTES: Final = 8 * _HEADER_WORDS
 _LENGTH = struct.Struct("q")
-#: Bytes of shared memory for queued items (the file is sparse: pages that are
-#: never written cost nothing). An item bigger than a quarter of it travels in a
-#: file of its own.
+#: Bytes of shared memory for queued items. The file is sparse: pages never
+#: written cost nothing. Items that do not fit go to an overflow file.
 DEFAULT_CAPACITY: Final = 1 << 20
-_spill_names = itertools.count()
 
 
 class SharedQueue(_Shared, _api.Queue[T]):
     """A :class:`unirun.Queue` shared with worker processes.
 
-    Items are pickled into a ring buffer in shared memory by ``put`` itself (no
-    feeder thread), so a ``get`` anywhere sees an item as soon as ``put``
-    returns, and ``qsize``/``empty``/``full`` are exact, as with ``queue.Queue``.
+    ``put`` pickles the item into a ring buffer in shared memory itself (no
+    feeder thread), so a ``get`` anywhere sees it as soon as ``put`` returns,
+    and ``qsize``/``empty``/``full`` are exact, as with ``queue.Queue``. An item
+    that does not fit in the free part of the ring, and every item after it
+    until the reader catches up, is appended to an overflow file next to the
+    ring instead: an unbounded queue never blocks or fails for lack of room.
     """
 
     def __init__(
@@ -411,7 +430,6 @@ class SharedQueue(_Shared, _api.Queue[T]):
         self._items = self._own(_new_sem(0, _SEM_MAX))
         self._slots = self._own(_new_sem(maxsize, maxsize)) if maxsize > 0 else None
         self._join_wake = self._own(_new_sem(0, _SEM_MAX))
-        self._room_wake = self._own(_new_sem(0, _SEM_MAX))
         self._segment = _Segment.create(_HEADER_BYTES + capacity)
         self._map_views()
         self._register(scope)
@@ -423,9 +441,18 @@ class SharedQueue(_Shared, _api.Queue[T]):
     def _map_views(self) -> None:
         self._words = self._segment.words(_HEADER_WORDS)
         self._data = memoryview(self._segment.map)[_HEADER_BYTES:]
+        self._overflow_fd: int | None = None
+
+    def _overflow(self) -> int:
+        fd = self._overflow_fd
+        if fd is None:
+            path = os.path.join(self._segment.directory, "overflow")
+            fd = self._overflow_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, os.close, fd)
+        return fd
 
     def _state(self) -> tuple[Any, ...]:
-        sems = (self._mutex, self._items, self._slots, self._join_wake, self._room_wake)
+        sems = (self._mutex, self._items, self._slots, self._join_wake)
         return (
             self._scope,
             self.maxsize,
@@ -436,7 +463,7 @@ class SharedQueue(_Shared, _api.Queue[T]):
 
     def _open(self, state: tuple[Any, ...]) -> None:
         self._scope, self.maxsize, self._capacity, sems, directory = state
-        self._mutex, self._items, self._slots, self._join_wake, self._room_wake = (
+        self._mutex, self._items, self._slots, self._join_wake = (
             None if sem is None else _open_sem(sem) for sem in sems
         )
         self._segment = _Segment(
@@ -473,67 +500,45 @@ class SharedQueue(_Shared, _api.Queue[T]):
             return data
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        self._put_bytes(self._dumps(item), block, timeout)
-
-    def _put_bytes(self, data: bytes, block: bool, timeout: float | None) -> None:
-        deadline = None
-        if self._slots is not None:
+        data = self._dumps(item)
+        slots = self._slots
+        if slots is not None:
             if not block:
-                taken = self._slots.acquire(False)
+                taken = slots.acquire(False)
             elif timeout is None:
-                taken = self._slots.acquire()
+                taken = slots.acquire()
             elif timeout < 0:
                 raise ValueError("'timeout' must be a non-negative number")
             else:
-                deadline = time.monotonic() + timeout
-                taken = self._slots.acquire(True, timeout)
+                taken = slots.acquire(False) or slots.acquire(
+                    True, _wait_timeout(timeout)
+                )
             if not taken:
                 raise queue.Full
-        elif block and timeout is not None:
-            deadline = time.monotonic() + max(timeout, 0)
-        try:
-            self._append(data, block, deadline)
-        except BaseException:
-            if self._slots is not None:
-                self._slots.release()
-            raise
-        self._items.release()
+        self._append(data)
 
-    def _append(self, data: bytes, block: bool, deadline: float | None) -> None:
-        length = len(data)
-        if length > self._capacity // 4:
-            path = os.path.join(
-                self._segment.directory, f"item-{os.getpid()}-{next(_spill_names)}"
-            )
-            with open(path, "wb") as file:
-                file.write(data)
-            data = path.encode()
-            length = -len(data)
-        need = _LENGTH.size + len(data)
+    def _append(self, data: bytes) -> None:
+        """Add one pickled item (its slot, if bounded, already taken)."""
+        record = _LENGTH.pack(len(data)) + data
         words = self._words
         self._mutex.acquire()
         try:
-            while self._capacity - (words[_TAIL] - words[_HEAD]) < need:
-                remaining = None
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                if not block or (remaining is not None and remaining <= 0):
-                    raise queue.Full
-                _cond_wait(
-                    self._mutex, words, _ROOM_WAITERS, self._room_wake, remaining
-                )
             tail = words[_TAIL]
-            self._write(tail, _LENGTH.pack(length))
-            self._write(tail + _LENGTH.size, data)
-            words[_TAIL] = tail + need
+            overflowing = words[_OVERFLOW_WRITE] != words[_OVERFLOW_READ]
+            if not overflowing and len(record) <= self._capacity - (
+                tail - words[_HEAD]
+            ):
+                self._write(tail, record)
+                words[_TAIL] = tail + len(record)
+            else:  # after the ring's items, in order
+                end = words[_OVERFLOW_WRITE]
+                os.pwrite(self._overflow(), record, end)
+                words[_OVERFLOW_WRITE] = end + len(record)
             words[_COUNT] += 1
             words[_UNFINISHED] += 1
-        except BaseException:
-            if length < 0:
-                os.unlink(data.decode())
-            raise
         finally:
             self._mutex.release()
+        self._items.release()
 
     def _write(self, position: int, data: bytes) -> None:
         start = position % self._capacity
@@ -554,38 +559,45 @@ class SharedQueue(_Shared, _api.Queue[T]):
     # -- get ---------------------------------------------------------------------
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
+        items = self._items
         if not block:
-            taken = self._items.acquire(False)
+            taken = items.acquire(False)
         elif timeout is None:
-            taken = self._items.acquire()
+            taken = items.acquire()
         elif timeout < 0:
             raise ValueError("'timeout' must be a non-negative number")
         else:
-            taken = self._items.acquire(True, timeout)
+            taken = items.acquire(False) or items.acquire(True, _wait_timeout(timeout))
         if not taken:
             raise queue.Empty
         return self._pop()
 
     def _pop(self) -> T:
+        """Remove and return the oldest item (its ``items`` unit already taken)."""
         words = self._words
         self._mutex.acquire()
         try:
             head = words[_HEAD]
-            (length,) = _LENGTH.unpack(self._read(head, _LENGTH.size))
-            data = self._read(head + _LENGTH.size, abs(length))
-            words[_HEAD] = head + _LENGTH.size + abs(length)
+            if head != words[_TAIL]:
+                (size,) = _LENGTH.unpack(self._read(head, _LENGTH.size))
+                data = self._read(head + _LENGTH.size, size)
+                words[_HEAD] = head + _LENGTH.size + size
+            else:
+                fd = self._overflow()
+                start = words[_OVERFLOW_READ]
+                (size,) = _LENGTH.unpack(os.pread(fd, _LENGTH.size, start))
+                data = os.pread(fd, size, start + _LENGTH.size)
+                end = start + _LENGTH.size + size
+                if end == words[_OVERFLOW_WRITE]:  # drained: back to the ring
+                    words[_OVERFLOW_READ] = words[_OVERFLOW_WRITE] = 0
+                    os.ftruncate(fd, 0)
+                else:
+                    words[_OVERFLOW_READ] = end
             words[_COUNT] -= 1
-            if words[_ROOM_WAITERS]:
-                _notify_all(words, _ROOM_WAITERS, self._room_wake)
         finally:
             self._mutex.release()
         if self._slots is not None:
             self._slots.release()
-        if length < 0:
-            path = data.decode()
-            with open(path, "rb") as file:
-                data = file.read()
-            os.unlink(path)
         item: T = pickle.loads(data)
         return item
 
@@ -621,39 +633,27 @@ class SharedQueue(_Shared, _api.Queue[T]):
     # -- async ---------------------------------------------------------------------
 
     async def async_get(self) -> T:
-        while True:
-            if self._items.acquire(False):
-                return self._pop()
-            await wait_in_thread(self._ready_to_get)
+        if not self._items.acquire(False):
+            await take_in_thread(self._take_item, self._items.release)
+        return self._pop()
 
-    def _ready_to_get(self, timeout: float) -> bool:
-        return _peek(self._items, timeout)
+    def _take_item(self, timeout: float) -> bool:
+        return bool(self._items.acquire(True, timeout))
 
     async def async_put(self, item: T) -> None:
         data = self._dumps(item)
-        while True:
-            try:
-                self._put_bytes(data, False, None)
-            except queue.Full:
-                await wait_in_thread(self._ready_to_put)
-            else:
-                return
+        slots = self._slots
+        if slots is not None and not slots.acquire(False):
+            await take_in_thread(self._take_slot, slots.release)
+        self._append(data)
 
-    def _ready_to_put(self, timeout: float) -> bool:
-        if self._slots is not None and not _peek(self._slots, timeout):
-            return False
-        words = self._words
-        self._mutex.acquire()
-        try:
-            if words[_TAIL] - words[_HEAD] > self._capacity * 3 // 4:
-                _cond_wait(self._mutex, words, _ROOM_WAITERS, self._room_wake, timeout)
-        finally:
-            self._mutex.release()
-        return True
+    def _take_slot(self, timeout: float) -> bool:
+        assert self._slots is not None
+        return bool(self._slots.acquire(True, timeout))
 
     async def async_join(self) -> None:
         if self._words[_UNFINISHED]:
-            await wait_in_thread(self._wait_joined)
+            await take_in_thread(self._wait_joined)
 
     def __repr__(self) -> str:
         return (

@@ -6,10 +6,10 @@ Two ways to wait from async code:
   changes the state (from any thread, or from the loop itself) wakes registered
   waiters through their loop's thread-safe callback; the woken coroutine retries
   its non-blocking attempt. Works on asyncio and trio.
-* :func:`wait_in_thread` — for primitives shared with other processes, whose
+* :func:`take_in_thread` — for primitives shared with other processes, whose
   state changes arrive as OS semaphore posts that no event loop can watch. A
-  worker thread blocks in short slices; the coroutine retries when it returns.
-  The thread never keeps what it waited for, so a cancelled wait loses nothing.
+  worker thread blocks in short slices and hands what it took to the
+  coroutine; if the coroutine is cancelled meanwhile, the thread gives it back.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ __all__ = [
     "LoopWaiters",
     "check_send",
     "sending_to",
-    "wait_in_thread",
+    "take_in_thread",
 ]
 
 T = TypeVar("T")
@@ -137,26 +137,55 @@ def _waiter_limiter() -> anyio.CapacityLimiter:
         return limiter
 
 
-async def wait_in_thread(ready: Callable[[float], bool]) -> None:
-    """Return once ``ready(slice)`` returns true in a worker thread.
+async def take_in_thread(
+    take: Callable[[float], bool], give_back: Callable[[], None] | None = None
+) -> None:
+    """Return once ``take(slice)`` has returned true in a worker thread.
 
-    ``ready`` blocks for at most its argument in seconds and must not keep what
-    it waited for (a semaphore it takes, it gives back). Cancelling the caller
-    returns at once; the thread notices within one slice and stops.
+    ``take`` blocks for at most its argument in seconds; when it returns true
+    the caller owns what it took (a semaphore unit, say). If the caller is
+    cancelled, whatever ``take`` got is handed to ``give_back``, and the thread
+    has stopped, before the cancellation propagates: a cancelled wait leaves no
+    trace, not even a late one.
     """
-    wanted = True
+    handoff = threading.Lock()
+    state = _WAITING
+    finished = anyio.Event()
+    schedule = call_soon_threadsafe_here()
 
     def run() -> None:
-        while wanted:
-            if ready(_SLICE):
-                return
+        nonlocal state
+        try:
+            while True:
+                taken = take(_SLICE)
+                with handoff:
+                    if state is _ABANDONED:
+                        if taken and give_back is not None:
+                            give_back()
+                        return
+                    if taken:
+                        state = _DELIVERED
+                        return
+        finally:
+            schedule(finished.set)
 
     try:
         await anyio.to_thread.run_sync(
             run, abandon_on_cancel=True, limiter=_waiter_limiter()
         )
-    finally:
-        wanted = False
+    except BaseException:
+        with handoff:
+            if state is _DELIVERED and give_back is not None:
+                give_back()
+            state = _ABANDONED
+        with anyio.CancelScope(shield=True):
+            await finished.wait()
+        raise
+
+
+_WAITING: Final = "waiting"
+_DELIVERED: Final = "delivered"
+_ABANDONED: Final = "abandoned"
 
 
 # -- where a primitive may be sent --------------------------------------------------

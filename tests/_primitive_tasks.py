@@ -1,0 +1,205 @@
+"""Tasks that use primitives, in a sync and an async version each.
+
+Module-level so worker processes can import them. Each pair does the same thing:
+the sync one with the stdlib-style methods, the async one with ``async_*``.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import unirun
+
+# -- producer / consumer ------------------------------------------------------------
+
+
+def produce(q: unirun.Queue[Any], n: int) -> int:
+    """Put ``0..n-1`` then ``None``; return how many were put."""
+    for i in range(n):
+        q.put(i)
+    q.put(None)
+    return n
+
+
+async def async_produce(q: unirun.Queue[Any], n: int) -> int:
+    """``produce`` with ``async_put``."""
+    for i in range(n):
+        await q.async_put(i)
+    await q.async_put(None)
+    return n
+
+
+def consume(q: unirun.Queue[Any]) -> tuple[list[int], int]:
+    """Get items until ``None``; return them and the largest ``qsize`` seen."""
+    items: list[int] = []
+    largest = 0
+    while True:
+        largest = max(largest, q.qsize())
+        item = q.get()
+        q.task_done()
+        if item is None:
+            return items, largest
+        items.append(item)
+
+
+async def async_consume(q: unirun.Queue[Any]) -> tuple[list[int], int]:
+    """``consume`` with ``async_get``."""
+    items: list[int] = []
+    largest = 0
+    while True:
+        largest = max(largest, q.qsize())
+        item = await q.async_get()
+        q.task_done()
+        if item is None:
+            return items, largest
+        items.append(item)
+
+
+# -- mutual exclusion and caps ------------------------------------------------------
+
+
+def hold(
+    primitive: unirun.Lock | unirun.Semaphore,
+    entered: unirun.Queue[Any],
+    go: unirun.Event,
+    rounds: int,
+) -> list[tuple[float, float]]:
+    """Hold ``primitive`` ``rounds`` times; report entries; return the intervals."""
+    intervals = []
+    for _ in range(rounds):
+        with primitive:
+            start = time.monotonic()
+            entered.put(start)
+            go.wait()
+            time.sleep(0.001)
+            intervals.append((start, time.monotonic()))
+    return intervals
+
+
+async def async_hold(
+    primitive: unirun.Lock | unirun.Semaphore,
+    entered: unirun.Queue[Any],
+    go: unirun.Event,
+    rounds: int,
+) -> list[tuple[float, float]]:
+    """``hold`` with ``async with`` and ``async_wait``."""
+    intervals = []
+    for _ in range(rounds):
+        async with primitive:
+            start = time.monotonic()
+            await entered.async_put(start)
+            await go.async_wait()
+            await anyio.sleep(0.001)
+            intervals.append((start, time.monotonic()))
+    return intervals
+
+
+# -- events -------------------------------------------------------------------------
+
+
+def wait_for_event(event: unirun.Event, ready: unirun.Queue[Any]) -> bool:
+    """Say we are about to wait, then wait for ``event``; return ``wait()``'s value."""
+    ready.put("waiting")
+    return event.wait(timeout=60)
+
+
+async def async_wait_for_event(event: unirun.Event, ready: unirun.Queue[Any]) -> bool:
+    """``wait_for_event`` with ``async_wait``."""
+    await ready.async_put("waiting")
+    with anyio.fail_after(60):
+        return await event.async_wait()
+
+
+# -- time-outs and errors -----------------------------------------------------------
+
+
+def time_outs(
+    lock: unirun.Lock,
+    sem: unirun.Semaphore,
+    empty: unirun.Queue[Any],
+    full: unirun.Queue[Any],
+    event: unirun.Event,
+) -> list[object]:
+    """Every blocking call with a short time-out, on primitives that will not give."""
+    results: list[object] = [
+        lock.acquire(timeout=0.05),
+        lock.acquire(blocking=False),
+        sem.acquire(timeout=0.05),
+        sem.acquire(blocking=False),
+        event.wait(0.05),
+    ]
+    calls: list[Callable[[], object]] = [
+        lambda: empty.get(timeout=0.05),
+        empty.get_nowait,
+    ]
+    for call in calls:
+        try:
+            call()
+        except queue.Empty:
+            results.append("Empty")
+    calls = [lambda: full.put(1, timeout=0.05), lambda: full.put_nowait(1)]
+    for call in calls:
+        try:
+            call()
+        except queue.Full:
+            results.append("Full")
+    return results
+
+
+async def async_time_outs(
+    lock: unirun.Lock,
+    sem: unirun.Semaphore,
+    empty: unirun.Queue[Any],
+    full: unirun.Queue[Any],
+    event: unirun.Event,
+) -> list[object]:
+    """Every async wait under a short deadline: each must be cancelled in time."""
+    waits: list[Callable[[], Awaitable[object]]] = [
+        lock.async_acquire,
+        sem.async_acquire,
+        event.async_wait,
+        empty.async_get,
+        lambda: full.async_put(1),
+    ]
+    results: list[object] = []
+    for wait in waits:
+        with anyio.move_on_after(0.05) as scope:
+            await wait()
+        results.append("cancelled" if scope.cancelled_caught else "returned")
+    return results
+
+
+def misuse(kind: str, primitive: Any) -> str:
+    """Call ``primitive`` wrongly; return the exception as "Type: message"."""
+    try:
+        if kind == "release":
+            primitive.release()
+        elif kind == "task_done":
+            primitive.task_done()
+        elif kind == "acquire":
+            primitive.acquire(False, 1)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+
+
+def get_one(q: unirun.Queue[Any]) -> Any:
+    """Return one item from ``q`` (waiting up to a minute)."""
+    return q.get(timeout=60)
+
+
+def identities(*primitives: object) -> list[int]:
+    """Return the ``id()`` of each primitive as this process sees it."""
+    return [id(p) for p in primitives]
+
+
+def put_from_worker(q: unirun.Queue[Any], item: object) -> None:
+    """Put ``item`` on ``q`` from inside a task."""
+    q.put(item)

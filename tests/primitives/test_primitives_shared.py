@@ -1,0 +1,194 @@
+"""What is particular to the primitives shared with processes.
+
+Where they may be sent, their shared-memory buffer, signals while blocked, and
+the defects of ``multiprocessing.Manager`` proxies that they must not have.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import _primitive_tasks as tasks
+import unirun
+from conftest import make_executor
+from unirun._primitives._shared import SharedQueue
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from unirun._base import BaseExecutor
+
+
+@pytest.fixture
+def process_ex() -> Iterator[BaseExecutor]:
+    """A small process executor."""
+    ex = make_executor("process")
+    try:
+        yield ex
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+MAKERS: list[tuple[str, Callable[[BaseExecutor], object]]] = [
+    ("Queue", lambda ex: ex.Queue()),
+    ("Lock", lambda ex: ex.Lock()),
+    ("Semaphore", lambda ex: ex.Semaphore()),
+    ("BoundedSemaphore", lambda ex: ex.BoundedSemaphore()),
+    ("Event", lambda ex: ex.Event()),
+]
+
+
+@pytest.mark.parametrize(("name", "make"), MAKERS, ids=[m[0] for m in MAKERS])
+def test_primitive_of_another_executor_fails_at_submit(
+    process_ex: BaseExecutor, name: str, make: Callable[[BaseExecutor], object]
+) -> None:
+    other = make_executor("process")
+    try:
+        primitive = make(other)
+        with pytest.raises(unirun.TransferError, match="positional argument 0") as info:
+            process_ex.submit(tasks.identities, primitive)
+        assert "executor that created it" in str(info.value.__cause__ or info.value)
+    finally:
+        other.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["thread", "coroutine"])
+@pytest.mark.parametrize(("name", "make"), MAKERS, ids=[m[0] for m in MAKERS])
+def test_in_process_primitive_cannot_go_to_a_process(
+    process_ex: BaseExecutor,
+    kind: str,
+    name: str,
+    make: Callable[[BaseExecutor], object],
+) -> None:
+    local = make_executor(kind)
+    try:
+        primitive = make(local)
+        with pytest.raises(unirun.TransferError):
+            process_ex.submit(tasks.identities, primitive)
+        with pytest.raises(TypeError, match="cannot be sent to another process"):
+            pickle.dumps(primitive)
+    finally:
+        local.shutdown()
+
+
+@pytest.mark.parametrize(("name", "make"), MAKERS, ids=[m[0] for m in MAKERS])
+def test_pickling_outside_a_task_fails_clearly(
+    process_ex: BaseExecutor, name: str, make: Callable[[BaseExecutor], object]
+) -> None:
+    with pytest.raises(TypeError, match=f"unirun.{name} can only be passed to tasks"):
+        pickle.dumps(make(process_ex))
+
+
+def test_a_worker_opens_each_primitive_once(process_ex: BaseExecutor) -> None:
+    lock = process_ex.Lock()
+    q = process_ex.Queue()
+    ids = {tuple(process_ex.submit(tasks.identities, lock, q, lock).result(60))}
+    first = next(iter(ids))
+    assert first[0] == first[2]  # the same object twice in one call
+    for _ in range(6):
+        ids.add(tuple(process_ex.submit(tasks.identities, lock, q, lock).result(60)))
+    assert len(ids) <= 2  # at most one per worker process (two workers)
+
+
+def test_primitives_travel_inside_queue_items(process_ex: BaseExecutor) -> None:
+    q = process_ex.Queue()
+    lock = process_ex.Lock()
+    q.put(("lock", lock))
+    assert q.get_nowait() == ("lock", lock)  # back in its process: the same object
+    process_ex.submit(tasks.put_from_worker, q, lock).result(60)
+    assert q.get(timeout=60) is lock
+
+
+def test_unpicklable_item_fails_at_put_and_leaves_the_queue_as_it_was(
+    process_ex: BaseExecutor,
+) -> None:
+    q = process_ex.Queue(maxsize=1)
+    with pytest.raises(unirun.TransferError, match="cannot put"):
+        q.put(threading.Lock())
+    assert q.qsize() == 0
+    q.put_nowait("fits")  # the slot was not used up
+    assert q.get_nowait() == "fits"
+
+
+def test_lambdas_travel_by_value(process_ex: BaseExecutor) -> None:
+    q = process_ex.Queue()
+    offset = 10
+    q.put(lambda x: x + offset)
+    assert q.get_nowait()(1) == 11
+
+
+def test_items_beyond_the_buffer_overflow_in_order() -> None:
+    """An unbounded queue takes what the buffer cannot hold, big items included."""
+    shared: SharedQueue[Any] = SharedQueue("scope", capacity=1024)
+    directory = shared._segment.directory
+    items = [b"x" * 100 * (i % 3) + bytes([i]) for i in range(40)]
+    items[5] = os.urandom(300_000)  # bigger than the whole buffer
+    for item in items[:20]:
+        shared.put_nowait(item)
+    assert shared._words[7] > 0  # the overflow file is in use
+    received = [shared.get_nowait() for _ in range(10)]
+    for item in items[20:]:  # still after the overflowing items, in order
+        shared.put(item, timeout=0)
+    received += [shared.get_nowait() for _ in range(30)]
+    assert received == items
+    assert shared.empty()
+    assert shared._words[6] == shared._words[7] == 0  # drained: back to the ring
+    shared.put(b"again")
+    assert shared.get_nowait() == b"again"
+    del shared
+    gc.collect()
+    assert not os.path.exists(directory)
+
+
+def _interrupt_after(seconds: float) -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="signals reach the main thread only",
+)
+def test_ctrl_c_while_blocked_takes_nothing(process_ex: BaseExecutor) -> None:
+    """A Manager proxy keeps an interrupted acquire running and takes the lock
+    later for nobody; here the interrupted call simply never happened."""
+    previous = signal.getsignal(signal.SIGALRM)
+    lock = process_ex.Lock()
+    sem = process_ex.Semaphore(0)
+    q = process_ex.Queue()
+    try:
+        lock.acquire()
+        for blocking_call in (lock.acquire, sem.acquire, q.get):
+            _interrupt_after(0.05)
+            with pytest.raises(KeyboardInterrupt):
+                blocking_call()
+        lock.release()
+        assert not lock.locked()
+        sem.release()
+        assert sem.acquire(blocking=False)
+        q.put("still there")
+        assert q.get_nowait() == "still there"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_what_a_manager_proxy_lacks(process_ex: BaseExecutor) -> None:
+    lock = process_ex.Lock()
+    assert lock.locked() is False
+    sem = process_ex.Semaphore(0)
+    sem.release(3)
+    assert [sem.acquire(blocking=False) for _ in range(4)] == [True] * 3 + [False]
+    assert process_ex.Queue(maxsize=7).maxsize == 7
+    with pytest.raises(ValueError, match="initial value must be >= 0"):
+        process_ex.Semaphore(-1)
