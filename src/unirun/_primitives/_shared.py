@@ -15,9 +15,10 @@ semaphores and mapping the same file, once per process.
 from __future__ import annotations
 
 import _multiprocessing  # type: ignore[import-not-found]  # CPython's, no stubs
+import atexit
 import collections
+import contextlib
 import mmap
-import multiprocessing.synchronize as mp_sync
 import operator
 import os
 import pickle
@@ -29,7 +30,7 @@ import threading
 import time
 import uuid
 import weakref
-from multiprocessing import get_context
+from multiprocessing import resource_tracker
 from typing import Any, ClassVar, Final, TypeVar
 
 import cloudpickle
@@ -48,24 +49,53 @@ __all__ = [
 
 T = TypeVar("T")
 
-# Named semaphores (not the fork context's anonymous ones): any process can open
-# them by name, and they are unlinked when their creator lets go of them.
-_CONTEXT = get_context("spawn")
 _SEM_MAX: Final = _multiprocessing.SemLock.SEM_VALUE_MAX
 _SemLock = Any  # _multiprocessing.SemLock has no type stubs
 
 
+class _SemaphoreName:
+    """Owns a named semaphore: unlinks the name when collected.
+
+    The resource tracker (which unlinks names a crashed process leaves behind)
+    is told at creation, but told of the unlink only later, outside garbage
+    collection: calling it from a finalizer that interrupted another call to
+    it is unsupported (it warns that the semaphore "might leak").
+    """
+
+    __slots__ = ("__weakref__",)
+
+    _retired: ClassVar[list[str]] = []
+
+    def __init__(self, name: str) -> None:
+        self._forget_retired()
+        resource_tracker.register(name, "semaphore")
+        weakref.finalize(self, self._unlink, name)
+
+    @classmethod
+    def _unlink(cls, name: str) -> None:
+        with contextlib.suppress(OSError):
+            _multiprocessing.sem_unlink(name)
+        cls._retired.append(name)  # list.append is atomic: safe here
+
+    @classmethod
+    def _forget_retired(cls) -> None:
+        while cls._retired:
+            resource_tracker.unregister(cls._retired.pop(), "semaphore")
+
+
+atexit.register(_SemaphoreName._forget_retired)
+
+
 def _new_sem(value: int, maxvalue: int) -> tuple[object, _SemLock]:
     """A named OS semaphore: (its owner, which unlinks it on collection; the lock)."""
-    if maxvalue == 1:
-        owner: Any = mp_sync.Lock(ctx=_CONTEXT)
-        if value == 0:
-            owner.acquire()
-    elif maxvalue == _SEM_MAX:
-        owner = mp_sync.Semaphore(value, ctx=_CONTEXT)
-    else:
-        owner = mp_sync.BoundedSemaphore(value, ctx=_CONTEXT)
-    return owner, owner._semlock
+    kind = 1  # multiprocessing.synchronize.SEMAPHORE: a plain counting semaphore
+    while True:
+        name = f"/unirun-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        try:
+            sem = _multiprocessing.SemLock(kind, value, maxvalue, name, False)
+        except FileExistsError:  # pragma: no cover  # 48 random bits collided
+            continue
+        return _SemaphoreName(name), sem
 
 
 def _sem_state(sem: _SemLock) -> tuple[int, int, str]:
@@ -81,6 +111,8 @@ def _check_number(timeout: object) -> None:
     """Raise the :class:`TypeError` ``threading.Lock`` raises for a non-number."""
     if not isinstance(timeout, float):
         operator.index(timeout)  # type: ignore[arg-type]  # raising is the point
+    elif timeout != timeout:
+        raise ValueError("Invalid value NaN (not a number)")
 
 
 def _wait_timeout(timeout: float) -> float:
@@ -368,6 +400,8 @@ class SharedEvent(_Shared, _api.Event):
         words = self._words
         if words[_FLAG]:
             return True
+        if timeout is not None and not timeout > 0:  # NaN included, as threading
+            return False
         deadline = (
             None if timeout is None else time.monotonic() + _wait_timeout(timeout)
         )
