@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
+#: Checked line by line by their own tests below.
+CHECKED = {
+    "every_backend.py",
+    "producer_consumer.py",
+    "lock_counter.py",
+    "semaphore_throttling.py",
+}
 EXAMPLES = [
     path
     for path in sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
-    if path.name != "every_backend.py"  # checked line by line below
+    if path.name not in CHECKED
 ]
 
 
@@ -60,3 +67,20 @@ def test_cli_demo_runs() -> None:
     for workload in ("pure-Python CPU", "blocking I/O", "async I/O", "tiny tasks"):
         assert workload in completed.stdout
     assert "*" in completed.stdout
+
+
+@pytest.mark.parametrize(
+    "name", ["producer_consumer.py", "lock_counter.py", "semaphore_throttling.py"]
+)
+def test_primitive_examples_are_right_on_every_backend(name: str) -> None:
+    script = Path(__file__).parent.parent / "examples" / name
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines()}
+    for kind in ("thread", "process", "coroutine"):
+        assert lines[kind].endswith("(ok)"), out
