@@ -10,6 +10,8 @@ import gc
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,7 @@ from unirun._primitives._shared import SharedQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from unirun._base import BaseExecutor
 
@@ -192,3 +195,33 @@ def test_what_a_manager_proxy_lacks(process_ex: BaseExecutor) -> None:
     assert process_ex.Queue(maxsize=7).maxsize == 7
     with pytest.raises(ValueError, match="initial value must be >= 0"):
         process_ex.Semaphore(-1)
+
+
+def test_exit_with_live_primitives_leaves_nothing_behind(tmp_path: Path) -> None:
+    """Primitives still referenced at exit are unlinked, and the resource tracker
+    is told, so it has nothing to warn about."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import unirun\n"
+        "if __name__ == '__main__':  # module globals, alive at exit\n"
+        "    ex = unirun.ProcessExecutor(max_workers=1)\n"
+        "    lock, q, ev, sem = ex.Lock(), ex.Queue(), ex.Event(), ex.Semaphore()\n"
+        "    q.put(1)\n"
+        "    print(ex.submit(int, 7).result())\n"
+        "    ex.shutdown()\n"
+    )
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "7"
+    assert "leak" not in done.stderr
+    assert "resource_tracker" not in done.stderr
+    if before:
+        left = {n for n in set(os.listdir("/dev/shm")) - before if "unirun" in n}
+        assert not left

@@ -57,9 +57,10 @@ class _SemaphoreName:
     """Owns a named semaphore: unlinks the name when collected.
 
     The resource tracker (which unlinks names a crashed process leaves behind)
-    is told at creation, but told of the unlink only later, outside garbage
-    collection: calling it from a finalizer that interrupted another call to
-    it is unsupported (it warns that the semaphore "might leak").
+    is told at creation and at the unlink; but when the unlink runs in a
+    finalizer that interrupted this thread's own call to the tracker, which the
+    tracker does not support (it warns that the semaphore "might leak"), the
+    news waits for the next creation or for exit.
     """
 
     __slots__ = ("__weakref__",)
@@ -75,7 +76,12 @@ class _SemaphoreName:
     def _unlink(cls, name: str) -> None:
         with contextlib.suppress(OSError):
             _multiprocessing.sem_unlink(name)
-        cls._retired.append(name)  # list.append is atomic: safe here
+        lock = getattr(resource_tracker._resource_tracker, "_lock", None)
+        if lock is None or lock._is_owned():  # this finalizer interrupted it
+            cls._retired.append(name)  # list.append is atomic: safe here
+        else:
+            cls._forget_retired()
+            resource_tracker.unregister(name, "semaphore")
 
     @classmethod
     def _forget_retired(cls) -> None:
