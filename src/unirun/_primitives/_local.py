@@ -8,6 +8,7 @@ wakes, whichever thread it happens in.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from typing import Any, NoReturn, TypeVar
@@ -37,6 +38,7 @@ class LocalLock(_api.Lock):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters = LoopWaiters()
+        self._waiting = self._waiters.queue  # read directly: the hot path
         # The stdlib's own methods: the sync fast path costs what threading's does.
         self.acquire = self._lock.acquire  # type: ignore[method-assign]
         self.locked = self._lock.locked  # type: ignore[method-assign]
@@ -51,7 +53,7 @@ class LocalLock(_api.Lock):
 
     def release(self) -> None:
         self._lock.release()
-        if self._waiters:
+        if self._waiting:
             self._waiters.wake()
 
     def _try(self) -> bool:
@@ -65,9 +67,9 @@ class LocalLock(_api.Lock):
     def __enter__(self) -> bool:
         return self._lock.acquire()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._lock.release()
-        if self._waiters:
+        if self._waiting:
             self._waiters.wake()
 
     def __reduce__(self) -> NoReturn:
@@ -196,17 +198,23 @@ class LocalQueue(queue.Queue[T], _api.Queue[T]):
             return NOT_YET  # type: ignore[no-any-return]
 
     async def async_get(self) -> T:
-        return await self._getters.wait_until(self._try_get)
+        try:
+            return self.get(block=False)
+        except queue.Empty:
+            return await self._getters.wait_until(self._try_get)
+
+    def _try_put(self, item: T) -> object:
+        try:
+            self.put(item, block=False)
+        except queue.Full:
+            return NOT_YET
+        return None
 
     async def async_put(self, item: T) -> None:
-        def attempt() -> object:
-            try:
-                self.put(item, block=False)
-            except queue.Full:
-                return NOT_YET
-            return None
-
-        await self._putters.wait_until(attempt)
+        try:
+            self.put(item, block=False)
+        except queue.Full:
+            await self._putters.wait_until(functools.partial(self._try_put, item))
 
     def _try_join(self) -> object:
         return None if not self.unfinished_tasks else NOT_YET

@@ -253,6 +253,8 @@ class SharedLock(_Shared, _api.Lock):
         self._sem = _open_sem(sem)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if timeout == -1 and blocking:  # the common call, checked cheaply
+            return bool(self._sem.acquire())
         _check_number(timeout)
         _wait_timeout(timeout)
         if not blocking:
@@ -525,6 +527,10 @@ class SharedQueue(_Shared, _api.Queue[T]):
     # -- put ---------------------------------------------------------------------
 
     def _dumps(self, item: T) -> bytes:
+        try:  # most items hold no primitive: no need to say where they go
+            return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            pass
         with sending_to(self._scope):
             try:
                 return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)

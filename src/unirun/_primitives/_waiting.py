@@ -63,28 +63,30 @@ class _Waiter:
 class LoopWaiters:
     """The event-loop waiters of one condition ("not empty", "unlocked"...)."""
 
-    __slots__ = ("_mutex", "_queue")
+    __slots__ = ("_mutex", "queue")
 
     def __init__(self) -> None:
         self._mutex = threading.Lock()
-        self._queue: deque[_Waiter] = deque()
+        #: The waiters, oldest first; its truth value says whether anyone waits
+        #: (a hint, read without the mutex, for hot paths).
+        self.queue: deque[_Waiter] = deque()
 
     def __bool__(self) -> bool:
         """Whether anyone waits (a hint: read without the mutex)."""
-        return bool(self._queue)
+        return bool(self.queue)
 
     def wake(self, n: int = 1) -> None:
         """Wake up to ``n`` waiters, oldest first; callable from any thread."""
         with self._mutex:
-            while n > 0 and self._queue:
-                waiter = self._queue.popleft()
+            while n > 0 and self.queue:
+                waiter = self.queue.popleft()
                 waiter.woken = True
                 waiter.schedule(waiter.event.set)
                 n -= 1
 
     def wake_all(self) -> None:
         """Wake every waiter."""
-        self.wake(len(self._queue))
+        self.wake(len(self.queue))
 
     async def wait_until(self, attempt: Callable[[], T]) -> T:
         """Return ``attempt()`` once it returns something other than NOT_YET.
@@ -98,7 +100,7 @@ class LoopWaiters:
             waiter = _Waiter()
             used = False
             with self._mutex:
-                self._queue.append(waiter)
+                self.queue.append(waiter)
             try:
                 result = attempt()  # the state may have changed before we queued
                 if result is NOT_YET:
@@ -108,7 +110,7 @@ class LoopWaiters:
             finally:
                 with self._mutex:
                     try:
-                        self._queue.remove(waiter)
+                        self.queue.remove(waiter)
                         pass_on = False
                     except ValueError:  # already woken
                         pass_on = not used
