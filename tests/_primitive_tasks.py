@@ -203,3 +203,26 @@ def identities(*primitives: object) -> list[int]:
 def put_from_worker(q: unirun.Queue[Any], item: object) -> None:
     """Put ``item`` on ``q`` from inside a task."""
     q.put(item)
+
+
+def wait_then_report(event: unirun.Event) -> bool:
+    """Block until ``event`` is set (at most a minute); return the flag."""
+    return event.wait(60)
+
+
+def use_lock_and_queue(lock: unirun.Lock, q: unirun.Queue[Any]) -> str:
+    """Use both primitives once; say so."""
+    with lock:
+        q.put("used")
+        return str(q.get(timeout=60))
+
+
+def _refuse_to_rebuild() -> None:
+    raise RuntimeError("cannot rebuild")
+
+
+class Unrebuildable:
+    """Pickles fine; unpickling it raises ``RuntimeError``."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_refuse_to_rebuild, ())

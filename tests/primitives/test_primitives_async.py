@@ -235,3 +235,50 @@ async def test_event_wait_from_loop_set_from_thread(maker: BaseExecutor) -> None
             assert await event.async_wait() is True
     finally:
         thread.join()
+
+
+@pytest.mark.parametrize("which", ["queue", "lock", "semaphore", "event"])
+async def test_cancelled_before_the_wait_starts(
+    maker: BaseExecutor, which: str
+) -> None:
+    """Regression: a wait cancelled before its thread started used to hang."""
+    q: Any = maker.Queue()
+    lock = maker.Lock()
+    lock.acquire()
+    sem = maker.Semaphore(0)
+    event = maker.Event()
+    wait = {
+        "queue": q.async_get,
+        "lock": lock.async_acquire,
+        "semaphore": sem.async_acquire,
+        "event": event.async_wait,
+    }[which]
+    with anyio.fail_after(20):
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await wait()
+    assert scope.cancelled_caught
+    assert lock.locked()
+    assert not sem.acquire(blocking=False)
+
+
+async def test_async_wait_sees_a_set_then_clear_pulse(maker: BaseExecutor) -> None:
+    """As threading.Event.wait: a set() while waiting counts even if cleared."""
+    event = maker.Event()
+    result: list[bool] = []
+
+    async def wait() -> None:
+        result.append(await event.async_wait())
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await _settle()
+
+            def pulse() -> None:
+                event.set()
+                event.clear()
+
+            await anyio.to_thread.run_sync(pulse)
+    assert result == [True]
+    assert not event.is_set()

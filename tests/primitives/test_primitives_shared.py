@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import pickle
+import queue
 import signal
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def test_lambdas_travel_by_value(process_ex: BaseExecutor) -> None:
 def test_items_beyond_the_buffer_overflow_in_order() -> None:
     """An unbounded queue takes what the buffer cannot hold, big items included."""
     shared: SharedQueue[Any] = SharedQueue("scope", capacity=1024)
-    directory = shared._segment.directory
+    path = shared._segment.path
     items = [b"x" * 100 * (i % 3) + bytes([i]) for i in range(40)]
     items[5] = os.urandom(300_000)  # bigger than the whole buffer
     for item in items[:20]:
@@ -147,7 +148,8 @@ def test_items_beyond_the_buffer_overflow_in_order() -> None:
     assert shared.get_nowait() == b"again"
     del shared
     gc.collect()
-    assert not os.path.exists(directory)
+    assert not os.path.exists(path)
+    assert not os.path.exists(path + ".overflow")
 
 
 def _interrupt_after(seconds: float) -> None:
@@ -225,3 +227,142 @@ def test_exit_with_live_primitives_leaves_nothing_behind(tmp_path: Path) -> None
     if before:
         left = {n for n in set(os.listdir("/dev/shm")) - before if "unirun" in n}
         assert not left
+
+
+def test_primitive_dropped_by_the_caller_still_reaches_a_queued_task() -> None:
+    """Regression: the creator unlinked the names before a queued task opened them."""
+    ex = make_executor("process", max_workers=1)
+    try:
+        go = ex.Event()
+        blocker = ex.submit(tasks.wait_then_report, go)
+        # Temporaries: nothing but the pending task refers to them.
+        pending = ex.submit(tasks.use_lock_and_queue, ex.Lock(), ex.Queue())
+        gc.collect()
+        go.set()
+        assert blocker.result(60) is True
+        assert pending.result(60) == "used"
+    finally:
+        ex.shutdown()
+
+
+def test_an_item_that_cannot_be_rebuilt_does_not_block_join(
+    process_ex: BaseExecutor,
+) -> None:
+    q = process_ex.Queue(maxsize=2)
+    q.put(tasks.Unrebuildable())
+    q.put("next")
+    with pytest.raises(RuntimeError, match="cannot rebuild") as info:
+        q.get()
+    assert any("dropped" in note for note in getattr(info.value, "__notes__", []))
+    assert q.get_nowait() == "next"
+    q.task_done()
+    joined = threading.Thread(target=q.join)
+    joined.start()
+    joined.join(30)
+    assert not joined.is_alive()
+
+
+def test_a_failed_put_gives_its_slot_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: an error while writing the item used to keep its slot."""
+    q: SharedQueue[Any] = SharedQueue("scope", maxsize=2, capacity=1024)
+
+    def no_space(*args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "pwrite", no_space)
+    for _ in range(3):
+        with pytest.raises(OSError, match="No space"):
+            q.put(b"x" * 2000)  # bigger than the ring: goes to the overflow file
+    monkeypatch.undo()
+    q.put_nowait(1)
+    q.put_nowait(2)
+    assert q.full()
+    assert [q.get_nowait(), q.get_nowait()] == [1, 2]
+
+
+def test_fractional_maxsize_as_queue_queue(process_ex: BaseExecutor) -> None:
+    q = process_ex.Queue(maxsize=2.5)  # type: ignore[arg-type]  # as queue.Queue allows
+    model: queue.Queue[int] = queue.Queue(maxsize=2.5)  # type: ignore[arg-type]
+    for i in range(3):
+        q.put_nowait(i)
+        model.put_nowait(i)
+    assert q.full()
+    assert model.full()
+    with pytest.raises(queue.Full):
+        q.put_nowait(3)
+
+
+def test_interrupted_reacquire_still_takes_the_mutex() -> None:
+    """Regression: a Ctrl-C while a condition wait took its mutex back made the
+    caller release a mutex someone else held."""
+    from unirun._primitives._shared import _new_sem, _reacquire
+
+    owner, mutex = _new_sem(1, 1)
+    mutex.acquire()
+    previous = signal.getsignal(signal.SIGALRM)
+    release_later = threading.Timer(0.3, mutex.release)
+    try:
+        _interrupt_after(0.05)
+        release_later.start()
+        with pytest.raises(KeyboardInterrupt):
+            _reacquire(mutex)  # interrupted at 0.05 s, finishes at 0.3 s
+        assert not mutex.acquire(False)  # we hold it now
+        mutex.release()
+    finally:
+        release_later.join()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    del owner
+
+
+def test_a_forked_child_leaves_the_parents_primitives_alone(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import os, sys, unirun\n"
+        "def use(q):\n"
+        "    q.put(1)\n"
+        "    return q.get()\n"
+        "if __name__ == '__main__':\n"
+        "    with unirun.ProcessExecutor(max_workers=1, max_tasks_per_child=1) as ex:\n"
+        "        q = ex.Queue()\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            sys.exit(0)  # runs the inherited finalizers\n"
+        "        os.waitpid(pid, 0)\n"
+        "        print(os.path.exists(q._segment.path), ex.submit(use, q).result(60))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "1"]
+
+
+def test_items_of_main_classes_travel_by_value(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import unirun\n"
+        "def consume(q):\n"
+        "    return q.get(timeout=60).x\n"
+        "if __name__ == '__main__':\n"
+        "    class Point:\n"
+        "        def __init__(self, x):\n"
+        "            self.x = x\n"
+        "    with unirun.ProcessExecutor(max_workers=1) as ex:\n"
+        "        q = ex.Queue()\n"
+        "        q.put(Point(41))\n"
+        "        print(ex.submit(consume, q).result(60) + 1)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "42"

@@ -584,9 +584,11 @@ class ProcessExecutor(BaseExecutor):
         check_callable(fn)
         if self._pool.broken:
             raise BrokenProcessPool(self._pool.broken)
-        with sending_to(self._primitive_scope):
+        with sending_to(self._primitive_scope) as primitives:
             payload = dumps_call(fn, args, kwargs)
         future: Future[Any] = Future()
+        if primitives:  # alive until the worker has them (the caller may drop them)
+            future.add_done_callback(lambda _: primitives.clear())
         future._on_interrupt = self._pool.terminate
         self._pool.submit(future, payload, options.timeout)
         return future

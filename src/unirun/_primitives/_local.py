@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import queue
+import sys
 import threading
 from typing import Any, NoReturn, TypeVar
 
@@ -129,6 +130,7 @@ class LocalEvent(_api.Event):
     def __init__(self) -> None:
         self._event = threading.Event()
         self._waiters = LoopWaiters()
+        self._sets = 0  # set() calls so far: a set-then-clear still wakes waiters
         self.is_set = self._event.is_set  # type: ignore[method-assign]
         self.clear = self._event.clear  # type: ignore[method-assign]
         self.wait = self._event.wait  # type: ignore[method-assign]
@@ -145,17 +147,22 @@ class LocalEvent(_api.Event):
         return self._event.wait(timeout)  # pragma: no cover
 
     def set(self) -> None:
+        self._sets += 1  # first: a waiter that sees no change sees the flag
         self._event.set()
         if self._waiters:
             self._waiters.wake_all()
 
-    def _try(self) -> bool:
-        return True if self._event.is_set() else NOT_YET
-
     async def async_wait(self) -> bool:
         if self._event.is_set():
             return True
-        return await self._waiters.wait_until(self._try)
+        sets = self._sets
+
+        def attempt() -> bool:
+            # Like threading.Event.wait: a set() while waiting counts even if a
+            # clear() came before this waiter ran again.
+            return True if self._event.is_set() or self._sets != sets else NOT_YET
+
+        return await self._waiters.wait_until(attempt)
 
     def __reduce__(self) -> NoReturn:
         _refuse_pickle(self)
@@ -190,6 +197,14 @@ class LocalQueue(queue.Queue[T], _api.Queue[T]):
         super().task_done()
         if self._joiners and not self.unfinished_tasks:
             self._joiners.wake_all()
+
+    if sys.version_info >= (3, 13):
+
+        def shutdown(self, immediate: bool = False) -> None:
+            """:meth:`queue.Queue.shutdown`, waking async waiters too."""
+            super().shutdown(immediate)
+            for waiters in (self._getters, self._putters, self._joiners):
+                waiters.wake_all()
 
     def _try_get(self) -> T:
         try:

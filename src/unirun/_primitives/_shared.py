@@ -18,12 +18,12 @@ import _multiprocessing  # type: ignore[import-not-found]  # CPython's, no stubs
 import atexit
 import collections
 import contextlib
+import math
 import mmap
 import operator
 import os
 import pickle
 import queue
-import shutil
 import struct
 import tempfile
 import threading
@@ -53,43 +53,70 @@ _SEM_MAX: Final = _multiprocessing.SemLock.SEM_VALUE_MAX
 _SemLock = Any  # _multiprocessing.SemLock has no type stubs
 
 
-class _SemaphoreName:
-    """Owns a named semaphore: unlinks the name when collected.
+class _Owned:
+    """Owns named OS resources of this process; removes them when collected.
 
-    The resource tracker (which unlinks names a crashed process leaves behind)
-    is told at creation and at the unlink; but when the unlink runs in a
-    finalizer that interrupted this thread's own call to the tracker, which the
-    tracker does not support (it warns that the semaphore "might leak"), the
-    news waits for the next creation or for exit.
+    Resources are named semaphores and files in ``/dev/shm``. Both are also
+    registered with multiprocessing's resource tracker, which removes what a
+    crashed process leaves behind. The tracker is told of a removal at once,
+    except when the finalizer interrupted this thread's own call to it, which it
+    does not support (it warns that the object "might leak"): then the news
+    waits for the next creation or for exit. A forked child, which inherits the
+    finalizer, removes nothing.
     """
 
     __slots__ = ("__weakref__",)
 
-    _retired: ClassVar[list[str]] = []
+    _retired: ClassVar[list[tuple[str, str]]] = []
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, semaphores: list[str], files: list[str]) -> None:
         self._forget_retired()
-        resource_tracker.register(name, "semaphore")
-        weakref.finalize(self, self._unlink, name)
+        tracked = [(name, "semaphore") for name in semaphores]
+        tracked += [_tracked_file(path) for path in files if _tracked_file(path)[0]]
+        for name, rtype in tracked:
+            resource_tracker.register(name, rtype)
+        weakref.finalize(self, _Owned._remove, semaphores, files, tracked, os.getpid())
 
     @classmethod
-    def _unlink(cls, name: str) -> None:
-        with contextlib.suppress(OSError):
-            _multiprocessing.sem_unlink(name)
+    def _remove(
+        cls,
+        semaphores: list[str],
+        files: list[str],
+        tracked: list[tuple[str, str]],
+        pid: int,
+    ) -> None:
+        if os.getpid() != pid:
+            return
+        for name in semaphores:
+            with contextlib.suppress(OSError):
+                _multiprocessing.sem_unlink(name)
+        for path in files:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
         lock = getattr(resource_tracker._resource_tracker, "_lock", None)
-        if lock is None or lock._is_owned():  # this finalizer interrupted it
-            cls._retired.append(name)  # list.append is atomic: safe here
+        is_owned = getattr(lock, "_is_owned", None)
+        if is_owned is None or is_owned():  # this finalizer interrupted it
+            cls._retired.extend(tracked)  # list.extend is atomic: safe here
         else:
             cls._forget_retired()
-            resource_tracker.unregister(name, "semaphore")
+            for name, rtype in tracked:
+                resource_tracker.unregister(name, rtype)
 
     @classmethod
     def _forget_retired(cls) -> None:
         while cls._retired:
-            resource_tracker.unregister(cls._retired.pop(), "semaphore")
+            resource_tracker.unregister(*cls._retired.pop())
 
 
-atexit.register(_SemaphoreName._forget_retired)
+atexit.register(_Owned._forget_retired)
+
+
+def _tracked_file(path: str) -> tuple[str, str]:
+    """The resource tracker's name for a file: only ``/dev/shm`` ones are known."""
+    directory, name = os.path.split(path)
+    if directory == "/dev/shm":
+        return "/" + name, "shared_memory"
+    return "", ""
 
 
 def _new_sem(value: int, maxvalue: int) -> tuple[object, _SemLock]:
@@ -101,7 +128,7 @@ def _new_sem(value: int, maxvalue: int) -> tuple[object, _SemLock]:
             sem = _multiprocessing.SemLock(kind, value, maxvalue, name, False)
         except FileExistsError:  # pragma: no cover  # 48 random bits collided
             continue
-        return _SemaphoreName(name), sem
+        return _Owned([name], []), sem
 
 
 def _sem_state(sem: _SemLock) -> tuple[int, int, str]:
@@ -134,28 +161,42 @@ def _shm_dir() -> str | None:
 
 
 class _Segment:
-    """A shared-memory file mapped into this process."""
+    """A shared-memory file mapped into this process, and its overflow file."""
 
-    __slots__ = ("__weakref__", "directory", "map", "path")
+    __slots__ = ("__weakref__", "map", "overflow_fd", "owner", "path")
 
-    def __init__(self, directory: str, size: int, *, create: bool) -> None:
-        self.directory = directory
-        self.path = os.path.join(directory, "state")
+    def __init__(self, path: str, size: int, *, overflow: bool, create: bool) -> None:
+        self.path = path
+        self.owner: _Owned | None = None
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
-        fd = os.open(self.path, flags, 0o600)
+        fd = os.open(path, flags, 0o600)
         try:
             if create:
                 os.ftruncate(fd, size)
             self.map = mmap.mmap(fd, size)
         finally:
             os.close(fd)
+        # Opened now, not at first use: it keeps working after its creator is
+        # gone and the name with it.
+        self.overflow_fd: int | None = None
+        if overflow:
+            self.overflow_fd = os.open(self.path + ".overflow", flags, 0o600)
+            weakref.finalize(self, os.close, self.overflow_fd)
 
     @classmethod
-    def create(cls, size: int) -> _Segment:
-        directory = tempfile.mkdtemp(prefix="unirun-", dir=_shm_dir())
-        segment = cls(directory, size, create=True)
-        weakref.finalize(segment, shutil.rmtree, directory, ignore_errors=True)
-        return segment
+    def create(cls, size: int, *, overflow: bool = False) -> _Segment:
+        directory = _shm_dir() or tempfile.gettempdir()
+        while True:
+            path = os.path.join(
+                directory, f"unirun-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+            )
+            try:
+                segment = cls(path, size, overflow=overflow, create=True)
+            except FileExistsError:  # pragma: no cover  # 48 random bits collided
+                continue
+            files = [path, path + ".overflow"] if overflow else [path]
+            segment.owner = _Owned([], files)
+            return segment
 
     def words(self, count: int) -> memoryview:
         """The first ``count`` signed 64-bit words, for counters and flags."""
@@ -180,9 +221,34 @@ def _cond_wait(
     try:
         woken = wake.acquire(True, timeout) if timeout is not None else wake.acquire()
     finally:
-        mutex.acquire()
+        _reacquire(mutex)
         if not woken and words[waiters + 1] == generation:
             words[waiters] -= 1  # not woken: withdraw, no token was posted for us
+
+
+def _pickled(item: object) -> bytes | None:
+    try:
+        return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return None
+
+
+def _reacquire(mutex: _SemLock) -> None:
+    """Take ``mutex`` back even if a signal handler raises meanwhile.
+
+    The caller releases it on the way out; raising without it would release
+    the mutex of whoever holds it then.
+    """
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            mutex.acquire()
+        except BaseException as exc:  # KeyboardInterrupt, say: finish, then raise
+            interrupted = exc
+        else:
+            break
+    if interrupted is not None:
+        raise interrupted
 
 
 def _notify_all(words: memoryview, waiters: int, wake: _SemLock) -> None:
@@ -375,14 +441,14 @@ class SharedEvent(_Shared, _api.Event):
             self._scope,
             _sem_state(self._mutex),
             _sem_state(self._wake),
-            self._segment.directory,
+            self._segment.path,
         )
 
     def _open(self, state: tuple[Any, ...]) -> None:
-        self._scope, mutex, wake, directory = state
+        self._scope, mutex, wake, path = state
         self._mutex = _open_sem(mutex)
         self._wake = _open_sem(wake)
-        self._segment = _Segment(directory, mmap.PAGESIZE, create=False)
+        self._segment = _Segment(path, mmap.PAGESIZE, overflow=False, create=False)
         self._words = self._segment.words(4)
 
     def is_set(self) -> bool:
@@ -470,9 +536,11 @@ class SharedQueue(_Shared, _api.Queue[T]):
         self._owners: list[object] = []
         self._mutex = self._own(_new_sem(1, 1))
         self._items = self._own(_new_sem(0, _SEM_MAX))
-        self._slots = self._own(_new_sem(maxsize, maxsize)) if maxsize > 0 else None
+        # queue.Queue(2.5) holds 3 items: full once qsize() >= maxsize.
+        slots = math.ceil(maxsize) if maxsize > 0 else 0
+        self._slots = self._own(_new_sem(slots, slots)) if slots else None
         self._join_wake = self._own(_new_sem(0, _SEM_MAX))
-        self._segment = _Segment.create(_HEADER_BYTES + capacity)
+        self._segment = _Segment.create(_HEADER_BYTES + capacity, overflow=True)
         self._map_views()
         self._register(scope)
 
@@ -483,14 +551,10 @@ class SharedQueue(_Shared, _api.Queue[T]):
     def _map_views(self) -> None:
         self._words = self._segment.words(_HEADER_WORDS)
         self._data = memoryview(self._segment.map)[_HEADER_BYTES:]
-        self._overflow_fd: int | None = None
 
     def _overflow(self) -> int:
-        fd = self._overflow_fd
-        if fd is None:
-            path = os.path.join(self._segment.directory, "overflow")
-            fd = self._overflow_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            weakref.finalize(self, os.close, fd)
+        fd = self._segment.overflow_fd
+        assert fd is not None
         return fd
 
     def _state(self) -> tuple[Any, ...]:
@@ -500,16 +564,16 @@ class SharedQueue(_Shared, _api.Queue[T]):
             self.maxsize,
             self._capacity,
             tuple(None if sem is None else _sem_state(sem) for sem in sems),
-            self._segment.directory,
+            self._segment.path,
         )
 
     def _open(self, state: tuple[Any, ...]) -> None:
-        self._scope, self.maxsize, self._capacity, sems, directory = state
+        self._scope, self.maxsize, self._capacity, sems, path = state
         self._mutex, self._items, self._slots, self._join_wake = (
             None if sem is None else _open_sem(sem) for sem in sems
         )
         self._segment = _Segment(
-            directory, _HEADER_BYTES + self._capacity, create=False
+            path, _HEADER_BYTES + self._capacity, overflow=True, create=False
         )
         self._map_views()
 
@@ -527,23 +591,26 @@ class SharedQueue(_Shared, _api.Queue[T]):
     # -- put ---------------------------------------------------------------------
 
     def _dumps(self, item: T) -> bytes:
-        try:  # most items hold no primitive: no need to say where they go
-            return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            pass
+        # Plain pickle first, without the bookkeeping of _scope: most items hold
+        # no primitive. A reference into __main__ does not resolve in a worker,
+        # whose __main__ is another module, so such items go by value through
+        # cloudpickle, as tasks do; so do lambdas and local classes.
+        data = _pickled(item)
+        if data is not None and b"__main__" not in data:
+            return data
         with sending_to(self._scope):
+            if data is None:  # perhaps it holds one of this executor's primitives
+                data = _pickled(item)
+                if data is not None and b"__main__" not in data:
+                    return data
             try:
-                return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
-            except Exception:
-                pass
-            try:
-                data: bytes = cloudpickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+                by_value: bytes = cloudpickle.dumps(item, pickle.HIGHEST_PROTOCOL)
             except Exception as exc:
                 raise TransferError(
                     f"cannot put {type(item).__name__} on a queue shared with "
                     f"other processes: it cannot be pickled ({exc})"
                 ) from exc
-            return data
+            return by_value
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         data = self._dumps(item)
@@ -561,7 +628,15 @@ class SharedQueue(_Shared, _api.Queue[T]):
                 )
             if not taken:
                 raise queue.Full
-        self._append(data)
+        self._append_or_give_back(data)
+
+    def _append_or_give_back(self, data: bytes) -> None:
+        try:
+            self._append(data)
+        except BaseException:
+            if self._slots is not None:
+                self._slots.release()
+            raise
 
     def _append(self, data: bytes) -> None:
         """Add one pickled item (its slot, if bounded, already taken)."""
@@ -644,7 +719,16 @@ class SharedQueue(_Shared, _api.Queue[T]):
             self._mutex.release()
         if self._slots is not None:
             self._slots.release()
-        item: T = pickle.loads(data)
+        try:
+            item: T = pickle.loads(data)
+        except BaseException as exc:
+            # The item is gone: do not leave join() waiting for its task_done().
+            self.task_done()
+            exc.add_note(
+                "unirun: a queue item could not be rebuilt in this process and "
+                "was dropped"
+            )
+            raise
         return item
 
     # -- task_done / join -----------------------------------------------------------
@@ -691,7 +775,7 @@ class SharedQueue(_Shared, _api.Queue[T]):
         slots = self._slots
         if slots is not None and not slots.acquire(False):
             await take_in_thread(self._take_slot, slots.release)
-        self._append(data)
+        self._append_or_give_back(data)
 
     def _take_slot(self, timeout: float) -> bool:
         assert self._slots is not None

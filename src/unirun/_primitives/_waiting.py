@@ -14,6 +14,7 @@ Two ways to wait from async code:
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 from collections import deque
@@ -51,12 +52,46 @@ class _NotYet:
 NOT_YET: Final[Any] = _NotYet()
 
 
+def _scheduler() -> Callable[[Callable[[], object]], bool]:
+    """Like ``call_soon_threadsafe_here`` but says whether the loop took it.
+
+    A waiter whose event loop has ended cannot be woken; its wake-up must go to
+    the next waiter instead of being lost.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+
+        def schedule_asyncio(callback: Callable[[], object]) -> bool:
+            try:
+                loop.call_soon_threadsafe(callback)
+            except RuntimeError:  # the loop has closed
+                return False
+            return True
+
+        return schedule_asyncio
+    import trio
+
+    token = trio.lowlevel.current_trio_token()
+
+    def schedule_trio(callback: Callable[[], object]) -> bool:
+        try:
+            token.run_sync_soon(callback)
+        except trio.RunFinishedError:
+            return False
+        return True
+
+    return schedule_trio
+
+
 class _Waiter:
     __slots__ = ("event", "schedule", "woken")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
-        self.schedule = call_soon_threadsafe_here()
+        self.schedule = _scheduler()
         self.woken = False
 
 
@@ -81,8 +116,8 @@ class LoopWaiters:
             while n > 0 and self.queue:
                 waiter = self.queue.popleft()
                 waiter.woken = True
-                waiter.schedule(waiter.event.set)
-                n -= 1
+                if waiter.schedule(waiter.event.set):
+                    n -= 1
 
     def wake_all(self) -> None:
         """Wake every waiter."""
@@ -157,6 +192,10 @@ async def take_in_thread(
 
     def run() -> None:
         nonlocal state
+        with handoff:
+            if state is _ABANDONED:  # cancelled before this thread started
+                return
+            state = _RUNNING
         try:
             while True:
                 taken = take(_SLICE)
@@ -179,13 +218,16 @@ async def take_in_thread(
         with handoff:
             if state is _DELIVERED and give_back is not None:
                 give_back()
+            running = state is _RUNNING
             state = _ABANDONED
-        with anyio.CancelScope(shield=True):
-            await finished.wait()
+        if running:  # let it notice, give back what it takes, and stop
+            with anyio.CancelScope(shield=True):
+                await finished.wait()
         raise
 
 
 _WAITING: Final = "waiting"
+_RUNNING: Final = "running"
 _DELIVERED: Final = "delivered"
 _ABANDONED: Final = "abandoned"
 
@@ -196,14 +238,19 @@ _sending = threading.local()
 
 
 @contextmanager
-def sending_to(scope: str | None) -> Iterator[None]:
-    """Pickle, inside this block, for tasks of the executor with this scope."""
-    previous = getattr(_sending, "scope", None)
-    _sending.scope = scope
+def sending_to(scope: str | None) -> Iterator[list[object]]:
+    """Pickle, inside this block, for tasks of the executor with this scope.
+
+    Yields the list of primitives pickled in the block: the sender keeps them
+    alive until the receiver has opened them.
+    """
+    previous = getattr(_sending, "scope", None), getattr(_sending, "sent", None)
+    sent: list[object] = []
+    _sending.scope, _sending.sent = scope, sent
     try:
-        yield
+        yield sent
     finally:
-        _sending.scope = previous
+        _sending.scope, _sending.sent = previous
 
 
 def check_send(primitive: object, scope: str | None) -> None:
@@ -221,3 +268,4 @@ def check_send(primitive: object, scope: str | None) -> None:
             f"this unirun.{kind} can only be passed to tasks of the executor that "
             "created it (pickling it elsewhere would make a disconnected copy)"
         )
+    _sending.sent.append(primitive)
