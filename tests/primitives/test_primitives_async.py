@@ -6,6 +6,7 @@ the coroutine backend's), "process" the ones shared with worker processes.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -282,3 +283,26 @@ async def test_async_wait_sees_a_set_then_clear_pulse(maker: BaseExecutor) -> No
             await anyio.to_thread.run_sync(pulse)
     assert result == [True]
     assert not event.is_set()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="queue.Queue.shutdown is 3.13+")
+async def test_shutdown_wakes_async_getters() -> None:
+    ex = make_executor("thread")
+    try:
+        q: Any = ex.Queue()
+        errors: list[BaseException] = []
+
+        async def get() -> None:
+            try:
+                await q.async_get()
+            except Exception as exc:
+                errors.append(exc)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(get)
+                await _settle()
+                q.shutdown()
+        assert [type(e).__name__ for e in errors] == ["ShutDown"]
+    finally:
+        ex.shutdown()

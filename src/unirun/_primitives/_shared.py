@@ -31,7 +31,7 @@ import time
 import uuid
 import weakref
 from multiprocessing import resource_tracker
-from typing import Any, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 import cloudpickle
 
@@ -46,6 +46,9 @@ __all__ = [
     "SharedQueue",
     "SharedSemaphore",
 ]
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 T = TypeVar("T")
 
@@ -140,18 +143,56 @@ def _open_sem(state: tuple[int, int, str]) -> _SemLock:
     return _multiprocessing.SemLock._rebuild(0, kind, maxvalue, name)
 
 
+def _stdlib_message(call: Callable[[], object]) -> str:
+    try:
+        call()
+    except Exception as exc:
+        return str(exc)
+    raise AssertionError("the stdlib call was expected to fail")  # pragma: no cover
+
+
+def _stdlib_messages() -> dict[str, str]:
+    """The messages of the stdlib's errors, read from this Python's own objects.
+
+    They change between versions (3.13 reworded the negative lock time-out):
+    the shared primitives raise what threading and queue raise here.
+    """
+    held = threading.Lock()
+    held.acquire()
+    return {
+        "nan": _stdlib_message(lambda: held.acquire(True, math.nan)),
+        "too_large": _stdlib_message(
+            lambda: held.acquire(True, threading.TIMEOUT_MAX * 2)
+        ),
+        "lock_nonblocking": _stdlib_message(lambda: held.acquire(False, 1)),
+        "lock_negative": _stdlib_message(lambda: held.acquire(True, -2)),
+        "unlocked": _stdlib_message(threading.Lock().release),
+        "sem_negative": _stdlib_message(lambda: threading.Semaphore(-1)),
+        "sem_nonblocking": _stdlib_message(
+            lambda: threading.Semaphore().acquire(False, 1)
+        ),
+        "release_n": _stdlib_message(lambda: threading.Semaphore().release(0)),
+        "too_many": _stdlib_message(threading.BoundedSemaphore().release),
+        "queue_negative": _stdlib_message(lambda: queue.Queue().get(True, -1)),
+        "task_done": _stdlib_message(queue.Queue().task_done),
+    }
+
+
+_MESSAGES: Final = _stdlib_messages()
+
+
 def _check_number(timeout: object) -> None:
     """Raise the :class:`TypeError` ``threading.Lock`` raises for a non-number."""
     if not isinstance(timeout, float):
         operator.index(timeout)  # type: ignore[arg-type]  # raising is the point
     elif timeout != timeout:
-        raise ValueError("Invalid value NaN (not a number)")
+        raise ValueError(_MESSAGES["nan"])
 
 
 def _wait_timeout(timeout: float) -> float:
     """``timeout`` for a wait that will block, refused where ``threading`` does."""
     if timeout > threading.TIMEOUT_MAX:
-        raise OverflowError("timestamp out of range for platform time_t")
+        raise OverflowError(_MESSAGES["too_large"])
     return timeout
 
 
@@ -325,19 +366,19 @@ class SharedLock(_Shared, _api.Lock):
         _wait_timeout(timeout)
         if not blocking:
             if timeout != -1:
-                raise ValueError("can't specify a timeout for a non-blocking call")
+                raise ValueError(_MESSAGES["lock_nonblocking"])
             return bool(self._sem.acquire(False))
         if timeout == -1:
             return bool(self._sem.acquire())
         if timeout < 0:
-            raise ValueError("timeout value must be positive")
+            raise ValueError(_MESSAGES["lock_negative"])
         return bool(self._sem.acquire(True, timeout))
 
     def release(self) -> None:
         try:
             self._sem.release()
         except ValueError:
-            raise RuntimeError("release unlocked lock") from None
+            raise RuntimeError(_MESSAGES["unlocked"]) from None
 
     def locked(self) -> bool:
         return bool(self._sem._is_zero())
@@ -365,7 +406,7 @@ class SharedSemaphore(_Shared, _api.Semaphore):
 
     def __init__(self, scope: str, value: int = 1) -> None:
         if value < 0:
-            raise ValueError("semaphore initial value must be >= 0")
+            raise ValueError(_MESSAGES["sem_negative"])
         self._owner, self._sem = _new_sem(value, value if self._bounded else _SEM_MAX)
         self._register(scope)
 
@@ -379,7 +420,7 @@ class SharedSemaphore(_Shared, _api.Semaphore):
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         if not blocking:
             if timeout is not None:
-                raise ValueError("can't specify timeout for non-blocking acquire")
+                raise ValueError(_MESSAGES["sem_nonblocking"])
             return bool(self._sem.acquire(False))
         if timeout is None:
             return bool(self._sem.acquire())
@@ -389,19 +430,19 @@ class SharedSemaphore(_Shared, _api.Semaphore):
 
     def release(self, n: int = 1) -> None:
         if n < 1:
-            raise ValueError("n must be one or more")
+            raise ValueError(_MESSAGES["release_n"])
         if self._bounded:
             try:
                 too_many = self._sem._get_value() + n > self._sem.maxvalue
             except NotImplementedError:  # no sem_getvalue (macOS): the OS checks
                 too_many = False
             if too_many:
-                raise ValueError("Semaphore released too many times")
+                raise ValueError(_MESSAGES["too_many"])
         for _ in range(n):
             try:
                 self._sem.release()
             except ValueError:
-                raise ValueError("Semaphore released too many times") from None
+                raise ValueError(_MESSAGES["too_many"]) from None
 
     async def async_acquire(self) -> bool:
         if not self._sem.acquire(False):
@@ -621,7 +662,7 @@ class SharedQueue(_Shared, _api.Queue[T]):
             elif timeout is None:
                 taken = slots.acquire()
             elif timeout < 0:
-                raise ValueError("'timeout' must be a non-negative number")
+                raise ValueError(_MESSAGES["queue_negative"])
             else:
                 taken = slots.acquire(False) or slots.acquire(
                     True, _wait_timeout(timeout)
@@ -686,7 +727,7 @@ class SharedQueue(_Shared, _api.Queue[T]):
         elif timeout is None:
             taken = items.acquire()
         elif timeout < 0:
-            raise ValueError("'timeout' must be a non-negative number")
+            raise ValueError(_MESSAGES["queue_negative"])
         else:
             taken = items.acquire(False) or items.acquire(True, _wait_timeout(timeout))
         if not taken:
@@ -739,7 +780,7 @@ class SharedQueue(_Shared, _api.Queue[T]):
         try:
             unfinished = words[_UNFINISHED] - 1
             if unfinished < 0:
-                raise ValueError("task_done() called too many times")
+                raise ValueError(_MESSAGES["task_done"])
             words[_UNFINISHED] = unfinished
             if unfinished == 0:
                 _notify_all(words, _JOIN_WAITERS, self._join_wake)
