@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._auto import AutoExecutor, Verdict, profile
 from ._backends.coroutine import CoroutineExecutor
 from ._backends.process import ProcessExecutor
 from ._backends.thread import ThreadExecutor
@@ -10,6 +11,7 @@ from ._errors import (
     BrokenExecutor,
     CancelledError,
     InvalidStateError,
+    LoopBlockedWarning,
     RemoteError,
     RemoteTraceback,
     TaskTimeoutError,
@@ -34,12 +36,14 @@ __all__ = (
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
+    "AutoExecutor",
     "BrokenExecutor",
     "CancelledError",
     "CoroutineExecutor",
     "Executor",
     "Future",
     "InvalidStateError",
+    "LoopBlockedWarning",
     "MapIterator",
     "OptionsView",
     "ProcessExecutor",
@@ -50,15 +54,18 @@ __all__ = (
     "ThreadExecutor",
     "TransferError",
     "UnirunError",
+    "Verdict",
     "WorkerCrashedError",
     "as_completed",
     "executor",
+    "profile",
     "wait",
 )
 
 # Public classes report `unirun` as their module (clean reprs and docs); they still
 # pickle by reference because `unirun.<name>` resolves to the same object.
 for _name in (
+    "LoopBlockedWarning",
     "RemoteError",
     "TaskTimeoutError",
     "TransferError",
