@@ -175,10 +175,13 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
             samples=facts.samples,
         )
 
-    wall = _fmt(facts.wall_s)
+    # What one call costs by itself: its CPU time when CPU-bound (its wall time
+    # also holds waits for the GIL that busy neighbours caused), else its wall.
+    cost = facts.cpu_s if cpu_bound else facts.wall_s
+    wall = _fmt(cost)
     if facts.returned_awaitable:
         return verdict("coroutine", "it returns an awaitable, so it runs on the loop")
-    if facts.wall_s < INLINE_FRACTION * costs.thread_s:
+    if cost < INLINE_FRACTION * costs.thread_s:
         return verdict(
             "inline",
             f"one call takes {wall}, less than half a thread hand-off "
@@ -217,11 +220,11 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
     if costs.process_s is None:
         return None
     needed = PROCESS_FACTOR * costs.process_s * costs.cpus / (costs.cpus - 1)
-    if facts.wall_s >= needed:
+    if cost >= needed:
         return verdict(
             "process",
             f"it is CPU-bound and holds the GIL, and one call ({wall}) pays "
-            f"{facts.wall_s / costs.process_s:.0f}x for a process round trip "
+            f"{cost / costs.process_s:.0f}x for a process round trip "
             f"({_fmt(costs.process_s)} here), so processes run it in parallel",
         )
     return verdict(

@@ -459,8 +459,8 @@ class AutoExecutor(BaseExecutor):
         probe.context = (entry, fn, args, kwargs)
 
         def probed(*args: Any, **kwargs: Any) -> Any:
-            probe.begin()
             monitor.watch(probe)
+            probe.begin()
             result: Any = None
             try:
                 result = fn(*args, **kwargs)

@@ -113,7 +113,6 @@ class Probe:
         self.finished = False
         self.window: Window | None = None
         self._sampling = threading.Lock()  # held by the monitor while it samples
-        self._started = threading.Event()
         self._start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         self.sample: ProbeSample | None = None
         #: What the executor needs to act on this probe (set by its owner).
@@ -121,9 +120,7 @@ class Probe:
 
     def begin(self) -> None:
         """Start measuring (first thing in the worker thread)."""
-        self.ident = threading.get_ident()
-        self.tid = threading.get_native_id()
-        stat = _schedstat(self.tid)
+        stat = _schedstat(threading.get_native_id())
         wait = stat[1] if stat is not None else 0.0
         self._start = (
             time.perf_counter(),
@@ -131,7 +128,6 @@ class Probe:
             time.process_time(),
             wait,
         )
-        self._started.set()
 
     def end(self, returned_awaitable: bool = False) -> ProbeSample:
         """Stop measuring; wait for the monitor's window, if one is being taken."""
@@ -173,7 +169,9 @@ class Monitor:
         self._closed = False
 
     def watch(self, probe: Probe) -> None:
-        """Watch ``probe`` (called right after ``probe.begin()``)."""
+        """Watch ``probe`` (called in its thread, right before ``probe.begin()``)."""
+        probe.ident = threading.get_ident()
+        probe.tid = threading.get_native_id()
         with self._lock:
             if self._closed:
                 return
