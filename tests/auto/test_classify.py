@@ -8,7 +8,7 @@ against the classifier's own thresholds, never absolute times.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,7 +17,7 @@ from _auto_tasks import async_nap, hash_blob, nap, plus_one, spin
 from unirun._cpu import usable_cpus
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 @pytest.fixture
@@ -47,9 +47,11 @@ def auto() -> Iterator[unirun.AutoExecutor]:
         executor.shutdown(wait=True, cancel_futures=True)
 
 
-def verdict_of(auto: unirun.AutoExecutor, fn: object, *args: object) -> unirun.Verdict:
-    auto.submit(fn, *args).result(timeout=60)  # type: ignore[arg-type]  # test helper
-    verdict = auto.explain(fn)  # type: ignore[arg-type]  # test helper
+def verdict_of(
+    auto: unirun.AutoExecutor, fn: Callable[..., Any], *args: object
+) -> unirun.Verdict:
+    auto.submit(fn, *args).result(timeout=60)
+    verdict = auto.explain(fn)
     assert verdict is not None
     return verdict
 
@@ -90,9 +92,7 @@ def test_async_def_goes_to_coroutines(
     assert verdict.backend == "coroutine"
 
 
-def test_tiny_function_runs_inline(
-    auto: unirun.AutoExecutor, neighbour: None
-) -> None:
+def test_tiny_function_runs_inline(auto: unirun.AutoExecutor, neighbour: None) -> None:
     verdict_of(auto, plus_one, 1)
     verdict = auto.explain(plus_one)
     assert verdict is not None

@@ -122,8 +122,7 @@ class Facts:
 def busy_share(sample: ProbeSample) -> tuple[float, float | None]:
     """Return (busy share, overlap) of a probe, corrected for GIL contention.
 
-    ``busy = demand / available`` where demand is the probe thread's CPU plus its
-    run-queue wait (time it wanted a CPU the OS gave to another process), and
+    ``busy = demand / available`` where demand is the probe thread's CPU time and
     available is the wall time minus the time other threads of this process held
     the GIL. A CPU-bound call next to N busy threads gets ~1/(N+1) of the wall
     time but also ~1/(N+1) of the GIL, so its busy share stays ~1; a call that
@@ -133,11 +132,11 @@ def busy_share(sample: ProbeSample) -> tuple[float, float | None]:
     """
     window = sample.window
     if window is not None:
-        wall, demand = window.seconds, window.probe_cpu + window.probe_wait
+        wall, demand = window.seconds, window.probe_cpu
         others = window.others_cpu
         overlap: float | None = window.overlap
     else:
-        wall, demand = sample.wall_s, sample.cpu_s + sample.wait_s
+        wall, demand = sample.wall_s, sample.cpu_s
         others = sample.others_cpu_s
         overlap = None
     gil_others = min(others, max(0.0, wall - demand))

@@ -62,6 +62,8 @@ REVISE_GROWTH = 4.0
 #: A map whose remaining work is below this (seconds, estimated) never starts
 #: processes for it.
 MAP_PROCESS_MIN_S = 0.05
+#: The most a thread hand-off is taken to cost (seconds), whatever was timed.
+THREAD_COST_CAP = 0.001
 #: The most callables whose verdicts are kept.
 CACHE_SIZE = 4096
 
@@ -275,7 +277,9 @@ class AutoExecutor(BaseExecutor):
                 start = time.perf_counter()
                 pool._submit(_noop, (), {}, NO_OPTIONS).result()
                 best = min(best, time.perf_counter() - start)
-            self._thread_s = best
+            # Busy neighbours holding the GIL inflate any timing taken in Python;
+            # a hand-off never costs more than a millisecond by itself.
+            self._thread_s = min(best, THREAD_COST_CAP)
         return self._thread_s
 
     def _process_cost(self) -> float:
