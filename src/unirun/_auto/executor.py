@@ -64,6 +64,9 @@ REVISE_GROWTH = 4.0
 MAP_PROCESS_MIN_S = 0.05
 #: The most a thread hand-off is taken to cost (seconds), whatever was timed.
 THREAD_COST_CAP = 0.001
+#: Threads of the inner pool by default: waiting work needs many (anyio's
+#: default thread limit); they start on demand.
+AUTO_THREADS = 40
 #: The most callables whose verdicts are kept.
 CACHE_SIZE = 4096
 
@@ -172,7 +175,8 @@ class AutoExecutor(BaseExecutor):
 
     Args:
         max_workers: the most workers of each inner pool (threads; processes,
-            capped at the usable CPUs); default as each backend's.
+            capped at the usable CPUs); default 40 threads (waiting work needs
+            many; they start on demand) and one process per usable CPU.
         initializer: called in each worker (thread, process, event loop) before
             its first task. With an initializer, nothing runs inline.
         initargs: arguments for ``initializer``.
@@ -227,7 +231,7 @@ class AutoExecutor(BaseExecutor):
                 from .._backends.thread import ThreadExecutor
 
                 self._thread = ThreadExecutor(
-                    self._max_workers,
+                    self._max_workers or AUTO_THREADS,
                     thread_name_prefix=f"AutoExecutor-{id(self):#x}",
                     initializer=self._initializer,
                     initargs=self._initargs,
