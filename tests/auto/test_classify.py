@@ -115,10 +115,12 @@ def test_classify_is_pure_and_monotone_in_busy() -> None:
     costs = Costs(thread_s=50e-6, process_s=300e-6, cpus=2)
     backends = [
         classify(Facts(wall_s=0.1, cpu_s=0.1 * b, busy=b, overlap=1.0), costs)
-        for b in (0.0, 0.2, 0.49, 0.5, 0.8, 1.0)
+        for b in (0.0, 0.2, 0.3, 0.49, 0.5, 0.8, 1.0)
     ]
     names = [v.backend for v in backends if v is not None]
-    assert names == ["thread"] * 3 + ["process"] * 3
+    # Waiting, then computing-and-waiting (processes overlap the waits), then CPU.
+    assert names == ["thread"] * 2 + ["process"] * 5
+    assert "waits the rest" in backends[2].reason  # type: ignore[union-attr]
     assert classify(Facts(0.1, 0.1, 1.0, 1.9), costs).backend == "thread"  # type: ignore[union-attr]
     free = Costs(thread_s=50e-6, process_s=300e-6, cpus=2, free_threaded=True)
     assert classify(Facts(0.1, 0.1, 1.0, 1.0), free).backend == "thread"  # type: ignore[union-attr]

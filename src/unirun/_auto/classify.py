@@ -4,6 +4,7 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
 
 1. the call returned an awaitable                      -> coroutine
 2. one call is shorter than half a thread hand-off     -> inline
+3. computes 25-50% holding the GIL, the rest waits     -> process (if it pays)
 3. it mostly waits (busy share < BUSY_MIN)             -> thread
 4. CPU-bound on a free-threaded interpreter            -> thread
 5. CPU-bound and releases the GIL (overlap >= 1.2)     -> thread
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUSY_MIN",
     "INLINE_FRACTION",
+    "MIXED_MIN",
     "OVERLAP_MIN",
     "PROCESS_FACTOR",
     "Costs",
@@ -37,6 +39,9 @@ Backend = Literal["thread", "process", "coroutine", "inline"]
 
 #: A call is CPU-bound when it used at least this share of the time it could run.
 BUSY_MIN = 0.5
+#: A call that computes at least this share of the time (holding the GIL) and
+#: waits the rest gains from processes too: their CPU parts run in parallel.
+MIXED_MIN = 0.25
 #: With the canary, a GIL-releasing call and the canary run at once: overlap ~2.
 #: Holding the GIL they take turns: overlap <= 1. The cut is between, with margin.
 OVERLAP_MIN = 1.2
@@ -131,6 +136,11 @@ def busy_share(sample: ProbeSample) -> tuple[float, float | None]:
     cannot divide a tiny demand by a tiny denominator.
     """
     window = sample.window
+    if window is not None and window.run_share is not None:
+        # The state samples start late (the monitor waits for the GIL too): a
+        # CPU phase at the start of the call shows in its raw CPU ratio instead.
+        raw = sample.cpu_s / sample.wall_s if sample.wall_s else 0.0
+        return max(window.run_share, min(1.0, raw)), window.overlap
     if window is not None:
         wall, demand = window.seconds, window.probe_cpu
         others = window.others_cpu
@@ -186,6 +196,25 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
             f"one call takes {wall}, less than half a thread hand-off "
             f"({_fmt(costs.thread_s)}), so it runs where it is called",
         )
+    mixed = (
+        not cpu_bound
+        and facts.busy >= MIXED_MIN
+        and releases is False
+        and facts.transferable is not False
+        and costs.cpus >= 2
+        and not costs.free_threaded
+    )
+    if mixed:
+        if costs.process_s is None:
+            return None
+        needed = PROCESS_FACTOR * costs.process_s * costs.cpus / (costs.cpus - 1)
+        if facts.cpu_s >= needed:
+            return verdict(
+                "process",
+                f"it computes {facts.busy:.0%} of the time while holding the GIL "
+                f"({_fmt(facts.cpu_s)} per call) and waits the rest, so processes "
+                "run the computing parts in parallel and overlap the waits",
+            )
     if not cpu_bound:
         return verdict(
             "thread",

@@ -67,6 +67,8 @@ THREAD_COST_CAP = 0.001
 #: Threads of the inner pool by default: waiting work needs many (anyio's
 #: default thread limit); they start on demand.
 AUTO_THREADS = 40
+#: Worker processes per usable CPU in the inner process pool (started on demand).
+PROCESSES_PER_CPU = 4
 #: The most callables whose verdicts are kept.
 CACHE_SIZE = 4096
 
@@ -176,7 +178,8 @@ class AutoExecutor(BaseExecutor):
     Args:
         max_workers: the most workers of each inner pool (threads; processes,
             capped at the usable CPUs); default 40 threads (waiting work needs
-            many; they start on demand) and one process per usable CPU.
+            many; they start on demand) and four processes per usable CPU
+            (calls that compute and wait overlap their waits).
         initializer: called in each worker (thread, process, event loop) before
             its first task. With an initializer, nothing runs inline.
         initargs: arguments for ``initializer``.
@@ -243,7 +246,9 @@ class AutoExecutor(BaseExecutor):
             if self._process is None:
                 from .._backends.process import ProcessExecutor
 
-                workers = self._cpus
+                # Oversubscribed on purpose: calls that compute and wait overlap
+                # their waits; CPU-bound ones still share the CPUs fairly.
+                workers = PROCESSES_PER_CPU * self._cpus
                 if self._max_workers is not None:
                     workers = min(workers, self._max_workers)
                 inner = ProcessExecutor(

@@ -14,6 +14,7 @@ released the GIL; if they took turns, it holds it::
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -34,8 +35,11 @@ __all__ = [
 
 #: How long a probe runs before the monitor starts its canary (seconds).
 START_DELAY = 0.0005
-#: The longest the canary spins next to one probe (seconds).
-CANARY_S = 0.02
+#: How long the monitor samples a probe's kernel state, and how often (seconds).
+STATES_S = 0.01
+STATE_EVERY = 0.001
+#: The longest the monitor watches one probe, canary included (seconds).
+CANARY_S = 0.03
 #: The canary compares the two CPU clocks over slices this long (seconds).
 SLICE = 0.002
 #: A canary window shorter than this says too little to be used (seconds).
@@ -70,6 +74,21 @@ class Window:
     canary_cpu: float
     others_cpu: float
     best_overlap: float = 0.0
+    running: int = 0
+    io_waiting: int = 0
+
+    @property
+    def run_share(self) -> float | None:
+        """Share of the state samples in which the probe ran or wanted to run.
+
+        Each sample reads the probe thread's kernel state right after the canary
+        let go of the GIL: runnable ("R") means computing or waiting for the GIL
+        or a CPU; asleep anywhere but on a futex means waiting for I/O or a timer.
+        Futex sleeps (a lock, or the GIL still held by another thread) say
+        neither and are left out. ``None`` with fewer than 3 telling samples.
+        """
+        told = self.running + self.io_waiting
+        return self.running / told if told >= 3 else None
 
     @property
     def overlap(self) -> float:
@@ -224,11 +243,23 @@ class Monitor:
                 time.process_time(),
             )
             limit = start + CANARY_S
-            # The canary: pure Python, so it needs the GIL for every step. It
-            # samples both CPU clocks every SLICE: the best slice is the overlap
+            # Phase 1: sample the probe's kernel state while the monitor mostly
+            # sleeps, so that the monitor itself does not keep the probe from
+            # the GIL.
+            states = _StateReader(probe.tid)
+            running = waiting = 0
+            until = start + STATES_S
+            while not probe.finished and time.perf_counter() < until:
+                time.sleep(STATE_EVERY)
+                state = states.read()
+                running += state == "run"
+                waiting += state == "io"
+            states.close()
+            # Phase 2: the canary, pure Python, needs the GIL for every step. It
+            # compares both CPU clocks every SLICE: the best slice is the overlap
             # (other processes may take our CPUs for part of the window; holding
             # the GIL, no slice can exceed 1).
-            last = (start, p0, c0)
+            last = (time.perf_counter(), time.clock_gettime(clock), time.thread_time())
             best = 0.0
             while not probe.finished:
                 now = time.perf_counter()
@@ -256,9 +287,44 @@ class Monitor:
                 canary_cpu=max(0.0, c1 - c0),
                 others_cpu=max(0.0, (t1 - t0) - probe_cpu),
                 best_overlap=best,
+                running=running,
+                io_waiting=waiting,
             )
             probe.window = window
             return window
+
+
+class _StateReader:
+    """Reads a thread's kernel state: "run", "io", "lock" or "" (unknown)."""
+
+    def __init__(self, tid: int) -> None:
+        self._stat = self._wchan = -1
+        try:
+            self._stat = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
+            self._wchan = os.open(f"/proc/self/task/{tid}/wchan", os.O_RDONLY)
+        except OSError:
+            self.close()
+
+    def read(self) -> str:
+        if self._stat < 0:
+            return ""
+        try:
+            stat = os.pread(self._stat, 512, 0)
+            state = stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3]
+            if state == b"R":
+                return "run"
+            wchan = os.pread(self._wchan, 128, 0)
+        except (OSError, ValueError):
+            return ""
+        if not wchan or wchan == b"0":
+            return ""  # the kernel hides wait channels here
+        return "lock" if b"futex" in wchan else "io"
+
+    def close(self) -> None:
+        for fd in (self._stat, self._wchan):
+            if fd >= 0:
+                os.close(fd)
+        self._stat = self._wchan = -1
 
 
 def _cpu_clock(ident: int) -> int | None:
