@@ -2,16 +2,17 @@
 
 The rules, in order (docs/auto.md explains each threshold and how it was chosen):
 
-1. the call returned an awaitable                      -> coroutine
-2. one call is shorter than half a thread hand-off     -> inline
-3. computes 25-50% holding the GIL, the rest waits     -> process (if it pays)
-3. it mostly waits (busy share < BUSY_MIN)             -> thread
-4. CPU-bound on a free-threaded interpreter            -> thread
-5. CPU-bound and releases the GIL (overlap >= 1.2)     -> thread
-6. CPU-bound, holds the GIL, one usable CPU            -> thread
-7. CPU-bound, holds the GIL, cannot be pickled         -> thread
-8. CPU-bound, holds the GIL, long enough for a process -> process
-9. otherwise (too short to pay for a process)          -> thread
+1. the call returned an awaitable                        -> coroutine
+2. one call costs less than half a thread hand-off       -> inline
+3. computes 25-50% holding the GIL, waits the rest,
+   and its CPU per call pays for a process round trip    -> process
+4. it mostly waits (busy share < BUSY_MIN)               -> thread
+5. CPU-bound on a free-threaded interpreter              -> thread
+6. CPU-bound and releases the GIL (overlap >= 1.2)       -> thread
+7. CPU-bound, holds the GIL, one usable CPU              -> thread
+8. CPU-bound, holds the GIL, cannot be pickled           -> thread
+9. CPU-bound, holds the GIL, long enough for a process   -> process
+10. otherwise (too short to pay for a process)           -> thread
 """
 
 from __future__ import annotations
