@@ -1,8 +1,8 @@
 """``python -m unirun demo``: the same workloads on every backend, side by side.
 
-Each cell runs one workload on one backend, checks the results, and reports the
-wall time; the fastest backend of each row is marked, and so is the backend the
-auto column chose.
+Each cell runs one workload on one backend twice, checks the results, and reports
+the better wall time; the fastest backend of each row is marked, and so is the
+backend the auto column chose.
 """
 
 from __future__ import annotations
@@ -156,8 +156,10 @@ def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
                     executor.submit(tiny, 0).result()
             for name, (fn, make_items) in WORKLOADS.items():
                 items = make_items(scale)
+                # Best of two runs: warm pools everywhere, and auto's verdict
+                # from the first run cached for the second, as in a real program.
                 times = {
-                    kind: _run_cell(executor, fn, items)
+                    kind: min(_run_cell(executor, fn, items) for _ in range(2))
                     for kind, executor in executors.items()
                 }
                 best = min(times.values())
@@ -172,7 +174,7 @@ def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
     finally:
         for executor in executors.values():
             executor.shutdown()
-    print("\n* fastest backend for the workload", file=out)
+    print("\n* fastest backend for the workload (best of two runs each)", file=out)
     print(
         "auto chose: the backend auto measured and picked; "
         "`python -m unirun profile module:function` explains one of your own.",

@@ -178,3 +178,25 @@ def test_all_thread_workload_starts_no_process(auto: unirun.AutoExecutor) -> Non
     auto.submit(nap, 0.01).result(timeout=60)
     list(auto.map(nap, [0.001] * 10))
     assert auto._process is None
+
+
+def test_process_verdict_revised_when_calls_become_tiny(
+    auto: unirun.AutoExecutor,
+) -> None:
+    from unirun._cpu import usable_cpus
+
+    if usable_cpus() < 2:
+        pytest.skip("processes need two usable CPUs")
+    auto.submit(spin_or_not, 0.1).result(timeout=60)
+    before = auto.explain(spin_or_not)
+    assert before is not None
+    if before.backend != "process":
+        pytest.skip(f"the machine is too loaded to see parallelism: {before}")
+    after = before
+    for _ in range(3):  # tiny calls on processes: back within a round trip
+        auto.submit(spin_or_not, 0.0).result(timeout=60)
+        after = auto.explain(spin_or_not) or before
+        if after.backend != "process":
+            break
+    assert after.backend in ("inline", "thread"), after
+    assert after.samples > before.samples

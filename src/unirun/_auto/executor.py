@@ -59,6 +59,9 @@ REVISE_INLINE = 20.0
 #: A thread-routed call this many times longer than its verdict's call, and
 #: CPU-bound, sends the callable back to probing.
 REVISE_GROWTH = 4.0
+#: A process-routed call whose round trip is within this many no-op round trips
+#: sends the callable back to probing.
+REVISE_PROCESS = 2.0
 #: A map whose remaining work is below this (seconds, estimated) never starts
 #: processes for it.
 MAP_PROCESS_MIN_S = 0.05
@@ -376,9 +379,12 @@ class AutoExecutor(BaseExecutor):
             backend = "thread"
         if backend == "process":
             try:
-                return self._process_executor()._submit(fn, args, kwargs, options)
+                future = self._process_executor()._submit(fn, args, kwargs, options)
             except TransferError:
                 backend = "thread"  # these arguments cannot travel: stay here
+            else:
+                self._watch_process_call(entry, future)
+                return future
         if backend == "coroutine":
             return self._coroutine_executor()._submit(
                 _await_call, (fn, args, kwargs), {}, options
@@ -439,6 +445,18 @@ class AutoExecutor(BaseExecutor):
         if took > REVISE_INLINE * max(self._thread_s or 0.0, 50e-6):
             entry.stale = True  # far longer than its verdict said: probe again
         return future
+
+    def _watch_process_call(self, entry: _Entry, future: Future[Any]) -> None:
+        """A process-routed call back within two round trips was far too small
+        to send: probe again (queueing only ever makes the latency longer)."""
+        limit = REVISE_PROCESS * (self._process_s or 0.0)
+        start = time.perf_counter()
+
+        def check(done: cf.Future[Any]) -> None:
+            if not done.cancelled() and time.perf_counter() - start < limit:
+                entry.stale = True
+
+        future.add_done_callback(check)
 
     def _measured(
         self, entry: _Entry, verdict: Verdict, fn: Callable[..., Any]
