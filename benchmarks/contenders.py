@@ -76,7 +76,8 @@ def _unirun_coroutine(workers: int, concurrency: int | None, _: Chunk) -> Sessio
 
 
 def _unirun_auto(workers: int, concurrency: int | None, _: Chunk) -> Session:
-    return ExecutorSession(unirun.AutoExecutor())
+    # The same bound as the fixed pools get: auto's inner pools stay within it.
+    return ExecutorSession(unirun.AutoExecutor(max_workers=workers))
 
 
 def _unirun_in_loop(workers: int, concurrency: int | None, _: Chunk) -> Session:
