@@ -234,11 +234,11 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
             f"it is CPU-bound but releases the GIL (two runs overlapped "
             f"{facts.overlap:.1f}x), so threads run it in parallel",
         )
-    if costs.cpus < 2:
+    if costs.cpus < 2 or costs.process_s == float("inf"):
         return verdict(
             "thread",
-            "it is CPU-bound and holds the GIL, but only one CPU is usable, so "
-            "processes cannot run it faster",
+            "it is CPU-bound and holds the GIL, but only one CPU is usable (or "
+            "no worker process can start), so processes cannot run it faster",
         )
     if facts.transferable is False:
         return verdict(

@@ -297,12 +297,22 @@ class AutoExecutor(BaseExecutor):
     def _process_cost(self) -> float:
         if self._process_s is None:
             pool = self._process_executor()
-            pool._submit(_noop, (), {}, NO_OPTIONS).result()  # start a worker
-            best = float("inf")
-            for _ in range(3):
-                start = time.perf_counter()
-                pool._submit(_noop, (), {}, NO_OPTIONS).result()
-                best = min(best, time.perf_counter() - start)
+            try:
+                pool._submit(_noop, (), {}, NO_OPTIONS).result()  # start a worker
+                best = float("inf")
+                for _ in range(3):
+                    start = time.perf_counter()
+                    pool._submit(_noop, (), {}, NO_OPTIONS).result()
+                    best = min(best, time.perf_counter() - start)
+            except Exception:
+                # No worker process can start here (e.g. a __main__ without the
+                # `if __name__ == "__main__":` guard): never route to processes.
+                _LOGGER.warning(
+                    "AutoExecutor: worker processes cannot start; CPU-bound work "
+                    "stays on threads",
+                    exc_info=True,
+                )
+                best = float("inf")
             self._process_s = best
         return self._process_s
 
