@@ -125,6 +125,10 @@ def test_classify_is_pure_and_monotone_in_busy() -> None:
     free = Costs(thread_s=50e-6, process_s=300e-6, cpus=2, free_threaded=True)
     assert classify(Facts(0.1, 0.1, 1.0, 1.0), free).backend == "thread"  # type: ignore[union-attr]
     assert classify(Facts(0.1, 0.1, 1.0, 1.0), Costs(50e-6, None, 2)) is None
+    no_processes = Costs(thread_s=50e-6, process_s=float("inf"), cpus=2)
+    stuck = classify(Facts(0.1, 0.1, 1.0, 1.0), no_processes)
+    assert stuck is not None
+    assert stuck.backend == "thread"
     short = classify(Facts(400e-6, 400e-6, 1.0, 1.0), costs)
     assert short is not None
     assert short.backend == "thread"
