@@ -39,7 +39,7 @@ from .._map import AdaptiveBatches, MapIterator
 from .._options import NO_OPTIONS, TaskOptions
 from .._transfer import dumps_call
 from .classify import BUSY_MIN, Costs, Facts, Verdict, busy_share, classify
-from .loopguard import LOOP_BLOCK_S, StepTimer
+from .loopguard import LOOP_BLOCK_S, StepReport, StepTimer
 from .profiling import Monitor, Probe, ProbeSample, Window, free_threaded
 
 if TYPE_CHECKING:
@@ -125,6 +125,8 @@ class _Entry:
         "probe",
         "samples",
         "stale",
+        "suspect",
+        "timed",
         "transferable",
         "verdict",
     )
@@ -136,6 +138,8 @@ class _Entry:
         self.stale = False
         self.samples = 0
         self.blocks_loop = False
+        self.suspect = False  # a long coroutine step not yet explained
+        self.timed = False  # a coroutine call was timed in detail
         self.transferable: tuple[bool, str] | None = None
 
 
@@ -632,22 +636,25 @@ class AutoExecutor(BaseExecutor):
             # Off the shared loop: a worker thread runs it on its own loop.
             return self._thread_executor()._submit(fn, args, kwargs, options)
         name = _display(fn)
+        with self._lock:
+            # The first call, and every call while a long step is unexplained,
+            # is timed in detail (CPU time and context switches per step).
+            detailed = entry.suspect or (entry.samples == 0 and not entry.timed)
+            entry.timed = True
 
-        def on_done(longest: float, wall: float, busy: float) -> None:
-            self._coroutine_done(entry, name, longest, wall, busy)
+        def on_done(report: StepReport) -> None:
+            self._coroutine_done(entry, name, report)
 
         return self._coroutine_executor()._submit(
-            _guarded, (fn, args, kwargs, on_done), {}, options
+            _guarded, (fn, args, kwargs, on_done, detailed), {}, options
         )
 
-    def _coroutine_done(
-        self, entry: _Entry, name: str, longest: float, wall: float, busy: float
-    ) -> None:
-        blocked = longest > LOOP_BLOCK_S
+    def _coroutine_done(self, entry: _Entry, name: str, report: StepReport) -> None:
+        longest, wall, busy = report.longest, report.wall, report.busy
         with self._lock:
             entry.samples += 1
-            first_block = blocked and not entry.blocks_loop
-            if blocked:
+            first_block = report.blocked and not entry.blocks_loop
+            if report.blocked:
                 entry.blocks_loop = True
                 reason = (
                     f"it is a coroutine, but one step ran {longest * 1e3:.0f} ms "
@@ -658,6 +665,9 @@ class AutoExecutor(BaseExecutor):
             elif entry.blocks_loop:
                 return
             else:
+                # A long step that a detailed timer did not confirm was GIL
+                # starvation: the suspicion is cleared.
+                entry.suspect = longest > LOOP_BLOCK_S and not report.detailed
                 reason = "it is an async function, so it runs on the event loop"
                 backend = "coroutine"
             entry.verdict = Verdict(
@@ -760,22 +770,26 @@ class AutoExecutor(BaseExecutor):
             return "process"
         if verdict.backend == "coroutine":
             return "submit"
+        if verdict.backend == "inline":
+            # Too small for any hand-off: batches on one thread beat even
+            # chunked processes (each item would still be pickled twice).
+            return "batch"
         cpu_holding = (
             verdict.busy >= BUSY_MIN
             and verdict.releases_gil is not True
             and not self._free_threaded
             and self._cpus >= 2
         )
-        if cpu_holding and len(rest) * verdict.wall_s >= MAP_PROCESS_MIN_S:
+        # Its own cost: CPU time (the wall time may hold GIL waits).
+        cost = verdict.cpu_s
+        if cpu_holding and len(rest) * cost >= MAP_PROCESS_MIN_S:
             # Short calls, but many: chunks can pay for the trip where one can't.
             if entry.transferable is None:
                 entry.transferable = _transferable(fn, rest[0], {})
             if entry.transferable[0]:
-                per_chunk = len(rest) * verdict.wall_s / (2 * self._cpus)
+                per_chunk = len(rest) * cost / (2 * self._cpus)
                 if per_chunk >= 4 * self._process_cost():
                     return "process"
-        if verdict.backend == "inline":
-            return "batch"
         return "thread"
 
     # -- shutdown ---------------------------------------------------------------------
@@ -959,10 +973,11 @@ async def _guarded(
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    on_done: Callable[[float, float, float], None],
+    on_done: Callable[[StepReport], None],
+    detailed: bool,
 ) -> Any:
     """Await ``fn(*args, **kwargs)`` with each of its steps timed."""
-    return await StepTimer(fn(*args, **kwargs), on_done)
+    return await StepTimer(fn(*args, **kwargs), on_done, detailed)
 
 
 def _is_awaitable(value: object) -> bool:
