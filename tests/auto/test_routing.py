@@ -193,7 +193,7 @@ def test_process_verdict_revised_when_calls_become_tiny(
     if before.backend != "process":
         pytest.skip(f"the machine is too loaded to see parallelism: {before}")
     after = before
-    for _ in range(3):  # tiny calls on processes: back within a round trip
+    for _ in range(10):  # tiny calls on processes: back within a round trip
         auto.submit(spin_or_not, 0.0).result(timeout=60)
         after = auto.explain(spin_or_not) or before
         if after.backend != "process":

@@ -61,7 +61,7 @@ REVISE_INLINE = 20.0
 REVISE_GROWTH = 4.0
 #: A process-routed call whose round trip is within this many no-op round trips
 #: sends the callable back to probing.
-REVISE_PROCESS = 2.0
+REVISE_PROCESS = 3.0
 #: A map whose remaining work is below this (seconds, estimated) never starts
 #: processes for it.
 MAP_PROCESS_MIN_S = 0.05
@@ -466,8 +466,9 @@ class AutoExecutor(BaseExecutor):
         return future
 
     def _watch_process_call(self, entry: _Entry, future: Future[Any]) -> None:
-        """A process-routed call back within two round trips was far too small
-        to send: probe again (queueing only ever makes the latency longer)."""
+        """A process-routed call back within three no-op round trips was far too
+        small to send (a process verdict needs four): probe again. Queueing only
+        ever makes the latency longer, so this never fires for a heavy call."""
         limit = REVISE_PROCESS * (self._process_s or 0.0)
         start = time.perf_counter()
 

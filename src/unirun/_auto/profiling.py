@@ -39,7 +39,7 @@ START_DELAY = 0.0005
 STATES_S = 0.01
 STATE_EVERY = 0.001
 #: The longest the monitor watches one probe, canary included (seconds).
-CANARY_S = 0.03
+CANARY_S = 0.05
 #: The canary compares the two CPU clocks over slices this long (seconds).
 SLICE = 0.002
 #: A canary window shorter than this says too little to be used (seconds).
