@@ -66,3 +66,5 @@ def test_cli_demo_runs() -> None:
     ):
         assert workload in completed.stdout
     assert "*" in completed.stdout
+    assert "auto chose" in completed.stdout
+    assert "blocking I/O socket" in completed.stdout
