@@ -178,6 +178,7 @@ def test_all_thread_workload_starts_no_process(auto: unirun.AutoExecutor) -> Non
     auto.submit(nap, 0.01).result(timeout=60)
     list(auto.map(nap, [0.001] * 10))
     assert auto._process is None
+    assert auto._wide is None
 
 
 def test_process_verdict_revised_when_calls_become_tiny(

@@ -70,7 +70,8 @@ THREAD_COST_CAP = 0.001
 #: Threads of the inner pool by default: waiting work needs many (anyio's
 #: default thread limit); they start on demand.
 AUTO_THREADS = 40
-#: Worker processes per usable CPU in the inner process pool (started on demand).
+#: Worker processes per usable CPU in the pool for calls that compute and wait
+#: (started on demand); CPU-bound calls get a pool of one per usable CPU.
 PROCESSES_PER_CPU = 4
 #: After the first call of an ``async def``, one call in this many has its steps
 #: timed (the others run untouched, at the coroutine backend's own cost).
@@ -190,8 +191,9 @@ class AutoExecutor(BaseExecutor):
     Args:
         max_workers: the most workers of each inner pool (threads; processes,
             capped at the usable CPUs); default 40 threads (waiting work needs
-            many; they start on demand) and four processes per usable CPU
-            (calls that compute and wait overlap their waits).
+            many; they start on demand), one process per usable CPU for
+            CPU-bound calls, four per CPU for calls that compute and wait
+            (their waits overlap).
         initializer: called in each worker (thread, process, event loop) before
             its first task. With an initializer, nothing runs inline.
         initargs: arguments for ``initializer``.
@@ -225,6 +227,7 @@ class AutoExecutor(BaseExecutor):
         self._shutdown = False
         self._thread: ThreadExecutor | None = None
         self._process: ProcessExecutor | None = None
+        self._wide: ProcessExecutor | None = None
         self._coroutine: CoroutineExecutor | None = None
         self._process_lock = threading.Lock()
         self._thread_s: float | None = None
@@ -253,14 +256,16 @@ class AutoExecutor(BaseExecutor):
                 )
             return self._thread
 
-    def _process_executor(self) -> ProcessExecutor:
+    def _process_executor(self, wide: bool = False) -> ProcessExecutor:
+        """The pool for CPU-bound calls (one process per usable CPU), or with
+        ``wide`` the one for calls that compute and wait (oversubscribed, so
+        that their waits overlap). Each is started on first need."""
         with self._process_lock:
-            if self._process is None:
+            inner = self._wide if wide else self._process
+            if inner is None:
                 from .._backends.process import ProcessExecutor
 
-                # Oversubscribed on purpose: calls that compute and wait overlap
-                # their waits; CPU-bound ones still share the CPUs fairly.
-                workers = PROCESSES_PER_CPU * self._cpus
+                workers = self._cpus * (PROCESSES_PER_CPU if wide else 1)
                 if self._max_workers is not None:
                     workers = min(workers, self._max_workers)
                 inner = ProcessExecutor(
@@ -268,8 +273,11 @@ class AutoExecutor(BaseExecutor):
                 )
                 # Primitives of this executor may travel into its process tasks.
                 inner._primitive_scope = self._primitive_scope  # type: ignore[attr-defined]  # read by the primitives' pickling check
-                self._process = inner
-            return self._process
+                if wide:
+                    self._wide = inner
+                else:
+                    self._process = inner
+            return inner
 
     def _coroutine_executor(self) -> CoroutineExecutor:
         with self._process_lock:
@@ -398,7 +406,8 @@ class AutoExecutor(BaseExecutor):
             backend = "thread"
         if backend == "process":
             try:
-                future = self._process_executor()._submit(fn, args, kwargs, options)
+                pool = self._process_executor(wide=verdict.busy < BUSY_MIN)
+                future = pool._submit(fn, args, kwargs, options)
             except TransferError:
                 backend = "thread"  # these arguments cannot travel: stay here
             else:
@@ -823,7 +832,7 @@ class AutoExecutor(BaseExecutor):
             # Cancel what waits in the inner queues now (probes included: a
             # cancelled probe releases the calls held behind it).
             with self._process_lock:
-                inners = [self._coroutine, self._thread, self._process]
+                inners = [self._coroutine, self._thread, self._process, self._wide]
             for inner in inners:
                 if inner is not None:
                     inner.shutdown(False, cancel_futures=True)
@@ -849,7 +858,7 @@ class AutoExecutor(BaseExecutor):
     def _close_inner(self, wait: bool, cancel_futures: bool) -> None:
         self._monitor.close()
         with self._process_lock:
-            inners = [self._coroutine, self._thread, self._process]
+            inners = [self._coroutine, self._thread, self._process, self._wide]
         for inner in inners:
             if inner is not None:
                 inner.shutdown(wait, cancel_futures=cancel_futures)
@@ -926,7 +935,9 @@ class _RoutedMap:
         auto, fn, options = self._auto, self._fn, self._options
         plan = auto._map_plan(fn, rest)
         if plan == "process":
-            pool = auto._process_executor()
+            verdict = auto.explain(fn)
+            wide = verdict is not None and verdict.busy < BUSY_MIN
+            pool = auto._process_executor(wide)
             if self._chunksize is not None:
                 for start in range(0, len(rest), self._chunksize):
                     chunk = rest[start : start + self._chunksize]
