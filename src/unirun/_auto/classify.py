@@ -123,6 +123,7 @@ class Facts:
     transferable: bool | None = None
     transfer_error: str = ""
     samples: int = 1
+    saturated: bool = False
 
 
 def busy_share(sample: ProbeSample) -> tuple[float, float | None]:
@@ -170,6 +171,8 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
     caller measures ``costs.process_s`` and calls again when this returns None.
     """
     releases = None if facts.overlap is None else facts.overlap >= OVERLAP_MIN
+    if releases is False and facts.saturated:
+        releases = None  # no free CPU for the overlap to show: not measured
     cpu_bound = facts.busy >= BUSY_MIN
 
     def verdict(backend: Backend, reason: str) -> Verdict:
@@ -185,6 +188,11 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
             samples=facts.samples,
         )
 
+    holds = (
+        "holds the GIL"
+        if releases is False
+        else "may hold the GIL (the test could not tell: no CPU was free for it)"
+    )
     # What one call costs by itself: its CPU time when CPU-bound (its wall time
     # also holds waits for the GIL that busy neighbours caused), else its wall.
     cost = facts.cpu_s if cpu_bound else facts.wall_s
@@ -200,7 +208,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
     mixed = (
         not cpu_bound
         and facts.busy >= MIXED_MIN
-        and releases is False
+        and releases is not True
         and facts.transferable is not False
         and costs.cpus >= 2
         and not costs.free_threaded
@@ -237,13 +245,13 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
     if costs.cpus < 2 or costs.process_s == float("inf"):
         return verdict(
             "thread",
-            "it is CPU-bound and holds the GIL, but only one CPU is usable (or "
-            "no worker process can start), so processes cannot run it faster",
+            f"it is CPU-bound and {holds}, but only one CPU is usable (or no "
+            "worker process can start), so processes cannot run it faster",
         )
     if facts.transferable is False:
         return verdict(
             "thread",
-            "it is CPU-bound and holds the GIL, but it cannot be pickled for a "
+            f"it is CPU-bound and {holds}, but it cannot be pickled for a "
             f"process ({facts.transfer_error}), so it stays on threads",
         )
     if costs.process_s is None:
@@ -252,12 +260,12 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
     if cost >= needed:
         return verdict(
             "process",
-            f"it is CPU-bound and holds the GIL, and one call ({wall}) pays "
+            f"it is CPU-bound and {holds}, and one call ({wall}) pays "
             f"{cost / costs.process_s:.0f}x for a process round trip "
             f"({_fmt(costs.process_s)} here), so processes run it in parallel",
         )
     return verdict(
         "thread",
-        f"it is CPU-bound and holds the GIL, but one call ({wall}) is too short "
+        f"it is CPU-bound and {holds}, but one call ({wall}) is too short "
         f"to pay for a process round trip ({_fmt(costs.process_s)} here)",
     )

@@ -76,6 +76,9 @@ PROCESSES_PER_CPU = 4
 #: After the first call of an ``async def``, one call in this many has its steps
 #: timed (the others run untouched, at the coroutine backend's own cost).
 TIME_EVERY = 16
+#: How many more probes a CPU-bound callable gets when the GIL test could not
+#: tell (no free CPU during the canary, or too short a call).
+RECHECKS = 2
 #: The most callables whose verdicts are kept.
 CACHE_SIZE = 4096
 
@@ -128,6 +131,7 @@ class _Entry:
         "blocks_loop",
         "held",
         "probe",
+        "rechecks",
         "samples",
         "stale",
         "suspect",
@@ -141,6 +145,7 @@ class _Entry:
         self.probe: Probe | None = None  # the undecided probe in flight
         self.held: list[_Held] = []
         self.stale = False
+        self.rechecks = 0
         self.samples = 0
         self.blocks_loop = False
         self.suspect = False  # a long coroutine step not yet explained
@@ -570,6 +575,7 @@ class AutoExecutor(BaseExecutor):
             transferable=transferable,
             transfer_error=why,
             samples=entry.samples + 1,
+            saturated=sample.window is not None and sample.window.saturated,
         )
 
     def _decide(
@@ -605,6 +611,16 @@ class AutoExecutor(BaseExecutor):
                 entry.verdict = dataclasses.replace(
                     verdict, samples=max(1, entry.samples)
                 )
+                if (
+                    not early
+                    and verdict.backend == "process"
+                    and verdict.releases_gil is None
+                    and entry.rechecks < RECHECKS
+                ):
+                    # Sent to processes though the GIL test could not tell (the
+                    # machine lent no second CPU): measure again on a later call.
+                    entry.rechecks += 1
+                    entry.stale = True
             if entry.probe is not probe or entry.verdict is None:
                 return
             entry.probe = None

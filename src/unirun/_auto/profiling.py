@@ -40,6 +40,9 @@ STATES_S = 0.01
 STATE_EVERY = 0.001
 #: The longest the monitor watches one probe, canary included (seconds).
 CANARY_S = 0.05
+#: The canary phase is inconclusive about the GIL when the probe and the canary
+#: together waited this share of it for a CPU (other processes held ours).
+SATURATED = 0.25
 #: The canary compares the two CPU clocks over slices this long (seconds).
 SLICE = 0.002
 #: A canary window shorter than this says too little to be used (seconds).
@@ -74,6 +77,7 @@ class Window:
     canary_cpu: float
     others_cpu: float
     best_overlap: float = 0.0
+    saturated: bool = False
     running: int = 0
     io_waiting: int = 0
 
@@ -259,7 +263,10 @@ class Monitor:
             # compares both CPU clocks every SLICE: the best slice is the overlap
             # (other processes may take our CPUs for part of the window; holding
             # the GIL, no slice can exceed 1).
+            own_tid = threading.get_native_id()
+            waited0 = _run_delay(probe.tid) + _run_delay(own_tid)
             last = (time.perf_counter(), time.clock_gettime(clock), time.thread_time())
+            canary_start = last[0]
             best = 0.0
             while not probe.finished:
                 now = time.perf_counter()
@@ -277,6 +284,10 @@ class Monitor:
             )
             seconds = time.perf_counter() - start
             probe_wait1 = _run_delay(probe.tid)
+            canary_s = time.perf_counter() - canary_start
+            # Time the two threads waited for a CPU on the OS run queue: other
+            # processes held our CPUs, so an overlap may have had no chance.
+            waited = probe_wait1 + _run_delay(own_tid) - waited0
             if seconds < MIN_WINDOW:
                 return None
             probe_cpu = max(0.0, p1 - p0)
@@ -287,6 +298,7 @@ class Monitor:
                 canary_cpu=max(0.0, c1 - c0),
                 others_cpu=max(0.0, (t1 - t0) - probe_cpu),
                 best_overlap=best,
+                saturated=canary_s > 0 and waited >= SATURATED * canary_s,
                 running=running,
                 io_waiting=waiting,
             )
