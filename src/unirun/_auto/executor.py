@@ -77,7 +77,7 @@ PROCESSES_PER_CPU = 4
 TIME_EVERY = 16
 #: How many more probes a CPU-bound callable gets when the GIL test could not
 #: tell (no free CPU during the canary, or too short a call).
-RECHECKS = 2
+RECHECKS = 1
 #: The most callables whose verdicts are kept.
 CACHE_SIZE = 4096
 
