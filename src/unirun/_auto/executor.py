@@ -228,6 +228,8 @@ class AutoExecutor(BaseExecutor):
         self._lock = threading.Lock()
         self._settled = threading.Condition(self._lock)
         self._entries: dict[Any, _Entry] = {}
+        # async functions seen before, by the function itself: the fast path.
+        self._async: dict[Any, _Entry] = {}
         self._shutdown = False
         self._thread: ThreadExecutor | None = None
         self._process: ProcessExecutor | None = None
@@ -368,6 +370,22 @@ class AutoExecutor(BaseExecutor):
     ) -> Future[Any]:
         if options.backend is not None:
             return self._run_on(options.backend, fn, args, kwargs, options)
+        try:
+            known = self._async.get(fn)
+        except TypeError:  # unhashable
+            known = None
+        if known is not None:
+            # The common path for coroutines: no lock, no wrapper (the counter
+            # may race; it only spaces out the timed calls).
+            known.async_calls += 1
+            if not (
+                known.blocks_loop
+                or known.suspect
+                or known.async_calls % TIME_EVERY == 0
+            ):
+                inner = self._coroutine or self._coroutine_executor()
+                return inner._submit(fn, args, kwargs, options)
+            return self._submit_async(fn, args, kwargs, options, counted=True)
         if is_async_callable(fn):
             return self._submit_async(fn, args, kwargs, options)
         if self._thread_s is None:
@@ -656,12 +674,19 @@ class AutoExecutor(BaseExecutor):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        counted: bool = False,
     ) -> Future[Any]:
         key = _key(fn)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry()
+        if len(self._async) >= CACHE_SIZE:
+            self._async.clear()
+        try:
+            self._async[fn] = entry
+        except TypeError:  # unhashable: always the slow path
+            pass
         if entry.blocks_loop:
             # Off the shared loop: a worker thread runs it on its own loop.
             return self._thread_executor()._submit(fn, args, kwargs, options)
@@ -671,7 +696,8 @@ class AutoExecutor(BaseExecutor):
             # call in TIME_EVERY is timed lightly; the others run untouched.
             detailed = entry.suspect or not entry.timed
             entry.timed = True
-            entry.async_calls += 1
+            if not counted:
+                entry.async_calls += 1
             timed = detailed or entry.async_calls % TIME_EVERY == 0
         if not timed:
             return self._coroutine_executor()._submit(fn, args, kwargs, options)
