@@ -35,7 +35,7 @@ __all__ = ["CONTENDERS", "Contender", "Family", "Model"]
 # unirun; the stdlib's own tools; other libraries; no concurrency at all.
 Family = Literal["unirun", "stdlib", "peer", "baseline"]
 # What runs the tasks: the headline compares unirun with peers of its model.
-Model = Literal["thread", "process", "event loop", "serial"]
+Model = Literal["thread", "process", "event loop", "serial", "auto"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,11 @@ def _unirun_process(workers: int, concurrency: int | None, _: Chunk) -> Session:
 
 def _unirun_coroutine(workers: int, concurrency: int | None, _: Chunk) -> Session:
     return ExecutorSession(unirun.CoroutineExecutor(max_concurrency=concurrency))
+
+
+def _unirun_auto(workers: int, concurrency: int | None, _: Chunk) -> Session:
+    # The same bound as the fixed pools get: auto's inner pools stay within it.
+    return ExecutorSession(unirun.AutoExecutor(max_workers=workers))
 
 
 def _unirun_in_loop(workers: int, concurrency: int | None, _: Chunk) -> Session:
@@ -140,6 +145,7 @@ CONTENDERS: dict[str, Contender] = {
         Contender(
             "unirun-process", "unirun process", "unirun", "process", _unirun_process
         ),
+        Contender("unirun-auto", "unirun auto", "unirun", "auto", _unirun_auto),
         Contender(
             "unirun-coroutine",
             "unirun coroutine",

@@ -15,7 +15,16 @@ if TYPE_CHECKING:
 
     from .suite import Cell, WorkloadResult
 
-__all__ = ["format_seconds", "headline", "markdown", "write_json"]
+__all__ = [
+    "auto_versus_fixed",
+    "format_seconds",
+    "headline",
+    "markdown",
+    "write_json",
+]
+
+#: unirun's fixed backends, which the auto executor is compared with.
+FIXED = ("unirun-thread", "unirun-process", "unirun-coroutine")
 
 # Typographic characters of the page, spelled as escapes so that the source stays
 # plain ASCII (ruff's RUF001 flags them as look-alikes of x and -).
@@ -69,6 +78,91 @@ def headline(results: list[WorkloadResult]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def auto_versus_fixed(results: list[WorkloadResult]) -> dict[str, Any]:
+    """Return auto's median per workload against each fixed unirun backend.
+
+    Per workload: auto's best cell, each fixed backend's best cell, and auto
+    divided by the best fixed one. For the suite: per fixed backend, the sum of
+    its medians and the sum of auto's over the workloads both ran.
+    """
+    rows = []
+    totals: dict[str, list[float]] = {key: [0.0, 0.0] for key in FIXED}
+    for result in results:
+        ok = [c for c in result.cells if c.status == "ok"]
+        autos = [c for c in ok if c.contender == "unirun-auto"]
+        if not autos:
+            continue
+        auto = min(autos, key=lambda c: c.median)
+        fixed = {}
+        for key in FIXED:
+            cells = [c for c in ok if c.contender == key]
+            if cells:
+                fixed[key] = min(cells, key=lambda c: c.median).median
+                totals[key][0] += auto.median
+                totals[key][1] += fixed[key]
+        if not fixed:
+            continue
+        best = min(fixed, key=lambda k: fixed[k])
+        rows.append(
+            {
+                "workload": result.workload.name,
+                "auto_s": auto.median,
+                "fixed_s": fixed,
+                "best": best,
+                "ratio": auto.median / fixed[best],
+            }
+        )
+    suite = {
+        key: {"auto_s": a, "fixed_s": f, "ratio": a / f}
+        for key, (a, f) in totals.items()
+        if f > 0
+    }
+    return {"rows": rows, "suite": suite}
+
+
+def _auto_table(results: list[WorkloadResult]) -> list[str]:
+    data = auto_versus_fixed(results)
+    if not data["rows"]:
+        return []
+    names = [key.removeprefix("unirun-") for key in FIXED]
+    lines = [
+        "## Auto against each fixed backend",
+        "",
+        "| workload | auto | " + " | ".join(names) + " | auto \u00f7 best fixed |",
+        "| --- | ---: | " + " | ".join("---:" for _ in names) + " | ---: |",
+    ]
+    for row in data["rows"]:
+        cells = [
+            (
+                format_seconds(row["fixed_s"][key])
+                + ("*" if key == row["best"] else "")
+                if key in row["fixed_s"]
+                else DASH
+            )
+            for key in FIXED
+        ]
+        lines.append(
+            f"| {row['workload']} | {format_seconds(row['auto_s'])} | "
+            + " | ".join(cells)
+            + f" | {_ratio(row['ratio'])} |"
+        )
+    suite = data["suite"]
+    lines += [
+        "",
+        "Suite as a whole (sum of medians over the workloads both ran): "
+        + "; ".join(
+            f"auto {format_seconds(v['auto_s'])} vs {key.removeprefix('unirun-')} "
+            f"{format_seconds(v['fixed_s'])} ({_ratio(v['ratio'])})"
+            for key, v in suite.items()
+        )
+        + ". * marks the best fixed backend; the target is auto within 1.25"
+        f"{TIMES} of it on every workload and below 1{TIMES} of each backend "
+        "on the suite.",
+        "",
+    ]
+    return lines
 
 
 def _headline_table(results: list[WorkloadResult]) -> list[str]:
@@ -178,6 +272,7 @@ def markdown(
         "process executor with the process pools, its coroutine executor with "
         "asyncio and anyio.",
         "",
+        *_auto_table(results),
     ]
     for result in results:
         lines += _workload_section(result, images.get(result.workload.name))
@@ -214,6 +309,7 @@ def write_json(path: Path, results: list[WorkloadResult], meta: dict[str, Any]) 
     data = {
         "meta": meta,
         "headline": headline(results),
+        "auto": auto_versus_fixed(results),
         "workloads": [result.as_dict() for result in results],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,9 @@ class ExecutorSession(Session):
 
     def gather_async(self, batch: Batch) -> list[Any]:
         # unirun executors take async functions; gather() waits for them all.
-        if batch.afn is None or not isinstance(self.executor, unirun.CoroutineExecutor):
+        if batch.afn is None or not isinstance(
+            self.executor, unirun.CoroutineExecutor | unirun.AutoExecutor
+        ):
             raise NotImplementedError
         executor = self.executor
         futures = [executor.submit(batch.afn, *args) for args in batch.items]
@@ -119,7 +121,10 @@ class ExecutorSession(Session):
     def _is_unirun(self) -> bool:
         return isinstance(
             self.executor,
-            unirun.ThreadExecutor | unirun.ProcessExecutor | unirun.CoroutineExecutor,
+            unirun.ThreadExecutor
+            | unirun.ProcessExecutor
+            | unirun.CoroutineExecutor
+            | unirun.AutoExecutor,
         )
 
     def close(self) -> None:

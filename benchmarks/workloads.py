@@ -177,6 +177,7 @@ def _mixed(sizing: Sizing) -> Iterator[Job]:
 # Who runs the CPU-bound workloads (and the mixed one).
 _CPU_ENTRIES = (
     Entry("serial"),
+    Entry("unirun-auto"),
     Entry("unirun-thread"),
     Entry("unirun-process"),
     Entry("unirun-coroutine"),
@@ -193,6 +194,7 @@ _CPU_ENTRIES = (
 )
 # Who runs the blocking I/O workloads: threads (processes would be absurd here).
 _IO_ENTRIES = (
+    Entry("unirun-auto"),
     Entry("unirun-thread"),
     Entry("unirun-coroutine"),
     Entry("stdlib-thread"),
@@ -215,6 +217,7 @@ WORKLOADS: tuple[Workload, ...] = (
         _overhead,
         (
             Entry("serial"),
+            Entry("unirun-auto"),
             Entry("unirun-thread"),
             Entry("unirun-process"),
             Entry("unirun-coroutine", "async", note="async no-op"),
@@ -237,6 +240,7 @@ WORKLOADS: tuple[Workload, ...] = (
         _map,
         (
             Entry("serial", "map", note="builtin map"),
+            Entry("unirun-auto", "map", None, "chunksize=None"),
             Entry("unirun-thread", "map"),
             Entry("unirun-process", "map", None, "chunksize=None"),
             Entry("unirun-process", "map", 1, "chunksize=1"),
@@ -297,6 +301,7 @@ WORKLOADS: tuple[Workload, ...] = (
         "= one delay.",
         _async_io,
         (
+            Entry("unirun-auto", "async", note="async def"),
             Entry("unirun-coroutine", "async", note="own loop thread"),
             Entry("unirun-coroutine-inloop", "async"),
             Entry("asyncio", "async"),

@@ -64,9 +64,17 @@ def test_cli_demo_runs() -> None:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    for workload in ("pure-Python CPU", "blocking I/O", "async I/O", "tiny tasks"):
+    for workload in (
+        "pure-Python CPU",
+        "blocking I/O",
+        "async I/O",
+        "tiny tasks",
+        "mixed",
+    ):
         assert workload in completed.stdout
     assert "*" in completed.stdout
+    assert "auto chose" in completed.stdout
+    assert "blocking I/O socket" in completed.stdout
 
 
 @pytest.mark.parametrize(

@@ -108,7 +108,21 @@ def test_executors_satisfy_protocol() -> None:
         unirun.ThreadExecutor,
         unirun.ProcessExecutor,
         unirun.CoroutineExecutor,
+        unirun.AutoExecutor,
     ):
         assert issubclass(cls, __import__("concurrent.futures").futures.Executor)
     with unirun.ThreadExecutor(1) as ex:
         assert isinstance(ex, unirun.Executor)
+
+
+def test_auto_executor_satisfies_protocol_and_verdict_is_frozen() -> None:
+    import dataclasses
+
+    with unirun.AutoExecutor(max_workers=1) as ex:
+        assert isinstance(ex, unirun.Executor)
+        assert isinstance(ex.options(backend="thread"), unirun.Executor)
+    verdict = unirun.Verdict("thread", "why", 1.0, 0.0, 0.0, 0.0, None, None, 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.backend = "process"  # type: ignore[misc]  # frozen on purpose
+    assert not hasattr(verdict, "__dict__")  # slotted
+    assert issubclass(unirun.LoopBlockedWarning, RuntimeWarning)

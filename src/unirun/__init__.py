@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._auto import AutoExecutor, Verdict, profile
 from ._backends.coroutine import CoroutineExecutor
 from ._backends.process import ProcessExecutor
 from ._backends.thread import ThreadExecutor
@@ -10,6 +11,7 @@ from ._errors import (
     BrokenExecutor,
     CancelledError,
     InvalidStateError,
+    LoopBlockedWarning,
     RemoteError,
     RemoteTraceback,
     TaskTimeoutError,
@@ -35,6 +37,7 @@ __all__ = (
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
+    "AutoExecutor",
     "BoundedSemaphore",
     "BrokenExecutor",
     "CancelledError",
@@ -44,6 +47,7 @@ __all__ = (
     "Future",
     "InvalidStateError",
     "Lock",
+    "LoopBlockedWarning",
     "MapIterator",
     "OptionsView",
     "ProcessExecutor",
@@ -56,9 +60,11 @@ __all__ = (
     "ThreadExecutor",
     "TransferError",
     "UnirunError",
+    "Verdict",
     "WorkerCrashedError",
     "as_completed",
     "executor",
+    "profile",
     "wait",
 )
 
@@ -68,6 +74,7 @@ for _name in (
     "BoundedSemaphore",
     "Event",
     "Lock",
+    "LoopBlockedWarning",
     "Queue",
     "Semaphore",
     "RemoteError",

@@ -265,14 +265,33 @@ class BaseExecutor(cf.Executor):
     # -- options -----------------------------------------------------------------
 
     def options(
-        self, *, timeout: float | None = None, name: str | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        name: str | None = None,
+        backend: str | None = None,
     ) -> OptionsView:
         """Return a view of this executor whose tasks carry these options.
 
         The view has the same ``submit``, ``map`` and ``gather``; the task's own
         keyword arguments stay untouched. See :class:`unirun.TaskOptions`.
+
+        Raises:
+            ValueError: ``backend`` is not a backend name, or names a backend this
+                executor cannot run (a fixed executor runs only its own kind).
         """
-        return OptionsView(self, TaskOptions(timeout=timeout, name=name))
+        options = TaskOptions(timeout=timeout, name=name, backend=backend)
+        self._check_backend(options.backend)
+        return OptionsView(self, options)
+
+    def _check_backend(self, backend: str | None) -> None:
+        """Reject a backend hint this executor cannot follow."""
+        if backend is not None and backend != self.kind:
+            raise ValueError(
+                f"a {self.kind} executor cannot run tasks on the {backend!r} "
+                f"backend; use unirun.AutoExecutor to choose per task, or an "
+                f"executor of that kind"
+            )
 
     # -- primitives ----------------------------------------------------------------
 
@@ -462,16 +481,20 @@ class OptionsView:
         )
 
     def options(
-        self, *, timeout: float | None = None, name: str | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        name: str | None = None,
+        backend: str | None = None,
     ) -> OptionsView:
         """Return a view with these options; ``None`` keeps this view's value."""
-        return OptionsView(
-            self._executor,
-            TaskOptions(
-                timeout=self._options.timeout if timeout is None else timeout,
-                name=self._options.name if name is None else name,
-            ),
+        options = TaskOptions(
+            timeout=self._options.timeout if timeout is None else timeout,
+            name=self._options.name if name is None else name,
+            backend=self._options.backend if backend is None else backend,
         )
+        self._executor._check_backend(options.backend)
+        return OptionsView(self._executor, options)
 
     def Queue(self, maxsize: int = 0) -> primitives.Queue[Any]:
         """The executor's :meth:`BaseExecutor.Queue`."""

@@ -28,9 +28,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1.0,
         help="multiply the size of every workload (default 1.0)",
     )
+    profile = commands.add_parser(
+        "profile",
+        help="call module:function once, measured, and print auto's verdict",
+    )
+    profile.add_argument("target", help="the callable, as module:function")
+    profile.add_argument(
+        "arguments", nargs="*", help="its arguments, as Python literals"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
 
         return run_demo(scale=args.scale, out=sys.stdout)
+    if args.command == "profile":
+        return _profile(args.target, args.arguments)
     return 2  # pragma: no cover  # argparse rejects unknown commands
+
+
+def _fail(message: str) -> int:
+    print(f"python -m unirun profile: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _profile(target: str, raw_arguments: list[str]) -> int:
+    """Resolve ``target``, call it with the literal arguments, print the verdict."""
+    import ast
+    import importlib
+    import os
+
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        return _fail(f"target must be module:function, got {target!r}")
+    arguments = []
+    for raw in raw_arguments:
+        try:
+            arguments.append(ast.literal_eval(raw))
+        except (ValueError, SyntaxError):
+            return _fail(f"argument {raw!r} is not a Python literal")
+    sys.path.insert(0, os.getcwd())
+    try:
+        obj = importlib.import_module(module_name)
+    except Exception as exc:
+        return _fail(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}")
+    try:
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except AttributeError:
+        return _fail(f"module {module_name!r} has no attribute {attribute!r}")
+    if not callable(obj):
+        return _fail(f"{target} is not callable: {type(obj).__name__}")
+    from ._auto import profile
+
+    try:
+        verdict = profile(obj, *arguments)
+    except Exception as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return _fail(f"calling {target} raised {type(exc).__name__}: {first}")
+    gil = {True: "released", False: "held", None: "not measured"}
+    print(f"{target}: {verdict.backend}")
+    print(f"  why:          {verdict.reason}")
+    print(f"  wall time:    {verdict.wall_s:.6f} s per call")
+    print(f"  CPU time:     {verdict.cpu_s:.6f} s per call (the worker's thread)")
+    print(f"  CPU ratio:    {verdict.cpu_ratio:.2f}")
+    print(f"  busy share:   {verdict.busy:.2f} (corrected for GIL contention)")
+    print(f"  GIL:          {gil[verdict.releases_gil]}")
+    transferable = {True: "yes", False: "no", None: "not checked"}
+    print(f"  pickles:      {transferable[verdict.transferable]}")
+    print(f"  samples:      {verdict.samples}")
+    return 0

@@ -1,12 +1,17 @@
 """``python -m unirun demo``: the same workloads on every backend, side by side.
 
-Each cell runs one workload on one backend, checks the results, and reports the
-wall time; the fastest backend of each row is marked.
+Each cell runs one workload on one backend twice, checks the results, and reports
+the better wall time; the fastest backend of each row is marked, and so is the
+backend the auto column chose.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
+import socketserver
+import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -15,13 +20,16 @@ import anyio
 from ._backends import load_backend
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from ._base import BaseExecutor
 
 __all__ = ["WORKLOADS", "run_demo"]
 
-KINDS = ("thread", "process", "coroutine")
+KINDS = ("thread", "process", "coroutine", "auto")
+#: The delay of the local server's replies (seconds).
+SERVER_DELAY = 0.02
+_server_port = 0
 
 
 def count_primes(limit: int) -> int:
@@ -52,6 +60,47 @@ async def async_io(delay: float) -> float:
     return delay
 
 
+def fetch(port: int) -> int:
+    """Blocking socket I/O: ask the local server for a reply that comes late."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(b"ping\n")
+        return len(conn.recv(64))
+
+
+def mixed(limit: int) -> int:
+    """Some pure-Python CPU work, then a blocking wait: a request handler's shape."""
+    found = count_primes(limit)
+    time.sleep(0.01)
+    return found
+
+
+class _Slow(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.rfile.readline()
+        time.sleep(SERVER_DELAY)
+        self.wfile.write(b"pong\n")
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+@contextlib.contextmanager
+def _local_server() -> Iterator[int]:
+    global _server_port
+    with _Server(("127.0.0.1", 0), _Slow) as server:
+        thread = threading.Thread(target=server.serve_forever, name="demo-server")
+        thread.start()
+        _server_port = server.server_address[1]
+        try:
+            yield _server_port
+        finally:
+            server.shutdown()
+            thread.join()
+
+
 def tiny(x: int) -> int:
     """A task too small to be worth sending anywhere."""
     return x + 1
@@ -61,9 +110,11 @@ def tiny(x: int) -> int:
 WORKLOADS: dict[str, tuple[Callable[..., Any], Callable[[float], list[Any]]]] = {
     "pure-Python CPU": (count_primes, lambda s: [max(100, int(20_000 * s))] * 8),
     "GIL-releasing CPU": (hash_blob, lambda s: [max(1, int(20 * s))] * 8),
-    "blocking I/O": (blocking_io, lambda s: [0.05] * max(2, int(40 * s))),
+    "blocking I/O sleep": (blocking_io, lambda s: [0.05] * max(2, int(40 * s))),
+    "blocking I/O socket": (fetch, lambda s: [_server_port] * max(2, int(40 * s))),
     "async I/O": (async_io, lambda s: [0.05] * max(2, int(200 * s))),
     "tiny tasks": (tiny, lambda s: list(range(max(10, int(2_000 * s))))),
+    "mixed CPU + wait": (mixed, lambda s: [max(100, int(5_000 * s))] * 16),
 }
 
 
@@ -78,6 +129,8 @@ def _run_cell(
         expected = [x + 1 for x in items]
     elif fn in (blocking_io, async_io):
         expected = items
+    elif fn is fetch:
+        expected = [5] * len(items)
     if expected is not None and results != expected:
         raise AssertionError(f"{fn.__name__} returned wrong results")
     if len(results) != len(items):
@@ -89,27 +142,42 @@ def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
     """Run every workload on every backend and print a table of wall times."""
     import sys
 
+    from ._auto import AutoExecutor
+
     out = out or sys.stdout
-    header = f"{'workload':<20}" + "".join(f"{kind:>14}" for kind in KINDS)
-    print(header, file=out)
-    print("-" * len(header), file=out)
+    header = f"{'workload':<22}" + "".join(f"{kind:>13}" for kind in KINDS)
+    print(header + "  auto chose", file=out)
+    print("-" * (len(header) + 12), file=out)
     executors = {kind: load_backend(kind)() for kind in KINDS}
     try:
-        for executor in executors.values():  # start workers before timing
-            executor.submit(tiny, 0).result()
-        for name, (fn, make_items) in WORKLOADS.items():
-            items = make_items(scale)
-            times = {
-                kind: _run_cell(executor, fn, items)
-                for kind, executor in executors.items()
-            }
-            best = min(times.values())
-            cells = "".join(
-                f"{t:>12.3f}s{'*' if t == best else ' '}" for t in times.values()
-            )
-            print(f"{name:<20}{cells}", file=out)
+        with _local_server():
+            for kind, executor in executors.items():  # start workers before timing
+                if kind != "auto":
+                    executor.submit(tiny, 0).result()
+            for name, (fn, make_items) in WORKLOADS.items():
+                items = make_items(scale)
+                # Best of two runs: warm pools everywhere, and auto's verdict
+                # from the first run cached for the second, as in a real program.
+                times = {
+                    kind: min(_run_cell(executor, fn, items) for _ in range(2))
+                    for kind, executor in executors.items()
+                }
+                best = min(times.values())
+                cells = "".join(
+                    f"{t:>11.3f}s{'*' if t == best else ' '}" for t in times.values()
+                )
+                auto = executors["auto"]
+                assert isinstance(auto, AutoExecutor)
+                verdict = auto.explain(fn)
+                chose = verdict.backend if verdict is not None else "?"
+                print(f"{name:<22}{cells}  {chose}", file=out)
     finally:
         for executor in executors.values():
             executor.shutdown()
-    print("\n* fastest backend for the workload", file=out)
+    print("\n* fastest backend for the workload (best of two runs each)", file=out)
+    print(
+        "auto chose: the backend auto measured and picked; "
+        "`python -m unirun profile module:function` explains one of your own.",
+        file=out,
+    )
     return 0

@@ -15,6 +15,7 @@ __all__ = [
     "BrokenExecutor",
     "CancelledError",
     "InvalidStateError",
+    "LoopBlockedWarning",
     "RemoteError",
     "RemoteTraceback",
     "TaskTimeoutError",
@@ -81,3 +82,11 @@ class RemoteError(UnirunError):
 
     def __str__(self) -> str:
         return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+class LoopBlockedWarning(RuntimeWarning):
+    """A coroutine ran too long between two awaits and blocked its event loop.
+
+    Issued once per function by :class:`unirun.AutoExecutor`, which then runs that
+    function's later calls off the shared loop. The message names the function.
+    """

@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 __all__ = ["executor"]
 
 
-def executor(kind: Kind, /, **options: Any) -> BaseExecutor:
+def executor(kind: Kind = "auto", /, **options: Any) -> BaseExecutor:
     """Create an executor of the given kind with the constructor ``options``.
 
-    ``executor("thread", max_workers=4)`` is ``ThreadExecutor(max_workers=4)``.
+    ``executor("thread", max_workers=4)`` is ``ThreadExecutor(max_workers=4)``;
+    ``executor()`` is an :class:`AutoExecutor`.
 
     Raises:
         ValueError: ``kind`` is not one of the registered kinds.

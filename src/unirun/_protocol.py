@@ -80,7 +80,11 @@ class Executor(Protocol):
         ...
 
     def options(
-        self, *, timeout: float | None = None, name: str | None = None
+        self,
+        *,
+        timeout: float | None = None,
+        name: str | None = None,
+        backend: str | None = None,
     ) -> Executor:
         """Return a view whose tasks carry these options."""
         ...

@@ -11,4 +11,4 @@ T_co = TypeVar("T_co", covariant=True)
 P = ParamSpec("P")
 
 #: The names accepted by :func:`unirun.executor`.
-Kind = Literal["thread", "process", "coroutine"]
+Kind = Literal["thread", "process", "coroutine", "auto"]

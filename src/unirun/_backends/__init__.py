@@ -14,6 +14,7 @@ BACKENDS: dict[str, str] = {
     "thread": "unirun._backends.thread:ThreadExecutor",
     "process": "unirun._backends.process:ProcessExecutor",
     "coroutine": "unirun._backends.coroutine:CoroutineExecutor",
+    "auto": "unirun._auto.executor:AutoExecutor",
 }
 
 

@@ -1,0 +1,203 @@
+"""Auto-selection: hints, caching, revision, pickling, loop blocking, explain."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+import unirun
+from _auto_tasks import blocks_loop, nap, plus_one, spin_or_not
+from _tasks import getpid, square, thread_name
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture
+def auto() -> Iterator[unirun.AutoExecutor]:
+    executor = unirun.AutoExecutor(max_workers=4)
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def test_executor_factory_returns_auto() -> None:
+    with unirun.executor("auto") as ex:
+        assert isinstance(ex, unirun.AutoExecutor)
+    with unirun.executor() as ex:
+        assert isinstance(ex, unirun.AutoExecutor)
+
+
+def test_explain_unknown_callable_is_none(auto: unirun.AutoExecutor) -> None:
+    assert auto.explain(square) is None
+
+
+@pytest.mark.parametrize("backend", ["thread", "process", "coroutine", "inline"])
+def test_hint_always_wins(auto: unirun.AutoExecutor, backend: str) -> None:
+    import os
+
+    view = auto.options(backend=backend)
+    assert view.submit(square, 7).result(timeout=60) == 49
+    pid = view.submit(getpid).result(timeout=60)
+    assert (pid != os.getpid()) == (backend == "process")
+    name = view.submit(thread_name).result(timeout=60)
+    if backend == "inline":
+        assert name == threading.current_thread().name
+
+
+def test_bad_backend_hint_rejected(auto: unirun.AutoExecutor) -> None:
+    with pytest.raises(ValueError, match="backend must be one of"):
+        auto.options(backend="gpu")
+
+
+@pytest.mark.parametrize("kind", ["thread", "process", "coroutine"])
+def test_fixed_executor_accepts_only_its_own_backend(kind: str) -> None:
+    from conftest import make_executor
+
+    with make_executor(kind) as ex:
+        assert ex.options(backend=kind).submit(square, 3).result(timeout=60) == 9
+        other = "inline" if kind != "thread" else "process"
+        with pytest.raises(ValueError, match=f"cannot run tasks on the '{other}'"):
+            ex.options(backend=other)
+        with pytest.raises(ValueError, match="cannot run tasks"):
+            ex.options(timeout=1).options(backend=other)
+
+
+def test_calls_during_probe_are_held_and_run_once(
+    auto: unirun.AutoExecutor, tmp_path: object
+) -> None:
+    # The probe is a real call: every call runs exactly once, results come back.
+    calls = []
+    lock = threading.Lock()
+
+    def record(x: int) -> int:
+        with lock:
+            calls.append(x)
+        return x * 2
+
+    futures = [auto.submit(record, i) for i in range(20)]
+    assert [f.result(timeout=60) for f in futures] == [i * 2 for i in range(20)]
+    assert sorted(calls) == list(range(20))
+    verdict = auto.explain(record)
+    assert verdict is not None
+    assert verdict.samples >= 1
+
+
+def test_verdict_is_cached(auto: unirun.AutoExecutor) -> None:
+    auto.submit(nap, 0.02).result(timeout=60)
+    first = auto.explain(nap)
+    auto.submit(nap, 0.02).result(timeout=60)
+    assert auto.explain(nap) is first  # no new probe for a cached verdict
+
+
+def test_map_probes_first_item_then_routes_rest(auto: unirun.AutoExecutor) -> None:
+    assert list(auto.map(plus_one, range(5000))) == [x + 1 for x in range(5000)]
+    verdict = auto.explain(plus_one)
+    assert verdict is not None
+    assert list(auto.map(plus_one, [])) == []
+
+
+def test_map_errors_in_place(auto: unirun.AutoExecutor) -> None:
+    from _tasks import fail_if_negative
+
+    results = auto.map(fail_if_negative, [1, 2, -3, 4])
+    assert next(results) == 1
+    assert next(results) == 2
+    with pytest.raises(ValueError, match="negative: -3"):
+        next(results)
+
+
+def test_verdict_revised_when_cost_depends_on_arguments(
+    auto: unirun.AutoExecutor,
+) -> None:
+    # Tiny at first: inline (or threads). Then a call that is far heavier.
+    for _ in range(3):
+        auto.submit(spin_or_not, 0.0).result(timeout=60)
+    before = auto.explain(spin_or_not)
+    assert before is not None
+    assert before.backend in ("inline", "thread")
+    auto.submit(spin_or_not, 0.1).result(timeout=60)  # disagrees: re-probe next
+    auto.submit(spin_or_not, 0.1).result(timeout=60)  # the new probe
+    after = auto.explain(spin_or_not)
+    assert after is not None
+    assert after.cpu_s > 20 * before.cpu_s
+    assert after.samples > before.samples
+    assert after.backend != "inline"
+
+
+def test_unpicklable_cpu_work_stays_on_threads(auto: unirun.AutoExecutor) -> None:
+    from unirun._cpu import usable_cpus
+
+    lock = threading.Lock()  # cannot be pickled
+
+    def busy_with_lock(cpu_s: float) -> float:
+        import time
+
+        with lock:
+            start = time.thread_time()
+            while time.thread_time() - start < cpu_s:
+                pass
+        return cpu_s
+
+    auto.submit(busy_with_lock, 0.1).result(timeout=60)
+    verdict = auto.explain(busy_with_lock)
+    assert verdict is not None
+    assert verdict.backend == "thread"
+    if usable_cpus() >= 2 and verdict.releases_gil is False:
+        assert verdict.transferable is False
+        assert "cannot be pickled" in verdict.reason
+
+
+def test_loop_blocking_coroutine_warns_and_moves_off_loop(
+    auto: unirun.AutoExecutor,
+) -> None:
+    with pytest.warns(unirun.LoopBlockedWarning, match="blocks_loop"):
+        assert auto.submit(blocks_loop, 0.3).result(timeout=60) == 0.3
+    verdict = auto.explain(blocks_loop)
+    assert verdict is not None
+    assert verdict.backend == "thread"
+    assert "blocked the event loop" in verdict.reason
+    assert auto.submit(blocks_loop, 0.01).result(timeout=60) == 0.01
+
+
+def test_profile_without_executor() -> None:
+    verdict = unirun.profile(nap, 0.02)
+    assert verdict.backend == "thread"
+    assert verdict.wall_s >= 0.015
+    assert verdict.samples == 1
+    from _tasks import fail_if_negative
+
+    with pytest.raises(ValueError, match="negative"):
+        unirun.profile(fail_if_negative, -1)
+
+
+def test_all_thread_workload_starts_no_process(auto: unirun.AutoExecutor) -> None:
+    auto.submit(nap, 0.01).result(timeout=60)
+    list(auto.map(nap, [0.001] * 10))
+    assert auto._process is None
+    assert auto._wide is None
+
+
+def test_process_verdict_revised_when_calls_become_tiny(
+    auto: unirun.AutoExecutor,
+) -> None:
+    from unirun._cpu import usable_cpus
+
+    if usable_cpus() < 2:
+        pytest.skip("processes need two usable CPUs")
+    auto.submit(spin_or_not, 0.1).result(timeout=60)
+    before = auto.explain(spin_or_not)
+    assert before is not None
+    if before.backend != "process":
+        pytest.skip(f"the machine is too loaded to see parallelism: {before}")
+    after = before
+    for _ in range(10):  # tiny calls on processes: back within a round trip
+        auto.submit(spin_or_not, 0.0).result(timeout=60)
+        after = auto.explain(spin_or_not) or before
+        if after.backend != "process":
+            break
+    assert after.backend in ("inline", "thread"), after
+    assert after.samples > before.samples
