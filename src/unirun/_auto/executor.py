@@ -241,8 +241,6 @@ class AutoExecutor(BaseExecutor):
         self._cpus = usable_cpus()
         self._free_threaded = free_threaded()
         self._monitor = Monitor(self._on_window)
-        if not hasattr(self, "_primitive_scope"):
-            self._primitive_scope = object()
 
     def _check_backend(self, backend: str | None) -> None:
         """Every backend hint is followed (TaskOptions validated the name)."""
@@ -278,7 +276,7 @@ class AutoExecutor(BaseExecutor):
                     workers, initializer=self._initializer, initargs=self._initargs
                 )
                 # Primitives of this executor may travel into its process tasks.
-                inner._primitive_scope = self._primitive_scope  # type: ignore[attr-defined]  # read by the primitives' pickling check
+                inner._primitive_scope = self._primitive_scope
                 if wide:
                     self._wide = inner
                 else:
