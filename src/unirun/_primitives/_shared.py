@@ -18,6 +18,7 @@ import _multiprocessing  # type: ignore[import-not-found]  # CPython's, no stubs
 import atexit
 import collections
 import contextlib
+import functools
 import math
 import mmap
 import operator
@@ -537,9 +538,22 @@ class SharedEvent(_Shared, _api.Event):
             self._mutex.release()
 
     async def async_wait(self) -> bool:
-        if not self._words[_FLAG]:
-            await take_in_thread(self.wait)
+        words = self._words
+        sets = words[_SETS]  # before the flag: a set() from here on is seen
+        if not words[_FLAG]:
+            await take_in_thread(functools.partial(self._wait_for_set, sets))
         return True
+
+    def _wait_for_set(self, sets: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the flag, or for any set() after ``sets``."""
+        words = self._words
+        self._mutex.acquire()
+        try:
+            if not words[_FLAG] and words[_SETS] == sets:
+                _cond_wait(self._mutex, words, _EVENT_WAITERS, self._wake, timeout)
+            return bool(words[_FLAG]) or words[_SETS] != sets
+        finally:
+            self._mutex.release()
 
     def __repr__(self) -> str:
         state = "set" if self.is_set() else "unset"
