@@ -12,10 +12,11 @@ from typing import Literal
 
 import unirun
 
-KINDS: tuple[Literal["thread", "process", "coroutine"], ...] = (
+KINDS: tuple[Literal["thread", "process", "coroutine", "auto"], ...] = (
     "thread",
     "process",
     "coroutine",
+    "auto",
 )
 
 

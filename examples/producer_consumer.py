@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 import unirun
 
-KINDS: tuple[Literal["thread", "process", "coroutine"], ...] = (
+KINDS: tuple[Literal["thread", "process", "coroutine", "auto"], ...] = (
     "thread",
     "process",
     "coroutine",
+    "auto",
 )
 
 

@@ -12,10 +12,11 @@ import anyio
 
 import unirun
 
-KINDS: tuple[Literal["thread", "process", "coroutine"], ...] = (
+KINDS: tuple[Literal["thread", "process", "coroutine", "auto"], ...] = (
     "thread",
     "process",
     "coroutine",
+    "auto",
 )
 LIMIT = 3
 
@@ -42,7 +43,7 @@ def run(ex: unirun.Executor, requests: int = 12) -> int:
     return most
 
 
-def make(kind: Literal["thread", "process", "coroutine"]) -> unirun.Executor:
+def make(kind: Literal["thread", "process", "coroutine", "auto"]) -> unirun.Executor:
     """An executor of ``kind`` that could run eight requests at once."""
     if kind == "coroutine":
         return unirun.executor(kind)

@@ -90,5 +90,5 @@ def test_primitive_examples_are_right_on_every_backend(name: str) -> None:
         check=True,
     ).stdout
     lines = {line.split(":")[0].strip(): line for line in out.splitlines()}
-    for kind in ("thread", "process", "coroutine"):
+    for kind in ("thread", "process", "coroutine", "auto"):
         assert lines[kind].endswith("(ok)"), out
