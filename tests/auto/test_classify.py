@@ -97,10 +97,14 @@ def test_hashlib_goes_to_threads() -> None:
         assert verdict.busy >= 0.5, verdict
         if verdict.releases_gil:
             break
+    if verdict.releases_gil is None:
+        # The executor's own evidence: no second CPU was free during the probes.
+        assert "could not tell" in verdict.reason, verdict
+        pytest.skip("the GIL test could not tell: no CPU was free during any probe")
     if not verdict.releases_gil and os.getloadavg()[0] > usable_cpus() - 0.5:
         pytest.skip(
-            f"the machine is busy (load {os.getloadavg()[0]:.1f}): no probe "
-            "saw two CPUs at once"
+            f"the machine is busy (load {os.getloadavg()[0]:.1f}): no probe saw "
+            "two CPUs at once"
         )
     assert verdict.releases_gil is True, verdicts
     assert verdict.backend == "thread", verdict
