@@ -30,8 +30,8 @@ from ._future import (
 )
 from ._map import MapIterator
 from ._options import TaskOptions
-from ._primitives import BoundedSemaphore, Event, Lock, Queue, Semaphore
 from ._protocol import Executor
+from ._sync import BoundedSemaphore, Event, Lock, Queue, Semaphore
 
 __all__ = (
     "ALL_COMPLETED",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import anyio.to_thread
 
-from . import _primitives as primitives
+from . import _sync as primitives
 from ._call import run_chunk
 from ._future import Future
 from ._map import AdaptiveBatches, MapIterator

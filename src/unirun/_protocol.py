@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._future import Future
-    from ._primitives import BoundedSemaphore, Event, Lock, Queue, Semaphore
+    from ._sync import BoundedSemaphore, Event, Lock, Queue, Semaphore
     from ._types import P, T
 
 __all__ = ["Executor"]

@@ -41,7 +41,7 @@ from .._base import BaseExecutor, check_callable
 from .._cpu import usable_cpus
 from .._errors import TaskTimeoutError, TransferError, WorkerCrashedError
 from .._future import Future, start_running
-from .._primitives._waiting import sending_to
+from .._sync.waiting import sending_to
 from .._transfer import decode_exception, dumps_call
 from . import _worker
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._api import BoundedSemaphore, Event, Lock, Queue, Semaphore
+from .events import Event
+from .locks import BoundedSemaphore, Lock, Semaphore
+from .queues import Queue
 
 __all__ = [
     "BoundedSemaphore",
@@ -23,10 +25,10 @@ __all__ = [
 def make_queue(scope: str | None, maxsize: int) -> Queue[Any]:
     """A queue for threads and coroutines (``scope`` None) or shared with processes."""
     if scope is None:
-        from ._local import LocalQueue
+        from .queues import LocalQueue
 
         return LocalQueue(maxsize)
-    from ._shared import SharedQueue
+    from .queues import SharedQueue
 
     return SharedQueue(scope, maxsize)
 
@@ -34,10 +36,10 @@ def make_queue(scope: str | None, maxsize: int) -> Queue[Any]:
 def make_lock(scope: str | None) -> Lock:
     """A lock for threads and coroutines (``scope`` None) or shared with processes."""
     if scope is None:
-        from ._local import LocalLock
+        from .locks import LocalLock
 
         return LocalLock()
-    from ._shared import SharedLock
+    from .locks import SharedLock
 
     return SharedLock(scope)
 
@@ -45,10 +47,10 @@ def make_lock(scope: str | None) -> Lock:
 def make_semaphore(scope: str | None, value: int) -> Semaphore:
     """A semaphore, local (``scope`` None) or shared with processes."""
     if scope is None:
-        from ._local import LocalSemaphore
+        from .locks import LocalSemaphore
 
         return LocalSemaphore(value)
-    from ._shared import SharedSemaphore
+    from .locks import SharedSemaphore
 
     return SharedSemaphore(scope, value)
 
@@ -56,10 +58,10 @@ def make_semaphore(scope: str | None, value: int) -> Semaphore:
 def make_bounded_semaphore(scope: str | None, value: int) -> BoundedSemaphore:
     """A bounded semaphore, local (``scope`` None) or shared with processes."""
     if scope is None:
-        from ._local import LocalBoundedSemaphore
+        from .locks import LocalBoundedSemaphore
 
         return LocalBoundedSemaphore(value)
-    from ._shared import SharedBoundedSemaphore
+    from .locks import SharedBoundedSemaphore
 
     return SharedBoundedSemaphore(scope, value)
 
@@ -67,9 +69,9 @@ def make_bounded_semaphore(scope: str | None, value: int) -> BoundedSemaphore:
 def make_event(scope: str | None) -> Event:
     """An event, local (``scope`` None) or shared with processes."""
     if scope is None:
-        from ._local import LocalEvent
+        from .events import LocalEvent
 
         return LocalEvent()
-    from ._shared import SharedEvent
+    from .events import SharedEvent
 
     return SharedEvent(scope)

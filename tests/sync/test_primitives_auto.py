@@ -10,7 +10,8 @@ import pytest
 
 import _primitive_tasks as tasks
 import unirun
-from unirun._primitives._shared import SharedLock, SharedQueue
+from unirun._sync.locks import SharedLock
+from unirun._sync.queues import SharedQueue
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

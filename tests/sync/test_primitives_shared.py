@@ -21,7 +21,7 @@ import pytest
 import _primitive_tasks as tasks
 import unirun
 from conftest import make_executor
-from unirun._primitives._shared import SharedQueue
+from unirun._sync.queues import SharedQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -295,7 +295,7 @@ def test_fractional_maxsize_as_queue_queue(process_ex: BaseExecutor) -> None:
 def test_interrupted_reacquire_still_takes_the_mutex() -> None:
     """Regression: a Ctrl-C while a condition wait took its mutex back made the
     caller release a mutex someone else held."""
-    from unirun._primitives._shared import _new_sem, _reacquire
+    from unirun._sync.shm import _new_sem, _reacquire
 
     owner, mutex = _new_sem(1, 1)
     mutex.acquire()

@@ -19,7 +19,7 @@ import math
 import threading
 from collections import deque
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -34,6 +34,7 @@ __all__ = [
     "NOT_YET",
     "LoopWaiters",
     "check_send",
+    "refuse_pickle",
     "sending_to",
     "take_in_thread",
 ]
@@ -269,3 +270,9 @@ def check_send(primitive: object, scope: str | None) -> None:
             "created it (pickling it elsewhere would make a disconnected copy)"
         )
     _sending.sent.append(primitive)
+
+
+def refuse_pickle(primitive: object) -> NoReturn:
+    """``__reduce__`` of an in-process primitive: it cannot leave its process."""
+    check_send(primitive, None)
+    raise AssertionError("unreachable")  # pragma: no cover
