@@ -122,11 +122,13 @@ def test_tiny_function_runs_inline(auto: unirun.AutoExecutor, neighbour: None) -
     verdict_of(auto, plus_one, 1)
     verdict = auto.explain(plus_one)
     assert verdict is not None
-    if verdict.backend != "inline":
-        # The probe ran in a thread that the neighbour delayed: the next
-        # measurement (a real call again) settles it.
-        for _ in range(3):
-            assert auto.submit(plus_one, 1).result(timeout=60) == 2
+    # A probe that the neighbour (or another process) delayed can read as more
+    # than a hand-off; later calls are measured again and revise the verdict.
+    for _ in range(20):
+        if verdict is not None and verdict.backend == "inline":
+            break
+        assert auto.submit(plus_one, 1).result(timeout=60) == 2
+        verdict = auto.explain(plus_one)
     future = auto.submit(plus_one, 41)
     verdict = auto.explain(plus_one)
     assert verdict is not None
