@@ -46,7 +46,47 @@ __all__ = [
 ]
 
 
-class Lock(ABC):
+class _Held(ABC):
+    """``with`` and ``async with`` over ``acquire``, ``async_acquire``, ``release``."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def acquire(self) -> bool:
+        """Take it (blocking)."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Give it back."""
+
+    @abstractmethod
+    async def async_acquire(self) -> bool:
+        """Take it without blocking the event loop."""
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    async def __aenter__(self) -> None:
+        await self.async_acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class Lock(_Held):
     """A mutual-exclusion lock: :class:`threading.Lock` plus an async face.
 
     Create one with ``executor.Lock()``. ``with lock:`` and ``async with lock:``
@@ -83,30 +123,8 @@ class Lock(ABC):
     async def async_acquire(self) -> bool:
         """Take the lock without blocking the event loop; return ``True``."""
 
-    def __enter__(self) -> bool:
-        return self.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    async def __aenter__(self) -> None:
-        await self.async_acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-
-class Semaphore(ABC):
+class Semaphore(_Held):
     """A counting semaphore: :class:`threading.Semaphore` plus an async face.
 
     Create one with ``executor.Semaphore(value)``. A cancelled
@@ -135,28 +153,6 @@ class Semaphore(ABC):
     @abstractmethod
     async def async_acquire(self) -> bool:
         """Take one unit without blocking the event loop; return ``True``."""
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    async def __aenter__(self) -> None:
-        await self.async_acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 class BoundedSemaphore(Semaphore):

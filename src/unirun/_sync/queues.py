@@ -222,6 +222,12 @@ DEFAULT_CAPACITY: Final = 1 << 20
 _SPINS: Final = 128
 
 
+def _take_mutex(mutex: _SemLock) -> None:
+    """Take the queue's mutex, held by others for microseconds: try before sleeping."""
+    if not mutex.acquire(False) and not _spin(mutex):
+        mutex.acquire()
+
+
 def _spin(sem: _SemLock) -> bool:
     """Try ``sem`` a few times without blocking; True once taken."""
     return any(sem.acquire(False) for _ in range(_SPINS))
@@ -352,9 +358,7 @@ class SharedQueue(_Shared, Queue[T]):
         """Add one pickled item (its slot, if bounded, already taken)."""
         record = _LENGTH.pack(len(data)) + data
         words = self._words
-        mutex = self._mutex
-        if not mutex.acquire(False):  # held for microseconds: try before sleeping
-            _spin(mutex) or mutex.acquire()
+        _take_mutex(self._mutex)
         try:
             tail = words[_TAIL]
             overflowing = words[_OVERFLOW_WRITE] != words[_OVERFLOW_READ]
@@ -412,9 +416,7 @@ class SharedQueue(_Shared, Queue[T]):
     def _pop(self) -> T:
         """Remove and return the oldest item (its ``items`` unit already taken)."""
         words = self._words
-        mutex = self._mutex
-        if not mutex.acquire(False):  # held for microseconds: try before sleeping
-            _spin(mutex) or mutex.acquire()
+        _take_mutex(self._mutex)
         try:
             head = words[_HEAD]
             if head != words[_TAIL]:
@@ -453,9 +455,7 @@ class SharedQueue(_Shared, Queue[T]):
 
     def task_done(self) -> None:
         words = self._words
-        mutex = self._mutex
-        if not mutex.acquire(False):
-            _spin(mutex) or mutex.acquire()
+        _take_mutex(self._mutex)
         try:
             unfinished = words[_UNFINISHED] - 1
             if unfinished < 0:
