@@ -199,6 +199,19 @@ def test_what_a_manager_proxy_lacks(process_ex: BaseExecutor) -> None:
         process_ex.Semaphore(-1)
 
 
+def _run_script(script: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter; fail the test if it fails."""
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_exit_with_live_primitives_leaves_nothing_behind(tmp_path: Path) -> None:
     """Primitives still referenced at exit are unlinked, and the resource tracker
     is told, so it has nothing to warn about."""
@@ -213,14 +226,7 @@ def test_exit_with_live_primitives_leaves_nothing_behind(tmp_path: Path) -> None
         "    ex.shutdown()\n"
     )
     before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_script(script)
     assert done.stdout.strip() == "7"
     assert "leak" not in done.stderr
     assert "resource_tracker" not in done.stderr
@@ -331,14 +337,7 @@ def test_a_forked_child_leaves_the_parents_primitives_alone(tmp_path: Path) -> N
         "        os.waitpid(pid, 0)\n"
         "        print(os.path.exists(q._segment.path), ex.submit(use, q).result(60))\n"
     )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_script(script)
     assert done.stdout.split() == ["True", "1"]
 
 
@@ -357,12 +356,5 @@ def test_items_of_main_classes_travel_by_value(tmp_path: Path) -> None:
         "        q.put(Point(41))\n"
         "        print(ex.submit(consume, q).result(60) + 1)\n"
     )
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run_script(script)
     assert done.stdout.strip() == "42"
