@@ -1,4 +1,11 @@
-"""unirun: one executor API over threads, processes and coroutines."""
+"""unirun: one executor API over threads, processes and coroutines.
+
+Where to start reading: ``_base.py`` is the contract every backend implements
+(and docs/architecture.md the map of the layers); ``_front.py`` what callers
+schedule with; ``_future.py`` the Future every backend hands out; ``_backends/``
+one module per backend; ``_auto/`` the executor that measures and routes;
+``_sync/`` the primitives.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,6 @@ from ._auto import AutoExecutor, Verdict, profile
 from ._backends.coroutine import CoroutineExecutor
 from ._backends.process import ProcessExecutor
 from ._backends.thread import ThreadExecutor
-from ._base import OptionsView
 from ._errors import (
     BrokenExecutor,
     CancelledError,
@@ -20,6 +26,7 @@ from ._errors import (
     WorkerCrashedError,
 )
 from ._factory import executor
+from ._front import OptionsView
 from ._future import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
@@ -68,24 +75,10 @@ __all__ = (
     "wait",
 )
 
-# Public classes report `unirun` as their module (clean reprs and docs); they still
-# pickle by reference because `unirun.<name>` resolves to the same object.
-for _name in (
-    "BoundedSemaphore",
-    "Event",
-    "Lock",
-    "LoopBlockedWarning",
-    "Queue",
-    "Semaphore",
-    "RemoteError",
-    "TaskTimeoutError",
-    "TransferError",
-    "UnirunError",
-    "WorkerCrashedError",
-    "TaskOptions",
-    "as_completed",
-    "wait",
-    "executor",
-):
-    globals()[_name].__module__ = "unirun"
-del _name
+# Public names report `unirun` as their module (clean reprs, tracebacks and docs);
+# they still pickle by reference, because `unirun.<name>` is the same object.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("unirun."):
+        _obj.__module__ = "unirun"
+del _name, _obj

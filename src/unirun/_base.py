@@ -1,8 +1,36 @@
-"""BaseExecutor: what every backend shares, built on a single ``_submit`` hook.
+"""BaseExecutor: the contract between unirun's core and each backend.
 
-A backend implements ``_submit`` (one call, with its options, to one Future) and
-``shutdown``. ``submit``, ``map``, ``gather``, ``options()`` and the ``with`` /
-``async with`` protocol come from here, so they behave the same everywhere.
+A backend is one class in ``_backends/`` that subclasses :class:`BaseExecutor`,
+registered by kind in ``_backends/__init__.py``. This page is all it must know.
+
+It implements two hooks::
+
+    _schedule(fn, args, kwargs, options) -> Future
+        Queue one call and return its Future at once. Called with the
+        executor's ``_shutdown_lock`` held, after ``fn`` was found callable and
+        the executor open. It creates a :class:`unirun.Future` (giving its
+        constructor ``on_interrupt`` if a Ctrl-C in ``result()`` should stop
+        the pool), and when the call starts, calls ``future._start(stopper)``:
+        False means it was cancelled first and must not run; the stopper (a
+        :data:`unirun._future.Stopper`) is how ``cancel()`` and an abandoning
+        awaiter stop the running task, if the backend can. A time-out error is
+        :func:`unirun._errors.task_timed_out`.
+    _close(wait, cancel_futures)
+        Release the workers. Called by every ``shutdown()``, after the
+        executor stopped accepting calls; called again must do no harm.
+
+and may override::
+
+    _parallelism() -> int       tasks that run at once (sizes map batches)
+    _in_own_task() -> bool      whether the caller is one of its tasks
+    _kernel() -> Kernel         what its primitives are made of
+    _check_backend(backend)     which ``options(backend=...)`` hints it takes
+
+It declares what its model can do with the class flags below; tests branch on
+the flags, never on the kind's name. Argument checks are in ``_checks``,
+interpreter exit and fork in ``_exit``. Everything else (``submit``, ``map``,
+``gather``, ``options()``, primitives, ``with``/``async with``, the shutdown
+bookkeeping) comes from here and from :class:`unirun._front.Front`.
 """
 
 from __future__ import annotations
@@ -14,24 +42,30 @@ import threading
 import time
 import uuid
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio.to_thread
 
-from . import _sync as primitives
 from ._call import run_chunk
+from ._checks import check_callable
+from ._front import Front
 from ._future import Future
 from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
+from ._sync import LOCAL, Kernel, PrimitiveMethods, SharedKernel
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator
     from types import TracebackType
     from typing import Self
 
-    from ._types import P, T
+    from ._exit import ExitRegistry
+    from ._types import Backend, Kind, T
 
-__all__ = ["BaseExecutor", "OptionsView", "check_callable"]
+__all__ = ["SHUTDOWN_MESSAGE", "BaseExecutor", "gather_futures"]
+
+#: The stdlib's words for ``submit`` after ``shutdown``.
+SHUTDOWN_MESSAGE = "cannot schedule new futures after shutdown"
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -41,26 +75,18 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def check_callable(fn: object) -> None:
-    """Raise :class:`TypeError` at once if ``fn`` cannot be called."""
-    if not callable(fn):
-        raise TypeError(f"the task must be callable, got {type(fn).__name__}: {fn!r}")
-
-
 async def _await_it(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-class BaseExecutor(cf.Executor):
+class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     """Shared behaviour of every unirun executor; subclass it to add a backend.
 
-    Subclasses implement :meth:`_submit` and :meth:`shutdown` and declare what
-    their model can do with the class flags below; tests branch on the flags,
-    never on the kind's name.
+    See the module docstring for the hooks a backend implements.
     """
 
     #: The name of the backend, as given to :func:`unirun.executor`.
-    kind: ClassVar[str]
+    kind: ClassVar[Kind]
     #: Tasks run in another process: everything sent must pickle.
     crosses_processes: ClassVar[bool] = False
     #: ``Future.cancel()`` stops a task that is already running.
@@ -69,10 +95,64 @@ class BaseExecutor(cf.Executor):
     stops_on_timeout: ClassVar[bool] = False
     #: ``map`` batches items into chunks (``chunksize`` matters).
     uses_chunks: ClassVar[bool] = False
+    #: ``map``'s chunksize when the caller gives none (``None``: measured).
+    default_chunksize: ClassVar[int | None] = 1
+    #: Where the backend's live pools are stopped at interpreter exit; ``submit``
+    #: refuses work once that began.
+    _exit_registry: ClassVar[ExitRegistry[Any] | None] = None
+
+    _task_options: TaskOptions = NO_OPTIONS
+
+    def __init__(self) -> None:
+        self._shutdown_lock = threading.Lock()
+        self._shutdown = False
 
     # -- the hooks --------------------------------------------------------------
 
     @abstractmethod
+    def _schedule(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        """Queue ``fn(*args, **kwargs)`` with ``options``; return its Future."""
+
+    @abstractmethod
+    def _close(self, wait: bool, cancel_futures: bool) -> None:
+        """Release the workers (the executor no longer accepts calls)."""
+
+    def _parallelism(self) -> int:
+        """How many tasks run at once, for sizing ``map(chunksize=None)`` batches."""
+        return 1
+
+    def _in_own_task(self) -> bool:
+        """Whether the caller runs inside one of this executor's tasks."""
+        return False
+
+    def _kernel(self) -> Kernel:
+        """What this executor's primitives are made of."""
+        if not self.crosses_processes:
+            return LOCAL
+        kernel: Kernel | None = self.__dict__.get("_shared_kernel")
+        if kernel is None:
+            kernel = self.__dict__.setdefault(
+                "_shared_kernel", SharedKernel(self._primitive_scope)
+            )
+        return kernel
+
+    def _check_backend(self, backend: Backend | None) -> None:
+        """Reject a backend hint this executor cannot follow."""
+        if backend is not None and backend != self.kind:
+            raise ValueError(
+                f"a {self.kind} executor cannot run tasks on the {backend!r} "
+                f"backend; use unirun.AutoExecutor to choose per task, or an "
+                f"executor of that kind"
+            )
+
+    # -- submit: the one path every call takes -----------------------------------
+
     def _submit(
         self,
         fn: Callable[..., Any],
@@ -80,96 +160,50 @@ class BaseExecutor(cf.Executor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        """Schedule ``fn(*args, **kwargs)`` with ``options``; return its Future."""
+        check_callable(fn)
+        with self._shutdown_lock:
+            if self._shutdown:
+                raise RuntimeError(SHUTDOWN_MESSAGE)
+            registry = self._exit_registry
+            if registry is None:
+                return self._schedule(fn, args, kwargs, options)
+            with registry.lock:
+                if registry.exiting:
+                    raise RuntimeError(
+                        "cannot schedule new futures after interpreter shutdown"
+                    )
+                return self._schedule(fn, args, kwargs, options)
 
-    @abstractmethod
+    # -- shutdown -------------------------------------------------------------------
+
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks and release the workers.
 
+        As :meth:`concurrent.futures.Executor.shutdown`. Calling it again is
+        harmless.
+
         Args:
-            wait: block until every submitted task has finished and every worker
+            wait: block until every accepted task has finished and every worker
                 has exited.
-            cancel_futures: cancel the tasks that have not started yet.
-        """
-
-    # -- submit ------------------------------------------------------------------
-
-    @overload
-    def submit(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[T]: ...
-
-    @overload
-    def submit(
-        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[T]: ...
-
-    def submit(
-        self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[Any]:
-        """Schedule ``fn(*args, **kwargs)`` and return a Future for its result.
-
-        Returns at once. ``fn`` may be a plain function or an ``async def``; it
-        runs exactly once unless cancelled before it starts.
+            cancel_futures: cancel the tasks that have not started.
 
         Raises:
-            TypeError: ``fn`` is not callable.
-            RuntimeError: the executor has been shut down.
-            unirun.TransferError: (process backend) ``fn`` or an argument cannot
-                be pickled.
+            RuntimeError: ``wait`` is true and the caller is one of this
+                executor's own tasks, which would wait for itself. The executor
+                is shut down without waiting first.
         """
-        return self._submit(fn, args, kwargs, NO_OPTIONS)
+        with self._shutdown_lock:
+            self._shutdown = True
+        if wait and self._in_own_task():
+            self._close(False, cancel_futures)
+            raise RuntimeError(
+                "cannot join current thread: shutdown(wait=True) was called from "
+                "a task of this executor, which would wait for itself; use "
+                "shutdown(wait=False) there"
+            )
+        self._close(wait, cancel_futures)
 
     # -- map ---------------------------------------------------------------------
-
-    @overload
-    def map(
-        self,
-        fn: Callable[..., Awaitable[T]],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = 1,
-        buffersize: int | None = None,
-    ) -> MapIterator[T]: ...
-
-    @overload
-    def map(
-        self,
-        fn: Callable[..., T],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = 1,
-        buffersize: int | None = None,
-    ) -> MapIterator[T]: ...
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = 1,
-        buffersize: int | None = None,
-    ) -> MapIterator[Any]:
-        """Return ``fn`` applied to the items of ``iterables``, in input order.
-
-        Like :meth:`concurrent.futures.Executor.map`: the inputs are submitted at
-        once (or ``buffersize`` at a time, as in Python 3.14); ``timeout`` counts
-        from this call and raises :class:`TimeoutError` from the iteration; an
-        exception from ``fn`` is raised where its item would be. The result can
-        be iterated with ``for`` or ``async for``.
-
-        Args:
-            chunksize: items sent to a worker at a time on backends that batch
-                (processes); ``None`` lets the backend choose. Ignored by threads
-                and coroutines, as ``ThreadPoolExecutor`` ignores it.
-            buffersize: at most this many tasks are submitted ahead of the
-                consumer; ``None`` submits them all now.
-        """
-        return self._map(fn, iterables, timeout, chunksize, buffersize, NO_OPTIONS)
-
-    def _parallelism(self) -> int:
-        """How many tasks run at once, for sizing ``map(chunksize=None)`` batches."""
-        return 1
 
     def _map(
         self,
@@ -227,22 +261,6 @@ class BaseExecutor(cf.Executor):
 
     # -- gather ------------------------------------------------------------------
 
-    def gather(
-        self,
-        *futures_or_awaitables: cf.Future[Any] | Awaitable[Any],
-        return_exceptions: bool = False,
-    ) -> Future[list[Any]]:
-        """Return a Future for the list of results of all the given tasks.
-
-        Futures are waited for; other awaitables (coroutines) are submitted to
-        this executor first. Use ``.result()`` in sync code and ``await`` in
-        async code. As with :func:`asyncio.gather`, the first exception fails the
-        returned Future unless ``return_exceptions`` is true, in which case
-        exceptions take their place in the list; cancelling the returned Future
-        cancels every task.
-        """
-        return self._gather(futures_or_awaitables, return_exceptions, NO_OPTIONS)
-
     def _gather(
         self,
         items: tuple[cf.Future[Any] | Awaitable[Any], ...],
@@ -262,38 +280,10 @@ class BaseExecutor(cf.Executor):
                 )
         return gather_futures(children, return_exceptions)
 
-    # -- options -----------------------------------------------------------------
+    # -- options and primitives ----------------------------------------------------
 
-    def options(
-        self,
-        *,
-        timeout: float | None = None,
-        name: str | None = None,
-        backend: str | None = None,
-    ) -> OptionsView:
-        """Return a view of this executor whose tasks carry these options.
-
-        The view has the same ``submit``, ``map`` and ``gather``; the task's own
-        keyword arguments stay untouched. See :class:`unirun.TaskOptions`.
-
-        Raises:
-            ValueError: ``backend`` is not a backend name, or names a backend this
-                executor cannot run (a fixed executor runs only its own kind).
-        """
-        options = TaskOptions(timeout=timeout, name=name, backend=backend)
-        self._check_backend(options.backend)
-        return OptionsView(self, options)
-
-    def _check_backend(self, backend: str | None) -> None:
-        """Reject a backend hint this executor cannot follow."""
-        if backend is not None and backend != self.kind:
-            raise ValueError(
-                f"a {self.kind} executor cannot run tasks on the {backend!r} "
-                f"backend; use unirun.AutoExecutor to choose per task, or an "
-                f"executor of that kind"
-            )
-
-    # -- primitives ----------------------------------------------------------------
+    def _owner(self) -> BaseExecutor:
+        return self
 
     @property
     def _primitive_scope(self) -> str:
@@ -311,39 +301,7 @@ class BaseExecutor(cf.Executor):
     @_primitive_scope.setter
     def _primitive_scope(self, scope: str) -> None:
         self.__dict__["_unirun_scope"] = scope
-
-    def _sharing_scope(self) -> str | None:
-        return self._primitive_scope if self.crosses_processes else None
-
-    def Queue(self, maxsize: int = 0) -> primitives.Queue[Any]:
-        """A FIFO queue usable by this executor's tasks and by the caller.
-
-        Sync methods are :class:`queue.Queue`'s; ``async_put``, ``async_get``
-        and ``async_join`` wait without blocking an event loop. On executors
-        whose tasks run in other processes, the queue is shared with them.
-        ``maxsize <= 0`` means unbounded.
-        """
-        return primitives.make_queue(self._sharing_scope(), maxsize)
-
-    def Lock(self) -> primitives.Lock:
-        """A lock usable by this executor's tasks and by the caller.
-
-        :class:`threading.Lock`'s methods, plus ``async_acquire`` and
-        ``async with``.
-        """
-        return primitives.make_lock(self._sharing_scope())
-
-    def Semaphore(self, value: int = 1) -> primitives.Semaphore:
-        """A counting semaphore, as :class:`threading.Semaphore`, plus async."""
-        return primitives.make_semaphore(self._sharing_scope(), value)
-
-    def BoundedSemaphore(self, value: int = 1) -> primitives.BoundedSemaphore:
-        """A semaphore that may not rise above ``value``, plus async."""
-        return primitives.make_bounded_semaphore(self._sharing_scope(), value)
-
-    def Event(self) -> primitives.Event:
-        """An event flag, as :class:`threading.Event`, plus ``async_wait``."""
-        return primitives.make_event(self._sharing_scope())
+        self.__dict__.pop("_shared_kernel", None)
 
     # -- context managers ----------------------------------------------------------
 
@@ -403,148 +361,3 @@ def gather_futures(
         child.add_done_callback(lambda c, i=index: on_child_done(i, c))  # type: ignore[misc]
     outer.add_done_callback(on_outer_done)
     return outer
-
-
-class OptionsView:
-    """An executor seen through per-task options; see :meth:`Executor.options`.
-
-    ``submit``, ``map`` and ``gather`` schedule on the underlying executor with the
-    options attached; ``shutdown`` and the context managers act on the executor.
-    """
-
-    def __init__(self, executor: BaseExecutor, options: TaskOptions) -> None:
-        self._executor = executor
-        self._options = options
-
-    @property
-    def task_options(self) -> TaskOptions:
-        """The options every task submitted through this view carries."""
-        return self._options
-
-    @overload
-    def submit(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[T]: ...
-
-    @overload
-    def submit(
-        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[T]: ...
-
-    def submit(
-        self, fn: Callable[P, Any], /, *args: P.args, **kwargs: P.kwargs
-    ) -> Future[Any]:
-        """Like :meth:`Executor.submit`, with this view's options."""
-        return self._executor._submit(fn, args, kwargs, self._options)
-
-    @overload
-    def map(
-        self,
-        fn: Callable[..., Awaitable[T]],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = 1,
-        buffersize: int | None = None,
-    ) -> MapIterator[T]: ...
-
-    @overload
-    def map(
-        self,
-        fn: Callable[..., T],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = 1,
-        buffersize: int | None = None,
-    ) -> MapIterator[T]: ...
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = 1,
-        buffersize: int | None = None,
-    ) -> MapIterator[Any]:
-        """Like :meth:`Executor.map`; each task carries this view's options."""
-        return self._executor._map(
-            fn, iterables, timeout, chunksize, buffersize, self._options
-        )
-
-    def gather(
-        self,
-        *futures_or_awaitables: cf.Future[Any] | Awaitable[Any],
-        return_exceptions: bool = False,
-    ) -> Future[list[Any]]:
-        """Like :meth:`Executor.gather`; awaitables run with this view's options."""
-        return self._executor._gather(
-            futures_or_awaitables, return_exceptions, self._options
-        )
-
-    def options(
-        self,
-        *,
-        timeout: float | None = None,
-        name: str | None = None,
-        backend: str | None = None,
-    ) -> OptionsView:
-        """Return a view with these options; ``None`` keeps this view's value."""
-        options = TaskOptions(
-            timeout=self._options.timeout if timeout is None else timeout,
-            name=self._options.name if name is None else name,
-            backend=self._options.backend if backend is None else backend,
-        )
-        self._executor._check_backend(options.backend)
-        return OptionsView(self._executor, options)
-
-    def Queue(self, maxsize: int = 0) -> primitives.Queue[Any]:
-        """The executor's :meth:`BaseExecutor.Queue`."""
-        return self._executor.Queue(maxsize)
-
-    def Lock(self) -> primitives.Lock:
-        """The executor's :meth:`BaseExecutor.Lock`."""
-        return self._executor.Lock()
-
-    def Semaphore(self, value: int = 1) -> primitives.Semaphore:
-        """The executor's :meth:`BaseExecutor.Semaphore`."""
-        return self._executor.Semaphore(value)
-
-    def BoundedSemaphore(self, value: int = 1) -> primitives.BoundedSemaphore:
-        """The executor's :meth:`BaseExecutor.BoundedSemaphore`."""
-        return self._executor.BoundedSemaphore(value)
-
-    def Event(self) -> primitives.Event:
-        """The executor's :meth:`BaseExecutor.Event`."""
-        return self._executor.Event()
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Shut the underlying executor down; see :meth:`Executor.shutdown`."""
-        self._executor.shutdown(wait, cancel_futures=cancel_futures)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        self.shutdown(wait=True)
-
-    async def __aenter__(self) -> Self:
-        await self._executor.__aenter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        await self._executor.__aexit__(exc_type, exc_val, exc_tb)
-
-    def __repr__(self) -> str:
-        return f"<OptionsView {self._options} of {self._executor!r}>"
-
-
-OptionsView.__module__ = "unirun"

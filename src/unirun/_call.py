@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ChunkResult",
+    "TimeoutExpired",
     "call",
     "close_thread_loop",
     "is_async_callable",
@@ -29,14 +30,31 @@ __all__ = [
 _local = threading.local()
 
 
-def run_awaitable(awaitable: Awaitable[Any]) -> Any:
-    """Run ``awaitable`` to completion on this thread's own event loop."""
+class TimeoutExpired(Exception):
+    """The awaitable passed the time-out :func:`run_awaitable` gave it."""
+
+
+def run_awaitable(awaitable: Awaitable[Any], timeout: float | None = None) -> Any:
+    """Run ``awaitable`` to completion on this thread's own event loop.
+
+    With ``timeout``, it is cancelled after that many seconds and
+    :class:`TimeoutExpired` is raised (its own ``TimeoutError`` passes through).
+    """
     runner: asyncio.Runner | None = getattr(_local, "runner", None)
     if runner is None:
         runner = _local.runner = asyncio.Runner()
 
     async def await_it() -> Any:
-        return await awaitable
+        if timeout is None:
+            return await awaitable
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await awaitable
+        except TimeoutError:
+            if scope.expired():
+                raise TimeoutExpired from None
+            raise
 
     return runner.run(await_it())
 

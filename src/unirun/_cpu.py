@@ -6,15 +6,34 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["cgroup_cpu_limit", "usable_cpus"]
+__all__ = [
+    "cgroup_cpu_limit",
+    "default_thread_workers",
+    "stdlib_cpu_count",
+    "usable_cpus",
+]
+
+
+def stdlib_cpu_count() -> int:
+    """The CPU count this Python's ``concurrent.futures`` sizes its pools with.
+
+    ``os.process_cpu_count()`` on 3.13+ (the affinity mask), ``os.cpu_count()``
+    before: drop-in defaults follow the running version exactly.
+    """
+    process_cpu_count = getattr(os, "process_cpu_count", None)  # Python 3.13+
+    count = process_cpu_count() if process_cpu_count else os.cpu_count()
+    return count or 1
+
+
+def default_thread_workers() -> int:
+    """The stdlib's default thread count: ``min(32, CPUs + 4)``."""
+    return min(32, stdlib_cpu_count() + 4)
 
 
 def _affinity_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
-    process_cpu_count = getattr(os, "process_cpu_count", None)  # Python 3.13+
-    count = process_cpu_count() if process_cpu_count else os.cpu_count()
-    return count or 1
+    return stdlib_cpu_count()
 
 
 def _quota(quota: float, period: float) -> float | None:

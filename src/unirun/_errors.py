@@ -10,6 +10,7 @@ import pickle
 from concurrent.futures import BrokenExecutor, CancelledError, InvalidStateError
 from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures.process import _RemoteTraceback as _StdlibRemoteTraceback
+from typing import Literal
 
 __all__ = [
     "BrokenExecutor",
@@ -22,6 +23,7 @@ __all__ = [
     "TransferError",
     "UnirunError",
     "WorkerCrashedError",
+    "task_timed_out",
 ]
 
 
@@ -35,6 +37,31 @@ class TaskTimeoutError(UnirunError, TimeoutError):
     It is also a :class:`TimeoutError`, the class ``concurrent.futures`` raises for
     time-outs since Python 3.11.
     """
+
+
+#: What became of a task that passed its time-out, by backend capability.
+Fate = Literal["runs on", "killed", "cancelled"]
+
+_FATES: dict[Fate, str] = {
+    "runs on": "it could not be stopped and runs on in the background",
+    "killed": "its worker process was killed",
+    "cancelled": "it was cancelled",
+}
+
+
+def task_timed_out(timeout: float | None, fate: Fate) -> TaskTimeoutError:
+    """The error of a task that passed its ``options(timeout=...)``.
+
+    Args:
+        timeout: the time-out the task had, in seconds.
+        fate: what happened to the task: it ``"runs on"`` (a thread cannot be
+            stopped), was ``"killed"`` with its worker process, or was
+            ``"cancelled"`` (a coroutine).
+    """
+    return TaskTimeoutError(
+        f"the task did not finish within its time-out of {timeout} seconds; "
+        f"{_FATES[fate]}"
+    )
 
 
 class WorkerCrashedError(UnirunError, BrokenProcessPool):

@@ -13,21 +13,25 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures._base import (
-    CANCELLED,
     CANCELLED_AND_NOTIFIED,
     FINISHED,
     PENDING,
     RUNNING,
 )
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import anyio
 
+from ._checks import MAX_WAIT
 from ._types import T
 
+#: Any stdlib future; ``as_completed`` yields the very type it was given.
+F = TypeVar("F", bound="cf.Future[Any]")
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
+    from collections.abc import AsyncIterator, Generator, Iterable, Iterator
     from typing import Self
 
 __all__ = [
@@ -35,9 +39,11 @@ __all__ = [
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "Future",
+    "Stopper",
     "as_completed",
     "call_soon_threadsafe_here",
-    "start_running",
+    "chain",
+    "copy_outcome",
     "wait",
     "wait_done",
 ]
@@ -82,18 +88,6 @@ def call_soon_threadsafe_here() -> Callable[[Callable[[], object]], None]:
     raise RuntimeError("no asyncio or trio event loop is running in this thread")
 
 
-def start_running(future: cf.Future[Any]) -> bool:
-    """Mark ``future`` running; False if it was cancelled (and notify its waiters).
-
-    Unlike ``set_running_or_notify_cancel`` alone, a future whose cancellation was
-    already notified is skipped instead of raising.
-    """
-    try:
-        return future.set_running_or_notify_cancel()
-    except RuntimeError:
-        return False
-
-
 async def wait_done(future: cf.Future[Any]) -> None:
     """Wait, without blocking the event loop, until ``future`` is done."""
     if future.done():
@@ -136,6 +130,13 @@ async def _wait_done_asyncio(
     await waiter
 
 
+#: How a backend stops one of its running tasks. Called with ``abandon``: true when
+#: nobody will read the result (the awaiting coroutine was cancelled), false for a
+#: user's ``cancel()``. Returns whether the task will stop; it must only *ask*
+#: (schedule the stop), never complete the future itself.
+Stopper = Callable[[bool], bool]
+
+
 class Future(cf.Future[T], Generic[T]):
     """The result of a task: a :class:`concurrent.futures.Future` you can await.
 
@@ -149,68 +150,94 @@ class Future(cf.Future[T], Generic[T]):
     Because it is a ``concurrent.futures.Future``, it works with
     :func:`concurrent.futures.wait`, :func:`~concurrent.futures.as_completed` and
     :func:`asyncio.wrap_future`.
+
+    Backends drive it with two private calls: the constructor's ``on_interrupt``
+    (what a Ctrl-C in :meth:`result` also does, e.g. stop a process pool) and
+    :meth:`_start`, which marks the task running and says how to stop it.
     """
 
-    # Set by backends that can stop a task which is already running: called with
-    # no argument, it asks the backend to stop the task (without waiting).
-    _stop_running: Callable[[], None] | None = None
-    # Whether Future.cancel() may stop a running task (the coroutine backend), or
-    # only cancellation of an awaiting coroutine may (the process backend).
-    _cancel_stops_running: bool = False
-    # Called when KeyboardInterrupt reaches a thread waiting in result().
-    _on_interrupt: Callable[[], None] | None = None
+    _stopper: Stopper | None = None
+    _on_interrupt: Callable[[], object] | None = None
+
+    def __init__(self, on_interrupt: Callable[[], object] | None = None) -> None:
+        super().__init__()
+        if on_interrupt is not None:
+            self._on_interrupt = on_interrupt
+
+    def _start(self, stopper: Stopper | None = None) -> bool:
+        """Mark the task running; ``False`` if it was cancelled first.
+
+        Like ``set_running_or_notify_cancel``, but a future whose cancellation
+        was already notified is skipped instead of raising. ``stopper`` is how
+        the backend stops the task once it runs (see :data:`Stopper`).
+        """
+        if stopper is not None:
+            self._stopper = stopper
+        try:
+            return self.set_running_or_notify_cancel()
+        except RuntimeError:
+            return False
 
     def cancel(self) -> bool:
         """Cancel the task; return whether the future is now cancelled.
 
         As in :mod:`concurrent.futures`, a task that has not started is cancelled
         and never runs, and a finished one cannot be cancelled. A running task is
-        cancelled only on the coroutine backend, which cancels the coroutine for
-        real; elsewhere ``cancel()`` returns ``False`` for it, as the stdlib does.
+        cancelled only where its backend stops it for real (a coroutine, at its
+        next ``await``); elsewhere ``cancel()`` returns ``False`` for it, as the
+        stdlib does.
         """
-        if super().cancel():
-            return True
-        if self._cancel_stops_running:
-            return self._cancel_running()
-        return False
+        return super().cancel() or self._stop(abandon=False)
 
-    def _cancel_running(self) -> bool:
-        """Move a RUNNING future to cancelled and ask its backend to stop the task."""
-        stop = self._stop_running
-        if stop is None:
+    def _abandon(self) -> bool:
+        """Cancel or stop the task because whoever awaited it is gone."""
+        return super().cancel() or self._stop(abandon=True)
+
+    def _stop(self, *, abandon: bool) -> bool:
+        stopper = self._stopper
+        if stopper is None or self._state != RUNNING:
+            return self.cancelled()
+        if not stopper(abandon):
             return False
+        self._mark_cancelled()
+        return True
+
+    def _mark_cancelled(self) -> None:
+        """Move a RUNNING future to cancelled (the stdlib has no public way)."""
         with self._condition:
             if self._state != RUNNING:
-                return self._state in (CANCELLED, CANCELLED_AND_NOTIFIED)
+                return
             self._state = CANCELLED_AND_NOTIFIED
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._condition.notify_all()
-        stop()
         self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
-        return True
-
-    def _abandon(self) -> None:
-        """Stop the task because whoever awaited it is gone (cancelled)."""
-        if not super().cancel() and self._state == RUNNING:
-            self._cancel_running()
 
     def result(self, timeout: float | None = None) -> T:
         """Return the task's result, waiting up to ``timeout`` seconds.
 
-        Blocks the calling thread; in async code use ``await fut``.
+        Blocks the calling thread; in async code use ``await fut``. A time-out
+        too long for any clock (``inf``) waits without limit.
 
         Raises:
             concurrent.futures.CancelledError: the task was cancelled.
             TimeoutError: the task did not finish within ``timeout``.
             Exception: whatever the task raised, unchanged.
         """
-        try:
-            return super().result(timeout)
-        except KeyboardInterrupt:
-            if self._on_interrupt is not None:
-                self._on_interrupt()
-            raise
+        if self._state != FINISHED:
+            if timeout is not None and timeout > MAX_WAIT:
+                timeout = None
+            try:
+                with self._condition:
+                    if self._state in (PENDING, RUNNING):
+                        self._condition.wait(timeout)
+            except KeyboardInterrupt:
+                # A real Ctrl-C while waiting (a task's own KeyboardInterrupt is
+                # stored and raised below, and stops nothing else).
+                if self._on_interrupt is not None:
+                    self._on_interrupt()
+                raise
+        return super().result(0)
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._result_async().__await__()
@@ -224,7 +251,7 @@ class Future(cf.Future[T], Generic[T]):
             if not self.done():
                 self._abandon()
             raise
-        return self.result(timeout=0)
+        return super().result(0)
 
     def _set_result_if_pending(self, result: T) -> None:
         """Set the result unless the future was cancelled or failed meanwhile."""
@@ -249,6 +276,40 @@ class Future(cf.Future[T], Generic[T]):
         return f"<{type(self).__name__} at {id(self):#x} state={state.lower()}{detail}>"
 
 
+def copy_outcome(source: cf.Future[Any], target: Future[Any]) -> None:
+    """Give ``target`` the outcome of the finished ``source``, unless it has one."""
+    if source.cancelled():
+        if not target.cancel():
+            target._mark_cancelled()
+    elif (error := source.exception()) is not None:
+        target._set_exception_if_pending(error)
+    else:
+        target._set_result_if_pending(source.result())
+
+
+def chain(outer: Future[Any], inner: cf.Future[Any]) -> None:
+    """Make ``outer`` (not yet started) follow ``inner``, a task run elsewhere.
+
+    ``outer`` starts running and takes ``inner``'s outcome when it comes;
+    cancelling ``outer`` cancels ``inner`` (a running one only where its backend
+    can), and abandoning it abandons ``inner``. If ``outer`` was cancelled
+    already, ``inner`` is cancelled.
+    """
+
+    def stop(abandon: bool) -> bool:
+        if abandon and isinstance(inner, Future):
+            return inner._abandon()
+        return inner.cancel()
+
+    if not outer._start(stop):
+        if isinstance(inner, Future):
+            inner._abandon()
+        else:
+            inner.cancel()
+        return
+    inner.add_done_callback(lambda done: copy_outcome(done, outer))
+
+
 def wait(
     fs: Iterable[cf.Future[T]],
     timeout: float | None = None,
@@ -261,34 +322,36 @@ def wait(
     return cf.wait(fs, timeout=timeout, return_when=return_when)
 
 
-class _AsCompleted(Generic[T]):
+class _AsCompleted(Generic[F]):
     """Iterator over futures as they complete, for ``for`` and ``async for``."""
 
-    def __init__(self, fs: Iterable[cf.Future[T]], timeout: float | None) -> None:
+    def __init__(self, fs: Iterable[F], timeout: float | None) -> None:
         self._fs = set(fs)
         self._timeout = timeout
-        self._sync: Iterator[cf.Future[T]] | None = None
+        self._sync: Iterator[F] | None = None
 
     def __iter__(self) -> Self:
         return self
 
-    def __next__(self) -> cf.Future[T]:
+    def __next__(self) -> F:
         if self._sync is None:
-            self._sync = cf.as_completed(self._fs, self._timeout)
+            # typeshed types the yielded futures as Future[T]: they are the very
+            # objects given, of type F.
+            self._sync = cast("Iterator[F]", cf.as_completed(self._fs, self._timeout))
         return next(self._sync)
 
-    def __aiter__(self) -> AsyncIterator[cf.Future[T]]:
+    def __aiter__(self) -> AsyncIterator[F]:
         return self._async_iter()
 
-    async def _async_iter(self) -> AsyncIterator[cf.Future[T]]:
+    async def _async_iter(self) -> AsyncIterator[F]:
         end_time = None if self._timeout is None else self._timeout + time.monotonic()
         total = len(self._fs)
-        done: deque[cf.Future[T]] = deque()
+        done: deque[F] = deque()
         pending = set(self._fs)
         wakeup = anyio.Event()
         schedule = call_soon_threadsafe_here()
 
-        def on_done(future: cf.Future[T]) -> None:
+        def on_done(future: F) -> None:
             def deliver() -> None:
                 done.append(future)
                 wakeup.set()
@@ -296,7 +359,7 @@ class _AsCompleted(Generic[T]):
             schedule(deliver)
 
         for future in list(pending):
-            future.add_done_callback(on_done)
+            future.add_done_callback(on_done)  # type: ignore[arg-type]  # called with itself, an F
         while pending:
             if not done:
                 remaining = None if end_time is None else end_time - time.monotonic()
@@ -314,9 +377,7 @@ class _AsCompleted(Generic[T]):
                     yield future
 
 
-def as_completed(
-    fs: Iterable[cf.Future[T]], timeout: float | None = None
-) -> _AsCompleted[T]:
+def as_completed(fs: Iterable[F], timeout: float | None = None) -> _AsCompleted[F]:
     """Yield the futures as they complete, finished or cancelled.
 
     Use ``for f in as_completed(fs)`` in sync code and ``async for`` in async code;
@@ -328,9 +389,3 @@ def as_completed(
             the iteration, before every future completed.
     """
     return _AsCompleted(fs, timeout)
-
-
-Future.__module__ = "unirun"
-
-# States re-exported for the backends, which drive futures through them.
-STATES = (PENDING, RUNNING, CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)

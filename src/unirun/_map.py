@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic
 import anyio
 
 from ._call import ChunkResult
-from ._future import Future, wait_done
+from ._future import Future, copy_outcome, wait_done
 from ._types import T
 
 if TYPE_CHECKING:
@@ -293,12 +293,7 @@ class AdaptiveBatches:
                 old = self._per_item
                 self._per_item = per_item if old is None else (old + per_item) / 2
         self._dispatch()  # before completing the slot: see the class docstring
-        if real.cancelled():
-            slot.cancel()
-        elif (error := real.exception()) is not None:
-            slot._set_exception_if_pending(error)
-        else:
-            slot._set_result_if_pending(real.result())
+        copy_outcome(real, slot)
 
 
 def _forward_cancel(slot: cf.Future[Any], real: cf.Future[Any]) -> None:
@@ -309,4 +304,3 @@ def _forward_cancel(slot: cf.Future[Any], real: cf.Future[Any]) -> None:
 
 
 _NOTHING: Any = object()
-MapIterator.__module__ = "unirun"

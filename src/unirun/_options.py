@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-__all__ = ["BACKEND_HINTS", "NO_OPTIONS", "TaskOptions"]
+from ._checks import check_timeout
+from ._types import BACKENDS, Backend
 
-#: The backends a task can be pinned to with ``options(backend=...)``.
-BACKEND_HINTS = ("thread", "process", "coroutine", "inline")
+__all__ = ["NO_OPTIONS", "TaskOptions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +17,9 @@ class TaskOptions:
 
     Attributes:
         timeout: seconds a task may run, counted from when it starts; ``None``
-            means no limit. A task still running at its deadline fails with
-            :class:`unirun.TaskTimeoutError`; a zero or negative time-out fails
-            it at once, as stdlib time-outs in the past do.
+            (or ``inf``) means no limit. A task still running at its deadline
+            fails with :class:`unirun.TaskTimeoutError`; a zero or negative
+            time-out fails it at once, as stdlib time-outs in the past do.
         name: a label for the task, shown in reprs and reports.
         backend: run the task on this backend (``"thread"``, ``"process"``,
             ``"coroutine"`` or ``"inline"``). An :class:`unirun.AutoExecutor`
@@ -29,22 +28,14 @@ class TaskOptions:
 
     timeout: float | None = None
     name: str | None = None
-    backend: str | None = None
+    backend: Backend | None = None
 
     def __post_init__(self) -> None:
-        if self.timeout is not None:
-            if isinstance(self.timeout, bool) or not isinstance(
-                self.timeout, (int, float)
-            ):
-                raise TypeError(
-                    f"timeout must be a number of seconds or None, not {self.timeout!r}"
-                )
-            if math.isnan(self.timeout):
-                raise ValueError("timeout must not be NaN")
+        check_timeout(self.timeout)
         if self.name is not None and not isinstance(self.name, str):
             raise TypeError(f"name must be a string or None, not {self.name!r}")
-        if self.backend is not None and self.backend not in BACKEND_HINTS:
-            known = ", ".join(repr(name) for name in BACKEND_HINTS)
+        if self.backend is not None and self.backend not in BACKENDS:
+            known = ", ".join(repr(name) for name in BACKENDS)
             raise ValueError(
                 f"backend must be one of {known} or None, not {self.backend!r}"
             )

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, overload, runtime_checkable
 
+from ._sync import MakesPrimitives
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Iterator
     from concurrent.futures import Future as StdFuture
     from types import TracebackType
 
     from ._future import Future
-    from ._sync import BoundedSemaphore, Event, Lock, Queue, Semaphore
-    from ._types import P, T
+    from ._types import Backend, P, T
 
 __all__ = ["Executor"]
 
 
 @runtime_checkable
-class Executor(Protocol):
+class Executor(MakesPrimitives, Protocol):
     """What every unirun executor (and ``options()`` view) provides.
 
     Annotate with it; do not branch on ``isinstance``, which only proves that the
@@ -84,33 +85,13 @@ class Executor(Protocol):
         *,
         timeout: float | None = None,
         name: str | None = None,
-        backend: str | None = None,
+        backend: Backend | None = None,
     ) -> Executor:
         """Return a view whose tasks carry these options."""
         ...
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks and release the workers."""
-        ...
-
-    def Queue(self, maxsize: int = 0) -> Queue[Any]:
-        """A FIFO queue for this executor's tasks and the caller."""
-        ...
-
-    def Lock(self) -> Lock:
-        """A lock for this executor's tasks and the caller."""
-        ...
-
-    def Semaphore(self, value: int = 1) -> Semaphore:
-        """A counting semaphore for this executor's tasks and the caller."""
-        ...
-
-    def BoundedSemaphore(self, value: int = 1) -> BoundedSemaphore:
-        """A bounded semaphore for this executor's tasks and the caller."""
-        ...
-
-    def Event(self) -> Event:
-        """An event flag for this executor's tasks and the caller."""
         ...
 
     def __enter__(self) -> Any: ...
@@ -130,6 +111,3 @@ class Executor(Protocol):
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> Any: ...
-
-
-Executor.__module__ = "unirun"

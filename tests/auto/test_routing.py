@@ -14,6 +14,8 @@ from _tasks import getpid, square, thread_name
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from unirun._types import Backend, Model
+
 
 @pytest.fixture
 def auto() -> Iterator[unirun.AutoExecutor]:
@@ -36,7 +38,7 @@ def test_explain_unknown_callable_is_none(auto: unirun.AutoExecutor) -> None:
 
 
 @pytest.mark.parametrize("backend", ["thread", "process", "coroutine", "inline"])
-def test_hint_always_wins(auto: unirun.AutoExecutor, backend: str) -> None:
+def test_hint_always_wins(auto: unirun.AutoExecutor, backend: Backend) -> None:
     import os
 
     view = auto.options(backend=backend)
@@ -50,16 +52,16 @@ def test_hint_always_wins(auto: unirun.AutoExecutor, backend: str) -> None:
 
 def test_bad_backend_hint_rejected(auto: unirun.AutoExecutor) -> None:
     with pytest.raises(ValueError, match="backend must be one of"):
-        auto.options(backend="gpu")
+        auto.options(backend="gpu")  # type: ignore[arg-type]  # a bad name: the point
 
 
 @pytest.mark.parametrize("kind", ["thread", "process", "coroutine"])
-def test_fixed_executor_accepts_only_its_own_backend(kind: str) -> None:
+def test_fixed_executor_accepts_only_its_own_backend(kind: Model) -> None:
     from conftest import make_executor
 
     with make_executor(kind) as ex:
         assert ex.options(backend=kind).submit(square, 3).result(timeout=60) == 9
-        other = "inline" if kind != "thread" else "process"
+        other: Backend = "inline" if kind != "thread" else "process"
         with pytest.raises(ValueError, match=f"cannot run tasks on the '{other}'"):
             ex.options(backend=other)
         with pytest.raises(ValueError, match="cannot run tasks"):

@@ -109,7 +109,7 @@ def test_fork_while_exit_lock_held_does_not_deadlock_child_bpo45021() -> None:
     from unirun._backends import thread as thread_backend
 
     context = multiprocessing.get_context("fork")
-    with thread_backend._exit_lock:  # held by "another thread" at the fork
+    with thread_backend._registry.lock:  # held by "another thread" at the fork
         child = context.Process(target=use_thread_executor)
         child.start()
     child.join(60)

@@ -35,6 +35,3 @@ def profile(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Verdict:
         verdict = executor.explain(fn)
     assert verdict is not None  # set before the call's result is delivered
     return verdict
-
-
-profile.__module__ = "unirun"

@@ -90,9 +90,6 @@ class Verdict:
     samples: int
 
 
-Verdict.__module__ = "unirun"
-
-
 @dataclass(frozen=True, slots=True)
 class Costs:
     """Dispatch costs measured on this machine, and what the machine can do.

@@ -29,11 +29,12 @@ import time
 import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._base import BaseExecutor, check_callable
+from .._base import SHUTDOWN_MESSAGE, BaseExecutor
 from .._call import is_async_callable
+from .._checks import check_callable, check_initializer, check_size, describe
 from .._cpu import usable_cpus
-from .._errors import LoopBlockedWarning, TaskTimeoutError, TransferError
-from .._future import Future, start_running
+from .._errors import LoopBlockedWarning, TransferError, task_timed_out
+from .._future import Future, chain
 from .._map import MapIterator
 from .._options import NO_OPTIONS, TaskOptions
 from .._transfer import dumps_call
@@ -96,14 +97,6 @@ def _key(fn: Callable[..., Any]) -> Any:
     return target
 
 
-def _display(fn: Callable[..., Any]) -> str:
-    while hasattr(fn, "func"):  # functools.partial
-        fn = fn.func
-    module = getattr(fn, "__module__", None) or "?"
-    name = getattr(fn, "__qualname__", None) or repr(fn)
-    return f"{module}.{name}"
-
-
 class _Held:
     __slots__ = ("args", "fn", "kwargs", "options", "outer")
 
@@ -153,29 +146,6 @@ class _Entry:
         self.transferable: tuple[bool, str] | None = None
 
 
-def _chain(outer: Future[Any], inner: cf.Future[Any]) -> None:
-    """Complete ``outer`` (already running) as ``inner`` completes."""
-    if isinstance(inner, Future):
-        outer._stop_running = inner._abandon
-        outer._cancel_stops_running = inner._cancel_stops_running
-    else:
-
-        def stop() -> None:
-            inner.cancel()
-
-        outer._stop_running = stop
-
-    def copy(done: cf.Future[Any]) -> None:
-        if done.cancelled():
-            outer._cancel_running()
-        elif (error := done.exception()) is not None:
-            outer._set_exception_if_pending(error)
-        else:
-            outer._set_result_if_pending(done.result())
-
-    inner.add_done_callback(copy)
-
-
 class AutoExecutor(BaseExecutor):
     """Run each callable on the backend measured to suit it: threads, processes,
     coroutines or inline.
@@ -204,6 +174,7 @@ class AutoExecutor(BaseExecutor):
     """
 
     kind = "auto"
+    default_chunksize = None
     # Tasks may be routed to processes: arguments must pickle there, and the
     # executor's primitives must work across processes.
     crosses_processes = True
@@ -218,11 +189,9 @@ class AutoExecutor(BaseExecutor):
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
     ) -> None:
-        if max_workers is not None and max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
-        if initializer is not None and not callable(initializer):
-            raise TypeError("initializer must be a callable")
-        self._max_workers = max_workers
+        super().__init__()
+        self._max_workers = check_size(max_workers, "max_workers")
+        check_initializer(initializer)
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._lock = threading.Lock()
@@ -230,7 +199,6 @@ class AutoExecutor(BaseExecutor):
         self._entries: dict[Any, _Entry] = {}
         # async functions seen before, by the function itself: the fast path.
         self._async: dict[Any, _Entry] = {}
-        self._shutdown = False
         self._thread: ThreadExecutor | None = None
         self._process: ProcessExecutor | None = None
         self._wide: ProcessExecutor | None = None
@@ -347,16 +315,13 @@ class AutoExecutor(BaseExecutor):
 
     # -- submit ---------------------------------------------------------------------
 
-    def _submit(
+    def _schedule(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        check_callable(fn)
-        if self._shutdown:
-            raise RuntimeError("cannot schedule new futures after shutdown")
         return self._dispatch(fn, args, kwargs, options)
 
     def _dispatch(
@@ -451,9 +416,9 @@ class AutoExecutor(BaseExecutor):
         """Run on the backend the caller asked for: the hint always wins."""
         if backend == "inline":
             future: Future[Any] = Future()
-            start_running(future)
+            future._start()
             if options.timeout is not None and options.timeout <= 0:
-                future.set_exception(_timed_out(options.timeout))
+                future.set_exception(task_timed_out(options.timeout, "runs on"))
                 return future
             start = time.perf_counter()
             try:
@@ -467,7 +432,7 @@ class AutoExecutor(BaseExecutor):
                 return future
             took = time.perf_counter() - start
             if options.timeout is not None and took > options.timeout:
-                future.set_exception(_timed_out(options.timeout))
+                future.set_exception(task_timed_out(options.timeout, "runs on"))
             else:
                 future.set_result(result)
             return future
@@ -481,7 +446,7 @@ class AutoExecutor(BaseExecutor):
         kwargs: dict[str, Any],
     ) -> Future[Any]:
         future: Future[Any] = Future()
-        start_running(future)
+        future._start()
         start = time.perf_counter()
         try:
             result = fn(*args, **kwargs)
@@ -655,14 +620,14 @@ class AutoExecutor(BaseExecutor):
 
     def _dispatch_held(self, held: list[_Held]) -> None:
         for call in held:
-            if not start_running(call.outer):
+            if call.outer.cancelled():
                 continue
             try:
                 inner = self._dispatch(call.fn, call.args, call.kwargs, call.options)
             except BaseException as exc:
                 call.outer._set_exception_if_pending(exc)
                 continue
-            _chain(call.outer, inner)
+            chain(call.outer, inner)
 
     # -- coroutines -------------------------------------------------------------------
 
@@ -744,7 +709,7 @@ class AutoExecutor(BaseExecutor):
         if first_block:
             with contextlib.suppress(Warning):  # a warnings filter set to "error"
                 warnings.warn(
-                    f"coroutine {_display(fn)} blocked the event loop for "
+                    f"coroutine {describe(fn)} blocked the event loop for "
                     f"{longest * 1e3:.0f} ms in one step; AutoExecutor runs its "
                     "later calls off the shared loop",
                     LoopBlockedWarning,
@@ -776,25 +741,6 @@ class AutoExecutor(BaseExecutor):
                 and not entry.stale
             )
 
-    def map(  # same signature; auto batching by default
-        self,
-        fn: Callable[..., Any],
-        *iterables: Iterable[Any],
-        timeout: float | None = None,
-        chunksize: int | None = None,
-        buffersize: int | None = None,
-    ) -> MapIterator[Any]:
-        """Return ``fn`` applied to the items of ``iterables``, in input order.
-
-        As :meth:`Executor.map`, except that the batching is chosen by default
-        (``chunksize=None``): the first item runs as the probe, and the rest are
-        routed as a whole, in chunks sized from measured run times on processes,
-        in batches on one thread for items too small for any hand-off, one task
-        per item on threads otherwise. An int ``chunksize`` fixes the chunk size
-        on the process route.
-        """
-        return self._map(fn, iterables, timeout, chunksize, buffersize, NO_OPTIONS)
-
     def _map(
         self,
         fn: Callable[..., Any],
@@ -816,7 +762,7 @@ class AutoExecutor(BaseExecutor):
             raise ValueError("chunksize must be >= 1.")
         check_callable(fn)
         if self._shutdown:
-            raise RuntimeError("cannot schedule new futures after shutdown")
+            raise RuntimeError(SHUTDOWN_MESSAGE)
         end_time = None if timeout is None else timeout + time.monotonic()
         items = list(zip(*iterables, strict=False))
         from .mapping import RoutedMap
@@ -867,15 +813,10 @@ class AutoExecutor(BaseExecutor):
 
     # -- shutdown ---------------------------------------------------------------------
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting tasks and shut every inner executor down.
-
-        Calls held behind a running probe are routed first (or cancelled, with
-        ``cancel_futures``). After ``shutdown(wait=True)`` no thread or process of
-        the executor is left.
-        """
+    def _close(self, wait: bool, cancel_futures: bool) -> None:
+        # Calls held behind a running probe are routed first (or cancelled, with
+        # cancel_futures).
         with self._lock:
-            self._shutdown = True
             if cancel_futures:
                 for entry in self._entries.values():
                     for call in entry.held:
@@ -958,12 +899,3 @@ def _transferable(
         text = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
         return False, text.splitlines()[0][:120]
     return True, ""
-
-
-def _timed_out(timeout: float) -> TaskTimeoutError:
-    return TaskTimeoutError(
-        f"the task did not finish within its time-out of {timeout} seconds"
-    )
-
-
-AutoExecutor.__module__ = "unirun"

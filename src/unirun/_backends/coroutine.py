@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import anyio.to_thread
 
-from .._base import BaseExecutor, check_callable
+from .._base import BaseExecutor
 from .._call import is_async_callable
-from .._errors import BrokenExecutor, TaskTimeoutError
-from .._future import Future, call_soon_threadsafe_here, start_running
+from .._checks import check_initializer, check_size
+from .._errors import BrokenExecutor, task_timed_out
+from .._future import Future, call_soon_threadsafe_here
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from .._future import Stopper
     from .._options import TaskOptions
 
 __all__ = ["CoroutineExecutor"]
@@ -61,11 +63,9 @@ class _Job:
         self.is_async = is_async
 
 
-def _timed_out(timeout: float | None) -> TaskTimeoutError:
-    return TaskTimeoutError(
-        f"the task did not finish within its time-out of {timeout} seconds; "
-        "it was cancelled"
-    )
+#: Which executor's task the current context belongs to (a token, not the
+#: executor, so that no context keeps an executor alive).
+_OWNER: contextvars.ContextVar[object] = contextvars.ContextVar("unirun_coroutine")
 
 
 class CoroutineExecutor(BaseExecutor):
@@ -95,12 +95,12 @@ class CoroutineExecutor(BaseExecutor):
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
     ) -> None:
-        if max_concurrency is not None and max_concurrency <= 0:
-            raise ValueError("max_concurrency must be greater than 0")
+        super().__init__()
+        max_concurrency = check_size(max_concurrency, "max_concurrency")
         if backend not in ("asyncio", "trio"):
             raise ValueError(f"backend must be 'asyncio' or 'trio', not {backend!r}")
-        if initializer is not None and not callable(initializer):
-            raise TypeError("initializer must be a callable")
+        check_initializer(initializer)
+        self._token = object()
         self._max_concurrency = max_concurrency
         self._backend = backend
         self._initializer = initializer
@@ -109,17 +109,17 @@ class CoroutineExecutor(BaseExecutor):
         self._inbox: deque[_Job] = deque()
         self._waiting: set[Future[Any]] = set()
         self._wake_pending = False
-        self._schedule: Callable[[Callable[[], object]], None] | None = None
+        self._call_soon: Callable[[Callable[[], object]], None] | None = None
         self._task_group: TaskGroup | None = None
         self._slots: anyio.Semaphore | None = None
         self._wakeup: anyio.Event
         self._thread: threading.Thread | None = None
         self._attached: Any = None
         self._started = False
-        self._shutdown = False
         self._broken: str | None = None
         # On asyncio, jobs are plain asyncio tasks (much cheaper than anyio's task
         # group); on trio they go through the anyio task group.
+        self._on_asyncio = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -127,24 +127,19 @@ class CoroutineExecutor(BaseExecutor):
 
     # -- submitting ------------------------------------------------------------------
 
-    def _submit(
+    def _schedule(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        check_callable(fn)
-        is_async = is_async_callable(fn)
         future: Future[Any] = Future()
-        future._cancel_stops_running = is_async
-        job = _Job(future, fn, args, kwargs, options, is_async)
+        job = _Job(future, fn, args, kwargs, options, is_async_callable(fn))
         schedule: Callable[[Callable[[], object]], None] | None = None
         with self._lock:
             if self._broken:
                 raise BrokenExecutor(self._broken)
-            if self._shutdown:
-                raise RuntimeError("cannot schedule new futures after shutdown")
             # A task submitting a task, on the loop's own thread: start it here.
             on_loop = (
                 self._loop_thread == threading.get_ident()
@@ -156,7 +151,7 @@ class CoroutineExecutor(BaseExecutor):
                 if not self._started:
                     self._start_thread()
                     return future
-                schedule = self._schedule
+                schedule = self._call_soon
                 if schedule is None or self._wake_pending:
                     return future
                 self._wake_pending = True
@@ -193,7 +188,9 @@ class CoroutineExecutor(BaseExecutor):
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+        self._on_asyncio = self._loop is not None
         self._context = contextvars.copy_context()
+        self._context.run(_OWNER.set, self._token)
         self._loop_thread = threading.get_ident()
         if self._initializer is not None:
             try:
@@ -209,7 +206,7 @@ class CoroutineExecutor(BaseExecutor):
                     "the executor is not usable anymore"
                 )
         with self._lock:
-            self._schedule = call_soon_threadsafe_here()
+            self._call_soon = call_soon_threadsafe_here()
         task_group.start_soon(self._drainer)
 
     def _wake(self) -> None:
@@ -219,7 +216,7 @@ class CoroutineExecutor(BaseExecutor):
         drainer task; on trio starting tasks needs a task context, so the drainer
         is woken to do it.
         """
-        if self._loop is not None:
+        if self._on_asyncio:
             self._drain()
             if self._shutdown:
                 self._wakeup.set()  # let the drainer see the shutdown
@@ -228,6 +225,7 @@ class CoroutineExecutor(BaseExecutor):
 
     async def _drainer(self) -> None:
         """Start the jobs that arrive in the inbox, until shutdown empties it."""
+        _OWNER.set(self._token)  # inherited by the tasks it starts (trio)
         while True:
             self._drain()
             with self._lock:
@@ -265,7 +263,7 @@ class CoroutineExecutor(BaseExecutor):
 
     def _spawn(self, job: _Job) -> None:
         """Start one job as a task of the loop (on the loop's thread)."""
-        if self._loop is not None:
+        if self._loop is not None and self._on_asyncio:
             # Without a concurrency limit, one coroutine less on the common path.
             coro = self._run_now(job) if self._slots is None else self._run(job)
             # The loop's own context: a wake-up scheduled from another thread runs
@@ -310,22 +308,33 @@ class CoroutineExecutor(BaseExecutor):
         return result
 
     async def _run_now(self, job: _Job) -> None:
-        task = asyncio.current_task() if self._loop is not None else None
+        task = asyncio.current_task() if self._on_asyncio else None
         try:
-            future = job.future
-            if not start_running(future):
-                return
-            timeout = job.options.timeout
-            if timeout is not None and timeout <= 0:
-                future.set_exception(_timed_out(timeout))
-                return
             if task is not None:
-                await self._run_now_asyncio(job, timeout, task)
+                await self._run_now_asyncio(job, job.options.timeout, task)
             else:
-                await self._run_now_anyio(job, timeout)
+                await self._run_now_anyio(job, job.options.timeout)
         finally:
             if task is not None:
                 self._tasks.discard(task)
+
+    @staticmethod
+    def _stopper(job: _Job, cancel: Callable[[], object]) -> Stopper:
+        """Stop a job by cancelling it: on ``cancel()`` only if it is a
+        coroutine; a plain function in a worker thread is only abandoned."""
+        is_async = job.is_async
+
+        def stop(abandon: bool) -> bool:
+            if not (is_async or abandon):
+                return False
+            cancel()
+            return True
+
+        return stop
+
+    @staticmethod
+    def _timed_out(job: _Job, limit: float | None) -> BaseException:
+        return task_timed_out(limit, "cancelled" if job.is_async else "runs on")
 
     async def _run_now_asyncio(
         self, job: _Job, limit: float | None, task: asyncio.Task[Any]
@@ -333,11 +342,13 @@ class CoroutineExecutor(BaseExecutor):
         future = job.future
         loop = self._loop
         assert loop is not None
-
-        def stop() -> None:
-            loop.call_soon_threadsafe(task.cancel)
-
-        future._stop_running = stop
+        if not future._start(
+            self._stopper(job, lambda: loop.call_soon_threadsafe(task.cancel))
+        ):
+            return
+        if limit is not None and limit <= 0:
+            future.set_exception(self._timed_out(job, limit))
+            return
         timer = None
         try:
             if limit is None:
@@ -352,7 +363,7 @@ class CoroutineExecutor(BaseExecutor):
                 future._abandon()
         except TimeoutError as exc:
             if timer is not None and timer.expired():
-                future._set_exception_if_pending(_timed_out(limit))
+                future._set_exception_if_pending(self._timed_out(job, limit))
             else:
                 future._set_exception_if_pending(exc)
         except BaseException as exc:
@@ -363,11 +374,15 @@ class CoroutineExecutor(BaseExecutor):
     async def _run_now_anyio(self, job: _Job, limit: float | None) -> None:
         future = job.future
         scope = anyio.CancelScope()
+        schedule = self._call_soon
+        assert schedule is not None
+        if not future._start(self._stopper(job, lambda: schedule(scope.cancel))):
+            return
+        if limit is not None and limit <= 0:
+            future.set_exception(self._timed_out(job, limit))
+            return
         if limit is not None:
             scope.deadline = anyio.current_time() + limit
-        schedule = self._schedule
-        assert schedule is not None
-        future._stop_running = lambda: schedule(scope.cancel)
         cancelled = anyio.get_cancelled_exc_class()
         try:
             with scope:
@@ -386,22 +401,17 @@ class CoroutineExecutor(BaseExecutor):
                     and scope.cancelled_caught
                     and (anyio.current_time() >= scope.deadline)
                 ):
-                    future._set_exception_if_pending(_timed_out(limit))
+                    future._set_exception_if_pending(self._timed_out(job, limit))
                 else:
                     future._abandon()
 
     # -- shutting down --------------------------------------------------------------
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting tasks; see :meth:`concurrent.futures.Executor.shutdown`.
+    def _in_own_task(self) -> bool:
+        return _OWNER.get(None) is self._token
 
-        Args:
-            wait: block until every task has finished and the executor's own loop
-                thread (if it started one) has exited.
-            cancel_futures: cancel the tasks that have not started.
-        """
+    def _close(self, wait: bool, cancel_futures: bool) -> None:
         with self._lock:
-            self._shutdown = True
             cancelled: list[Future[Any]] = []
             if cancel_futures:
                 cancelled = [job.future for job in self._inbox]
@@ -409,7 +419,7 @@ class CoroutineExecutor(BaseExecutor):
                 waiting = list(self._waiting)
             else:
                 waiting = []
-            schedule, thread = self._schedule, self._thread
+            schedule, thread = self._call_soon, self._thread
         for future in cancelled:
             if future.cancel():
                 future.set_running_or_notify_cancel()
@@ -420,7 +430,7 @@ class CoroutineExecutor(BaseExecutor):
         if schedule is not None:
             schedule(self._wake)
         # Otherwise the loop is still starting: its drainer sees _shutdown.
-        if wait and thread is not threading.current_thread():
+        if wait:
             thread.join()
 
     async def __aenter__(self) -> Self:
@@ -442,7 +452,7 @@ class CoroutineExecutor(BaseExecutor):
         if self._attached is None:
             await super().__aexit__(exc_type, exc_val, exc_tb)
             return
-        with self._lock:
+        with self._shutdown_lock:
             self._shutdown = True
         self._wakeup.set()
         attached, self._attached = self._attached, None
@@ -451,6 +461,3 @@ class CoroutineExecutor(BaseExecutor):
     def __repr__(self) -> str:
         limit = self._max_concurrency
         return f"<CoroutineExecutor backend={self._backend!r} max_concurrency={limit}>"
-
-
-CoroutineExecutor.__module__ = "unirun"

@@ -37,10 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .._base import BaseExecutor, check_callable
+from .._base import SHUTDOWN_MESSAGE, BaseExecutor
+from .._checks import check_initializer, check_size, deadline_after, wait_time
 from .._cpu import usable_cpus
-from .._errors import TaskTimeoutError, TransferError, WorkerCrashedError
-from .._future import Future, start_running
+from .._errors import TransferError, WorkerCrashedError, task_timed_out
+from .._exit import ExitRegistry
+from .._future import Future
 from .._sync.waiting import sending_to
 from .._transfer import decode_exception, dumps_call
 from . import _worker
@@ -49,33 +51,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.context import BaseContext
 
+    from .._future import Stopper
     from .._options import TaskOptions
 
 __all__ = ["ProcessExecutor", "default_context"]
 
-_live_pools: weakref.WeakSet[_Pool] = weakref.WeakSet()
-_exiting = False
 
-
-def _at_exit() -> None:
-    global _exiting
-    _exiting = True
-    for pool in list(_live_pools):
+def _shut_down_pools(live: list[tuple[_Pool, Any]]) -> None:
+    for pool, _ in live:
         pool.shutdown(wait=True)
 
 
-threading._register_atexit(_at_exit)  # type: ignore[attr-defined]  # as stdlib does
-
-
-def _forget_pools_after_fork() -> None:
-    # A forked child (a worker under the "fork" start method) owns none of its
-    # parent's pools; its exit must not try to shut them down.
-    global _live_pools
-    _live_pools = weakref.WeakSet()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+#: Live pools: shut down (waiting for their tasks) at interpreter exit.
+_registry: ExitRegistry[_Pool] = ExitRegistry(_shut_down_pools)
 
 
 def default_context() -> BaseContext:
@@ -162,7 +150,8 @@ class _Pool:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.lifeline_r, self.lifeline_w = context.Pipe(duplex=False)
-        _live_pools.add(self)
+        self._ref = weakref.ref(self)
+        _registry.add(self)
 
     # -- called from any thread ---------------------------------------------------
 
@@ -182,14 +171,9 @@ class _Pool:
         with self.lock:
             if self.broken:
                 raise BrokenProcessPool(self.broken)
-            if self.shutting_down:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            if _exiting:
-                raise RuntimeError(
-                    "cannot schedule new futures after interpreter shutdown"
-                )
+            if self.shutting_down:  # stopped by a Ctrl-C (terminate)
+                raise RuntimeError(SHUTDOWN_MESSAGE)
             task = _Task(next(self.ids), future, payload, timeout)
-            future._stop_running = lambda: self.stop(task)
             self.pending.append(task)
             spawn = not self.idle and len(self.workers) < self.max_workers
             if spawn:
@@ -203,13 +187,27 @@ class _Pool:
                 self.wake()
         self._feed_idle()
 
-    def stop(self, task: _Task) -> None:
-        """Kill the worker running ``task`` (its future is already cancelled)."""
-        with self.lock:
-            for worker in self.workers:
-                if worker.task is task:
-                    worker.killing = True
-        self.wake()
+    def _stopper(self, task_id: int) -> Stopper:
+        """How the future of task ``task_id`` stops it: by killing its worker.
+
+        Only an abandoned task is stopped; ``cancel()`` of a running one returns
+        False, as in the stdlib. Holds the pool weakly: a future kept by the
+        caller does not keep a shut-down pool alive.
+        """
+        pool_ref = self._ref
+
+        def stop(abandon: bool) -> bool:
+            pool = pool_ref()
+            if not abandon or pool is None:
+                return False
+            with pool.lock:
+                for worker in pool.workers:
+                    if worker.task is not None and worker.task.id == task_id:
+                        worker.killing = True
+            pool.wake()
+            return True
+
+        return stop
 
     def shutdown(self, wait: bool, cancel_futures: bool = False) -> None:
         with self.lock:
@@ -269,11 +267,11 @@ class _Pool:
         """Pair an idle worker with a pending task (lock held)."""
         while self.idle and self.pending:
             task = self.pending.popleft()
-            if not start_running(task.future):
+            if not task.future._start(self._stopper(task.id)):
                 continue
             worker = self.idle.pop()
             if task.timeout is not None:
-                task.deadline = time.monotonic() + task.timeout
+                task.deadline = deadline_after(task.timeout)
             worker.task = task
             return worker, task
         return None
@@ -292,10 +290,12 @@ class _Pool:
                     continue
                 if threading.current_thread() is not self.manager:
                     self.wake()  # the manager must watch the new deadline
+            payload, task.payload = task.payload, b""  # not kept by a finished task
             try:
-                worker.conn.send_bytes(_worker.HEADER.pack(task.id) + task.payload)
+                worker.conn.send_bytes(_worker.HEADER.pack(task.id) + payload)
             except OSError:
                 pass  # the worker died: its sentinel tells the manager
+            del payload
 
     # -- the manager thread -------------------------------------------------------
 
@@ -319,9 +319,7 @@ class _Pool:
                 for w in workers
                 if w.task is not None and w.task.deadline is not None
             ]
-        timeout = None
-        if deadlines:
-            timeout = max(0.0, min(deadlines) - time.monotonic())
+        timeout = wait_time(min(deadlines)) if deadlines else None
         waitables: list[Any] = [self.wake_r]
         for worker in workers:
             waitables += (worker.conn, worker.process.sentinel)
@@ -413,10 +411,7 @@ class _Pool:
         task = worker.task
         if task is not None and not worker.killing:
             task.future._set_exception_if_pending(
-                TaskTimeoutError(
-                    f"the task did not finish within its time-out of {task.timeout} "
-                    "seconds; its worker process was killed"
-                )
+                task_timed_out(task.timeout, "killed")
             )
         with self.lock:
             worker.killing = True
@@ -479,7 +474,7 @@ class _Pool:
             os.close(self.wake_w)
         self.lifeline_r.close()
         self.lifeline_w.close()
-        _live_pools.discard(self)
+        _registry.discard(self)
 
 
 class ProcessExecutor(BaseExecutor):
@@ -520,20 +515,19 @@ class ProcessExecutor(BaseExecutor):
         *,
         max_tasks_per_child: int | None = None,
     ) -> None:
+        super().__init__()
+        max_workers = check_size(max_workers, "max_workers")
         if max_workers is None:
             max_workers = usable_cpus()
             if sys.platform == "win32":
                 max_workers = min(max_workers, 61)
-        elif max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
         if mp_context is None:
             # As the stdlib (3.11 to 3.14): replacing workers means spawning fresh ones.
             if max_tasks_per_child is not None:
                 mp_context = multiprocessing.get_context("spawn")
             else:
                 mp_context = default_context()
-        if initializer is not None and not callable(initializer):
-            raise TypeError("initializer must be a callable")
+        check_initializer(initializer)
         if max_tasks_per_child is not None:
             if not isinstance(max_tasks_per_child, int):
                 raise TypeError("max_tasks_per_child must be an integer")
@@ -553,6 +547,15 @@ class ProcessExecutor(BaseExecutor):
             max_workers, mp_context, init_payload, tuple(initargs), max_tasks_per_child
         )
         weakref.finalize(self, self._pool.shutdown, False)
+        terminate = weakref.WeakMethod(self._pool.terminate)
+
+        def on_interrupt() -> None:
+            # Weakly: a future the caller keeps must not keep the pool alive.
+            method = terminate()
+            if method is not None:
+                method()
+
+        self._on_interrupt = on_interrupt
 
     @property
     def _processes(self) -> dict[int, multiprocessing.process.BaseProcess]:
@@ -574,37 +577,25 @@ class ProcessExecutor(BaseExecutor):
     def _parallelism(self) -> int:
         return self._max_workers
 
-    def _submit(
+    def _schedule(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        check_callable(fn)
         if self._pool.broken:
             raise BrokenProcessPool(self._pool.broken)
         with sending_to(self._primitive_scope) as primitives:
             payload = dumps_call(fn, args, kwargs)
-        future: Future[Any] = Future()
+        future: Future[Any] = Future(self._on_interrupt)
         if primitives:  # alive until the worker has them (the caller may drop them)
             future.add_done_callback(lambda _: primitives.clear())
-        future._on_interrupt = self._pool.terminate
         self._pool.submit(future, payload, options.timeout)
         return future
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting tasks; see :meth:`concurrent.futures.Executor.shutdown`.
-
-        Args:
-            wait: block until every task has finished and every worker process
-                has exited.
-            cancel_futures: cancel the tasks that have not started.
-        """
+    def _close(self, wait: bool, cancel_futures: bool) -> None:
         self._pool.shutdown(wait, cancel_futures)
 
     def __repr__(self) -> str:
         return f"<ProcessExecutor max_workers={self._max_workers}>"
-
-
-ProcessExecutor.__module__ = "unirun"

@@ -1,15 +1,7 @@
-"""ThreadExecutor: a drop-in for ``concurrent.futures.ThreadPoolExecutor``.
-
-Workers are started on demand up to ``max_workers`` and reused when idle; they
-are non-daemon and joined at interpreter exit, as the stdlib's are. Async
-callables run on an event loop owned by the worker thread.
-"""
-
 from __future__ import annotations
 
 import itertools
 import logging
-import os
 import queue
 import threading
 import time
@@ -18,10 +10,13 @@ from concurrent.futures.thread import BrokenThreadPool
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
-from .._base import BaseExecutor, check_callable
-from .._call import close_thread_loop, run_awaitable
+from .._base import BaseExecutor
+from .._call import TimeoutExpired, close_thread_loop, run_awaitable
+from .._checks import check_initializer, check_size, deadline_after
+from .._cpu import default_thread_workers
 from .._deadlines import DeadlineWatcher
-from .._errors import TaskTimeoutError
+from .._errors import task_timed_out
+from .._exit import ExitRegistry
 from .._future import Future
 
 if TYPE_CHECKING:
@@ -29,54 +24,20 @@ if TYPE_CHECKING:
 
     from .._options import TaskOptions
 
-__all__ = ["ThreadExecutor", "default_thread_workers"]
+__all__ = ["ThreadExecutor"]
 
 _LOGGER = logging.getLogger("concurrent.futures")
 
-# Queues of live workers, so that interpreter exit can wake and join them.
-_live_queues: weakref.WeakKeyDictionary[threading.Thread, queue.SimpleQueue[Any]] = (
-    weakref.WeakKeyDictionary()
-)
-_exiting = False
-_exit_lock = threading.Lock()
 
-
-def _at_exit() -> None:
-    global _exiting
-    with _exit_lock:
-        _exiting = True
-    items = list(_live_queues.items())
-    for _, work_queue in items:
+def _wake_and_join(live: list[tuple[threading.Thread, Any]]) -> None:
+    for _, work_queue in live:
         work_queue.put(None)
-    for thread, _ in items:
+    for thread, _ in live:
         thread.join()
 
 
-threading._register_atexit(_at_exit)  # type: ignore[attr-defined]  # joined before daemon threads die, as stdlib does
-
-
-def _forget_threads_after_fork() -> None:
-    # A forked child has none of its parent's worker threads, and the exit lock
-    # may have been held by one of them at the fork (bpo-45021).
-    global _live_queues
-    _live_queues = weakref.WeakKeyDictionary()
-    _exit_lock._at_fork_reinit()  # type: ignore[attr-defined]  # private, as stdlib uses it
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_threads_after_fork)
-
-
-def default_thread_workers() -> int:
-    """Return the stdlib's default worker count: ``min(32, CPUs + 4)``."""
-    process_cpu_count = getattr(os, "process_cpu_count", None)  # Python 3.13+
-    if process_cpu_count is not None:
-        cpus = process_cpu_count()
-    elif hasattr(os, "sched_getaffinity"):
-        cpus = len(os.sched_getaffinity(0))
-    else:
-        cpus = os.cpu_count()
-    return min(32, (cpus or 1) + 4)
+#: Live worker threads, each with its work queue: woken and joined at exit.
+_registry: ExitRegistry[threading.Thread] = ExitRegistry(_wake_and_join)
 
 
 class _WorkItem:
@@ -100,23 +61,32 @@ class _WorkItem:
 
     def run(self) -> None:
         future = self.future
-        if not future.set_running_or_notify_cancel():
+        if not future._start():
+            return
+        timeout = self.timeout
+        if timeout is not None and timeout <= 0:
+            future.set_exception(task_timed_out(timeout, "runs on"))
             return
         deadlines = self.deadlines
         handle = None
-        timeout = self.timeout
-        if timeout is not None:
-            if timeout <= 0 or deadlines is None:
-                future.set_exception(_timed_out(timeout))
-                return
+        deadline = deadline_after(timeout)
+        if deadlines is not None and deadline is not None:
             handle = deadlines.add(
-                time.monotonic() + timeout,
-                lambda: future._set_exception_if_pending(_timed_out(timeout)),
+                deadline,
+                lambda: future._set_exception_if_pending(
+                    task_timed_out(timeout, "runs on")
+                ),
             )
         try:
             result = self.fn(*self.args, **self.kwargs)
             if type(result) is CoroutineType:
-                result = run_awaitable(result)
+                # A coroutine can be stopped: cancel it at the deadline instead.
+                if handle is not None and deadlines is not None:
+                    deadlines.cancel(handle)
+                    handle = None
+                result = run_awaitable(result, _remaining(deadline))
+        except TimeoutExpired:
+            future._set_exception_if_pending(task_timed_out(timeout, "cancelled"))
         except BaseException as exc:
             future._set_exception_if_pending(exc)
             # Break the cycle exc -> traceback -> frame -> self.
@@ -128,11 +98,8 @@ class _WorkItem:
                 deadlines.cancel(handle)
 
 
-def _timed_out(timeout: float) -> TaskTimeoutError:
-    return TaskTimeoutError(
-        f"the task did not finish within its time-out of {timeout} seconds "
-        "(a thread cannot be stopped: it runs on in the background)"
-    )
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 def _worker(
@@ -164,7 +131,7 @@ def _worker(
             executor = executor_ref()
             # Exit when the interpreter exits, the executor was collected, or it
             # was shut down; pass the wake-up on to the next worker.
-            if _exiting or executor is None or executor._shutdown:
+            if _registry.exiting or executor is None or executor._shutdown:
                 if executor is not None:
                     executor._shutdown = True
                 work_queue.put(None)
@@ -197,6 +164,7 @@ class ThreadExecutor(BaseExecutor):
     """
 
     kind = "thread"
+    _exit_registry = _registry
     _counter = itertools.count().__next__
 
     def __init__(
@@ -206,19 +174,16 @@ class ThreadExecutor(BaseExecutor):
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
     ) -> None:
-        if max_workers is None:
-            max_workers = default_thread_workers()
-        if max_workers <= 0:
-            raise ValueError("max_workers must be greater than 0")
-        if initializer is not None and not callable(initializer):
-            raise TypeError("initializer must be a callable")
-        self._max_workers = max_workers
+        super().__init__()
+        max_workers = check_size(max_workers, "max_workers")
+        check_initializer(initializer)
+        self._max_workers = (
+            default_thread_workers() if max_workers is None else max_workers
+        )
         self._work_queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._threads: set[threading.Thread] = set()
         self._broken: str | bool = False
-        self._shutdown = False
-        self._shutdown_lock = threading.Lock()
         self._thread_name_prefix = thread_name_prefix or (
             # The stdlib's default name: logs and filters of drop-in users match.
             f"ThreadPoolExecutor-{self._counter()}"
@@ -235,31 +200,24 @@ class ThreadExecutor(BaseExecutor):
             )
         return self._deadline_watcher
 
-    def _submit(
+    def _schedule(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        check_callable(fn)
-        with self._shutdown_lock, _exit_lock:
-            if self._broken:
-                raise BrokenThreadPool(self._broken)
-            if self._shutdown:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            if _exiting:
-                raise RuntimeError(
-                    "cannot schedule new futures after interpreter shutdown"
-                )
-            future: Future[Any] = Future()
-            timeout = options.timeout
-            deadlines = self._deadlines if timeout is not None and timeout > 0 else None
-            self._work_queue.put(
-                _WorkItem(future, fn, args, kwargs, timeout, deadlines)
-            )
-            self._adjust_thread_count()
-            return future
+        if self._broken:
+            raise BrokenThreadPool(self._broken)
+        future: Future[Any] = Future()
+        timeout = options.timeout
+        deadlines = self._deadlines if timeout is not None and timeout > 0 else None
+        self._work_queue.put(_WorkItem(future, fn, args, kwargs, timeout, deadlines))
+        self._adjust_thread_count()
+        return future
+
+    def _in_own_task(self) -> bool:
+        return threading.current_thread() in self._threads
 
     def _adjust_thread_count(self) -> None:
         # An idle worker will take the item: no need for a new thread.
@@ -285,40 +243,32 @@ class ThreadExecutor(BaseExecutor):
             )
             thread.start()
             self._threads.add(thread)
-            _live_queues[thread] = self._work_queue
+            _registry.add(thread, self._work_queue)
+
+    def _drain(self) -> list[_WorkItem]:
+        """Take every queued item out of the work queue (lock held)."""
+        items: list[_WorkItem] = []
+        while True:
+            try:
+                item = self._work_queue.get_nowait()
+            except queue.Empty:
+                return items
+            if item is not None:
+                items.append(item)
 
     def _initializer_failed(self) -> None:
         with self._shutdown_lock:
             self._broken = (
                 "A thread initializer failed, the thread pool is not usable anymore"
             )
-            while True:
-                try:
-                    item = self._work_queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item.future._set_exception_if_pending(
-                        BrokenThreadPool(self._broken)
-                    )
+            for item in self._drain():
+                item.future._set_exception_if_pending(BrokenThreadPool(self._broken))
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop accepting tasks; see :meth:`concurrent.futures.Executor.shutdown`.
-
-        Args:
-            wait: block until every task has finished and every thread has exited.
-            cancel_futures: cancel the tasks that have not started.
-        """
+    def _close(self, wait: bool, cancel_futures: bool) -> None:
         with self._shutdown_lock:
-            self._shutdown = True
             if cancel_futures:
-                while True:
-                    try:
-                        item = self._work_queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not None:
-                        item.future.cancel()
+                for item in self._drain():
+                    item.future.cancel()
             # Wake one worker; each passes the wake-up on before it exits.
             self._work_queue.put(None)
         if wait:
@@ -335,6 +285,3 @@ class ThreadExecutor(BaseExecutor):
             f"<ThreadExecutor max_workers={self._max_workers} "
             f"threads={len(self._threads)} {state}>"
         )
-
-
-ThreadExecutor.__module__ = "unirun"
