@@ -210,3 +210,85 @@ def use_thread_executor() -> None:
 
     with ThreadExecutor(max_workers=1) as ex:
         ex.submit(int).result()
+
+
+def raise_keyboard_interrupt() -> None:
+    """Raise KeyboardInterrupt from inside a task (not a real Ctrl-C)."""
+    raise KeyboardInterrupt("raised by the task")
+
+
+class ErrorWhenUnpickled:
+    """An argument whose unpickling raises (in the worker)."""
+
+    def __reduce__(self) -> Any:
+        return (_refuse, ("ErrorWhenUnpickled cannot be rebuilt",))
+
+
+def _refuse(message: str) -> None:
+    raise ValueError(message)
+
+
+class ExitsWhenUnpickledArg:
+    """An argument whose unpickling calls ``sys.exit`` (in the worker)."""
+
+    def __reduce__(self) -> Any:
+        import sys
+
+        return (sys.exit, (2,))
+
+
+class FightsPicklingError(Exception):
+    """An exception whose pickling raises SystemExit (in the worker)."""
+
+    def __reduce__(self) -> Any:
+        raise SystemExit("refusing to be pickled")
+
+
+def raise_fighting() -> None:
+    """Raise an exception that fights being sent back."""
+    raise FightsPicklingError("hostile")
+
+
+def record_then_crash(folder: str, x: int, bad: int) -> int:
+    """Leave a file named after ``x`` in ``folder``; end the worker when x == bad."""
+    with open(os.path.join(folder, f"ran-{x}"), "a") as marker:
+        marker.write("ran\n")
+    if x == bad:
+        os._exit(5)
+    return x * x
+
+
+def environment(name: str) -> str | None:
+    """Return the worker's value of environment variable ``name``."""
+    return os.environ.get(name)
+
+
+def print_lines(prefix: str, count: int) -> int:
+    """Print ``count`` numbered lines to stdout and one to stderr."""
+    import sys
+
+    for number in range(count):
+        print(f"{prefix} {number}")
+    print(f"{prefix} on stderr", file=sys.stderr)
+    return count
+
+
+def print_partial_then_die(text: str) -> None:
+    """Print a whole line, then half of one, then end the worker abruptly."""
+    import sys
+
+    print(f"{text} whole")
+    sys.stdout.write(f"{text} half")
+    os._exit(7)
+
+
+def log_message(name: str, level: int, message: str) -> int:
+    """Log ``message`` on logger ``name``; return this worker's pid."""
+    import logging
+
+    logging.getLogger(name).log(level, message)
+    return os.getpid()
+
+
+class Marker:
+    """A plain object a test can hold a weak reference to."""

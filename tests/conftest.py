@@ -75,14 +75,16 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 
 
 def _infrastructure_pids() -> set[int]:
-    """Long-lived helpers of multiprocessing that are not workers."""
+    """Long-lived helpers of multiprocessing (and unirun's fork server)."""
     pids = set()
     from multiprocessing import forkserver, resource_tracker
 
-    server = getattr(forkserver, "_forkserver", None)
-    pid = getattr(server, "_forkserver_pid", None)
-    if pid:
-        pids.add(pid)
+    from unirun._backends import _launch
+
+    for server in (getattr(forkserver, "_forkserver", None), _launch._server):
+        pid = getattr(server, "_forkserver_pid", None)
+        if pid:
+            pids.add(pid)
     tracker = getattr(resource_tracker, "_resource_tracker", None)
     pid = getattr(tracker, "_pid", None)
     if pid:

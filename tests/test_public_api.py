@@ -97,10 +97,16 @@ def test_constructor_signature_matches_stdlib(cls: type) -> None:
     )
     ours = inspect.signature(cls)
     theirs = inspect.signature(stdlib)
-    assert list(ours.parameters) == list(theirs.parameters)
+    # The stdlib's parameters first, the same way; anything more is keyword-only
+    # with a default, so that every call written for the stdlib works unchanged.
+    assert list(ours.parameters)[: len(theirs.parameters)] == list(theirs.parameters)
     for name, param in theirs.parameters.items():
         assert ours.parameters[name].default == param.default
         assert ours.parameters[name].kind == param.kind
+    for name in list(ours.parameters)[len(theirs.parameters) :]:
+        extra = ours.parameters[name]
+        assert extra.kind is inspect.Parameter.KEYWORD_ONLY
+        assert extra.default is not inspect.Parameter.empty
 
 
 def test_executors_satisfy_protocol() -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "CancelledError",
     "InvalidStateError",
     "LoopBlockedWarning",
+    "RebuildError",
     "RemoteError",
     "RemoteTraceback",
     "TaskTimeoutError",
@@ -76,9 +77,22 @@ class WorkerCrashedError(UnirunError, BrokenProcessPool):
 class TransferError(UnirunError, pickle.PicklingError, TypeError):
     """A function, argument or result could not be pickled to cross a process.
 
-    Raised by ``submit`` on the process backend before anything is sent, so the
-    pool stays healthy. It is both a :class:`pickle.PicklingError` and a
-    :class:`TypeError`, the two classes pickling failures arrive as.
+    A task whose call cannot be pickled fails with it before anything is sent
+    (its future is failed at once, as the stdlib's is), so the pool stays
+    healthy. It is both a :class:`pickle.PicklingError` and a
+    :class:`TypeError`, the two classes pickling failures arrive as; the
+    message names the argument that could not be pickled.
+    """
+
+
+class RebuildError(UnirunError, BrokenProcessPool, pickle.UnpicklingError):
+    """A task or its result was sent but could not be rebuilt on the other side.
+
+    Unpickling failed (or raised ``SystemExit``) in the worker, for a task, or
+    in this process, for a result. Only that task fails; the pool stays
+    healthy. It is a :class:`BrokenProcessPool`, which is what code written for
+    ``ProcessPoolExecutor`` catches there, and a :class:`pickle.UnpicklingError`.
+    The unpickling error is its ``__cause__``.
     """
 
 

@@ -1,15 +1,35 @@
 """Moving calls, results and exceptions across a process boundary.
 
-Calls are pickled with cloudpickle at ``submit`` (so lambdas, closures and
-``__main__`` functions travel, and a payload that cannot travel fails there, in
-the caller). Exceptions travel with their worker-side traceback and a plain-text
-fallback for when they cannot be rebuilt in the parent.
+Functions travel by value with cloudpickle (lambdas, closures and ``__main__``
+functions work), through a pickler that keeps two things cloudpickle drops:
+
+* the real file name of each code object (and, for code typed into a notebook
+  or a REPL, its source lines), so that worker tracebacks show the source line;
+* one ``__main__`` namespace per worker process: every ``__main__`` function
+  sent to a worker shares it, so module-level state (a cache, a counter) lives
+  on between calls as it does in a stdlib worker.
+
+A :class:`CallableCache` pickles each function once per executor, and the pool
+sends it to each worker once (:mod:`._backends._pool`). Arguments take the fast
+C pickler unless they refer to ``__main__``. A call that cannot travel fails
+with :class:`TransferError` naming the culprit. Exceptions travel with their
+worker-side traceback and a plain-text fallback.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+import itertools
+import linecache
+import os
 import pickle
+import sys
+import threading
 import traceback
+import types
+import weakref
+from collections import ChainMap
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -19,9 +39,185 @@ from ._errors import RemoteError, RemoteTraceback, TransferError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["decode_exception", "dumps_call", "encode_exception", "loads"]
+__all__ = [
+    "CallableCache",
+    "decode_exception",
+    "dumps",
+    "dumps_args",
+    "dumps_call",
+    "encode_exception",
+    "loads",
+    "main_module",
+    "main_namespace",
+    "transfer_error",
+    "unwrap",
+]
 
 loads = pickle.loads
+
+#: The module every ``__main__`` function sent to a worker is bound to.
+_MAIN = "__unirun_main__"
+
+
+def main_module() -> types.ModuleType:
+    """The module ``__main__`` functions of the sender are bound to, here.
+
+    In a worker process, ``sys.modules["__main__"]`` is this module too.
+    """
+    module = sys.modules.get(_MAIN)
+    if module is None:
+        module = sys.modules.setdefault(_MAIN, types.ModuleType("__main__"))
+    return module
+
+
+def main_namespace() -> dict[str, Any]:
+    """The namespace of :func:`main_module`."""
+    return main_module().__dict__
+
+
+class _MainGlobals(dict[str, Any]):
+    """Stands for the sender's ``__main__`` namespace in a pickle."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (main_namespace, ())
+
+
+def _code_with_file(
+    reduced: tuple[Any, ...], filename: str, lines: list[str] | None
+) -> types.CodeType:
+    rebuild, arguments = reduced[0], reduced[1]
+    code: types.CodeType = rebuild(*arguments).replace(co_filename=filename)
+    if lines is not None and filename not in linecache.cache:
+        linecache.cache[filename] = (len(lines), None, lines, filename)
+    return code
+
+
+_cloudpickle_code_reduce = getattr(cloudpickle.cloudpickle, "_code_reduce", None)
+
+
+def _code_reduce(code: types.CodeType) -> tuple[Any, ...]:
+    assert _cloudpickle_code_reduce is not None
+    filename = code.co_filename
+    lines = None
+    if not os.path.exists(filename):  # a notebook cell, say: send its source
+        entry = linecache.cache.get(filename)
+        if entry is not None and len(entry) == 4:  # not a lazy (1-tuple) entry
+            lines = entry[2]
+    return (_code_with_file, (_cloudpickle_code_reduce(code), filename, lines))
+
+
+_DEFINITIONS = (type, types.FunctionType, types.ModuleType)
+
+
+def _setstate_in_main(function: types.FunctionType, state: tuple[Any, Any]) -> None:
+    """cloudpickle's state setter, except for the globals of ``__main__``.
+
+    A value already in the receiver's namespace stays (module-level state lives
+    on in a worker, as in a stdlib worker); definitions (functions, classes,
+    modules) are replaced, so that a function edited in a notebook is used.
+    """
+    attributes, slots = state
+    namespace = function.__globals__
+    for name, value in slots["__globals__"].items():
+        if name not in namespace or isinstance(value, _DEFINITIONS):
+            namespace[name] = value
+    slots["__globals__"] = {}
+    cloudpickle.cloudpickle._function_setstate(function, (attributes, slots))
+
+
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no stubs
+    """cloudpickle, with file names kept and one ``__main__`` per worker."""
+
+    def _dynamic_function_reduce(self, func: types.FunctionType) -> tuple[Any, ...]:
+        reduced: tuple[Any, ...] = super()._dynamic_function_reduce(func)
+        if isinstance(self.globals_ref.get(id(func.__globals__)), _MainGlobals):
+            return (*reduced[:5], _setstate_in_main)
+        return reduced
+
+    if _cloudpickle_code_reduce is not None:  # cloudpickle's private helper
+        dispatch_table = ChainMap(
+            {types.CodeType: _code_reduce}, cloudpickle.Pickler.dispatch_table
+        )
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        main = sys.modules.get("__main__")
+        if main is not None:
+            # cloudpickle gives the functions that share a globals dict one
+            # shared dict when unpickled; this makes it the worker's __main__.
+            self.globals_ref[id(main.__dict__)] = _MainGlobals()
+
+
+def dumps(obj: object) -> bytes:
+    """Pickle ``obj`` by value where needed (see the module docstring)."""
+    file = io.BytesIO()
+    _Pickler(file).dump(obj)
+    return file.getvalue()
+
+
+def dumps_args(obj: object) -> bytes:
+    """Pickle call arguments: the C pickler unless they refer to ``__main__``."""
+    if not cloudpickle.list_registry_pickle_by_value():
+        try:
+            data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            pass  # a lambda, a local class...: cloudpickle can
+        else:
+            # A reference into __main__ does not resolve in a worker.
+            if b"__main__" not in data:
+                return data
+    return dumps(obj)
+
+
+def unwrap(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """The same call with partials and bound methods taken apart.
+
+    Their function then travels once, through the :class:`CallableCache`; their
+    arguments and instance travel with each call, as the stdlib sends them.
+    """
+    while True:
+        if type(fn) is functools.partial:
+            args = fn.args + args
+            kwargs = {**fn.keywords, **kwargs}
+            fn = fn.func
+        elif type(fn) is types.MethodType:
+            args = (fn.__self__, *args)
+            fn = fn.__func__
+        else:
+            return fn, args, kwargs
+
+
+class CallableCache:
+    """Each function pickled once, with a key workers remember it by.
+
+    Only plain functions are cached: other callables (instances with
+    ``__call__``, builtins) travel with each call, as with the stdlib. An
+    entry lives as long as its function.
+    """
+
+    def __init__(self) -> None:
+        self._entries: weakref.WeakKeyDictionary[Callable[..., Any], tuple[int, bytes]]
+        self._entries = weakref.WeakKeyDictionary()
+        self._keys = itertools.count()
+        self._lock = threading.Lock()
+
+    def lookup(self, fn: Callable[..., Any]) -> tuple[int, bytes]:
+        """Return ``(key, pickled fn)``; key -1 when ``fn`` is not cached.
+
+        Raises:
+            Exception: whatever pickling ``fn`` raised.
+        """
+        if type(fn) is not types.FunctionType:
+            return -1, dumps(fn)
+        with self._lock:
+            entry = self._entries.get(fn)
+        if entry is None:
+            entry = (next(self._keys), dumps(fn))
+            with self._lock:
+                entry = self._entries.setdefault(fn, entry)
+        return entry
 
 
 def _short_repr(obj: object, limit: int = 80) -> str:
@@ -34,47 +230,54 @@ def _short_repr(obj: object, limit: int = 80) -> str:
 
 def _pickles(obj: object) -> bool:
     try:
-        cloudpickle.dumps(obj)
+        dumps(obj)
     except Exception:
         return False
     return True
 
 
-def _culprit(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> str:
+def transfer_error(
+    exc: BaseException,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> TransferError:
+    """The error of a call that cannot travel, naming what cannot be pickled."""
     if not _pickles(fn):
-        return f"the function {_short_repr(fn)}"
-    for index, arg in enumerate(args):
-        if not _pickles(arg):
-            return f"positional argument {index} ({_short_repr(arg)})"
-    for key, value in kwargs.items():
-        if not _pickles(value):
-            return f"keyword argument {key!r} ({_short_repr(value)})"
-    return "the call"
+        what = f"the function {_short_repr(fn)}"
+    else:
+        what = "the call"
+        for index, arg in enumerate(args):
+            if not _pickles(arg):
+                what = f"positional argument {index} ({_short_repr(arg)})"
+                break
+        else:
+            for key, value in kwargs.items():
+                if not _pickles(value):
+                    what = f"keyword argument {key!r} ({_short_repr(value)})"
+                    break
+    error = TransferError(
+        f"cannot send {what} to a worker process: {type(exc).__name__}: {exc}. "
+        "Pass only objects that pickle (module-level objects, plain data), "
+        "or use a thread or coroutine executor."
+    )
+    error.__cause__ = exc
+    return error
 
 
 def dumps_call(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> bytes:
-    """Pickle a call for a worker process.
+    """Pickle a whole call, as a check that it can travel.
 
     Raises:
         unirun.TransferError: something in the call cannot be pickled; the
             message names it.
     """
     try:
-        data: bytes = cloudpickle.dumps(
-            (fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL
-        )
-        return data
+        return dumps((fn, args, kwargs))
     except Exception as exc:
-        what = _culprit(fn, args, kwargs)
-        raise TransferError(
-            f"cannot send {what} to a worker process: {type(exc).__name__}: {exc}. "
-            "Pass only objects that pickle (module-level objects, plain data), "
-            "or use a thread or coroutine executor."
-        ) from exc
+        raise transfer_error(exc, fn, args, kwargs) from exc
 
 
 def _format(exc: BaseException) -> str:
@@ -82,17 +285,25 @@ def _format(exc: BaseException) -> str:
     return f'\n"""\n{text}"""'
 
 
-def encode_exception(exc: BaseException) -> bytes:
-    """Pickle ``exc`` with its traceback text and a plain-text fallback."""
-    tb = _format(exc)
-    type_name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+def _safely(call: Callable[[], str], fallback: str) -> str:
     try:
-        message = str(exc)
-    except Exception:
-        message = f"<unprintable {type(exc).__name__}>"
+        return call()
+    except BaseException:  # even SystemExit from a hostile __str__
+        return fallback
+
+
+def encode_exception(exc: BaseException) -> bytes:
+    """Pickle ``exc`` with its traceback text and a plain-text fallback.
+
+    Never raises: an exception that fights being pickled or printed (even with
+    ``SystemExit``) is sent as its class name and whatever text could be had.
+    """
+    type_name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    tb = _safely(lambda: _format(exc), f'\n"""\n{type_name}\n"""')
+    message = _safely(lambda: str(exc), f"<unprintable {type(exc).__name__}>")
     try:
         exc_bytes: bytes | None = cloudpickle.dumps(exc)
-    except Exception:
+    except BaseException:
         exc_bytes = None
     return pickle.dumps((exc_bytes, type_name, message, tb))
 

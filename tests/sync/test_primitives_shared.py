@@ -56,8 +56,9 @@ def test_primitive_of_another_executor_fails_at_submit(
     other = make_executor("process")
     try:
         primitive = make(other)
+        future = process_ex.submit(tasks.identities, primitive)
         with pytest.raises(unirun.TransferError, match="positional argument 0") as info:
-            process_ex.submit(tasks.identities, primitive)
+            future.result(timeout=60)
         assert "executor that created it" in str(info.value.__cause__ or info.value)
     finally:
         other.shutdown()
@@ -74,8 +75,9 @@ def test_in_process_primitive_cannot_go_to_a_process(
     local = make_executor(kind)
     try:
         primitive = make(local)
+        future = process_ex.submit(tasks.identities, primitive)
         with pytest.raises(unirun.TransferError):
-            process_ex.submit(tasks.identities, primitive)
+            future.result(timeout=60)
         with pytest.raises(TypeError, match="cannot be sent to another process"):
             pickle.dumps(primitive)
     finally:

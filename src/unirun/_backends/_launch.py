@@ -1,0 +1,94 @@
+"""Starting worker processes that never run the user's ``__main__`` again.
+
+``multiprocessing`` starts a ``spawn`` or ``forkserver`` child by re-running the
+parent's main script (as ``__mp_main__``): a script without an
+``if __name__ == "__main__":`` guard then runs its top level once per worker,
+and one read from stdin (``python - < file``) cannot be re-run at all. Workers
+of unirun need nothing from the user's main module (functions travel by value),
+so they start from a fork server of their own, whose only preloaded module is
+the worker's: it never imports ``__main__``, and the children it forks are
+ready at once (no import per worker). It is still a fork server: no process
+forks the caller, whose threads make ``fork`` unsafe::
+
+    parent --Process.start()--> unirun's fork server (preloaded: _worker)
+                                      | fork
+                                      v
+                                worker process (no __main__ of the user)
+
+The standard ``multiprocessing`` machinery does the rest (pickling of
+``initargs`` with queues and locks, sentinels, exit codes).
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
+from multiprocessing.context import BaseContext, ForkServerContext, ForkServerProcess
+from typing import Any
+
+__all__ = ["WorkerContext", "default_context"]
+
+#: The keys of spawn's preparation data that would re-run the main module.
+_MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
+
+_server = forkserver.ForkServer()
+_server.set_forkserver_preload(["unirun._backends._worker"])
+
+
+class _Popen(popen_forkserver.Popen):
+    """Launches a process through unirun's fork server, without ``__main__``."""
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        for key in _MAIN_KEYS:
+            prep_data.pop(key, None)
+        buf = io.BytesIO()
+        multiprocessing.context.set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            multiprocessing.context.set_spawning_popen(None)
+        fds: list[int] = self._fds  # type: ignore[attr-defined]  # set by the stdlib Popen
+        self.sentinel, w = _server.connect_to_new_process(fds)
+        # As multiprocessing does: a duplicate of the data pipe's write end
+        # tells the child when the parent is gone.
+        parent_w = os.dup(w)
+        close_fds = util.close_fds  # type: ignore[attr-defined]  # missing from typeshed
+        self.finalizer = util.Finalize(self, close_fds, (parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class WorkerProcess(ForkServerProcess):
+    """A process forked from unirun's fork server."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> _Popen:
+        return _Popen(process_obj)
+
+
+class WorkerContext(ForkServerContext):
+    """The ``multiprocessing`` context of unirun's own workers.
+
+    Its processes come from a fork server that never imports the user's main
+    module; everything else is the ``forkserver`` start method.
+    """
+
+    Process = WorkerProcess
+
+
+def default_context() -> BaseContext:
+    """Return the context used when ``mp_context`` is not given.
+
+    :class:`WorkerContext` where the platform has fork servers (Linux and most
+    Unixes): safe when the parent has threads, fast to start workers, and it
+    never re-runs the main module. ``spawn`` elsewhere (Windows), which needs
+    the ``if __name__ == "__main__":`` guard there, as with the stdlib.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return WorkerContext()
+    return multiprocessing.get_context("spawn")

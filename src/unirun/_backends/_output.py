@@ -1,0 +1,214 @@
+"""What process workers print and log, delivered to the caller's process.
+
+In a worker, ``sys.stdout`` and ``sys.stderr`` send whole lines (and what a
+flush asks for) to the parent, and a root logging handler sends each record.
+In the parent, an :class:`OutputRelay` writes the lines to the *current*
+``sys.stdout``/``sys.stderr`` (so ``redirect_stdout``, pytest's ``capsys`` and
+notebooks see them) and hands the records to the parent's loggers, from a
+thread of its own: a task that floods its output delays nobody else's result.
+A task's own result waits for its output to be written::
+
+    worker: print() -> OUTPUT ---pipe---> manager -> relay queue -> writer thread
+    worker: REPLY ---------------pipe---> manager -> (output pending? via the queue)
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+import queue
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+from . import _wire
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["OutputRelay", "install_forwarding"]
+
+
+class _ForwardedBytes:
+    """``sys.stdout.buffer`` of a worker: bytes are decoded and forwarded."""
+
+    def __init__(self, text: _ForwardedStream) -> None:
+        self._text = text
+
+    def write(self, data: bytes) -> int:
+        self._text.write(bytes(data).decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._text.flush()
+
+
+class _ForwardedStream(io.TextIOBase):
+    """A worker's ``sys.stdout`` or ``sys.stderr``: lines go to the parent."""
+
+    def __init__(
+        self, send: Callable[..., None], number: int, original: object
+    ) -> None:
+        super().__init__()
+        self._send = send
+        self._header = _wire.OUTPUT.pack(_wire.K_OUTPUT, number)
+        self._original = original
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self.buffer = _ForwardedBytes(self)
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # read-only, as in TextIOWrapper
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        # Code that writes to the descriptor itself bypasses forwarding.
+        fileno: Callable[[], int] = getattr(self._original, "fileno")  # noqa: B009
+        return fileno()
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        with self._lock:
+            if "\n" not in text:
+                self._pending.append(text)
+                return len(text)
+            head, newline, tail = text.rpartition("\n")
+            self._pending.append(head + newline)
+            data = "".join(self._pending)
+            self._pending = [tail] if tail else []
+            self._send(self._header, data.encode("utf-8", "surrogatepass"))
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                data = "".join(self._pending)
+                self._pending = []
+                self._send(self._header, data.encode("utf-8", "surrogatepass"))
+
+
+class _ForwardHandler(logging.Handler):
+    """A worker's root logging handler: each record goes to the parent."""
+
+    def __init__(self, send: Callable[..., None]) -> None:
+        super().__init__()
+        self._send = send
+        self._header = _wire.LOG.pack(_wire.K_LOG, 0)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            state = dict(record.__dict__)
+            state["msg"] = record.getMessage()
+            state["args"] = None
+            if record.exc_info and not record.exc_text:
+                state["exc_text"] = logging.Formatter().formatException(record.exc_info)
+            state["exc_info"] = None
+            state.pop("message", None)
+            try:
+                data = pickle.dumps(state)
+            except Exception:  # an extra attribute that does not pickle
+                data = pickle.dumps({key: str(value) for key, value in state.items()})
+            self._send(self._header, data)
+        except Exception:
+            self.handleError(record)
+
+
+def install_forwarding(send: Callable[..., None]) -> None:
+    """Make this worker's output and logging records go to the parent."""
+    sys.stdout = _ForwardedStream(send, 1, sys.__stdout__)
+    sys.stderr = _ForwardedStream(send, 2, sys.__stderr__)
+    logging.getLogger().addHandler(_ForwardHandler(send))
+
+
+class OutputRelay:
+    """Writes workers' lines and log records in this process, off the manager.
+
+    Called from the pool's manager thread only (no lock needed for the line
+    buffers); the writer thread starts on the first output.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._partial: dict[tuple[int, int], str] = {}
+        self._queue: queue.SimpleQueue[tuple[int, Any, Any] | None] = (
+            queue.SimpleQueue()
+        )
+        self._unwritten: dict[int, int] = {}  # worker -> items not yet handled
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def output(self, worker: int, stream: int, data: bytes) -> None:
+        """Take text a worker sent; queue its complete lines."""
+        key = (worker, stream)
+        text = self._partial.pop(key, "") + data.decode("utf-8", "surrogatepass")
+        head, newline, tail = text.rpartition("\n")
+        if tail:
+            self._partial[key] = tail
+        if newline:
+            self._put(worker, stream, head + newline)
+
+    def log(self, worker: int, data: bytes) -> None:
+        """Take a logging record a worker sent."""
+        self._put(worker, 0, data)
+
+    def end_of_task(self, worker: int, deliver: Callable[[], None]) -> None:
+        """Call ``deliver`` once ``worker``'s output so far has been written."""
+        for stream in (1, 2):
+            rest = self._partial.pop((worker, stream), None)
+            if rest:
+                self._put(worker, stream, rest)
+        with self._lock:
+            waiting = self._unwritten.get(worker, 0)
+        if waiting:
+            self._put(worker, -1, deliver)
+        else:
+            deliver()
+
+    def close(self) -> None:
+        """Write what is left and stop the writer thread."""
+        for (worker, stream), rest in list(self._partial.items()):
+            self._put(worker, stream, rest)
+        self._partial.clear()
+        thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            if thread is not threading.current_thread():
+                thread.join()
+
+    def _put(self, worker: int, stream: int, item: Any) -> None:
+        with self._lock:
+            self._unwritten[worker] = self._unwritten.get(worker, 0) + 1
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._write_all, name=f"{self._name}-output", daemon=True
+                )
+                self._thread.start()
+        self._queue.put((worker, stream, item))
+
+    def _write_all(self) -> None:
+        while (entry := self._queue.get()) is not None:
+            worker, stream, item = entry
+            try:
+                if stream == -1:
+                    item()
+                elif stream == 0:
+                    record = logging.makeLogRecord(pickle.loads(item))
+                    logging.getLogger(record.name).handle(record)
+                else:
+                    target = sys.stdout if stream == 1 else sys.stderr
+                    if target is not None:
+                        target.write(item)
+                        target.flush()
+            except Exception:
+                logging.getLogger("unirun").exception("could not relay worker output")
+            finally:
+                with self._lock:
+                    self._unwritten[worker] -= 1

@@ -1,0 +1,653 @@
+"""The state and the manager thread behind one :class:`ProcessExecutor`.
+
+Each worker has its own pipe and runs one task at a time, so the pool always
+knows which task a worker holds: that is what makes crash isolation, killing
+time-outs and stopping abandoned tasks possible::
+
+    submit() -> Task (pickled once) -> pending --(an idle worker)--> send
+    manager thread: select(pipes, exit sentinels, wake-up; next deadline)
+        REPLY/CHUNK  -> the task's Future (after the task's output is written)
+        OUTPUT/LOG   -> OutputRelay
+        exit         -> the worker's task fails (WorkerCrashedError); a chunk
+                        keeps the values in its result log; a new worker starts
+        deadline     -> the worker is killed (TaskTimeoutError)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import mmap
+import os
+import pickle
+import selectors
+import signal
+import tempfile
+import threading
+import time
+import uuid
+import weakref
+from collections import OrderedDict, deque
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import resource_tracker
+from typing import TYPE_CHECKING, Any
+
+from .._base import SHUTDOWN_MESSAGE
+from .._call import ChunkResult
+from .._checks import deadline_after, wait_time
+from .._errors import RebuildError, WorkerCrashedError, task_timed_out
+from .._exit import ExitRegistry
+from .._transfer import decode_exception
+from . import _wire, _worker
+from ._output import OutputRelay
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from .._future import Future, Stopper
+
+__all__ = ["Pool", "Task", "describe_exit"]
+
+#: Functions a worker keeps at most; the oldest are forgotten beyond it.
+KNOWN_FUNCTIONS = 256
+#: Bytes of a worker's result log (a sparse file: unused pages cost nothing).
+LOG_SIZE = 1 << 20
+
+
+def _shut_down_pools(live: list[tuple[Pool, Any]]) -> None:
+    for pool, _ in live:
+        pool.shutdown(wait=True)
+
+
+#: Live pools: shut down (waiting for their tasks) at interpreter exit.
+registry: ExitRegistry[Pool] = ExitRegistry(_shut_down_pools)
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Say in words how a worker process ended."""
+    if exitcode is None:
+        return "an unknown cause"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"signal {name}"
+    return f"exit code {exitcode}"
+
+
+class Task:
+    """One call (or one chunk of map items) and its Future."""
+
+    __slots__ = (
+        "args",
+        "chunk",
+        "deadline",
+        "fn_bytes",
+        "fn_key",
+        "future",
+        "id",
+        "timed_out",
+        "timeout",
+        "values",
+    )
+
+    def __init__(
+        self,
+        future: Future[Any],
+        fn_key: int,
+        fn_bytes: bytes,
+        args: bytes,
+        *,
+        chunk: bool,
+        timeout: float | None,
+    ) -> None:
+        self.id = 0
+        self.future = future
+        self.fn_key = fn_key
+        self.fn_bytes = fn_bytes
+        self.args = args
+        self.chunk = chunk
+        self.timeout = timeout
+        self.deadline: float | None = None
+        self.timed_out = False
+        self.values: list[Any] = []
+
+
+class _ResultLog:
+    """The parent's side of a worker's result log (see _worker.ResultLog)."""
+
+    def __init__(self) -> None:
+        directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+        self.path = os.path.join(
+            directory or tempfile.gettempdir(),
+            f"unirun-{os.getpid()}-results-{uuid.uuid4().hex[:12]}",
+        )
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, LOG_SIZE)
+            self._map = mmap.mmap(fd, LOG_SIZE)
+        finally:
+            os.close(fd)
+        # Removed by the resource tracker if this process dies first.
+        self._tracked = "/" + os.path.basename(self.path) if directory else None
+        if self._tracked:
+            resource_tracker.register(self._tracked, "shared_memory")
+
+    def read(self, into: list[Any]) -> BaseException | None:
+        """Append the values in the log to ``into``; the error of one that fails."""
+        used = memoryview(self._map)[: _worker.LOG_HEADER].cast("q")[0]
+        return read_values(
+            self._map[_worker.LOG_HEADER : _worker.LOG_HEADER + used], into
+        )
+
+    def close(self) -> None:
+        self._map.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        if self._tracked:
+            resource_tracker.unregister(self._tracked, "shared_memory")
+
+
+def read_values(data: bytes, into: list[Any]) -> BaseException | None:
+    """Unpickle the values written one after another in ``data``."""
+    file = io.BytesIO(data)
+    try:
+        while file.tell() < len(data):
+            into.append(pickle.load(file))
+    except BaseException as exc:  # even SystemExit from a hostile __reduce__
+        error = RebuildError(
+            f"a value of the chunk could not be unpickled: {type(exc).__name__}: {exc}"
+        )
+        error.__cause__ = exc
+        return error
+    return None
+
+
+class _Worker:
+    __slots__ = ("conn", "done", "id", "killing", "known", "log", "process", "task")
+
+    def __init__(
+        self, number: int, process: BaseProcess, conn: Connection, log: _ResultLog
+    ) -> None:
+        self.id = number
+        self.process = process
+        self.conn = conn
+        self.log = log
+        self.task: Task | None = None
+        self.done = 0
+        self.killing = False
+        self.known: OrderedDict[int, None] = OrderedDict()
+
+
+class Pool:
+    """Workers, pending tasks and the manager thread of one process executor."""
+
+    def __init__(
+        self,
+        max_workers: int,
+        context: Any,  # a BaseContext; typeshed's lacks Process and Pipe
+        settings: dict[str, Any],
+    ) -> None:
+        self.max_workers = max_workers
+        self.context = context
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.workers: list[_Worker] = []
+        self.idle: list[_Worker] = []
+        self.new: list[_Worker] = []  # started, not yet watched by the manager
+        self.pending: deque[Task] = deque()
+        self.ids = itertools.count(1)
+        self.numbers = itertools.count()
+        self.shutting_down = False
+        self.broken: str | None = None
+        self.closed = False
+        self.wake_lock = threading.Lock()  # guards the wake-up pipe and `closed`
+        self.manager: threading.Thread | None = None
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.lifeline_r, self.lifeline_w = context.Pipe(duplex=False)
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        self.relay = OutputRelay(f"ProcessExecutor-{id(self):#x}")
+        self._ref = weakref.ref(self)
+        registry.add(self)
+
+    # -- called from any thread ---------------------------------------------------
+
+    def wake(self) -> None:
+        """Make the manager look at the pool again."""
+        with self.wake_lock:
+            # After _close() the descriptor number may belong to someone else.
+            if self.closed:
+                return
+            try:
+                os.write(self.wake_w, b"\0")
+            except OSError:  # full: a wake-up is already pending
+                pass
+
+    def submit(self, task: Task) -> None:
+        """Queue ``task``; start a worker for it if none is idle."""
+        with self.lock:
+            if self.broken:
+                raise BrokenProcessPool(self.broken)
+            if self.shutting_down:  # stopped by terminate()
+                raise RuntimeError(SHUTDOWN_MESSAGE)
+            task.id = next(self.ids)
+            self.pending.append(task)
+            spawn = not self.idle and len(self.workers) < self.max_workers
+            if spawn:
+                self._start_worker()
+            if self.manager is None:
+                self.manager = threading.Thread(
+                    target=self._manage, name=f"ProcessExecutor-manager-{id(self):#x}"
+                )
+                self.manager.start()
+            elif spawn:
+                self.wake()
+        self._feed_idle()
+
+    def shutdown(self, wait: bool, cancel_futures: bool = False) -> None:
+        """Stop after the accepted tasks (or cancel the pending ones)."""
+        with self.lock:
+            self.shutting_down = True
+            cancelled: deque[Task] = deque()
+            if cancel_futures:
+                cancelled, self.pending = self.pending, deque()
+            manager = self.manager
+        for task in cancelled:
+            task.future.cancel()
+        if manager is None:
+            self._close()
+            return
+        self.wake()
+        if wait and manager is not threading.current_thread():
+            manager.join()
+
+    def terminate(self) -> None:
+        """Stop now: cancel everything and kill the workers (after Ctrl-C)."""
+        with self.lock:
+            self.shutting_down = True
+            tasks = list(self.pending)
+            self.pending.clear()
+            for worker in self.workers:
+                worker.killing = True
+                if worker.task is not None:
+                    tasks.append(worker.task)
+        for task in tasks:
+            task.future._abandon()
+        self.wake()
+
+    def signal_workers(self, kill: bool) -> None:
+        """Send every live worker SIGKILL (or SIGTERM); their tasks fail."""
+        with self.lock:
+            processes = [worker.process for worker in self.workers]
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError):
+                if process.exitcode is None:
+                    process.kill() if kill else process.terminate()
+
+    def processes(self) -> dict[int, BaseProcess]:
+        """The live worker processes by pid."""
+        with self.lock:
+            return {w.process.pid: w.process for w in self.workers if w.process.pid}
+
+    # -- dispatch -----------------------------------------------------------------
+
+    def _stopper(self, task_id: int) -> Stopper:
+        """How the future of task ``task_id`` stops it: by killing its worker.
+
+        Only an abandoned task is stopped; ``cancel()`` of a running one returns
+        False, as in the stdlib. Holds the pool weakly: a future kept by the
+        caller does not keep a shut-down pool alive.
+        """
+        pool_ref = self._ref
+
+        def stop(abandon: bool) -> bool:
+            pool = pool_ref()
+            if not abandon or pool is None:
+                return False
+            with pool.lock:
+                for worker in pool.workers:
+                    if worker.task is not None and worker.task.id == task_id:
+                        worker.killing = True
+            pool.wake()
+            return True
+
+        return stop
+
+    def _start_worker(self) -> None:
+        """Start one worker process (lock held); the manager will watch it."""
+        parent_conn, child_conn = self.context.Pipe(duplex=True)
+        log = _ResultLog()
+        settings = _worker.WorkerSettings(log_path=log.path, **self.settings)
+        process = self.context.Process(
+            target=_worker.worker_main,
+            # initargs travel as process arguments, pickled while spawning, so
+            # that multiprocessing queues, locks and values work as in the stdlib.
+            args=(child_conn, self.lifeline_r, settings),
+        )
+        try:
+            process.start()
+        except BaseException:
+            log.close()
+            parent_conn.close()
+            raise
+        finally:
+            child_conn.close()
+        worker = _Worker(next(self.numbers), process, parent_conn, log)
+        self.workers.append(worker)
+        self.idle.append(worker)
+        self.new.append(worker)
+
+    def _next_assignment(self) -> tuple[_Worker, Task] | None:
+        """Pair an idle worker with a pending task (lock held)."""
+        while self.idle and self.pending:
+            task = self.pending.popleft()
+            if not task.future._start(self._stopper(task.id)):
+                continue
+            if task.timeout is not None and task.timeout <= 0:
+                task.future.set_exception(task_timed_out(task.timeout, "cancelled"))
+                continue
+            worker = self.idle.pop()
+            task.deadline = deadline_after(task.timeout)
+            worker.task = task
+            return worker, task
+        return None
+
+    def _feed_idle(self) -> None:
+        """Send pending tasks to idle workers."""
+        while True:
+            with self.lock:
+                assignment = self._next_assignment()
+            if assignment is None:
+                return
+            worker, task = assignment
+            if task.deadline is not None and threading.current_thread() is not (
+                self.manager
+            ):
+                self.wake()  # the manager must watch the new deadline
+            try:
+                self._send(worker, task)
+            except OSError:
+                pass  # the worker died: its sentinel tells the manager
+
+    def _send(self, worker: _Worker, task: Task) -> None:
+        flags = _wire.F_CHUNK if task.chunk else 0
+        parts: list[bytes] = []
+        key = task.fn_key
+        if key < 0 or key not in worker.known:
+            flags |= _wire.F_FN_BYTES
+            parts += (_wire.LENGTH.pack(len(task.fn_bytes)), task.fn_bytes)
+            if key >= 0:
+                worker.known[key] = None
+                if len(worker.known) > KNOWN_FUNCTIONS:
+                    forget = [worker.known.popitem(last=False)[0]]
+                    header = _wire.FORGET.pack(_wire.K_FORGET, 0)
+                    _wire.send_parts(worker.conn, [header, pickle.dumps(forget)])
+        else:
+            worker.known.move_to_end(key)
+        args, task.args = task.args, b""  # not kept by a running or finished task
+        header = _wire.TASK.pack(_wire.K_TASK, task.id, flags, key)
+        _wire.send_parts(worker.conn, [header, *parts, args])
+
+    # -- the manager thread -------------------------------------------------------
+
+    def _manage(self) -> None:
+        try:
+            while not self._step():
+                pass
+        except BaseException as exc:
+            # A bug here must not leave futures waiting forever: fail them all.
+            self._break(f"the process pool's manager thread failed: {exc!r}")
+            raise
+        finally:
+            self._close()
+
+    def _watch_new_workers(self) -> None:
+        with self.lock:
+            new, self.new = self.new, []
+        for worker in new:
+            self.selector.register(worker.conn, selectors.EVENT_READ, worker)
+            self.selector.register(
+                worker.process.sentinel, selectors.EVENT_READ, worker
+            )
+
+    def _step(self) -> bool:
+        """Wait for and handle events once; return True when the pool is done."""
+        self._watch_new_workers()
+        with self.lock:
+            deadlines = [
+                w.task.deadline
+                for w in self.workers
+                if w.task is not None and w.task.deadline is not None
+            ]
+        ready = self.selector.select(wait_time(min(deadlines)) if deadlines else None)
+        exited = []
+        for key, _ in ready:
+            worker = key.data
+            if worker is None:
+                os.read(self.wake_r, 4096)
+            elif key.fileobj is worker.conn:
+                self._receive(worker)
+            else:
+                exited.append(worker)
+        for worker in exited:
+            self._reap(worker)
+        now = time.monotonic()
+        with self.lock:
+            workers = list(self.workers)
+        for worker in workers:
+            task = worker.task
+            if worker.killing or (
+                task is not None and task.deadline is not None and task.deadline <= now
+            ):
+                self._time_out(worker)
+        self._replace_workers()
+        self._feed_idle()
+        with self.lock:
+            if self.broken:
+                return True
+            busy = any(w.task is not None for w in self.workers)
+            return self.shutting_down and not self.pending and not busy
+
+    def _receive(self, worker: _Worker) -> None:
+        try:
+            while worker.conn.poll():
+                self._handle(worker, worker.conn.recv_bytes())
+        except (EOFError, OSError):
+            pass  # the worker is gone; _reap handles it
+
+    def _handle(self, worker: _Worker, message: bytes) -> None:
+        kind = message[0]
+        if kind == _wire.K_OUTPUT:
+            stream = message[1]
+            self.relay.output(worker.id, stream, message[_wire.OUTPUT.size :])
+            return
+        if kind == _wire.K_LOG:
+            self.relay.log(worker.id, message[_wire.LOG.size :])
+            return
+        _, task_id, status = _wire.REPLY.unpack_from(message)
+        body = memoryview(message)[_wire.REPLY.size :]
+        if kind == _wire.K_INIT_FAILED:
+            self._break(
+                "A process initializer failed, the process pool is not usable anymore"
+            )
+            return
+        task = worker.task
+        if task is None or task.id != task_id:
+            return
+        if kind == _wire.K_PARTIAL:
+            error = read_values(bytes(body), task.values)
+            if error is not None:
+                task.values.append(error)  # kept in order; reported at its place
+            return
+        with self.lock:
+            worker.task = None
+            worker.done += 1
+            retiring = (
+                self.settings["max_tasks"] is not None
+                and worker.done >= self.settings["max_tasks"]
+            )
+            if not worker.killing and not retiring:
+                self.idle.append(worker)
+        outcome = self._outcome(worker, task, kind, status, body)
+        self.relay.end_of_task(worker.id, lambda: _deliver(task.future, outcome))
+
+    def _outcome(
+        self, worker: _Worker, task: Task, kind: int, status: int, body: memoryview
+    ) -> tuple[bool, Any]:
+        """(True, result) or (False, exception) of a finished task."""
+        if kind == _wire.K_CHUNK:
+            error_bytes, elapsed = pickle.loads(body)
+            error = decode_exception(error_bytes) if error_bytes else None
+            return True, self._chunk_result(worker, task, error, elapsed)
+        if status == _wire.OK:
+            try:
+                return True, pickle.loads(body)
+            except BaseException as exc:  # even SystemExit from a hostile __reduce__
+                error = RebuildError(
+                    "the task's result could not be unpickled in the parent: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                error.__cause__ = exc
+                return False, error
+        raised = decode_exception(bytes(body))
+        if status == _wire.UNREADABLE:
+            error = RebuildError(
+                "the task could not be unpickled in the worker process: "
+                f"{type(raised).__name__}: {raised}"
+            )
+            error.__cause__ = raised
+            return False, error
+        return False, raised
+
+    def _chunk_result(
+        self,
+        worker: _Worker,
+        task: Task,
+        error: BaseException | None,
+        elapsed: float = 0.0,
+    ) -> ChunkResult:
+        values = task.values
+        for index, value in enumerate(values):  # a PARTIAL that failed to unpickle
+            if isinstance(value, RebuildError):
+                return ChunkResult(values[:index], value, elapsed)
+        failed = worker.log.read(values)
+        return ChunkResult(values, failed or error, elapsed)
+
+    def _reap(self, worker: _Worker) -> None:
+        self._receive(worker)  # a reply may have been sent just before the exit
+        worker.process.join()
+        with self.lock:
+            if worker in self.workers:
+                self.workers.remove(worker)
+            if worker in self.idle:
+                self.idle.remove(worker)
+            task, worker.task = worker.task, None
+        for fileobj in (worker.conn, worker.process.sentinel):
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(fileobj)
+        if task is not None and not task.future.done():
+            if task.timed_out:
+                error: BaseException = task_timed_out(task.timeout, "killed")
+            else:
+                error = WorkerCrashedError(
+                    "A process in the process pool was terminated abruptly while the "
+                    f"future was running ({describe_exit(worker.process.exitcode)})."
+                )
+            if task.chunk:
+                outcome: tuple[bool, Any] = (
+                    True,
+                    self._chunk_result(worker, task, error),
+                )
+            else:
+                outcome = (False, error)
+            self.relay.end_of_task(worker.id, lambda: _deliver(task.future, outcome))
+        worker.conn.close()
+        worker.log.close()
+
+    def _time_out(self, worker: _Worker) -> None:
+        task = worker.task
+        if task is not None and not worker.killing:
+            if task.chunk:
+                task.timed_out = True  # its values so far are read when it is reaped
+            else:
+                task.future._set_exception_if_pending(
+                    task_timed_out(task.timeout, "killed")
+                )
+        with self.lock:
+            worker.killing = True
+            if worker in self.idle:
+                self.idle.remove(worker)
+        if worker.process.exitcode is None:
+            worker.process.kill()
+
+    def _replace_workers(self) -> None:
+        with self.lock:
+            if self.broken:
+                return
+            live = [w for w in self.workers if not w.killing]
+            missing = min(len(self.pending), self.max_workers - len(self.workers))
+            missing -= len([w for w in live if w in self.idle])
+            for _ in range(max(0, missing)):
+                self._start_worker()
+
+    def _break(self, reason: str) -> None:
+        with self.lock:
+            self.broken = reason
+            tasks = list(self.pending)
+            self.pending.clear()
+            for worker in self.workers:
+                # Not killed: every worker gets the stop message and exits on its
+                # own (killed only after a grace period), flushing what it logged.
+                if worker.task is not None:
+                    tasks.append(worker.task)
+                    worker.task = None
+        for task in tasks:
+            task.future._set_exception_if_pending(BrokenProcessPool(reason))
+
+    def _close(self) -> None:
+        """Stop every worker and release the pipes (manager thread, at the end)."""
+        with self.lock:
+            workers, self.workers, self.idle = self.workers, [], []
+        for worker in workers:
+            if worker.killing or worker.task is not None:
+                worker.process.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    worker.conn.send_bytes(b"")
+        for worker in workers:
+            worker.process.join(5)
+            if worker.process.exitcode is None:
+                worker.process.kill()
+                worker.process.join()
+            self._receive(worker)  # output it sent before it exited
+            worker.conn.close()
+            worker.log.close()
+        for task in self.pending:
+            task.future._set_exception_if_pending(
+                BrokenProcessPool(self.broken or "the process pool was closed")
+            )
+        self.relay.close()
+        with self.wake_lock:
+            if self.closed:
+                return
+            # Later wake() calls must not write to a number that may be reused.
+            self.closed = True
+            self.selector.close()
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+        self.lifeline_r.close()
+        self.lifeline_w.close()
+        registry.discard(self)
+
+
+def _deliver(future: Future[Any], outcome: tuple[bool, Any]) -> None:
+    ok, value = outcome
+    if ok:
+        future._set_result_if_pending(value)
+    else:
+        future._set_exception_if_pending(value)

@@ -1,0 +1,196 @@
+"""Programs shaped the way users write them, run as real child interpreters.
+
+A script without a main guard, one read from stdin, ``python -c`` and a
+notebook-like ``__main__`` without a file: the user's top level runs exactly
+once, whatever the executor does with worker processes (issue 11).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="spawn re-imports the main module there"
+)
+
+#: A program without a main guard; its top level leaves a mark each time it runs.
+PROGRAM = textwrap.dedent(
+    """
+    import os
+    import unirun
+
+    with open(os.environ["MARKER"], "a") as marker:
+        marker.write("top level ran\\n")
+
+
+    def work(x):
+        return x * x
+
+
+    kind = os.environ["KIND"]
+    ex = unirun.executor(kind)
+    # On auto, a process hint sends the calls to worker processes for sure.
+    view = ex.options(backend="process") if kind == "auto" else ex
+    with ex:
+        print(sorted(view.submit(work, i).result() for i in range(4)))
+        print(list(view.map(work, range(4))))
+    """
+)
+
+#: Runs a program as a notebook does: in ``__main__``, which has no file, with
+#: cells compiled under a pseudo file name.
+NOTEBOOK = textwrap.dedent(
+    """
+    import code
+    import sys
+
+    import __main__
+
+    source = open(sys.argv[1]).read()
+    del __main__.__file__
+    code.InteractiveInterpreter(vars(__main__)).runsource(
+        source, "<ipython-input-1-0123456789ab>", "exec"
+    )
+    """
+)
+
+
+def run(args: list[str], tmp_path: Path, kind: str, **kwargs: object) -> str:
+    marker = tmp_path / "marker"
+    env = {**os.environ, "MARKER": str(marker), "KIND": kind}
+    done = subprocess.run(
+        [sys.executable, *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]  # input=, as subprocess.run takes
+    )
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text().splitlines() == ["top level ran"], done.stderr
+    return str(done.stdout)
+
+
+@pytest.mark.parametrize("kind", ["process", "auto"])
+@pytest.mark.parametrize("shape", ["file", "stdin", "-c", "notebook"])
+def test_unguarded_program_runs_once_gh11(
+    kind: str, shape: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(PROGRAM)
+    if shape == "file":
+        output = run([str(script)], tmp_path, kind)
+    elif shape == "stdin":
+        output = run(["-"], tmp_path, kind, input=PROGRAM)
+    elif shape == "-c":
+        output = run(["-c", PROGRAM], tmp_path, kind)
+    else:
+        runner = tmp_path / "notebook.py"
+        runner.write_text(NOTEBOOK)
+        output = run([str(runner), str(script)], tmp_path, kind)
+    assert output.splitlines() == ["[0, 1, 4, 9]", "[0, 1, 4, 9]"]
+
+
+GLOBALS = textwrap.dedent(
+    """
+    import unirun
+
+
+    class Counted:
+        pickles = 0
+
+        def __reduce__(self):
+            Counted.pickles += 1
+            return (Counted, ())
+
+
+    BIG = Counted()
+    CACHE = {}
+
+
+    def remember(x):
+        assert isinstance(BIG, Counted)
+        CACHE[x] = True
+        return len(CACHE)
+
+
+    def cache_size():
+        return len(CACHE)
+
+
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        print([ex.submit(remember, i).result() for i in range(5)])
+        print(list(ex.map(remember, range(5, 8))))
+        print(ex.submit(cache_size).result())
+        print(Counted.pickles)
+    """
+)
+
+
+def test_main_function_and_its_globals_travel_once_gh11(tmp_path: Path) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(GLOBALS)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    # The worker keeps one __main__ namespace: the cache fills up across calls
+    # and another function sees it; the global was pickled once, not per call.
+    assert done.stdout.splitlines() == ["[1, 2, 3, 4, 5]", "[6, 7, 8]", "8", "1"]
+
+
+TRACEBACK = textwrap.dedent(
+    """
+    import unirun
+
+
+    def boom(x):
+        raise ValueError(x)
+
+
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        try:
+            ex.submit(boom, 3).result()
+        except ValueError as exc:
+            print(exc.__cause__)
+        try:
+            ex.submit(lambda: 1 / 0).result()
+        except ZeroDivisionError as exc:
+            print(exc.__cause__)
+    """
+)
+
+
+def test_remote_traceback_of_main_function_shows_its_source_gh11(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(TRACEBACK)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f'File "{script}", line 6, in boom' in done.stdout
+    assert "raise ValueError(x)" in done.stdout
+    assert f'File "{script}", line 15, in <lambda>' in done.stdout
+    assert "ex.submit(lambda: 1 / 0).result()" in done.stdout
+    assert "<dynamic-code>" not in done.stdout
