@@ -292,3 +292,17 @@ def log_message(name: str, level: int, message: str) -> int:
 
 class Marker:
     """A plain object a test can hold a weak reference to."""
+
+
+def shut_down_from_task(executor: Any) -> None:
+    """Call ``executor.shutdown(wait=True)`` from inside one of its tasks."""
+    executor.shutdown(wait=True)
+
+
+async def sleep_forever_then_mark(marker: str) -> None:
+    """Sleep (on any event loop) until cancelled; leave ``marker`` on the way out."""
+    try:
+        await anyio.sleep(3600)
+    finally:
+        with open(marker, "w"):
+            pass

@@ -45,10 +45,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def make_executor(kind: str, **options: object) -> BaseExecutor:
     """Create a small executor of ``kind`` for a test."""
-    if kind == "process":
-        options.setdefault("max_workers", 2)
-    elif kind == "thread":
-        options.setdefault("max_workers", 4)
+    from unirun._backends import load_backend
+
+    cls = load_backend(kind)
+    if cls.kind != "auto":  # auto sizes each inner pool itself
+        options.setdefault("max_workers", 2 if cls.crosses_processes else 4)
     return unirun.executor(kind, **options)  # type: ignore[arg-type]  # kind is checked by the registry
 
 

@@ -12,6 +12,7 @@ import inspect
 import threading
 import time
 import traceback
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -126,6 +127,9 @@ def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> ChunkResu
 def is_async_callable(fn: object) -> bool:
     """Whether calling ``fn`` returns a coroutine (``async def``, or a partial of one,
     or an object whose ``__call__`` is ``async def``)."""
+    if type(fn) is types.FunctionType and not fn.__dict__:
+        # The common case, at submit: a plain function with no markers on it.
+        return bool(fn.__code__.co_flags & inspect.CO_COROUTINE)
     while isinstance(fn, functools.partial):
         fn = fn.func
     if inspect.iscoroutinefunction(fn):

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures._base import (
+    CANCELLED,
     CANCELLED_AND_NOTIFIED,
     FINISHED,
     PENDING,
@@ -137,6 +138,9 @@ async def _wait_done_asyncio(
 Stopper = Callable[[bool], bool]
 
 
+_DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+
+
 class Future(cf.Future[T], Generic[T]):
     """The result of a task: a :class:`concurrent.futures.Future` you can await.
 
@@ -156,13 +160,43 @@ class Future(cf.Future[T], Generic[T]):
     :meth:`_start`, which marks the task running and says how to stop it.
     """
 
+    # The stdlib Future makes a threading.Condition per future, which costs
+    # more than the rest of it. Here the state is guarded by a C RLock, and the
+    # Condition (wrapping that very lock) is made only when a thread waits on
+    # this future, or when concurrent.futures' own helpers ask for it.
+    _cond: threading.Condition | None = None
     _stopper: Stopper | None = None
     _on_interrupt: Callable[[], object] | None = None
 
     def __init__(self, on_interrupt: Callable[[], object] | None = None) -> None:
-        super().__init__()
+        self._lock = threading.RLock()
+        self._state = PENDING
+        self._result: T | None = None
+        self._exception: BaseException | None = None
+        self._waiters: list[Any] = []
+        self._done_callbacks: list[Callable[[Future[T]], object]] = []
         if on_interrupt is not None:
             self._on_interrupt = on_interrupt
+
+    @property
+    def _condition(self) -> threading.Condition:
+        cond = self._cond
+        if cond is None:
+            with self._lock:
+                cond = self._cond
+                if cond is None:
+                    cond = self._cond = threading.Condition(self._lock)
+        return cond
+
+    @_condition.setter
+    def _condition(self, condition: threading.Condition) -> None:
+        self._cond = condition
+
+    def _notify(self) -> None:
+        """Wake the threads waiting in result() (lock held)."""
+        cond = self._cond
+        if cond is not None:
+            cond.notify_all()
 
     def _start(self, stopper: Stopper | None = None) -> bool:
         """Mark the task running; ``False`` if it was cancelled first.
@@ -171,12 +205,64 @@ class Future(cf.Future[T], Generic[T]):
         was already notified is skipped instead of raising. ``stopper`` is how
         the backend stops the task once it runs (see :data:`Stopper`).
         """
-        if stopper is not None:
-            self._stopper = stopper
-        try:
-            return self.set_running_or_notify_cancel()
-        except RuntimeError:
+        with self._lock:
+            state = self._state
+            if state == PENDING:
+                self._state = RUNNING
+                if stopper is not None:
+                    self._stopper = stopper
+                return True
+            if state == CANCELLED:
+                self._state = CANCELLED_AND_NOTIFIED
+                for waiter in self._waiters:
+                    waiter.add_cancelled(self)
             return False
+
+    def set_running_or_notify_cancel(self) -> bool:
+        """As :meth:`concurrent.futures.Future.set_running_or_notify_cancel`."""
+        with self._lock:
+            if self._state not in (PENDING, CANCELLED):
+                raise RuntimeError("Future in unexpected state")
+        return self._start()
+
+    def set_result(self, result: T) -> None:
+        """As :meth:`concurrent.futures.Future.set_result`."""
+        with self._lock:
+            if self._state in _DONE:
+                raise cf.InvalidStateError(f"{self._state}: {self!r}")
+            self._result = result
+            self._state = FINISHED
+            for waiter in self._waiters:
+                waiter.add_result(self)
+            self._notify()
+        self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+
+    def set_exception(self, exception: BaseException | None) -> None:
+        """As :meth:`concurrent.futures.Future.set_exception`."""
+        with self._lock:
+            if self._state in _DONE:
+                raise cf.InvalidStateError(f"{self._state}: {self!r}")
+            self._exception = exception
+            self._state = FINISHED
+            for waiter in self._waiters:
+                waiter.add_exception(self)
+            self._notify()
+        self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+
+    def done(self) -> bool:
+        """Return True if the future was cancelled or finished executing."""
+        return self._state in _DONE
+
+    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
+        """As :meth:`concurrent.futures.Future.add_done_callback`."""
+        with self._lock:
+            if self._state not in _DONE:
+                self._done_callbacks.append(fn)
+                return
+        try:
+            fn(self)
+        except Exception:
+            cf._base.LOGGER.exception("exception calling callback for %r", self)
 
     def cancel(self) -> bool:
         """Cancel the task; return whether the future is now cancelled.
@@ -204,14 +290,26 @@ class Future(cf.Future[T], Generic[T]):
 
     def _mark_cancelled(self) -> None:
         """Move a RUNNING future to cancelled (the stdlib has no public way)."""
-        with self._condition:
+        with self._lock:
             if self._state != RUNNING:
                 return
             self._state = CANCELLED_AND_NOTIFIED
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
-            self._condition.notify_all()
+            self._notify()
         self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+
+    def _outcome(self) -> T:
+        """The result, or raise what the task raised (the future is done)."""
+        if self._state != FINISHED:
+            raise cf.CancelledError
+        exception = self._exception
+        if exception is not None:
+            try:
+                raise exception
+            finally:
+                exception = None  # no cycle through the traceback
+        return self._result  # type: ignore[return-value]  # FINISHED: set
 
     def result(self, timeout: float | None = None) -> T:
         """Return the task's result, waiting up to ``timeout`` seconds.
@@ -224,20 +322,23 @@ class Future(cf.Future[T], Generic[T]):
             TimeoutError: the task did not finish within ``timeout``.
             Exception: whatever the task raised, unchanged.
         """
-        if self._state != FINISHED:
+        if self._state not in _DONE:
             if timeout is not None and timeout > MAX_WAIT:
                 timeout = None
             try:
-                with self._condition:
-                    if self._state in (PENDING, RUNNING):
-                        self._condition.wait(timeout)
+                cond = self._condition
+                with cond:
+                    if self._state not in _DONE:
+                        cond.wait(timeout)
             except KeyboardInterrupt:
                 # A real Ctrl-C while waiting (a task's own KeyboardInterrupt is
                 # stored and raised below, and stops nothing else).
                 if self._on_interrupt is not None:
                     self._on_interrupt()
                 raise
-        return super().result(0)
+            if self._state not in _DONE:
+                raise TimeoutError
+        return self._outcome()
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._result_async().__await__()
@@ -251,7 +352,7 @@ class Future(cf.Future[T], Generic[T]):
             if not self.done():
                 self._abandon()
             raise
-        return super().result(0)
+        return self._outcome()
 
     def _set_result_if_pending(self, result: T) -> None:
         """Set the result unless the future was cancelled or failed meanwhile."""
@@ -264,7 +365,7 @@ class Future(cf.Future[T], Generic[T]):
             self.set_exception(exception)
 
     def __repr__(self) -> str:
-        with self._condition:
+        with self._lock:
             state = self._state
             if state == FINISHED:
                 if self._exception is not None:

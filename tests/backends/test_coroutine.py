@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import unirun
-from _tasks import init_fail, square, thread_name
+from _tasks import async_fail, async_sleep_then, init_fail, square, thread_name
 
 
 @pytest.mark.anyio
@@ -131,3 +131,40 @@ def test_submit_from_trio_thread_to_asyncio_executor() -> None:
             return await ex.submit(square, 6)
 
     assert anyio.run(main, backend="trio") == 36
+
+
+@pytest.mark.anyio
+async def test_error_in_async_with_body_leaves_as_itself_gh11() -> None:
+    # Not an ExceptionGroup: the error the body raised.
+    with pytest.raises(ValueError, match="from the body"):  # noqa: PT012
+        async with unirun.CoroutineExecutor() as ex:
+            await ex.submit(async_sleep_then, 0, None)
+            raise ValueError("from the body")
+
+
+@pytest.mark.anyio
+async def test_error_of_awaited_task_leaves_async_with_as_itself_gh11() -> None:
+    with pytest.raises(KeyError, match="boom"):
+        async with unirun.CoroutineExecutor() as ex:
+            await ex.submit(async_fail, "boom")
+
+
+def test_dropped_executor_lets_its_loop_thread_end_gh12() -> None:
+    import gc
+
+    ex = unirun.CoroutineExecutor()
+    assert ex.submit(async_sleep_then, 0, None).result(timeout=60) is None
+    (loop_thread,) = [
+        t for t in threading.enumerate() if t.name.startswith("CoroutineExecutor-")
+    ]
+    del ex
+    gc.collect()
+    loop_thread.join(60)
+    assert not loop_thread.is_alive()
+
+
+def test_max_concurrency_is_another_name_for_max_workers_gh11() -> None:
+    with unirun.CoroutineExecutor(max_concurrency=3) as ex:
+        assert ex._max_workers == 3
+    with pytest.raises(TypeError, match="name the same limit"):
+        unirun.CoroutineExecutor(max_workers=2, max_concurrency=3)

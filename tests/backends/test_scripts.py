@@ -194,3 +194,67 @@ def test_remote_traceback_of_main_function_shows_its_source_gh11(
     assert f'File "{script}", line 15, in <lambda>' in done.stdout
     assert "ex.submit(lambda: 1 / 0).result()" in done.stdout
     assert "<dynamic-code>" not in done.stdout
+
+
+NEVER_SHUT_DOWN = textwrap.dedent(
+    """
+    import unirun
+
+
+    async def double(x):
+        return 2 * x
+
+
+    ex = unirun.executor("coroutine")
+    print(ex.submit(double, 21).result())
+    # No shutdown(), no with: the program must still exit, as with the stdlib.
+    """
+)
+
+
+def test_program_that_never_shuts_down_exits_gh12(tmp_path: Path) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(NEVER_SHUT_DOWN)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "42\n"
+
+
+SHUTDOWN_FROM_TASK = textwrap.dedent(
+    """
+    import unirun
+
+
+    def close(ex):
+        ex.shutdown(wait=True)
+
+
+    with unirun.CoroutineExecutor() as ex:
+        try:
+            ex.submit(close, ex).result()
+        except RuntimeError as exc:
+            print(type(exc).__name__)
+    """
+)
+
+
+def test_shutdown_from_a_sync_coroutine_task_does_not_deadlock_gh12(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(SHUTDOWN_FROM_TASK)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "RuntimeError\n"

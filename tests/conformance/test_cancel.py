@@ -18,8 +18,7 @@ if TYPE_CHECKING:
 
 
 def test_cancel_pending_never_runs(kind: str, tmp_path: Path) -> None:
-    options = {"max_concurrency": 1} if kind == "coroutine" else {"max_workers": 1}
-    executor = make_executor(kind, **options)
+    executor = make_executor(kind, max_workers=1)
     gate = Gate(tmp_path)
     marker = tmp_path / "second-ran"
     try:

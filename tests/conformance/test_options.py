@@ -8,6 +8,7 @@ import pytest
 
 import unirun
 from _tasks import echo_kwargs, signal_then_wait, square
+from conftest import make_executor
 from gates import Gate
 
 if TYPE_CHECKING:
@@ -86,3 +87,66 @@ def test_options_bad_values(
 ) -> None:
     with pytest.raises(error):
         executor.options(**kwargs)  # type: ignore[arg-type]  # bad input on purpose
+
+
+@pytest.mark.parametrize("huge", [float("inf"), 1e30, 1e10])
+def test_huge_timeouts_mean_no_limit_and_break_nothing_gh12(
+    kind: str, huge: float, tmp_path: Path
+) -> None:
+    executor = make_executor(kind)
+    gate = Gate(tmp_path)
+    try:
+        assert executor.options(timeout=huge).submit(square, 6).result(60) == 36
+        # Time-outs still work afterwards (the watcher of deadlines is alive).
+        stuck = executor.options(timeout=0.2).submit(
+            signal_then_wait, gate.started, gate.release, 1
+        )
+        with pytest.raises(unirun.TaskTimeoutError):
+            stuck.result(timeout=60)
+        assert executor.submit(square, 7).result(timeout=60) == 49
+    finally:
+        gate.open()
+        executor.shutdown()
+
+
+def test_timeout_cancels_an_async_task_on_every_kind_gh11(
+    kind: str, tmp_path: Path
+) -> None:
+    from _tasks import sleep_forever_then_mark
+
+    executor = make_executor(kind)
+    marker = tmp_path / "cleaned-up"
+    try:
+        future = executor.options(timeout=0.2).submit(
+            sleep_forever_then_mark, str(marker)
+        )
+        with pytest.raises(unirun.TaskTimeoutError) as caught:
+            future.result(timeout=60)
+    finally:
+        executor.shutdown(wait=True)  # the stuck coroutine does not hold it up
+    if executor.crosses_processes and executor.stops_on_timeout:
+        return  # its worker process was killed: no clean-up ran
+    assert marker.exists()  # cancelled for real: its finally clause ran
+    assert "cancelled" in str(caught.value)
+
+
+def test_timeout_of_a_plain_function_does_not_claim_it_was_cancelled_gh11(
+    kind: str, tmp_path: Path
+) -> None:
+    executor = make_executor(kind)
+    gate = Gate(tmp_path)
+    try:
+        future = executor.options(timeout=0.2).submit(
+            signal_then_wait, gate.started, gate.release, 1
+        )
+        with pytest.raises(unirun.TaskTimeoutError) as caught:
+            future.result(timeout=60)
+        message = str(caught.value)
+        if executor.crosses_processes and executor.stops_on_timeout:
+            assert "killed" in message
+        else:
+            assert "cancelled" not in message
+            assert "runs on" in message
+    finally:
+        gate.open()
+        executor.shutdown()

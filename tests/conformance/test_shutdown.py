@@ -53,8 +53,7 @@ def test_shutdown_waits_for_running_tasks(kind: str, tmp_path: Path) -> None:
 
 
 def test_shutdown_cancel_futures_cancels_pending(kind: str, tmp_path: Path) -> None:
-    options = {"max_concurrency": 1} if kind == "coroutine" else {"max_workers": 1}
-    executor = make_executor(kind, **options)
+    executor = make_executor(kind, max_workers=1)
     gate = Gate(tmp_path)
     first = executor.submit(signal_then_wait, gate.started, gate.release, 1)
     gate.wait_started()
@@ -100,10 +99,50 @@ async def test_async_with_shuts_down(kind: str) -> None:
 
 
 def test_max_workers_below_one_rejected(kind: str) -> None:
-    option = "max_concurrency" if kind == "coroutine" else "max_workers"
     for bad in (0, -1):
-        with pytest.raises(ValueError, match="greater than 0"):
-            make_executor(kind, **{option: bad})
+        with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+            make_executor(kind, max_workers=bad)
+
+
+@pytest.mark.parametrize("bad", [2.5, "3", float("nan"), float("inf")])
+def test_max_workers_not_an_integer_rejected_gh12(kind: str, bad: object) -> None:
+    with pytest.raises(TypeError, match="max_workers must be an integer"):
+        make_executor(kind, max_workers=bad)
+
+
+def test_max_workers_means_tasks_at_once_on_every_kind_gh11(
+    kind: str, tmp_path: Path
+) -> None:
+    # The same keyword on every kind: switching the kind string is the only change.
+    executor = make_executor(kind, max_workers=1)
+    gate = Gate(tmp_path)
+    try:
+        first = executor.submit(signal_then_wait, gate.started, gate.release, 1)
+        gate.wait_started()
+        second = executor.submit(record_start, str(tmp_path / "second"), 2)
+        assert not second.running()  # held back: one task at a time
+        assert not (tmp_path / "second").exists()
+        gate.open()
+        assert (first.result(timeout=60), second.result(timeout=60)) == (1, 2)
+    finally:
+        gate.open()
+        executor.shutdown()
+
+
+def test_shutdown_wait_from_inside_a_task_raises_gh12(kind: str) -> None:
+    from _tasks import shut_down_from_task
+
+    executor = make_executor(kind)
+    if executor.crosses_processes:
+        executor.shutdown()
+        pytest.skip("a task in another process cannot reach the executor")
+    try:
+        future = executor.submit(shut_down_from_task, executor)
+        # As ThreadPoolExecutor raises there: no deadlock.
+        with pytest.raises(RuntimeError, match="cannot join current thread"):
+            future.result(timeout=60)
+    finally:
+        executor.shutdown()
 
 
 def test_initializer_runs_before_tasks(kind: str) -> None:

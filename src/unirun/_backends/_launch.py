@@ -28,7 +28,7 @@ from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.context import BaseContext, ForkServerContext, ForkServerProcess
 from typing import Any
 
-__all__ = ["WorkerContext", "default_context"]
+__all__ = ["InheritedFd", "WorkerContext", "default_context"]
 
 #: The keys of spawn's preparation data that would re-run the main module.
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
@@ -61,6 +61,28 @@ class _Popen(popen_forkserver.Popen):
         with open(w, "wb", closefd=True) as f:
             f.write(buf.getbuffer())
         self.pid = forkserver.read_signed(self.sentinel)
+
+
+def _same(obj: Any) -> Any:
+    return obj
+
+
+class InheritedFd:
+    """A descriptor of this process, duplicated into the process being started.
+
+    Pickled (as a process argument) while the process starts; in the child,
+    ``detach()`` returns the duplicate.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only while a process starts: the starter sends the descriptor along.
+        return (_same, (reduction.DupFd(self.fd),))
+
+    def detach(self) -> int:  # pragma: no cover  # replaced when unpickled
+        raise RuntimeError("an InheritedFd is only usable in the started process")
 
 
 class WorkerProcess(ForkServerProcess):

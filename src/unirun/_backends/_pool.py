@@ -40,6 +40,7 @@ from .._errors import RebuildError, WorkerCrashedError, task_timed_out
 from .._exit import ExitRegistry
 from .._transfer import decode_exception
 from . import _wire, _worker
+from ._launch import InheritedFd, WorkerContext
 from ._output import OutputRelay
 
 if TYPE_CHECKING:
@@ -322,7 +323,13 @@ class Pool:
         """Start one worker process (lock held); the manager will watch it."""
         parent_conn, child_conn = self.context.Pipe(duplex=True)
         log = _ResultLog()
-        settings = _worker.WorkerSettings(log_path=log.path, **self.settings)
+        stdio = None
+        if isinstance(self.context, WorkerContext):
+            # Its fork server's descriptors may be older than the caller's.
+            stdio = (InheritedFd(1), InheritedFd(2))
+        settings = _worker.WorkerSettings(
+            log_path=log.path, stdio=stdio, **self.settings
+        )
         process = self.context.Process(
             target=_worker.worker_main,
             # initargs travel as process arguments, pickled while spawning, so

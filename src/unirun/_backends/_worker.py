@@ -63,6 +63,7 @@ class WorkerSettings:
         "log_path",
         "max_tasks",
         "native_threads",
+        "stdio",
     )
 
     def __init__(
@@ -74,7 +75,9 @@ class WorkerSettings:
         log_path: str,
         native_threads: int | None,
         forward_output: bool,
+        stdio: tuple[Any, Any] | None = None,
     ) -> None:
+        self.stdio = stdio
         self.initializer = initializer
         self.initargs = initargs
         self.max_tasks = max_tasks
@@ -180,6 +183,11 @@ def _watch_parent(lifeline: Connection) -> None:
 
 def _prepare(settings: WorkerSettings) -> None:
     """The caller's environment, capped native threads, a clean ``__main__``."""
+    if settings.stdio is not None:  # the caller's stdout and stderr, as they are now
+        for target, duplicate in zip((1, 2), settings.stdio, strict=True):
+            fd = duplicate.detach()
+            os.dup2(fd, target)
+            os.close(fd)
     os.environ.clear()
     os.environ.update(settings.environ)
     threads = settings.native_threads

@@ -1,0 +1,476 @@
+"""The event-loop side of a :class:`CoroutineExecutor`.
+
+A :class:`LoopRunner` runs the tasks on an anyio event loop: the caller's, when
+the executor is entered with ``async with`` inside a running loop, or else its
+own, in a thread started by the first ``submit``. Submitted calls go through an
+inbox that the loop drains, so ``submit`` is cheap and works from any thread::
+
+    submit() -> inbox -> (one wake-up per batch) -> loop: one task per job
+    job: [a concurrency slot] -> the coroutine (or a worker thread if sync),
+         under a time-out and cancellable -> its Future
+
+The runner never refers to its executor: an executor that is dropped without
+``shutdown()`` is collected, and its finalizer ends the loop; interpreter exit
+ends every runner's loop after its tasks, as the stdlib does with threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import logging
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import anyio.to_thread
+
+from .._errors import BrokenExecutor, task_timed_out
+from .._exit import ExitRegistry
+from .._future import call_soon_threadsafe_here
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from anyio.abc import TaskGroup
+
+    from .._future import Future
+
+__all__ = ["OWNER", "Job", "LoopRunner", "registry"]
+
+#: Which runner's task the current context belongs to (a token, not the runner,
+#: so that no context keeps anything alive).
+OWNER: contextvars.ContextVar[object] = contextvars.ContextVar("unirun_coroutine")
+
+
+def _close_all(live: list[tuple[LoopRunner, Any]]) -> None:
+    for runner, _ in live:
+        runner.close(wait=True, cancel_futures=False)
+
+
+#: Runners with a loop thread: ended (after their tasks) at interpreter exit.
+registry: ExitRegistry[LoopRunner] = ExitRegistry(_close_all)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+class Job:
+    """One submitted call, and how to stop it once it runs."""
+
+    __slots__ = ("args", "cancel", "fn", "future", "is_async", "kwargs", "timeout")
+
+    def __init__(
+        self,
+        future: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        is_async: bool,
+    ) -> None:
+        self.future: Future[Any] | None = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self.is_async = is_async
+        self.cancel: Callable[[], object] | None = None
+
+    def stop(self, abandon: bool) -> bool:
+        """The job's :data:`~unirun._future.Stopper`: cancel it.
+
+        On ``cancel()`` only a coroutine is stopped; a plain function in a
+        worker thread is abandoned only when nobody awaits it any more.
+        """
+        cancel = self.cancel
+        if cancel is None or not (self.is_async or abandon):
+            return False
+        cancel()
+        return True
+
+    def timed_out(self) -> BaseException:
+        return task_timed_out(self.timeout, "cancelled" if self.is_async else "runs on")
+
+
+class LoopRunner:
+    """Runs jobs on an event loop; see the module docstring."""
+
+    def __init__(
+        self,
+        max_concurrency: int | None,
+        backend: Literal["asyncio", "trio"],
+        initializer: Callable[..., object] | None,
+        initargs: tuple[Any, ...],
+        name: str,
+    ) -> None:
+        self.token = object()
+        self._max_concurrency = max_concurrency
+        self._backend = backend
+        self._initializer = initializer
+        self._initargs = initargs
+        self._name = name
+        self._lock = threading.Lock()
+        self._inbox: deque[Job] = deque()
+        self._waiting: set[Future[Any]] = set()  # jobs waiting for a slot
+        self._wake_pending = False
+        self._call_soon: Callable[[Callable[[], object]], None] | None = None
+        self._task_group: TaskGroup | None = None
+        self._slots: Any = None  # a semaphore of the running loop's library
+        self._wakeup: anyio.Event
+        self._thread: threading.Thread | None = None
+        self._attached: TaskGroup | None = None
+        self._started = False
+        self._closing = False
+        self._broken: str | None = None
+        # On asyncio, jobs are plain asyncio tasks (much cheaper than anyio's
+        # task group); on trio they go through the anyio task group.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._context: contextvars.Context | None = None
+
+    # -- called from any thread ---------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job`` (or start it now, when called on the loop itself)."""
+        schedule: Callable[[Callable[[], object]], None] | None = None
+        with self._lock:
+            if self._broken:
+                raise BrokenExecutor(self._broken)
+            # A task submitting a task, on the loop's own thread: start it here.
+            on_loop = (
+                self._loop_thread == threading.get_ident()
+                and self._task_group is not None
+                and not self._inbox
+            )
+            if not on_loop:
+                self._inbox.append(job)
+                if not self._started:
+                    self._start_thread()
+                    return
+                schedule = self._call_soon
+                if schedule is None or self._wake_pending:
+                    return
+                self._wake_pending = True
+        if schedule is None:
+            self._spawn(job)
+        else:
+            schedule(self._wake)
+
+    def close(self, wait: bool, cancel_futures: bool) -> None:
+        """Run what was accepted (or cancel what has not started), then end."""
+        with self._lock:
+            self._closing = True
+            cancelled = []
+            waiting: list[Future[Any]] = []
+            if cancel_futures:
+                cancelled = [job.future for job in self._inbox]
+                self._inbox.clear()
+                waiting = list(self._waiting)
+            schedule, thread = self._call_soon, self._thread
+        for future in cancelled:
+            if future is not None and future.cancel():
+                future.set_running_or_notify_cancel()
+        for future in waiting:
+            future.cancel()  # its job sees it when it gets a slot
+        if thread is None:
+            return
+        if schedule is not None:
+            schedule(self._wake)
+        # Otherwise the loop is still starting: its drainer sees _closing.
+        if wait and thread is not threading.current_thread():
+            thread.join()
+
+    @property
+    def attached(self) -> bool:
+        """Whether the jobs run on a caller's loop (inside ``async with``)."""
+        return self._attached is not None
+
+    def in_own_task(self) -> bool:
+        """Whether the caller runs in one of this runner's tasks."""
+        return OWNER.get(None) is self.token
+
+    # -- the loop, own or attached ------------------------------------------------
+
+    def _start_thread(self) -> None:
+        self._started = True
+        self._thread = threading.Thread(
+            target=anyio.run,
+            args=(self._main,),
+            kwargs={"backend": self._backend},
+            name=self._name,
+        )
+        registry.add(self)
+        self._thread.start()
+
+    async def _main(self) -> None:
+        try:
+            async with anyio.create_task_group() as task_group:
+                await self._attach(task_group)
+            # The task group waited for the drainer (gone at close) and every job.
+        finally:
+            registry.discard(self)
+
+    async def attach(self) -> bool:
+        """Run the jobs on the running loop (``async with``); False if running."""
+        with self._lock:
+            if self._started:
+                return False
+            self._started = True
+        self._attached = anyio.create_task_group()
+        await self._attach(await self._attached.__aenter__())
+        return True
+
+    async def detach(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None
+    ) -> None:
+        """Wait for the jobs, after ``async with``; the body's error leaves as is."""
+        with self._lock:
+            self._closing = True
+        self._wakeup.set()
+        attached, self._attached = self._attached, None
+        assert attached is not None
+        try:
+            await attached.__aexit__(exc_type, exc, exc.__traceback__ if exc else None)
+        except BaseExceptionGroup as group:
+            # anyio wraps the body's own error; let it leave as itself (the
+            # caller's __aexit__ returns, and Python raises it unchanged).
+            if exc is None or any(leaf is not exc for leaf in _leaves(group)):
+                raise
+
+    async def _attach(self, task_group: TaskGroup) -> None:
+        """Make ``task_group`` (in the running loop) the home of the jobs."""
+        try:
+            self._loop = asyncio.get_running_loop()
+            if self._max_concurrency is not None:
+                self._slots = asyncio.Semaphore(self._max_concurrency)
+        except RuntimeError:
+            self._loop = None
+            if self._max_concurrency is not None:
+                self._slots = anyio.Semaphore(self._max_concurrency)
+        self._task_group = task_group
+        self._wakeup = anyio.Event()
+        self._context = contextvars.copy_context()
+        self._context.run(OWNER.set, self.token)
+        self._loop_thread = threading.get_ident()
+        if self._initializer is not None:
+            try:
+                result = self._initializer(*self._initargs)
+                if inspect.isawaitable(result):
+                    await result
+            except BaseException:
+                logging.getLogger("concurrent.futures").critical(
+                    "Exception in initializer:", exc_info=True
+                )
+                self._fail_all(
+                    "The coroutine executor's initializer failed, "
+                    "the executor is not usable anymore"
+                )
+        with self._lock:
+            self._call_soon = call_soon_threadsafe_here()
+        task_group.start_soon(self._drainer)
+
+    def _wake(self) -> None:
+        """Start the inbox's jobs (runs on the loop, outside any task).
+
+        On asyncio the jobs are started right here; on trio starting tasks needs
+        a task context, so the drainer is woken to do it.
+        """
+        if self._loop is not None:
+            self._drain()
+            if self._closing:
+                self._wakeup.set()  # let the drainer see the close
+        else:
+            self._wakeup.set()
+
+    async def _drainer(self) -> None:
+        """Start the jobs that arrive in the inbox, until close empties it."""
+        OWNER.set(self.token)  # inherited by the tasks it starts (trio)
+        try:
+            while True:
+                self._drain()
+                with self._lock:
+                    done = self._closing and not self._inbox
+                if done:
+                    break
+                await self._wakeup.wait()
+                self._wakeup = anyio.Event()
+            await self._wait_for_tasks()
+        except anyio.get_cancelled_exc_class():
+            # The body of `async with` failed or was cancelled: stop the jobs
+            # too, and wait until they have.
+            for task in self._tasks:
+                task.cancel()
+            with anyio.CancelScope(shield=True):
+                await self._wait_for_tasks()
+            raise
+
+    async def _wait_for_tasks(self) -> None:
+        while self._tasks:  # plain asyncio tasks: wait for them here
+            await asyncio.wait(list(self._tasks))
+            # A task leaves the set itself once it ran; one that never got that
+            # far (cancelled waiting for a slot) is dropped here.
+            self._tasks = {task for task in self._tasks if not task.done()}
+
+    def _fail_all(self, reason: str) -> None:
+        with self._lock:
+            self._broken = reason
+            jobs = list(self._inbox)
+            self._inbox.clear()
+        for job in jobs:
+            if job.future is not None:
+                job.future._set_exception_if_pending(BrokenExecutor(reason))
+
+    def _drain(self) -> None:
+        """Start every job in the inbox (runs on the loop)."""
+        with self._lock:
+            jobs = list(self._inbox)
+            self._inbox.clear()
+            self._wake_pending = False
+        if self._task_group is None:
+            return
+        for job in jobs:
+            self._spawn(job)
+
+    def _spawn(self, job: Job) -> None:
+        """Start one job as a task of the loop (on the loop's thread)."""
+        loop = self._loop
+        if loop is not None:
+            # The loop's own context: a wake-up scheduled from another thread runs
+            # in that thread's context, where sniffio may name another library.
+            task = loop.create_task(self._run_asyncio(job), context=self._context)
+            self._tasks.add(task)
+            job.cancel = functools.partial(loop.call_soon_threadsafe, task.cancel)
+        else:
+            assert self._task_group is not None
+            self._task_group.start_soon(self._run_anyio, job)
+
+    async def _acquire_slot(self, future: Future[Any]) -> bool:
+        """Wait for a concurrency slot; False if the future was cancelled first."""
+        if future.done():
+            return False
+        with self._lock:
+            self._waiting.add(future)
+        try:
+            await self._slots.acquire()
+        finally:
+            with self._lock:
+                self._waiting.discard(future)
+        return True
+
+    async def _run_asyncio(self, job: Job) -> None:
+        """One job as a plain asyncio task: the common path, kept flat."""
+        future = job.future
+        assert future is not None
+        slots = self._slots
+        try:
+            if slots is not None and not await self._acquire_slot(future):
+                return
+            try:
+                if not future._start(job.stop):
+                    return
+                limit = job.timeout
+                if limit is not None and limit <= 0:
+                    future.set_exception(job.timed_out())
+                    return
+                timer = None
+                try:
+                    if limit is None:
+                        result = await self._invoke(job)
+                    else:
+                        async with asyncio.timeout(limit) as timer:
+                            result = await self._invoke(job)
+                except asyncio.CancelledError:
+                    # Stopped through the Future (already cancelled), or the loop
+                    # itself is going away: nobody awaits this task.
+                    if not future.done():
+                        future._abandon()
+                except TimeoutError as exc:
+                    if timer is not None and timer.expired():
+                        future._set_exception_if_pending(job.timed_out())
+                    else:
+                        future._set_exception_if_pending(exc)
+                except BaseException as exc:
+                    future._set_exception_if_pending(exc)
+                else:
+                    future._set_result_if_pending(result)
+            finally:
+                if slots is not None:
+                    slots.release()
+        finally:
+            job.future = job.cancel = None  # no cycle through the Future
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _run_anyio(self, job: Job) -> None:
+        """One job in the anyio task group (trio)."""
+        future = job.future
+        assert future is not None
+        if self._slots is not None and not await self._acquire_slot(future):
+            return
+        try:
+            scope = anyio.CancelScope()
+            schedule = self._call_soon
+            assert schedule is not None
+            job.cancel = functools.partial(schedule, scope.cancel)
+            if not future._start(job.stop):
+                return
+            limit = job.timeout
+            if limit is not None and limit <= 0:
+                future.set_exception(job.timed_out())
+                return
+            if limit is not None:
+                scope.deadline = anyio.current_time() + limit
+            await self._run_in_scope(job, future, scope)
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+            job.future = job.cancel = None
+
+    async def _run_in_scope(
+        self, job: Job, future: Future[Any], scope: anyio.CancelScope
+    ) -> None:
+        cancelled = anyio.get_cancelled_exc_class()
+        try:
+            with scope:
+                try:
+                    result = await self._invoke(job)
+                except cancelled:
+                    raise
+                except BaseException as exc:
+                    future._set_exception_if_pending(exc)
+                else:
+                    future._set_result_if_pending(result)
+        finally:
+            if not future.done():
+                if (
+                    job.timeout is not None
+                    and scope.cancelled_caught
+                    and anyio.current_time() >= scope.deadline
+                ):
+                    future._set_exception_if_pending(job.timed_out())
+                else:
+                    future._abandon()
+
+    @staticmethod
+    async def _invoke(job: Job) -> Any:
+        fn, args, kwargs = job.fn, job.args, job.kwargs
+        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
+        if job.is_async:
+            return await fn(*args, **kwargs)
+        result = await anyio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), abandon_on_cancel=True
+        )
+        if inspect.isawaitable(result):
+            result = await result
+        return result

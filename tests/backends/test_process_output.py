@@ -1,0 +1,114 @@
+"""What process tasks print and log reaches this process (issue 15)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+import unirun
+from _tasks import log_message, print_lines, print_partial_then_die, square
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture
+def ex() -> Iterator[unirun.ProcessExecutor]:
+    with unirun.ProcessExecutor(max_workers=2) as executor:
+        yield executor
+
+
+def test_prints_reach_current_stdout_and_stderr(
+    ex: unirun.ProcessExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ex.submit(print_lines, "task", 3).result(timeout=60) == 3
+    captured = capsys.readouterr()
+    assert captured.out == "task 0\ntask 1\ntask 2\n"
+    assert captured.err == "task on stderr\n"
+
+
+def test_prints_follow_redirect_stdout(ex: unirun.ProcessExecutor) -> None:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        ex.submit(print_lines, "redirected", 2).result(timeout=60)
+    assert buffer.getvalue() == "redirected 0\nredirected 1\n"
+
+
+def test_lines_of_concurrent_tasks_never_mix(
+    ex: unirun.ProcessExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefixes = [f"{letter * 300}" for letter in "abcd"]
+    futures = [ex.submit(print_lines, prefix, 50) for prefix in prefixes]
+    assert [f.result(timeout=60) for f in futures] == [50] * 4
+    lines = capsys.readouterr().out.splitlines()
+    expected = {f"{prefix} {n}" for prefix in prefixes for n in range(50)}
+    assert sorted(lines) == sorted(expected)
+    for prefix in prefixes:  # in order within each task
+        mine = [line for line in lines if line.startswith(prefix)]
+        assert mine == [f"{prefix} {n}" for n in range(50)]
+
+
+def test_log_records_reach_the_callers_handlers(
+    ex: unirun.ProcessExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.worker")
+    with unirun.ProcessExecutor(max_workers=1) as fresh:  # started after set_level
+        pid = fresh.submit(log_message, "app.worker", logging.INFO, "hello").result(
+            timeout=60
+        )
+    (record,) = [r for r in caplog.records if r.name == "app.worker"]
+    assert record.levelno == logging.INFO
+    assert record.getMessage() == "hello"
+    assert record.process == pid
+
+
+def test_crash_mid_print_loses_at_most_the_partial_line(
+    ex: unirun.ProcessExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(unirun.WorkerCrashedError):
+        ex.submit(print_partial_then_die, "dying").result(timeout=60)
+    assert capsys.readouterr().out == "dying whole\n"
+
+
+class _BlockingStdout(io.StringIO):
+    """A stdout whose writes wait until the test lets them go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.writing = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.writing.set()
+        assert self.release.wait(60)
+        return super().write(text)
+
+
+def test_a_flood_of_output_blocks_no_other_task(
+    ex: unirun.ProcessExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = _BlockingStdout()
+    monkeypatch.setattr("sys.stdout", slow)
+    printing = ex.submit(print_lines, "flood", 1000)
+    assert slow.writing.wait(60)  # the relay is stuck writing its output
+    # Another task's result comes back all the same.
+    assert ex.submit(square, 9).result(timeout=60) == 81
+    assert not printing.done()  # its own result waits for its output
+    slow.release.set()
+    assert printing.result(timeout=60) == 1000
+    assert slow.getvalue().count("\n") == 1000
+
+
+def test_forwarding_can_be_turned_off(capfd: pytest.CaptureFixture[str]) -> None:
+    with unirun.ProcessExecutor(max_workers=1, forward_output=False) as ex:
+        ex.submit(print_lines, "direct", 1).result(timeout=60)
+    # Written straight to the descriptors the caller has now, as a stdlib
+    # worker writes to the ones it inherited.
+    captured = capfd.readouterr()
+    assert captured.out == "direct 0\n"
+    assert captured.err == "direct on stderr\n"
