@@ -50,7 +50,7 @@ def make_executor(kind: str, **options: object) -> BaseExecutor:
     cls = load_backend(kind)
     if cls.kind != "auto":  # auto sizes each inner pool itself
         options.setdefault("max_workers", 2 if cls.crosses_processes else 4)
-    return unirun.executor(kind, **options)  # type: ignore[arg-type]  # kind is checked by the registry
+    return cls(**options)
 
 
 @pytest.fixture(params=KINDS)

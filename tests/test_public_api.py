@@ -81,9 +81,9 @@ def test_executor_factory() -> None:
     with unirun.executor("thread", max_workers=2) as ex:
         assert isinstance(ex, unirun.ThreadExecutor)
     with pytest.raises(ValueError, match="unknown executor kind 'nope'"):
-        unirun.executor("nope")  # type: ignore[arg-type]  # bad input on purpose
+        unirun.executor("nope")  # type: ignore[call-overload]  # bad input on purpose
     with pytest.raises(TypeError):
-        unirun.executor("thread", bogus=1)
+        unirun.executor("thread", bogus=1)  # type: ignore[call-overload]  # on purpose
 
 
 @pytest.mark.parametrize("cls", [unirun.ThreadExecutor, unirun.ProcessExecutor])

@@ -27,3 +27,17 @@ def check(ex: unirun.Executor, thread: unirun.ThreadExecutor) -> None:
 async def check_async(thread: unirun.ThreadExecutor) -> None:
     assert_type(await thread.submit(sync_task, 1), str)
     assert_type(await thread.submit(async_task, 1), int)
+
+
+def check_factory() -> None:
+    assert_type(unirun.executor("thread"), unirun.ThreadExecutor)
+    assert_type(unirun.executor("process", max_workers=2), unirun.ProcessExecutor)
+    assert_type(unirun.executor("coroutine", max_workers=2), unirun.CoroutineExecutor)
+    assert_type(unirun.executor(), unirun.AutoExecutor)
+    unirun.executor("thread", mp_context=None)  # type: ignore[call-overload]  # a process option
+
+
+def check_as_completed(thread: unirun.ThreadExecutor) -> None:
+    futures = [thread.submit(sync_task, 1)]
+    for future in unirun.as_completed(futures):
+        assert_type(future, unirun.Future[str])
