@@ -22,6 +22,7 @@ It implements two hooks::
 and may override::
 
     _parallelism() -> int       tasks that run at once (sizes map batches)
+    _batches(fn) -> bool        whether map(chunksize=None) batches fn's items
     _in_own_task() -> bool      whether the caller is one of its tasks
     _kernel() -> Kernel         what its primitives are made of
     _check_backend(backend)     which ``options(backend=...)`` hints it takes
@@ -131,6 +132,10 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         """Whether the caller runs inside one of this executor's tasks."""
         return False
 
+    def _batches(self, fn: Callable[..., Any]) -> bool:
+        """Whether ``map(fn, ..., chunksize=None)`` runs items in measured batches."""
+        return True
+
     def _kernel(self) -> Kernel:
         """What this executor's primitives are made of."""
         if not self.crosses_processes:
@@ -223,24 +228,25 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
         zipped: Iterator[tuple[Any, ...]] = zip(*iterables, strict=False)
-        if not self.uses_chunks:
-            chunksize = 1
-        elif chunksize is None:
-            if buffersize is None:
-                batches = AdaptiveBatches(
-                    lambda chunk: self._submit(run_chunk, (fn, chunk), {}, options),
-                    list(zipped),
-                    self._parallelism(),
-                )
-                return MapIterator(
-                    lambda item: None,
-                    iter(()),
-                    end_time=end_time,
-                    buffersize=None,
-                    chunked=True,
-                    keep_alive=self,
-                    batches=batches,
-                )
+        if chunksize is None and buffersize is None and self._batches(fn):
+            batches = AdaptiveBatches(
+                lambda chunk: self._submit(run_chunk, (fn, chunk), {}, options),
+                list(zipped),
+                self._parallelism(),
+            )
+            return MapIterator(
+                lambda item: None,
+                iter(()),
+                end_time=end_time,
+                buffersize=None,
+                chunked=True,
+                keep_alive=self,
+                batches=batches,
+            )
+        if chunksize is None or not self.uses_chunks:
+            # Threads and coroutines run one task per item for a given chunksize,
+            # as ThreadPoolExecutor ignores it: items of one chunk would run one
+            # after the other, which code written for the stdlib does not expect.
             chunksize = 1
         chunked = chunksize != 1
         work: Iterator[Any] = _batched(zipped, chunksize) if chunked else zipped

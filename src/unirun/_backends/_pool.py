@@ -16,7 +16,6 @@ time-outs and stopping abandoned tasks possible::
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import mmap
 import os
@@ -138,11 +137,12 @@ class _ResultLog:
             resource_tracker.register(self._tracked, "shared_memory")
 
     def read(self, into: list[Any]) -> BaseException | None:
-        """Append the values in the log to ``into``; the error of one that fails."""
-        used = memoryview(self._map)[: _worker.LOG_HEADER].cast("q")[0]
-        return read_values(
-            self._map[_worker.LOG_HEADER : _worker.LOG_HEADER + used], into
-        )
+        """Append the values in the log to ``into``; the error if they fail."""
+        start = _worker.LOG_HEADER
+        used = memoryview(self._map)[:start].cast("q")[0]
+        if not used:
+            return None
+        return read_values(self._map[start : start + used] + _worker.LIST_END, into)
 
     def close(self) -> None:
         self._map.close()
@@ -153,11 +153,9 @@ class _ResultLog:
 
 
 def read_values(data: bytes, into: list[Any]) -> BaseException | None:
-    """Unpickle the values written one after another in ``data``."""
-    file = io.BytesIO(data)
+    """Unpickle the list of values in ``data`` (see _worker.ResultLog)."""
     try:
-        while file.tell() < len(data):
-            into.append(pickle.load(file))
+        into.extend(pickle.loads(data))
     except BaseException as exc:  # even SystemExit from a hostile __reduce__
         error = RebuildError(
             f"a value of the chunk could not be unpickled: {type(exc).__name__}: {exc}"

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.connection import Connection
 
-__all__ = ["LOG_HEADER", "WorkerSettings", "worker_main"]
+__all__ = ["LIST_END", "LOG_HEADER", "WorkerSettings", "worker_main"]
 
 #: The result log starts with the number of bytes of values written after it.
 LOG_HEADER = 8
@@ -114,12 +114,21 @@ class _Sender:
             _wire.send_parts(self._conn, parts)
 
 
+#: The log holds one pickle of a list being built: protocol 3 (memo indices are
+#: explicit, so items pickled one by one can follow each other), the list and a
+#: mark; each value's opcodes are appended as it is made; whoever reads the log
+#: closes the list with LIST_END and unpickles it in one call.
+LIST_START = b"\x80\x03]("
+LIST_END = b"e."
+
+
 class ResultLog:
     """The values of a chunk, in shared memory as each is made.
 
     The parent maps the same file: when the worker dies mid-chunk, the values
-    made before the crash are still there. When the log is full, its values
-    are flushed to the parent as a PARTIAL message.
+    made before the crash are still there (the count of bytes in use is
+    updated after each value is written whole). When the log is full, its
+    values are flushed to the parent as a PARTIAL message.
     """
 
     def __init__(self, path: str, sender: _Sender) -> None:
@@ -136,38 +145,43 @@ class ResultLog:
 
     def start(self, task_id: int) -> None:
         self._task = task_id
-        self._end = LOG_HEADER
-        self._used[0] = 0
+        self._begin()
+
+    def _begin(self) -> None:
+        end = LOG_HEADER + len(LIST_START)
+        self._map[LOG_HEADER:end] = LIST_START
+        self._end = end
+        self._used[0] = len(LIST_START)
 
     def append(self, value: object) -> None:
-        data = _dumps_value(value)
-        end = self._end + len(data)
+        data = _dumps_value(value, 3)
+        body = memoryview(data)[2:-1]  # without PROTO and STOP
+        end = self._end + len(body)
         if end > self._size:
             self.flush()
-            if LOG_HEADER + len(data) > self._size:
-                self._partial(data)
+            if self._end + len(body) > self._size:
+                self._partial(LIST_START, body)
                 return
-            end = LOG_HEADER + len(data)
-        self._map[self._end : end] = data
+            end = self._end + len(body)
+        self._map[self._end : end] = body
         self._end = end
         self._used[0] = end - LOG_HEADER
 
     def flush(self) -> None:
-        if self._end > LOG_HEADER:
+        if self._end > LOG_HEADER + len(LIST_START):
             self._partial(self._map[LOG_HEADER : self._end])
-            self._end = LOG_HEADER
-            self._used[0] = 0
+            self._begin()
 
-    def _partial(self, data: bytes) -> None:
+    def _partial(self, *parts: bytes | memoryview) -> None:
         header = _wire.PARTIAL.pack(_wire.K_PARTIAL, self._task, _wire.OK)
-        self._sender.send(header, data)
+        self._sender.send(header, *parts, LIST_END)
 
 
-def _dumps_value(value: Any) -> bytes:
+def _dumps_value(value: Any, protocol: int = pickle.HIGHEST_PROTOCOL) -> bytes:
     try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps(value, protocol=protocol)
     except Exception:
-        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+        return cloudpickle.dumps(value, protocol=protocol)  # type: ignore[no-any-return]
 
 
 def _watch_parent(lifeline: Connection) -> None:

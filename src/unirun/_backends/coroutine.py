@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["CoroutineExecutor"]
 
+#: Worker threads that plain functions share (anyio's default limit).
+_THREADS = 40
+
 
 class CoroutineExecutor(BaseExecutor):
     """Run tasks as coroutines on an anyio event loop (asyncio or trio).
@@ -104,6 +107,14 @@ class CoroutineExecutor(BaseExecutor):
 
     def _in_own_task(self) -> bool:
         return self._runner.in_own_task()
+
+    def _batches(self, fn: Callable[..., Any]) -> bool:
+        # Coroutines cost little each and run at once; only plain functions,
+        # which each take a trip to a worker thread, are worth batching.
+        return not is_async_callable(fn)
+
+    def _parallelism(self) -> int:
+        return self._max_workers or _THREADS
 
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         self._runner.close(wait, cancel_futures)

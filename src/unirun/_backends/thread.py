@@ -219,6 +219,9 @@ class ThreadExecutor(BaseExecutor):
     def _in_own_task(self) -> bool:
         return threading.current_thread() in self._threads
 
+    def _parallelism(self) -> int:
+        return self._max_workers
+
     def _adjust_thread_count(self) -> None:
         # An idle worker will take the item: no need for a new thread.
         if self._idle.acquire(timeout=0):
