@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
-import unirun
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 

@@ -39,6 +39,7 @@ from ._future import (
 from ._map import MapIterator
 from ._options import TaskOptions
 from ._protocol import Executor
+from ._stats import Statistics, WorkerStatistics
 from ._sync import BoundedSemaphore, Event, Lock, Queue, Semaphore
 
 __all__ = (
@@ -64,6 +65,7 @@ __all__ = (
     "RemoteError",
     "RemoteTraceback",
     "Semaphore",
+    "Statistics",
     "TaskOptions",
     "TaskTimeoutError",
     "ThreadExecutor",
@@ -71,6 +73,7 @@ __all__ = (
     "UnirunError",
     "Verdict",
     "WorkerCrashedError",
+    "WorkerStatistics",
     "as_completed",
     "executor",
     "profile",

@@ -8,10 +8,11 @@ It implements two hooks::
     _schedule(fn, args, kwargs, options) -> Future
         Queue one call and return its Future at once. Called with the
         executor's ``_shutdown_lock`` held, after ``fn`` was found callable and
-        the executor open. It creates a :class:`unirun.Future` (giving its
-        constructor ``on_interrupt`` if a Ctrl-C in ``result()`` should stop
-        the pool), and when the call starts, calls ``future._start(stopper)``:
-        False means it was cancelled first and must not run; the stopper (a
+        the executor open. It creates the task's Future with
+        ``self._new_future(on_interrupt)`` (``on_interrupt``: what a Ctrl-C in
+        ``result()`` should also do, e.g. stop a pool), and when the call
+        starts, calls ``future._start(stopper)``: False means it was
+        cancelled first and must not run; the stopper (a
         :data:`unirun._future.Stopper`) is how ``cancel()`` and an abandoning
         awaiter stop the running task, if the backend can. A time-out error is
         :func:`unirun._errors.task_timed_out`.
@@ -24,6 +25,7 @@ and may override::
     _parallelism() -> int       tasks that run at once (sizes map batches)
     _batches(fn) -> bool        whether map(chunksize=None) batches fn's items
     _in_own_task() -> bool      whether the caller is one of its tasks
+    _workers() -> WorkerFigures its workers, for statistics()
     _kernel() -> Kernel         what its primitives are made of
     _check_backend(backend)     which ``options(backend=...)`` hints it takes
 
@@ -53,6 +55,7 @@ from ._front import Front
 from ._future import Future
 from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
+from ._stats import Statistics, TaskCounters
 from ._sync import LOCAL, Kernel, PrimitiveMethods, SharedKernel
 
 if TYPE_CHECKING:
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from ._exit import ExitRegistry
+    from ._stats import WorkerFigures
     from ._types import Backend, Kind, T
 
 __all__ = ["SHUTDOWN_MESSAGE", "BaseExecutor", "gather_futures"]
@@ -98,6 +102,9 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     uses_chunks: ClassVar[bool] = False
     #: ``map``'s chunksize when the caller gives none (``None``: measured).
     default_chunksize: ClassVar[int | None] = 1
+    #: ``submit`` counts each task in the executor's own statistics (an executor
+    #: that hands its tasks to inner executors counts them there instead).
+    _counts_submissions: ClassVar[bool] = True
     #: Where the backend's live pools are stopped at interpreter exit; ``submit``
     #: refuses work once that began.
     _exit_registry: ClassVar[ExitRegistry[Any] | None] = None
@@ -107,6 +114,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     def __init__(self) -> None:
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
+        self._counters = TaskCounters()
 
     # -- the hooks --------------------------------------------------------------
 
@@ -131,6 +139,14 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     def _in_own_task(self) -> bool:
         """Whether the caller runs inside one of this executor's tasks."""
         return False
+
+    def _workers(self) -> WorkerFigures:
+        """Workers alive, started, started as replacements, and each one's clock."""
+        return (0, 0, 0, ())
+
+    def _verdicts(self) -> dict[str, Any]:
+        """What an executor that chooses per callable decided (by name)."""
+        return {}
 
     def _batches(self, fn: Callable[..., Any]) -> bool:
         """Whether ``map(fn, ..., chunksize=None)`` runs items in measured batches."""
@@ -166,18 +182,43 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         options: TaskOptions,
     ) -> Future[Any]:
         check_callable(fn)
+        counters = self._counters
         with self._shutdown_lock:
             if self._shutdown:
                 raise RuntimeError(SHUTDOWN_MESSAGE)
             registry = self._exit_registry
-            if registry is None:
-                return self._schedule(fn, args, kwargs, options)
-            with registry.lock:
-                if registry.exiting:
-                    raise RuntimeError(
-                        "cannot schedule new futures after interpreter shutdown"
-                    )
-                return self._schedule(fn, args, kwargs, options)
+            # Counted first: the task may start (and end) before _schedule returns.
+            counting = self._counts_submissions
+            if counting:
+                counters.submitted()
+            try:
+                if registry is None:
+                    return self._schedule(fn, args, kwargs, options)
+                with registry.lock:
+                    if registry.exiting:
+                        raise RuntimeError(
+                            "cannot schedule new futures after interpreter shutdown"
+                        )
+                    return self._schedule(fn, args, kwargs, options)
+            except BaseException:
+                if counting:
+                    counters.submitted(-1)
+                raise
+
+    def _new_future(
+        self, on_interrupt: Callable[[], object] | None = None
+    ) -> Future[Any]:
+        """A Future for one of this executor's tasks (counted in its statistics)."""
+        return Future(on_interrupt, self._counters)
+
+    def statistics(self) -> Statistics:
+        """Return a snapshot of the executor's tasks and workers.
+
+        Cheap and thread-safe: it holds no lock across the backend, so it may be
+        called in a loop while tasks run. The record is the same on every
+        backend; see :class:`unirun.Statistics`.
+        """
+        return self._counters.snapshot(self._workers(), self._verdicts())
 
     # -- shutdown -------------------------------------------------------------------
 

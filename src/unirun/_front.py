@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._base import BaseExecutor
     from ._future import Future
     from ._map import MapIterator
+    from ._stats import Statistics
     from ._sync import Kernel
     from ._types import Backend, P, T
 
@@ -261,6 +262,10 @@ class OptionsView(Front, PrimitiveMethods):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Shut the underlying executor down; see :meth:`Executor.shutdown`."""
         self._executor.shutdown(wait, cancel_futures=cancel_futures)
+
+    def statistics(self) -> Statistics:
+        """The underlying executor's :meth:`BaseExecutor.statistics`."""
+        return self._executor.statistics()
 
     def __enter__(self) -> Self:
         self._executor.__enter__()

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Generator, Iterable, Iterator
     from typing import Self
 
+    from ._stats import TaskCounters
+
 __all__ = [
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
@@ -167,8 +169,13 @@ class Future(cf.Future[T], Generic[T]):
     _cond: threading.Condition | None = None
     _stopper: Stopper | None = None
     _on_interrupt: Callable[[], object] | None = None
+    _counters: TaskCounters | None = None
 
-    def __init__(self, on_interrupt: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self,
+        on_interrupt: Callable[[], object] | None = None,
+        counters: TaskCounters | None = None,
+    ) -> None:
         self._lock = threading.RLock()
         self._state = PENDING
         self._result: T | None = None
@@ -177,6 +184,8 @@ class Future(cf.Future[T], Generic[T]):
         self._done_callbacks: list[Callable[[Future[T]], object]] = []
         if on_interrupt is not None:
             self._on_interrupt = on_interrupt
+        if counters is not None:
+            self._counters = counters
 
     @property
     def _condition(self) -> threading.Condition:
@@ -211,6 +220,9 @@ class Future(cf.Future[T], Generic[T]):
                 self._state = RUNNING
                 if stopper is not None:
                     self._stopper = stopper
+                counters = self._counters
+                if counters is not None:
+                    counters.started()
                 return True
             if state == CANCELLED:
                 self._state = CANCELLED_AND_NOTIFIED
@@ -230,6 +242,8 @@ class Future(cf.Future[T], Generic[T]):
         with self._lock:
             if self._state in _DONE:
                 raise cf.InvalidStateError(f"{self._state}: {self!r}")
+            if self._counters is not None:
+                self._counters.finished(None, running=self._state == RUNNING)
             self._result = result
             self._state = FINISHED
             for waiter in self._waiters:
@@ -242,6 +256,8 @@ class Future(cf.Future[T], Generic[T]):
         with self._lock:
             if self._state in _DONE:
                 raise cf.InvalidStateError(f"{self._state}: {self!r}")
+            if self._counters is not None:
+                self._counters.finished(exception, running=self._state == RUNNING)
             self._exception = exception
             self._state = FINISHED
             for waiter in self._waiters:
@@ -273,11 +289,26 @@ class Future(cf.Future[T], Generic[T]):
         next ``await``); elsewhere ``cancel()`` returns ``False`` for it, as the
         stdlib does.
         """
-        return super().cancel() or self._stop(abandon=False)
+        return self._cancel_pending() or self._stop(abandon=False)
 
     def _abandon(self) -> bool:
         """Cancel or stop the task because whoever awaited it is gone."""
-        return super().cancel() or self._stop(abandon=True)
+        return self._cancel_pending() or self._stop(abandon=True)
+
+    def _cancel_pending(self) -> bool:
+        """The stdlib's cancel(): only a task that has not started."""
+        with self._lock:
+            state = self._state
+            if state in (CANCELLED, CANCELLED_AND_NOTIFIED):
+                return True
+            if state != PENDING:
+                return False
+            self._state = CANCELLED
+            if self._counters is not None:
+                self._counters.cancelled(running=False)
+            self._notify()
+        self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+        return True
 
     def _stop(self, *, abandon: bool) -> bool:
         stopper = self._stopper
@@ -294,6 +325,8 @@ class Future(cf.Future[T], Generic[T]):
             if self._state != RUNNING:
                 return
             self._state = CANCELLED_AND_NOTIFIED
+            if self._counters is not None:
+                self._counters.cancelled(running=True)
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
             self._notify()

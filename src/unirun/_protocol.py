@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._future import Future
+    from ._stats import Statistics
     from ._types import Backend, P, T
 
 __all__ = ["Executor"]
@@ -92,6 +93,10 @@ class Executor(MakesPrimitives, Protocol):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop accepting tasks and release the workers."""
+        ...
+
+    def statistics(self) -> Statistics:
+        """A snapshot of the executor's tasks and workers."""
         ...
 
     def __enter__(self) -> Any: ...

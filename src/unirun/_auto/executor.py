@@ -37,6 +37,7 @@ from .._errors import LoopBlockedWarning, TransferError, task_timed_out
 from .._future import Future, chain
 from .._map import MapIterator
 from .._options import NO_OPTIONS, TaskOptions
+from .._stats import Statistics, combine
 from .._transfer import dumps_call
 from .classify import BUSY_MIN, Costs, Facts, Verdict, busy_share, classify
 from .loopguard import LOOP_BLOCK_S, StepReport, StepTimer
@@ -175,6 +176,7 @@ class AutoExecutor(BaseExecutor):
 
     kind = "auto"
     default_chunksize = None
+    _counts_submissions = False  # its inner executors count the tasks
     # Tasks may be routed to processes: arguments must pickle there, and the
     # executor's primitives must work across processes.
     crosses_processes = True
@@ -209,6 +211,8 @@ class AutoExecutor(BaseExecutor):
         self._cpus = usable_cpus()
         self._free_threaded = free_threaded()
         self._monitor = Monitor(self._on_window)
+        self._measurements = 0  # no-op tasks it ran to time the inner pools
+        self._held_cancelled = 0  # calls cancelled while held behind a probe
 
     def _check_backend(self, backend: str | None) -> None:
         """Every backend hint is followed (TaskOptions validated the name)."""
@@ -278,6 +282,7 @@ class AutoExecutor(BaseExecutor):
                 start = time.perf_counter()
                 pool._submit(_noop, (), {}, NO_OPTIONS).result()
                 best = min(best, time.perf_counter() - start)
+                self._measurements += 1
             # Busy neighbours holding the GIL inflate any timing taken in Python;
             # a hand-off never costs more than a millisecond by itself.
             self._thread_s = min(best, THREAD_COST_CAP)
@@ -288,11 +293,13 @@ class AutoExecutor(BaseExecutor):
             pool = self._process_executor()
             try:
                 pool._submit(_noop, (), {}, NO_OPTIONS).result()  # start a worker
+                self._measurements += 1
                 best = float("inf")
                 for _ in range(3):
                     start = time.perf_counter()
                     pool._submit(_noop, (), {}, NO_OPTIONS).result()
                     best = min(best, time.perf_counter() - start)
+                    self._measurements += 1
             except Exception:
                 # No worker process can start here (e.g. a __main__ without the
                 # `if __name__ == "__main__":` guard): never route to processes.
@@ -415,7 +422,8 @@ class AutoExecutor(BaseExecutor):
     ) -> Future[Any]:
         """Run on the backend the caller asked for: the hint always wins."""
         if backend == "inline":
-            future: Future[Any] = Future()
+            self._counters.submitted()
+            future: Future[Any] = self._new_future()
             future._start()
             if options.timeout is not None and options.timeout <= 0:
                 future.set_exception(task_timed_out(options.timeout, "runs on"))
@@ -445,7 +453,8 @@ class AutoExecutor(BaseExecutor):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Future[Any]:
-        future: Future[Any] = Future()
+        self._counters.submitted()
+        future: Future[Any] = self._new_future()
         future._start()
         start = time.perf_counter()
         try:
@@ -621,6 +630,7 @@ class AutoExecutor(BaseExecutor):
     def _dispatch_held(self, held: list[_Held]) -> None:
         for call in held:
             if call.outer.cancelled():
+                self._held_cancelled += 1
                 continue
             try:
                 inner = self._dispatch(call.fn, call.args, call.kwargs, call.options)
@@ -856,6 +866,26 @@ class AutoExecutor(BaseExecutor):
             if inner is not None:
                 inner.shutdown(wait, cancel_futures=cancel_futures)
 
+    def statistics(self) -> Statistics:
+        """A snapshot of the tasks of every inner executor, and the verdicts.
+
+        Calls held behind a running probe count as queued.
+        """
+        with self._process_lock:
+            inners = [self._coroutine, self._thread, self._process, self._wide]
+        parts = [inner.statistics() for inner in inners if inner is not None]
+        parts.append(self._counters.snapshot())  # calls run inline
+        with self._lock:
+            calls = [call for entry in self._entries.values() for call in entry.held]
+            skipped = self._held_cancelled
+            verdicts = {
+                describe(key) if callable(key) else str(key): entry.verdict
+                for key, entry in self._entries.items()
+                if entry.verdict is not None
+            }
+        parts.append(_held_record(calls, skipped))
+        return combine(parts, verdicts, self._measurements)
+
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "running"
         return f"<AutoExecutor max_workers={self._max_workers} {state}>"
@@ -887,6 +917,24 @@ def _is_coroutine(value: object) -> bool:
     import inspect
 
     return inspect.iscoroutine(value)
+
+
+def _held_record(calls: list[_Held], skipped: int) -> Statistics:
+    """Calls held behind probes as a record to combine: queued, or cancelled
+    (``skipped``: cancelled ones no longer held)."""
+    cancelled = sum(1 for call in calls if call.outer.cancelled())
+    return Statistics(
+        submitted=len(calls) + skipped,
+        queued=len(calls) - cancelled,
+        running=0,
+        done=0,
+        failed=0,
+        cancelled=cancelled + skipped,
+        timed_out=0,
+        workers_alive=0,
+        workers_started=0,
+        workers_replaced=0,
+    )
 
 
 def _transferable(

@@ -31,6 +31,7 @@ import anyio.to_thread
 from .._errors import BrokenExecutor, task_timed_out
 from .._exit import ExitRegistry
 from .._future import call_soon_threadsafe_here
+from .._stats import WorkerClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from .._future import Future
+    from .._stats import WorkerFigures
 
 __all__ = ["OWNER", "Job", "LoopRunner", "registry"]
 
@@ -137,6 +139,8 @@ class LoopRunner:
         self._loop_thread: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._context: contextvars.Context | None = None
+        self._clock = WorkerClock("event loop")
+        self._running = 0  # jobs running now (changed on the loop's thread only)
 
     # -- called from any thread ---------------------------------------------------
 
@@ -194,6 +198,23 @@ class LoopRunner:
     def attached(self) -> bool:
         """Whether the jobs run on a caller's loop (inside ``async with``)."""
         return self._attached is not None
+
+    def figures(self) -> WorkerFigures:
+        """The loop as the one worker: busy while any job runs."""
+        thread = self._thread
+        alive = self.attached or (thread is not None and thread.is_alive())
+        started = int(self._started)
+        return (int(alive), started, 0, (self._clock.read(),) if started else ())
+
+    def _enter(self) -> None:
+        self._running += 1
+        if self._running == 1:
+            self._clock.begin()
+
+    def _leave(self) -> None:
+        self._running -= 1
+        if not self._running:
+            self._clock.end()
 
     def in_own_task(self) -> bool:
         """Whether the caller runs in one of this runner's tasks."""
@@ -378,31 +399,11 @@ class LoopRunner:
             try:
                 if not future._start(job.stop):
                     return
-                limit = job.timeout
-                if limit is not None and limit <= 0:
-                    future.set_exception(job.timed_out())
-                    return
-                timer = None
+                self._enter()
                 try:
-                    if limit is None:
-                        result = await self._invoke(job)
-                    else:
-                        async with asyncio.timeout(limit) as timer:
-                            result = await self._invoke(job)
-                except asyncio.CancelledError:
-                    # Stopped through the Future (already cancelled), or the loop
-                    # itself is going away: nobody awaits this task.
-                    if not future.done():
-                        future._abandon()
-                except TimeoutError as exc:
-                    if timer is not None and timer.expired():
-                        future._set_exception_if_pending(job.timed_out())
-                    else:
-                        future._set_exception_if_pending(exc)
-                except BaseException as exc:
-                    future._set_exception_if_pending(exc)
-                else:
-                    future._set_result_if_pending(result)
+                    await self._run_started(job, future)
+                finally:
+                    self._leave()
             finally:
                 if slots is not None:
                     slots.release()
@@ -411,6 +412,33 @@ class LoopRunner:
             task = asyncio.current_task()
             if task is not None:
                 self._tasks.discard(task)
+
+    async def _run_started(self, job: Job, future: Future[Any]) -> None:
+        limit = job.timeout
+        if limit is not None and limit <= 0:
+            future.set_exception(job.timed_out())
+            return
+        timer = None
+        try:
+            if limit is None:
+                result = await self._invoke(job)
+            else:
+                async with asyncio.timeout(limit) as timer:
+                    result = await self._invoke(job)
+        except asyncio.CancelledError:
+            # Stopped through the Future (already cancelled), or the loop
+            # itself is going away: nobody awaits this task.
+            if not future.done():
+                future._abandon()
+        except TimeoutError as exc:
+            if timer is not None and timer.expired():
+                future._set_exception_if_pending(job.timed_out())
+            else:
+                future._set_exception_if_pending(exc)
+        except BaseException as exc:
+            future._set_exception_if_pending(exc)
+        else:
+            future._set_result_if_pending(result)
 
     async def _run_anyio(self, job: Job) -> None:
         """One job in the anyio task group (trio)."""
@@ -431,7 +459,11 @@ class LoopRunner:
                 return
             if limit is not None:
                 scope.deadline = anyio.current_time() + limit
-            await self._run_in_scope(job, future, scope)
+            self._enter()
+            try:
+                await self._run_in_scope(job, future, scope)
+            finally:
+                self._leave()
         finally:
             if self._slots is not None:
                 self._slots.release()

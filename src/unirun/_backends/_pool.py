@@ -37,6 +37,7 @@ from .._call import ChunkResult
 from .._checks import deadline_after, wait_time
 from .._errors import RebuildError, WorkerCrashedError, task_timed_out
 from .._exit import ExitRegistry
+from .._stats import WorkerClock
 from .._transfer import decode_exception
 from . import _wire, _worker
 from ._launch import InheritedFd, WorkerContext
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from .._future import Future, Stopper
+    from .._stats import WorkerFigures
 
 __all__ = ["Pool", "Task", "describe_exit"]
 
@@ -166,11 +168,22 @@ def read_values(data: bytes, into: list[Any]) -> BaseException | None:
 
 
 class _Worker:
-    __slots__ = ("conn", "done", "id", "killing", "known", "log", "process", "task")
+    __slots__ = (
+        "clock",
+        "conn",
+        "done",
+        "id",
+        "killing",
+        "known",
+        "log",
+        "process",
+        "task",
+    )
 
     def __init__(
         self, number: int, process: BaseProcess, conn: Connection, log: _ResultLog
     ) -> None:
+        self.clock = WorkerClock(f"process {process.pid}")
         self.id = number
         self.process = process
         self.conn = conn
@@ -203,6 +216,7 @@ class Pool:
         self.shutting_down = False
         self.broken: str | None = None
         self.closed = False
+        self.started = self.replaced = self.lost = 0  # worker counts
         self.wake_lock = threading.Lock()  # guards the wake-up pipe and `closed`
         self.manager: threading.Thread | None = None
         self.wake_r, self.wake_w = os.pipe()
@@ -288,6 +302,17 @@ class Pool:
                 if process.exitcode is None:
                     process.kill() if kill else process.terminate()
 
+    def figures(self) -> WorkerFigures:
+        """Workers alive, started, started as replacements, and their clocks."""
+        with self.lock:
+            workers = [w for w in self.workers if not w.killing]
+            return (
+                len(workers),
+                self.started,
+                self.replaced,
+                tuple(w.clock.read() for w in workers),
+            )
+
     def processes(self) -> dict[int, BaseProcess]:
         """The live worker processes by pid."""
         with self.lock:
@@ -343,6 +368,10 @@ class Pool:
         finally:
             child_conn.close()
         worker = _Worker(next(self.numbers), process, parent_conn, log)
+        self.started += 1
+        if self.lost:  # it takes the place of one that died
+            self.lost -= 1
+            self.replaced += 1
         self.workers.append(worker)
         self.idle.append(worker)
         self.new.append(worker)
@@ -359,6 +388,7 @@ class Pool:
             worker = self.idle.pop()
             task.deadline = deadline_after(task.timeout)
             worker.task = task
+            worker.clock.begin()
             return worker, task
         return None
 
@@ -491,6 +521,7 @@ class Pool:
             return
         with self.lock:
             worker.task = None
+            worker.clock.end()
             worker.done += 1
             retiring = (
                 self.settings["max_tasks"] is not None
@@ -552,6 +583,14 @@ class Pool:
             if worker in self.idle:
                 self.idle.remove(worker)
             task, worker.task = worker.task, None
+            retired = (
+                task is None
+                and not worker.killing
+                and worker.process.exitcode == 0
+                and worker.done > 0
+            )
+            if not retired and not self.shutting_down:
+                self.lost += 1
         for fileobj in (worker.conn, worker.process.sentinel):
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(fileobj)

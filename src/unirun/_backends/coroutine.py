@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._base import BaseExecutor
 from .._call import is_async_callable
 from .._checks import check_initializer, check_size
-from .._future import Future
 from ._loop import Job, LoopRunner
 
 if TYPE_CHECKING:
@@ -21,7 +20,9 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
+    from .._future import Future
     from .._options import TaskOptions
+    from .._stats import WorkerFigures
 
 __all__ = ["CoroutineExecutor"]
 
@@ -99,7 +100,7 @@ class CoroutineExecutor(BaseExecutor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        future: Future[Any] = Future()
+        future = self._new_future()
         self._runner.submit(
             Job(future, fn, args, kwargs, options.timeout, is_async_callable(fn))
         )
@@ -107,6 +108,9 @@ class CoroutineExecutor(BaseExecutor):
 
     def _in_own_task(self) -> bool:
         return self._runner.in_own_task()
+
+    def _workers(self) -> WorkerFigures:
+        return self._runner.figures()
 
     def _batches(self, fn: Callable[..., Any]) -> bool:
         # Coroutines cost little each and run at once; only plain functions,

@@ -26,7 +26,6 @@ from .._base import BaseExecutor
 from .._call import run_chunk
 from .._checks import check_initializer, check_size
 from .._cpu import usable_cpus
-from .._future import Future
 from .._sync.waiting import sending_to
 from .._transfer import CallableCache, dumps_args, transfer_error, unwrap
 from ._launch import default_context
@@ -38,7 +37,9 @@ if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
 
+    from .._future import Future
     from .._options import TaskOptions
+    from .._stats import WorkerFigures
 
 __all__ = ["ProcessExecutor", "default_context", "describe_exit"]
 
@@ -170,6 +171,9 @@ class ProcessExecutor(BaseExecutor):
     def _parallelism(self) -> int:
         return self._max_workers
 
+    def _workers(self) -> WorkerFigures:
+        return self._pool.figures()
+
     def _schedule(
         self,
         fn: Callable[..., Any],
@@ -179,7 +183,7 @@ class ProcessExecutor(BaseExecutor):
     ) -> Future[Any]:
         if self._pool.broken:
             raise BrokenProcessPool(self._pool.broken)
-        future: Future[Any] = Future(self._on_interrupt)
+        future = self._new_future(self._on_interrupt)
         chunk = fn is run_chunk
         payload: Any
         if chunk:  # a batch of map items: (fn, [args, ...])

@@ -17,12 +17,14 @@ from .._cpu import default_thread_workers
 from .._deadlines import DeadlineWatcher
 from .._errors import task_timed_out
 from .._exit import ExitRegistry
-from .._future import Future
+from .._stats import WorkerClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .._future import Future
     from .._options import TaskOptions
+    from .._stats import WorkerFigures
 
 __all__ = ["ThreadExecutor"]
 
@@ -107,6 +109,7 @@ def _worker(
     work_queue: queue.SimpleQueue[_WorkItem | None],
     initializer: Callable[..., object] | None,
     initargs: tuple[Any, ...],
+    clock: WorkerClock,
 ) -> None:
     if initializer is not None:
         try:
@@ -121,7 +124,9 @@ def _worker(
         while True:
             item = work_queue.get(block=True)
             if item is not None:
+                clock.begin()
                 item.run()
+                clock.end()
                 del item
                 executor = executor_ref()
                 if executor is not None:
@@ -183,6 +188,7 @@ class ThreadExecutor(BaseExecutor):
         self._work_queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._idle = threading.Semaphore(0)
         self._threads: set[threading.Thread] = set()
+        self._clocks: dict[threading.Thread, WorkerClock] = {}
         self._broken: str | bool = False
         self._thread_name_prefix = thread_name_prefix or (
             # The stdlib's default name: logs and filters of drop-in users match.
@@ -209,7 +215,7 @@ class ThreadExecutor(BaseExecutor):
     ) -> Future[Any]:
         if self._broken:
             raise BrokenThreadPool(self._broken)
-        future: Future[Any] = Future()
+        future = self._new_future()
         timeout = options.timeout
         deadlines = self._deadlines if timeout is not None and timeout > 0 else None
         self._work_queue.put(_WorkItem(future, fn, args, kwargs, timeout, deadlines))
@@ -221,6 +227,15 @@ class ThreadExecutor(BaseExecutor):
 
     def _parallelism(self) -> int:
         return self._max_workers
+
+    def _workers(self) -> WorkerFigures:
+        clocks = [(t, c) for t, c in list(self._clocks.items()) if t.is_alive()]
+        return (
+            len(clocks),
+            len(self._threads),
+            0,
+            tuple(clock.read() for _, clock in clocks),
+        )
 
     def _adjust_thread_count(self) -> None:
         # An idle worker will take the item: no need for a new thread.
@@ -234,18 +249,22 @@ class ThreadExecutor(BaseExecutor):
 
         count = len(self._threads)
         if count < self._max_workers:
+            name = f"{self._thread_name_prefix}_{count}"
+            clock = WorkerClock(name)
             thread = threading.Thread(
-                name=f"{self._thread_name_prefix}_{count}",
+                name=name,
                 target=_worker,
                 args=(
                     weakref.ref(self, wake_workers),
                     self._work_queue,
                     self._initializer,
                     self._initargs,
+                    clock,
                 ),
             )
             thread.start()
             self._threads.add(thread)
+            self._clocks[thread] = clock
             _registry.add(thread, self._work_queue)
 
     def _drain(self) -> list[_WorkItem]:
