@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, overload
 
 from ._options import TaskOptions
+from ._progress import make_progress
 from ._sync import PrimitiveMethods
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ._base import BaseExecutor
     from ._future import Future
     from ._map import MapIterator
+    from ._progress import Progress, ProgressOption
     from ._sync import Kernel
     from ._types import Backend, P, T
 
@@ -64,6 +66,7 @@ class Front:
         chunksize: int | None,
         buffersize: int | None,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> MapIterator[Any]:
         raise NotImplementedError
 
@@ -72,6 +75,7 @@ class Front:
         items: tuple[cf.Future[Any] | Awaitable[Any], ...],
         return_exceptions: bool,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> Future[list[Any]]:
         raise NotImplementedError
 
@@ -110,6 +114,7 @@ class Front:
         timeout: float | None = None,
         chunksize: int | None = 1,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> MapIterator[T]: ...
 
     @overload
@@ -120,6 +125,7 @@ class Front:
         timeout: float | None = None,
         chunksize: int | None = 1,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> MapIterator[T]: ...
 
     def map(
@@ -129,6 +135,7 @@ class Front:
         timeout: float | None = None,
         chunksize: int | None = DEFAULT_CHUNKSIZE,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> MapIterator[Any]:
         """Return ``fn`` applied to the items of ``iterables``, in input order.
 
@@ -145,17 +152,32 @@ class Front:
                 :class:`unirun.AutoExecutor` chooses by default.
             buffersize: at most this many tasks are submitted ahead of the
                 consumer; ``None`` submits them all now.
+            progress: show how many items have finished: ``True`` draws a bar
+                on stderr (tqdm's when installed, else rich's, else a plain
+                counter); a tqdm-like class is used as the bar; a callable is
+                called as ``(done, total)``. Items count as they finish, one by
+                one even when batched; the bar is closed when the iteration
+                ends, fails or is closed. See docs/observing.md.
+
+        Raises:
+            TypeError: ``progress`` is none of the above.
         """
         if chunksize is DEFAULT_CHUNKSIZE:
             chunksize = self._owner().default_chunksize
+        sink = make_progress(progress)
+        options = self._task_options
+        # Without progress, a backend's own _map need not take the argument.
+        if sink is None:
+            return self._map(fn, iterables, timeout, chunksize, buffersize, options)
         return self._map(
-            fn, iterables, timeout, chunksize, buffersize, self._task_options
+            fn, iterables, timeout, chunksize, buffersize, options, progress=sink
         )
 
     def gather(
         self,
         *futures_or_awaitables: cf.Future[Any] | Awaitable[Any],
         return_exceptions: bool = False,
+        progress: ProgressOption = None,
     ) -> Future[list[Any]]:
         """Return a Future for the list of results of all the given tasks.
 
@@ -164,10 +186,18 @@ class Front:
         async code. As with :func:`asyncio.gather`, the first exception fails the
         returned Future unless ``return_exceptions`` is true, in which case
         exceptions take their place in the list; cancelling the returned Future
-        cancels every task.
+        cancels every task. ``progress`` counts the tasks as they finish, as for
+        :meth:`map`, and is closed before the returned Future is done.
+
+        Raises:
+            TypeError: an item is neither a future nor an awaitable, or
+                ``progress`` is not a valid progress argument.
         """
         return self._gather(
-            futures_or_awaitables, return_exceptions, self._task_options
+            futures_or_awaitables,
+            return_exceptions,
+            self._task_options,
+            make_progress(progress),
         )
 
     def options(
@@ -239,9 +269,13 @@ class OptionsView(Front, PrimitiveMethods):
         chunksize: int | None,
         buffersize: int | None,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> MapIterator[Any]:
-        return self._executor._map(
-            fn, iterables, timeout, chunksize, buffersize, options
+        executor = self._executor
+        if progress is None:  # as in Front.map
+            return executor._map(fn, iterables, timeout, chunksize, buffersize, options)
+        return executor._map(
+            fn, iterables, timeout, chunksize, buffersize, options, progress=progress
         )
 
     def _gather(
@@ -249,8 +283,9 @@ class OptionsView(Front, PrimitiveMethods):
         items: tuple[cf.Future[Any] | Awaitable[Any], ...],
         return_exceptions: bool,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> Future[list[Any]]:
-        return self._executor._gather(items, return_exceptions, options)
+        return self._executor._gather(items, return_exceptions, options, progress)
 
     def _check_backend(self, backend: Backend | None) -> None:
         self._executor._check_backend(backend)
