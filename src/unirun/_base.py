@@ -55,6 +55,7 @@ from ._front import Front
 from ._future import Future
 from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
+from ._progress import sized
 from ._stats import Statistics, TaskCounters
 from ._sync import LOCAL, Kernel, PrimitiveMethods, SharedKernel
 
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from ._exit import ExitRegistry
+    from ._progress import Progress
     from ._stats import WorkerFigures
     from ._types import Backend, Kind, T
 
@@ -259,7 +261,14 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         chunksize: int | None,
         buffersize: int | None,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> MapIterator[T]:
+        """Start a map: what :meth:`map` calls, with the caller's task options.
+
+        An executor that overrides it (to route or batch its own way) takes
+        ``progress`` too, and hands it to :class:`MapIterator` with the number
+        of items (``progress=``, ``total=``), or to ``super()._map``.
+        """
         if buffersize is not None and not isinstance(buffersize, int):
             raise TypeError("buffersize must be an integer or None")
         if buffersize is not None and buffersize < 1:
@@ -269,6 +278,9 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
         zipped: Iterator[tuple[Any, ...]] = zip(*iterables, strict=False)
+        total = None
+        if progress is not None:
+            zipped, total = sized(zipped, iterables, buffersize)
         if chunksize is None and buffersize is None and self._batches(fn):
             batches = AdaptiveBatches(
                 lambda chunk: self._submit(run_chunk, (fn, chunk), {}, options),
@@ -283,6 +295,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 chunked=True,
                 keep_alive=self,
                 batches=batches,
+                progress=progress,
+                total=total,
             )
         if chunksize is None or not self.uses_chunks:
             # Threads and coroutines run one task per item for a given chunksize,
@@ -304,6 +318,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             buffersize=buffersize,
             chunked=chunked,
             keep_alive=self,
+            progress=progress,
+            total=total,
         )
 
     # -- gather ------------------------------------------------------------------
@@ -313,6 +329,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         items: tuple[cf.Future[Any] | Awaitable[Any], ...],
         return_exceptions: bool,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> Future[list[Any]]:
         children: list[cf.Future[Any]] = []
         for item in items:
@@ -325,7 +342,11 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                     f"gather() takes futures and awaitables, got {type(item).__name__}"
                     f": {item!r}"
                 )
-        return gather_futures(children, return_exceptions)
+        if progress is not None:
+            progress.start(len(children))
+            for child in children:
+                progress.watch(child)
+        return gather_futures(children, return_exceptions, progress)
 
     # -- options and primitives ----------------------------------------------------
 
@@ -366,19 +387,31 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
 
 
 def gather_futures(
-    children: list[cf.Future[Any]], return_exceptions: bool
+    children: list[cf.Future[Any]],
+    return_exceptions: bool,
+    progress: Progress | None = None,
 ) -> Future[list[Any]]:
-    """Combine ``children`` into one Future of their results, in order."""
+    """Combine ``children`` into one Future of their results, in order.
+
+    ``progress`` is closed before the combined Future is done.
+    """
     outer: Future[list[Any]] = Future()
     results: list[Any] = [None] * len(children)
     remaining = len(children)
     lock = threading.Lock()
+
+    def finish() -> None:
+        if progress is not None:
+            progress.close()
+
     if not children:
+        finish()
         outer.set_result([])
         return outer
 
     def on_outer_done(_: cf.Future[list[Any]]) -> None:
         if outer.cancelled():
+            finish()
             outer.set_running_or_notify_cancel()  # wake concurrent.futures.wait()
             for child in children:
                 if isinstance(child, Future):
@@ -395,6 +428,7 @@ def gather_futures(
         else:
             error = child.exception()
         if error is not None and not return_exceptions:
+            finish()
             outer._set_exception_if_pending(error)
             return
         with lock:
@@ -402,6 +436,7 @@ def gather_futures(
             remaining -= 1
             finished = remaining == 0
         if finished:
+            finish()
             outer._set_result_if_pending(results)
 
     for index, child in enumerate(children):

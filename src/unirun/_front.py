@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, overload
 
 from ._options import TaskOptions
+from ._progress import make_progress
 from ._sync import PrimitiveMethods
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from ._base import BaseExecutor
     from ._future import Future
     from ._map import MapIterator
+    from ._progress import Progress, ProgressOption
     from ._stats import Statistics
     from ._sync import Kernel
     from ._types import Backend, P, T
@@ -65,6 +67,7 @@ class Front:
         chunksize: int | None,
         buffersize: int | None,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> MapIterator[Any]:
         raise NotImplementedError
 
@@ -73,6 +76,7 @@ class Front:
         items: tuple[cf.Future[Any] | Awaitable[Any], ...],
         return_exceptions: bool,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> Future[list[Any]]:
         raise NotImplementedError
 
@@ -111,6 +115,7 @@ class Front:
         timeout: float | None = None,
         chunksize: int | None = 1,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> MapIterator[T]: ...
 
     @overload
@@ -121,6 +126,7 @@ class Front:
         timeout: float | None = None,
         chunksize: int | None = 1,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> MapIterator[T]: ...
 
     def map(
@@ -130,6 +136,7 @@ class Front:
         timeout: float | None = None,
         chunksize: int | None = DEFAULT_CHUNKSIZE,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> MapIterator[Any]:
         """Return ``fn`` applied to the items of ``iterables``, in input order.
 
@@ -146,17 +153,33 @@ class Front:
                 :class:`unirun.AutoExecutor` chooses by default.
             buffersize: at most this many tasks are submitted ahead of the
                 consumer; ``None`` submits them all now.
+            progress: show how many items have finished: ``True`` draws a bar
+                on stderr (tqdm's when installed, else rich's, else a plain
+                counter); a tqdm-like class is used as the bar; a callable is
+                called as ``(done, total)``. Items count as they finish, one by
+                one even when batched; the bar is closed when the iteration
+                ends, fails or is closed. See docs/observing.md.
+
+        Raises:
+            TypeError: ``progress`` is none of the above.
         """
         if chunksize is DEFAULT_CHUNKSIZE:
             chunksize = self._owner().default_chunksize
         return self._map(
-            fn, iterables, timeout, chunksize, buffersize, self._task_options
+            fn,
+            iterables,
+            timeout,
+            chunksize,
+            buffersize,
+            self._task_options,
+            make_progress(progress),
         )
 
     def gather(
         self,
         *futures_or_awaitables: cf.Future[Any] | Awaitable[Any],
         return_exceptions: bool = False,
+        progress: ProgressOption = None,
     ) -> Future[list[Any]]:
         """Return a Future for the list of results of all the given tasks.
 
@@ -165,10 +188,18 @@ class Front:
         async code. As with :func:`asyncio.gather`, the first exception fails the
         returned Future unless ``return_exceptions`` is true, in which case
         exceptions take their place in the list; cancelling the returned Future
-        cancels every task.
+        cancels every task. ``progress`` counts the tasks as they finish, as for
+        :meth:`map`, and is closed before the returned Future is done.
+
+        Raises:
+            TypeError: an item is neither a future nor an awaitable, or
+                ``progress`` is not a valid progress argument.
         """
         return self._gather(
-            futures_or_awaitables, return_exceptions, self._task_options
+            futures_or_awaitables,
+            return_exceptions,
+            self._task_options,
+            make_progress(progress),
         )
 
     def options(
@@ -240,9 +271,10 @@ class OptionsView(Front, PrimitiveMethods):
         chunksize: int | None,
         buffersize: int | None,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> MapIterator[Any]:
         return self._executor._map(
-            fn, iterables, timeout, chunksize, buffersize, options
+            fn, iterables, timeout, chunksize, buffersize, options, progress
         )
 
     def _gather(
@@ -250,8 +282,9 @@ class OptionsView(Front, PrimitiveMethods):
         items: tuple[cf.Future[Any] | Awaitable[Any], ...],
         return_exceptions: bool,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> Future[list[Any]]:
-        return self._executor._gather(items, return_exceptions, options)
+        return self._executor._gather(items, return_exceptions, options, progress)
 
     def _check_backend(self, backend: Backend | None) -> None:
         self._executor._check_backend(backend)

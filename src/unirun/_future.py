@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 import anyio
 
 from ._checks import MAX_WAIT
+from ._progress import make_progress
 from ._types import T
 
 #: Any stdlib future; ``as_completed`` yields the very type it was given.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Generator, Iterable, Iterator
     from typing import Self
 
+    from ._progress import Progress, ProgressOption
     from ._stats import TaskCounters
 
 __all__ = [
@@ -459,10 +461,19 @@ def wait(
 class _AsCompleted(Generic[F]):
     """Iterator over futures as they complete, for ``for`` and ``async for``."""
 
-    def __init__(self, fs: Iterable[F], timeout: float | None) -> None:
+    _progress: Progress | None = None
+
+    def __init__(
+        self, fs: Iterable[F], timeout: float | None, progress: Progress | None = None
+    ) -> None:
         self._fs = set(fs)
         self._timeout = timeout
         self._sync: Iterator[F] | None = None
+        self._progress = progress
+        if progress is not None:
+            progress.start(len(self._fs))
+            for future in self._fs:
+                progress.track(future)
 
     def __iter__(self) -> Self:
         return self
@@ -472,7 +483,30 @@ class _AsCompleted(Generic[F]):
             # typeshed types the yielded futures as Future[T]: they are the very
             # objects given, of type F.
             self._sync = cast("Iterator[F]", cf.as_completed(self._fs, self._timeout))
-        return next(self._sync)
+        try:
+            future = next(self._sync)
+        except BaseException:  # the end, a time-out, a Ctrl-C
+            self.close()
+            raise
+        self._arrived(future)
+        return future
+
+    def _arrived(self, future: F) -> None:
+        # Yielded maybe before its done callback has counted it.
+        if self._progress is not None:
+            self._progress.arrived(future)
+
+    def close(self) -> None:
+        """Stop the iteration early: close the progress display, if any.
+
+        The futures are left alone, as :func:`concurrent.futures.as_completed`
+        leaves them.
+        """
+        if self._progress is not None:
+            self._progress.close()
+
+    def __del__(self) -> None:
+        self.close()
 
     def __aiter__(self) -> AsyncIterator[F]:
         return self._async_iter()
@@ -494,32 +528,47 @@ class _AsCompleted(Generic[F]):
 
         for future in list(pending):
             future.add_done_callback(on_done)  # type: ignore[arg-type]  # called with itself, an F
-        while pending:
-            if not done:
-                remaining = None if end_time is None else end_time - time.monotonic()
-                with anyio.move_on_after(remaining):
-                    await wakeup.wait()
+        try:
+            while pending:
                 if not done:
-                    raise TimeoutError(
-                        f"{len(pending)} (of {total}) futures unfinished"
+                    remaining = (
+                        None if end_time is None else end_time - time.monotonic()
                     )
-                wakeup = anyio.Event()
-            while done:
-                future = done.popleft()
-                if future in pending:
-                    pending.discard(future)
-                    yield future
+                    with anyio.move_on_after(remaining):
+                        await wakeup.wait()
+                    if not done:
+                        raise TimeoutError(
+                            f"{len(pending)} (of {total}) futures unfinished"
+                        )
+                    wakeup = anyio.Event()
+                while done:
+                    future = done.popleft()
+                    if future in pending:
+                        pending.discard(future)
+                        self._arrived(future)
+                        yield future
+        finally:
+            self.close()
 
 
-def as_completed(fs: Iterable[F], timeout: float | None = None) -> _AsCompleted[F]:
+def as_completed(
+    fs: Iterable[F], timeout: float | None = None, *, progress: ProgressOption = None
+) -> _AsCompleted[F]:
     """Yield the futures as they complete, finished or cancelled.
 
     Use ``for f in as_completed(fs)`` in sync code and ``async for`` in async code;
     the sync form is exactly :func:`concurrent.futures.as_completed`. Duplicate
     futures are yielded once.
 
+    Args:
+        progress: show how many futures have completed, as ``map(progress=...)``
+            does: ``True`` for a bar on stderr, a tqdm-like class, or a
+            ``(done, total)`` callable. Shown from this call; closed when the
+            iteration ends, fails or is closed.
+
     Raises:
         TimeoutError: ``timeout`` seconds passed, counted from the first step of
             the iteration, before every future completed.
+        TypeError: ``progress`` is not a valid progress argument.
     """
-    return _AsCompleted(fs, timeout)
+    return _AsCompleted(fs, timeout, make_progress(progress))

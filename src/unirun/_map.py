@@ -20,11 +20,14 @@ import anyio
 
 from ._call import ChunkResult
 from ._future import Future, copy_outcome, wait_done
+from ._progress import TrackedFutures, map_chunk, map_item
 from ._types import T
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
     from typing import Self
+
+    from ._progress import Progress
 
 __all__ = ["AdaptiveBatches", "MapIterator"]
 
@@ -38,7 +41,13 @@ class MapIterator(Generic[T]):
     Iterate with ``for`` in sync code or ``async for`` in async code (each step
     then awaits without blocking the event loop). Dropping or closing it before
     the end cancels the tasks that have not started.
+
+    With a :class:`~unirun._progress.Progress`, each item counts when its task
+    (or its chunk) finishes; the progress is closed when the iteration ends,
+    fails or is closed.
     """
+
+    _progress: Progress | None = None
 
     def __init__(
         self,
@@ -50,17 +59,24 @@ class MapIterator(Generic[T]):
         chunked: bool,
         keep_alive: object,
         batches: AdaptiveBatches | None = None,
+        progress: Progress | None = None,
+        total: int | None = None,
     ) -> None:
         self._end_time = end_time
         self._chunked = chunked
         self._values: deque[Any] = deque()
         self._error: BaseException | None = None
         self._fs: deque[cf.Future[Any]] = deque()
+        if progress is not None:
+            self._progress = progress
+            self._fs = TrackedFutures(progress, map_chunk if chunked else map_item)
         self._started = False
         self._batches = batches
         self._work: Iterator[Any] | None = None
         self._submit: Submitter | None = None
         if batches is not None:
+            if progress is not None:
+                batches.slots = self._fs  # each chunk counts as it arrives
             self._fs = batches.slots
             batches.start()
         elif buffersize is None:
@@ -78,6 +94,8 @@ class MapIterator(Generic[T]):
             self._submit = submit_while_alive
             for item in itertools.islice(work, buffersize):
                 self._fs.append(self._checked(submit_one(item)))
+        if progress is not None:
+            progress.start(total)
 
     @staticmethod
     def _checked(future: cf.Future[Any] | None) -> cf.Future[Any]:
@@ -136,15 +154,19 @@ class MapIterator(Generic[T]):
             if value is not _NOTHING:
                 return value  # type: ignore[no-any-return]
             if not self._fs:
+                self._finish()
                 raise StopIteration
             self._refill()
             future = self._fs.popleft()
             try:
                 result = future.result(self._remaining())
             except BaseException:
+                self._count(future)
                 future.cancel()
                 self.close()
                 raise
+            else:
+                self._count(future)
             finally:
                 del future
             value = self._unpack(result)
@@ -161,6 +183,7 @@ class MapIterator(Generic[T]):
             if value is not _NOTHING:
                 return value  # type: ignore[no-any-return]
             if not self._fs:
+                self._finish()
                 raise StopAsyncIteration
             self._refill()
             future = self._fs.popleft()
@@ -171,12 +194,23 @@ class MapIterator(Generic[T]):
                     raise TimeoutError
                 result = future.result(0)
             except BaseException:
+                self._count(future)
                 self._abandon(future)
                 self.close(abandon=True)
                 raise
+            self._count(future)
             value = self._unpack(result)
             if value is not _NOTHING:
                 return value  # type: ignore[no-any-return]
+
+    def _count(self, future: cf.Future[Any]) -> None:
+        # The consumer may see a result before its done callback has counted it.
+        if self._progress is not None:
+            self._progress.arrived(future, map_chunk if self._chunked else map_item)
+
+    def _finish(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
 
     @staticmethod
     def _abandon(future: cf.Future[Any]) -> None:
@@ -193,6 +227,7 @@ class MapIterator(Generic[T]):
                 awaiting coroutine is cancelled).
         """
         self._work = None
+        self._finish()
         if self._batches is not None:
             self._batches.close()
         self._values.clear()
@@ -212,6 +247,8 @@ class MapIterator(Generic[T]):
         # Like an abandoned generator: only an iteration that began is closed.
         if self._started and self._fs:
             self.close()
+        else:
+            self._finish()
 
 
 class AdaptiveBatches:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from ._future import Future
+    from ._progress import ProgressOption
     from ._stats import Statistics
     from ._types import Backend, P, T
 
@@ -50,6 +51,7 @@ class Executor(MakesPrimitives, Protocol):
         timeout: float | None = None,
         chunksize: int | None = 1,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> Iterator[T]: ...
 
     @overload
@@ -60,6 +62,7 @@ class Executor(MakesPrimitives, Protocol):
         timeout: float | None = None,
         chunksize: int | None = 1,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> Iterator[T]: ...
 
     def map(
@@ -69,6 +72,7 @@ class Executor(MakesPrimitives, Protocol):
         timeout: float | None = None,
         chunksize: int | None = 1,
         buffersize: int | None = None,
+        progress: ProgressOption = None,
     ) -> Iterator[Any]:
         """Apply ``fn`` to the items of ``iterables``; results in input order."""
         ...
@@ -77,6 +81,7 @@ class Executor(MakesPrimitives, Protocol):
         self,
         *futures_or_awaitables: StdFuture[Any] | Awaitable[Any],
         return_exceptions: bool = False,
+        progress: ProgressOption = None,
     ) -> Future[list[Any]]:
         """Return a Future of the list of all results."""
         ...

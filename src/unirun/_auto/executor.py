@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .._backends.coroutine import CoroutineExecutor
     from .._backends.process import ProcessExecutor
     from .._backends.thread import ThreadExecutor
+    from .._progress import Progress
 
 __all__ = ["AutoExecutor"]
 
@@ -759,6 +760,7 @@ class AutoExecutor(BaseExecutor):
         chunksize: int | None,
         buffersize: int | None,
         options: TaskOptions,
+        progress: Progress | None = None,
     ) -> MapIterator[Any]:
         if (
             buffersize is not None
@@ -767,7 +769,9 @@ class AutoExecutor(BaseExecutor):
         ):
             # One task per item through submit: bounded submission, a forced
             # backend, or coroutines (which need no batching).
-            return super()._map(fn, iterables, timeout, 1, buffersize, options)
+            return super()._map(
+                fn, iterables, timeout, 1, buffersize, options, progress
+            )
         if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         check_callable(fn)
@@ -786,6 +790,8 @@ class AutoExecutor(BaseExecutor):
             chunked=True,
             keep_alive=self,
             batches=routed,  # type: ignore[arg-type]  # same interface as AdaptiveBatches
+            progress=progress,
+            total=len(items),
         )
 
     def _map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> str:

@@ -1,0 +1,732 @@
+"""Issue 15, progress: map, as_completed and gather count finished items.
+
+Every backend, with and without chunks, sync and async: a ``(done, total)``
+callable sees 0, 1, ..., total exactly once each and in order; a tqdm-like class
+is updated and closed; the bar is closed when iteration ends, is closed early or
+fails; tqdm and rich are imported only when a bar is asked for.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import functools
+import inspect
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import unirun
+from _tasks import async_square, fail_if_negative, signal_then_wait, square
+from conftest import make_executor
+from gates import Gate
+from unirun._call import ChunkResult
+from unirun._progress import Progress, _Hook, make_progress, map_chunk
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from unirun._base import BaseExecutor
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Recorder:
+    """A ``(done, total)`` callable that records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int | None]] = []
+        self.reached_total = threading.Event()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        self.calls.append((done, total))
+        if done == total:
+            self.reached_total.set()
+
+    @property
+    def counts(self) -> list[int]:
+        return [done for done, _ in self.calls]
+
+    @property
+    def totals(self) -> set[int | None]:
+        return {total for _, total in self.calls}
+
+
+class FakeBar:
+    """A tqdm-like class that records what it is told (a fresh subclass per test)."""
+
+    instances: ClassVar[list[FakeBar]]
+
+    def __init__(self, *, total: int | None) -> None:
+        self.total = total
+        self.updates: list[int] = []
+        self.updates_after_close = 0
+        self.closes = 0
+        self.closed = threading.Event()
+        type(self).instances.append(self)
+
+    def update(self, n: int) -> None:
+        if self.closes:
+            self.updates_after_close += 1
+        self.updates.append(n)
+
+    def close(self) -> None:
+        self.closes += 1
+        self.closed.set()
+
+
+@pytest.fixture
+def bar_class() -> type[FakeBar]:
+    """A :class:`FakeBar` subclass whose instances are listed in ``instances``."""
+
+    class Bar(FakeBar):
+        instances: ClassVar[list[FakeBar]] = []
+
+    return Bar
+
+
+def the_bar(cls: type[FakeBar]) -> FakeBar:
+    """The one bar ``cls`` made."""
+    assert len(cls.instances) == 1
+    return cls.instances[0]
+
+
+def expect_map_progress(executor: BaseExecutor, request: pytest.FixtureRequest) -> None:
+    """Expect a TypeError where the executor's own ``_map`` lacks ``progress``.
+
+    AutoExecutor routes maps through its own ``_map``; until it takes the
+    ``progress`` argument, its maps with progress fail, and this xfail is strict.
+    """
+    if "progress" not in inspect.signature(type(executor)._map).parameters:
+        request.applymarker(
+            pytest.mark.xfail(
+                raises=TypeError,
+                strict=True,
+                reason=f"{type(executor).__name__}._map does not take progress yet",
+            )
+        )
+
+
+@pytest.fixture
+def map_executor(
+    executor: BaseExecutor, request: pytest.FixtureRequest
+) -> BaseExecutor:
+    """The executor of each kind, for tests of ``map(progress=...)``."""
+    expect_map_progress(executor, request)
+    return executor
+
+
+@pytest.fixture
+def async_executor(kind: str) -> Iterator[BaseExecutor]:
+    """An executor of each kind, for the async tests (run on asyncio and trio)."""
+    executor = make_executor(kind)
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture
+def async_map_executor(
+    async_executor: BaseExecutor, request: pytest.FixtureRequest
+) -> BaseExecutor:
+    """:func:`async_executor`, for tests of ``map(progress=...)``."""
+    expect_map_progress(async_executor, request)
+    return async_executor
+
+
+# -- map ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunksize", [1, 3, None])
+def test_map_progress_counts_each_item_once_in_order(
+    map_executor: BaseExecutor, chunksize: int | None
+) -> None:
+    recorder = Recorder()
+    results = map_executor.map(
+        square, range(40), chunksize=chunksize, progress=recorder
+    )
+    assert list(results) == [x * x for x in range(40)]
+    assert recorder.counts == list(range(41))
+    assert recorder.totals == {40}
+
+
+@pytest.mark.parametrize("chunksize", [1, 5, None])
+def test_map_progress_counts_before_the_consumer_iterates(
+    map_executor: BaseExecutor, chunksize: int | None
+) -> None:
+    # Chunks are counted when they arrive, not when the consumer reaches them:
+    # the count reaches the total while nobody iterates yet.
+    recorder = Recorder()
+    results = map_executor.map(
+        square, range(20), chunksize=chunksize, progress=recorder
+    )
+    assert recorder.reached_total.wait(60)
+    assert recorder.counts == list(range(21))
+    assert list(results) == [x * x for x in range(20)]
+    assert recorder.counts == list(range(21))
+
+
+def test_map_progress_bar_class_updated_and_closed(
+    map_executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    results = map_executor.map(square, range(30), chunksize=None, progress=bar_class)
+    bar = the_bar(bar_class)
+    assert bar.total == 30
+    assert not bar.closed.is_set()
+    assert list(results) == [x * x for x in range(30)]
+    assert sum(bar.updates) == 30
+    assert all(n > 0 for n in bar.updates)
+    assert bar.closes == 1
+
+
+def test_map_progress_empty(map_executor: BaseExecutor) -> None:
+    recorder = Recorder()
+    assert list(map_executor.map(square, [], progress=recorder)) == []
+    assert recorder.calls == [(0, 0)]
+
+
+def test_map_progress_through_options_view(map_executor: BaseExecutor) -> None:
+    recorder = Recorder()
+    view = map_executor.options(name="squares")
+    assert list(view.map(square, range(5), progress=recorder)) == [0, 1, 4, 9, 16]
+    assert recorder.counts == list(range(6))
+
+
+@pytest.mark.parametrize("chunksize", [1, 2, None])
+def test_map_progress_closed_on_failure(
+    map_executor: BaseExecutor, chunksize: int | None
+) -> None:
+    recorder = Recorder()
+    items = [0, 1, 2, -3, 4, 5]
+    results = map_executor.map(
+        fail_if_negative, items, chunksize=chunksize, progress=recorder
+    )
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="negative: -3"):
+        next(results)
+    # The failed item counts (it finished); later ones may have finished first.
+    counts = recorder.counts
+    assert counts == list(range(len(counts)))
+    assert 4 <= counts[-1] <= len(items)
+    # Closed: nothing more is reported, whatever finishes after.
+    map_executor.shutdown(wait=True)
+    assert recorder.counts == counts
+
+
+def test_map_progress_bar_closed_on_failure(
+    map_executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    results = map_executor.map(fail_if_negative, [1, -1, 2], progress=bar_class)
+    with pytest.raises(ValueError, match="negative"):
+        list(results)
+    assert the_bar(bar_class).closes == 1
+
+
+def test_map_progress_closed_early(
+    map_executor: BaseExecutor, bar_class: type[FakeBar], tmp_path: Path
+) -> None:
+    gate = Gate(tmp_path)
+    results = map_executor.map(
+        signal_then_wait, [gate.started] * 3, [gate.release] * 3, [1, 2, 3],
+        progress=bar_class,
+    )  # fmt: skip
+    bar = the_bar(bar_class)
+    results.close()
+    assert bar.closes == 1
+    gate.open()
+    map_executor.shutdown(wait=True)
+    assert bar.updates_after_close == 0
+    assert bar.closes == 1
+
+
+def test_map_progress_closed_when_dropped(
+    map_executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    for _ in map_executor.map(square, range(10), progress=bar_class):
+        break
+    # The iterator is gone with the loop: its bar is closed.
+    assert the_bar(bar_class).closes == 1
+
+
+def test_map_progress_timeout_closes(
+    map_executor: BaseExecutor, bar_class: type[FakeBar], tmp_path: Path
+) -> None:
+    gate = Gate(tmp_path)
+    results = map_executor.map(
+        signal_then_wait, [gate.started], [gate.release], [1], timeout=0,
+        progress=bar_class,
+    )  # fmt: skip
+    try:
+        with pytest.raises(TimeoutError):
+            next(results)
+        bar = the_bar(bar_class)
+        assert bar.closes == 1
+        assert bar.updates == []
+    finally:
+        gate.open()
+
+
+def test_map_progress_buffersize_total_from_length_hint(
+    map_executor: BaseExecutor,
+) -> None:
+    known = Recorder()
+    assert list(map_executor.map(square, range(6), buffersize=2, progress=known)) == [
+        0, 1, 4, 9, 16, 25,
+    ]  # fmt: skip
+    assert known.counts == list(range(7))
+    assert known.totals == {6}
+    unknown = Recorder()
+    generator = (x for x in range(4))
+    results = map_executor.map(square, generator, buffersize=2, progress=unknown)
+    assert list(results) == [0, 1, 4, 9]
+    assert unknown.calls == [(0, None), (1, None), (2, None), (3, None), (4, None)]
+
+
+def test_map_progress_unknown_length_counted_without_buffersize(
+    map_executor: BaseExecutor,
+) -> None:
+    # Without buffersize every item is submitted at once, so the total is known.
+    recorder = Recorder()
+    results = map_executor.map(square, (x for x in range(5)), progress=recorder)
+    assert list(results) == [0, 1, 4, 9, 16]
+    assert recorder.totals == {5}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("chunksize", [1, 4, None])
+async def test_map_progress_async_for(
+    async_map_executor: BaseExecutor, bar_class: type[FakeBar], chunksize: int | None
+) -> None:
+    recorder = Recorder()
+    results = async_map_executor.map(
+        square, range(25), chunksize=chunksize, progress=recorder
+    )
+    assert [x async for x in results] == [x * x for x in range(25)]
+    assert recorder.counts == list(range(26))
+    results = async_map_executor.map(fail_if_negative, [1, -1, 2], progress=bar_class)
+    with pytest.raises(ValueError, match="negative"):
+        async for _ in results:
+            pass
+    assert the_bar(bar_class).closes == 1
+
+
+@pytest.mark.anyio
+async def test_map_progress_async_closed_early(
+    async_map_executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    results = async_map_executor.map(square, range(10), progress=bar_class)
+    assert await results.__anext__() == 0
+    await results.aclose()
+    assert the_bar(bar_class).closes == 1
+
+
+def test_map_progress_async_callable(map_executor: BaseExecutor) -> None:
+    recorder = Recorder()
+    assert list(map_executor.map(async_square, range(8), progress=recorder)) == [
+        x * x for x in range(8)
+    ]
+    assert recorder.counts == list(range(9))
+
+
+# -- as_completed ---------------------------------------------------------------------
+
+
+def test_as_completed_progress_counts_each_future(executor: BaseExecutor) -> None:
+    recorder = Recorder()
+    futures = [executor.submit(square, i) for i in range(15)]
+    got = {f.result() for f in unirun.as_completed(futures, progress=recorder)}
+    assert got == {i * i for i in range(15)}
+    assert recorder.counts == list(range(16))
+    assert recorder.totals == {15}
+
+
+def test_as_completed_progress_counts_failed_and_cancelled(
+    bar_class: type[FakeBar],
+) -> None:
+    failed: cf.Future[int] = cf.Future()
+    failed.set_exception(ValueError("x"))
+    cancelled: cf.Future[int] = cf.Future()
+    cancelled.cancel()
+    cancelled.set_running_or_notify_cancel()  # as an executor does
+    done: cf.Future[int] = cf.Future()
+    done.set_result(1)
+    futures = [failed, cancelled, done]
+    assert len(list(unirun.as_completed(futures, progress=bar_class))) == 3
+    bar = the_bar(bar_class)
+    assert (bar.total, sum(bar.updates), bar.closes) == (3, 3, 1)
+
+
+def test_as_completed_progress_timeout_closes(bar_class: type[FakeBar]) -> None:
+    never: cf.Future[int] = cf.Future()
+    with pytest.raises(TimeoutError):
+        list(unirun.as_completed([never], timeout=0, progress=bar_class))
+    assert the_bar(bar_class).closes == 1
+
+
+def test_as_completed_progress_closed_early(
+    executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    futures = [executor.submit(square, i) for i in range(5)]
+    iterator = unirun.as_completed(futures, progress=bar_class)
+    next(iterator)
+    iterator.close()
+    bar = the_bar(bar_class)
+    assert bar.closes == 1
+    cf.wait(futures)
+    assert bar.updates_after_close == 0
+
+
+@pytest.mark.anyio
+async def test_as_completed_progress_async_for(
+    async_executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    recorder = Recorder()
+    futures = [async_executor.submit(square, i) for i in range(12)]
+    got = [f.result() async for f in unirun.as_completed(futures, progress=recorder)]
+    assert sorted(got) == [i * i for i in range(12)]
+    assert recorder.counts == list(range(13))
+    never: cf.Future[int] = cf.Future()
+    with pytest.raises(TimeoutError):
+        async for _ in unirun.as_completed([never], timeout=0.01, progress=bar_class):
+            pass
+    assert the_bar(bar_class).closes == 1
+
+
+@pytest.mark.anyio
+async def test_as_completed_progress_async_closed_early(
+    async_executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    futures = [async_executor.submit(square, i) for i in range(4)]
+    iterator = unirun.as_completed(futures, progress=bar_class).__aiter__()
+    await iterator.__anext__()
+    await iterator.aclose()  # type: ignore[attr-defined]  # an async generator
+    assert the_bar(bar_class).closes == 1
+
+
+# -- gather ---------------------------------------------------------------------------
+
+
+def test_gather_progress_counts_each_task(executor: BaseExecutor) -> None:
+    recorder = Recorder()
+    futures = [executor.submit(square, i) for i in range(15)]
+    gathered = executor.gather(*futures, progress=recorder)
+    assert gathered.result(60) == [i * i for i in range(15)]
+    assert recorder.counts == list(range(16))
+    assert recorder.totals == {15}
+
+
+def test_gather_progress_closed_before_result(
+    executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    futures = [executor.submit(square, i) for i in range(6)]
+    executor.gather(*futures, progress=bar_class).result(60)
+    bar = the_bar(bar_class)
+    assert (bar.total, sum(bar.updates), bar.closes) == (6, 6, 1)
+
+
+def test_gather_progress_closed_on_failure(
+    executor: BaseExecutor, bar_class: type[FakeBar]
+) -> None:
+    gathered = executor.gather(
+        executor.submit(square, 2),
+        executor.submit(fail_if_negative, -5),
+        progress=bar_class,
+    )
+    with pytest.raises(ValueError, match="negative: -5"):
+        gathered.result(60)
+    bar = the_bar(bar_class)
+    assert bar.closes == 1
+    assert sum(bar.updates) >= 1
+
+
+def test_gather_progress_return_exceptions_counts_failures(
+    executor: BaseExecutor,
+) -> None:
+    recorder = Recorder()
+    gathered = executor.gather(
+        executor.submit(square, 3),
+        executor.submit(fail_if_negative, -1),
+        return_exceptions=True,
+        progress=recorder,
+    )
+    assert len(gathered.result(60)) == 2
+    assert recorder.counts == [0, 1, 2]
+
+
+def test_gather_progress_closed_on_cancel(
+    executor: BaseExecutor, bar_class: type[FakeBar], tmp_path: Path
+) -> None:
+    gate = Gate(tmp_path)
+    child = executor.submit(signal_then_wait, gate.started, gate.release, 1)
+    never = unirun.Future[int]()
+    gathered = executor.gather(child, never, progress=bar_class)
+    assert gathered.cancel()
+    assert the_bar(bar_class).closes == 1
+    gate.open()
+
+
+def test_gather_progress_empty_and_duplicates(executor: BaseExecutor) -> None:
+    empty = Recorder()
+    assert executor.gather(progress=empty).result(0) == []
+    assert empty.calls == [(0, 0)]
+    twice = Recorder()
+    future = executor.submit(square, 4)
+    assert executor.gather(future, future, progress=twice).result(60) == [16, 16]
+    assert twice.counts == [0, 1, 2]
+
+
+@pytest.mark.anyio
+async def test_gather_progress_awaited(async_executor: BaseExecutor) -> None:
+    recorder = Recorder()
+    futures = [async_executor.submit(square, i) for i in range(7)]
+    assert await async_executor.gather(*futures, progress=recorder) == [
+        i * i for i in range(7)
+    ]
+    assert recorder.counts == list(range(8))
+
+
+# -- the argument ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["yes", 3, 1.5, object()])
+def test_progress_rejects_other_values(bad: object) -> None:
+    with pytest.raises(TypeError, match="progress must be True, False, None"):
+        make_progress(bad)  # type: ignore[arg-type]  # bad input on purpose
+    with pytest.raises(TypeError, match="progress must be"):
+        unirun.as_completed([], progress=bad)  # type: ignore[arg-type]  # on purpose
+
+
+def test_progress_partial_of_a_class_is_a_bar(bar_class: type[FakeBar]) -> None:
+    # A partial passes options to the bar; it is not a (done, total) hook.
+    futures = [_finished(1), _finished(2)]
+    factory = functools.partial(bar_class)
+    assert len(list(unirun.as_completed(futures, progress=factory))) == 2
+    bar = the_bar(bar_class)
+    assert (bar.total, bar.updates, bar.closes) == (2, [1, 1], 1)
+
+
+def test_progress_false_and_none_mean_none() -> None:
+    assert make_progress(None) is None
+    assert make_progress(False) is None
+
+
+def test_map_progress_bad_value_fails_fast(executor: BaseExecutor) -> None:
+    with pytest.raises(TypeError, match="progress must be"):
+        executor.map(square, [1], progress="yes")  # type: ignore[call-overload]  # on purpose
+    with pytest.raises(TypeError, match="progress must be"):
+        executor.gather(progress=2)  # type: ignore[arg-type]  # on purpose
+
+
+# -- the sink on its own --------------------------------------------------------------
+
+
+def _finished(value: object) -> cf.Future[Any]:
+    future: cf.Future[Any] = cf.Future()
+    future.set_result(value)
+    return future
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    sizes=st.lists(st.integers(0, 6), max_size=12),
+    consumer_first=st.lists(st.booleans(), min_size=12, max_size=12),
+    start_after=st.integers(0, 12),
+)
+def test_progress_counts_every_chunk_item_once_whoever_counts_first(
+    sizes: list[int], consumer_first: list[bool], start_after: int
+) -> None:
+    # Model: each chunk is counted by its done callback and by the consumer, in
+    # either order; the hook sees 0..total once each, whenever start() comes.
+    recorder = Recorder()
+    progress = Progress(_Hook(recorder))
+    futures = [_finished(ChunkResult(list(range(n)), None)) for n in sizes]
+    for index, future in enumerate(futures):
+        if index == start_after:
+            progress.start(sum(sizes))
+        first, second = (
+            (progress.arrived, progress.track)
+            if consumer_first[index]
+            else (progress.track, progress.arrived)
+        )
+        first(future, map_chunk)
+        second(future, map_chunk)
+    progress.start(sum(sizes))
+    progress.close()
+    progress.update(1)
+    assert recorder.counts == list(range(sum(sizes) + 1))
+
+
+def test_progress_serialises_updates_from_many_threads() -> None:
+    recorder = Recorder()
+    progress = Progress(_Hook(recorder))
+    progress.start(8 * 500)
+    barrier = threading.Barrier(8)
+
+    def count() -> None:
+        barrier.wait()
+        for _ in range(500):
+            progress.update(1)
+
+    threads = [threading.Thread(target=count) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    progress.close()
+    assert recorder.counts == list(range(8 * 500 + 1))
+
+
+def test_progress_hook_error_closes_and_propagates() -> None:
+    calls: list[int] = []
+
+    def hook(done: int, total: int | None) -> None:
+        calls.append(done)
+        if done == 2:
+            raise RuntimeError("hook failed")
+
+    progress = Progress(_Hook(hook))
+    progress.start(5)
+    progress.update(1)
+    with pytest.raises(RuntimeError, match="hook failed"):
+        progress.update(1)
+    assert progress.closed
+    progress.update(1)
+    assert calls == [0, 1, 2]
+
+
+# -- what progress=True draws, and what it imports ------------------------------------
+
+
+def _block(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    for name in modules:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_plain_counter_on_stderr(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _block(monkeypatch, "tqdm", "tqdm.auto", "rich", "rich.progress")
+    with unirun.ThreadExecutor(max_workers=2) as executor:
+        assert sum(executor.map(square, range(5), progress=True)) == 30
+        items = (x for x in range(3))
+        assert sum(executor.map(square, items, buffersize=1, progress=True)) == 5
+    err = capsys.readouterr().err
+    first, second = err.split("\n")[:2]
+    assert first.startswith("\r0/5   0% ")
+    assert first.split("\r")[-1].startswith("5/5 100% ")
+    assert first.rstrip().endswith("/s")
+    assert second.startswith("\r0 ")
+    assert second.split("\r")[-1].startswith("3 ")
+    assert err.endswith("\n")
+    assert err.count("\n") == 2
+
+
+@pytest.fixture
+def tqdm_auto() -> Iterator[Any]:
+    """``tqdm.auto.tqdm``; the monitor thread its first bar starts is stopped after."""
+    auto = pytest.importorskip("tqdm.auto")
+    yield auto.tqdm
+    # tqdm keeps one monitor thread for the life of the process; not ours to keep.
+    monitor = auto.tqdm.monitor
+    if monitor is not None:
+        monitor.exit()
+        auto.tqdm.monitor = None
+
+
+def test_progress_true_uses_tqdm(
+    capsys: pytest.CaptureFixture[str], tqdm_auto: Any
+) -> None:
+    with unirun.ThreadExecutor(max_workers=2) as executor:
+        assert sum(executor.map(square, range(7), progress=True)) == 91
+    assert "7/7" in capsys.readouterr().err
+
+
+def test_progress_true_uses_rich_without_tqdm(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("rich")
+    _block(monkeypatch, "tqdm", "tqdm.auto")
+    with unirun.ThreadExecutor(max_workers=2) as executor:
+        futures = [executor.submit(square, i) for i in range(6)]
+        assert len(list(unirun.as_completed(futures, progress=True))) == 6
+    err = capsys.readouterr().err
+    assert "6/6" in err
+    assert "100%" in err
+
+
+_IMPORTS_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import unirun
+
+    def square(x):
+        return x * x
+
+    class Bar:
+        def __init__(self, *, total):
+            pass
+        def update(self, n):
+            pass
+        def close(self):
+            pass
+
+    if __name__ == "__main__":
+        with unirun.ThreadExecutor() as ex:
+            list(ex.map(square, range(5)))
+            list(ex.map(square, range(5), progress=None))
+            list(ex.map(square, range(5), progress=lambda done, total: None))
+            list(ex.map(square, range(5), progress=Bar))
+            ex.gather(ex.submit(square, 2), progress=Bar).result()
+            list(unirun.as_completed([ex.submit(square, 1)], progress=Bar))
+            print("before", "tqdm" in sys.modules, "rich" in sys.modules)
+            list(ex.map(square, range(5), progress=True))
+            print("after", "tqdm" in sys.modules, "rich" in sys.modules)
+    """
+)
+
+
+def test_tqdm_and_rich_imported_only_when_asked(tmp_path: Path) -> None:
+    script = tmp_path / "imports.py"
+    script.write_text(_IMPORTS_SCRIPT)
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "before False False"
+    try:
+        import tqdm  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert lines[1] == "after True False"
+
+
+# -- the benchmark --------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_progress_benchmark_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "progress_bench.py"), "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line for line in completed.stdout.splitlines() if line.startswith("| ")]
+    labels = {row.split("|")[1].strip() for row in rows[1:]}
+    assert {"progress=None", "progress=callable", "progress=class"} <= labels
