@@ -521,7 +521,7 @@ def test_map_progress_bad_value_fails_fast(executor: BaseExecutor) -> None:
     with pytest.raises(TypeError, match="progress must be"):
         executor.map(square, [1], progress="yes")  # type: ignore[call-overload]  # on purpose
     with pytest.raises(TypeError, match="progress must be"):
-        executor.gather(progress=2)  # type: ignore[arg-type]  # on purpose
+        executor.gather(progress=2)  # type: ignore[call-overload]  # on purpose
 
 
 # -- the sink on its own --------------------------------------------------------------

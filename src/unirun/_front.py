@@ -8,7 +8,7 @@ called.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ._options import TaskOptions
 from ._progress import make_progress
@@ -174,6 +174,30 @@ class Front:
             self._task_options,
             make_progress(progress),
         )
+
+    @overload
+    def gather(
+        self,
+        *futures_or_awaitables: Awaitable[T],
+        return_exceptions: Literal[False] = False,
+        progress: ProgressOption = None,
+    ) -> Future[list[T]]: ...
+
+    @overload
+    def gather(
+        self,
+        *futures_or_awaitables: cf.Future[T],
+        return_exceptions: Literal[False] = False,
+        progress: ProgressOption = None,
+    ) -> Future[list[T]]: ...
+
+    @overload
+    def gather(
+        self,
+        *futures_or_awaitables: cf.Future[Any] | Awaitable[Any],
+        return_exceptions: bool = False,
+        progress: ProgressOption = None,
+    ) -> Future[list[Any]]: ...
 
     def gather(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, overload, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload, runtime_checkable
 
 from ._sync import MakesPrimitives
 
@@ -76,6 +76,30 @@ class Executor(MakesPrimitives, Protocol):
     ) -> Iterator[Any]:
         """Apply ``fn`` to the items of ``iterables``; results in input order."""
         ...
+
+    @overload
+    def gather(
+        self,
+        *futures_or_awaitables: Awaitable[T],
+        return_exceptions: Literal[False] = False,
+        progress: ProgressOption = None,
+    ) -> Future[list[T]]: ...
+
+    @overload
+    def gather(
+        self,
+        *futures_or_awaitables: StdFuture[T],
+        return_exceptions: Literal[False] = False,
+        progress: ProgressOption = None,
+    ) -> Future[list[T]]: ...
+
+    @overload
+    def gather(
+        self,
+        *futures_or_awaitables: StdFuture[Any] | Awaitable[Any],
+        return_exceptions: bool = False,
+        progress: ProgressOption = None,
+    ) -> Future[list[Any]]: ...
 
     def gather(
         self,

@@ -53,7 +53,7 @@ def test_gather_coroutines_run_on_executor(executor: BaseExecutor) -> None:
 
 def test_gather_rejects_non_awaitables(executor: BaseExecutor) -> None:
     with pytest.raises(TypeError, match="futures and awaitables"):
-        executor.gather(42)  # type: ignore[arg-type]  # bad input on purpose
+        executor.gather(42)  # type: ignore[call-overload]  # bad input on purpose
 
 
 def test_gather_cancel_cancels_pending_children(

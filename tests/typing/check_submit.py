@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, assert_type
+import concurrent.futures
+from typing import assert_type
 
 import unirun
 
@@ -21,7 +22,10 @@ def check(ex: unirun.Executor, thread: unirun.ThreadExecutor) -> None:
     assert_type(ex.submit(async_task, 1), unirun.Future[int])
     assert_type(list(thread.map(sync_task, [1, 2])), list[str])
     assert_type(list(thread.map(async_task, [1, 2])), list[int])
-    assert_type(thread.gather(thread.submit(sync_task, 1)), unirun.Future[list[Any]])
+    assert_type(thread.gather(thread.submit(sync_task, 1)), unirun.Future[list[str]])
+    stdlib: concurrent.futures.Future[bytes] = concurrent.futures.Future()
+    assert_type(thread.gather(stdlib), unirun.Future[list[bytes]])
+    assert_type(ex.gather(ex.submit(async_task, 1)), unirun.Future[list[int]])
 
 
 async def check_async(thread: unirun.ThreadExecutor) -> None:
