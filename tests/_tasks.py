@@ -306,3 +306,14 @@ async def sleep_forever_then_mark(marker: str) -> None:
     finally:
         with open(marker, "w"):
             pass
+
+
+def stress_task(index: int, action: str) -> int:
+    """One task of the stress test: return, raise, overrun a time-out, or crash."""
+    if action == "raise":
+        raise ValueError(f"task {index} failed")
+    if action == "slow":
+        time.sleep(0.05)  # longer than its time-out; finishes all the same
+    elif action == "crash":
+        os._exit(9)
+    return index

@@ -143,6 +143,8 @@ Stopper = Callable[[bool], bool]
 
 
 _DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+#: The stdlib's words for the states, in reprs.
+_STATE_NAMES = cf._base._STATE_TO_DESCRIPTION_MAP
 
 
 class Future(cf.Future[T], Generic[T]):
@@ -409,7 +411,8 @@ class Future(cf.Future[T], Generic[T]):
                     detail = f" returned {type(self._result).__name__}"
             else:
                 detail = ""
-        return f"<{type(self).__name__} at {id(self):#x} state={state.lower()}{detail}>"
+        name = _STATE_NAMES.get(state, state.lower())
+        return f"<{type(self).__name__} at {id(self):#x} state={name}{detail}>"
 
 
 def copy_outcome(source: cf.Future[Any], target: Future[Any]) -> None:
@@ -481,8 +484,11 @@ class _AsCompleted(Generic[F]):
     def __next__(self) -> F:
         if self._sync is None:
             # typeshed types the yielded futures as Future[T]: they are the very
-            # objects given, of type F.
-            self._sync = cast("Iterator[F]", cf.as_completed(self._fs, self._timeout))
+            # objects given, of type F. The stdlib's iterator forgets each future
+            # it yields: keep no reference here either.
+            fs, self._fs = self._fs, set()
+            self._sync = cast("Iterator[F]", cf.as_completed(fs, self._timeout))
+            del fs
         try:
             future = next(self._sync)
         except BaseException:  # the end, a time-out, a Ctrl-C
@@ -513,9 +519,9 @@ class _AsCompleted(Generic[F]):
 
     async def _async_iter(self) -> AsyncIterator[F]:
         end_time = None if self._timeout is None else self._timeout + time.monotonic()
-        total = len(self._fs)
+        pending, self._fs = self._fs, set()  # each is forgotten once yielded
+        total = len(pending)
         done: deque[F] = deque()
-        pending = set(self._fs)
         wakeup = anyio.Event()
         schedule = call_soon_threadsafe_here()
 

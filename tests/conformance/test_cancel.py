@@ -31,6 +31,9 @@ def test_cancel_pending_never_runs(kind: str, tmp_path: Path) -> None:
         assert first.result(timeout=60) == 1
         with pytest.raises(cf.CancelledError):
             second.result(timeout=60)
+        # concurrent.futures.wait() sees it done once the executor reached it.
+        done, _ = cf.wait([second], timeout=60)
+        assert done == {second}
     finally:
         gate.open()
         executor.shutdown(wait=True)

@@ -105,3 +105,27 @@ def test_future_repr_shows_state() -> None:
     assert "state=pending" in repr(future)
     future.set_result(3)
     assert "state=finished returned int" in repr(future)
+
+
+def test_repr_names_states_as_the_stdlib_does() -> None:
+    ours: unirun.Future[int] = unirun.Future()
+    theirs: cf.Future[int] = cf.Future()
+    for future in (ours, theirs):
+        future.cancel()
+        future.set_running_or_notify_cancel()
+    assert "state=cancelled>" in repr(ours)
+    assert "state=cancelled>" in repr(theirs)
+
+
+def test_as_completed_forgets_each_future_it_yields(executor: BaseExecutor) -> None:
+    import gc
+    import weakref
+
+    futures = [executor.submit(square, i) for i in range(3)]
+    refs = [weakref.ref(f) for f in futures]
+    iterator = unirun.as_completed(futures)
+    del futures
+    for _ in range(3):
+        next(iterator)  # dropped at once
+    gc.collect()
+    assert all(ref() is None for ref in refs)

@@ -378,6 +378,7 @@ class LoopRunner:
     async def _acquire_slot(self, future: Future[Any]) -> bool:
         """Wait for a concurrency slot; False if the future was cancelled first."""
         if future.done():
+            future._start()  # a cancelled one: tell concurrent.futures.wait()
             return False
         with self._lock:
             self._waiting.add(future)

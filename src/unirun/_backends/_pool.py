@@ -254,10 +254,11 @@ class Pool:
             if spawn:
                 self._start_worker()
             if self.manager is None:
-                self.manager = threading.Thread(
+                manager = threading.Thread(
                     target=self._manage, name=f"ProcessExecutor-manager-{id(self):#x}"
                 )
-                self.manager.start()
+                manager.start()  # may fail (no thread left): then no manager is set
+                self.manager = manager
             elif spawn:
                 self.wake()
         self._feed_idle()
@@ -507,6 +508,9 @@ class Pool:
         _, task_id, status = _wire.REPLY.unpack_from(message)
         body = memoryview(message)[_wire.REPLY.size :]
         if kind == _wire.K_INIT_FAILED:
+            # As the stdlib: broken once the worker has exited, so that what it
+            # logged on its way out (through a queue's thread) is delivered.
+            worker.process.join(5)
             self._break(
                 "A process initializer failed, the process pool is not usable anymore"
             )
