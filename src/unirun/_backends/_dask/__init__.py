@@ -1,0 +1,11 @@
+"""The Dask backend (extra ``unirun[dask]``): never imported by ``import unirun``.
+
+``executor`` is the executor, ``remote`` what runs on the workers, and
+``primitives`` the queues, locks and events held by the scheduler.
+"""
+
+from __future__ import annotations
+
+from .executor import DaskExecutor
+
+__all__ = ["DaskExecutor"]

@@ -1,0 +1,470 @@
+"""DaskExecutor: unirun's executor API on a ``dask.distributed`` cluster.
+
+A task's way through::
+
+    submit() -> pickle the call here (TransferError at once) -> pending deque
+      -> hand-off, while fewer than max_workers are out: Future._start(),
+         client.submit(run_call, payload, pure=False)  [a fresh key each time]
+      -> the client's event loop awaits the Dask future and fetches its bytes
+      -> done queue -> manager thread: decode, complete the unirun Future,
+         hand the next pending task off
+    options(timeout=...): a DeadlineWatcher thread fails the Future at the
+    deadline (a plain function runs on); an async task is also cancelled on
+    its worker.
+
+Tasks waiting in the pending deque have not started: ``cancel()`` and
+``shutdown(cancel_futures=True)`` take them back and nothing reaches the
+scheduler. A task handed to the cluster counts as running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import pickle
+import queue
+import threading
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+import distributed
+
+from ..._base import BaseExecutor
+from ..._call import is_async_callable
+from ..._checks import check_initializer, check_size, deadline_after
+from ..._cpu import usable_cpus
+from ..._deadlines import DeadlineWatcher
+from ..._errors import (
+    BrokenExecutor,
+    TransferError,
+    WorkerCrashedError,
+    task_timed_out,
+)
+from ..._future import Future
+from ..._transfer import decode_exception, dumps_call
+from . import remote
+from .primitives import DaskKernel
+from .remote import scheduler_address
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ..._options import TaskOptions
+    from ..._sync import Kernel
+
+__all__ = ["DaskExecutor"]
+
+#: How long an idle manager thread waits for more work before it exits.
+_LINGER = 0.5
+
+
+class _Job:
+    __slots__ = (
+        "dask_future",
+        "future",
+        "handle",
+        "is_async",
+        "key",
+        "outcome",
+        "payload",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        future: Future[Any],
+        payload: bytes,
+        timeout: float | None,
+        is_async: bool,
+        key: str,
+    ) -> None:
+        self.future = future
+        self.payload = payload
+        self.timeout = timeout
+        self.is_async = is_async
+        self.key = key
+        self.dask_future: distributed.Future[Any] | None = None
+        self.handle: int | None = None
+        self.outcome: object = None
+
+
+def _task_key(fn: Callable[..., Any], options: TaskOptions) -> str:
+    """A unique Dask key that names the task as the dashboard shows it."""
+    name = options.name
+    if name is None:
+        while hasattr(fn, "func"):  # functools.partial
+            fn = fn.func
+        name = getattr(fn, "__name__", type(fn).__name__)
+    return f"{name}-{uuid.uuid4().hex}"
+
+
+def _runs_on(future: Future[Any], timeout: float | None) -> None:
+    """Fail a task at its deadline; a plain function cannot be stopped."""
+    future._set_exception_if_pending(task_timed_out(timeout, "runs on"))
+
+
+def _outcome_error(outcome: BaseException, what: str) -> BaseException:
+    """What a task fails with when Dask itself reports a failure."""
+    if isinstance(outcome, distributed.scheduler.KilledWorker):
+        error: BaseException = WorkerCrashedError(
+            f"the Dask workers running the task died ({what}); the scheduler "
+            "gave up retrying it"
+        )
+    elif isinstance(outcome, distributed.client.FutureCancelledError):
+        error = BrokenExecutor(
+            f"the task was lost by the cluster ({what}); was the client closed "
+            "or the scheduler stopped?"
+        )
+    else:
+        return outcome
+    error.__cause__ = outcome
+    return error
+
+
+class DaskExecutor(BaseExecutor):
+    """Run tasks on a Dask cluster: an embedded one, or one already running.
+
+    ``DaskExecutor()`` starts a ``distributed.LocalCluster`` of worker processes
+    (one thread each, as many as this process may use CPUs, no dashboard) and
+    closes it, with every process it started, on ``shutdown()``.
+    ``DaskExecutor(address="tcp://host:8786")`` or ``DaskExecutor(client=c)``
+    joins a running cluster and leaves it running: ``shutdown()`` waits for (or
+    cancels) only this executor's own tasks.
+
+    Everything else is as on the other executors: ``submit`` takes plain and
+    ``async def`` functions and returns a :class:`unirun.Future` (so the
+    stdlib's ``wait`` and ``as_completed`` work); calls are never deduplicated;
+    ``map`` keeps order and batches tiny items with ``chunksize=None``;
+    exceptions come back with their type and the worker-side traceback as
+    ``__cause__``. A task handed to the cluster counts as running: ``cancel()``
+    then returns ``False``, as for a running thread. A task whose worker dies
+    is retried by the scheduler on another worker (``allowed-failures`` times);
+    then its future fails with :class:`unirun.WorkerCrashedError`.
+
+    Args:
+        max_workers: the most tasks of this executor out on the cluster at
+            once; the rest wait here, where they can still be cancelled.
+            Default: the cluster's threads when joining; with an embedded
+            cluster, the number of its workers, which it also sets.
+        address: the scheduler of a running cluster to join.
+        client: a ``distributed.Client`` (synchronous) to use; it stays open.
+        initializer: called in every worker process of the cluster, and in
+            workers that join later, before this executor's first task there.
+        initargs: arguments for ``initializer``.
+        dashboard: serve Dask's dashboard from an embedded cluster: ``True`` for
+            the usual ``:8787``, or an address.
+        cluster_options: more ``distributed.LocalCluster`` arguments for an
+            embedded cluster (``memory_limit``, ``threads_per_worker``...).
+
+    Raises:
+        ValueError: both ``address`` and ``client``, or cluster options while
+            joining a cluster.
+        TypeError: ``client`` is not a synchronous ``distributed.Client``.
+    """
+
+    kind = "dask"
+    crosses_processes = True
+    uses_chunks = True
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        address: str | None = None,
+        client: distributed.Client | None = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        dashboard: bool | str = False,
+        cluster_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        max_workers = check_size(max_workers, "max_workers")
+        check_initializer(initializer)
+        joining = address is not None or client is not None
+        if address is not None and client is not None:
+            raise ValueError("give either address or client, not both")
+        if joining and (cluster_options or dashboard):
+            raise ValueError(
+                "cluster_options and dashboard apply to an embedded cluster only; "
+                "a cluster joined by address or client is configured where it runs"
+            )
+        if client is not None and (
+            not isinstance(client, distributed.Client) or client.asynchronous
+        ):
+            raise TypeError(
+                f"client must be a synchronous distributed.Client, not {client!r}"
+            )
+        self._cluster: distributed.LocalCluster | None = None
+        self._owns_client = client is None
+        if client is None and address is None:
+            self._cluster = _start_cluster(max_workers, dashboard, cluster_options)
+            try:
+                client = distributed.Client(self._cluster, set_as_default=False)
+            except BaseException:
+                self._cluster.close()
+                raise
+        elif client is None:
+            client = distributed.Client(address, set_as_default=False)
+        self._client: distributed.Client = client
+        loop = client.loop
+        if loop is None:
+            raise RuntimeError(f"{client!r} has no event loop running")
+        self._loop = loop
+        if max_workers is None:
+            max_workers = max(1, sum(client.nthreads().values()))
+        self._max_workers = max_workers
+        self._lock = threading.Lock()
+        self._pending: deque[_Job] = deque()
+        self._out = 0
+        self._done: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._manager: threading.Thread | None = None
+        self._closing = False
+        self._released = False
+        self._broken: str | None = None
+        self._deadline_watcher: DeadlineWatcher | None = None
+        self._primitives = DaskKernel(client)
+        self._plugin: str | None = None
+        if initializer is not None:
+            self._start_initializer(initializer, initargs)
+
+    def _start_initializer(
+        self, initializer: Callable[..., object], initargs: tuple[Any, ...]
+    ) -> None:
+        name = f"unirun-initializer-{uuid.uuid4().hex}"
+        plugin = remote.Initializer(cloudpickle.dumps((initializer, initargs)), name)
+        try:
+            self._client.register_plugin(plugin, name=name)
+        except Exception as exc:
+            self._broken = (
+                "The Dask executor's initializer failed, the executor is not "
+                f"usable anymore: {type(exc).__name__}: {exc}"
+            )
+            with contextlib.suppress(Exception):
+                self._client.unregister_worker_plugin(name)
+        else:
+            self._plugin = name
+
+    # -- what the base class asks -----------------------------------------------------
+
+    @property
+    def client(self) -> distributed.Client:
+        """The ``distributed.Client`` this executor submits through."""
+        return self._client
+
+    def _parallelism(self) -> int:
+        return self._max_workers
+
+    def _kernel(self) -> Kernel:
+        return self._primitives
+
+    def _schedule(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        if self._broken:
+            raise BrokenExecutor(self._broken)
+        payload = dumps_call(fn, args, kwargs)
+        future: Future[Any] = Future()
+        job = _Job(
+            future,
+            payload,
+            options.timeout,
+            is_async_callable(fn),
+            _task_key(fn, options),
+        )
+        with self._lock:
+            self._pending.append(job)
+            ready = self._take_ready()
+        self._send(ready)
+        return future
+
+    # -- hand-off -------------------------------------------------------------------
+
+    def _take_ready(self) -> list[_Job]:
+        """Pending jobs that may go out now, marked running (lock held)."""
+        ready: list[_Job] = []
+        while self._pending and self._out < self._max_workers:
+            job = self._pending.popleft()
+            if not job.future._start():  # cancelled while it waited here
+                continue
+            self._out += 1
+            ready.append(job)
+        if ready and self._manager is None:
+            self._manager = threading.Thread(
+                target=self._manage, name=f"DaskExecutor-{id(self):#x}"
+            )
+            self._manager.start()
+        return ready
+
+    def _send(self, jobs: list[_Job]) -> None:
+        for job in jobs:
+            timeout = job.timeout
+            if timeout is not None and timeout <= 0:
+                job.outcome = task_timed_out(timeout, "cancelled")
+                self._done.put(job)
+                continue
+            payload, job.payload = job.payload, b""
+            try:
+                job.dask_future = self._client.submit(
+                    remote.run_call,
+                    payload,
+                    timeout if job.is_async else None,
+                    key=job.key,
+                    pure=False,
+                )
+            except Exception as exc:  # the client was closed under us
+                error = BrokenExecutor(f"the Dask client cannot submit: {exc}")
+                error.__cause__ = exc
+                job.outcome = error
+                self._done.put(job)
+                continue
+            deadline = None if job.is_async else deadline_after(timeout)
+            if deadline is not None:
+                job.handle = self._deadlines.add(
+                    deadline, functools.partial(_runs_on, job.future, timeout)
+                )
+            self._loop.add_callback(self._watch, job)
+
+    @property
+    def _deadlines(self) -> DeadlineWatcher:
+        with self._lock:
+            if self._deadline_watcher is None:
+                self._deadline_watcher = DeadlineWatcher(
+                    f"DaskExecutor-{id(self):#x}_deadlines"
+                )
+            return self._deadline_watcher
+
+    async def _watch(self, job: _Job) -> None:
+        """Wait for one Dask future and fetch its outcome (on the client's loop)."""
+        assert job.dask_future is not None
+        try:
+            job.outcome = await job.dask_future._result(raiseit=False)
+        except BaseException as exc:  # fetching failed: the data's worker died
+            job.outcome = exc
+        job.dask_future = None  # releases the key on the scheduler
+        self._done.put(job)
+
+    # -- the manager thread ---------------------------------------------------------
+
+    def _manage(self) -> None:
+        try:
+            while True:
+                try:
+                    job = self._done.get(timeout=_LINGER)
+                except queue.Empty:
+                    job = None
+                if job is not None:
+                    self._complete(job)
+                with self._lock:
+                    if job is not None:
+                        self._out -= 1
+                    ready = self._take_ready()
+                    idle = not self._out and not self._pending
+                    if idle and (self._closing or job is None):
+                        self._manager = None
+                        break
+                self._send(ready)
+        finally:
+            if self._closing:
+                self._release()
+
+    def _complete(self, job: _Job) -> None:
+        """Give the job's Future what the cluster returned."""
+        if job.handle is not None:
+            self._deadlines.cancel(job.handle)
+        future, outcome = job.future, job.outcome
+        job.outcome = None
+        if isinstance(outcome, BaseException):
+            future._set_exception_if_pending(_outcome_error(outcome, job.key))
+            return
+        status: int
+        body: bytes
+        status, body = outcome  # type: ignore[misc]  # run_call's (int, bytes)
+        if status == remote.OK:
+            try:
+                result = pickle.loads(body)
+            except BaseException as exc:  # even SystemExit from a hostile pickle
+                error = TransferError(
+                    "the task's result could not be unpickled here: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                error.__cause__ = exc
+                future._set_exception_if_pending(error)
+            else:
+                future._set_result_if_pending(result)
+        elif status == remote.TIMED_OUT:
+            future._set_exception_if_pending(task_timed_out(job.timeout, "cancelled"))
+        else:
+            future._set_exception_if_pending(decode_exception(body))
+
+    # -- shutdown -------------------------------------------------------------------
+
+    def _close(self, wait: bool, cancel_futures: bool) -> None:
+        with self._lock:
+            self._closing = True
+            cancelled: list[_Job] = []
+            if cancel_futures:
+                cancelled = list(self._pending)
+                self._pending.clear()
+            manager = self._manager
+        for job in cancelled:
+            if job.future.cancel():
+                job.future.set_running_or_notify_cancel()
+        if manager is None:
+            self._release()
+            return
+        self._done.put(None)  # wake it to see that it may stop
+        if wait and manager is not threading.current_thread():
+            manager.join()
+
+    def _release(self) -> None:
+        """Close what this executor opened (once)."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+            watcher = self._deadline_watcher
+        if watcher is not None:
+            watcher.close(wait=watcher._thread is not threading.current_thread())
+        if self._plugin is not None and self._cluster is None:
+            with contextlib.suppress(Exception):
+                self._client.unregister_worker_plugin(self._plugin)
+        if self._owns_client:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __repr__(self) -> str:
+        state = "shut down" if self._shutdown else "running"
+        where = "embedded" if self._cluster is not None else "joined"
+        return (
+            f"<DaskExecutor max_workers={self._max_workers} {where} cluster "
+            f"{scheduler_address(self._client)} {state}>"
+        )
+
+
+def _start_cluster(
+    max_workers: int | None,
+    dashboard: bool | str,
+    cluster_options: Mapping[str, Any] | None,
+) -> distributed.LocalCluster:
+    """Start the embedded cluster: worker processes, one thread each."""
+    options: dict[str, Any] = {
+        "n_workers": max_workers or usable_cpus(),
+        "threads_per_worker": 1,
+        "processes": True,
+        "host": "127.0.0.1",
+        # Dask always serves a few HTTP routes; without a dashboard they go on
+        # a free port instead of taking the usual 8787.
+        "dashboard_address": (
+            (":8787" if dashboard is True else dashboard) if dashboard else ":0"
+        ),
+        "scheduler_kwargs": {"dashboard": bool(dashboard)},
+    }
+    options.update(cluster_options or {})
+    return distributed.LocalCluster(**options)
