@@ -146,8 +146,8 @@ class DaskExecutor(BaseExecutor):
     Args:
         max_workers: the most tasks of this executor out on the cluster at
             once; the rest wait here, where they can still be cancelled.
-            Default: the cluster's threads when joining; with an embedded
-            cluster, the number of its workers, which it also sets.
+            Default: the cluster's threads, followed as workers come and go.
+            For an embedded cluster it is also the number of its workers.
         address: the scheduler of a running cluster to join.
         client: a ``distributed.Client`` (synchronous) to use; it stays open.
         initializer: called in every worker process of the cluster, and in
@@ -212,9 +212,8 @@ class DaskExecutor(BaseExecutor):
         if loop is None:
             raise RuntimeError(f"{client!r} has no event loop running")
         self._loop = loop
-        if max_workers is None:
-            max_workers = max(1, sum(client.nthreads().values()))
         self._max_workers = max_workers
+        self._threads_at_start = sum(client.nthreads().values())
         self._lock = threading.Lock()
         self._pending: deque[_Job] = deque()
         self._out = 0
@@ -254,7 +253,19 @@ class DaskExecutor(BaseExecutor):
         return self._client
 
     def _parallelism(self) -> int:
-        return self._max_workers
+        return self._limit()
+
+    def _limit(self) -> int:
+        """How many tasks may be out on the cluster now."""
+        if self._max_workers is not None:
+            return self._max_workers
+        # The cluster's threads, from the client's cached view of the scheduler
+        # (refreshed every couple of seconds): it follows a cluster that scales.
+        info = getattr(self._client, "_scheduler_identity", None)
+        threads = info.get("total_threads") if isinstance(info, dict) else None
+        if not isinstance(threads, int):
+            threads = self._threads_at_start
+        return max(1, threads)
 
     def _kernel(self) -> Kernel:
         return self._primitives
@@ -288,7 +299,8 @@ class DaskExecutor(BaseExecutor):
     def _take_ready(self) -> list[_Job]:
         """Pending jobs that may go out now, marked running (lock held)."""
         ready: list[_Job] = []
-        while self._pending and self._out < self._max_workers:
+        limit = self._limit()
+        while self._pending and self._out < limit:
             job = self._pending.popleft()
             if not job.future._start():  # cancelled while it waited here
                 continue
@@ -341,11 +353,15 @@ class DaskExecutor(BaseExecutor):
 
     async def _watch(self, job: _Job) -> None:
         """Wait for one Dask future and fetch its outcome (on the client's loop)."""
-        assert job.dask_future is not None
+        dask_future = job.dask_future
+        assert dask_future is not None
         try:
-            job.outcome = await job.dask_future._result(raiseit=False)
+            outcome = await dask_future._result(raiseit=False)
+            if dask_future.status == "error":
+                outcome = outcome[1]  # (type, exception, traceback)
         except BaseException as exc:  # fetching failed: the data's worker died
-            job.outcome = exc
+            outcome = exc
+        job.outcome = outcome
         job.dask_future = None  # releases the key on the scheduler
         self._done.put(job)
 
@@ -359,7 +375,11 @@ class DaskExecutor(BaseExecutor):
                 except queue.Empty:
                     job = None
                 if job is not None:
-                    self._complete(job)
+                    try:
+                        self._complete(job)
+                    except BaseException as exc:  # a bug here must not hang futures
+                        error = BrokenExecutor(f"the task's outcome was lost: {exc!r}")
+                        job.future._set_exception_if_pending(error)
                 with self._lock:
                     if job is not None:
                         self._out -= 1
@@ -443,7 +463,7 @@ class DaskExecutor(BaseExecutor):
         state = "shut down" if self._shutdown else "running"
         where = "embedded" if self._cluster is not None else "joined"
         return (
-            f"<DaskExecutor max_workers={self._max_workers} {where} cluster "
+            f"<DaskExecutor max_workers={self._limit()} {where} cluster "
             f"{scheduler_address(self._client)} {state}>"
         )
 
