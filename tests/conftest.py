@@ -143,7 +143,7 @@ class DaskSession:
         import distributed
 
         before = set(threading.enumerate())
-        self.client = distributed.Client(address, set_as_default=False)
+        self.client = distributed.Client(address, set_as_default=False)  # type: ignore[no-untyped-call]  # unannotated upstream
         self.threads = set(threading.enumerate()) - before
 
     def pids(self) -> set[int]:
@@ -156,7 +156,7 @@ class DaskSession:
 
     def close(self) -> None:
         """Close the client, then let the cluster close itself."""
-        self.client.close()
+        self.client.close()  # type: ignore[no-untyped-call]  # unannotated upstream
         assert self.process.stdin is not None
         self.process.stdin.close()
         if self.process.stdout is not None:

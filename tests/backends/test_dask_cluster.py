@@ -74,18 +74,18 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]
     processes = [scheduler]
     try:
         address = _scheduler_address(scheduler_file)
-        for name in ("a", "b"):
-            processes.append(
-                _dask(
-                    "worker",
-                    address,
-                    "--nthreads=1",
-                    f"--name={name}",
-                    "--host=127.0.0.1",
-                    "--no-dashboard",
-                    env=env,
-                )
+        processes += [
+            _dask(
+                "worker",
+                address,
+                "--nthreads=1",
+                f"--name={name}",
+                "--host=127.0.0.1",
+                "--no-dashboard",
+                env=env,
             )
+            for name in ("a", "b")
+        ]
         yield address, processes
     finally:
         for process in reversed(processes):
@@ -134,6 +134,6 @@ def test_executor_joins_a_cli_cluster_and_leaves_no_process(
 
 def _alive(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
