@@ -286,3 +286,23 @@ def _die_once(marker: str) -> str:
 
 def _pid_of(_: object) -> int:
     return os.getpid()
+
+
+def test_is_an_executor_with_the_documented_signature(
+    joined: unirun.DaskExecutor,
+) -> None:
+    import inspect
+
+    assert isinstance(joined, cf.Executor)
+    assert isinstance(joined, unirun.Executor)
+    assert isinstance(joined.options(timeout=1), unirun.Executor)
+    assert list(inspect.signature(unirun.DaskExecutor).parameters) == [
+        "max_workers",
+        "address",
+        "client",
+        "initializer",
+        "initargs",
+        "dashboard",
+        "cluster_options",
+    ]
+    assert "joined cluster" in repr(joined)

@@ -25,6 +25,7 @@ import pickle
 import queue
 import threading
 import uuid
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -223,7 +224,13 @@ class DaskExecutor(BaseExecutor):
         self._released = False
         self._broken: str | None = None
         self._deadline_watcher: DeadlineWatcher | None = None
+        self._fetching: list[_Job] = []
         self._primitives = DaskKernel(client)
+        # What this executor opened is closed by shutdown(), or when the
+        # executor is collected, or at interpreter exit.
+        self._finalizer = weakref.finalize(
+            self, _close_owned, client if self._owns_client else None, self._cluster
+        )
         self._plugin: str | None = None
         if initializer is not None:
             self._start_initializer(initializer, initargs)
@@ -352,15 +359,49 @@ class DaskExecutor(BaseExecutor):
             return self._deadline_watcher
 
     async def _watch(self, job: _Job) -> None:
-        """Wait for one Dask future and fetch its outcome (on the client's loop)."""
+        """Wait for one Dask future, then have its result fetched (on the
+        client's loop, like everything that touches ``_fetching``)."""
+        dask_future = job.dask_future
+        assert dask_future is not None
+        state = dask_future._state
+        assert state is not None  # bound to our client at submit
+        try:
+            await state.wait()
+        except BaseException as exc:
+            self._deliver(job, exc)
+            return
+        if dask_future.status != "finished":
+            self._deliver(job, await self._outcome_of(job))
+            return
+        # Results that finish while a fetch is under way go in the next one:
+        # one round trip for many results, as Client.gather does.
+        self._fetching.append(job)
+        if len(self._fetching) > 1:
+            return
+        while self._fetching:
+            batch = list(self._fetching)
+            try:
+                outcomes = await self._client._gather([j.dask_future for j in batch])
+            except BaseException:  # one result lost: fetch them one by one
+                outcomes = [await self._outcome_of(j) for j in batch]
+            del self._fetching[: len(batch)]
+            for fetched, outcome in zip(batch, outcomes, strict=True):
+                self._deliver(fetched, outcome)
+
+    @staticmethod
+    async def _outcome_of(job: _Job) -> object:
+        """The result, or what Dask failed the task with."""
         dask_future = job.dask_future
         assert dask_future is not None
         try:
             outcome = await dask_future._result(raiseit=False)
-            if dask_future.status == "error":
-                outcome = outcome[1]  # (type, exception, traceback)
         except BaseException as exc:  # fetching failed: the data's worker died
-            outcome = exc
+            return exc
+        if dask_future.status == "error":
+            return outcome[1]  # (type, exception, traceback)
+        return outcome
+
+    def _deliver(self, job: _Job, outcome: object) -> None:
         job.outcome = outcome
         job.dask_future = None  # releases the key on the scheduler
         self._done.put(job)
@@ -454,10 +495,7 @@ class DaskExecutor(BaseExecutor):
         if self._plugin is not None and self._cluster is None:
             with contextlib.suppress(Exception):
                 self._client.unregister_worker_plugin(self._plugin)
-        if self._owns_client:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        self._finalizer()
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "running"
@@ -466,6 +504,16 @@ class DaskExecutor(BaseExecutor):
             f"<DaskExecutor max_workers={self._limit()} {where} cluster "
             f"{scheduler_address(self._client)} {state}>"
         )
+
+
+def _close_owned(
+    client: distributed.Client | None, cluster: distributed.LocalCluster | None
+) -> None:
+    """Close the client and the cluster an executor opened itself."""
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def _start_cluster(
