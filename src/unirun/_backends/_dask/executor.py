@@ -21,31 +21,27 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import pickle
 import queue
 import threading
-import uuid
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import cloudpickle
 import distributed
 
 from ..._base import BaseExecutor
 from ..._call import is_async_callable
 from ..._checks import check_initializer, check_size, deadline_after
-from ..._cpu import usable_cpus
 from ..._deadlines import DeadlineWatcher
 from ..._errors import (
     BrokenExecutor,
-    TransferError,
-    WorkerCrashedError,
     task_timed_out,
 )
 from ..._future import Future
-from ..._transfer import decode_exception, dumps_call
+from ..._transfer import dumps_call
 from . import remote
+from .cluster import close_owned, register_initializer, start_cluster
+from .jobs import Job, runs_on, settle, task_key
 from .primitives import DaskKernel
 from .remote import scheduler_address
 
@@ -59,69 +55,6 @@ __all__ = ["DaskExecutor"]
 
 #: How long an idle manager thread waits for more work before it exits.
 _LINGER = 0.5
-
-
-class _Job:
-    __slots__ = (
-        "dask_future",
-        "future",
-        "handle",
-        "is_async",
-        "key",
-        "outcome",
-        "payload",
-        "timeout",
-    )
-
-    def __init__(
-        self,
-        future: Future[Any],
-        payload: bytes,
-        timeout: float | None,
-        is_async: bool,
-        key: str,
-    ) -> None:
-        self.future = future
-        self.payload = payload
-        self.timeout = timeout
-        self.is_async = is_async
-        self.key = key
-        self.dask_future: distributed.Future[Any] | None = None
-        self.handle: int | None = None
-        self.outcome: object = None
-
-
-def _task_key(fn: Callable[..., Any], options: TaskOptions) -> str:
-    """A unique Dask key that names the task as the dashboard shows it."""
-    name = options.name
-    if name is None:
-        while hasattr(fn, "func"):  # functools.partial
-            fn = fn.func
-        name = getattr(fn, "__name__", type(fn).__name__)
-    return f"{name}-{uuid.uuid4().hex}"
-
-
-def _runs_on(future: Future[Any], timeout: float | None) -> None:
-    """Fail a task at its deadline; a plain function cannot be stopped."""
-    future._set_exception_if_pending(task_timed_out(timeout, "runs on"))
-
-
-def _outcome_error(outcome: BaseException, what: str) -> BaseException:
-    """What a task fails with when Dask itself reports a failure."""
-    if isinstance(outcome, distributed.scheduler.KilledWorker):
-        error: BaseException = WorkerCrashedError(
-            f"the Dask workers running the task died ({what}); the scheduler "
-            "gave up retrying it"
-        )
-    elif isinstance(outcome, distributed.client.FutureCancelledError):
-        error = BrokenExecutor(
-            f"the task was lost by the cluster ({what}); was the client closed "
-            "or the scheduler stopped?"
-        )
-    else:
-        return outcome
-    error.__cause__ = outcome
-    return error
 
 
 class DaskExecutor(BaseExecutor):
@@ -200,7 +133,7 @@ class DaskExecutor(BaseExecutor):
         self._cluster: distributed.LocalCluster | None = None
         self._owns_client = client is None
         if client is None and address is None:
-            self._cluster = _start_cluster(max_workers, dashboard, cluster_options)
+            self._cluster = start_cluster(max_workers, dashboard, cluster_options)
             try:
                 client = distributed.Client(self._cluster, set_as_default=False)
             except BaseException:
@@ -216,20 +149,20 @@ class DaskExecutor(BaseExecutor):
         self._max_workers = max_workers
         self._threads_at_start = sum(client.nthreads().values())
         self._lock = threading.Lock()
-        self._pending: deque[_Job] = deque()
+        self._pending: deque[Job] = deque()
         self._out = 0
-        self._done: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._manager: threading.Thread | None = None
         self._closing = False
         self._released = False
         self._broken: str | None = None
         self._deadline_watcher: DeadlineWatcher | None = None
-        self._fetching: list[_Job] = []
+        self._fetching: list[Job] = []
         self._primitives = DaskKernel(client)
         # What this executor opened is closed by shutdown(), or when the
         # executor is collected, or at interpreter exit.
         self._finalizer = weakref.finalize(
-            self, _close_owned, client if self._owns_client else None, self._cluster
+            self, close_owned, client if self._owns_client else None, self._cluster
         )
         self._plugin: str | None = None
         if initializer is not None:
@@ -238,19 +171,13 @@ class DaskExecutor(BaseExecutor):
     def _start_initializer(
         self, initializer: Callable[..., object], initargs: tuple[Any, ...]
     ) -> None:
-        name = f"unirun-initializer-{uuid.uuid4().hex}"
-        plugin = remote.Initializer(cloudpickle.dumps((initializer, initargs)), name)
         try:
-            self._client.register_plugin(plugin, name=name)
+            self._plugin = register_initializer(self._client, initializer, initargs)
         except Exception as exc:
             self._broken = (
                 "The Dask executor's initializer failed, the executor is not "
                 f"usable anymore: {type(exc).__name__}: {exc}"
             )
-            with contextlib.suppress(Exception):
-                self._client.unregister_worker_plugin(name)
-        else:
-            self._plugin = name
 
     # -- what the base class asks -----------------------------------------------------
 
@@ -288,12 +215,12 @@ class DaskExecutor(BaseExecutor):
             raise BrokenExecutor(self._broken)
         payload = dumps_call(fn, args, kwargs)
         future: Future[Any] = Future()
-        job = _Job(
+        job = Job(
             future,
             payload,
             options.timeout,
             is_async_callable(fn),
-            _task_key(fn, options),
+            task_key(fn, options),
         )
         with self._lock:
             self._pending.append(job)
@@ -303,9 +230,9 @@ class DaskExecutor(BaseExecutor):
 
     # -- hand-off -------------------------------------------------------------------
 
-    def _take_ready(self) -> list[_Job]:
+    def _take_ready(self) -> list[Job]:
         """Pending jobs that may go out now, marked running (lock held)."""
-        ready: list[_Job] = []
+        ready: list[Job] = []
         limit = self._limit()
         while self._pending and self._out < limit:
             job = self._pending.popleft()
@@ -320,7 +247,7 @@ class DaskExecutor(BaseExecutor):
             self._manager.start()
         return ready
 
-    def _send(self, jobs: list[_Job]) -> None:
+    def _send(self, jobs: list[Job]) -> None:
         for job in jobs:
             timeout = job.timeout
             if timeout is not None and timeout <= 0:
@@ -345,7 +272,7 @@ class DaskExecutor(BaseExecutor):
             deadline = None if job.is_async else deadline_after(timeout)
             if deadline is not None:
                 job.handle = self._deadlines.add(
-                    deadline, functools.partial(_runs_on, job.future, timeout)
+                    deadline, functools.partial(runs_on, job.future, timeout)
                 )
             self._loop.add_callback(self._watch, job)
 
@@ -358,7 +285,7 @@ class DaskExecutor(BaseExecutor):
                 )
             return self._deadline_watcher
 
-    async def _watch(self, job: _Job) -> None:
+    async def _watch(self, job: Job) -> None:
         """Wait for one Dask future, then have its result fetched (on the
         client's loop, like everything that touches ``_fetching``)."""
         dask_future = job.dask_future
@@ -389,7 +316,7 @@ class DaskExecutor(BaseExecutor):
                 self._deliver(fetched, outcome)
 
     @staticmethod
-    async def _outcome_of(job: _Job) -> object:
+    async def _outcome_of(job: Job) -> object:
         """The result, or what Dask failed the task with."""
         dask_future = job.dask_future
         assert dask_future is not None
@@ -401,7 +328,7 @@ class DaskExecutor(BaseExecutor):
             return outcome[1]  # (type, exception, traceback)
         return outcome
 
-    def _deliver(self, job: _Job, outcome: object) -> None:
+    def _deliver(self, job: Job, outcome: object) -> None:
         job.outcome = outcome
         job.dask_future = None  # releases the key on the scheduler
         self._done.put(job)
@@ -416,8 +343,10 @@ class DaskExecutor(BaseExecutor):
                 except queue.Empty:
                     job = None
                 if job is not None:
+                    if job.handle is not None:
+                        self._deadlines.cancel(job.handle)
                     try:
-                        self._complete(job)
+                        settle(job)
                     except BaseException as exc:  # a bug here must not hang futures
                         error = BrokenExecutor(f"the task's outcome was lost: {exc!r}")
                         job.future._set_exception_if_pending(error)
@@ -434,41 +363,12 @@ class DaskExecutor(BaseExecutor):
             if self._closing:
                 self._release()
 
-    def _complete(self, job: _Job) -> None:
-        """Give the job's Future what the cluster returned."""
-        if job.handle is not None:
-            self._deadlines.cancel(job.handle)
-        future, outcome = job.future, job.outcome
-        job.outcome = None
-        if isinstance(outcome, BaseException):
-            future._set_exception_if_pending(_outcome_error(outcome, job.key))
-            return
-        status: int
-        body: bytes
-        status, body = outcome  # type: ignore[misc]  # run_call's (int, bytes)
-        if status == remote.OK:
-            try:
-                result = pickle.loads(body)
-            except BaseException as exc:  # even SystemExit from a hostile pickle
-                error = TransferError(
-                    "the task's result could not be unpickled here: "
-                    f"{type(exc).__name__}: {exc}"
-                )
-                error.__cause__ = exc
-                future._set_exception_if_pending(error)
-            else:
-                future._set_result_if_pending(result)
-        elif status == remote.TIMED_OUT:
-            future._set_exception_if_pending(task_timed_out(job.timeout, "cancelled"))
-        else:
-            future._set_exception_if_pending(decode_exception(body))
-
     # -- shutdown -------------------------------------------------------------------
 
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         with self._lock:
             self._closing = True
-            cancelled: list[_Job] = []
+            cancelled: list[Job] = []
             if cancel_futures:
                 cancelled = list(self._pending)
                 self._pending.clear()
@@ -504,35 +404,3 @@ class DaskExecutor(BaseExecutor):
             f"<DaskExecutor max_workers={self._limit()} {where} cluster "
             f"{scheduler_address(self._client)} {state}>"
         )
-
-
-def _close_owned(
-    client: distributed.Client | None, cluster: distributed.LocalCluster | None
-) -> None:
-    """Close the client and the cluster an executor opened itself."""
-    if client is not None:
-        client.close()
-    if cluster is not None:
-        cluster.close()
-
-
-def _start_cluster(
-    max_workers: int | None,
-    dashboard: bool | str,
-    cluster_options: Mapping[str, Any] | None,
-) -> distributed.LocalCluster:
-    """Start the embedded cluster: worker processes, one thread each."""
-    options: dict[str, Any] = {
-        "n_workers": max_workers or usable_cpus(),
-        "threads_per_worker": 1,
-        "processes": True,
-        "host": "127.0.0.1",
-        # Dask always serves a few HTTP routes; without a dashboard they go on
-        # a free port instead of taking the usual 8787.
-        "dashboard_address": (
-            (":8787" if dashboard is True else dashboard) if dashboard else ":0"
-        ),
-        "scheduler_kwargs": {"dashboard": bool(dashboard)},
-    }
-    options.update(cluster_options or {})
-    return distributed.LocalCluster(**options)
