@@ -242,6 +242,17 @@ def test_timeout_plain_task_runs_on_async_task_is_cancelled(
         view.submit(async_sleep_then, 3600, "never").result(60)
 
 
+def test_timeouts_too_long_for_a_clock_mean_no_limit(
+    joined: unirun.DaskExecutor,
+) -> None:
+    from _tasks import async_square
+
+    for timeout in (float("inf"), 1e30):
+        view = joined.options(timeout=timeout)
+        assert view.submit(async_square, 3).result(60) == 9
+        assert view.submit(square, 4).result(60) == 16
+
+
 def test_failing_initializer_breaks_the_executor(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

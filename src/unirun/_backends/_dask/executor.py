@@ -255,11 +255,13 @@ class DaskExecutor(BaseExecutor):
                 self._done.put(job)
                 continue
             payload, job.payload = job.payload, b""
+            # No deadline for a time-out too long for any clock (inf, 1e30).
+            deadline = deadline_after(timeout)
             try:
                 job.dask_future = self._client.submit(
                     remote.run_call,
                     payload,
-                    timeout if job.is_async else None,
+                    timeout if job.is_async and deadline is not None else None,
                     key=job.key,
                     pure=False,
                 )
@@ -269,8 +271,7 @@ class DaskExecutor(BaseExecutor):
                 job.outcome = error
                 self._done.put(job)
                 continue
-            deadline = None if job.is_async else deadline_after(timeout)
-            if deadline is not None:
+            if deadline is not None and not job.is_async:
                 job.handle = self._deadlines.add(
                     deadline, functools.partial(runs_on, job.future, timeout)
                 )
