@@ -123,17 +123,20 @@ def test_executor_joins_a_cli_cluster_and_leaves_no_process(
     for process in processes:
         tree |= {c.pid for c in psutil.Process(process.pid).children(recursive=True)}
     assert pids <= tree
+    members = [psutil.Process(pid) for pid in tree if psutil.pid_exists(pid)]
     for process in reversed(processes):
         process.send_signal(signal.SIGTERM)
     for process in processes:
         process.wait(60)
-    # Nothing of the cluster is left: no scheduler, nanny or worker process.
-    assert not [pid for pid in tree if _alive(pid)]
+    # Nothing of the cluster is left: no scheduler, nanny or worker process. A
+    # worker process may outlive its `dask worker` parent by a moment.
+    _, alive = psutil.wait_procs(members, timeout=60)
+    assert not [p.pid for p in alive if _alive(p)]
     assert not {c.pid for c in me.children(recursive=True)} & tree
 
 
-def _alive(pid: int) -> bool:
+def _alive(process: psutil.Process) -> bool:
     try:
-        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+        return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
