@@ -9,6 +9,8 @@ one module per backend; ``_auto/`` the executor that measures and routes;
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._auto import AutoExecutor, Verdict, profile
 from ._backends.coroutine import CoroutineExecutor
 from ._backends.process import ProcessExecutor
@@ -42,6 +44,10 @@ from ._protocol import Executor
 from ._stats import Statistics, WorkerStatistics
 from ._sync import BoundedSemaphore, Event, Lock, Queue, Semaphore
 
+if TYPE_CHECKING:
+    # Imported on first use (see __getattr__): `import unirun` never imports Dask.
+    from ._backends._dask import DaskExecutor
+
 __all__ = (
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
@@ -51,6 +57,7 @@ __all__ = (
     "BrokenExecutor",
     "CancelledError",
     "CoroutineExecutor",
+    "DaskExecutor",
     "Event",
     "Executor",
     "Future",
@@ -83,7 +90,31 @@ __all__ = (
 # Public names report `unirun` as their module (clean reprs, tracebacks and docs);
 # they still pickle by reference, because `unirun.<name>` is the same object.
 for _name in __all__:
+    if _name not in globals():
+        continue  # imported lazily, fixed in __getattr__
     _obj = globals()[_name]
     if getattr(_obj, "__module__", "").startswith("unirun."):
         _obj.__module__ = "unirun"
 del _name, _obj
+
+
+def __getattr__(name: str) -> object:
+    """Import :class:`DaskExecutor` (extra ``unirun[dask]``) on first use."""
+    if name != "DaskExecutor":
+        raise AttributeError(f"module 'unirun' has no attribute {name!r}")
+    try:
+        from ._backends._dask import DaskExecutor
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("dask", "distributed"):
+            raise
+        raise ModuleNotFoundError(
+            "unirun.DaskExecutor needs Dask: pip install 'unirun[dask]'",
+            name=exc.name,
+        ) from exc
+    DaskExecutor.__module__ = "unirun"
+    globals()["DaskExecutor"] = DaskExecutor
+    return DaskExecutor
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

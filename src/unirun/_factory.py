@@ -13,10 +13,13 @@ from typing_extensions import Unpack
 from ._backends import load_backend
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from multiprocessing.context import BaseContext
 
+    import distributed
+
     from ._auto import AutoExecutor
+    from ._backends._dask import DaskExecutor
     from ._backends.coroutine import CoroutineExecutor
     from ._backends.process import ProcessExecutor
     from ._backends.thread import ThreadExecutor
@@ -48,6 +51,13 @@ class _CoroutineOptions(_Common, total=False):
     max_concurrency: int | None
 
 
+class _DaskOptions(_Common, total=False):
+    address: str | None
+    client: distributed.Client | None
+    dashboard: bool | str
+    cluster_options: Mapping[str, Any] | None
+
+
 @overload
 def executor(
     kind: Literal["thread"], /, **options: Unpack[_ThreadOptions]
@@ -64,6 +74,12 @@ def executor(
 def executor(
     kind: Literal["coroutine"], /, **options: Unpack[_CoroutineOptions]
 ) -> CoroutineExecutor: ...
+
+
+@overload
+def executor(
+    kind: Literal["dask"], /, **options: Unpack[_DaskOptions]
+) -> DaskExecutor: ...
 
 
 @overload

@@ -31,7 +31,7 @@ Model = Literal["thread", "process", "coroutine"]
 #: Where one task can run: a model, or ``"inline"`` (in the caller's thread).
 Backend = Literal[Model, "inline"]
 #: The names accepted by :func:`unirun.executor`.
-Kind = Literal[Model, "auto"]
+Kind = Literal[Model, "auto", "dask"]
 
 #: Every :data:`Backend`, in order, for validating hints at run time.
 BACKENDS: tuple[Backend, ...] = get_args(Backend)

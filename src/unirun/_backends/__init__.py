@@ -15,6 +15,8 @@ BACKENDS: dict[str, str] = {
     "process": "unirun._backends.process:ProcessExecutor",
     "coroutine": "unirun._backends.coroutine:CoroutineExecutor",
     "auto": "unirun._auto.executor:AutoExecutor",
+    # The extra "dask": imported only when asked for.
+    "dask": "unirun._backends._dask:DaskExecutor",
 }
 
 

@@ -1,0 +1,139 @@
+"""The Dask backend's Lock, Semaphore and BoundedSemaphore: tokens to take.
+
+``acquire`` takes a token from a ``distributed.Queue`` on the scheduler and
+``release`` puts one back, so any process may release, as with ``threading``,
+and no lease can expire under a long task. A lock and a bounded semaphore keep
+their tokens in a bounded queue: a release with no room is an over-release.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ..._sync import BoundedSemaphore, Lock, Semaphore
+from ..._sync.shm import _MESSAGES, _check_number, _wait_timeout
+from ..._sync.waiting import NOT_YET
+from .remote import scheduler_address
+from .tokens import TOKEN, Tokens, take, take_async
+
+if TYPE_CHECKING:
+    import distributed
+
+__all__ = ["DaskBoundedSemaphore", "DaskLock", "DaskSemaphore"]
+
+
+def _lock_wait(blocking: bool, timeout: float) -> float | None:
+    """``threading.Lock.acquire``'s arguments checked its way, as a wait time."""
+    if timeout == -1 and blocking:
+        return None
+    _check_number(timeout)
+    _wait_timeout(timeout)
+    if not blocking:
+        if timeout != -1:
+            raise ValueError(_MESSAGES["lock_nonblocking"])
+        return 0
+    if timeout == -1:
+        return None
+    if timeout < 0:
+        raise ValueError(_MESSAGES["lock_negative"])
+    return timeout
+
+
+class DaskLock(Lock):
+    """A :class:`unirun.Lock` held by the Dask scheduler: one token."""
+
+    def __init__(self, client: distributed.Client) -> None:
+        name = f"unirun-lock-{uuid.uuid4().hex}"
+        self._tokens = Tokens(name, scheduler_address(client), 1, client, fill=1)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (DaskLock, self._tokens))
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return take(self._tokens, _lock_wait(blocking, timeout)) is not NOT_YET
+
+    def release(self) -> None:
+        try:
+            self._tokens.give(TOKEN, timeout=0)
+        except TimeoutError:
+            raise RuntimeError(_MESSAGES["unlocked"]) from None
+
+    def locked(self) -> bool:
+        return not self._tokens.count()
+
+    async def async_acquire(self) -> bool:
+        await take_async(self._tokens)
+        return True
+
+    def __repr__(self) -> str:
+        state = "locked" if self.locked() else "unlocked"
+        return f"<unirun.Lock {state} (on a Dask cluster)>"
+
+
+class DaskSemaphore(Semaphore):
+    """A :class:`unirun.Semaphore` held by the Dask scheduler: its units as tokens."""
+
+    _bounded = False
+
+    def __init__(self, client: distributed.Client, value: int = 1) -> None:
+        if value < 0:
+            raise ValueError(_MESSAGES["sem_negative"])
+        self._initial = value
+        kind = "bounded-semaphore" if self._bounded else "semaphore"
+        name = f"unirun-{kind}-{uuid.uuid4().hex}"
+        maxsize = value if self._bounded else 0
+        at = scheduler_address(client)
+        self._tokens = Tokens(name, at, maxsize, client, fill=value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self._tokens, self._initial))
+
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        if not blocking:
+            if timeout is not None:
+                raise ValueError(_MESSAGES["sem_nonblocking"])
+            timeout = 0
+        value = self._tokens.take_now()
+        if value is NOT_YET and timeout is not None and not timeout > 0:
+            return False  # a negative (or NaN) time-out tries once, as threading
+        if value is NOT_YET:
+            if timeout is not None:
+                _wait_timeout(timeout)
+            value = take(self._tokens, timeout)
+        return value is not NOT_YET
+
+    def release(self, n: int = 1) -> None:
+        if n < 1:
+            raise ValueError(_MESSAGES["release_n"])
+        if self._bounded and self._tokens.count() + n > self._initial:
+            raise ValueError(_MESSAGES["too_many"])
+        for _ in range(n):
+            try:
+                self._tokens.give(TOKEN, timeout=0 if self._bounded else None)
+            except TimeoutError:
+                raise ValueError(_MESSAGES["too_many"]) from None
+
+    async def async_acquire(self) -> bool:
+        await take_async(self._tokens)
+        return True
+
+    def __repr__(self) -> str:
+        kind = "BoundedSemaphore" if self._bounded else "Semaphore"
+        return f"<unirun.{kind} (on a Dask cluster)>"
+
+
+class DaskBoundedSemaphore(DaskSemaphore, BoundedSemaphore):
+    """A :class:`unirun.BoundedSemaphore` held by the Dask scheduler."""
+
+    _bounded = True
+
+
+def _rebuild(
+    cls: type[DaskLock | DaskSemaphore], tokens: Tokens, *initial: int
+) -> DaskLock | DaskSemaphore:
+    primitive = cls.__new__(cls)
+    primitive._tokens = tokens
+    if isinstance(primitive, DaskSemaphore):
+        (primitive._initial,) = initial
+    return primitive

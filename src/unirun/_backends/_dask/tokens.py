@@ -1,0 +1,170 @@
+"""Tokens on the scheduler: the one building block of the Dask primitives.
+
+A :class:`Tokens` is a ``distributed.Queue`` reachable by name from any
+process of the cluster: from the executor's process through its client, from a
+task through the worker's client. Taking from it blocks in the scheduler; a
+task that has to wait leaves its worker's thread pool meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any, Final
+
+import distributed
+
+from ..._sync.waiting import NOT_YET, take_in_thread
+from .remote import off_pool, scheduler_address
+
+__all__ = ["TOKEN", "Tokens", "client_here", "executor_clients", "take", "take_async"]
+
+
+#: The token a lock or semaphore unit is.
+TOKEN: Final = 1
+#: Token puts sent at once when a semaphore or bounded queue is filled.
+_FILL_BATCH: Final = 64
+
+
+#: The clients of this process's DaskExecutors: a primitive unpickled here (a
+#: queue item, say) reaches its scheduler through them.
+executor_clients: weakref.WeakSet[distributed.Client] = weakref.WeakSet()
+
+
+def client_here(address: str) -> distributed.Client:
+    """A client of the scheduler at ``address``, in this process.
+
+    In a task, the worker's own client; elsewhere the client of an executor of
+    this process, or the default client, if it talks to that scheduler.
+    """
+    try:
+        distributed.get_worker()
+    except ValueError:
+        candidates = list(executor_clients)
+        try:
+            candidates.append(distributed.Client.current())
+        except ValueError:
+            pass
+        for client in candidates:
+            if client.status == "running" and scheduler_address(client) == address:
+                return client
+        raise RuntimeError(
+            "this unirun primitive lives on a Dask cluster: use it in the process "
+            "of the DaskExecutor that made it, or in that executor's tasks"
+        ) from None
+    return distributed.get_client()
+
+
+#: The ``distributed.Queue`` objects opened in this process, by name.
+_open_queues: weakref.WeakValueDictionary[str, distributed.Queue] = (
+    weakref.WeakValueDictionary()
+)
+
+
+class Tokens:
+    """One ``distributed.Queue`` on the scheduler, reachable from any process."""
+
+    __slots__ = ("_queue", "address", "maxsize", "name")
+
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        maxsize: int = 0,
+        client: distributed.Client | None = None,
+        fill: int = 0,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.maxsize = maxsize
+        self._queue: distributed.Queue | None = None
+        if client is not None:  # the creator: make it now, and fill it
+            self._queue = distributed.Queue(name, client=client, maxsize=maxsize)
+            _open_queues[name] = self._queue
+            if fill:
+                client.sync(self._fill, client, fill)
+
+    async def _fill(self, client: distributed.Client, count: int) -> None:
+        scheduler: Any = client.scheduler
+        for start in range(0, count, _FILL_BATCH):
+            await asyncio.gather(
+                *(
+                    scheduler.queue_put(name=self.name, data=TOKEN)
+                    for _ in range(min(_FILL_BATCH, count - start))
+                )
+            )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Tokens, (self.name, self.address, self.maxsize))
+
+    @property
+    def queue(self) -> distributed.Queue:
+        found = self._queue
+        if found is None:
+            found = _open_queues.get(self.name)
+            if found is None:
+                client = client_here(self.address)
+                found = distributed.Queue(self.name, client=client)
+                _open_queues[self.name] = found
+            self._queue = found
+        return found
+
+    def take(self, timeout: float | None) -> Any:
+        """Take the oldest item, waiting up to ``timeout`` (``None``: no limit).
+
+        Raises:
+            TimeoutError: nothing came in time.
+        """
+        return self.queue.get(timeout=timeout)
+
+    def take_now(self) -> Any:
+        """Take the oldest item if there is one, else return NOT_YET."""
+        try:
+            return self.queue.get(timeout=0)
+        except TimeoutError:
+            return NOT_YET
+
+    def give(self, value: Any, timeout: float | None = None) -> None:
+        """Add ``value``, waiting up to ``timeout`` for room (bounded queues).
+
+        Raises:
+            TimeoutError: the queue stayed full.
+        """
+        self.queue.put(value, timeout=timeout)
+
+    def count(self) -> int:
+        """How many items the queue holds now."""
+        return int(self.queue.qsize())
+
+
+def take(tokens: Tokens, timeout: float | None) -> Any:
+    """Take from ``tokens``: at once (``timeout`` 0), within ``timeout``, or
+    whenever (``None``); NOT_YET if nothing came."""
+    value = tokens.take_now()
+    if value is not NOT_YET or (timeout is not None and timeout <= 0):
+        return value
+    with off_pool():
+        try:
+            return tokens.take(timeout)
+        except TimeoutError:
+            return NOT_YET
+
+
+async def take_async(tokens: Tokens) -> Any:
+    """Take from ``tokens`` without blocking the event loop; a cancelled take
+    puts back what it got."""
+    value = tokens.take_now()
+    if value is not NOT_YET:
+        return value
+    box: list[Any] = []
+
+    def take(timeout: float) -> bool:
+        try:
+            box.append(tokens.take(timeout))
+        except TimeoutError:
+            return False
+        return True
+
+    with off_pool():
+        await take_in_thread(take, lambda: tokens.give(box.pop()))
+    return box.pop()

@@ -1,0 +1,238 @@
+"""The Dask backend's primitives: what they promise beyond the shared conformance.
+
+The primitive conformance suite (tests/sync) already runs on "dask". Here: the
+stateful comparison with the stdlib, the async side's cancellation guarantees,
+release from any process, and tasks that wait without starving the cluster.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import cloudpickle
+import pytest
+from anyio import wait_all_tasks_blocked
+from anyio.lowlevel import checkpoint
+from hypothesis import settings
+from hypothesis.stateful import run_state_machine_as_test
+
+import _primitive_tasks as tasks
+import unirun
+from conftest import HAS_DASK, dask_session
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import ModuleType
+
+pytestmark = pytest.mark.skipif(not HAS_DASK, reason="needs unirun[dask]")
+
+# The workers of the session's cluster cannot import this module: its own task
+# functions travel by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+SETTINGS = settings(max_examples=10, stateful_step_count=20, deadline=None)
+
+
+@pytest.fixture
+def ex() -> Iterator[unirun.DaskExecutor]:
+    """An executor on the session's cluster with room for six tasks."""
+    executor = unirun.DaskExecutor(max_workers=6, client=dask_session().client)
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _stateful() -> ModuleType:
+    """The stdlib-model state machines of tests/sync/test_stateful.py."""
+    module = sys.modules.get("test_stateful")
+    if module is None:
+        path = Path(__file__).parent.parent / "sync" / "test_stateful.py"
+        spec = importlib.util.spec_from_file_location("test_stateful", path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["test_stateful"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "machine",
+    [
+        "QueueMachine",
+        "BoundedQueueMachine",
+        "LockMachine",
+        "SemaphoreMachine",
+        "BoundedSemaphoreMachine",
+        "EventMachine",
+    ],
+)
+def test_matches_stdlib_step_by_step(ex: unirun.DaskExecutor, machine: str) -> None:
+    stateful = _stateful()
+    # Fewer steps than on the local primitives: each is a round trip to the
+    # scheduler.
+    bound = type(machine, (getattr(stateful, machine),), {"executor": ex})
+    run_state_machine_as_test(bound, settings=SETTINGS)
+
+
+def test_any_process_may_release_the_lock(ex: unirun.DaskExecutor) -> None:
+    # Unlike distributed.Lock, whose lease only its holder can give back.
+    lock = ex.Lock()
+    assert ex.submit(_acquire, lock).result(60) is True
+    assert lock.locked()
+    lock.release()
+    assert not lock.locked()
+    assert lock.acquire()
+    assert ex.submit(_release, lock).result(60) is None
+    assert not lock.locked()
+
+
+def _acquire(lock: unirun.Lock) -> bool:
+    return lock.acquire()
+
+
+def _release(lock: unirun.Lock) -> None:
+    lock.release()
+
+
+def test_waiting_tasks_leave_their_threads_to_others(ex: unirun.DaskExecutor) -> None:
+    """Four consumers block on a queue of a cluster with two threads; the
+    producer still gets a thread, because a waiting task gives its own up."""
+    q = ex.Queue()
+    consumers = [ex.submit(tasks.get_one, q) for _ in range(4)]
+    producer = ex.submit(_put_all, q, [1, 2, 3, 4])
+    assert producer.result(60) is None
+    assert sorted(f.result(60) for f in consumers) == [1, 2, 3, 4]
+
+
+def _put_all(q: unirun.Queue[Any], items: list[Any]) -> None:
+    for item in items:
+        q.put(item)
+
+
+def test_primitive_outside_its_cluster_fails_clearly(ex: unirun.DaskExecutor) -> None:
+    payload = pickle.dumps(ex.Queue())
+    code = (
+        "import pickle, sys\n"
+        "q = pickle.loads(sys.stdin.buffer.read())\n"
+        "try:\n    q.put(1)\n"
+        "except RuntimeError as exc:\n    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=payload, capture_output=True, check=True
+    )
+    assert b"lives on a Dask cluster" in out.stdout
+
+
+def test_items_of_every_kind_travel(ex: unirun.DaskExecutor) -> None:
+    q = ex.Queue()
+    inner = ex.Event()
+    items: list[Any] = [None, b"\x00" * 300_000, {"a": (1, 2)}, inner]
+    for item in items:
+        q.put(item)
+    got = [ex.submit(tasks.get_one, q).result(60) for _ in items]
+    assert got[:3] == items[:3]
+    got[3].set()  # the event came through the queue and is the same event
+    assert inner.is_set()
+
+
+# -- the async side -------------------------------------------------------------------
+
+
+async def _settle() -> None:
+    await wait_all_tasks_blocked()
+    for _ in range(5):
+        await checkpoint()
+
+
+@pytest.mark.anyio
+async def test_cancelled_async_get_loses_no_item(ex: unirun.DaskExecutor) -> None:
+    q: Any = ex.Queue()
+    got: list[object] = []
+
+    async def get() -> None:
+        got.append(await q.async_get())
+
+    for round_ in range(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(get)
+            await _settle()
+            q.put(round_)
+            tg.cancel_scope.cancel()
+        left = [q.get_nowait()] if not q.empty() else []
+        assert got + left == [round_]
+        got.clear()
+
+
+@pytest.mark.anyio
+async def test_cancelled_async_acquire_takes_nothing(ex: unirun.DaskExecutor) -> None:
+    lock = ex.Lock()
+    sem = ex.BoundedSemaphore(1)
+    lock.acquire()
+    sem.acquire()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lock.async_acquire)
+        tg.start_soon(sem.async_acquire)
+        await _settle()
+        tg.cancel_scope.cancel()
+    lock.release()
+    sem.release()
+    assert lock.acquire(blocking=False)
+    assert sem.acquire(blocking=False)
+    assert not sem.acquire(blocking=False)
+
+
+@pytest.mark.anyio
+async def test_async_wait_sees_a_set_then_clear_pulse(ex: unirun.DaskExecutor) -> None:
+    event = ex.Event()
+    result: list[bool] = []
+
+    async def wait() -> None:
+        result.append(await event.async_wait())
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait)
+            await _settle()
+
+            def pulse() -> None:
+                event.set()
+                event.clear()
+
+            await anyio.to_thread.run_sync(pulse)
+    assert result == [True]
+    assert not event.is_set()
+
+
+@pytest.mark.anyio
+async def test_async_waits_do_not_block_the_loop(ex: unirun.DaskExecutor) -> None:
+    q: Any = ex.Queue()
+    event = ex.Event()
+    ticks = 0
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(q.async_get)
+            tg.start_soon(event.async_wait)
+            for _ in range(10):
+                await anyio.sleep(0.001)
+                ticks += 1
+            done = threading.Event()
+
+            def release() -> None:
+                q.put("x")
+                event.set()
+                done.set()
+
+            await anyio.to_thread.run_sync(release)
+    assert ticks == 10
+    assert done.is_set()
+    assert q.empty()
