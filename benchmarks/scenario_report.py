@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .scenarios import Scenario
+    from .scenario_model import Scenario
 
 TIMES = "\u00d7"
 DASH = "\u2013"
@@ -80,7 +80,9 @@ def page(record: dict[str, Any], scenarios: list[Scenario]) -> str:
             else ""
         ),
         "",
+        "<!-- summary -->",
         *summary_table(scenarios),
+        "<!-- details -->",
         "",
     ]
     for sc in scenarios:

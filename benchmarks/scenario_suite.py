@@ -1,9 +1,8 @@
-"""The scenarios, their contenders and the measuring loop of ``scenarios.py``."""
+"""Measure the scenarios and write the record: the command line of ``scenarios.py``."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime
 import importlib.metadata
@@ -12,342 +11,24 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import unirun
-from unirun._cpu import usable_cpus
 
+from .scenario_cases import SCENARIOS
+from .scenario_model import CORES, Cell, Scenario
 from .scenario_report import page, plot
-from .scenario_tasks import (
-    BLAS_VARIABLES,
-    count_words,
-    fetch_async,
-    fetch_blocking,
-    file_round_trip,
-    file_round_trip_async,
-    handle_inline,
-    handle_offloaded,
-    one_blas_thread,
-    train,
-)
+from .scenario_tasks import BLAS_VARIABLES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable
 
-#: Run one scenario once on an open executor; return its results.
-Run = Callable[[], list[Any]]
+    from .scenario_model import Run
 
 ROOT = Path(__file__).resolve().parent.parent
-CORES = usable_cpus()
-IO_WORKERS = 32  # threads for the I/O scenarios, as benchmarks/run.py uses
-
-
-# --- who runs them -------------------------------------------------------------
-
-#: What a contender runs on its open executor (``None`` for the serial loop).
-Work = Callable[[Any], list[Any]]
-
-
-@dataclass(frozen=True)
-class Contender:
-    """One way to run a scenario: a label, the kind it runs on, how to open it."""
-
-    label: str
-    kind: str  # "thread", "process", "coroutine", "auto" or "serial"
-    open: Callable[[], contextlib.AbstractContextManager[Run]]
-
-
-@contextlib.contextmanager
-def _on(kind: str, work: Work, options: dict[str, Any]) -> Iterator[Run]:
-    with unirun.executor(kind, **options) as ex:  # type: ignore[arg-type]
-        yield lambda: work(ex)
-
-
-def on(label: str, kind: str, work: Work, **options: Any) -> Contender:
-    """``work`` on an executor of ``kind``, opened once for all its runs."""
-    return Contender(label, kind, lambda: _on(kind, work, options))
-
-
-def serially(label: str, work: Work) -> Contender:
-    return Contender(
-        label, "serial", lambda: contextlib.nullcontext(lambda: work(None))
-    )
-
-
-def mapping(fn: Callable[..., Any], items: list[tuple[Any, ...]], **kw: Any) -> Work:
-    """``ex.map`` over ``items`` (argument tuples); the builtin map when serial."""
-    columns = list(zip(*items, strict=True))
-    return lambda ex: list((ex.map(fn, *columns, **kw)) if ex else map(fn, *columns))
-
-
-def gathering(fn: Callable[..., Any], items: list[tuple[Any, ...]]) -> Work:
-    """One ``submit`` per item, then ``gather``; ``asyncio.gather`` when serial."""
-
-    async def all_at_once() -> list[Any]:
-        return list(await asyncio.gather(*(fn(*args) for args in items)))
-
-    def work(ex: unirun.Executor | None) -> list[Any]:
-        if ex is None:
-            return asyncio.run(all_at_once())
-        return list(ex.gather(*(ex.submit(fn, *args) for args in items)).result())
-
-    return work
-
-
-def on_every_kind(work: Work, *, io: bool = False, note: str = "") -> list[Contender]:
-    """``work`` on each kind; for I/O, thread pools get 32 workers."""
-    threads = {"max_workers": IO_WORKERS} if io else {}
-    label = f" ({IO_WORKERS} workers)" if io else ""
-    return [
-        on(f"thread{label}{note}", "thread", work, **threads),
-        on(f"process{note}", "process", work),
-        on(f"coroutine{note}", "coroutine", work),
-        on(f"auto{note}", "auto", work),
-    ]
-
-
-@dataclass
-class Cell:
-    """One contender's timings on one scenario."""
-
-    label: str
-    kind: str
-    times: list[float] = field(default_factory=list)
-    status: str = "ok"
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.times) if self.times else float("nan")
-
-
-@dataclass
-class Scenario:
-    """One of the article's scenarios, with its advice and its right answer."""
-
-    key: str
-    title: str
-    bound: str
-    advice: str
-    expected: list[Any]
-    contenders: list[Contender]
-    note: str = ""
-    cells: list[Cell] = field(default_factory=list)
-
-    def best(self) -> Cell:
-        ok = [c for c in self.cells if c.status == "ok" and c.kind != "serial"]
-        return min(ok, key=lambda c: c.median)
-
-
-# --- the scenarios -----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def http_client(scale: float) -> Iterator[Scenario]:
-    from .delayserver import delay_server
-
-    n = max(20, int(200 * scale))
-    with delay_server(0.02) as port:
-        items = [(port, i) for i in range(n)]
-        yield Scenario(
-            "http",
-            "HTTP client",
-            "I/O",
-            "asyncio + aiohttp (or threads)",
-            list(range(n)),
-            [
-                *on_every_kind(
-                    mapping(fetch_blocking, items), io=True, note=", urllib"
-                ),
-                on(
-                    "coroutine, async client",
-                    "coroutine",
-                    gathering(fetch_async, items),
-                ),
-                on("auto, async client", "auto", gathering(fetch_async, items)),
-                serially("serial loop, urllib", mapping(fetch_blocking, items)),
-            ],
-            note=f"{n} GETs to a local server that answers each after 20 ms",
-        )
-
-
-@contextlib.contextmanager
-def _offloading(items: list[tuple[int, int]]) -> Iterator[Run]:
-    with unirun.ProcessExecutor() as cpu, unirun.ThreadExecutor(IO_WORKERS) as io:
-        work = gathering(handle_offloaded, [(*args, cpu, io) for args in items])
-        with _on("coroutine", work, {}) as run:
-            yield run
-
-
-@contextlib.contextmanager
-def web_service(scale: float) -> Iterator[Scenario]:
-    n = max(20, int(100 * scale))
-    items = [(i, 20_000) for i in range(n)]
-    yield Scenario(
-        "web",
-        "Web service",
-        "mixed",
-        "asyncio + processes/threads",
-        list(range(n)),
-        [
-            *on_every_kind(gathering(handle_inline, items), io=True),
-            Contender(
-                "coroutine + process (CPU) + thread (blocking)",
-                "coroutine",
-                lambda: _offloading(items),
-            ),
-            serially(
-                "one request at a time",
-                mapping(lambda i, c: asyncio.run(handle_inline(i, c)), items),
-            ),
-        ],
-        note=(
-            f"{n} requests, each: await 10 ms, about 2 ms of pure-Python CPU, "
-            "a 5 ms blocking call"
-        ),
-    )
-
-
-@contextlib.contextmanager
-def text_files(n: int) -> Iterator[list[tuple[str]]]:
-    """``n`` files of 40,000 words in a temporary folder, as argument tuples."""
-    words = [
-        "the",
-        "quick",
-        "brown",
-        "fox",
-        "jumps",
-        "over",
-        "a",
-        "lazy",
-        "dog,",
-        "and",
-        "then",
-        "again.",
-    ]
-    with tempfile.TemporaryDirectory() as folder:
-        paths = []
-        for i in range(n):
-            path = Path(folder) / f"doc{i}.txt"
-            path.write_text(
-                " ".join(words[(i + j) % len(words)] for j in range(40_000))
-            )
-            paths.append((str(path),))
-        yield paths
-
-
-@contextlib.contextmanager
-def data_processing(scale: float) -> Iterator[Scenario]:
-    n = max(8, int(96 * scale))
-    with text_files(n) as paths:
-        expected = [count_words(path) for (path,) in paths]
-        yield Scenario(
-            "data",
-            "Data processing",
-            "CPU",
-            "multiprocessing",
-            expected,
-            [
-                *on_every_kind(mapping(count_words, paths, chunksize=None)),
-                serially("serial loop", mapping(count_words, paths)),
-            ],
-            note=f"word counts over {n} files of 40,000 words, map(chunksize=None)",
-        )
-
-
-@contextlib.contextmanager
-def training(scale: float) -> Iterator[Scenario]:
-    n, steps = 4 * CORES, max(4, int(20 * scale))
-    items = [(seed, steps) for seed in range(n)]
-    expected = [train(seed, steps) for seed, steps in items]
-    yield Scenario(
-        "training",
-        "ML training (numpy)",
-        "CPU, GIL released",
-        "multiprocessing + numpy",
-        expected,
-        [
-            *on_every_kind(mapping(train, items)),
-            on(
-                "process, 1 BLAS thread per worker",
-                "process",
-                mapping(train, items),
-                initializer=one_blas_thread,
-            ),
-            serially("serial loop", mapping(train, items)),
-        ],
-        note=f"{n} small two-layer networks, {steps} full-batch steps each",
-    )
-
-
-@contextlib.contextmanager
-def file_io(scale: float) -> Iterator[Scenario]:
-    n = max(20, int(400 * scale))
-    with tempfile.TemporaryDirectory() as folder:
-        sync_items = [(folder, i) for i in range(n)]
-        expected = [file_round_trip(folder, i) for i in range(n)]
-        yield Scenario(
-            "files",
-            "File I/O",
-            "I/O (local disk)",
-            "asyncio + aiofiles",
-            expected,
-            [
-                *on_every_kind(
-                    mapping(file_round_trip, sync_items), io=True, note=", open()"
-                ),
-                on(
-                    "coroutine, anyio.Path",
-                    "coroutine",
-                    gathering(file_round_trip_async, sync_items),
-                ),
-                on(
-                    "auto, anyio.Path",
-                    "auto",
-                    gathering(file_round_trip_async, sync_items),
-                ),
-                serially("serial loop, open()", mapping(file_round_trip, sync_items)),
-            ],
-            note=f"write then read {n} files of 4 KB",
-        )
-
-
-@contextlib.contextmanager
-def processes_per_core(scale: float) -> Iterator[Scenario]:
-    n = max(8, int(96 * scale))
-    with text_files(n) as paths:
-        work = mapping(count_words, paths, chunksize=None)
-        yield Scenario(
-            "scaling",
-            "More processes than cores",
-            "CPU",
-            "one process per core",
-            [count_words(path) for (path,) in paths],
-            [
-                on(
-                    f"process, {k} worker{'s' * (k > 1)}",
-                    "process",
-                    work,
-                    max_workers=k,
-                )
-                for k in sorted({1, CORES, 2 * CORES, 4 * CORES})
-            ],
-            note=f"the data-processing work on {CORES} usable CPUs",
-        )
-
-
-SCENARIOS = {
-    "http": http_client,
-    "web": web_service,
-    "data": data_processing,
-    "training": training,
-    "files": file_io,
-    "scaling": processes_per_core,
-}
 
 
 # --- measuring -------------------------------------------------------------------
@@ -466,11 +147,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="output folder")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument(
+        "--render",
+        type=Path,
+        default=None,
+        metavar="JSON",
+        help="measure nothing: rewrite the page and plot of a recorded run",
+    )
+    parser.add_argument(
         "--one-blas-thread",
         action="store_true",
         help="set OMP_NUM_THREADS and kin to 1 here and in every worker",
     )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        record = json.loads(args.render.read_text())
+        write(args.out or args.render.parent, record, args.no_plots)
+        return 0
     if args.one_blas_thread:
         # Before numpy is first imported (train() imports it), and inherited by
         # every worker process started after this.
@@ -491,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": repeat,
         "scale": scale,
         "one_blas_thread": args.one_blas_thread,
+        "scenarios": [],
         "machine": {
             "usable_cpus": CORES,
             "python": f"{platform.python_implementation()} {platform.python_version()}",
@@ -499,30 +192,46 @@ def main(argv: list[str] | None = None) -> int:
             "load_before": [round(x, 2) for x in os.getloadavg()],
         },
     }
-    scenarios = []
     for key in keys:
         with SCENARIOS[key](scale) as scenario:
             print(f"{scenario.title}: {scenario.note}", flush=True)
             measure(scenario, repeat)
-        scenarios.append(scenario)
+        record["scenarios"].append(
+            {
+                "key": scenario.key,
+                "title": scenario.title,
+                "bound": scenario.bound,
+                "advice": scenario.advice,
+                "note": scenario.note,
+                "cells": [asdict(c) for c in scenario.cells],
+            }
+        )
     print("Start-up and memory", flush=True)
     record["startup"] = startup_costs(max(1, min(repeat, 3))) if not args.only else []
     record["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    record["scenarios"] = [
-        {
-            "key": sc.key,
-            "title": sc.title,
-            "advice": sc.advice,
-            "note": sc.note,
-            "cells": [asdict(c) for c in sc.cells],
-        }
-        for sc in scenarios
+    write(out, record, args.no_plots)
+    cells = [cell for sc in record["scenarios"] for cell in sc["cells"]]
+    return 1 if any(cell["status"] != "ok" for cell in cells) else 0
+
+
+def write(out: Path, record: dict[str, Any], no_plots: bool) -> None:
+    """Write the record, its page and (unless ``no_plots``) its plot to ``out``."""
+    scenarios = [
+        Scenario(
+            sc["key"],
+            sc["title"],
+            sc["bound"],
+            sc["advice"],
+            [],
+            [],
+            sc["note"],
+            [Cell(**cell) for cell in sc["cells"]],
+        )
+        for sc in record["scenarios"]
     ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "scenarios.json").write_text(json.dumps(record, indent=1) + "\n")
     (out / "scenarios.md").write_text(page(record, scenarios) + "\n")
-    if not args.no_plots and plot(scenarios, out / "scenarios.png"):
+    if not no_plots and plot(scenarios, out / "scenarios.png"):
         print(f"wrote {out / 'scenarios.png'}")
     print(f"wrote {out / 'scenarios.md'} and {out / 'scenarios.json'}")
-    failed = [c.label for sc in scenarios for c in sc.cells if c.status != "ok"]
-    return 1 if failed else 0

@@ -213,7 +213,7 @@ def test_api_reference_covers_every_public_name() -> None:
     page = (DOCS / "api.md").read_text(encoding="utf-8")
     documented = set(
         re.findall(
-            r"^```\{auto(?:class|function|data|exception)\} unirun\.(\w+)", page, re.M
+            r"^\.\. auto(?:class|function|data|exception):: unirun\.(\w+)$", page, re.M
         )
     )
     missing = sorted(set(unirun.__all__) - documented)
@@ -245,6 +245,29 @@ def test_python_inventory_resolves_the_stdlib_names_used() -> None:
         "TimeoutError",
     ):
         assert name in names
+
+
+ROLE = re.compile(r"\{py:\w+\}`(?:[^`<]*<)?~?([\w.]+)>?`")
+
+
+def test_python_roles_name_objects_the_inventory_or_unirun_has() -> None:
+    # Sphinx leaves an unknown target as plain text without a warning: catch typos.
+    inventory_module = pytest.importorskip("sphinx.util.inventory")
+    with (DOCS / "python-objects.inv").open("rb") as stream:
+        inventory = inventory_module.InventoryFile.load(
+            stream, "https://docs.python.org/3", lambda base, uri: f"{base}/{uri}"
+        )
+    known = {name for entries in inventory.values() for name in entries}
+    known |= {f"unirun.{name}" for name in unirun.__all__}
+    unknown = [
+        f"{page.relative_to(ROOT)}: {target}"
+        for page in PAGES
+        for target in ROLE.findall(page.read_text(encoding="utf-8"))
+        if target not in known
+    ]
+    assert not unknown, "add them to docs/inventory.py, or fix the name:\n" + "\n".join(
+        unknown
+    )
 
 
 @pytest.mark.slow
