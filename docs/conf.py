@@ -32,6 +32,8 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3  # links such as semantics.md#shutdown
 
 autodoc_member_order = "bysource"
+# Optional extras: the reference builds without them installed.
+autodoc_mock_imports = ["dask", "distributed"]
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_google_docstring = True

@@ -53,7 +53,7 @@ PER_KIND = {
     "data_processing.py": Example("same as a serial loop: True"),
     "async_files.py": Example("anyio.Path: 1275 lines"),
     "training.py": Example(
-        "best learning rate: 0.2", kinds=("process", "auto"), needs=("numpy",)
+        "best learning rate: 0.2", kinds=("process",), needs=("numpy",)
     ),
 }
 #: Scripts that run as they are, each checked by its own test below.
