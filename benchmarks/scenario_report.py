@@ -18,6 +18,12 @@ def _ms(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1e3:.0f} ms"
 
 
+def _mib(memory: float | None) -> str:
+    if memory is None:
+        return EM
+    return "< 0.1 MiB" if memory < 0.1 else f"{memory:.1f} MiB"
+
+
 def summary_table(scenarios: list[Scenario]) -> list[str]:
     """One row per scenario: the article's advice, the winner, each kind's ratio."""
     kinds = ("thread", "process", "coroutine", "auto", "serial")
@@ -72,7 +78,8 @@ def page(record: dict[str, Any], scenarios: list[Scenario]) -> str:
         f"{machine['load_before']} before the run, {machine['load_after']} after. "
         f"Each cell is the median of {record['repeat']} runs after one warm-up run "
         "on an open executor; every run's results were checked. The ratios divide "
-        "by the fastest contender of the row (the serial loop is a baseline)."
+        "by the fastest contender of the row, the serial loop included; in the "
+        "summary, each kind's column shows its best contender."
         + (
             " This run set `OMP_NUM_THREADS=1` (and the other BLAS variables) "
             "in the benchmark's process and every worker."
@@ -98,9 +105,7 @@ def page(record: dict[str, Any], scenarios: list[Scenario]) -> str:
             "| --- | ---: | ---: |",
         ]
         for row in record["startup"]:
-            mem = (
-                f"{row['memory_mib']:.1f} MiB" if row["memory_mib"] is not None else "—"
-            )
+            mem = _mib(row["memory_mib"])
             lines.append(f"| {row['label']} | {_ms(row['start_s'])} | {mem} |")
         lines.append("")
     return "\n".join(lines)
