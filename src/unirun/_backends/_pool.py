@@ -467,7 +467,7 @@ class Pool:
             if worker is None:
                 os.read(self.wake_r, 4096)
             elif key.fileobj is worker.conn:
-                self._receive(worker)
+                self._receive_one(worker)
             else:
                 exited.append(worker)
         for worker in exited:
@@ -489,7 +489,15 @@ class Pool:
             busy = any(w.task is not None for w in self.workers)
             return self.shutting_down and not self.pending and not busy
 
+    def _receive_one(self, worker: _Worker) -> None:
+        """Handle the message the selector saw (it reports the next one again)."""
+        try:
+            self._handle(worker, worker.conn.recv_bytes())
+        except (EOFError, OSError):
+            pass  # the worker is gone; _reap handles it
+
     def _receive(self, worker: _Worker) -> None:
+        """Handle every message waiting from ``worker``."""
         try:
             while worker.conn.poll():
                 self._handle(worker, worker.conn.recv_bytes())

@@ -1,0 +1,282 @@
+"""The performance targets of DESIGN.md, measured side by side as ratios.
+
+``python benchmarks/targets.py [--repeat N] [--out docs/benchmarks-targets.md]``
+
+Each row runs unirun and its reference in one process, interleaved, ``repeat``
+times, and reports the medians and their ratio, with the machine's load average
+before and after. Nothing here is asserted: the page says what was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures as cf
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import unirun
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+TIMES = "\u00d7"
+#: Tiny items in the map rows.
+MAP_ITEMS = 100_000
+#: Tasks in the per-task rows.
+TASKS = 2_000
+
+
+def tiny(x: int) -> int:
+    return x + 1
+
+
+def noop() -> None:
+    return None
+
+
+async def anoop(i: int) -> int:
+    return i
+
+
+def _median(run: Callable[[], float], repeat: int) -> float:
+    return statistics.median(run() for _ in range(repeat))
+
+
+def _timed(body: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    body()
+    return time.perf_counter() - start
+
+
+# -- the rows ------------------------------------------------------------------------
+
+
+def map_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
+    """Per-item cost of map(chunksize=None) over tiny items, on every backend."""
+    items = list(range(MAP_ITEMS))
+    serial = _median(lambda: _timed(lambda: [tiny(x) for x in items]), repeat)
+    rows = []
+    with unirun.ProcessExecutor() as process:
+        list(process.map(tiny, range(1000), chunksize=None))  # warm
+        reference = _median(
+            lambda: _timed(lambda: list(process.map(tiny, items, chunksize=None))),
+            repeat,
+        )
+    for kind in ("thread", "coroutine", "auto"):
+        with unirun.executor(kind) as ex:
+            list(ex.map(tiny, range(1000), chunksize=None))  # warm, probed
+            ours = _median(
+                lambda ex=ex: _timed(  # type: ignore[misc]
+                    lambda: list(ex.map(tiny, items, chunksize=None))
+                ),
+                repeat,
+            )
+        rows.append(
+            (
+                f"map of {MAP_ITEMS:,} tiny items, chunksize=None, on {kind}",
+                ours / MAP_ITEMS,
+                "the process backend's batched map",
+                reference / MAP_ITEMS,
+                "≤ 1",
+            )
+        )
+    rows.append(
+        (
+            "(for scale) a serial loop, per item",
+            serial / MAP_ITEMS,
+            "the process backend's batched map",
+            reference / MAP_ITEMS,
+            "-",
+        )
+    )
+    return rows
+
+
+def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
+    """Per-task cost of the coroutine backend against asyncio and threads."""
+
+    async def bare() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(anoop(i) for i in range(TASKS)))
+        return time.perf_counter() - start
+
+    async def ours() -> float:
+        async with unirun.CoroutineExecutor() as ex:
+            start = time.perf_counter()
+            await ex.gather(*[ex.submit(anoop, i) for i in range(TASKS)])
+            return time.perf_counter() - start
+
+    inside = _median(lambda: asyncio.run(ours()), repeat)
+    gathered = _median(lambda: asyncio.run(bare()), repeat)
+
+    def round_trips(ex: unirun.Executor) -> float:
+        return _timed(lambda: [ex.submit(noop).result() for _ in range(TASKS // 4)])
+
+    with unirun.CoroutineExecutor() as coroutine, unirun.ThreadExecutor() as thread:
+        round_trips(coroutine), round_trips(thread)  # warm
+        from_sync = _median(lambda: round_trips(coroutine), repeat)
+        threads = _median(lambda: round_trips(thread), repeat)
+    return [
+        (
+            "coroutine submit + await, inside async with",
+            inside / TASKS,
+            "bare asyncio.gather",
+            gathered / TASKS,
+            "≤ 1.5",
+        ),
+        (
+            "coroutine submit + result() from sync code",
+            from_sync / (TASKS // 4),
+            "the thread backend",
+            threads / (TASKS // 4),
+            "≤ 1",
+        ),
+    ]
+
+
+def process_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
+    """A no-op round trip through a warm process pool, against the stdlib's."""
+    count = TASKS // 4
+
+    def trips(ex: cf.Executor) -> float:
+        return _timed(lambda: [ex.submit(noop).result() for _ in range(count)])
+
+    with (
+        unirun.ProcessExecutor(max_workers=2) as ours,
+        cf.ProcessPoolExecutor(max_workers=2) as stdlib,
+    ):
+        trips(ours), trips(stdlib)  # warm: workers started
+        mine = _median(lambda: trips(ours), repeat)
+        theirs = _median(lambda: trips(stdlib), repeat)
+    return [
+        (
+            "process submit + result() round trip (no-op)",
+            mine / count,
+            "ProcessPoolExecutor",
+            theirs / count,
+            "≤ 0.7",
+        )
+    ]
+
+
+def _train(steps: int) -> float:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((400, 400))
+    for _ in range(steps):
+        weights = np.tanh(weights @ weights / 400)
+    return float(weights.sum())
+
+
+def numpy_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
+    """A numpy "training" loop on process workers, against joblib's."""
+    try:
+        import joblib
+        import numpy  # noqa: F401
+    except ImportError:
+        return []
+
+    def ours() -> float:
+        with unirun.ProcessExecutor(max_workers=2) as ex:
+            return _timed(lambda: list(ex.map(_train, [40] * 16)))
+
+    def theirs() -> float:
+        parallel = joblib.Parallel(n_jobs=2)
+        return _timed(lambda: parallel(joblib.delayed(_train)(40) for _ in range(16)))
+
+    mine = _median(ours, repeat)
+    joblibs = _median(theirs, repeat)
+    return [
+        (
+            "numpy training, 16 steps on ProcessExecutor(2) (start-up included)",
+            mine,
+            "joblib (loky, capped threads)",
+            joblibs,
+            "≤ 1.2",
+        )
+    ]
+
+
+def cold_rows() -> list[tuple[str, float, str, float, str]]:
+    """What the first call costs on each backend (a fresh executor)."""
+    rows = []
+    for kind in ("thread", "coroutine", "process", "auto"):
+        start = time.perf_counter()
+        with unirun.executor(kind) as ex:
+            ex.submit(tiny, 1).result()
+        rows.append(
+            (
+                f"first call on a new {kind} executor",
+                time.perf_counter() - start,
+                "",
+                0.0,
+                "-",
+            )
+        )
+    return rows
+
+
+# -- the page ------------------------------------------------------------------------
+
+
+def _fmt(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.2f} µs"
+
+
+def render(rows: list[tuple[str, float, str, float, str]], meta: str) -> str:
+    lines = [
+        "# Performance targets, measured",
+        "",
+        "Generated by `python benchmarks/targets.py`; medians of repeats, unirun and",
+        "its reference interleaved in one process. " + meta,
+        "",
+        "| measure | unirun | reference | reference time | ratio | target |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, ours, reference, theirs, target in rows:
+        ratio = f"{ours / theirs:.2f}{TIMES}" if theirs else "-"
+        ref_time = _fmt(theirs) if theirs else "-"
+        lines.append(
+            f"| {name} | {_fmt(ours)} | {reference or '-'} | {ref_time} | {ratio} "
+            f"| {target} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    before = os.getloadavg()[0]
+    rows = [
+        *map_rows(args.repeat),
+        *coroutine_rows(args.repeat),
+        *process_rows(args.repeat),
+        *numpy_rows(max(1, args.repeat // 2)),
+        *cold_rows(),
+    ]
+    after = os.getloadavg()[0]
+    meta = (
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
+        f"{before:.2f} before and {after:.2f} after, {time.strftime('%Y-%m-%d')}."
+    )
+    page = render(rows, meta)
+    if args.out is not None:
+        args.out.write_text(page)
+    print(page)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
