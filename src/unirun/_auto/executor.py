@@ -631,6 +631,7 @@ class AutoExecutor(BaseExecutor):
     def _dispatch_held(self, held: list[_Held]) -> None:
         for call in held:
             if call.outer.cancelled():
+                call.outer._start()  # notify concurrent.futures.wait()
                 self._held_cancelled += 1
                 continue
             try:
