@@ -135,6 +135,7 @@ class LoopRunner:
         self._broken: str | None = None
         # On asyncio, jobs are plain asyncio tasks (much cheaper than anyio's
         # task group); on trio they go through the anyio task group.
+        self._on_asyncio = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -272,12 +273,12 @@ class LoopRunner:
         """Make ``task_group`` (in the running loop) the home of the jobs."""
         try:
             self._loop = asyncio.get_running_loop()
-            if self._max_concurrency is not None:
-                self._slots = asyncio.Semaphore(self._max_concurrency)
-        except RuntimeError:
+        except RuntimeError:  # trio: its tasks go through the anyio task group
             self._loop = None
-            if self._max_concurrency is not None:
-                self._slots = anyio.Semaphore(self._max_concurrency)
+        self._on_asyncio = self._loop is not None
+        if self._max_concurrency is not None:
+            semaphore = asyncio.Semaphore if self._on_asyncio else anyio.Semaphore
+            self._slots = semaphore(self._max_concurrency)
         self._task_group = task_group
         self._wakeup = anyio.Event()
         self._context = contextvars.copy_context()
@@ -306,7 +307,7 @@ class LoopRunner:
         On asyncio the jobs are started right here; on trio starting tasks needs
         a task context, so the drainer is woken to do it.
         """
-        if self._loop is not None:
+        if self._on_asyncio:
             self._drain()
             if self._closing:
                 self._wakeup.set()  # let the drainer see the close
@@ -365,7 +366,7 @@ class LoopRunner:
     def _spawn(self, job: Job) -> None:
         """Start one job as a task of the loop (on the loop's thread)."""
         loop = self._loop
-        if loop is not None:
+        if self._on_asyncio and loop is not None:
             # The loop's own context: a wake-up scheduled from another thread runs
             # in that thread's context, where sniffio may name another library.
             task = loop.create_task(self._run_asyncio(job), context=self._context)
