@@ -38,17 +38,31 @@ from ._future import (
 from ._map import MapIterator
 from ._options import TaskOptions
 from ._protocol import Executor
-from ._sync import BoundedSemaphore, Event, Lock, Queue, Semaphore
+from ._sync import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Dict,
+    Event,
+    Lock,
+    Queue,
+    QueueShutDown,
+    RLock,
+    Semaphore,
+)
 
 __all__ = (
     "ALL_COMPLETED",
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "AutoExecutor",
+    "Barrier",
     "BoundedSemaphore",
     "BrokenExecutor",
     "CancelledError",
+    "Condition",
     "CoroutineExecutor",
+    "Dict",
     "Event",
     "Executor",
     "Future",
@@ -59,6 +73,8 @@ __all__ = (
     "OptionsView",
     "ProcessExecutor",
     "Queue",
+    "QueueShutDown",
+    "RLock",
     "RemoteError",
     "RemoteTraceback",
     "Semaphore",

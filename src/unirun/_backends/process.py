@@ -43,7 +43,7 @@ from .._cpu import usable_cpus
 from .._errors import TransferError, WorkerCrashedError, task_timed_out
 from .._exit import ExitRegistry
 from .._future import Future
-from .._sync.waiting import sending_to
+from .._sync import sending_to
 from .._transfer import decode_exception, dumps_call
 from . import _worker
 

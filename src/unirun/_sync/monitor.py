@@ -1,0 +1,313 @@
+"""A monitor in shared memory: the core of the process-shared primitives.
+
+One file in ``/dev/shm``, mapped by every process that uses the primitive::
+
+    words 0-16     journal: a commit's (index, value) pairs before they apply
+    words 17-23    waiter bookkeeping: next ticket, slots in use, doorbells made
+    words 24-63    the primitive's own words (counters, flags, positions)
+    words 64-...   waiter slots: state, ticket, condition, pid
+    then           the primitive's data, if any (a queue's ring buffer)
+
+Its mutex (:class:`.mutex.Mutex`) is released by the kernel if the holder
+dies; a holder's changes to several words become visible together or not at
+all (:meth:`Monitor.commit`), so what a killed holder half-did is never seen. A
+waiter takes a slot, sleeps on the slot's doorbell (:mod:`.doorbells`), and
+wakes in slices to look again: a notifier that died before ringing, or a
+waiter that died after being picked, costs a waiter one slice, never a hang.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Final, Self
+
+from .doorbells import Doorbells
+from .mutex import Mutex
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .shm import Segment
+
+__all__ = ["DATA_OFFSET", "SLICE", "USER_WORDS", "Monitor", "alive"]
+
+# The journal: its length (0 = nothing pending), then up to 8 (index, value) pairs.
+_JOURNAL, _PAIRS, _MOST_PAIRS = 0, 1, 8
+_TICKET, _HIGH, _BELLS = 17, 18, 19
+_USER: Final = 24
+#: How many words a primitive has for its own use.
+USER_WORDS: Final = 40
+_SLOTS: Final = _USER + USER_WORDS
+_SLOT_WORDS: Final = 4
+_STATE, _SLOT_TICKET, _CONDITION, _PID = range(_SLOT_WORDS)
+_MOST_WAITERS: Final = 2032
+#: Where a primitive's own data starts in its segment (a whole number of pages).
+DATA_OFFSET: Final = 8 * (_SLOTS + _SLOT_WORDS * _MOST_WAITERS)
+
+_FREE, _WAITING, _NOTIFIED = 0, 1, 2
+
+#: How long a waiter sleeps before looking again without being rung (seconds).
+SLICE: Final = 0.1
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: it exists
+        return True
+    return True
+
+
+class Monitor:
+    """Words shared by processes, their robust mutex, commits and condition waits.
+
+    Conditions are small integers chosen by the primitive. Every method except
+    :meth:`acquire` expects the mutex held. The creating process (``created``)
+    removes the waiter slots' doorbells when it drops the monitor.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_bells",
+        "_head",
+        "_mutex",
+        "_slots",
+        "segment",
+        "words",
+    )
+
+    def __init__(self, segment: Segment, *, created: bool) -> None:
+        self.segment = segment
+        self._head = head = segment.words(0, _USER)
+        #: The primitive's own words.
+        self.words = segment.words(_USER, USER_WORDS)
+        self._slots = segment.words(_SLOTS, _SLOT_WORDS * _MOST_WAITERS)
+        self._mutex = Mutex(segment.fd)
+        self._bells = Doorbells("/u" + os.path.basename(segment.path).rsplit("-")[-1])
+        if created:
+            self._bells.remove_when_collected(self, lambda: int(head[_BELLS]))
+
+    # -- the mutex ------------------------------------------------------------------
+
+    def acquire(self, deadline: float | None = None) -> bool:
+        """Take the mutex (giving up at ``deadline``); finish a dead holder's commit."""
+        if not self._mutex.acquire(deadline):
+            return False
+        if self._head[_JOURNAL]:
+            self._replay()
+        return True
+
+    def release(self) -> None:
+        """Release the mutex."""
+        self._mutex.release()
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._mutex.release()
+
+    def _reacquire(self) -> None:
+        self._mutex.reacquire()
+        if self._head[_JOURNAL]:
+            self._replay()
+
+    # -- commits --------------------------------------------------------------------
+
+    def commit(self, *pairs: tuple[int, int]) -> None:
+        """Set ``words[index] = value`` for each pair, all or none if killed.
+
+        The pairs go to the journal first; its length is the one store that
+        commits them. Whoever takes the mutex next replays a commit its holder
+        did not finish. A single store needs no journal.
+        """
+        words = self.words
+        if len(pairs) == 1:
+            index, value = pairs[0]
+            words[index] = value
+            return
+        head = self._head
+        for number, (index, value) in enumerate(pairs):
+            head[_PAIRS + 2 * number] = index
+            head[_PAIRS + 2 * number + 1] = value
+        head[_JOURNAL] = len(pairs)  # the commit point
+        for index, value in pairs:
+            words[index] = value
+        head[_JOURNAL] = 0
+
+    def _replay(self) -> None:
+        head, words = self._head, self.words
+        for number in range(min(head[_JOURNAL], _MOST_PAIRS)):
+            words[head[_PAIRS + 2 * number]] = head[_PAIRS + 2 * number + 1]
+        head[_JOURNAL] = 0
+
+    # -- waiting --------------------------------------------------------------------
+
+    def wait(self, condition: int, deadline: float | None) -> bool:
+        """Sleep until notified on ``condition``, for one slice at most.
+
+        Returns whether it was notified: False at ``deadline`` or after a slice,
+        so that a caller re-checking its state in a loop is never stranded by a
+        notifier that died.
+        """
+        return self.finish(self.enter(condition), deadline, until_notified=False)
+
+    def wait_for(
+        self, condition: int, ready: Callable[[], bool], deadline: float | None
+    ) -> bool:
+        """Wait on ``condition`` until ``ready()``; return its last value."""
+        while not ready():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            self.wait(condition, deadline)
+        return True
+
+    def enter(self, condition: int) -> int:
+        """Become a waiter of ``condition``; return its slot.
+
+        From now on a notification may pick it: follow with :meth:`sleep` and
+        :meth:`leave` (or :meth:`finish`, which does both).
+        """
+        head, slots = self._head, self._slots
+        high = head[_HIGH]
+        slot = next(
+            (s for s in range(high) if slots[_SLOT_WORDS * s + _STATE] == _FREE), high
+        )
+        if slot == _MOST_WAITERS:
+            slot = self._reclaim()
+        self._bells.drain(slot)  # made now if new; rings left by a dead waiter go
+        if slot >= head[_BELLS]:
+            head[_BELLS] = slot + 1
+        base = _SLOT_WORDS * slot
+        slots[base + _PID] = os.getpid()
+        slots[base + _CONDITION] = condition
+        slots[base + _SLOT_TICKET] = head[_TICKET]
+        head[_TICKET] += 1
+        if slot == high:
+            head[_HIGH] = high + 1
+        slots[base + _STATE] = _WAITING  # now notifiers see it
+        return slot
+
+    def sleep(self, slot: int, deadline: float | None, *, until_notified: bool) -> bool:
+        """Sleep on the slot's doorbell until notified or ``deadline``.
+
+        Unless ``until_notified``, returns after one slice too. The mutex is
+        released while sleeping and held again on return. Returns whether the
+        slot has been notified; the slot stays taken.
+        """
+        bell = self._bells.bell(slot)
+        while True:
+            timeout = SLICE
+            if deadline is not None:
+                timeout = min(SLICE, deadline - time.monotonic())
+                if timeout <= 0:
+                    break
+            self._mutex.release()
+            try:
+                bell.acquire(True, timeout)
+            finally:
+                self._reacquire()
+            if self._slot(slot, _STATE) == _NOTIFIED or not until_notified:
+                break
+        return self._slot(slot, _STATE) == _NOTIFIED
+
+    def leave(self, slot: int) -> bool:
+        """Give ``slot`` up; return whether it had been notified.
+
+        A notification that came as the waiter gave up still counts.
+        """
+        notified = self._slot(slot, _STATE) == _NOTIFIED
+        self._free(slot)
+        return notified
+
+    def leave_passing_on(self, slot: int) -> None:
+        """Give ``slot`` up; a notification it got goes to the next waiter."""
+        condition = self._slot(slot, _CONDITION)
+        if self.leave(slot):
+            self.notify(condition)
+
+    def finish(
+        self, slot: int, deadline: float | None, *, until_notified: bool
+    ) -> bool:
+        """:meth:`sleep`, then :meth:`leave`; return whether notified.
+
+        A notification taken by a waiter that is interrupted (Ctrl-C) goes to
+        the next waiter instead.
+        """
+        try:
+            self.sleep(slot, deadline, until_notified=until_notified)
+        except BaseException:
+            self.leave_passing_on(slot)
+            raise
+        return self.leave(slot)
+
+    def finish_waiting(self, slot: int, deadline: float | None) -> bool:
+        """Take the mutex (whatever interrupts), :meth:`finish` until notified,
+        release it; return whether notified. For waiters not holding the mutex."""
+        try:
+            self._reacquire()
+        except BaseException:  # interrupted, but the mutex is held: leave
+            try:
+                self.leave_passing_on(slot)
+            finally:
+                self._mutex.release()
+            raise
+        try:
+            return self.finish(slot, deadline, until_notified=True)
+        finally:
+            self._mutex.release()
+
+    def notify(self, condition: int, n: int = 1) -> int:
+        """Wake up to ``n`` waiters of ``condition``, oldest first; return how many."""
+        if not self._head[_HIGH] or n < 1:
+            return 0
+        slots, me = self._slots, os.getpid()
+        waiting = sorted(
+            (slots[base + _SLOT_TICKET], base)
+            for base in range(0, _SLOT_WORDS * self._head[_HIGH], _SLOT_WORDS)
+            if slots[base + _STATE] == _WAITING
+            and slots[base + _CONDITION] == condition
+        )
+        woken = 0
+        for _, base in waiting:
+            if woken == n:
+                break
+            pid = slots[base + _PID]
+            if pid != me and not alive(pid):
+                self._free(base // _SLOT_WORDS)  # a waiter that died waiting
+                continue
+            slots[base + _STATE] = _NOTIFIED
+            self._bells.bell(base // _SLOT_WORDS).release()
+            woken += 1
+        return woken
+
+    def notify_all(self, condition: int) -> None:
+        """Wake every waiter of ``condition``."""
+        self.notify(condition, _MOST_WAITERS)
+
+    def _slot(self, slot: int, field: int) -> int:
+        return int(self._slots[_SLOT_WORDS * slot + field])
+
+    def _reclaim(self) -> int:
+        """A slot of a process that died waiting, when every slot is taken."""
+        for slot in range(_MOST_WAITERS):
+            if not alive(self._slot(slot, _PID)):
+                self._free(slot)
+                return slot
+        raise RuntimeError(
+            f"more than {_MOST_WAITERS} threads are waiting on one unirun primitive "
+            "shared with processes; use fewer waiters"
+        )
+
+    def _free(self, slot: int) -> None:
+        self._slots[_SLOT_WORDS * slot + _STATE] = _FREE
+        head, slots = self._head, self._slots
+        high = head[_HIGH]
+        while high and slots[_SLOT_WORDS * (high - 1) + _STATE] == _FREE:
+            high -= 1
+        head[_HIGH] = high
