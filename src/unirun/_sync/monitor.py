@@ -3,7 +3,8 @@
 One file in ``/dev/shm``, mapped by every process that uses the primitive::
 
     words 0-16     journal: a commit's (index, value) pairs before they apply
-    words 17-23    waiter bookkeeping: next ticket, slots in use, doorbells made
+    words 17-23    waiter bookkeeping: next ticket, slots in use, doorbells made;
+                   whether the mutex is held (a hint for spinning waiters)
     words 24-63    the primitive's own words (counters, flags, positions)
     words 64-...   waiter slots: state, ticket, condition, pid
     then           the primitive's data, if any (a queue's ring buffer)
@@ -19,7 +20,9 @@ waiter that died after being picked, costs a waiter one slice, never a hang.
 from __future__ import annotations
 
 import os
+import struct
 import time
+from itertools import chain
 from typing import TYPE_CHECKING, Final, Self
 
 from .doorbells import Doorbells
@@ -34,7 +37,9 @@ __all__ = ["DATA_OFFSET", "SLICE", "USER_WORDS", "Monitor", "alive"]
 
 # The journal: its length (0 = nothing pending), then up to 8 (index, value) pairs.
 _JOURNAL, _PAIRS, _MOST_PAIRS = 0, 1, 8
-_TICKET, _HIGH, _BELLS = 17, 18, 19
+_JOURNALS: Final = [struct.Struct(f"{2 * pairs}q") for pairs in range(_MOST_PAIRS + 1)]
+_PAIRS_AT: Final = 8 * _PAIRS
+_TICKET, _HIGH, _BELLS, _HELD = 17, 18, 19, 20
 _USER: Final = 24
 #: How many words a primitive has for its own use.
 USER_WORDS: Final = 40
@@ -74,7 +79,9 @@ class Monitor:
         "__weakref__",
         "_bells",
         "_head",
+        "_map",
         "_mutex",
+        "_rings",
         "_slots",
         "segment",
         "words",
@@ -82,11 +89,13 @@ class Monitor:
 
     def __init__(self, segment: Segment, *, created: bool) -> None:
         self.segment = segment
+        self._map = segment.map
         self._head = head = segment.words(0, _USER)
         #: The primitive's own words.
         self.words = segment.words(_USER, USER_WORDS)
         self._slots = segment.words(_SLOTS, _SLOT_WORDS * _MOST_WAITERS)
-        self._mutex = Mutex(segment.fd)
+        self._mutex = Mutex(segment.fd, segment.words(_HELD, 1))
+        self._rings: list[int] = []  # slots notified, rung once the mutex is free
         self._bells = Doorbells("/u" + os.path.basename(segment.path).rsplit("-")[-1])
         if created:
             self._bells.remove_when_collected(self, lambda: int(head[_BELLS]))
@@ -101,16 +110,30 @@ class Monitor:
             self._replay()
         return True
 
+    def held(self) -> bool:
+        """Whether some thread seems to hold the mutex (a hint, read unlocked)."""
+        return bool(self._head[_HELD])
+
     def release(self) -> None:
-        """Release the mutex."""
+        """Release the mutex, then ring the doorbells of the waiters it notified.
+
+        Ringing after the release means a woken waiter finds the mutex free.
+        """
+        rings = self._rings
+        if not rings:
+            self._mutex.release()
+            return
+        self._rings = []
         self._mutex.release()
+        for slot in rings:
+            self._bells.bell(slot).release()
 
     def __enter__(self) -> Self:
         self.acquire()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._mutex.release()
+        self.release()
 
     def _reacquire(self) -> None:
         self._mutex.reacquire()
@@ -127,17 +150,34 @@ class Monitor:
         did not finish. A single store needs no journal.
         """
         words = self.words
-        if len(pairs) == 1:
-            index, value = pairs[0]
-            words[index] = value
-            return
-        head = self._head
-        for number, (index, value) in enumerate(pairs):
-            head[_PAIRS + 2 * number] = index
-            head[_PAIRS + 2 * number + 1] = value
-        head[_JOURNAL] = len(pairs)  # the commit point
+        if len(pairs) > 1:
+            _JOURNALS[len(pairs)].pack_into(self._map, _PAIRS_AT, *chain(*pairs))
+            self._head[_JOURNAL] = len(pairs)  # the commit point
         for index, value in pairs:
             words[index] = value
+        self._head[_JOURNAL] = 0
+
+    def commit2(self, first: int, value1: int, second: int, value2: int) -> None:
+        """:meth:`commit` of two words, without the tuples (for hot paths)."""
+        _JOURNALS[2].pack_into(self._map, _PAIRS_AT, first, value1, second, value2)
+        head, words = self._head, self.words
+        head[_JOURNAL] = 2
+        words[first] = value1
+        words[second] = value2
+        head[_JOURNAL] = 0
+
+    def commit3(
+        self, first: int, value1: int, second: int, value2: int, third: int, value3: int
+    ) -> None:
+        """:meth:`commit` of three words, without the tuples (for hot paths)."""
+        _JOURNALS[3].pack_into(
+            self._map, _PAIRS_AT, first, value1, second, value2, third, value3
+        )
+        head, words = self._head, self.words
+        head[_JOURNAL] = 3
+        words[first] = value1
+        words[second] = value2
+        words[third] = value3
         head[_JOURNAL] = 0
 
     def _replay(self) -> None:
@@ -207,7 +247,7 @@ class Monitor:
                 timeout = min(SLICE, deadline - time.monotonic())
                 if timeout <= 0:
                     break
-            self._mutex.release()
+            self.release()
             try:
                 bell.acquire(True, timeout)
             finally:
@@ -255,12 +295,12 @@ class Monitor:
             try:
                 self.leave_passing_on(slot)
             finally:
-                self._mutex.release()
+                self.release()
             raise
         try:
             return self.finish(slot, deadline, until_notified=True)
         finally:
-            self._mutex.release()
+            self.release()
 
     def notify(self, condition: int, n: int = 1) -> int:
         """Wake up to ``n`` waiters of ``condition``, oldest first; return how many."""
@@ -282,7 +322,7 @@ class Monitor:
                 self._free(base // _SLOT_WORDS)  # a waiter that died waiting
                 continue
             slots[base + _STATE] = _NOTIFIED
-            self._bells.bell(base // _SLOT_WORDS).release()
+            self._rings.append(base // _SLOT_WORDS)
             woken += 1
         return woken
 

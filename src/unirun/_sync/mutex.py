@@ -10,9 +10,9 @@ holder killed between taking the semaphore and writing its pid could never be
 identified. What a dead holder half-wrote is undone by the journal of
 :class:`.monitor.Monitor`.
 
-A wait with a deadline polls the file lock with growing pauses (the lock is
-held for microseconds by a live holder); a wait without one blocks in the
-kernel.
+A waiter first watches a shared "held" word for a few microseconds (a live
+holder is done that fast); then a wait with a deadline polls the file lock
+with growing pauses, and a wait without one blocks in the kernel.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from typing import Final
 
 __all__ = ["Mutex"]
 
+#: How long a waiter watches the holder before it sleeps (seconds).
+_SPIN: Final = 20e-6
 #: The first pause of a polling wait, and the longest (seconds).
-_FIRST_PAUSE: Final = 20e-6
+_FIRST_PAUSE: Final = 50e-6
 _LONGEST_PAUSE: Final = 0.005
 _EXCLUSIVE_NOW: Final = fcntl.LOCK_EX | fcntl.LOCK_NB
 
@@ -36,13 +38,16 @@ class Mutex:
     """A mutex of every thread of every process that has ``fd``'s file open.
 
     ``fd`` must be this process's own open file (see
-    :meth:`.shm.Segment.reopen`). Not reentrant.
+    :meth:`.shm.Segment.reopen`). ``hint[0]`` is a shared word the holder sets:
+    a waiter watches it for a few microseconds, without system calls, before
+    it sleeps (it is only a hint: a dead holder leaves it set). Not reentrant.
     """
 
-    __slots__ = ("__weakref__", "_fd", "_local")
+    __slots__ = ("__weakref__", "_fd", "_hint", "_local")
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, hint: memoryview) -> None:
         self._fd = fd
+        self._hint = hint
         self._local = threading.Lock()
         _mutexes.add(self)
 
@@ -52,33 +57,51 @@ class Mutex:
         Returns whether it was taken.
         """
         local = self._local
-        if not local.acquire(False):
-            if deadline is None:
-                local.acquire()
+        if local.acquire(False):
+            try:
+                fcntl.flock(self._fd, _EXCLUSIVE_NOW)
+            except BlockingIOError:
+                pass
+            except BaseException:
+                local.release()
+                raise
             else:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not local.acquire(
-                    True, min(remaining, threading.TIMEOUT_MAX)
-                ):
-                    return False
-        try:
-            if self._lock_file(deadline):
+                self._hint[0] = 1
                 return True
+        elif deadline is None:
+            local.acquire()
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not local.acquire(
+                True, min(remaining, threading.TIMEOUT_MAX)
+            ):
+                return False
+        try:
+            taken = self._lock_file(deadline)
         except BaseException:
             local.release()
             raise
-        local.release()
-        return False
+        if taken:
+            self._hint[0] = 1
+        else:
+            local.release()
+        return taken
 
     def _lock_file(self, deadline: float | None) -> bool:
-        fd = self._fd
-        try:
-            fcntl.flock(fd, _EXCLUSIVE_NOW)
-        except BlockingIOError:
-            pass
-        else:
-            return True
-        if deadline is None:  # the holder is done in microseconds, or dead
+        """Lock the file (this thread holding ``_local``); False at ``deadline``."""
+        fd, hint = self._fd, self._hint
+        spin_until = time.perf_counter() + _SPIN
+        while True:  # a live holder is done in microseconds: watch it go
+            if not hint[0]:
+                try:
+                    fcntl.flock(fd, _EXCLUSIVE_NOW)
+                except BlockingIOError:
+                    pass
+                else:
+                    return True
+            if time.perf_counter() > spin_until:
+                break
+        if deadline is None:  # descheduled, or dead: the kernel wakes us
             fcntl.flock(fd, fcntl.LOCK_EX)
             return True
         pause = _FIRST_PAUSE
@@ -96,6 +119,7 @@ class Mutex:
 
     def release(self) -> None:
         """Release the mutex (held by this thread)."""
+        self._hint[0] = 0
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._local.release()
 

@@ -114,26 +114,32 @@ class SharedQueue(MonitorShared, Queue[T]):
         self._put_record(self._record(item), block, timeout)
 
     def _record(self, item: T) -> bytes:
-        data = dumps(item, self._scope, "put {} on a queue")
+        try:  # the common case, without dumps()'s checks for primitives
+            data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            data = b"__main__"
+        if b"__main__" in data:
+            data = dumps(item, self._scope, "put {} on a queue")
         return _LENGTH.pack(len(data)) + data
 
     def _put_record(self, record: bytes, block: bool, timeout: float | None) -> None:
-        monitor = self._monitor
+        monitor, words, maxsize = self._monitor, self._words, self.maxsize
         if not monitor.acquire(_deadline(block, timeout)):
             raise queue.Full
         try:
-            if self._words[_SHUT]:
+            if words[_SHUT]:
                 raise QueueShutDown
-            if self.maxsize > 0:
+            if maxsize > 0 and (
+                words[_COUNT] >= maxsize or (block and _negative(timeout))
+            ):
                 sleep = functools.partial(self._sleep, _NOT_FULL)
-                wait_while(self.full, block, timeout, queue.Full, self.is_shut, sleep)
+                wait_while(self.full, block, timeout, queue.Full, self._shut, sleep)
             self._append(record)
             monitor.notify(_NOT_EMPTY)
         finally:
             monitor.release()
 
-    def is_shut(self) -> bool:
-        """Whether the queue was shut down (a bound method for waits)."""
+    def _shut(self) -> bool:
         return bool(self._words[_SHUT])
 
     def _append(self, record: bytes) -> None:
@@ -142,20 +148,21 @@ class SharedQueue(MonitorShared, Queue[T]):
         tail, count = words[_TAIL], words[_COUNT]
         unfinished = words[_UNFINISHED] + 1
         overflowing = words[_OVERFLOW_WRITE] != words[_OVERFLOW_READ]
-        if not overflowing and len(record) <= capacity - (tail - words[_HEAD]):
-            self._write(tail, record)
-            self._monitor.commit(
-                (_TAIL, tail + len(record)),
-                (_COUNT, count + 1),
-                (_UNFINISHED, unfinished),
+        size = len(record)
+        if not overflowing and size <= capacity - (tail - words[_HEAD]):
+            start = tail % capacity
+            if start + size <= capacity:
+                self._data[start : start + size] = record
+            else:
+                self._write(tail, record)
+            self._monitor.commit3(
+                _TAIL, tail + size, _COUNT, count + 1, _UNFINISHED, unfinished
             )
         else:  # after the ring's items, in order
             end = words[_OVERFLOW_WRITE]
             os.pwrite(self._overflow, record, end)
-            self._monitor.commit(
-                (_OVERFLOW_WRITE, end + len(record)),
-                (_COUNT, count + 1),
-                (_UNFINISHED, unfinished),
+            self._monitor.commit3(
+                _OVERFLOW_WRITE, end + size, _COUNT, count + 1, _UNFINISHED, unfinished
             )
 
     def _write(self, position: int, data: bytes) -> None:
@@ -178,19 +185,21 @@ class SharedQueue(MonitorShared, Queue[T]):
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         words, monitor = self._words, self._monitor
-        if block and not words[_COUNT]:
+        if block and (not words[_COUNT] or monitor.held()):
+            # Until an item is there and its putter has let go of the mutex.
             end = time.perf_counter() + _SPIN
-            while not words[_COUNT] and time.perf_counter() < end:
+            while (not words[_COUNT] or monitor.held()) and time.perf_counter() < end:
                 pass
         if not monitor.acquire(_deadline(block, timeout)):
             raise queue.Empty
         try:
-            if self._shut_and_empty():
-                raise QueueShutDown
-            sleep = functools.partial(self._sleep, _NOT_EMPTY)
-            wait_while(
-                self.empty, block, timeout, queue.Empty, self._shut_and_empty, sleep
-            )
+            if not words[_COUNT] or (block and _negative(timeout)):
+                if self._shut_and_empty():
+                    raise QueueShutDown
+                sleep = functools.partial(self._sleep, _NOT_EMPTY)
+                wait_while(
+                    self.empty, block, timeout, queue.Empty, self._shut_and_empty, sleep
+                )
             data = self._pop()
             if self.maxsize > 0:
                 monitor.notify(_NOT_FULL)
@@ -204,9 +213,17 @@ class SharedQueue(MonitorShared, Queue[T]):
         head = words[_HEAD]
         count = words[_COUNT] - 1
         if head != words[_TAIL]:
-            (size,) = _LENGTH.unpack(self._read(head, _LENGTH.size))
-            data = self._read(head + _LENGTH.size, size)
-            self._monitor.commit((_HEAD, head + _LENGTH.size + size), (_COUNT, count))
+            start = head % self._capacity
+            if start + _LENGTH.size <= self._capacity:
+                (size,) = _LENGTH.unpack_from(self._data, start)
+            else:
+                (size,) = _LENGTH.unpack(self._read(head, _LENGTH.size))
+            begin = start + _LENGTH.size
+            if begin + size <= self._capacity:
+                data = bytes(self._data[begin : begin + size])
+            else:
+                data = self._read(head + _LENGTH.size, size)
+            self._monitor.commit2(_HEAD, head + _LENGTH.size + size, _COUNT, count)
             return data
         start = words[_OVERFLOW_READ]
         (size,) = _LENGTH.unpack(os.pread(self._overflow, _LENGTH.size, start))
@@ -218,7 +235,7 @@ class SharedQueue(MonitorShared, Queue[T]):
             )
             os.ftruncate(self._overflow, 0)
         else:
-            self._monitor.commit((_OVERFLOW_READ, end), (_COUNT, count))
+            self._monitor.commit2(_OVERFLOW_READ, end, _COUNT, count)
         return data
 
     def _loads(self, data: bytes) -> T:
@@ -314,3 +331,8 @@ def _deadline(block: bool, timeout: float | None) -> float | None:
     if not block or timeout is None or not timeout >= 0:
         return None
     return deadline_of(timeout)
+
+
+def _negative(timeout: float | None) -> bool:
+    """A time-out the stdlib refuses even when it need not wait."""
+    return timeout is not None and timeout < 0
