@@ -226,3 +226,32 @@ class Unrebuildable:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_refuse_to_rebuild, ())
+
+
+# -- barrier actions ----------------------------------------------------------------
+
+
+class CountingAction:
+    """A barrier action that counts its calls (picklable: it may travel)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+
+class FailingAction(CountingAction):
+    """A barrier action that counts its calls, then raises ``RuntimeError``."""
+
+    def __call__(self) -> None:
+        super().__call__()
+        raise RuntimeError("the action failed")
+
+
+# -- dicts --------------------------------------------------------------------------
+
+
+def keys_of(d: unirun.Dict[Any, Any]) -> str:
+    """The ``repr`` of the dict's keys, as this process sees them."""
+    return repr(list(d))

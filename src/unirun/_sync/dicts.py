@@ -339,7 +339,7 @@ class SharedDict(MonitorShared, Table[K, V]):
             cache = self._cache
             for operation, key, stored in changes:
                 if operation == _SET:
-                    cache[key] = stored
+                    _set(cache, key, stored)
                 elif operation == _DELETE:
                     cache.pop(key, None)
                 else:
@@ -360,7 +360,8 @@ class SharedDict(MonitorShared, Table[K, V]):
         )
         self._append(log, len(pairs))
         with self._lock:
-            self._cache.update(pairs)
+            for key, stored in pairs:
+                _set(self._cache, key, stored)
         self._compact()
 
     def _remove(self, key: K) -> None:
@@ -416,3 +417,11 @@ class SharedDict(MonitorShared, Table[K, V]):
 
     def __repr__(self) -> str:
         return self._describe("shared with processes")
+
+
+def _set(
+    cache: dict[Any, tuple[bytes, bytes]], key: Any, stored: tuple[bytes, bytes]
+) -> None:
+    """Set ``key`` as dict does: a key already there (1 for True) stays as it was."""
+    old = cache.get(key)
+    cache[key] = stored if old is None else (old[0], stored[1])

@@ -240,6 +240,10 @@ class RLock(Held):
         """Whether the caller owns the lock."""
 
     @abstractmethod
+    def _recursion_count(self) -> int:
+        """How many times the caller holds it (0 if it does not own it)."""
+
+    @abstractmethod
     def _release_save(self) -> Any:
         """Release it entirely; return what :meth:`_acquire_restore` needs.
 
