@@ -106,10 +106,9 @@ class Barrier:
 class Cycle(Barrier):
     """The algorithm; subclasses store the state and provide lock and waits."""
 
-    __slots__ = ()
-
     _parties: int
     _timeout: float | None
+    _run: Callable[[], object] | None
 
     @abstractmethod
     def _get(self) -> tuple[int, int]:
@@ -130,6 +129,18 @@ class Cycle(Barrier):
     @abstractmethod
     def _action(self) -> Callable[[], object] | None:
         """The action to run when the last party arrives."""
+
+    def _configure(
+        self,
+        parties: int,
+        action: Callable[[], object] | None,
+        timeout: float | None,
+    ) -> None:
+        if parties < 1:
+            raise ValueError(MESSAGES["parties"])
+        self._parties = parties
+        self._timeout = timeout
+        self._run = action
 
     def _steps(self, timeout: float | None) -> Generator[_Wait, bool, int]:
         """One party's passage; yields to wait, with the lock held otherwise."""
@@ -210,12 +221,6 @@ class Cycle(Barrier):
         return f"<unirun.Barrier waiters={self.n_waiting}/{self._parties} ({where})>"
 
 
-def _check_parties(parties: int) -> int:
-    if parties < 1:
-        raise ValueError(MESSAGES["parties"])
-    return parties
-
-
 def run_steps(steps: Generator[_Wait, bool, int], wait: Callable[[_Wait], bool]) -> int:
     """Run ``steps`` (lock held), answering each wait with ``wait(request)``."""
     done, value = _advance(steps, None)
@@ -265,9 +270,7 @@ class LocalBarrier(Cycle):
         action: Callable[[], object] | None = None,
         timeout: float | None = None,
     ) -> None:
-        self._parties = _check_parties(parties)
-        self._timeout = timeout
-        self._run = action
+        self._configure(parties, action, timeout)
         self._cond = LocalCondition(LocalLock())
         self._state = _FILLING
         self._count = 0
@@ -334,9 +337,7 @@ class SharedBarrier(MonitorShared, Cycle):
         action: Callable[[], object] | None = None,
         timeout: float | None = None,
     ) -> None:
-        self._parties = _check_parties(parties)
-        self._timeout = timeout
-        self._run = action
+        self._configure(parties, action, timeout)
         self._pickled_action = (
             None if action is None else dumps(action, scope, "give {} to a barrier")
         )
