@@ -115,8 +115,8 @@ OTHERS_SCRIPT = """
 import os, signal, sys, threading, time
 import unirun
 
-def hammer(kind, primitive, ready):
-    ready.set()
+def hammer(kind, primitive, started):
+    started.put(os.getpid())
     i = 0
     while True:
         i += 1
@@ -135,9 +135,6 @@ def hammer(kind, primitive, ready):
             with primitive:
                 primitive.wait(timeout=0.001)
 
-def pid():
-    return os.getpid()
-
 if __name__ == "__main__":
     kinds = sys.argv[1:]
     with unirun.ProcessExecutor(max_workers=2) as ex:
@@ -149,13 +146,11 @@ if __name__ == "__main__":
                     "barrier": lambda: ex.Barrier(3),
                     "condition": lambda: ex.Condition(ex.Lock()),
                 }[kind]()
-                ready = ex.Event()
-                worker = ex.submit(pid).result(timeout=30)
-                future = ex.submit(hammer, kind, primitive, ready)
-                assert ready.wait(timeout=30)
+                started = ex.Queue()
+                future = ex.submit(hammer, kind, primitive, started)
+                victim = started.get(timeout=30)
                 time.sleep(0.01 * trial)  # a different moment each time
-                for victim in {ex.submit(pid).result(timeout=30), worker}:
-                    os.kill(victim, signal.SIGKILL)
+                os.kill(victim, signal.SIGKILL)
                 assert isinstance(future.exception(timeout=60), unirun.UnirunError)
                 if kind == "dict":
                     for key, value in primitive.items():

@@ -134,17 +134,18 @@ def test_matches_dict(executor: BaseExecutor) -> None:
 
 
 def test_many_changes_keep_every_key(executor: BaseExecutor) -> None:
-    """Thousands of writes (the shared log rewrites itself) lose nothing."""
+    """Megabytes of writes (the shared log rewrites itself) lose nothing."""
     d = executor.Dict()
-    model: dict[int, int] = {}
-    for i in range(3000):
+    model: dict[int, bytes] = {}
+    for i in range(4000):
         key = i % 37
         if i % 11 == 0:
             assert d.pop(key, None) == model.pop(key, None)
         else:
-            d[key] = model[key] = i
+            d[key] = model[key] = i.to_bytes(4, "little") * 300
     assert d.copy() == model
     assert list(d) == list(model)
+    assert executor.submit(tasks.keys_of, d).result(timeout=60) == repr(list(model))
 
 
 @pytest.mark.parametrize("key", [1, 1.0, True])
@@ -153,8 +154,8 @@ def test_equal_keys_keep_the_first_one(executor: BaseExecutor, key: object) -> N
     model: dict[object, object] = {}
     for k in (1, key):
         d[k] = model[k] = repr(k)
-    for i in range(600):  # enough for the shared log to rewrite itself
-        d["other"] = model["other"] = i
+    for i in range(3000):  # enough for the shared log to rewrite itself
+        d["other"] = model["other"] = bytes(i % 7) * 500
     assert repr(list(d)) == repr(list(model))
     assert d[1] == model[1]
     # In a task (another process, on some kinds), which reads the rewritten log:

@@ -264,11 +264,12 @@ class LocalDict(Table[K, V]):
 # The log: records of (operation, key size, value size), key, value.
 _RECORD = struct.Struct("<BII")
 _SET, _DELETE, _CLEAR = 1, 2, 3
-# Dict words: the log's start and end in its file, how many records it holds,
-# a version bumped by every change, a generation bumped by every rewrite.
-_START, _END, _RECORDS, _VERSION, _GENERATION = range(5)
-#: Rewrite the log once it holds this many more records than the dict has keys.
-_SLACK: Final = 256
+# Dict words: the log's start and end in its file, its size after the last
+# rewrite, a version bumped by every change, a generation bumped by every rewrite.
+_START, _END, _BASE, _VERSION, _GENERATION = range(5)
+#: Rewrite the log once it has grown this much past twice its last rewrite's size
+#: (bytes): a writer then replays what others wrote since, once per megabyte.
+_SLACK: Final = 1 << 20
 
 
 class SharedDict(MonitorShared, Table[K, V]):
@@ -311,6 +312,33 @@ class SharedDict(MonitorShared, Table[K, V]):
     def _contents(self) -> dict[K, Any]:
         return self._cache
 
+    def __getitem__(self, key: K) -> V:
+        with self._lock:  # the common read: nothing changed since the last look
+            if self._words[_VERSION] == self._version:
+                stored = self._cache[key]
+                return self._value(stored)
+        return super().__getitem__(key)
+
+    def __setitem__(self, key: K, value: V) -> None:
+        # A write need not see what others wrote: it appends without replaying
+        # their records, and this process catches up when it next reads.
+        stored = self._prepare(key, value)
+        kb, vb = stored
+        record = _RECORD.pack(_SET, len(kb), len(vb)) + kb + vb
+        monitor = self._monitor
+        monitor.acquire()
+        try:
+            position = self._append(record)
+            if self._too_long():
+                self._compact()
+                return
+        finally:
+            monitor.release()
+        if position is not None:  # current before: so it stays, with this change
+            with self._lock:
+                _set(self._cache, key, stored)
+                self._position, self._version = position
+
     def _catch_up(self) -> None:
         """Replay what other processes wrote since this one looked (mutex held)."""
         words = self._words
@@ -347,8 +375,15 @@ class SharedDict(MonitorShared, Table[K, V]):
 
     def _prepare(self, key: K, value: V) -> tuple[bytes, bytes]:
         hash(key)  # an unhashable key fails here, as with dict
-        action = "store {} in a dict"
-        return dumps(key, self._scope, action), dumps(value, self._scope, action)
+        try:  # the common case, without dumps()'s care for primitives
+            kb = pickle.dumps(key, pickle.HIGHEST_PROTOCOL)
+            vb = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            kb = vb = b"__main__"
+        if b"__main__" in kb or b"__main__" in vb:
+            action = "store {} in a dict"
+            kb, vb = dumps(key, self._scope, action), dumps(value, self._scope, action)
+        return kb, vb
 
     def _value(self, stored: tuple[bytes, bytes]) -> V:
         value: V = pickle.loads(stored[1])
@@ -358,45 +393,64 @@ class SharedDict(MonitorShared, Table[K, V]):
         log = b"".join(
             _RECORD.pack(_SET, len(kb), len(vb)) + kb + vb for _, (kb, vb) in pairs
         )
-        self._append(log, len(pairs))
-        with self._lock:
-            for key, stored in pairs:
-                _set(self._cache, key, stored)
-        self._compact()
+        self._apply(self._append(log), pairs)
 
     def _remove(self, key: K) -> None:
         key_bytes = self._cache[key][0]
-        self._append(_RECORD.pack(_DELETE, len(key_bytes), 0) + key_bytes, 1)
-        with self._lock:
-            del self._cache[key]
-        self._compact()
+        position = self._append(_RECORD.pack(_DELETE, len(key_bytes), 0) + key_bytes)
+        self._apply(position, [(key, None)])
 
     def _wipe(self) -> None:
-        self._append(_RECORD.pack(_CLEAR, 0, 0), 1)
-        with self._lock:
-            self._cache.clear()
-        self._compact()
+        self._apply(self._append(_RECORD.pack(_CLEAR, 0, 0)), None)
 
-    def _append(self, log: bytes, records: int) -> None:
-        """Write records after the log's end and commit them (mutex held)."""
-        words, monitor = self._words, self._monitor
+    def _append(self, log: bytes) -> tuple[int, int] | None:
+        """Write records after the log's end and commit them (mutex held).
+
+        If this process's copy was current, returns the position and version
+        at which it is current again once the same change is applied to it.
+        """
+        words = self._words
         end = words[_END]
         os.pwrite(self._log, log, end)
-        monitor.commit(
-            (_END, end + len(log)),
-            (_RECORDS, words[_RECORDS] + records),
-            (_VERSION, words[_VERSION] + 1),
-        )
-        self._position, self._version = end + len(log), words[_VERSION]
+        version = words[_VERSION] + 1
+        self._monitor.commit2(_END, end + len(log), _VERSION, version)
+        if self._position != end or self._generation != words[_GENERATION]:
+            return None
+        return end + len(log), version
+
+    def _apply(
+        self, position: tuple[int, int] | None, pairs: list[tuple[K, Any]] | None
+    ) -> None:
+        """Apply this process's own change to its current copy (mutex held).
+
+        ``pairs`` of (key, stored form), None to delete the key; None to clear.
+        """
+        assert position is not None  # changes other than d[k] = v catch up first
+        with self._lock:
+            if pairs is None:
+                self._cache.clear()
+            for key, stored in pairs or ():
+                if stored is None:
+                    del self._cache[key]
+                else:
+                    _set(self._cache, key, stored)
+            self._position, self._version = position
+        if self._too_long():
+            self._compact()
+
+    def _too_long(self) -> bool:
+        """Whether the log has grown enough since its last rewrite to rewrite it."""
+        words = self._words
+        return bool(words[_END] - words[_START] > 2 * words[_BASE] + _SLACK)
 
     def _compact(self) -> None:
-        """Write the log anew, one record per key, once it holds too many records.
+        """Write the log anew, one record per key (mutex held).
 
-        The new log goes where nobody reads (mutex held, cache current).
+        The new log goes where nobody reads; the copy is brought up to date
+        first if it is not.
         """
         words, monitor = self._words, self._monitor
-        if words[_RECORDS] <= 2 * len(self._cache) + _SLACK:
-            return
+        self._catch_up()
         log = b"".join(
             _RECORD.pack(_SET, len(kb), len(vb)) + kb + vb
             for kb, vb in self._cache.values()
@@ -406,7 +460,7 @@ class SharedDict(MonitorShared, Table[K, V]):
         monitor.commit(
             (_START, start),
             (_END, start + len(log)),
-            (_RECORDS, len(self._cache)),
+            (_BASE, len(log)),
             (_VERSION, words[_VERSION] + 1),
             (_GENERATION, words[_GENERATION] + 1),
         )
