@@ -2,31 +2,31 @@
 
 One file in ``/dev/shm``, mapped by every process that uses the primitive::
 
-    words 0-16     journal: a commit's (index, value) pairs before they apply
-    words 17-23    waiter bookkeeping: next ticket, slots in use, doorbells made;
-                   whether the mutex is held (a hint for spinning waiters)
-    words 24-63    the primitive's own words (counters, flags, positions)
-    words 64-...   waiter slots: state, ticket, condition, pid
+    words 0-16     the main lane's journal (see lanes.py)
+    words 17-20    waiter bookkeeping: next ticket, slots in use, doorbells made;
+                   whether the main lane is held (a hint for spinning waiters)
+    words 21-38    a second lane's journal and hint, if the primitive has one
+    words 48-87    the primitive's own words (counters, flags, positions)
+    words 88-...   waiter slots: state, ticket, condition, pid
     then           the primitive's data, if any (a queue's ring buffer)
 
-Its mutex (:class:`.mutex.Mutex`) is released by the kernel if the holder
-dies; a holder's changes to several words become visible together or not at
-all (:meth:`Monitor.commit`), so what a killed holder half-did is never seen. A
-waiter takes a slot, sleeps on the slot's doorbell (:mod:`.doorbells`), and
-wakes in slices to look again: a notifier that died before ringing, or a
-waiter that died after being picked, costs a waiter one slice, never a hang.
+Its main lane (:class:`.lanes.Lane`: a mutex the kernel releases if the holder
+dies, and a journal so that a killed holder's change is seen whole or not at
+all) guards the waiter slots and most of the primitive's words. A waiter takes
+a slot, sleeps on the slot's doorbell (:mod:`.doorbells`), and wakes in slices
+to look again: a notifier that died before ringing, or a waiter that died after
+being picked, costs a waiter one slice, never a hang.
 """
 
 from __future__ import annotations
 
 import os
-import struct
+import threading
 import time
-from itertools import chain
 from typing import TYPE_CHECKING, Final, Self
 
 from .doorbells import Doorbells
-from .mutex import Mutex
+from .lanes import JOURNAL_WORDS, Lane
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,18 +35,16 @@ if TYPE_CHECKING:
 
 __all__ = ["DATA_OFFSET", "SLICE", "USER_WORDS", "Monitor", "alive"]
 
-# The journal: its length (0 = nothing pending), then up to 8 (index, value) pairs.
-_JOURNAL, _PAIRS, _MOST_PAIRS = 0, 1, 8
-_JOURNALS: Final = [struct.Struct(f"{2 * pairs}q") for pairs in range(_MOST_PAIRS + 1)]
-_PAIRS_AT: Final = 8 * _PAIRS
 _TICKET, _HIGH, _BELLS, _HELD = 17, 18, 19, 20
-_USER: Final = 24
+_SECOND_JOURNAL: Final = 21
+_SECOND_HELD: Final = _SECOND_JOURNAL + JOURNAL_WORDS
+_USER: Final = 48
 #: How many words a primitive has for its own use.
 USER_WORDS: Final = 40
 _SLOTS: Final = _USER + USER_WORDS
 _SLOT_WORDS: Final = 4
 _STATE, _SLOT_TICKET, _CONDITION, _PID = range(_SLOT_WORDS)
-_MOST_WAITERS: Final = 2032
+_MOST_WAITERS: Final = 2026
 #: Where a primitive's own data starts in its segment (a whole number of pages).
 DATA_OFFSET: Final = 8 * (_SLOTS + _SLOT_WORDS * _MOST_WAITERS)
 
@@ -54,6 +52,10 @@ _FREE, _WAITING, _NOTIFIED = 0, 1, 2
 
 #: How long a waiter sleeps before looking again without being rung (seconds).
 SLICE: Final = 0.1
+
+# A full memory barrier: a waiter's slot must be visible to notifiers before it
+# looks at the state one last time (a locked instruction orders both on x86).
+_fence = threading.Lock()
 
 
 def alive(pid: int) -> bool:
@@ -79,8 +81,7 @@ class Monitor:
         "__weakref__",
         "_bells",
         "_head",
-        "_map",
-        "_mutex",
+        "_lane",
         "_rings",
         "_slots",
         "segment",
@@ -89,30 +90,40 @@ class Monitor:
 
     def __init__(self, segment: Segment, *, created: bool) -> None:
         self.segment = segment
-        self._map = segment.map
         self._head = head = segment.words(0, _USER)
         #: The primitive's own words.
         self.words = segment.words(_USER, USER_WORDS)
         self._slots = segment.words(_SLOTS, _SLOT_WORDS * _MOST_WAITERS)
-        self._mutex = Mutex(segment.fd, segment.words(_HELD, 1))
+        self._lane = Lane(segment, segment.fd, 0, _HELD, self.words)
         self._rings: list[int] = []  # slots notified, rung once the mutex is free
-        self._bells = Doorbells("/u" + os.path.basename(segment.path).rsplit("-")[-1])
+        # unirun-<pid>-<random>: the doorbells are <unirun-pid-random[:8]>.<slot>
+        self._bells = Doorbells("/" + os.path.basename(segment.path)[:-4])
         if created:
             self._bells.remove_when_collected(self, lambda: int(head[_BELLS]))
 
-    # -- the mutex ------------------------------------------------------------------
+    def second_lane(self) -> Lane:
+        """Another mutex and journal over the same words (on the overflow file)."""
+        fd = self.segment.overflow_fd
+        assert fd is not None, "a second lane locks the segment's overflow file"
+        return Lane(self.segment, fd, _SECOND_JOURNAL, _SECOND_HELD, self.words)
+
+    # -- the main lane ----------------------------------------------------------------
 
     def acquire(self, deadline: float | None = None) -> bool:
         """Take the mutex (giving up at ``deadline``); finish a dead holder's commit."""
-        if not self._mutex.acquire(deadline):
-            return False
-        if self._head[_JOURNAL]:
-            self._replay()
-        return True
+        return self._lane.acquire(deadline)
 
     def held(self) -> bool:
         """Whether some thread seems to hold the mutex (a hint, read unlocked)."""
-        return bool(self._head[_HELD])
+        return self._lane.held()
+
+    def waiting(self) -> bool:
+        """Whether anyone seems to wait (a hint, read unlocked)."""
+        return bool(self._head[_HIGH])
+
+    def waiters_hint(self) -> memoryview:
+        """The word :meth:`waiting` reads, for hot paths to read it themselves."""
+        return self._head[_HIGH : _HIGH + 1]
 
     def release(self) -> None:
         """Release the mutex, then ring the doorbells of the waiters it notified.
@@ -121,10 +132,10 @@ class Monitor:
         """
         rings = self._rings
         if not rings:
-            self._mutex.release()
+            self._lane.release()
             return
         self._rings = []
-        self._mutex.release()
+        self._lane.release()
         for slot in rings:
             self._bells.bell(slot).release()
 
@@ -136,66 +147,36 @@ class Monitor:
         self.release()
 
     def _reacquire(self) -> None:
-        self._mutex.reacquire()
-        if self._head[_JOURNAL]:
-            self._replay()
-
-    # -- commits --------------------------------------------------------------------
+        self._lane.reacquire()
 
     def commit(self, *pairs: tuple[int, int]) -> None:
-        """Set ``words[index] = value`` for each pair, all or none if killed.
-
-        The pairs go to the journal first; its length is the one store that
-        commits them. Whoever takes the mutex next replays a commit its holder
-        did not finish. A single store needs no journal.
-        """
-        words = self.words
-        if len(pairs) > 1:
-            _JOURNALS[len(pairs)].pack_into(self._map, _PAIRS_AT, *chain(*pairs))
-            self._head[_JOURNAL] = len(pairs)  # the commit point
-        for index, value in pairs:
-            words[index] = value
-        self._head[_JOURNAL] = 0
+        """:meth:`.lanes.Lane.commit` under the main lane (held)."""
+        self._lane.commit(*pairs)
 
     def commit2(self, first: int, value1: int, second: int, value2: int) -> None:
-        """:meth:`commit` of two words, without the tuples (for hot paths)."""
-        _JOURNALS[2].pack_into(self._map, _PAIRS_AT, first, value1, second, value2)
-        head, words = self._head, self.words
-        head[_JOURNAL] = 2
-        words[first] = value1
-        words[second] = value2
-        head[_JOURNAL] = 0
-
-    def commit3(
-        self, first: int, value1: int, second: int, value2: int, third: int, value3: int
-    ) -> None:
-        """:meth:`commit` of three words, without the tuples (for hot paths)."""
-        _JOURNALS[3].pack_into(
-            self._map, _PAIRS_AT, first, value1, second, value2, third, value3
-        )
-        head, words = self._head, self.words
-        head[_JOURNAL] = 3
-        words[first] = value1
-        words[second] = value2
-        words[third] = value3
-        head[_JOURNAL] = 0
-
-    def _replay(self) -> None:
-        head, words = self._head, self.words
-        for number in range(min(head[_JOURNAL], _MOST_PAIRS)):
-            words[head[_PAIRS + 2 * number]] = head[_PAIRS + 2 * number + 1]
-        head[_JOURNAL] = 0
+        """:meth:`.lanes.Lane.commit2` under the main lane (held)."""
+        self._lane.commit2(first, value1, second, value2)
 
     # -- waiting --------------------------------------------------------------------
 
-    def wait(self, condition: int, deadline: float | None) -> bool:
-        """Sleep until notified on ``condition``, for one slice at most.
+    def wait(
+        self,
+        condition: int,
+        deadline: float | None,
+        ready: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Sleep until notified (or nudged) on ``condition``, one slice at most.
 
         Returns whether it was notified: False at ``deadline`` or after a slice,
         so that a caller re-checking its state in a loop is never stranded by a
-        notifier that died.
+        notifier that died. ``ready`` is looked at again once this waiter can
+        be seen, for changes that :meth:`nudge` rather than notify: it returns
+        at once if that is true.
         """
-        return self.finish(self.enter(condition), deadline, until_notified=False)
+        slot = self.enter(condition)
+        if ready is not None and ready():
+            return self.leave(slot)
+        return self.finish(slot, deadline, until_notified=False)
 
     def wait_for(
         self, condition: int, ready: Callable[[], bool], deadline: float | None
@@ -204,7 +185,7 @@ class Monitor:
         while not ready():
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-            self.wait(condition, deadline)
+            self.wait(condition, deadline, ready)
         return True
 
     def enter(self, condition: int) -> int:
@@ -231,6 +212,8 @@ class Monitor:
         if slot == high:
             head[_HIGH] = high + 1
         slots[base + _STATE] = _WAITING  # now notifiers see it
+        with _fence:  # before the caller looks at the state again
+            pass
         return slot
 
     def sleep(self, slot: int, deadline: float | None, *, until_notified: bool) -> bool:
@@ -325,6 +308,29 @@ class Monitor:
             self._rings.append(base // _SLOT_WORDS)
             woken += 1
         return woken
+
+    def nudge(self, condition: int) -> None:
+        """Wake the oldest live waiter of ``condition``, without the mutex.
+
+        For waiters that re-check the state when they wake (:meth:`wait`, not
+        :meth:`sleep` until notified): the slot is not marked, so a waiter that
+        finds nothing new sleeps again, and one that has just left drains the
+        ring when its slot is next taken. Call it after the change is committed
+        and its lane released (a full barrier), so that a waiter entering now
+        sees the change, or is seen here.
+        """
+        slots, me = self._slots, os.getpid()
+        waiting = sorted(
+            (slots[base + _SLOT_TICKET], base)
+            for base in range(0, _SLOT_WORDS * self._head[_HIGH], _SLOT_WORDS)
+            if slots[base + _STATE] == _WAITING
+            and slots[base + _CONDITION] == condition
+        )
+        for _, base in waiting:
+            pid = slots[base + _PID]
+            if pid == me or alive(pid):
+                self._bells.bell(base // _SLOT_WORDS).release()
+                return
 
     def notify_all(self, condition: int) -> None:
         """Wake every waiter of ``condition``."""

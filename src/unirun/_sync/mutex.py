@@ -117,6 +117,10 @@ class Mutex:
                 continue
             return True
 
+    def held(self) -> bool:
+        """Whether some thread seems to hold it (a hint: read unlocked)."""
+        return bool(self._hint[0])
+
     def release(self) -> None:
         """Release the mutex (held by this thread)."""
         self._hint[0] = 0
@@ -125,6 +129,8 @@ class Mutex:
 
     def reacquire(self) -> None:
         """Take the mutex back even if a signal handler raises meanwhile.
+
+        (It calls :meth:`acquire`, so a subclass's additions apply.)
 
         For ``finally`` blocks whose caller releases the mutex on the way out:
         raising without it would release the mutex of whoever holds it then.

@@ -1,16 +1,20 @@
 """The process-shared Queue: pickled items in a ring buffer in shared memory.
 
 ``put`` pickles the item and writes it into the free part of the ring itself
-(no feeder thread), then commits the new positions and counts in one step
-(:meth:`.monitor.Monitor.commit`), so a ``get`` anywhere sees it as soon as
-``put`` returns and a writer killed mid-write leaves nothing half-written
+(no feeder thread), then commits it; a ``get`` anywhere sees it as soon as
+``put`` returns, and a writer killed mid-write leaves nothing half-written
 visible. An item that does not fit in the free part of the ring, and every
-item after it until readers catch up, goes to an overflow file next to it::
+item after it until readers catch up, goes to an overflow file next to it.
 
-    put:  pickle -> [mutex] write record past the tail, commit tail+count,
-                   notify a getter [/mutex]
-    get:  spin ~20 µs on the count -> [mutex] wait for an item, read the record,
-                   commit head-count, notify a putter [/mutex] -> unpickle
+Putters and getters take different mutexes (lanes), so they never wait for
+each other: a putter writes only the tail, its count and the overflow's write
+position; a getter only the head, its count and the overflow's read position.
+Each counts before it moves its position, so a count never lags an item seen::
+
+    put:  pickle -> [put lane] write past the tail, commit count+tail [/lane]
+                 -> wake a getter, if one sleeps
+    get:  spin ~20 µs for an item -> [main lane] wait for one, read it, commit
+                 count+head, wake a putter if one waits for room [/lane] -> unpickle
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import struct
 import time
 from typing import Any, Final, TypeVar
 
+from .messages import MESSAGES
+from .monitor import DATA_OFFSET
 from .queues import Queue, QueueShutDown, wait_while
 from .sending import dumps
 from .shared import MonitorShared, deadline_of
@@ -32,25 +38,36 @@ __all__ = ["DEFAULT_CAPACITY", "SharedQueue"]
 
 T = TypeVar("T")
 
-# Queue words: ring positions (bytes, ever increasing), counts, the overflow
-# file's read and write positions, the shut-down flag.
-_HEAD, _TAIL, _COUNT, _UNFINISHED, _OVERFLOW_READ, _OVERFLOW_WRITE, _SHUT = range(7)
+# Queue words. Getters write HEAD, GETS, OVERFLOW_READ and DONE; putters TAIL,
+# PUTS and OVERFLOW_WRITE; shutdown, holding both lanes, SHUT.
+_HEAD, _TAIL, _GETS, _PUTS, _DONE, _OVERFLOW_READ, _OVERFLOW_WRITE, _SHUT = range(8)
 # Conditions.
 _NOT_EMPTY, _NOT_FULL, _ALL_DONE = 0, 1, 2
 _LENGTH = struct.Struct("q")
 #: Bytes of shared memory for queued items (sparse: unused pages cost nothing).
 DEFAULT_CAPACITY: Final = 1 << 20
-#: How long a get() watches the count before it sleeps: when a producer in
-#: another process puts an item every few microseconds, the consumer takes it
+#: How long a get() watches for an item before it sleeps: when a producer in
+#: another process puts one every few microseconds, the consumer takes it
 #: without sleeping, and the producer then needs to wake nobody.
 _SPIN: Final = 20e-6
+#: Overflow positions: an epoch above, a byte offset in the file below. A putter
+#: that finds the file drained starts a new epoch at offset 0 (and empties the
+#: file) without touching the getters' word.
+_EPOCH: Final = 1 << 40
+
+
+def _overflow_at(read: int, write: int) -> int | None:
+    """Where the next overflow record is, given the two positions; None if none."""
+    if read // _EPOCH == write // _EPOCH:
+        return read % _EPOCH if read < write else None
+    # A newer epoch: the putter started it once the older one was drained.
+    return 0 if write % _EPOCH else None
 
 
 class SharedQueue(MonitorShared, Queue[T]):
     """A :class:`unirun.Queue` shared with worker processes.
 
-    ``qsize``/``empty``/``full`` are exact, as with ``queue.Queue``. An
-    unbounded queue never blocks or fails for lack of room.
+    An unbounded queue never blocks or fails for lack of room.
     """
 
     def __init__(
@@ -69,44 +86,70 @@ class SharedQueue(MonitorShared, Queue[T]):
         self._map_views()
 
     def _map_views(self) -> None:
-        from .monitor import DATA_OFFSET
-
-        self._words = self._monitor.words
-        segment = self._monitor.segment
-        self._data = memoryview(segment.map)[DATA_OFFSET:]
-        assert segment.overflow_fd is not None
-        self._overflow = segment.overflow_fd
+        monitor = self._monitor
+        self._words = monitor.words
+        self._data = memoryview(monitor.segment.map)[DATA_OFFSET:]
+        assert monitor.segment.overflow_fd is not None
+        self._overflow = monitor.segment.overflow_fd
+        self._put_lane = monitor.second_lane()
+        self._waiters = monitor.waiters_hint()
 
     # -- sizes and states -----------------------------------------------------------
 
     def qsize(self) -> int:
-        return int(self._words[_COUNT])
+        return max(0, int(self._words[_PUTS] - self._words[_GETS]))
 
     def empty(self) -> bool:
-        return not self._words[_COUNT]
+        return not self.qsize()
 
     def full(self) -> bool:
-        return 0 < self.maxsize <= self._words[_COUNT]
+        return 0 < self.maxsize <= self.qsize()
 
     @property
     def is_shutdown(self) -> bool:
         """Whether :meth:`shutdown` has been called (as 3.13's attribute)."""
         return bool(self._words[_SHUT])
 
+    def _has_item(self) -> bool:
+        words = self._words
+        if words[_HEAD] != words[_TAIL]:
+            return True
+        read, write = words[_OVERFLOW_READ], words[_OVERFLOW_WRITE]
+        return read != write and _overflow_at(read, write) is not None
+
+    def _no_item(self) -> bool:
+        if self._put_lane.pending():  # a putter died mid-commit: finish it
+            self._repair()
+        return not self._has_item()
+
+    def _repair(self) -> None:
+        # Never wait for the put lane while holding the main one (putters take
+        # them the other way round); a live holder finishes its own commit.
+        if self._put_lane.acquire(time.monotonic()):
+            self._put_lane.release()
+
     def _shut_and_empty(self) -> bool:
-        return bool(self._words[_SHUT]) and not self._words[_COUNT]
+        return bool(self._words[_SHUT]) and self._no_item()
+
+    def _shut(self) -> bool:
+        return bool(self._words[_SHUT])
 
     def _has_item_or_shut(self) -> bool:
-        return bool(self._words[_COUNT] or self._words[_SHUT])
+        return not self._no_item() or self._shut()
 
     def _has_room_or_shut(self) -> bool:
-        return not self.full() or bool(self._words[_SHUT])
+        return not self.full() or self._shut()
 
     def _all_done(self) -> bool:
-        return not self._words[_UNFINISHED]
+        if self._put_lane.pending():
+            self._repair()
+        return self._words[_PUTS] <= self._words[_DONE]
 
-    def _sleep(self, condition: int, deadline: float | None) -> None:
-        self._monitor.wait(condition, deadline)
+    def _sleep_for_item(self, deadline: float | None) -> None:
+        self._monitor.wait(_NOT_EMPTY, deadline, self._has_item_or_shut)
+
+    def _sleep_for_room(self, deadline: float | None) -> None:
+        self._monitor.wait(_NOT_FULL, deadline, self._has_room_or_shut)
 
     # -- put ------------------------------------------------------------------------
 
@@ -114,7 +157,7 @@ class SharedQueue(MonitorShared, Queue[T]):
         self._put_record(self._record(item), block, timeout)
 
     def _record(self, item: T) -> bytes:
-        try:  # the common case, without dumps()'s checks for primitives
+        try:  # the common case, without dumps()'s care for primitives
             data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
         except Exception:
             data = b"__main__"
@@ -123,47 +166,64 @@ class SharedQueue(MonitorShared, Queue[T]):
         return _LENGTH.pack(len(data)) + data
 
     def _put_record(self, record: bytes, block: bool, timeout: float | None) -> None:
-        monitor, words, maxsize = self._monitor, self._words, self.maxsize
-        if not monitor.acquire(_deadline(block, timeout)):
+        deadline = _deadline(block, timeout)
+        lane, words, maxsize = self._put_lane, self._words, self.maxsize
+        while True:
+            if not lane.acquire(deadline):
+                raise queue.Full
+            try:
+                if words[_SHUT]:
+                    raise QueueShutDown
+                room = maxsize <= 0 or (
+                    words[_PUTS] - words[_GETS] < maxsize
+                    and not (block and _negative(timeout))
+                )
+                if room:
+                    self._append(record)
+            finally:
+                lane.release()
+            if room:
+                if self._waiters[0]:  # after the release: a getter may sleep
+                    self._monitor.nudge(_NOT_EMPTY)
+                return
+            self._wait_for_room(block, timeout, deadline)
+
+    def _wait_for_room(
+        self, block: bool, timeout: float | None, deadline: float | None
+    ) -> None:
+        """Wait, under the main lane, until there seems to be room (or raise)."""
+        monitor = self._monitor
+        if deadline is not None:
+            timeout = max(0.0, deadline - time.monotonic())
+        if not monitor.acquire(deadline):
             raise queue.Full
         try:
-            if words[_SHUT]:
-                raise QueueShutDown
-            if maxsize > 0 and (
-                words[_COUNT] >= maxsize or (block and _negative(timeout))
-            ):
-                sleep = functools.partial(self._sleep, _NOT_FULL)
-                wait_while(self.full, block, timeout, queue.Full, self._shut, sleep)
-            self._append(record)
-            monitor.notify(_NOT_EMPTY)
+            wait_while(
+                self.full, block, timeout, queue.Full, self._shut, self._sleep_for_room
+            )
         finally:
             monitor.release()
 
-    def _shut(self) -> bool:
-        return bool(self._words[_SHUT])
-
     def _append(self, record: bytes) -> None:
-        """Write one record and commit it (mutex held, room checked)."""
-        words, capacity = self._words, self._capacity
-        tail, count = words[_TAIL], words[_COUNT]
-        unfinished = words[_UNFINISHED] + 1
-        overflowing = words[_OVERFLOW_WRITE] != words[_OVERFLOW_READ]
-        size = len(record)
+        """Write one record and commit it (put lane held, room checked)."""
+        words, capacity, lane = self._words, self._capacity, self._put_lane
+        tail, puts, size = words[_TAIL], words[_PUTS] + 1, len(record)
+        read, write = words[_OVERFLOW_READ], words[_OVERFLOW_WRITE]
+        overflowing = read != write and _overflow_at(read, write) is not None
+        if not overflowing and write % _EPOCH:  # drained: free the file, anew from 0
+            write = (write // _EPOCH + 1) * _EPOCH
+            words[_OVERFLOW_WRITE] = write
+            os.ftruncate(self._overflow, 0)
         if not overflowing and size <= capacity - (tail - words[_HEAD]):
             start = tail % capacity
             if start + size <= capacity:
                 self._data[start : start + size] = record
             else:
                 self._write(tail, record)
-            self._monitor.commit3(
-                _TAIL, tail + size, _COUNT, count + 1, _UNFINISHED, unfinished
-            )
-        else:  # after the ring's items, in order
-            end = words[_OVERFLOW_WRITE]
-            os.pwrite(self._overflow, record, end)
-            self._monitor.commit3(
-                _OVERFLOW_WRITE, end + size, _COUNT, count + 1, _UNFINISHED, unfinished
-            )
+            lane.commit2(_PUTS, puts, _TAIL, tail + size)
+            return
+        os.pwrite(self._overflow, record, write % _EPOCH)
+        lane.commit2(_PUTS, puts, _OVERFLOW_WRITE, write + size)
 
     def _write(self, position: int, data: bytes) -> None:
         start = position % self._capacity
@@ -185,33 +245,35 @@ class SharedQueue(MonitorShared, Queue[T]):
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         words, monitor = self._words, self._monitor
-        if block and (not words[_COUNT] or monitor.held()):
-            # Until an item is there and its putter has let go of the mutex.
+        if block and words[_HEAD] == words[_TAIL] and not self._has_item():
             end = time.perf_counter() + _SPIN
-            while (not words[_COUNT] or monitor.held()) and time.perf_counter() < end:
+            while not self._has_item() and time.perf_counter() < end:
                 pass
         if not monitor.acquire(_deadline(block, timeout)):
             raise queue.Empty
         try:
-            if not words[_COUNT] or (block and _negative(timeout)):
+            if (block and _negative(timeout)) or not self._has_item():
                 if self._shut_and_empty():
                     raise QueueShutDown
-                sleep = functools.partial(self._sleep, _NOT_EMPTY)
                 wait_while(
-                    self.empty, block, timeout, queue.Empty, self._shut_and_empty, sleep
+                    self._no_item,
+                    block,
+                    timeout,
+                    queue.Empty,
+                    self._shut_and_empty,
+                    self._sleep_for_item,
                 )
             data = self._pop()
-            if self.maxsize > 0:
+            if self.maxsize > 0 and self._waiters[0]:
                 monitor.notify(_NOT_FULL)
         finally:
             monitor.release()
         return self._loads(data)
 
     def _pop(self) -> bytes:
-        """Read the oldest record and commit its removal (mutex held, not empty)."""
-        words = self._words
-        head = words[_HEAD]
-        count = words[_COUNT] - 1
+        """Read the oldest record and commit its removal (main lane held)."""
+        words, monitor = self._words, self._monitor
+        head, gets = words[_HEAD], words[_GETS] + 1
         if head != words[_TAIL]:
             start = head % self._capacity
             if start + _LENGTH.size <= self._capacity:
@@ -223,19 +285,17 @@ class SharedQueue(MonitorShared, Queue[T]):
                 data = bytes(self._data[begin : begin + size])
             else:
                 data = self._read(head + _LENGTH.size, size)
-            self._monitor.commit2(_HEAD, head + _LENGTH.size + size, _COUNT, count)
+            monitor.commit2(_GETS, gets, _HEAD, head + _LENGTH.size + size)
             return data
-        start = words[_OVERFLOW_READ]
-        (size,) = _LENGTH.unpack(os.pread(self._overflow, _LENGTH.size, start))
-        data = os.pread(self._overflow, size, start + _LENGTH.size)
-        end = start + _LENGTH.size + size
-        if end == words[_OVERFLOW_WRITE]:  # drained: back to the ring
-            self._monitor.commit(
-                (_OVERFLOW_READ, 0), (_OVERFLOW_WRITE, 0), (_COUNT, count)
-            )
-            os.ftruncate(self._overflow, 0)
-        else:
-            self._monitor.commit2(_OVERFLOW_READ, end, _COUNT, count)
+        read, write = words[_OVERFLOW_READ], words[_OVERFLOW_WRITE]
+        offset = _overflow_at(read, write)
+        assert offset is not None, "called with an item there"
+        (size,) = _LENGTH.unpack(os.pread(self._overflow, _LENGTH.size, offset))
+        data = os.pread(self._overflow, size, offset + _LENGTH.size)
+        epoch = write // _EPOCH * _EPOCH
+        monitor.commit2(
+            _GETS, gets, _OVERFLOW_READ, epoch + offset + _LENGTH.size + size
+        )
         return data
 
     def _loads(self, data: bytes) -> T:
@@ -254,14 +314,13 @@ class SharedQueue(MonitorShared, Queue[T]):
     # -- task_done, join, shutdown ---------------------------------------------------
 
     def task_done(self) -> None:
+        words = self._words
         with self._monitor as monitor:
-            unfinished = self._words[_UNFINISHED] - 1
-            if unfinished < 0:
-                from .messages import MESSAGES
-
+            done = words[_DONE] + 1
+            if done > words[_PUTS]:
                 raise ValueError(MESSAGES["task_done"])
-            monitor.commit((_UNFINISHED, unfinished))
-            if unfinished == 0:
+            monitor.commit((_DONE, done))
+            if done == words[_PUTS]:
                 monitor.notify_all(_ALL_DONE)
 
     def join(self) -> None:
@@ -269,24 +328,29 @@ class SharedQueue(MonitorShared, Queue[T]):
             monitor.wait_for(_ALL_DONE, self._all_done, None)
 
     def shutdown(self, immediate: bool = False) -> None:
-        words = self._words
-        with self._monitor as monitor:
-            if not immediate:
-                monitor.commit((_SHUT, 1))
-            else:
-                left = max(0, words[_UNFINISHED] - words[_COUNT])
-                monitor.commit(
-                    (_SHUT, 1),
-                    (_HEAD, words[_TAIL]),
-                    (_OVERFLOW_READ, 0),
-                    (_OVERFLOW_WRITE, 0),
-                    (_COUNT, 0),
-                    (_UNFINISHED, left),
-                )
-                os.ftruncate(self._overflow, 0)
-                monitor.notify_all(_ALL_DONE)
-            monitor.notify_all(_NOT_EMPTY)
-            monitor.notify_all(_NOT_FULL)
+        words, lane = self._words, self._put_lane
+        lane.acquire()  # the lanes in the putters' order: put, then main
+        try:
+            with self._monitor as monitor:
+                if not immediate:
+                    monitor.commit((_SHUT, 1))
+                else:  # every item is taken, and counted done while any is due
+                    puts, gets, done = words[_PUTS], words[_GETS], words[_DONE]
+                    epoch = (words[_OVERFLOW_WRITE] // _EPOCH + 1) * _EPOCH
+                    monitor.commit(
+                        (_SHUT, 1),
+                        (_DONE, min(puts, done + puts - gets)),
+                        (_GETS, puts),
+                        (_HEAD, words[_TAIL]),
+                        (_OVERFLOW_WRITE, epoch),
+                        (_OVERFLOW_READ, epoch),
+                    )
+                    os.ftruncate(self._overflow, 0)
+                    monitor.notify_all(_ALL_DONE)
+                monitor.notify_all(_NOT_EMPTY)
+                monitor.notify_all(_NOT_FULL)
+        finally:
+            lane.release()
 
     # -- async ----------------------------------------------------------------------
 
@@ -314,7 +378,7 @@ class SharedQueue(MonitorShared, Queue[T]):
             )
 
     async def async_join(self) -> None:
-        if self._words[_UNFINISHED]:
+        if self._words[_PUTS] > self._words[_DONE]:
             await take_in_thread(
                 functools.partial(self._wait_ready, _ALL_DONE, self._all_done)
             )
@@ -327,7 +391,7 @@ class SharedQueue(MonitorShared, Queue[T]):
 
 
 def _deadline(block: bool, timeout: float | None) -> float | None:
-    """When to give up taking the mutex: a timed wait's end, else never."""
+    """When to give up taking a mutex: a timed wait's end, else never."""
     if not block or timeout is None or not timeout >= 0:
         return None
     return deadline_of(timeout)

@@ -114,7 +114,7 @@ class MonitorShared(Shared):
         with monitor:
             if ready():
                 return True
-            monitor.wait(condition, time.monotonic() + timeout)
+            monitor.wait(condition, time.monotonic() + timeout, ready)
             return ready()
 
     def _pass_on(self, condition: int) -> None:

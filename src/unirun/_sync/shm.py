@@ -196,18 +196,24 @@ class Segment:
         return memoryview(self.map)[8 * start : 8 * (start + count)].cast("q")
 
     def reopen(self) -> None:
-        """Give this process its own open file, under the same descriptor number.
+        """Give this process its own open files, under the same descriptor numbers.
 
         A forked child shares its parent's open files, and with them the file
-        locks taken on them: the child must not hold its parent's mutex.
+        locks taken on them: the child must not hold its parent's mutexes.
         """
-        source = f"/proc/self/fd/{self.fd}"  # the same file, even once unlinked
-        try:
-            fresh = os.open(source if os.path.exists(source) else self.path, os.O_RDWR)
-        except OSError:  # gone, and no /proc to reach it: the child cannot use it
-            return
-        os.dup2(fresh, self.fd, inheritable=False)
-        os.close(fresh)
+        _reopen(self.fd, self.path)
+        if self.overflow_fd is not None:
+            _reopen(self.overflow_fd, self.path + ".overflow")
+
+
+def _reopen(fd: int, path: str) -> None:
+    source = f"/proc/self/fd/{fd}"  # the same file, even once unlinked
+    try:
+        fresh = os.open(source if os.path.exists(source) else path, os.O_RDWR)
+    except OSError:  # gone, and no /proc to reach it: the child cannot use it
+        return
+    os.dup2(fresh, fd, inheritable=False)
+    os.close(fresh)
 
 
 _open_segments: weakref.WeakSet[Segment] = weakref.WeakSet()
