@@ -238,6 +238,14 @@ class LocalDict(Table[K, V]):
     def _contents(self) -> dict[K, Any]:
         return self._data
 
+    def __getitem__(self, key: K) -> V:
+        with self._lock:
+            return self._data[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        with self._lock:
+            self._data[key] = value
+
     def _prepare(self, key: K, value: V) -> Any:
         hash(key)  # an unhashable key fails here, as with dict
         return value
