@@ -458,3 +458,20 @@ def test_event_wait_nan(executor: BaseExecutor) -> None:
     model = threading.Event()
     nan = float("nan")
     assert outcome(lambda: event.wait(nan)) == outcome(lambda: model.wait(nan))
+
+
+@pytest.mark.parametrize("maxsize", [0, 1])
+def test_queue_wait_too_long_to_wait_for(maxsize: int, executor: BaseExecutor) -> None:
+    """As queue.Queue: a time-out beyond TIMEOUT_MAX is refused once it must wait."""
+    q: Queue[int] = executor.Queue(maxsize)
+    model: queue.Queue[int] = queue.Queue(maxsize)
+    timeout = threading.TIMEOUT_MAX * 2
+    assert outcome(lambda: q.get(timeout=timeout)) == outcome(
+        lambda: model.get(timeout=timeout)
+    )
+    if maxsize:
+        q.put(1)
+        model.put(1)
+        assert outcome(lambda: q.put(2, timeout=timeout)) == outcome(
+            lambda: model.put(2, timeout=timeout)
+        )

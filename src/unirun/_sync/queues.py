@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Generic, NoReturn, TypeVar
 
-from .messages import MESSAGES
+from .messages import MESSAGES, wait_timeout
 from .sending import refuse_pickle
 from .waiting import NOT_YET, Waiters
 
@@ -151,8 +151,11 @@ def wait_while(
             raise ValueError(MESSAGES["queue_negative"])
         deadline = time.monotonic() + timeout
     while busy():
-        if deadline is not None and deadline - time.monotonic() <= 0.0:
-            raise give_up
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0.0:
+                raise give_up
+            wait_timeout(remaining)  # as Condition.wait: too large to wait for
         sleep(deadline)
         if stopped():
             raise QueueShutDown
@@ -188,7 +191,9 @@ class LocalQueue(queue.Queue[T], Queue[T]):
         with self.not_full:
             if self.is_shutdown:
                 raise QueueShutDown
-            if self.maxsize > 0:
+            if self.maxsize > 0 and (
+                self._full_now() or (block and timeout is not None and timeout < 0)
+            ):
                 sleep = functools.partial(self._sleep, self.not_full)
                 wait_while(
                     self._full_now, block, timeout, queue.Full, self._is_shut, sleep
@@ -199,17 +204,18 @@ class LocalQueue(queue.Queue[T], Queue[T]):
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         with self.not_empty:
-            if self._shut_and_empty():
-                raise QueueShutDown
-            sleep = functools.partial(self._sleep, self.not_empty)
-            wait_while(
-                self._empty_now,
-                block,
-                timeout,
-                queue.Empty,
-                self._shut_and_empty,
-                sleep,
-            )
+            if not self._qsize() or (block and timeout is not None and timeout < 0):
+                if self._shut_and_empty():
+                    raise QueueShutDown
+                sleep = functools.partial(self._sleep, self.not_empty)
+                wait_while(
+                    self._empty_now,
+                    block,
+                    timeout,
+                    queue.Empty,
+                    self._shut_and_empty,
+                    sleep,
+                )
             item = self._get()
             self.not_full.notify()
             return item
