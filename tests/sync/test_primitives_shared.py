@@ -281,7 +281,7 @@ def test_a_failed_put_gives_its_slot_back(monkeypatch: pytest.MonkeyPatch) -> No
     def no_space(*args: object) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "pwrite", no_space)
+    monkeypatch.setattr(os, "pwritev", no_space)
     for _ in range(3):
         with pytest.raises(OSError, match="No space"):
             q.put(b"x" * 2000)  # bigger than the ring: goes to the overflow file

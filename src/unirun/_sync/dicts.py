@@ -33,7 +33,7 @@ from collections.abc import (
 )
 from typing import Any, Final, NoReturn, TypeVar
 
-from .sending import dumps, refuse_pickle
+from .sending import dumps, quick_dumps, refuse_pickle
 from .shared import MonitorShared
 
 __all__ = ["Dict", "LocalDict", "SharedDict", "Table"]
@@ -383,14 +383,11 @@ class SharedDict(MonitorShared, Table[K, V]):
 
     def _prepare(self, key: K, value: V) -> tuple[bytes, bytes]:
         hash(key)  # an unhashable key fails here, as with dict
-        try:  # the common case, without dumps()'s care for primitives
-            kb = pickle.dumps(key, pickle.HIGHEST_PROTOCOL)
-            vb = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            kb = vb = b"__main__"
-        if b"__main__" in kb or b"__main__" in vb:
-            action = "store {} in a dict"
-            kb, vb = dumps(key, self._scope, action), dumps(value, self._scope, action)
+        kb, vb = quick_dumps(key), quick_dumps(value)
+        if kb is None:
+            kb = dumps(key, self._scope, "store {} in a dict")
+        if vb is None:
+            vb = dumps(value, self._scope, "store {} in a dict")
         return kb, vb
 
     def _value(self, stored: tuple[bytes, bytes]) -> V:

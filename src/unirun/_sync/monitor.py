@@ -69,6 +69,25 @@ def alive(pid: int) -> bool:
     return True
 
 
+# Processes seen alive lately, and when: a notifier that wakes the same waiter
+# thousands of times a second asks the kernel once per period.
+_seen_alive: dict[int, float] = {}
+_SEEN_FOR: Final = 0.05
+
+
+def _alive_lately(pid: int) -> bool:
+    now = time.monotonic()
+    if now - _seen_alive.get(pid, -_SEEN_FOR) < _SEEN_FOR:
+        return True
+    if not alive(pid):
+        _seen_alive.pop(pid, None)
+        return False
+    if len(_seen_alive) > 1024:
+        _seen_alive.clear()
+    _seen_alive[pid] = now
+    return True
+
+
 class Monitor:
     """Words shared by processes, their robust mutex, commits and condition waits.
 
@@ -301,7 +320,7 @@ class Monitor:
             if woken == n:
                 break
             pid = slots[base + _PID]
-            if pid != me and not alive(pid):
+            if pid != me and not _alive_lately(pid):
                 self._free(base // _SLOT_WORDS)  # a waiter that died waiting
                 continue
             slots[base + _STATE] = _NOTIFIED
@@ -328,7 +347,7 @@ class Monitor:
         )
         for _, base in waiting:
             pid = slots[base + _PID]
-            if pid == me or alive(pid):
+            if pid == me or _alive_lately(pid):
                 self._bells.bell(base // _SLOT_WORDS).release()
                 return
 

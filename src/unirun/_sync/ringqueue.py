@@ -30,7 +30,7 @@ from typing import Any, Final, TypeVar
 from .messages import MESSAGES
 from .monitor import DATA_OFFSET
 from .queues import Queue, QueueShutDown, wait_while
-from .sending import dumps
+from .sending import dumps, quick_dumps
 from .shared import MonitorShared, deadline_of
 from .waiting import take_in_thread
 
@@ -50,6 +50,8 @@ DEFAULT_CAPACITY: Final = 1 << 20
 #: another process puts one every few microseconds, the consumer takes it
 #: without sleeping, and the producer then needs to wake nobody.
 _SPIN: Final = 20e-6
+#: How much of the overflow file a getter reads at once (bytes).
+_READ_AHEAD: Final = 1 << 16
 #: Overflow positions: an epoch above, a byte offset in the file below. A putter
 #: that finds the file drained starts a new epoch at offset 0 (and empties the
 #: file) without touching the getters' word.
@@ -92,6 +94,8 @@ class SharedQueue(MonitorShared, Queue[T]):
         assert monitor.segment.overflow_fd is not None
         self._overflow = monitor.segment.overflow_fd
         self._put_lane = monitor.second_lane()
+        # The overflow file as this process last read ahead: epoch, offset, bytes.
+        self._ahead_epoch, self._ahead_at, self._ahead = -1, 0, b""
         self._waiters = monitor.waiters_hint()
 
     # -- sizes and states -----------------------------------------------------------
@@ -154,18 +158,16 @@ class SharedQueue(MonitorShared, Queue[T]):
     # -- put ------------------------------------------------------------------------
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        self._put_record(self._record(item), block, timeout)
+        self._put_data(self._record(item), block, timeout)
 
     def _record(self, item: T) -> bytes:
-        try:  # the common case, without dumps()'s care for primitives
-            data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
-        except Exception:
-            data = b"__main__"
-        if b"__main__" in data:
+        """The pickled item (its length goes before it in the queue)."""
+        data = quick_dumps(item)
+        if data is None:
             data = dumps(item, self._scope, "put {} on a queue")
-        return _LENGTH.pack(len(data)) + data
+        return data
 
-    def _put_record(self, record: bytes, block: bool, timeout: float | None) -> None:
+    def _put_data(self, data: bytes, block: bool, timeout: float | None) -> None:
         deadline = _deadline(block, timeout)
         lane, words, maxsize = self._put_lane, self._words, self.maxsize
         while True:
@@ -179,7 +181,7 @@ class SharedQueue(MonitorShared, Queue[T]):
                     and not (block and _negative(timeout))
                 )
                 if room:
-                    self._append(record)
+                    self._append(data)
             finally:
                 lane.release()
             if room:
@@ -204,10 +206,10 @@ class SharedQueue(MonitorShared, Queue[T]):
         finally:
             monitor.release()
 
-    def _append(self, record: bytes) -> None:
-        """Write one record and commit it (put lane held, room checked)."""
+    def _append(self, data: bytes) -> None:
+        """Write one item's record and commit it (put lane held, room checked)."""
         words, capacity, lane = self._words, self._capacity, self._put_lane
-        tail, puts, size = words[_TAIL], words[_PUTS] + 1, len(record)
+        tail, puts, size = words[_TAIL], words[_PUTS] + 1, _LENGTH.size + len(data)
         read, write = words[_OVERFLOW_READ], words[_OVERFLOW_WRITE]
         overflowing = read != write and _overflow_at(read, write) is not None
         if not overflowing and write % _EPOCH:  # drained: free the file, anew from 0
@@ -216,13 +218,14 @@ class SharedQueue(MonitorShared, Queue[T]):
             os.ftruncate(self._overflow, 0)
         if not overflowing and size <= capacity - (tail - words[_HEAD]):
             start = tail % capacity
-            if start + size <= capacity:
-                self._data[start : start + size] = record
+            if start + size <= capacity:  # not across the end: no copy to join
+                _LENGTH.pack_into(self._data, start, len(data))
+                self._data[start + _LENGTH.size : start + size] = data
             else:
-                self._write(tail, record)
+                self._write(tail, _LENGTH.pack(len(data)) + data)
             lane.commit2(_PUTS, puts, _TAIL, tail + size)
             return
-        os.pwrite(self._overflow, record, write % _EPOCH)
+        os.pwritev(self._overflow, [_LENGTH.pack(len(data)), data], write % _EPOCH)
         lane.commit2(_PUTS, puts, _OVERFLOW_WRITE, write + size)
 
     def _write(self, position: int, data: bytes) -> None:
@@ -290,13 +293,25 @@ class SharedQueue(MonitorShared, Queue[T]):
         read, write = words[_OVERFLOW_READ], words[_OVERFLOW_WRITE]
         offset = _overflow_at(read, write)
         assert offset is not None, "called with an item there"
-        (size,) = _LENGTH.unpack(os.pread(self._overflow, _LENGTH.size, offset))
-        data = os.pread(self._overflow, size, offset + _LENGTH.size)
         epoch = write // _EPOCH * _EPOCH
+        (size,) = _LENGTH.unpack(self._read_overflow(epoch, offset, _LENGTH.size))
+        data = self._read_overflow(epoch, offset + _LENGTH.size, size)
         monitor.commit2(
             _GETS, gets, _OVERFLOW_READ, epoch + offset + _LENGTH.size + size
         )
         return data
+
+    def _read_overflow(self, epoch: int, offset: int, size: int) -> bytes:
+        """``size`` bytes of the overflow file, read ahead in large pieces.
+
+        Committed records never change until their epoch is drained, so what
+        was read ahead stays good for as long as the epoch is the same.
+        """
+        start = offset - self._ahead_at
+        if self._ahead_epoch != epoch or start < 0 or start + size > len(self._ahead):
+            self._ahead = os.pread(self._overflow, max(size, _READ_AHEAD), offset)
+            self._ahead_epoch, self._ahead_at, start = epoch, offset, 0
+        return self._ahead[start : start + size]
 
     def _loads(self, data: bytes) -> T:
         try:
@@ -366,10 +381,10 @@ class SharedQueue(MonitorShared, Queue[T]):
             )
 
     async def async_put(self, item: T) -> None:
-        record = self._record(item)
+        data = self._record(item)
         while True:
             try:
-                return self._put_record(record, False, None)
+                return self._put_data(data, False, None)
             except queue.Full:
                 pass
             await take_in_thread(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 import threading
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import cloudpickle
 
@@ -21,7 +21,7 @@ from .._errors import TransferError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["check_send", "dumps", "refuse_pickle", "sending_to"]
+__all__ = ["check_send", "dumps", "quick_dumps", "refuse_pickle", "sending_to"]
 
 _sending = threading.local()
 
@@ -73,6 +73,22 @@ def _pickled(item: object) -> bytes | None:
         return None
 
 
+#: Types whose pickle never refers to another module's objects.
+_PLAIN: Final = frozenset({bytes, bytearray, str, int, float, complex, bool})
+
+
+def quick_dumps(item: object) -> bytes | None:
+    """``item``'s plain pickle if it surely needs no more; else None (use dumps).
+
+    Scanning a large pickle for ``__main__`` costs more than pickling it: a
+    plain bytes or str item skips the scan.
+    """
+    data = _pickled(item)
+    if data is not None and (type(item) in _PLAIN or b"__main__" not in data):
+        return data
+    return None
+
+
 def dumps(item: object, scope: str, action: str) -> bytes:
     """Pickle ``item`` for a primitive of the executor with ``scope``.
 
@@ -85,8 +101,8 @@ def dumps(item: object, scope: str, action: str) -> bytes:
         TransferError: the item cannot be pickled; the message says which
             ``action`` failed (``"put {} on a queue"``, with the item's type).
     """
-    data = _pickled(item)
-    if data is not None and b"__main__" not in data:
+    data = quick_dumps(item)
+    if data is not None:
         return data
     with sending_to(scope):
         if data is None:  # perhaps it holds one of this executor's primitives
