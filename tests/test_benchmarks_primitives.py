@@ -30,6 +30,10 @@ GROUPS = [
     "lock-async",
     "transfer-small",
     "transfer-large",
+    "dict-thread",
+    "dict-process",
+    "dict-writers",
+    "counter",
 ]
 
 pytestmark = pytest.mark.slow
@@ -74,11 +78,17 @@ def test_every_row_measured_a_positive_finite_time(record: dict[str, Any]) -> No
 
 
 def test_every_target_checked(record: dict[str, Any]) -> None:
-    assert len(record["targets"]) == 8
+    assert len(record["targets"]) == 11
     for target in record["targets"]:
         assert isinstance(target["met"], bool), target
         assert target["measured"], target
     assert "## Targets" in record["stdout"]
+
+
+def test_locked_increments_were_exact(record: dict[str, Any]) -> None:
+    exact = [t for t in record["targets"] if "exact" in t["name"]]
+    assert len(exact) == 1
+    assert exact[0]["met"] is True
 
 
 def test_nothing_left_running(record: dict[str, Any]) -> None:

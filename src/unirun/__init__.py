@@ -42,7 +42,18 @@ from ._map import MapIterator
 from ._options import TaskOptions
 from ._protocol import Executor
 from ._stats import Statistics, WorkerStatistics
-from ._sync import BoundedSemaphore, Event, Lock, Queue, Semaphore
+from ._sync import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Dict,
+    Event,
+    Lock,
+    Queue,
+    QueueShutDown,
+    RLock,
+    Semaphore,
+)
 
 if TYPE_CHECKING:
     # Imported on first use (see __getattr__): `import unirun` never imports Dask.
@@ -53,11 +64,14 @@ __all__ = (
     "FIRST_COMPLETED",
     "FIRST_EXCEPTION",
     "AutoExecutor",
+    "Barrier",
     "BoundedSemaphore",
     "BrokenExecutor",
     "CancelledError",
+    "Condition",
     "CoroutineExecutor",
     "DaskExecutor",
+    "Dict",
     "Event",
     "Executor",
     "Future",
@@ -68,6 +82,8 @@ __all__ = (
     "OptionsView",
     "ProcessExecutor",
     "Queue",
+    "QueueShutDown",
+    "RLock",
     "RebuildError",
     "RemoteError",
     "RemoteTraceback",

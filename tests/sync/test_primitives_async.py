@@ -6,7 +6,6 @@ the coroutine backend's), "process" the ones shared with worker processes.
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ import pytest
 from anyio import wait_all_tasks_blocked
 from anyio.lowlevel import checkpoint
 
+import unirun
 from conftest import make_executor
 
 if TYPE_CHECKING:
@@ -285,24 +285,113 @@ async def test_async_wait_sees_a_set_then_clear_pulse(maker: BaseExecutor) -> No
     assert not event.is_set()
 
 
-@pytest.mark.skipif(sys.version_info < (3, 13), reason="queue.Queue.shutdown is 3.13+")
-async def test_shutdown_wakes_async_getters() -> None:
-    ex = make_executor("thread")
-    try:
-        q: Any = ex.Queue()
-        errors: list[BaseException] = []
+async def test_shutdown_wakes_async_getters_and_putters(maker: BaseExecutor) -> None:
+    """On every Python (3.13's queue.Queue.shutdown) and both implementations."""
+    empty: Any = maker.Queue()
+    full: Any = maker.Queue(maxsize=1)
+    full.put("x")
+    errors: list[BaseException] = []
 
-        async def get() -> None:
-            try:
-                await q.async_get()
-            except Exception as exc:
-                errors.append(exc)
+    async def wait(call: Any) -> None:
+        try:
+            await call()
+        except Exception as exc:
+            errors.append(exc)
 
-        with anyio.fail_after(20):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(get)
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait, empty.async_get)
+            tg.start_soon(wait, lambda: full.async_put("y"))
+            await _settle()
+            empty.shutdown()
+            full.shutdown()
+    assert [type(e) for e in errors] == [unirun.QueueShutDown] * 2
+    assert full.get_nowait() == "x"  # shut down, not emptied
+
+
+# -- RLock, Condition, Barrier -------------------------------------------------------
+
+
+async def test_rlock_belongs_to_the_task_not_the_loop_thread(
+    maker: BaseExecutor,
+) -> None:
+    lock = maker.RLock()
+    order: list[str] = []
+    release = anyio.Event()
+
+    async def first() -> None:
+        async with lock, lock:  # reentrant for its owner task
+            assert lock.acquire()  # the sync face sees the same owner
+            lock.release()
+            order.append("first in")
+            await release.wait()
+        order.append("first out")
+
+    async def second() -> None:
+        async with lock:
+            order.append("second in")
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first)
+            await _settle()
+            tg.start_soon(second)
+            await _settle()
+            assert order == ["first in"]  # same thread, other task: it waits
+            release.set()
+    assert order == ["first in", "first out", "second in"]
+    assert not lock.locked()
+
+
+async def test_cancelled_condition_wait_takes_the_lock_back_and_passes_on(
+    maker: BaseExecutor,
+) -> None:
+    lock = maker.RLock()
+    cond = maker.Condition(lock)
+    woken: list[str] = []
+
+    async def waiter(name: str) -> None:
+        async with cond:
+            await cond.async_wait()
+            woken.append(name)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as outer:
+            async with anyio.create_task_group() as first:
+                first.start_soon(waiter, "first")
                 await _settle()
-                q.shutdown()
-        assert [type(e).__name__ for e in errors] == ["ShutDown"]
-    finally:
-        ex.shutdown()
+                outer.start_soon(waiter, "second")
+                await _settle()
+                async with cond:
+                    cond.notify()  # meant for the first, which is cancelled now
+                first.cancel_scope.cancel()
+            if woken == ["first"]:  # it took the notification before the cancel
+                async with cond:
+                    cond.notify()
+    # Either the first used it, or it went on to the second: it was never lost.
+    assert woken in (["first", "second"], ["second"])
+    assert not lock.locked()  # the cancelled waiter took it back, then let go
+
+
+async def test_async_barrier_wait_cancelled_leaves_it_whole(
+    maker: BaseExecutor,
+) -> None:
+    barrier = maker.Barrier(2)
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(barrier.async_wait)
+            await _settle()
+            assert barrier.n_waiting == 1
+            tg.cancel_scope.cancel()
+    assert barrier.n_waiting == 0
+    assert not barrier.broken
+    results: list[int] = []
+
+    async def party() -> None:
+        results.append(await barrier.async_wait())
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(party)
+            tg.start_soon(party)
+    assert sorted(results) == [0, 1]

@@ -11,7 +11,7 @@ import pytest
 import _primitive_tasks as tasks
 import unirun
 from unirun._sync.locks import SharedLock
-from unirun._sync.queues import SharedQueue
+from unirun._sync.ringqueue import SharedQueue
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

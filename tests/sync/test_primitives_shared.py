@@ -21,7 +21,7 @@ import pytest
 import _primitive_tasks as tasks
 import unirun
 from conftest import make_executor
-from unirun._sync.queues import SharedQueue
+from unirun._sync.ringqueue import _OVERFLOW_READ, _OVERFLOW_WRITE, SharedQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -133,20 +133,22 @@ def test_lambdas_travel_by_value(process_ex: BaseExecutor) -> None:
 def test_items_beyond_the_buffer_overflow_in_order() -> None:
     """An unbounded queue takes what the buffer cannot hold, big items included."""
     shared: SharedQueue[Any] = SharedQueue("scope", capacity=1024)
-    path = shared._segment.path
+    path = shared._monitor.segment.path
     items = [b"x" * 100 * (i % 3) + bytes([i]) for i in range(40)]
     items[5] = os.urandom(300_000)  # bigger than the whole buffer
     for item in items[:20]:
         shared.put_nowait(item)
-    assert shared._words[7] > 0  # the overflow file is in use
+    assert shared._words[_OVERFLOW_WRITE] > 0  # the overflow file is in use
     received = [shared.get_nowait() for _ in range(10)]
     for item in items[20:]:  # still after the overflowing items, in order
         shared.put(item, timeout=0)
     received += [shared.get_nowait() for _ in range(30)]
     assert received == items
     assert shared.empty()
-    assert shared._words[6] == shared._words[7] == 0  # drained: back to the ring
+    # drained: the next put goes back to the ring, and the file is emptied
+    assert shared._words[_OVERFLOW_READ] == shared._words[_OVERFLOW_WRITE]
     shared.put(b"again")
+    assert os.fstat(shared._overflow).st_size == 0
     assert shared.get_nowait() == b"again"
     del shared
     gc.collect()
@@ -219,22 +221,26 @@ def test_exit_with_live_primitives_leaves_nothing_behind(tmp_path: Path) -> None
     is told, so it has nothing to warn about."""
     script = tmp_path / "script.py"
     script.write_text(
-        "import unirun\n"
+        "import os, threading, unirun\n"
+        "def wait(event):\n"
+        "    return event.wait(0.01)  # a waiter: its slot gets a doorbell\n"
         "if __name__ == '__main__':  # module globals, alive at exit\n"
+        "    print(os.getpid())\n"
         "    ex = unirun.ProcessExecutor(max_workers=1)\n"
         "    lock, q, ev, sem = ex.Lock(), ex.Queue(), ex.Event(), ex.Semaphore()\n"
+        "    d, cond, barrier = ex.Dict(), ex.Condition(), ex.Barrier(2)\n"
         "    q.put(1)\n"
-        "    print(ex.submit(int, 7).result())\n"
+        "    d['key'] = 'value'\n"
+        "    print(ex.submit(wait, ev).result(), wait(ev))\n"
         "    ex.shutdown()\n"
     )
-    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     done = _run_script(script)
-    assert done.stdout.strip() == "7"
+    pid, results = done.stdout.split("\n", 1)
+    assert results.strip() == "False False"
     assert "leak" not in done.stderr
     assert "resource_tracker" not in done.stderr
-    if before:
-        left = {n for n in set(os.listdir("/dev/shm")) - before if "unirun" in n}
-        assert not left
+    if os.path.isdir("/dev/shm"):  # this script's files and semaphores only
+        assert not [n for n in os.listdir("/dev/shm") if f"unirun-{pid}-" in n]
 
 
 def test_primitive_dropped_by_the_caller_still_reaches_a_queued_task() -> None:
@@ -277,7 +283,7 @@ def test_a_failed_put_gives_its_slot_back(monkeypatch: pytest.MonkeyPatch) -> No
     def no_space(*args: object) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "pwrite", no_space)
+    monkeypatch.setattr(os, "pwritev", no_space)
     for _ in range(3):
         with pytest.raises(OSError, match="No space"):
             q.put(b"x" * 2000)  # bigger than the ring: goes to the overflow file
@@ -303,9 +309,11 @@ def test_fractional_maxsize_as_queue_queue(process_ex: BaseExecutor) -> None:
 def test_interrupted_reacquire_still_takes_the_mutex() -> None:
     """Regression: a Ctrl-C while a condition wait took its mutex back made the
     caller release a mutex someone else held."""
-    from unirun._sync.shm import _new_sem, _reacquire
+    from unirun._sync.mutex import Mutex
+    from unirun._sync.shm import Segment
 
-    owner, mutex = _new_sem(1, 1)
+    segment = Segment.create(4096)
+    mutex = Mutex(segment.fd, segment.words(0, 1))
     mutex.acquire()
     previous = signal.getsignal(signal.SIGALRM)
     release_later = threading.Timer(0.3, mutex.release)
@@ -313,14 +321,13 @@ def test_interrupted_reacquire_still_takes_the_mutex() -> None:
         _interrupt_after(0.05)
         release_later.start()
         with pytest.raises(KeyboardInterrupt):
-            _reacquire(mutex)  # interrupted at 0.05 s, finishes at 0.3 s
-        assert not mutex.acquire(False)  # we hold it now
+            mutex.reacquire()  # interrupted at 0.05 s, finishes at 0.3 s
+        assert not mutex.acquire(deadline=0.0)  # we hold it now
         mutex.release()
     finally:
         release_later.join()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-    del owner
 
 
 def test_a_forked_child_leaves_the_parents_primitives_alone(tmp_path: Path) -> None:
@@ -337,7 +344,8 @@ def test_a_forked_child_leaves_the_parents_primitives_alone(tmp_path: Path) -> N
         "        if pid == 0:\n"
         "            sys.exit(0)  # runs the inherited finalizers\n"
         "        os.waitpid(pid, 0)\n"
-        "        print(os.path.exists(q._segment.path), ex.submit(use, q).result(60))\n"
+        "        path = q._monitor.segment.path\n"
+        "        print(os.path.exists(path), ex.submit(use, q).result(60))\n"
     )
     done = _run_script(script)
     assert done.stdout.split() == ["True", "1"]

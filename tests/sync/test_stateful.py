@@ -1,48 +1,28 @@
 """Stateful tests: each primitive against its stdlib model, step by step.
 
-Hypothesis drives random sequences of non-blocking or short-timeout calls, in one
-thread, against a unirun primitive and against the stdlib object it must match
-(:class:`queue.Queue`, :class:`threading.Lock`, :class:`threading.Semaphore`,
-:class:`threading.BoundedSemaphore`, :class:`threading.Event`). Every call must
-return the same value or raise the same exception (type and message) on both.
-Each machine runs for the primitives of a thread executor ("local") and of a
-process executor ("shared", OS semaphores and shared memory).
-
-A call that would block forever in one thread (a blocking ``get`` on an empty
-queue, ``acquire()`` on a held lock...) is only made when the model says it
-returns at once.
+:class:`queue.Queue` (3.13's, with ``shutdown``), :class:`threading.Lock`,
+:class:`threading.Semaphore`, :class:`threading.BoundedSemaphore` and
+:class:`threading.Event`, on the primitives of every kind of executor (see
+``_stateful.py`` for how the comparison works).
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
-from hypothesis import settings
+from _stateful import PrimitiveMachine, outcome, run_machine
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 import unirun
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
     from unirun import BoundedSemaphore, Event, Lock, Queue, Semaphore
     from unirun._base import BaseExecutor
-
-IMPLS = ("local", "shared")
-
-#: Small enough for the whole file to run in seconds on a loaded two-core box.
-SETTINGS = settings(max_examples=25, stateful_step_count=25, deadline=None)
 
 #: Timeouts worth trying: zero, tiny, and negative (some of which are invalid).
 TIMEOUTS = st.sampled_from([0, 0.0, 0.001, -0.001, -1, -1.0, -2.5])
@@ -60,59 +40,41 @@ ITEMS: st.SearchStrategy[object] = st.one_of(
     st.integers(0, 255).map(lambda b: bytes([b]) * LARGE_ITEM_SIZE),
 )
 
-M = TypeVar("M", bound="PrimitiveMachine")
+
+class ShutDownModel(queue.Queue[Any]):
+    """3.13's ``queue.Queue.shutdown`` semantics, for one thread, before 3.13.
+
+    Calls are only made when they return at once, so the checks before the
+    stdlib's own put and get are all that shutdown changes.
+    """
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        self.is_shutdown = False
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if self.is_shutdown:
+            raise unirun.QueueShutDown
+        super().put(item, block, timeout)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if self.is_shutdown and not self.qsize():
+            raise unirun.QueueShutDown
+        return super().get(block, timeout)
+
+    def shutdown(self, immediate: bool = False) -> None:
+        self.is_shutdown = True
+        while immediate and self.qsize():
+            super().get()
+            if self.unfinished_tasks:
+                self.unfinished_tasks -= 1
 
 
-@pytest.fixture(scope="module")
-def executors() -> Iterator[dict[str, BaseExecutor]]:
-    """One executor per implementation; creating primitives starts no worker."""
-    made = {
-        "local": unirun.ThreadExecutor(max_workers=1),
-        "shared": unirun.ProcessExecutor(max_workers=1),
-    }
-    try:
-        yield made
-    finally:
-        for ex in made.values():
-            ex.shutdown(wait=True, cancel_futures=True)
-
-
-def outcome(call: Callable[[], object]) -> tuple[object, ...]:
-    """What a call did: its result, or the type and message of what it raised."""
-    try:
-        return ("returned", call())
-    except Exception as exc:
-        return ("raised", type(exc), str(exc))
-
-
-class PrimitiveMachine(RuleBasedStateMachine):
-    """Base: the executor whose primitives are under test, and the comparison."""
-
-    executor: ClassVar[BaseExecutor]
-
-    def same(
-        self, actual: Callable[[], object], expected: Callable[[], object]
-    ) -> tuple[object, ...]:
-        """Run both calls; assert they did the same thing; return the outcome."""
-        model = outcome(expected)
-        got = outcome(actual)
-        assert got == model, f"unirun: {got!r}, stdlib: {model!r}"
-        return model
-
-    def teardown(self) -> None:
-        # Drop the primitives now, not when the garbage collector gets to the
-        # machine: a shared one collected while multiprocessing's resource
-        # tracker is busy makes it warn about reentrant use.
-        primitives = (unirun.Queue, unirun.Lock, unirun.Semaphore, unirun.Event)
-        for name, value in list(vars(self).items()):
-            if isinstance(value, primitives):
-                delattr(self, name)
-
-
-def run_machine(machine: type[M], ex: BaseExecutor) -> None:
-    """Run ``machine`` against the primitives of ``ex``."""
-    bound = type(machine.__name__, (machine,), {"executor": ex})
-    run_state_machine_as_test(cast("type[M]", bound), settings=SETTINGS)
+def queue_model(maxsize: int) -> Any:
+    """The model queue: the stdlib's from 3.13 on, else :class:`ShutDownModel`."""
+    return (
+        queue.Queue(maxsize) if sys.version_info >= (3, 13) else ShutDownModel(maxsize)
+    )
 
 
 # -- Queue ---------------------------------------------------------------------------
@@ -126,18 +88,22 @@ class QueueMachine(PrimitiveMachine):
     def __init__(self) -> None:
         super().__init__()
         self.q: Queue[object]
-        self.model: queue.Queue[object]
+        self.model: Any
 
     @initialize(data=st.data())
     def create(self, data: st.DataObject) -> None:
         maxsize = data.draw(self.maxsizes, label="maxsize")
         self.q = self.executor.Queue(maxsize)
-        self.model = queue.Queue(maxsize)
+        self.model = queue_model(maxsize)
+
+    def blocks(self, busy: bool) -> bool:
+        """Whether a wait without a time-out would block forever in one thread."""
+        return busy and not self.model.is_shutdown
 
     @rule(item=ITEMS, block=st.booleans(), timeout=OPTIONAL_TIMEOUTS)
     def put(self, item: object, block: bool, timeout: float | None) -> None:
-        if block and timeout is None and self.model.full():
-            return  # would block forever in one thread
+        if block and timeout is None and self.blocks(self.model.full()):
+            return
         self.same(
             lambda: self.q.put(item, block, timeout),
             lambda: self.model.put(item, block, timeout),
@@ -149,14 +115,14 @@ class QueueMachine(PrimitiveMachine):
 
     @rule(item=ITEMS)
     def put_default(self, item: object) -> None:
-        if self.model.full():
-            return  # would block forever in one thread
+        if self.blocks(self.model.full()):
+            return
         self.same(lambda: self.q.put(item), lambda: self.model.put(item))
 
     @rule(block=st.booleans(), timeout=OPTIONAL_TIMEOUTS)
     def get(self, block: bool, timeout: float | None) -> None:
-        if block and timeout is None and self.model.empty():
-            return  # would block forever in one thread
+        if block and timeout is None and self.blocks(self.model.empty()):
+            return
         self.same(
             lambda: self.q.get(block, timeout),
             lambda: self.model.get(block, timeout),
@@ -166,7 +132,7 @@ class QueueMachine(PrimitiveMachine):
     def get_nowait(self) -> None:
         self.same(self.q.get_nowait, self.model.get_nowait)
 
-    @precondition(lambda self: not self.model.empty())
+    @precondition(lambda self: not self.blocks(self.model.empty()))
     @rule()
     def get_default(self) -> None:
         self.same(self.q.get, self.model.get)
@@ -193,6 +159,12 @@ class QueueMachine(PrimitiveMachine):
     @rule()
     def join(self) -> None:
         self.same(self.q.join, self.model.join)
+
+    @rule(immediate=st.booleans())
+    def shutdown(self, immediate: bool) -> None:
+        self.same(
+            lambda: self.q.shutdown(immediate), lambda: self.model.shutdown(immediate)
+        )
 
     @invariant()
     def sizes_match(self) -> None:
@@ -398,7 +370,6 @@ class EventMachine(PrimitiveMachine):
 # -- the tests -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize(
     "machine",
     [
@@ -412,21 +383,36 @@ class EventMachine(PrimitiveMachine):
     ids=lambda machine: str(machine.__name__).removesuffix("Machine"),
 )
 def test_matches_stdlib(
-    machine: type[PrimitiveMachine], impl: str, executors: dict[str, BaseExecutor]
+    machine: type[PrimitiveMachine], executor: BaseExecutor
 ) -> None:
-    run_machine(machine, executors[impl])
+    run_machine(machine, executor)
+
+
+class ModelCheck(QueueMachine):
+    """The hand-written shut-down model against 3.13's queue.Queue itself."""
+
+    maxsizes = st.integers(0, 2)
+
+    @initialize(data=st.data())
+    def create(self, data: st.DataObject) -> None:
+        maxsize = data.draw(self.maxsizes, label="maxsize")
+        self.q = ShutDownModel(maxsize)  # type: ignore[assignment]  # the model itself
+        self.model = queue.Queue(maxsize)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="queue.ShutDown is 3.13's")
+def test_the_shutdown_model_is_3_13s_queue() -> None:
+    with unirun.ThreadExecutor(max_workers=1) as ex:
+        run_machine(ModelCheck, ex)
 
 
 # -- edge cases found by probing, pinned -------------------------------------------
 
 
 @pytest.mark.parametrize("maxsize", [0, 10])
-@pytest.mark.parametrize("impl", IMPLS)
-def test_queue_takes_many_mid_size_items(
-    impl: str, maxsize: int, executors: dict[str, BaseExecutor]
-) -> None:
+def test_queue_takes_many_mid_size_items(maxsize: int, executor: BaseExecutor) -> None:
     """Items under the spill size that fill the shared ring buffer still fit."""
-    q: Queue[bytes] = executors[impl].Queue(maxsize)
+    q: Queue[bytes] = executor.Queue(maxsize)
     model: queue.Queue[bytes] = queue.Queue(maxsize)
     item = b"x" * 200_000
     for _ in range(6):
@@ -439,11 +425,8 @@ def test_queue_takes_many_mid_size_items(
 
 
 @pytest.mark.parametrize("blocking", [True, False])
-@pytest.mark.parametrize("impl", IMPLS)
-def test_lock_timeout_too_large(
-    impl: str, blocking: bool, executors: dict[str, BaseExecutor]
-) -> None:
-    lock = executors[impl].Lock()
+def test_lock_timeout_too_large(blocking: bool, executor: BaseExecutor) -> None:
+    lock = executor.Lock()
     model = threading.Lock()
     timeout = threading.TIMEOUT_MAX * 2
     assert outcome(lambda: lock.acquire(blocking, timeout)) == outcome(
@@ -451,9 +434,8 @@ def test_lock_timeout_too_large(
     )
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_lock_timeout_none(impl: str, executors: dict[str, BaseExecutor]) -> None:
-    lock = executors[impl].Lock()
+def test_lock_timeout_none(executor: BaseExecutor) -> None:
+    lock = executor.Lock()
     model = threading.Lock()
     bad: Any = None
     assert outcome(lambda: lock.acquire(True, bad)) == outcome(
@@ -462,11 +444,8 @@ def test_lock_timeout_none(impl: str, executors: dict[str, BaseExecutor]) -> Non
 
 
 @pytest.mark.parametrize("blocking", [True, False])
-@pytest.mark.parametrize("impl", IMPLS)
-def test_lock_timeout_nan(
-    impl: str, blocking: bool, executors: dict[str, BaseExecutor]
-) -> None:
-    lock = executors[impl].Lock()
+def test_lock_timeout_nan(blocking: bool, executor: BaseExecutor) -> None:
+    lock = executor.Lock()
     model = threading.Lock()
     nan = float("nan")
     assert outcome(lambda: lock.acquire(blocking, nan)) == outcome(
@@ -474,9 +453,25 @@ def test_lock_timeout_nan(
     )
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_event_wait_nan(impl: str, executors: dict[str, BaseExecutor]) -> None:
-    event = executors[impl].Event()
+def test_event_wait_nan(executor: BaseExecutor) -> None:
+    event = executor.Event()
     model = threading.Event()
     nan = float("nan")
     assert outcome(lambda: event.wait(nan)) == outcome(lambda: model.wait(nan))
+
+
+@pytest.mark.parametrize("maxsize", [0, 1])
+def test_queue_wait_too_long_to_wait_for(maxsize: int, executor: BaseExecutor) -> None:
+    """As queue.Queue: a time-out beyond TIMEOUT_MAX is refused once it must wait."""
+    q: Queue[int] = executor.Queue(maxsize)
+    model: queue.Queue[int] = queue.Queue(maxsize)
+    timeout = threading.TIMEOUT_MAX * 2
+    assert outcome(lambda: q.get(timeout=timeout)) == outcome(
+        lambda: model.get(timeout=timeout)
+    )
+    if maxsize:
+        q.put(1)
+        model.put(1)
+        assert outcome(lambda: q.put(2, timeout=timeout)) == outcome(
+            lambda: model.put(2, timeout=timeout)
+        )

@@ -26,7 +26,7 @@ from .._base import BaseExecutor
 from .._call import run_chunk
 from .._checks import check_initializer, check_size
 from .._cpu import usable_cpus
-from .._sync.waiting import sending_to
+from .._sync import sending_to
 from .._transfer import CallableCache, dumps_args, transfer_error, unwrap
 from ._launch import default_context
 from ._pool import Pool, Task, describe_exit, registry

@@ -1,4 +1,4 @@
-"""Queues, locks, semaphores and events with one semantics on every backend.
+"""Queues, locks, conditions, barriers, events and dicts: one semantics everywhere.
 
 An executor makes its primitives through a :class:`Kernel`: the in-process one
 (:data:`LOCAL`) for executors whose tasks share the caller's process, a
@@ -6,33 +6,72 @@ An executor makes its primitives through a :class:`Kernel`: the in-process one
 backend with primitives of its own (a cluster's, say) supplies its own kernel.
 :class:`PrimitiveMethods` gives executors and their views ``ex.Queue()`` and
 the rest, each a call to that kernel.
+
+Where to read: each primitive's module has its public type and both versions
+(``queues``/``ringqueue``, ``locks``, ``semaphores``, ``conditions``,
+``barriers``, ``events``, ``dicts``); ``waiting`` is how async code waits in
+this process; the shared versions are built on ``monitor`` (shared words, a
+robust ``mutex``, waiter slots rung by ``doorbells``) over the OS resources of
+``shm``; ``sending`` is where a primitive may be pickled to; ``messages`` the
+stdlib's error messages.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar
 
-from .events import Event
-from .locks import BoundedSemaphore, Lock, Semaphore
-from .queues import Queue
+from .barriers import Barrier, LocalBarrier, SharedBarrier
+from .conditions import Condition, LocalCondition, SharedCondition
+from .dicts import Dict, LocalDict, SharedDict
+from .events import Event, LocalEvent, SharedEvent
+from .locks import LocalLock, LocalRLock, Lock, RLock, SharedLock, SharedRLock
+from .queues import LocalQueue, Queue, QueueShutDown
+from .ringqueue import SharedQueue
+from .semaphores import (
+    BoundedSemaphore,
+    LocalBoundedSemaphore,
+    LocalSemaphore,
+    Semaphore,
+    SharedBoundedSemaphore,
+    SharedSemaphore,
+)
+from .sending import sending_to
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "LOCAL",
+    "PRIMITIVES",
+    "Barrier",
     "BoundedSemaphore",
+    "Condition",
+    "Dict",
     "Event",
     "Kernel",
     "Lock",
     "MakesPrimitives",
     "PrimitiveMethods",
     "Queue",
+    "QueueShutDown",
+    "RLock",
     "Semaphore",
     "SharedKernel",
+    "sending_to",
 ]
 
 
+T = TypeVar("T")
+#: What a Condition may be made over (the name: methods called Lock shadow it).
+AnyLock: TypeAlias = Lock | RLock
+
+
 class Kernel(ABC):
-    """Makes the primitives of one executor: one method per primitive."""
+    """Makes the primitives of one executor: one method per primitive.
+
+    Arguments arrive as the caller gave them; the primitive checks them.
+    """
 
     __slots__ = ()
 
@@ -43,6 +82,14 @@ class Kernel(ABC):
     @abstractmethod
     def Lock(self) -> Lock:
         """A mutual-exclusion lock."""
+
+    @abstractmethod
+    def RLock(self) -> RLock:
+        """A reentrant lock."""
+
+    @abstractmethod
+    def Condition(self, lock: AnyLock | None) -> Condition:
+        """A condition variable over ``lock`` (a new RLock if None)."""
 
     @abstractmethod
     def Semaphore(self, value: int) -> Semaphore:
@@ -56,43 +103,80 @@ class Kernel(ABC):
     def Event(self) -> Event:
         """An event flag."""
 
+    @abstractmethod
+    def Barrier(
+        self, parties: int, action: Callable[[], object] | None, timeout: float | None
+    ) -> Barrier:
+        """A barrier for ``parties`` parties."""
 
-class _LocalKernel(Kernel):
-    """Primitives for threads and coroutines of this process."""
+    @abstractmethod
+    def Dict(self) -> Dict[Any, Any]:
+        """A mapping, every operation atomic."""
 
-    __slots__ = ()
+
+#: Each primitive's class in this process and across processes: the one table
+#: both built-in kernels read. The shared classes take the executor's scope first.
+PRIMITIVES: Final[dict[Any, tuple[type[Any], type[Any]]]] = {
+    Queue: (LocalQueue, SharedQueue),
+    Lock: (LocalLock, SharedLock),
+    RLock: (LocalRLock, SharedRLock),
+    Condition: (LocalCondition, SharedCondition),
+    Semaphore: (LocalSemaphore, SharedSemaphore),
+    BoundedSemaphore: (LocalBoundedSemaphore, SharedBoundedSemaphore),
+    Event: (LocalEvent, SharedEvent),
+    Barrier: (LocalBarrier, SharedBarrier),
+    Dict: (LocalDict, SharedDict),
+}
+
+
+class _TableKernel(Kernel):
+    """A kernel that makes each primitive from one column of :data:`PRIMITIVES`."""
+
+    __slots__ = ("_column", "_leading")
+
+    def __init__(self, column: int, leading: tuple[object, ...]) -> None:
+        self._column = column
+        self._leading = leading  # the arguments every class of the column takes
+
+    def _make(self, kind: Callable[..., T], *args: object) -> T:
+        made: T = PRIMITIVES[kind][self._column](*self._leading, *args)
+        return made
 
     def Queue(self, maxsize: int) -> Queue[Any]:
-        from .queues import LocalQueue
-
-        return LocalQueue(maxsize)
+        return self._make(Queue, maxsize)
 
     def Lock(self) -> Lock:
-        from .locks import LocalLock
+        return self._make(Lock)
 
-        return LocalLock()
+    def RLock(self) -> RLock:
+        return self._make(RLock)
+
+    def Condition(self, lock: AnyLock | None) -> Condition:
+        return self._make(Condition, lock)
 
     def Semaphore(self, value: int) -> Semaphore:
-        from .locks import LocalSemaphore
-
-        return LocalSemaphore(value)
+        return self._make(Semaphore, value)
 
     def BoundedSemaphore(self, value: int) -> BoundedSemaphore:
-        from .locks import LocalBoundedSemaphore
-
-        return LocalBoundedSemaphore(value)
+        return self._make(BoundedSemaphore, value)
 
     def Event(self) -> Event:
-        from .events import LocalEvent
+        return self._make(Event)
 
-        return LocalEvent()
+    def Barrier(
+        self, parties: int, action: Callable[[], object] | None, timeout: float | None
+    ) -> Barrier:
+        return self._make(Barrier, parties, action, timeout)
+
+    def Dict(self) -> Dict[Any, Any]:
+        return self._make(Dict)
 
 
 #: The kernel of every executor whose tasks run in the caller's process.
-LOCAL: Kernel = _LocalKernel()
+LOCAL: Kernel = _TableKernel(0, ())
 
 
-class SharedKernel(Kernel):
+class SharedKernel(_TableKernel):
     """Primitives shared with the worker processes of one executor.
 
     ``scope`` names that executor: its primitives pickle only into its tasks.
@@ -101,32 +185,8 @@ class SharedKernel(Kernel):
     __slots__ = ("scope",)
 
     def __init__(self, scope: str) -> None:
+        super().__init__(1, (scope,))
         self.scope = scope
-
-    def Queue(self, maxsize: int) -> Queue[Any]:
-        from .queues import SharedQueue
-
-        return SharedQueue(self.scope, maxsize)
-
-    def Lock(self) -> Lock:
-        from .locks import SharedLock
-
-        return SharedLock(self.scope)
-
-    def Semaphore(self, value: int) -> Semaphore:
-        from .locks import SharedSemaphore
-
-        return SharedSemaphore(self.scope, value)
-
-    def BoundedSemaphore(self, value: int) -> BoundedSemaphore:
-        from .locks import SharedBoundedSemaphore
-
-        return SharedBoundedSemaphore(self.scope, value)
-
-    def Event(self) -> Event:
-        from .events import SharedEvent
-
-        return SharedEvent(self.scope)
 
 
 class MakesPrimitives(Protocol):
@@ -138,6 +198,14 @@ class MakesPrimitives(Protocol):
 
     def Lock(self) -> Lock:
         """A lock for this executor's tasks and the caller."""
+        ...
+
+    def RLock(self) -> RLock:
+        """A reentrant lock for this executor's tasks and the caller."""
+        ...
+
+    def Condition(self, lock: AnyLock | None = None) -> Condition:
+        """A condition variable for this executor's tasks and the caller."""
         ...
 
     def Semaphore(self, value: int = 1) -> Semaphore:
@@ -152,6 +220,19 @@ class MakesPrimitives(Protocol):
         """An event flag for this executor's tasks and the caller."""
         ...
 
+    def Barrier(
+        self,
+        parties: int,
+        action: Callable[[], object] | None = None,
+        timeout: float | None = None,
+    ) -> Barrier:
+        """A barrier for this executor's tasks and the caller."""
+        ...
+
+    def Dict(self) -> Dict[Any, Any]:
+        """A mapping shared by this executor's tasks and the caller."""
+        ...
+
 
 class PrimitiveMethods:
     """``ex.Queue()``, ``ex.Lock()``...: each asks the executor's :class:`Kernel`."""
@@ -164,10 +245,11 @@ class PrimitiveMethods:
     def Queue(self, maxsize: int = 0) -> Queue[Any]:
         """A FIFO queue usable by this executor's tasks and by the caller.
 
-        Sync methods are :class:`queue.Queue`'s; ``async_put``, ``async_get``
-        and ``async_join`` wait without blocking an event loop. On executors
-        whose tasks run in other processes, the queue is shared with them.
-        ``maxsize <= 0`` means unbounded.
+        Sync methods are :class:`queue.Queue`'s (3.13's, ``shutdown``
+        included); ``async_put``, ``async_get`` and ``async_join`` wait
+        without blocking an event loop. On executors whose tasks run in other
+        processes, the queue is shared with them. ``maxsize <= 0`` means
+        unbounded.
         """
         return self._kernel().Queue(maxsize)
 
@@ -178,6 +260,21 @@ class PrimitiveMethods:
         ``async with``.
         """
         return self._kernel().Lock()
+
+    def RLock(self) -> RLock:
+        """A reentrant lock, as :class:`threading.RLock`, plus async.
+
+        Its owner is the calling task in a coroutine, else the calling thread
+        (and process).
+        """
+        return self._kernel().RLock()
+
+    def Condition(self, lock: AnyLock | None = None) -> Condition:
+        """A condition variable, as :class:`threading.Condition`, plus async.
+
+        ``lock`` is a Lock or RLock of this executor; a new RLock if None.
+        """
+        return self._kernel().Condition(lock)
 
     def Semaphore(self, value: int = 1) -> Semaphore:
         """A counting semaphore, as :class:`threading.Semaphore`, plus async."""
@@ -190,3 +287,24 @@ class PrimitiveMethods:
     def Event(self) -> Event:
         """An event flag, as :class:`threading.Event`, plus ``async_wait``."""
         return self._kernel().Event()
+
+    def Barrier(
+        self,
+        parties: int,
+        action: Callable[[], object] | None = None,
+        timeout: float | None = None,
+    ) -> Barrier:
+        """A barrier, as :class:`threading.Barrier`, plus ``async_wait``.
+
+        On executors whose tasks run in other processes, ``action`` travels
+        by value and runs in the process of the last party to arrive.
+        """
+        return self._kernel().Barrier(parties, action, timeout)
+
+    def Dict(self) -> Dict[Any, Any]:
+        """A mapping shared by this executor's tasks, each operation atomic.
+
+        On executors whose tasks run in other processes, keys and values are
+        pickled (a read returns a copy).
+        """
+        return self._kernel().Dict()

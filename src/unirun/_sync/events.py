@@ -1,31 +1,20 @@
-"""Event: the type, and its in-process and process-shared implementations."""
+"""Event: the type, and its in-process and process-shared implementations.
+
+The in-process one wraps ``threading.Event`` and adds event-loop waiters; the
+shared one keeps its flag in a :class:`.monitor.Monitor`.
+"""
 
 from __future__ import annotations
 
 import functools
-import mmap
 import threading
-import time
 from abc import ABC, abstractmethod
-from typing import Any, NoReturn
+from typing import NoReturn
 
-from .shm import (
-    _SEM_MAX,
-    _cond_wait,
-    _new_sem,
-    _notify_all,
-    _open_sem,
-    _Segment,
-    _sem_state,
-    _Shared,
-    _wait_timeout,
-)
-from .waiting import (
-    NOT_YET,
-    LoopWaiters,
-    refuse_pickle,
-    take_in_thread,
-)
+from .messages import wait_timeout
+from .sending import refuse_pickle
+from .shared import MonitorShared, deadline_of
+from .waiting import NOT_YET, Waiters, take_in_thread
 
 __all__ = [
     "Event",
@@ -65,7 +54,7 @@ class LocalEvent(Event):
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self._waiters = LoopWaiters()
+        self._waiters = Waiters()
         self._sets = 0  # set() calls so far: a set-then-clear still wakes waiters
         self.is_set = self._event.is_set  # type: ignore[method-assign]
         self.clear = self._event.clear  # type: ignore[method-assign]
@@ -108,96 +97,56 @@ class LocalEvent(Event):
         return f"<unirun.Event {state} (threads and coroutines)>"
 
 
-# Event words: the flag, how many set() calls so far, then one condition.
-_FLAG, _SETS, _EVENT_WAITERS = 0, 1, 2
+# Event words: the flag, and how many set() calls so far; one condition.
+_FLAG, _SETS = 0, 1
+_WAS_SET = 0
 
 
-class SharedEvent(_Shared, Event):
+class SharedEvent(MonitorShared, Event):
     """A :class:`unirun.Event` shared with worker processes."""
 
     def __init__(self, scope: str) -> None:
-        self._mutex_owner, self._mutex = _new_sem(1, 1)
-        self._wake_owner, self._wake = _new_sem(0, _SEM_MAX)
-        self._segment = _Segment.create(mmap.PAGESIZE)
-        self._words = self._segment.words(4)
-        self._register(scope)
-
-    def _state(self) -> tuple[Any, ...]:
-        return (
-            self._scope,
-            _sem_state(self._mutex),
-            _sem_state(self._wake),
-            self._segment.path,
-        )
-
-    def _open(self, state: tuple[Any, ...]) -> None:
-        self._scope, mutex, wake, path = state
-        self._mutex = _open_sem(mutex)
-        self._wake = _open_sem(wake)
-        self._segment = _Segment(path, mmap.PAGESIZE, overflow=False, create=False)
-        self._words = self._segment.words(4)
+        self._create_monitor(scope)
 
     def is_set(self) -> bool:
-        return bool(self._words[_FLAG])
+        return bool(self._monitor.words[_FLAG])
 
     def set(self) -> None:
-        self._mutex.acquire()
-        try:
-            self._words[_FLAG] = 1
-            self._words[_SETS] += 1
-            _notify_all(self._words, _EVENT_WAITERS, self._wake)
-        finally:
-            self._mutex.release()
+        with self._monitor as monitor:
+            monitor.commit((_FLAG, 1), (_SETS, monitor.words[_SETS] + 1))
+            monitor.notify_all(_WAS_SET)
 
     def clear(self) -> None:
-        self._mutex.acquire()
-        try:
-            self._words[_FLAG] = 0
-        finally:
-            self._mutex.release()
+        with self._monitor as monitor:
+            monitor.commit((_FLAG, 0))
+
+    def _set_since(self, sets: int) -> bool:
+        # Like threading.Event: a set() during the wait counts even if a clear()
+        # follows before this waiter runs again.
+        words = self._monitor.words
+        return bool(words[_FLAG]) or words[_SETS] != sets
 
     def wait(self, timeout: float | None = None) -> bool:
-        words = self._words
-        if words[_FLAG]:
+        monitor = self._monitor
+        if monitor.words[_FLAG]:
             return True
         if timeout is not None and not timeout > 0:  # NaN included, as threading
             return False
-        deadline = (
-            None if timeout is None else time.monotonic() + _wait_timeout(timeout)
-        )
-        self._mutex.acquire()
+        deadline = deadline_of(None if timeout is None else wait_timeout(timeout))
+        if not monitor.acquire(deadline):
+            return self.is_set()
         try:
-            # Like threading.Event: a set() during the wait counts even if a
-            # clear() follows before this waiter runs again.
-            sets = words[_SETS]
-            while not words[_FLAG] and words[_SETS] == sets:
-                remaining = None
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                _cond_wait(self._mutex, words, _EVENT_WAITERS, self._wake, remaining)
-            return True
+            ready = functools.partial(self._set_since, monitor.words[_SETS])
+            return monitor.wait_for(_WAS_SET, ready, deadline)
         finally:
-            self._mutex.release()
+            monitor.release()
 
     async def async_wait(self) -> bool:
-        words = self._words
-        sets = words[_SETS]  # before the flag: a set() from here on is seen
-        if not words[_FLAG]:
-            await take_in_thread(functools.partial(self._wait_for_set, sets))
+        sets = self._monitor.words[_SETS]  # before the flag: a set() from here is seen
+        if not self._monitor.words[_FLAG]:
+            ready = functools.partial(self._set_since, sets)
+            await take_in_thread(functools.partial(self._wait_ready, _WAS_SET, ready))
         return True
-
-    def _wait_for_set(self, sets: int, timeout: float) -> bool:
-        """Wait up to ``timeout`` for the flag, or for any set() after ``sets``."""
-        words = self._words
-        self._mutex.acquire()
-        try:
-            if not words[_FLAG] and words[_SETS] == sets:
-                _cond_wait(self._mutex, words, _EVENT_WAITERS, self._wake, timeout)
-            return bool(words[_FLAG]) or words[_SETS] != sets
-        finally:
-            self._mutex.release()
 
     def __repr__(self) -> str:
         state = "set" if self.is_set() else "unset"

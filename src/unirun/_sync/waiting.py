@@ -1,11 +1,12 @@
-"""Waiting without blocking an event loop, and the rule for where primitives go.
+"""Waiting without blocking an event loop.
 
 Two ways to wait from async code:
 
-* :class:`LoopWaiters` — for primitives that live in this process. Whoever
+* :class:`Waiters` — for primitives that live in this process. Whoever
   changes the state (from any thread, or from the loop itself) wakes registered
   waiters through their loop's thread-safe callback; the woken coroutine retries
-  its non-blocking attempt. Works on asyncio and trio.
+  its non-blocking attempt. Works on asyncio and trio. Threads can wait in the
+  same line (:class:`ThreadWaiter`), as a condition variable's do.
 * :func:`take_in_thread` — for primitives shared with other processes, whose
   state changes arrive as OS semaphore posts that no event loop can watch. A
   worker thread blocks in short slices and hands what it took to the
@@ -18,8 +19,7 @@ import asyncio
 import math
 import threading
 from collections import deque
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -28,14 +28,13 @@ import anyio.to_thread
 from .._future import call_soon_threadsafe_here
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
 __all__ = [
     "NOT_YET",
-    "LoopWaiters",
-    "check_send",
-    "refuse_pickle",
-    "sending_to",
+    "LoopWaiter",
+    "ThreadWaiter",
+    "Waiters",
     "take_in_thread",
 ]
 
@@ -87,17 +86,46 @@ def _scheduler() -> Callable[[Callable[[], object]], bool]:
     return schedule_trio
 
 
-class _Waiter:
-    __slots__ = ("event", "schedule", "woken")
+class LoopWaiter:
+    """A coroutine waiting in a :class:`Waiters` line, woken through its loop."""
+
+    __slots__ = ("event", "schedule")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
         self.schedule = _scheduler()
-        self.woken = False
+
+    def wake(self) -> bool:
+        """Wake it; False if its event loop has ended (pass the wake-up on)."""
+        return self.schedule(self.event.set)
 
 
-class LoopWaiters:
-    """The event-loop waiters of one condition ("not empty", "unlocked"...)."""
+class ThreadWaiter:
+    """A thread waiting in a :class:`Waiters` line, blocked on a held lock."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+    def wake(self) -> bool:
+        """Wake it."""
+        self.lock.release()
+        return True
+
+    def sleep(self, timeout: float | None) -> None:
+        """Block until woken, or for ``timeout`` seconds (as ``Condition.wait``)."""
+        if timeout is None:
+            self.lock.acquire()
+        elif timeout > 0:
+            self.lock.acquire(True, timeout)
+        else:
+            self.lock.acquire(False)
+
+
+class Waiters:
+    """The waiters of one condition ("not empty", "unlocked"...), oldest first."""
 
     __slots__ = ("_mutex", "queue")
 
@@ -105,7 +133,7 @@ class LoopWaiters:
         self._mutex = threading.Lock()
         #: The waiters, oldest first; its truth value says whether anyone waits
         #: (a hint, read without the mutex, for hot paths).
-        self.queue: deque[_Waiter] = deque()
+        self.queue: deque[LoopWaiter | ThreadWaiter] = deque()
 
     def __bool__(self) -> bool:
         """Whether anyone waits (a hint: read without the mutex)."""
@@ -115,14 +143,26 @@ class LoopWaiters:
         """Wake up to ``n`` waiters, oldest first; callable from any thread."""
         with self._mutex:
             while n > 0 and self.queue:
-                waiter = self.queue.popleft()
-                waiter.woken = True
-                if waiter.schedule(waiter.event.set):
+                if self.queue.popleft().wake():
                     n -= 1
 
     def wake_all(self) -> None:
         """Wake every waiter."""
         self.wake(len(self.queue))
+
+    def add(self, waiter: LoopWaiter | ThreadWaiter) -> None:
+        """Put ``waiter`` at the end of the line."""
+        with self._mutex:
+            self.queue.append(waiter)
+
+    def remove(self, waiter: LoopWaiter | ThreadWaiter) -> bool:
+        """Take ``waiter`` out of the line; return whether it had been woken."""
+        with self._mutex:
+            try:
+                self.queue.remove(waiter)
+            except ValueError:  # already woken
+                return True
+            return False
 
     async def wait_until(self, attempt: Callable[[], T]) -> T:
         """Return ``attempt()`` once it returns something other than NOT_YET.
@@ -133,10 +173,9 @@ class LoopWaiters:
         """
         result = attempt()
         while result is NOT_YET:
-            waiter = _Waiter()
+            waiter = LoopWaiter()
             used = False
-            with self._mutex:
-                self.queue.append(waiter)
+            self.add(waiter)
             try:
                 result = attempt()  # the state may have changed before we queued
                 if result is NOT_YET:
@@ -144,14 +183,8 @@ class LoopWaiters:
                     result = attempt()
                     used = True
             finally:
-                with self._mutex:
-                    try:
-                        self.queue.remove(waiter)
-                        pass_on = False
-                    except ValueError:  # already woken
-                        pass_on = not used
-                if pass_on:
-                    self.wake()
+                if self.remove(waiter) and not used:
+                    self.wake()  # woken, then cancelled: pass it on
         return result
 
 
@@ -231,48 +264,3 @@ _WAITING: Final = "waiting"
 _RUNNING: Final = "running"
 _DELIVERED: Final = "delivered"
 _ABANDONED: Final = "abandoned"
-
-
-# -- where a primitive may be sent --------------------------------------------------
-
-_sending = threading.local()
-
-
-@contextmanager
-def sending_to(scope: str | None) -> Iterator[list[object]]:
-    """Pickle, inside this block, for tasks of the executor with this scope.
-
-    Yields the list of primitives pickled in the block: the sender keeps them
-    alive until the receiver has opened them.
-    """
-    previous = getattr(_sending, "scope", None), getattr(_sending, "sent", None)
-    sent: list[object] = []
-    _sending.scope, _sending.sent = scope, sent
-    try:
-        yield sent
-    finally:
-        _sending.scope, _sending.sent = previous
-
-
-def check_send(primitive: object, scope: str | None) -> None:
-    """Raise :class:`TypeError` unless pickling for the primitive's own executor."""
-    kind = type(primitive).__name__.removeprefix("Local").removeprefix("Shared")
-    if scope is None:
-        raise TypeError(
-            f"this unirun.{kind} belongs to an executor whose tasks share its "
-            "process, so it cannot be sent to another process; create it with "
-            f"ProcessExecutor().{kind}() or AutoExecutor().{kind}() to share it "
-            "across processes"
-        )
-    if getattr(_sending, "scope", None) != scope:
-        raise TypeError(
-            f"this unirun.{kind} can only be passed to tasks of the executor that "
-            "created it (pickling it elsewhere would make a disconnected copy)"
-        )
-    _sending.sent.append(primitive)
-
-
-def refuse_pickle(primitive: object) -> NoReturn:
-    """``__reduce__`` of an in-process primitive: it cannot leave its process."""
-    check_send(primitive, None)
-    raise AssertionError("unreachable")  # pragma: no cover

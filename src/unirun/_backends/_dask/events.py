@@ -11,7 +11,7 @@ import distributed
 
 from ..._future import wait_done
 from ..._sync import Event
-from ..._sync.shm import _wait_timeout
+from ..._sync.messages import wait_timeout
 from .remote import off_pool, scheduler_address
 from .tokens import client_here
 
@@ -57,7 +57,7 @@ class DaskEvent(Event):
             if timeout > threading.TIMEOUT_MAX:
                 if self.is_set():
                     return True
-                _wait_timeout(timeout)  # raises OverflowError, as threading
+                wait_timeout(timeout)  # raises OverflowError, as threading
         with off_pool():
             return bool(self._dask.wait(timeout))
 

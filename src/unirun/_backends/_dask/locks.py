@@ -12,7 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..._sync import BoundedSemaphore, Lock, Semaphore
-from ..._sync.shm import _MESSAGES, _check_number, _wait_timeout
+from ..._sync.messages import MESSAGES, check_number, wait_timeout
 from ..._sync.waiting import NOT_YET
 from .remote import scheduler_address
 from .tokens import TOKEN, Tokens, take, take_async
@@ -27,16 +27,16 @@ def _lock_wait(blocking: bool, timeout: float) -> float | None:
     """``threading.Lock.acquire``'s arguments checked its way, as a wait time."""
     if timeout == -1 and blocking:
         return None
-    _check_number(timeout)
-    _wait_timeout(timeout)
+    check_number(timeout)
+    wait_timeout(timeout)
     if not blocking:
         if timeout != -1:
-            raise ValueError(_MESSAGES["lock_nonblocking"])
+            raise ValueError(MESSAGES["lock_nonblocking"])
         return 0
     if timeout == -1:
         return None
     if timeout < 0:
-        raise ValueError(_MESSAGES["lock_negative"])
+        raise ValueError(MESSAGES["lock_negative"])
     return timeout
 
 
@@ -57,7 +57,7 @@ class DaskLock(Lock):
         try:
             self._tokens.give(TOKEN, timeout=0)
         except TimeoutError:
-            raise RuntimeError(_MESSAGES["unlocked"]) from None
+            raise RuntimeError(MESSAGES["unlocked"]) from None
 
     def locked(self) -> bool:
         return not self._tokens.count()
@@ -78,7 +78,7 @@ class DaskSemaphore(Semaphore):
 
     def __init__(self, client: distributed.Client, value: int = 1) -> None:
         if value < 0:
-            raise ValueError(_MESSAGES["sem_negative"])
+            raise ValueError(MESSAGES["sem_negative"])
         self._initial = value
         kind = "bounded-semaphore" if self._bounded else "semaphore"
         name = f"unirun-{kind}-{uuid.uuid4().hex}"
@@ -92,27 +92,27 @@ class DaskSemaphore(Semaphore):
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
         if not blocking:
             if timeout is not None:
-                raise ValueError(_MESSAGES["sem_nonblocking"])
+                raise ValueError(MESSAGES["sem_nonblocking"])
             timeout = 0
         value = self._tokens.take_now()
         if value is NOT_YET and timeout is not None and not timeout > 0:
             return False  # a negative (or NaN) time-out tries once, as threading
         if value is NOT_YET:
             if timeout is not None:
-                _wait_timeout(timeout)
+                wait_timeout(timeout)
             value = take(self._tokens, timeout)
         return value is not NOT_YET
 
     def release(self, n: int = 1) -> None:
         if n < 1:
-            raise ValueError(_MESSAGES["release_n"])
+            raise ValueError(MESSAGES["release_n"])
         if self._bounded and self._tokens.count() + n > self._initial:
-            raise ValueError(_MESSAGES["too_many"])
+            raise ValueError(MESSAGES["too_many"])
         for _ in range(n):
             try:
                 self._tokens.give(TOKEN, timeout=0 if self._bounded else None)
             except TimeoutError:
-                raise ValueError(_MESSAGES["too_many"]) from None
+                raise ValueError(MESSAGES["too_many"]) from None
 
     async def async_acquire(self) -> bool:
         await take_async(self._tokens)

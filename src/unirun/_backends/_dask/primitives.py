@@ -22,7 +22,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..._sync import BoundedSemaphore, Event, Kernel, Lock, Queue, Semaphore
+from ..._sync import (
+    Barrier,
+    BoundedSemaphore,
+    Condition,
+    Dict,
+    Event,
+    Kernel,
+    Lock,
+    Queue,
+    RLock,
+    Semaphore,
+)
 from .events import DaskEvent
 from .locks import DaskBoundedSemaphore, DaskLock, DaskSemaphore
 from .queues import DaskQueue
@@ -30,7 +41,11 @@ from .remote import quiet_expected_errors
 from .tokens import executor_clients
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import distributed
+
+    from ..._sync import AnyLock
 
 __all__ = ["DaskKernel"]
 
@@ -70,3 +85,25 @@ class DaskKernel(Kernel):
 
     def Event(self) -> Event:
         return DaskEvent(self.client)
+
+    # Not on Dask yet: a clear error instead of a primitive that half works.
+    def RLock(self) -> RLock:
+        raise _missing("RLock")
+
+    def Condition(self, lock: AnyLock | None) -> Condition:
+        raise _missing("Condition")
+
+    def Barrier(
+        self, parties: int, action: Callable[[], object] | None, timeout: float | None
+    ) -> Barrier:
+        raise _missing("Barrier")
+
+    def Dict(self) -> Dict[Any, Any]:
+        raise _missing("Dict")
+
+
+def _missing(name: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{name} is not available on the dask backend yet; Queue, Lock, Semaphore, "
+        "BoundedSemaphore and Event are"
+    )

@@ -18,7 +18,7 @@ import cloudpickle
 
 from ..._errors import TransferError
 from ..._sync import Queue
-from ..._sync.shm import _MESSAGES
+from ..._sync.messages import MESSAGES
 from ..._sync.waiting import NOT_YET, take_in_thread
 from .remote import off_pool, scheduler_address
 from .tokens import TOKEN, Tokens, take, take_async
@@ -35,7 +35,17 @@ _JOIN_POLL: Final = 0.05
 
 
 class DaskQueue(Queue[T]):
-    """A :class:`unirun.Queue` held by the Dask scheduler."""
+    """A :class:`unirun.Queue` held by the Dask scheduler.
+
+    ``shutdown()`` is not available on Dask yet: it raises
+    :class:`NotImplementedError`.
+    """
+
+    def shutdown(self, immediate: bool = False) -> None:
+        """Not on the dask backend yet."""
+        raise NotImplementedError(
+            "Queue.shutdown() is not available on the dask backend yet"
+        )
 
     def __init__(self, client: distributed.Client, maxsize: int = 0) -> None:
         self.maxsize = maxsize
@@ -70,7 +80,7 @@ class DaskQueue(Queue[T]):
             if not block:
                 timeout = 0
             elif timeout is not None and timeout < 0:
-                raise ValueError(_MESSAGES["queue_negative"])
+                raise ValueError(MESSAGES["queue_negative"])
             if take(self._slots, timeout) is NOT_YET:
                 raise queue.Full
         self._add(data)
@@ -89,7 +99,7 @@ class DaskQueue(Queue[T]):
         if not block:
             timeout = 0
         elif timeout is not None and timeout < 0:
-            raise ValueError(_MESSAGES["queue_negative"])
+            raise ValueError(MESSAGES["queue_negative"])
         data = take(self._items, timeout)
         if data is NOT_YET:
             raise queue.Empty
@@ -112,7 +122,7 @@ class DaskQueue(Queue[T]):
 
     def task_done(self) -> None:
         if self._unfinished.take_now() is NOT_YET:
-            raise ValueError(_MESSAGES["task_done"])
+            raise ValueError(MESSAGES["task_done"])
 
     def join(self) -> None:
         while not self._wait_joined(None):

@@ -1,0 +1,259 @@
+"""Faults mid-operation: processes killed while they use a shared primitive (#12).
+
+Each test runs a real script in a fresh interpreter: a worker process is
+SIGKILLed (or killed by its task's time-out) while it puts, writes, sets or
+waits, many times over; the script then checks that every wait with a time-out
+in the parent returned on time, that the primitive still works, and that
+nothing half-written became visible. A hang fails the test through the
+subprocess time-out; none of these scripts may take long.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+import unirun
+from conftest import make_executor
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from unirun._base import BaseExecutor
+
+pytestmark = pytest.mark.slow
+
+#: Every script checks that its trials finished within this many seconds;
+#: a wedged primitive blocks forever instead, and the run is stopped here.
+BOUND = 150
+
+
+def run_script(tmp_path: Path, source: str, *args: str) -> str:
+    """Run ``source`` as a script; fail if it hangs, fails or leaks; return stdout."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    try:
+        done = subprocess.run(
+            [sys.executable, str(script), *args],
+            capture_output=True,
+            text=True,
+            timeout=BOUND,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"the script hung; its output so far: {expired.stdout!r}")
+    assert done.returncode == 0, done.stderr
+    assert "leak" not in done.stderr, done.stderr
+    return done.stdout
+
+
+QUEUE_SCRIPT = """
+import os, queue, signal, sys
+import unirun
+
+def produce(q, size):
+    q.put(os.getpid())
+    i = 0
+    while True:
+        q.put((i, bytes([i % 251]) * size))
+        i += 1
+
+def check(item, size):
+    if isinstance(item, int):  # the producer's pid
+        return
+    index, payload = item
+    assert payload == bytes([index % 251]) * size, "a damaged item"
+
+if __name__ == "__main__":
+    trials = int(sys.argv[1])
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        for trial in range(trials):
+            size = (64, 5000, 300_000)[trial % 3]
+            q = ex.Queue(maxsize=(0, 4)[trial % 2])
+            if trial % 4 == 3:  # killed by its own time-out, mid-put
+                future = ex.options(timeout=0.5).submit(produce, q, size)
+            else:  # killed from outside, mid-put or mid-wait for room
+                future = ex.submit(produce, q, size)
+                pid = q.get(timeout=30)
+                for _ in range(20):
+                    check(q.get(timeout=30), size)
+                os.kill(pid, signal.SIGKILL)
+            while not future.done():
+                try:
+                    check(q.get(timeout=0.5), size)
+                except queue.Empty:
+                    pass
+            assert isinstance(future.exception(), unirun.UnirunError)
+            while True:  # every item that made it in is whole
+                try:
+                    check(q.get(timeout=0.2), size)
+                except queue.Empty:
+                    break
+            q.put("after", timeout=2)
+            assert q.get(timeout=2) == "after"
+            print("trial", trial, "ok", flush=True)
+    print("done")
+"""
+
+
+def test_a_queue_survives_writers_killed_mid_put_gh12(tmp_path: Path) -> None:
+    """Regression (#12 #6): a producer killed while it held the queue's mutex
+    left ``get(timeout=...)`` blocked forever in the parent."""
+    out = run_script(tmp_path, QUEUE_SCRIPT, "24")
+    assert out.splitlines()[-1] == "done"
+    assert out.count(" ok") == 24
+
+
+OTHERS_SCRIPT = """
+import os, signal, sys, threading, time
+import unirun
+
+def hammer(kind, primitive, started):
+    started.put(os.getpid())
+    i = 0
+    while True:
+        i += 1
+        if kind == "dict":
+            primitive[i % 20] = (i % 20, bytes([i % 20]) * (i % 2000))
+            primitive.pop((i + 7) % 20, None)
+        elif kind == "event":
+            primitive.set()
+            primitive.clear()
+        elif kind == "barrier":
+            try:
+                primitive.wait(timeout=0.01)
+            except threading.BrokenBarrierError:
+                primitive.reset()
+        elif kind == "condition":
+            with primitive:
+                primitive.wait(timeout=0.001)
+
+if __name__ == "__main__":
+    kinds = sys.argv[1:]
+    with unirun.ProcessExecutor(max_workers=2) as ex:
+        for kind in kinds:
+            for trial in range(6):
+                primitive = {
+                    "dict": ex.Dict,
+                    "event": ex.Event,
+                    "barrier": lambda: ex.Barrier(3),
+                    "condition": lambda: ex.Condition(ex.Lock()),
+                }[kind]()
+                started = ex.Queue()
+                future = ex.submit(hammer, kind, primitive, started)
+                victim = started.get(timeout=30)
+                time.sleep(0.01 * trial)  # a different moment each time
+                os.kill(victim, signal.SIGKILL)
+                assert isinstance(future.exception(timeout=60), unirun.UnirunError)
+                if kind == "dict":
+                    for key, value in primitive.items():
+                        assert value == (key, bytes([key]) * len(value[1]))
+                    primitive["after"] = 1
+                    assert primitive.pop("after") == 1
+                elif kind == "event":
+                    primitive.clear()
+                    assert primitive.wait(timeout=0.1) is False
+                    primitive.set()
+                    assert primitive.wait(timeout=0.1) is True
+                elif kind == "barrier":
+                    try:
+                        primitive.wait(timeout=0.1)
+                    except threading.BrokenBarrierError:
+                        pass
+                    primitive.reset()
+                    assert primitive.n_waiting == 0
+                elif kind == "condition":
+                    if primitive.acquire(timeout=0.5):  # a dead holder keeps it
+                        assert primitive.wait(timeout=0.1) is False
+                        primitive.notify_all()
+                        primitive.release()
+                print(kind, trial, "ok", flush=True)
+    print("done")
+"""
+
+
+@pytest.mark.parametrize("kind", ["dict", "event", "barrier", "condition"])
+def test_other_primitives_survive_users_killed_mid_operation(
+    tmp_path: Path, kind: str
+) -> None:
+    out = run_script(tmp_path, OTHERS_SCRIPT, kind)
+    assert out.splitlines()[-1] == "done"
+    assert out.count(" ok") == 6
+
+
+# -- in this process --------------------------------------------------------------
+
+
+@pytest.fixture
+def process_ex() -> Iterator[BaseExecutor]:
+    """A small process executor."""
+    ex = make_executor("process")
+    try:
+        yield ex
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def test_a_lock_held_by_a_dead_process_still_times_out(
+    process_ex: BaseExecutor,
+) -> None:
+    """As with multiprocessing, the lock stays held; a timed acquire says so."""
+    lock = process_ex.Lock()
+    holder = process_ex.Queue()
+    future = process_ex.submit(_hold_forever, lock, holder)
+    os.kill(holder.get(timeout=60), signal.SIGKILL)
+    assert isinstance(future.exception(timeout=60), unirun.WorkerCrashedError)
+    assert lock.acquire(timeout=0.1) is False
+    assert lock.locked()
+
+
+def _hold_forever(lock: unirun.Lock, holder: unirun.Queue[int]) -> None:
+    lock.acquire()
+    holder.put(os.getpid())
+    threading.Event().wait()
+
+
+def _interrupt_after(seconds: float) -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="signals reach the main thread only",
+)
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_ctrl_c_in_a_condition_or_barrier_wait_leaves_them_whole(kind: str) -> None:
+    ex = make_executor(kind)
+    previous = signal.getsignal(signal.SIGALRM)
+    try:
+        cond = ex.Condition()
+        barrier = ex.Barrier(2)
+        with cond:
+            _interrupt_after(0.05)
+            with pytest.raises(KeyboardInterrupt):
+                cond.wait()
+            assert cond.wait(0) is False  # still usable, lock held again
+        _interrupt_after(0.05)
+        with pytest.raises(KeyboardInterrupt):
+            barrier.wait()
+        assert barrier.n_waiting == 0
+        assert not barrier.broken
+        other = threading.Thread(target=barrier.wait)
+        other.start()
+        assert barrier.wait(timeout=30) in (0, 1)
+        other.join()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        ex.shutdown()
