@@ -179,8 +179,9 @@ def test_profile_without_executor() -> None:
 def test_all_thread_workload_starts_no_process(auto: unirun.AutoExecutor) -> None:
     auto.submit(nap, 0.01).result(timeout=60)
     list(auto.map(nap, [0.001] * 10))
-    assert auto._process is None
-    assert auto._wide is None
+    from unirun import ThreadExecutor
+
+    assert all(isinstance(p, ThreadExecutor) for p in auto._router.pools.started())
 
 
 def test_process_verdict_revised_when_calls_become_tiny(
