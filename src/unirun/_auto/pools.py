@@ -106,10 +106,10 @@ class Pools:
         self.free_threaded = free_threaded()
         self._scope = scope
         self._name = name
-        self._thread = _Lazy(self._new_thread)
+        self._thread = _Lazy(lambda: self._new_thread())
         self._process = _Lazy(lambda: self._new_process(wide=False))
         self._wide = _Lazy(lambda: self._new_process(wide=True))
-        self._coroutine = _Lazy(self._new_coroutine)
+        self._coroutine = _Lazy(lambda: self._new_coroutine())
         self._cost_lock = threading.Lock()
         self.thread_s: float | None = None
         self.process_s: float | None = None
@@ -220,8 +220,8 @@ class Pools:
         return cost
 
     def _measure_process(self) -> float:
-        pool = self.process()
         try:
+            pool = self.process()
             pool._submit(_noop, (), {}, NO_OPTIONS).result()  # start a worker
             return self._round_trip(pool)
         except Exception:
