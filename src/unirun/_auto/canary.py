@@ -137,10 +137,11 @@ class Monitor(Generic[ProbeT]):
                     probe_cpu=0.0,
                     probe_wait=0.0,
                     others_cpu=0.0,
+                    canary_wait=min(own_wait, covered),
                     blocked_s=min(blocked, covered),
                 )
             return
-        window = _Canary(probe, own).run(wanted, blocked)
+        window = _Canary(probe, own).run(wanted, blocked, own_wait)
         if window is None:
             return
         probe.window = window
@@ -161,7 +162,7 @@ class _Canary:
         self._probe = probe
         self._own = own
 
-    def run(self, wanted: float, blocked: float) -> Window | None:
+    def run(self, wanted: float, blocked: float, own_wait: float) -> Window | None:
         probe = self._probe
         clock = _cpu_clock(probe.ident)
         if clock is None:
@@ -169,7 +170,7 @@ class _Canary:
         probe_stat = _Stat(probe.tid)
         states = _StateReader(probe.tid)
         try:
-            return self._stretches(clock, probe_stat, states, wanted, blocked)
+            return self._stretches(clock, probe_stat, states, wanted, blocked, own_wait)
         finally:
             probe_stat.close()
             states.close()
@@ -181,6 +182,7 @@ class _Canary:
         states: _StateReader,
         wanted: float,
         blocked: float,
+        own_wait: float,
     ) -> Window:
         probe, own = self._probe, self._own
         perf, cpu_of, thread_time = (
@@ -189,7 +191,7 @@ class _Canary:
             time.thread_time,
         )
         start_cpu, start_process = cpu_of(clock), time.process_time()
-        start_own = thread_time()
+        start_own, start_own_wait = thread_time(), own.wait()
         start_wait = probe_stat.wait()
         limit = wanted + WINDOW_S
         held = free = 0.0
@@ -198,9 +200,9 @@ class _Canary:
             # The gap: let go of the GIL; a wait to get it back beyond the
             # sleep's overshoot (and our own run-queue wait) was another
             # thread holding it.
-            before, own_wait = perf(), own.wait()
+            before, queued = perf(), own.wait()
             time.sleep(GAP)
-            late = perf() - before - GAP - (own.wait() - own_wait)
+            late = perf() - before - GAP - (own.wait() - queued)
             if late > BLOCKED_AFTER:
                 blocked += late
             cycles += 1
@@ -212,18 +214,17 @@ class _Canary:
                 break
             # The stretch: hold the GIL (pure Python) and see whether the probe's
             # CPU clock moves meanwhile.
-            probe_wait = probe_stat.wait()
             t0, p0, c0 = perf(), cpu_of(clock), thread_time()
             until = t0 + STRETCH
             while perf() < until:
                 pass
             t1, p1, c1 = perf(), cpu_of(clock), thread_time()
-            span, queued = t1 - t0, probe_stat.wait() - probe_wait
+            span = t1 - t0
             # It counts when the canary really had a CPU and the GIL throughout
-            # (its own CPU kept up with the clock) and the probe mostly had a
-            # CPU too (other processes did not hold ours).
-            if c1 - c0 >= 0.8 * span and queued <= 0.5 * span:
-                held += span - queued
+            # (its own CPU kept up with the clock). Whether the probe had a CPU
+            # the kernel tells only later: its waits are taken off afterwards.
+            if c1 - c0 >= 0.8 * span:
+                held += span
                 free += min(p1 - p0, span)
             if t1 >= limit:
                 break
@@ -234,6 +235,7 @@ class _Canary:
             probe_wait=max(0.0, probe_stat.wait() - start_wait),
             others_cpu=max(0.0, time.process_time() - start_process - probe_cpu),
             canary_cpu=max(0.0, thread_time() - start_own),
+            canary_wait=own_wait + max(0.0, own.wait() - start_own_wait),
             held_s=held,
             free_s=free,
             blocked_s=blocked,

@@ -57,10 +57,10 @@ MIXED_MIN = 0.25
 FREE_MIN = 0.5
 #: The canary's stretches tell only when they add up to this much (seconds).
 MIN_HELD = 0.0004
-#: A call that kept the canary off the GIL for this share of the time it was
-#: watched holds the GIL (when no other thread was busy meanwhile).
+#: A call that kept the canary off the GIL for this share of the time the canary
+#: wanted it holds the GIL (when no other thread was busy meanwhile).
 BLOCKED_MIN = 0.8
-#: ... and the watch lasted at least this long (seconds).
+#: ... and the canary wanted it for at least this long (seconds).
 BLOCKED_WATCH = 0.001
 #: A call shorter than this fraction of a thread hand-off runs inline.
 INLINE_FRACTION = 0.5
@@ -208,9 +208,12 @@ def free_share(sample: ProbeSample) -> float | None:
         return min(1.0, window.free_s / held)
     others = sample.others_cpu_s - window.canary_cpu
     on_cpu = sample.cpu_s >= BUSY_MIN * max(sample.wall_s - sample.wait_s, 1e-9)
+    # The time the canary wanted the GIL: not while it waited for a CPU, nor
+    # while it held the GIL itself.
+    wanted = window.seconds - window.canary_wait - window.canary_cpu
     if (
-        window.seconds >= BLOCKED_WATCH
-        and window.blocked_s >= BLOCKED_MIN * window.seconds
+        wanted >= BLOCKED_WATCH
+        and window.blocked_s >= BLOCKED_MIN * wanted
         and on_cpu
         and others <= _FLOOR * window.blocked_s
     ):

@@ -48,8 +48,9 @@ class Window:
         probe_wait: time the probe's thread waited on the OS run queue.
         others_cpu: CPU of every other thread of the process (the canary too).
         canary_cpu: CPU of the canary.
+        canary_wait: time the canary waited on the OS run queue.
         held_s: time the canary held the GIL in stretches that count (it had a
-            CPU, and so, mostly, did the probe), less the probe's run-queue waits.
+            CPU throughout).
         free_s: the probe's CPU time during those stretches: it ran without the
             GIL.
         blocked_s: time the canary waited for the GIL (not for a CPU) while the
@@ -63,6 +64,7 @@ class Window:
     probe_wait: float
     others_cpu: float
     canary_cpu: float = 0.0
+    canary_wait: float = 0.0
     held_s: float = 0.0
     free_s: float = 0.0
     blocked_s: float = 0.0
