@@ -20,7 +20,7 @@ from .._checks import describe
 from .._errors import LoopBlockedWarning
 from .classify import Verdict
 from .loopguard import LOOP_BLOCK_S, StepReport, StepTimer
-from .verdicts import CACHE_SIZE, key_of
+from .verdicts import CACHE_SIZE, cached, key_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,11 +99,7 @@ class CoroutinePath:
         """Submit ``fn``, an ``async def`` (or a partial of one)."""
         key = key_of(fn)
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                if len(self._entries) >= CACHE_SIZE:
-                    del self._entries[next(iter(self._entries))]
-                entry = self._entries[key] = _Entry()
+            entry = cached(self._entries, key, _Entry)
         if len(self._known) >= CACHE_SIZE:
             self._known.clear()
         with contextlib.suppress(TypeError):  # unhashable: always the slow path

@@ -196,12 +196,7 @@ class RoutedMap:
         finally:
             if routed:
                 self._route.unreserve()
-        if first.cancelled():
-            slot.cancel()
-        elif (error := first.exception()) is not None:
-            slot._set_result_if_pending(ChunkResult([], error))
-        else:
-            slot._set_result_if_pending(ChunkResult([first.result()], None))
+        _settle_chunk(first, slot)
 
     def _route_rest(self, rest: list[tuple[Any, ...]]) -> None:
         if self._closed or not rest:
@@ -238,18 +233,19 @@ class RoutedMap:
             inner.start()
 
 
+def _settle_chunk(done: cf.Future[Any], chunk: Future[Any]) -> None:
+    """Give ``chunk`` the outcome of one finished call, as a one-value chunk."""
+    if done.cancelled():
+        chunk.cancel()
+    elif (error := done.exception()) is not None:
+        chunk._set_result_if_pending(ChunkResult([], error))
+    else:
+        chunk._set_result_if_pending(ChunkResult([done.result()], None))
+
+
 def _as_chunk(future: cf.Future[Any]) -> Future[Any]:
     """A Future of a one-value :class:`ChunkResult` that follows ``future``."""
     chunk: Future[Any] = Future()
-
-    def copy(done: cf.Future[Any]) -> None:
-        if done.cancelled():
-            chunk.cancel()
-        elif (error := done.exception()) is not None:
-            chunk._set_result_if_pending(ChunkResult([], error))
-        else:
-            chunk._set_result_if_pending(ChunkResult([done.result()], None))
-
     chunk.add_done_callback(lambda c: c.cancelled() and future.cancel())
-    future.add_done_callback(copy)
+    future.add_done_callback(lambda done: _settle_chunk(done, chunk))
     return chunk

@@ -137,15 +137,13 @@ class Pools:
             return self.process()
         return self.coroutine()
 
+    def _lazies(self) -> tuple[_Lazy[Any], ...]:
+        # Coroutine first: its tasks may still hand work to the others.
+        return (self._coroutine, self._thread, self._process, self._wide)
+
     def started(self) -> list[BaseExecutor]:
         """The pools made so far, coroutine first."""
-        lazies: tuple[_Lazy[Any], ...] = (
-            self._coroutine,
-            self._thread,
-            self._process,
-            self._wide,
-        )
-        return [lazy.value for lazy in lazies if lazy.value is not None]
+        return [lazy.value for lazy in self._lazies() if lazy.value is not None]
 
     def _new_thread(self) -> ThreadExecutor:
         from .._backends.thread import ThreadExecutor
@@ -262,14 +260,8 @@ class Pools:
 
     def close(self, wait: bool, cancel_futures: bool) -> list[BaseExecutor]:
         """Shut every pool down; none is made afterwards. Returns the pools."""
-        lazies: tuple[_Lazy[Any], ...] = (
-            self._coroutine,
-            self._thread,
-            self._process,
-            self._wide,
-        )
         pools: list[BaseExecutor] = [
-            pool for lazy in lazies if (pool := lazy.close()) is not None
+            pool for lazy in self._lazies() if (pool := lazy.close()) is not None
         ]
         for pool in pools:
             pool.shutdown(wait, cancel_futures=cancel_futures)

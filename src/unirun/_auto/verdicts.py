@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._errors import TransferError
 from .._future import Future
@@ -38,9 +38,19 @@ if TYPE_CHECKING:
     from .pools import Pools
     from .profiling import Window
 
-__all__ = ["CACHE_SIZE", "Entry", "Held", "Verdicts", "key_of", "transferable"]
+__all__ = [
+    "CACHE_SIZE",
+    "Entry",
+    "Held",
+    "Verdicts",
+    "cached",
+    "key_of",
+    "transferable",
+]
 
 _LOGGER = logging.getLogger("unirun")
+
+E = TypeVar("E")
 
 #: An inline call this many times over the inline limit sends the callable back
 #: to probing (its cost depends on its arguments).
@@ -67,6 +77,17 @@ def key_of(fn: Callable[..., Any]) -> Any:
     except TypeError:
         return id(target)
     return target
+
+
+def cached(entries: dict[Any, E], key: Any, make: Callable[[], E]) -> E:
+    """``entries[key]``, made if missing; the oldest goes past :data:`CACHE_SIZE`
+    (call with the cache's lock held)."""
+    entry = entries.get(key)
+    if entry is None:
+        if len(entries) >= CACHE_SIZE:
+            del entries[next(iter(entries))]
+        entry = entries[key] = make()
+    return entry
 
 
 def transferable(
@@ -194,11 +215,7 @@ class Verdicts:
         held behind a running probe, or the probe itself."""
         key = key_of(fn)
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                if len(self._entries) >= CACHE_SIZE:
-                    del self._entries[next(iter(self._entries))]
-                entry = self._entries[key] = Entry()
+            entry = cached(self._entries, key, Entry)
             if entry.probe is not None:
                 outer: Future[Any] = Future()
                 entry.held.append(Held(outer, fn, args, kwargs, options))
