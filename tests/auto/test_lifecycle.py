@@ -7,6 +7,7 @@ its threads. The exit tests run real scripts in a subprocess, as users do.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import gc
 import subprocess
 import sys
@@ -129,3 +130,31 @@ def test_process_hint_never_probes_in_process_gh12() -> None:
         "map: worker crashed",
         "alive",
     ]
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["run", "cancel"])
+@pytest.mark.parametrize("wait", [True, False], ids=["wait", "nowait"])
+def test_shutdown_never_refuses_an_accepted_call_gh12(wait: bool, cancel: bool) -> None:
+    # New functions (probes, held calls), known ones and a map, then shutdown at
+    # once: each call runs, or with cancel_futures is cancelled; none is refused.
+    ex = unirun.AutoExecutor()
+    calls: list[tuple[Callable[[float], float], float]] = [
+        (nap, 0.001),
+        (spin, 0.001),
+        (nap, 0.0),
+    ]
+    futures = [ex.submit(fn, arg) for _ in range(30) for fn, arg in calls]
+    results = ex.map(spin, [0.0005] * 40)
+    ex.shutdown(wait=wait, cancel_futures=cancel)
+    for future in futures:
+        # As with the stdlib pools, a future cancelled by shutdown is done but
+        # not "notified": cf.wait() would not count it. result() tells.
+        try:
+            assert future.result(timeout=120) in (0.0, 0.001)
+        except cf.CancelledError:
+            assert cancel
+    try:
+        assert list(results) == [0.0005] * 40
+    except cf.CancelledError:
+        assert cancel
+    ex.shutdown(wait=True)

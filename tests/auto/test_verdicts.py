@@ -91,13 +91,13 @@ def test_calls_behind_a_probe_are_held_then_handed_on_once(
     ]
     assert all(isinstance(f, Future) and not f.done() for f in held)
     assert not verdicts.settled(wait_for_event)
-    idle: list[bool] = []
-    verdicts.when_idle(lambda: idle.append(True))
-    assert idle == []  # busy: a probe runs
+    idle = threading.Event()
+    verdicts.when_idle(idle.set)
+    assert not idle.is_set()  # busy: a probe runs
     release.set()
     assert probe.result(timeout=60) == 0  # type: ignore[union-attr]  # a Future
     verdicts.wait_idle()
-    assert idle == [True]
+    assert idle.wait(60)
     assert [f.result(timeout=60) for f in held] == [1, 2]  # type: ignore[union-attr]
     assert [[c.args[2] for c in batch] for batch in recorder.handed] == [[1, 2]]
 
@@ -117,11 +117,11 @@ def test_cancel_held_cancels_only_the_held_calls(verdicts: Verdicts) -> None:
 
 def test_reserve_keeps_the_cache_busy(verdicts: Verdicts) -> None:
     verdicts.reserve()
-    idle: list[bool] = []
-    verdicts.when_idle(lambda: idle.append(True))
-    assert idle == []
+    idle = threading.Event()
+    verdicts.when_idle(idle.set)
+    assert not idle.is_set()
     verdicts.unreserve()
-    assert idle == [True]
+    assert idle.wait(60)  # from a thread of its own
 
 
 def test_classify_gets_what_it_needs(

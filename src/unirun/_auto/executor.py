@@ -184,6 +184,7 @@ class AutoExecutor(BaseExecutor):
 
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         self._finalizer.detach()
+        _exits().discard(self)
         self._router.close(wait, cancel_futures)
 
     async def __aenter__(self) -> Self:

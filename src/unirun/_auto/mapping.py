@@ -15,6 +15,7 @@ executor for nothing but what :class:`MapRoute` names.
 from __future__ import annotations
 
 import enum
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -125,7 +126,8 @@ class RoutedMap:
     A :class:`~unirun._map.BatchFeeder`. The probe's slot is completed only
     after the rest's first slots were queued, so a consumer that reaches the
     end of the queue is at the end. The executor was reserved for this map
-    (it does not close its pools) until the rest is routed.
+    (it does not close its pools) until every item has gone to a pool, the
+    last measured chunk included, or the iteration was closed.
     """
 
     def __init__(
@@ -143,19 +145,19 @@ class RoutedMap:
         self._chunksize = chunksize
         self._closed = False
         self._inner: AdaptiveBatches | None = None
+        self._lock = threading.Lock()
+        self._reserved = True  # by the executor's map, before start()
         self.slots: deque[cf.Future[Any]] = deque()
 
     def start(self) -> None:
         """Dispatch the first item (or, for a known function, route them all)."""
-        route, fn = self._route, self._fn
         try:
-            if not self._items or route.settled(fn):
+            if not self._items or self._route.settled(self._fn):
                 self._route_rest(self._items)
-                route.unreserve()
-                return
-            self._probe(0)
+            else:
+                self._probe(0)
         except BaseException:
-            route.unreserve()
+            self._release()
             raise
 
     def close(self) -> None:
@@ -163,6 +165,14 @@ class RoutedMap:
         self._closed = True
         if self._inner is not None:
             self._inner.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Let the executor close: this map routes nothing more (once)."""
+        with self._lock:
+            reserved, self._reserved = self._reserved, False
+        if reserved:
+            self._route.unreserve()
 
     def _probe(self, index: int) -> None:
         """Dispatch item ``index`` alone; the items after it wait for its end."""
@@ -176,61 +186,88 @@ class RoutedMap:
         self, first: cf.Future[Any], slot: Future[Any], index: int
     ) -> None:
         rest = index + 1
-        routed = True
         try:
-            if not first.cancelled() and first.exception() is None:
-                if (
-                    not self._route.settled(self._fn)
-                    and rest < min(len(self._items) - 1, MAP_PROBES)
-                    and not self._closed
-                ):
-                    # The verdict asked for another look (the GIL test could
-                    # not tell): the next item is probed before the rest go.
-                    self._probe(rest)
-                    routed = False
-                else:
-                    self._route_rest(self._items[rest:])
+            if first.cancelled() or first.exception() is not None:
+                self._release()
+            elif (
+                not self._route.settled(self._fn)
+                and rest < min(len(self._items) - 1, MAP_PROBES)
+                and not self._closed
+            ):
+                # The verdict asked for another look (the GIL test could not
+                # tell): the next item is probed before the rest go.
+                self._probe(rest)
+            else:
+                self._route_rest(self._items[rest:])
         except BaseException as exc:
+            self._release()
             slot._set_exception_if_pending(exc)
             return
-        finally:
-            if routed:
-                self._route.unreserve()
         _settle_chunk(first, slot)
 
     def _route_rest(self, rest: list[tuple[Any, ...]]) -> None:
-        if self._closed or not rest:
-            return
+        """Route ``rest``; release the executor once every item has gone."""
         route, fn, options = self._route, self._fn, self._options
+        if self._closed or not rest:
+            self._release()
+            return
         if route.cancelling:
             # Shut down with cancel_futures: the rest never starts.
-            cancelled: Future[Any] = Future()
-            cancelled.cancel()
-            self.slots.append(cancelled)
+            self.slots.append(_cancelled())
+            self._release()
             return
         plan = route.map_plan(fn, rest)
         if plan is MapPlan.SUBMIT:
             for args in rest:
                 self.slots.append(_as_chunk(route.dispatch(fn, args, {}, options)))
-            return
-        pool = route.map_pool(plan, fn)
-        if plan is MapPlan.THREAD:
-            for args in rest:
-                self.slots.append(pool._submit(run_chunk, (fn, [args]), {}, options))
         elif plan is MapPlan.PROCESS and self._chunksize is not None:
+            pool = route.map_pool(plan, fn)
             for start in range(0, len(rest), self._chunksize):
                 chunk = rest[start : start + self._chunksize]
                 self.slots.append(pool._submit(run_chunk, (fn, chunk), {}, options))
+        elif plan is MapPlan.THREAD:
+            pool = route.map_pool(plan, fn)
+            for args in rest:
+                self.slots.append(pool._submit(run_chunk, (fn, [args]), {}, options))
         else:
-            workers = pool._parallelism() if plan is MapPlan.PROCESS else 1
-            inner = AdaptiveBatches(
-                lambda chunk: pool._submit(run_chunk, (fn, chunk), {}, options),
-                rest,
-                workers,
-            )
-            inner.slots = self.slots
-            self._inner = inner
-            inner.start()
+            self._batches(route.map_pool(plan, fn), plan, rest)
+            return  # released once the last chunk is cut
+        self._release()
+
+    def _batches(
+        self, pool: BaseExecutor, plan: MapPlan, rest: list[tuple[Any, ...]]
+    ) -> None:
+        """Chunks sized from measured run times, cut as earlier ones finish."""
+        fn, options, left = self._fn, self._options, len(rest)
+
+        def submit_chunk(chunk: list[tuple[Any, ...]]) -> cf.Future[Any]:
+            nonlocal left
+            if self._route.cancelling:
+                inner.close()  # shut down with cancel_futures: cut no more
+                self._release()
+                return _cancelled()
+            try:
+                future = pool._submit(run_chunk, (fn, chunk), {}, options)
+            except BaseException:
+                self._release()
+                raise
+            left -= len(chunk)  # under the batches' lock
+            if not left:
+                self._release()
+            return future
+
+        workers = pool._parallelism() if plan is MapPlan.PROCESS else 1
+        inner = AdaptiveBatches(submit_chunk, rest, workers)
+        inner.slots = self.slots
+        self._inner = inner
+        inner.start()
+
+
+def _cancelled() -> Future[Any]:
+    """A Future cancelled already (a slot for items that never start)."""
+    future: Future[Any] = Future()
+    future.cancel()
+    return future
 
 
 def _settle_chunk(done: cf.Future[Any], chunk: Future[Any]) -> None:

@@ -222,7 +222,7 @@ class Router:
 
         Calls held behind a probe are routed first (or cancelled, with
         ``cancel_futures``). With ``wait``, block until the pools have closed;
-        otherwise whichever thread ends the last probe closes them.
+        otherwise a thread closes them once the last probe has ended.
         """
         if cancel_futures:
             self._cancelling = True

@@ -345,13 +345,16 @@ class Verdicts:
         finally:
             with self._lock:
                 self._busy -= 1
-                idle = self._busy == 0
-                on_idle = self._on_idle if idle else None
-                if idle:
+                on_idle = self._on_idle if self._busy == 0 else None
+                if self._busy == 0:
                     self._on_idle = None
                     self._idle.notify_all()
             if on_idle is not None:
-                on_idle()
+                # In a thread of its own: the caller may hold locks (a map's,
+                # a pool's) that closing the pools would need.
+                threading.Thread(
+                    target=on_idle, name=f"AutoExecutor-close-{id(self):#x}"
+                ).start()
 
     # -- closing -------------------------------------------------------------------
 
@@ -378,7 +381,7 @@ class Verdicts:
                 self._idle.wait()
 
     def when_idle(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` once idle: now, or from whichever thread makes it so."""
+        """Call ``callback`` once idle: now, or in a new thread once it is."""
         with self._lock:
             if self._busy:
                 self._on_idle = callback
