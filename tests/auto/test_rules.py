@@ -44,6 +44,7 @@ def facts(
     wall_s: float | None = None,
     transferable: bool | None = True,
     returned_awaitable: bool = False,
+    recheck: bool = False,
 ) -> Facts:
     return Facts(
         wall_s=cpu_s / max(busy, 1e-3) if wall_s is None else wall_s,
@@ -53,6 +54,7 @@ def facts(
         returned_awaitable=returned_awaitable,
         transferable=transferable,
         transfer_error="" if transferable is not False else "TypeError: a lock",
+        recheck=recheck,
     )
 
 
@@ -84,6 +86,12 @@ TABLE: list[tuple[str, Facts, Costs, str | Need, bool | None, str]] = [
      "could not tell"),
     ("could not tell, short", facts(400e-6, 1.0, None), TWO, "thread", None,
      "could not tell"),
+    ("could not tell, a later look", facts(0.1, 1.0, None, recheck=True,
+     transferable=None), UNMEASURED, "thread", None, "until a later call"),
+    ("told, a later look unneeded", facts(0.1, 1.0, 0.0, recheck=True), TWO,
+     "process", False, "holds the GIL"),
+    ("waiting, a later look unneeded", facts(1e-5, 0.0, None, wall_s=0.05,
+     recheck=True), TWO, "thread", None, "mostly waits"),
     ("free-threaded", facts(0.1, 1.0), FREE_THREADED, "thread", False,
      "free-threaded"),
     ("one CPU", facts(0.1, 1.0), ONE_CPU, "thread", False, "one CPU"),
@@ -151,6 +159,7 @@ def any_facts(draw: st.DrawFn) -> Facts:
         returned_awaitable=draw(st.booleans()),
         transferable=draw(st.none() | st.booleans()),
         samples=draw(st.integers(1, 100)),
+        recheck=draw(st.booleans()),
     )
 
 
@@ -200,7 +209,7 @@ def sample(
         seen = Window(
             seconds=window.pop("seconds", wall),
             probe_cpu=window.pop("probe_cpu", cpu),
-            probe_wait=0.0,
+            probe_wait=window.pop("probe_wait", wait),
             others_cpu=others,
             **window,  # type: ignore[arg-type]  # the remaining Window fields
         )
@@ -238,3 +247,20 @@ def test_free_share_reads_the_canary() -> None:
     assert free_share(brief) is None
     loose = sample(0.003, 0.003, blocked_s=BLOCKED_MIN * 0.003 / 2)
     assert free_share(loose) is None
+    # Waits for a CPU come off the stretches: a GIL-free call that had no CPU
+    # while the canary held the GIL says nothing...
+    crowded_out = sample(0.01, 0.006, wait=0.004, held_s=0.004, free_s=0.0)
+    assert free_share(crowded_out) is None
+    # ... and off the canary's blocked time: a call that waited for a CPU while
+    # it held the GIL (say, between two C calls) blocked the canary too.
+    stalled = sample(
+        0.08,
+        0.007,
+        others=0.012,
+        wait=0.068,
+        canary_cpu=0.012,
+        held_s=0.012,
+        free_s=0.0026,
+        blocked_s=0.058,
+    )
+    assert free_share(stalled) is None

@@ -9,12 +9,14 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
 4. it mostly waits (busy share < BUSY_MIN)               -> thread
 5. CPU-bound on a free-threaded interpreter              -> thread
 6. CPU-bound and releases the GIL (free share >= 0.5)    -> thread
-7. CPU-bound, holds the GIL, one usable CPU              -> thread
-8. CPU-bound, holds the GIL, cannot be pickled           -> thread
-9. CPU-bound, holds the GIL, long enough for a process   -> process
-10. otherwise (too short to pay for a process)           -> thread
+7. CPU-bound, the GIL test could not tell, and another
+   probe will look again                                 -> thread, for now
+8. CPU-bound, holds the GIL, one usable CPU              -> thread
+9. CPU-bound, holds the GIL, cannot be pickled           -> thread
+10. CPU-bound, holds the GIL, long enough for a process  -> process
+11. otherwise (too short to pay for a process)           -> thread
 
-Rules 3, 8 and 9 need to know whether the call pickles and what a process
+Rules 3, 9 and 10 need to know whether the call pickles and what a process
 round trip costs, which take time to find out (a pickling, a process start):
 :func:`classify` asks for them (a :class:`Need`) only when a verdict turns on
 them, and the caller supplies them and asks again.
@@ -148,6 +150,8 @@ class Facts:
         transferable: whether it pickles; ``None`` until checked.
         transfer_error: why it does not pickle.
         samples: how many calls were measured.
+        recheck: a later probe will look at the GIL again if this one could
+            not tell.
     """
 
     wall_s: float
@@ -158,6 +162,7 @@ class Facts:
     transferable: bool | None = None
     transfer_error: str = ""
     samples: int = 1
+    recheck: bool = False
 
 
 def busy_share(sample: ProbeSample) -> float:
@@ -203,19 +208,23 @@ def free_share(sample: ProbeSample) -> float | None:
     # The kernel counts a thread's wait for a CPU only once it gets one, so the
     # stretches cannot all tell whether the probe had a CPU during them: every
     # wait of the window is taken off their length (at worst, too much).
-    held = window.held_s - max(window.probe_wait, sample.wait_s)
+    probe_wait = max(window.probe_wait, sample.wait_s)
+    held = window.held_s - probe_wait
     if held >= MIN_HELD:
         return min(1.0, window.free_s / held)
     others = sample.others_cpu_s - window.canary_cpu
     on_cpu = sample.cpu_s >= BUSY_MIN * max(sample.wall_s - sample.wait_s, 1e-9)
     # The time the canary wanted the GIL: not while it waited for a CPU, nor
-    # while it held the GIL itself.
-    wanted = window.seconds - window.canary_wait - window.canary_cpu
+    # while it held the GIL itself. A probe that waits for a CPU while it holds
+    # the GIL blocks the canary too, whatever it does when it runs: its waits
+    # come off both.
+    wanted = window.seconds - window.canary_wait - window.canary_cpu - probe_wait
+    blocked = window.blocked_s - probe_wait
     if (
         wanted >= BLOCKED_WATCH
-        and window.blocked_s >= BLOCKED_MIN * wanted
+        and blocked >= BLOCKED_MIN * wanted
         and on_cpu
-        and others <= _FLOOR * window.blocked_s
+        and others <= _FLOOR * blocked
     ):
         return 0.0
     return None
@@ -308,6 +317,12 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             f"it is CPU-bound but releases the GIL (it ran {share:.0%} of the "
             "time another thread held the GIL), so threads run it in parallel",
         )
+    if releases is None and facts.recheck:
+        return verdict(
+            "thread",
+            f"it is CPU-bound and {holds}; it runs on threads until a later "
+            "call's GIL test tells",
+        )
     if costs.cpus < 2 or costs.process_s == float("inf"):
         return verdict(
             "thread",
@@ -339,5 +354,5 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
 
 
 def _process_threshold(costs: Costs, process_s: float) -> float:
-    """The CPU per call from which processes pay (rules 3 and 9)."""
+    """The CPU per call from which processes pay (rules 3 and 10)."""
     return PROCESS_FACTOR * process_s * costs.cpus / (costs.cpus - 1)

@@ -27,7 +27,7 @@ from .._errors import TransferError
 from .._future import Future
 from .._transfer import dumps_call
 from .canary import Monitor
-from .classify import Facts, Need, busy_share, classify, free_share
+from .classify import BUSY_MIN, Facts, Need, busy_share, classify, free_share
 from .profiling import Probe, ProbeSample
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ REVISE_GROWTH = 4.0
 REVISE_PROCESS = 3.0
 #: How many more probes a CPU-bound callable gets when the GIL test could not
 #: tell (no free CPU during the probe, or too short a call).
-RECHECKS = 1
+RECHECKS = 2
 #: The most callables whose verdicts are kept.
 CACHE_SIZE = 4096
 
@@ -276,6 +276,7 @@ class Verdicts:
             transferable=transfer,
             transfer_error=why,
             samples=entry.samples + 1,
+            recheck=entry.rechecks < RECHECKS,
         )
 
     def _classify(self, probe: CallProbe, sample: ProbeSample) -> Verdict:
@@ -308,12 +309,13 @@ class Verdicts:
             entry.verdict = dataclasses.replace(verdict, samples=max(1, entry.samples))
             if (
                 not early
-                and verdict.backend == "process"
+                and verdict.backend in ("thread", "process")
+                and verdict.busy >= BUSY_MIN
                 and verdict.releases_gil is None
                 and entry.rechecks < RECHECKS
             ):
-                # Sent to processes though the GIL test could not tell (the
-                # machine lent no second CPU): measure again on a later call.
+                # CPU-bound, and the GIL test could not tell (the machine lent
+                # no second CPU): measure again on a later call.
                 entry.rechecks += 1
                 entry.stale = True
             held = self._settle(probe)
