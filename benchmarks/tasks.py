@@ -11,11 +11,15 @@ import asyncio
 import hashlib
 import http.client
 import os
+import random
 import time
+import zlib
 
 __all__ = [
+    "compress",
     "echo",
     "echo_async",
+    "elementwise",
     "fetch",
     "fetch_async",
     "hash_rounds",
@@ -78,6 +82,29 @@ def hash_rounds(seed: int, block: int, rounds: int) -> str:
     for _ in range(rounds):
         digest.update(buffer)
     return digest.hexdigest()
+
+
+def compress(seed: int, copies: int) -> int:
+    """Return the length of ``copies`` lines of text compressed by zlib.
+
+    zlib releases the GIL while it compresses: a few ms of GIL-free work for
+    ~1 MB. The text is built here, a line per seed, so that a process pool pays
+    for the compression rather than for pickling a megabyte.
+    """
+    line = b"the quick brown fox jumps over the lazy dog " * 20
+    text = (line + random.Random(seed).randbytes(200)) * copies
+    return len(zlib.compress(text))
+
+
+def elementwise(seed: int, count: int) -> float:
+    """Return a checksum of numpy ufuncs over ``count`` floats (numpy required).
+
+    numpy's ufunc loops release the GIL: ~5 ms of GIL-free work for 400k floats.
+    """
+    import numpy as np
+
+    values = np.linspace(seed, seed + 1.0, count)
+    return round(float((np.exp(values) * np.sqrt(values)).sum()), 3)
 
 
 def sleep_echo(value: int, delay: float) -> int:

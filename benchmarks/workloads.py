@@ -93,6 +93,45 @@ def _cpu_gil_free(sizing: Sizing) -> Iterator[Job]:
     yield _cpu_job(sizing, batch, expected, **{"MiB hashed per task": rounds})
 
 
+@contextlib.contextmanager
+def _short_hashlib(sizing: Sizing) -> Iterator[Job]:
+    # One 8 MiB update per task: ~8 ms, the GIL released throughout.
+    block = 8 << 20
+    items = [(i % 4, block, 1) for i in range(scaled(8 * sizing.cores, sizing, 4))]
+    digests = {seed: tasks.hash_rounds(seed, block, 1) for seed in range(4)}
+    expected = [digests[seed] for seed, _, _ in items]
+    batch = Batch(tasks.hash_rounds, None, items)
+    yield _cpu_job(sizing, batch, expected, **{"MiB hashed per task": 8})
+
+
+@contextlib.contextmanager
+def _short_zlib(sizing: Sizing) -> Iterator[Job]:
+    copies = 1000  # ~1 MB of text per task: a few ms
+    items = [(i % 4, copies) for i in range(scaled(8 * sizing.cores, sizing, 4))]
+    sizes = {seed: tasks.compress(seed, copies) for seed in range(4)}
+    expected = [sizes[seed] for seed, _ in items]
+    batch = Batch(tasks.compress, None, items)
+    yield _cpu_job(sizing, batch, expected, **{"KB of text per task": 1080})
+
+
+@contextlib.contextmanager
+def _short_numpy(sizing: Sizing) -> Iterator[Job]:
+    count = 400_000  # ~5 ms of ufuncs per task
+    items = [(i % 4, count) for i in range(scaled(8 * sizing.cores, sizing, 4))]
+    sums = {seed: tasks.elementwise(seed, count) for seed in range(4)}
+    expected = [sums[seed] for seed, _ in items]
+    batch = Batch(tasks.elementwise, None, items)
+    yield _cpu_job(sizing, batch, expected, **{"floats per task": count})
+
+
+def _numpy_installed() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _io_job(sizing: Sizing, batch: Batch, n: int, **params: Any) -> Job:
     ideal = n * IO_DELAY / IO_CONCURRENCY
     return Job(
@@ -192,6 +231,20 @@ _CPU_ENTRIES = (
     Entry("anyio-thread"),
     Entry("anyio-process"),
 )
+# Who runs the short GIL-releasing calls: auto against the pools it chooses from.
+_SHORT_ENTRIES = (
+    Entry("serial"),
+    Entry("unirun-auto"),
+    Entry("unirun-auto", "map", None, "map, chunksize=None"),
+    Entry("unirun-thread"),
+    Entry("unirun-process"),
+    Entry("stdlib-thread"),
+    Entry("stdlib-process"),
+)
+_SHORT_NOTES = (
+    "Each call lasts a few ms and releases the GIL for most of it: auto must "
+    "read it as GIL-free from one probe and send it to threads (issue 13).",
+)
 # Who runs the blocking I/O workloads: threads (processes would be absurd here).
 _IO_ENTRIES = (
     Entry("unirun-auto"),
@@ -270,6 +323,40 @@ WORKLOADS: tuple[Workload, ...] = (
         "core. Ideal speed-up over the serial loop = usable cores.",
         _cpu_gil_free,
         _CPU_ENTRIES,
+    ),
+    Workload(
+        "gil-free-hashlib",
+        "Short GIL-releasing calls: SHA-256",
+        "SHA-256 of one 8 MiB buffer per task (~8 ms; hashlib releases the GIL), "
+        "8 tasks per usable core. Ideal speed-up over the serial loop = usable cores.",
+        _short_hashlib,
+        _SHORT_ENTRIES,
+        _SHORT_NOTES,
+    ),
+    Workload(
+        "gil-free-zlib",
+        "Short GIL-releasing calls: zlib",
+        "zlib.compress of ~1 MB of text per task (a few ms; zlib releases the GIL), "
+        "8 tasks per usable core. Ideal speed-up over the serial loop = usable cores.",
+        _short_zlib,
+        _SHORT_ENTRIES,
+        _SHORT_NOTES,
+    ),
+    *(
+        (
+            Workload(
+                "gil-free-numpy",
+                "Short GIL-releasing calls: numpy",
+                "numpy exp and sqrt over 400k floats per task (~5 ms; ufuncs "
+                "release the GIL), 8 tasks per usable core; only when numpy is "
+                "installed. Ideal speed-up over the serial loop = usable cores.",
+                _short_numpy,
+                _SHORT_ENTRIES,
+                _SHORT_NOTES,
+            ),
+        )
+        if _numpy_installed()
+        else ()
     ),
     Workload(
         "blocking-sleep",

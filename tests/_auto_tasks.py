@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import random
+import threading
 import time
+import zlib
 
 import anyio
 
 _BLOB = b"x" * (1 << 24)
+_EIGHT_MIB = _BLOB[: 8 << 20]
+# Compressible but not trivially: ~1 MB that zlib takes a few ms over.
+_TEXT = (
+    b"the quick brown fox jumps over the lazy dog " * 20
+    + random.Random(0).randbytes(200)
+) * 1000
 
 
 def spin(cpu_s: float) -> float:
@@ -37,6 +46,24 @@ def hash_blob(rounds: int) -> int:
     return rounds
 
 
+def sha256_8mib() -> int:
+    """SHA-256 of 8 MiB: a few ms of CPU work with the GIL released."""
+    return len(hashlib.sha256(_EIGHT_MIB).digest())
+
+
+def compress() -> int:
+    """zlib over ~1 MB: a few ms of CPU work with the GIL released."""
+    return len(zlib.compress(_TEXT))
+
+
+def numpy_elementwise() -> float:
+    """numpy ufuncs over 400k floats: a few ms with the GIL released."""
+    import numpy as np
+
+    values = np.linspace(0.0, 1.0, 400_000)
+    return float((np.exp(values) * np.sqrt(values))[-1])
+
+
 async def async_nap(seconds: float) -> float:
     """Wait on the event loop."""
     await anyio.sleep(seconds)
@@ -53,3 +80,20 @@ async def blocks_loop(seconds: float) -> float:
 def plus_one(x: int) -> int:
     """A task far too small for any hand-off."""
     return x + 1
+
+
+def wait_for_event(
+    started: threading.Event, release: threading.Event, value: int
+) -> int:
+    """Set ``started``, wait until ``release`` is set (threads only), return
+    ``value``."""
+    started.set()
+    if not release.wait(60):
+        raise TimeoutError("the test never set the event")
+    return value
+
+
+async def loop_thread() -> int:
+    """Return the identity of the thread whose event loop runs this coroutine."""
+    await anyio.sleep(0)
+    return threading.get_ident()

@@ -8,6 +8,7 @@ installed, be skipped with a note). Only the stdlib and unirun are needed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -92,11 +93,15 @@ def test_benchmarks_optional_peer_verified(suite: dict[str, Any], peer: str) -> 
 
 def test_benchmarks_every_workload_ran(suite: dict[str, Any]) -> None:
     names = [w["name"] for w in suite["workloads"]]
+    numpy = ["gil-free-numpy"] if importlib.util.find_spec("numpy") else []
     assert names == [
         "overhead",
         "map",
         "cpu-python",
         "cpu-gil-free",
+        "gil-free-hashlib",
+        "gil-free-zlib",
+        *numpy,
         "blocking-sleep",
         "blocking-http",
         "async-io",

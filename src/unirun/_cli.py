@@ -6,8 +6,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from ._auto.classify import BUSY_MIN
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from ._auto.classify import Verdict
 
 __all__ = ["main"]
 
@@ -44,6 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "profile":
         return _profile(args.target, args.arguments)
     return 2  # pragma: no cover  # argparse rejects unknown commands
+
+
+def gil_reading(verdict: Verdict) -> str:
+    """What the GIL test said about a verdict's call, in a few words."""
+    if verdict.releases_gil is not None:
+        return "released" if verdict.releases_gil else "held"
+    if verdict.backend == "coroutine" or verdict.busy < BUSY_MIN:
+        return "not measured (not CPU-bound)"
+    return "could not tell (no CPU was free for the test, or too short a call)"
 
 
 def _fail(message: str) -> int:
@@ -85,14 +98,13 @@ def _profile(target: str, raw_arguments: list[str]) -> int:
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         return _fail(f"calling {target} raised {type(exc).__name__}: {first}")
-    gil = {True: "released", False: "held", None: "not measured"}
     print(f"{target}: {verdict.backend}")
     print(f"  why:          {verdict.reason}")
     print(f"  wall time:    {verdict.wall_s:.6f} s per call")
     print(f"  CPU time:     {verdict.cpu_s:.6f} s per call (the worker's thread)")
     print(f"  CPU ratio:    {verdict.cpu_ratio:.2f}")
     print(f"  busy share:   {verdict.busy:.2f} (corrected for GIL contention)")
-    print(f"  GIL:          {gil[verdict.releases_gil]}")
+    print(f"  GIL:          {gil_reading(verdict)}")
     transferable = {True: "yes", False: "no", None: "not checked"}
     print(f"  pickles:      {transferable[verdict.transferable]}")
     print(f"  samples:      {verdict.samples}")

@@ -8,20 +8,25 @@ backend the auto column chose.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import random
 import socket
 import socketserver
 import threading
 import time
+import zlib
 from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
+from ._auto.classify import BUSY_MIN
 from ._backends import load_backend
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from ._auto.classify import Verdict
     from ._base import BaseExecutor
 
 __all__ = ["WORKLOADS", "run_demo"]
@@ -46,6 +51,45 @@ def hash_blob(rounds: int) -> str:
     for _ in range(rounds):
         digest = hashlib.sha256(data + digest).digest()
     return digest.hex()
+
+
+@functools.cache
+def _buffer(size: int) -> bytes:
+    return b"x" * size
+
+
+def hash_8mib(seed: int) -> str:
+    """A short GIL-releasing call: SHA-256 of 8 MiB (about 8 ms)."""
+    digest = hashlib.sha256(_buffer(8 << 20))
+    digest.update(bytes([seed % 256]))
+    return digest.hexdigest()
+
+
+@functools.cache
+def _text(seed: int) -> bytes:
+    line = b"the quick brown fox jumps over the lazy dog " * 20
+    return (line + random.Random(seed).randbytes(200)) * 1000
+
+
+def compress(seed: int) -> int:
+    """A short GIL-releasing call: zlib over ~1 MB of text (a few ms)."""
+    return len(zlib.compress(_text(seed % 4)))
+
+
+def elementwise(seed: int) -> float:
+    """A short GIL-releasing call: numpy ufuncs over 400k floats (about 5 ms)."""
+    import numpy as np
+
+    values = np.linspace(seed, seed + 1.0, 400_000)
+    return float((np.exp(values) * np.sqrt(values)).sum())
+
+
+def _has_numpy() -> bool:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def blocking_io(delay: float) -> float:
@@ -110,12 +154,19 @@ def tiny(x: int) -> int:
 WORKLOADS: dict[str, tuple[Callable[..., Any], Callable[[float], list[Any]]]] = {
     "pure-Python CPU": (count_primes, lambda s: [max(100, int(20_000 * s))] * 8),
     "GIL-releasing CPU": (hash_blob, lambda s: [max(1, int(20 * s))] * 8),
+    "short GIL-free: hashlib": (hash_8mib, lambda s: list(range(max(4, int(16 * s))))),
+    "short GIL-free: zlib": (compress, lambda s: list(range(max(4, int(16 * s))))),
     "blocking I/O sleep": (blocking_io, lambda s: [0.05] * max(2, int(40 * s))),
     "blocking I/O socket": (fetch, lambda s: [_server_port] * max(2, int(40 * s))),
     "async I/O": (async_io, lambda s: [0.05] * max(2, int(200 * s))),
     "tiny tasks": (tiny, lambda s: list(range(max(10, int(2_000 * s))))),
     "mixed CPU + wait": (mixed, lambda s: [max(100, int(5_000 * s))] * 16),
 }
+if _has_numpy():
+    WORKLOADS["short GIL-free: numpy"] = (
+        elementwise,
+        lambda s: list(range(max(4, int(16 * s)))),
+    )
 
 
 def _run_cell(
@@ -138,6 +189,14 @@ def _run_cell(
     return elapsed
 
 
+def _chose(verdict: Verdict) -> str:
+    """The auto column: the backend, and what the GIL test said if it ran."""
+    if verdict.busy < BUSY_MIN or verdict.backend in ("coroutine", "inline"):
+        return verdict.backend
+    gil = {True: "GIL released", False: "GIL held", None: "GIL: could not tell"}
+    return f"{verdict.backend} ({gil[verdict.releases_gil]})"
+
+
 def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
     """Run every workload on every backend and print a table of wall times."""
     import sys
@@ -145,7 +204,7 @@ def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
     from ._auto import AutoExecutor
 
     out = out or sys.stdout
-    header = f"{'workload':<22}" + "".join(f"{kind:>13}" for kind in KINDS)
+    header = f"{'workload':<24}" + "".join(f"{kind:>13}" for kind in KINDS)
     print(header + "  auto chose", file=out)
     print("-" * (len(header) + 12), file=out)
     executors = {kind: load_backend(kind)() for kind in KINDS}
@@ -169,15 +228,16 @@ def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
                 auto = executors["auto"]
                 assert isinstance(auto, AutoExecutor)
                 verdict = auto.explain(fn)
-                chose = verdict.backend if verdict is not None else "?"
-                print(f"{name:<22}{cells}  {chose}", file=out)
+                chose = "?" if verdict is None else _chose(verdict)
+                print(f"{name:<24}{cells}  {chose}", file=out)
     finally:
         for executor in executors.values():
             executor.shutdown()
     print("\n* fastest backend for the workload (best of two runs each)", file=out)
     print(
-        "auto chose: the backend auto measured and picked; "
-        "`python -m unirun profile module:function` explains one of your own.",
+        "auto chose: the backend auto measured and picked, and for CPU-bound "
+        "work what its GIL test saw; `python -m unirun profile module:function` "
+        "explains one of your own.",
         file=out,
     )
     return 0

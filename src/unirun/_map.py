@@ -14,7 +14,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import anyio
 
@@ -29,10 +29,23 @@ if TYPE_CHECKING:
 
     from ._progress import Progress
 
-__all__ = ["AdaptiveBatches", "MapIterator"]
+__all__ = ["AdaptiveBatches", "BatchFeeder", "MapIterator"]
 
 # submit_one(args_or_chunk) -> future; None once the executor is gone.
 Submitter = Callable[[Any], "cf.Future[Any] | None"]
+
+
+class BatchFeeder(Protocol):
+    """What feeds a :class:`MapIterator` chunk by chunk (:class:`AdaptiveBatches`,
+    auto's routed map): it queues one future per chunk in ``slots``."""
+
+    slots: deque[cf.Future[Any]]
+
+    def start(self) -> None:
+        """Queue the first chunks (called once, before the iteration)."""
+
+    def close(self) -> None:
+        """Stop queueing chunks."""
 
 
 class MapIterator(Generic[T]):
@@ -58,7 +71,7 @@ class MapIterator(Generic[T]):
         buffersize: int | None,
         chunked: bool,
         keep_alive: object,
-        batches: AdaptiveBatches | None = None,
+        batches: BatchFeeder | None = None,
         progress: Progress | None = None,
         total: int | None = None,
     ) -> None:

@@ -179,8 +179,9 @@ def test_profile_without_executor() -> None:
 def test_all_thread_workload_starts_no_process(auto: unirun.AutoExecutor) -> None:
     auto.submit(nap, 0.01).result(timeout=60)
     list(auto.map(nap, [0.001] * 10))
-    assert auto._process is None
-    assert auto._wide is None
+    from unirun import ThreadExecutor
+
+    assert all(isinstance(p, ThreadExecutor) for p in auto._router.pools.started())
 
 
 def test_process_verdict_revised_when_calls_become_tiny(
@@ -190,8 +191,14 @@ def test_process_verdict_revised_when_calls_become_tiny(
 
     if usable_cpus() < 2:
         pytest.skip("processes need two usable CPUs")
-    auto.submit(spin_or_not, 0.1).result(timeout=60)
-    before = auto.explain(spin_or_not)
+    from unirun._auto.verdicts import RECHECKS
+
+    before = None
+    for _ in range(1 + RECHECKS):  # until the GIL test tells, or looked enough
+        auto.submit(spin_or_not, 0.1).result(timeout=60)
+        before = auto.explain(spin_or_not)
+        if before is not None and before.releases_gil is not None:
+            break
     assert before is not None
     if before.backend != "process":
         pytest.skip(f"the machine is too loaded to see parallelism: {before}")

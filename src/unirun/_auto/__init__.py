@@ -1,7 +1,10 @@
 """Auto-selection: measure each callable and route it to the backend that suits it.
 
-``profiling`` measures, ``classify`` decides (a pure function), ``executor``
-routes and explains, ``loopguard`` times coroutine steps.
+``profiling`` measures (with ``canary``, the GIL test), ``classify`` decides (a
+pure function), ``verdicts`` caches the verdicts and runs the probes, ``pools``
+holds the inner executors, ``routing`` sends each call where its verdict says,
+``coroutines`` (with ``loopguard``) times coroutine steps, ``mapping`` plans a
+``map``, and ``executor`` is the front that ties them together.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""From measurements to a verdict: a pure function, no clock and no I/O.
+"""From measurements to a verdict: pure functions, no clock and no I/O.
 
 The rules, in order (docs/auto.md explains each threshold and how it was chosen):
 
@@ -8,44 +8,62 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
    and its CPU per call pays for a process round trip    -> process
 4. it mostly waits (busy share < BUSY_MIN)               -> thread
 5. CPU-bound on a free-threaded interpreter              -> thread
-6. CPU-bound and releases the GIL (overlap >= 1.2)       -> thread
-7. CPU-bound, holds the GIL, one usable CPU              -> thread
-8. CPU-bound, holds the GIL, cannot be pickled           -> thread
-9. CPU-bound, holds the GIL, long enough for a process   -> process
-10. otherwise (too short to pay for a process)           -> thread
+6. CPU-bound and releases the GIL (free share >= 0.5)    -> thread
+7. CPU-bound, the GIL test could not tell, and another
+   probe will look again                                 -> thread, for now
+8. CPU-bound, holds the GIL, one usable CPU              -> thread
+9. CPU-bound, holds the GIL, cannot be pickled           -> thread
+10. CPU-bound, holds the GIL, long enough for a process  -> process
+11. otherwise (too short to pay for a process)           -> thread
+
+Rules 3, 9 and 10 need to know whether the call pickles and what a process
+round trip costs, which take time to find out (a pickling, a process start):
+:func:`classify` asks for them (a :class:`Need`) only when a verdict turns on
+them, and the caller supplies them and asks again.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .._types import Backend
     from .profiling import ProbeSample
 
 __all__ = [
+    "BLOCKED_MIN",
     "BUSY_MIN",
+    "FREE_MIN",
     "INLINE_FRACTION",
+    "MIN_HELD",
     "MIXED_MIN",
-    "OVERLAP_MIN",
     "PROCESS_FACTOR",
     "Costs",
     "Facts",
+    "Need",
     "Verdict",
     "busy_share",
     "classify",
+    "free_share",
 ]
-
-Backend = Literal["thread", "process", "coroutine", "inline"]
 
 #: A call is CPU-bound when it used at least this share of the time it could run.
 BUSY_MIN = 0.5
 #: A call that computes at least this share of the time (holding the GIL) and
 #: waits the rest gains from processes too: their CPU parts run in parallel.
 MIXED_MIN = 0.25
-#: With the canary, a GIL-releasing call and the canary run at once: overlap ~2.
-#: Holding the GIL they take turns: overlap <= 1. The cut is between, with margin.
-OVERLAP_MIN = 1.2
+#: A call that ran for at least this share of the canary's stretches (while the
+#: canary held the GIL) releases the GIL: threads run it in parallel.
+FREE_MIN = 0.5
+#: The canary's stretches tell only when they add up to this much (seconds).
+MIN_HELD = 0.0004
+#: A call that kept the canary off the GIL for this share of the time the canary
+#: wanted it holds the GIL (when no other thread was busy meanwhile).
+BLOCKED_MIN = 0.8
+#: ... and the canary wanted it for at least this long (seconds).
+BLOCKED_WATCH = 0.001
 #: A call shorter than this fraction of a thread hand-off runs inline.
 INLINE_FRACTION = 0.5
 #: A process pays when one call lasts this many round trips (scaled by CPUs).
@@ -53,6 +71,15 @@ PROCESS_FACTOR = 2.0
 #: Other threads can take the GIL away for at most this share of the wall time in
 #: the busy-share estimate; beyond it the estimate is capped (see busy_share).
 _FLOOR = 0.25
+
+
+class Need(enum.Enum):
+    """What :func:`classify` must know before it can decide."""
+
+    #: Whether the function and its arguments pickle (``Facts.transferable``).
+    TRANSFER = "whether the call pickles"
+    #: The round trip of a no-op through a warm process pool (``Costs.process_s``).
+    PROCESS_COST = "the process round trip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +99,9 @@ class Verdict:
             ratio; the verdict corrects for that (see ``busy``).
         busy: the share of the time the call could run that it spent on a CPU,
             after discounting time other threads held the GIL.
-        releases_gil: whether two runs overlapped in CPU; ``None`` if not measured
-            (the call was too short, or it is not CPU-bound).
+        releases_gil: whether the call ran while another thread held the GIL;
+            ``None`` if the test could not tell (the call was too short, no CPU
+            was free for it) or the call is not CPU-bound.
         transferable: whether the call pickles for a process; ``None`` if it did
             not matter.
         samples: how many calls were measured.
@@ -110,47 +138,96 @@ class Costs:
 
 @dataclass(frozen=True, slots=True)
 class Facts:
-    """Everything the classifier uses: one probe's numbers plus what is known."""
+    """Everything the classifier uses: one probe's numbers plus what is known.
+
+    Attributes:
+        wall_s: wall time of the call.
+        cpu_s: CPU time of its thread.
+        busy: its busy share (:func:`busy_share`).
+        free_share: the share of the GIL test in which it ran without the GIL
+            (:func:`free_share`); ``None`` when the test could not tell.
+        returned_awaitable: the call returned an awaitable.
+        transferable: whether it pickles; ``None`` until checked.
+        transfer_error: why it does not pickle.
+        samples: how many calls were measured.
+        recheck: a later probe will look at the GIL again if this one could
+            not tell.
+    """
 
     wall_s: float
     cpu_s: float
     busy: float
-    overlap: float | None
+    free_share: float | None
     returned_awaitable: bool = False
     transferable: bool | None = None
     transfer_error: str = ""
     samples: int = 1
-    saturated: bool = False
+    recheck: bool = False
 
 
-def busy_share(sample: ProbeSample) -> tuple[float, float | None]:
-    """Return (busy share, overlap) of a probe, corrected for GIL contention.
+def busy_share(sample: ProbeSample) -> float:
+    """Return the busy share of a probe, corrected for GIL and CPU contention.
 
     ``busy = demand / available`` where demand is the probe thread's CPU time and
     available is the wall time minus the time other threads of this process held
-    the GIL. A CPU-bound call next to N busy threads gets ~1/(N+1) of the wall
-    time but also ~1/(N+1) of the GIL, so its busy share stays ~1; a call that
-    sleeps has ~0 demand whatever its neighbours do. Available time is floored
-    at ``_FLOOR`` of the wall time so that a waiting call next to busy threads
-    cannot divide a tiny demand by a tiny denominator.
+    the GIL (the canary's own CPU left out) and minus the time the probe waited
+    for a CPU on the OS run queue. A CPU-bound call next to N busy threads gets
+    ~1/(N+1) of the wall time but also ~1/(N+1) of the GIL, so its busy share
+    stays ~1; a call that sleeps has ~0 demand whatever its neighbours do.
+    Available time is floored at ``_FLOOR`` of the wall time so that a waiting
+    call next to busy threads cannot divide a tiny demand by a tiny denominator.
+    Where the monitor sampled the probe's kernel state, the share of samples in
+    which it ran (or wanted a CPU) is used when higher: the samples start late,
+    so a CPU phase at the start of a call shows in the accounting instead.
     """
     window = sample.window
+    wall, demand = sample.wall_s, sample.cpu_s
+    others = sample.others_cpu_s - (window.canary_cpu if window is not None else 0.0)
+    gil_others = min(max(0.0, others), max(0.0, wall - demand))
+    available = max(wall - gil_others - sample.wait_s, _FLOOR * wall, 1e-9)
+    accounted = min(1.0, demand / available)
     if window is not None and window.run_share is not None:
-        # The state samples start late (the monitor waits for the GIL too): a
-        # CPU phase at the start of the call shows in its raw CPU ratio instead.
-        raw = sample.cpu_s / sample.wall_s if sample.wall_s else 0.0
-        return max(window.run_share, min(1.0, raw)), window.overlap
-    if window is not None:
-        wall, demand = window.seconds, window.probe_cpu
-        others = window.others_cpu
-        overlap: float | None = window.overlap
-    else:
-        wall, demand = sample.wall_s, sample.cpu_s
-        others = sample.others_cpu_s
-        overlap = None
-    gil_others = min(others, max(0.0, wall - demand))
-    available = max(wall - gil_others, _FLOOR * wall, 1e-9)
-    return min(1.0, demand / available), overlap
+        return max(window.run_share, accounted)
+    return accounted
+
+
+def free_share(sample: ProbeSample) -> float | None:
+    """Return the share of the GIL test in which the probe ran without the GIL.
+
+    From the canary's stretches when they held the GIL long enough
+    (:data:`MIN_HELD`, after the probe's waits for a CPU): the probe's CPU time
+    during them over their length. A
+    probe that kept the canary off the GIL for most of the time it was watched
+    (:data:`BLOCKED_MIN`), computing whenever it had a CPU, with no other thread
+    busy, held the GIL: 0. ``None`` when neither tells (the call was too short, other
+    processes held the CPUs, or other threads competed for the GIL).
+    """
+    window = sample.window
+    if window is None:
+        return None
+    # The kernel counts a thread's wait for a CPU only once it gets one, so the
+    # stretches cannot all tell whether the probe had a CPU during them: every
+    # wait of the window is taken off their length (at worst, too much).
+    probe_wait = max(window.probe_wait, sample.wait_s)
+    held = window.held_s - probe_wait
+    if held >= MIN_HELD:
+        return min(1.0, window.free_s / held)
+    others = sample.others_cpu_s - window.canary_cpu
+    on_cpu = sample.cpu_s >= BUSY_MIN * max(sample.wall_s - sample.wait_s, 1e-9)
+    # The time the canary wanted the GIL: not while it waited for a CPU, nor
+    # while it held the GIL itself. A probe that waits for a CPU while it holds
+    # the GIL blocks the canary too, whatever it does when it runs: its waits
+    # come off both.
+    wanted = window.seconds - window.canary_wait - window.canary_cpu - probe_wait
+    blocked = window.blocked_s - probe_wait
+    if (
+        wanted >= BLOCKED_WATCH
+        and blocked >= BLOCKED_MIN * wanted
+        and on_cpu
+        and others <= _FLOOR * blocked
+    ):
+        return 0.0
+    return None
 
 
 def _fmt(seconds: float) -> str:
@@ -161,16 +238,16 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
-def classify(facts: Facts, costs: Costs) -> Verdict | None:
-    """Return the verdict for ``facts``; ``None`` if the process cost is needed.
+def classify(facts: Facts, costs: Costs) -> Verdict | Need:
+    """Return the verdict for ``facts``, or what must be known first.
 
-    Pure and total: the same facts and costs always give the same verdict. The
-    caller measures ``costs.process_s`` and calls again when this returns None.
+    Pure and total: the same facts and costs always give the same answer. A
+    :class:`Need` is returned only while ``facts.transferable`` or
+    ``costs.process_s`` is ``None`` and the verdict turns on it.
     """
-    releases = None if facts.overlap is None else facts.overlap >= OVERLAP_MIN
-    if releases is False and facts.saturated:
-        releases = None  # no free CPU for the overlap to show: not measured
     cpu_bound = facts.busy >= BUSY_MIN
+    share = facts.free_share
+    releases = None if share is None else share >= FREE_MIN
 
     def verdict(backend: Backend, reason: str) -> Verdict:
         return Verdict(
@@ -188,7 +265,8 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
     holds = (
         "holds the GIL"
         if releases is False
-        else "may hold the GIL (the test could not tell: no CPU was free for it)"
+        else "may hold the GIL (the GIL test could not tell: no CPU was free for "
+        "it, or the call was too short)"
     )
     # What one call costs by itself: its CPU time when CPU-bound (its wall time
     # also holds waits for the GIL that busy neighbours caused), else its wall.
@@ -202,19 +280,19 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
             f"one call takes {wall}, less than half a thread hand-off "
             f"({_fmt(costs.thread_s)}), so it runs where it is called",
         )
-    mixed = (
+    parallel = costs.cpus >= 2 and not costs.free_threaded
+    if (
         not cpu_bound
         and facts.busy >= MIXED_MIN
         and releases is not True
+        and parallel
         and facts.transferable is not False
-        and costs.cpus >= 2
-        and not costs.free_threaded
-    )
-    if mixed:
+    ):
+        if facts.transferable is None:
+            return Need.TRANSFER
         if costs.process_s is None:
-            return None
-        needed = PROCESS_FACTOR * costs.process_s * costs.cpus / (costs.cpus - 1)
-        if facts.cpu_s >= needed:
+            return Need.PROCESS_COST
+        if facts.cpu_s >= _process_threshold(costs, costs.process_s):
             return verdict(
                 "process",
                 f"it computes {facts.busy:.0%} of the time while holding the GIL "
@@ -236,8 +314,14 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
     if releases:
         return verdict(
             "thread",
-            f"it is CPU-bound but releases the GIL (two runs overlapped "
-            f"{facts.overlap:.1f}x), so threads run it in parallel",
+            f"it is CPU-bound but releases the GIL (it ran {share:.0%} of the "
+            "time another thread held the GIL), so threads run it in parallel",
+        )
+    if releases is None and facts.recheck:
+        return verdict(
+            "thread",
+            f"it is CPU-bound and {holds}; it runs on threads until a later "
+            "call's GIL test tells",
         )
     if costs.cpus < 2 or costs.process_s == float("inf"):
         return verdict(
@@ -245,16 +329,17 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
             f"it is CPU-bound and {holds}, but only one CPU is usable (or no "
             "worker process can start), so processes cannot run it faster",
         )
-    if facts.transferable is False:
+    if facts.transferable is None:
+        return Need.TRANSFER
+    if not facts.transferable:
         return verdict(
             "thread",
             f"it is CPU-bound and {holds}, but it cannot be pickled for a "
             f"process ({facts.transfer_error}), so it stays on threads",
         )
     if costs.process_s is None:
-        return None
-    needed = PROCESS_FACTOR * costs.process_s * costs.cpus / (costs.cpus - 1)
-    if cost >= needed:
+        return Need.PROCESS_COST
+    if cost >= _process_threshold(costs, costs.process_s):
         return verdict(
             "process",
             f"it is CPU-bound and {holds}, and one call ({wall}) pays "
@@ -266,3 +351,8 @@ def classify(facts: Facts, costs: Costs) -> Verdict | None:
         f"it is CPU-bound and {holds}, but one call ({wall}) is too short "
         f"to pay for a process round trip ({_fmt(costs.process_s)} here)",
     )
+
+
+def _process_threshold(costs: Costs, process_s: float) -> float:
+    """The CPU per call from which processes pay (rules 3 and 10)."""
+    return PROCESS_FACTOR * process_s * costs.cpus / (costs.cpus - 1)

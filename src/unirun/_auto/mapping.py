@@ -1,16 +1,23 @@
-"""The batches behind an auto ``map``: probe the first item, route the rest.
+"""The map planner: probe the first item, then route the rest as a whole.
 
-map(fn, items) -> first item: submitted as a probe (or routed if known)
-               -> when it is done, the rest as a whole, by verdict:
-                  process chunks (AdaptiveBatches, or fixed chunksize)
-                  | one thread's batches (inline-sized items)
-                  | one task per item (threads, or through submit)
+map(fn, items) -> first item: dispatched like a submit (a probe if fn is new)
+               -> the next one too, while the verdict asks for another look
+               -> when it is done, the rest by plan_map(verdict, ...):
+                  PROCESS  process chunks (AdaptiveBatches, or fixed chunksize)
+                  BATCH    one thread's batches (inline-sized items)
+                  THREAD   one task per item on the thread pool
+                  SUBMIT   one task per item, each dispatched (coroutines...)
+
+:class:`RoutedMap` feeds a :class:`~unirun._map.MapIterator` and asks the
+executor for nothing but what :class:`MapRoute` names.
 """
 
 from __future__ import annotations
 
+import enum
+import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._call import ChunkResult, run_chunk
 from .._future import Future
@@ -23,119 +30,259 @@ if TYPE_CHECKING:
 
     from .._base import BaseExecutor
     from .._options import TaskOptions
-    from .executor import AutoExecutor
+    from .classify import Verdict
 
-__all__ = ["RoutedMap"]
+__all__ = ["MAP_PROCESS_MIN_S", "MapPlan", "MapRoute", "RoutedMap", "plan_map"]
+
+#: A map whose remaining work is below this (seconds, estimated) never starts
+#: processes for it.
+MAP_PROCESS_MIN_S = 0.05
+#: The most items of one map probed one after the other before the rest go.
+MAP_PROBES = 3
+
+
+class MapPlan(enum.Enum):
+    """Where the items of a map after the first one go."""
+
+    #: Chunks on the process pool, sized from measured run times (or chunksize).
+    PROCESS = "process"
+    #: Batches on one thread: items too small for any hand-off.
+    BATCH = "batch"
+    #: One task per item on the thread pool.
+    THREAD = "thread"
+    #: One task per item, each routed as a submit would be.
+    SUBMIT = "submit"
+
+
+class MapRoute(Protocol):
+    """What a :class:`RoutedMap` needs from its executor."""
+
+    def settled(self, fn: Callable[..., Any]) -> bool:
+        """Whether ``fn`` has a verdict that no probe is about to replace."""
+
+    def dispatch(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> cf.Future[Any]:
+        """Route one call as ``submit`` does."""
+
+    def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
+        """Where ``rest`` goes (see :func:`plan_map`)."""
+
+    def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
+        """The pool that runs a plan's chunks (PROCESS, BATCH or THREAD)."""
+
+    def unreserve(self) -> None:
+        """Let the executor close: everything this map had to route is routed."""
+
+    @property
+    def cancelling(self) -> bool:
+        """Whether the executor is shutting down with ``cancel_futures``."""
+
+
+def plan_map(
+    verdict: Verdict | None,
+    count: int,
+    cpus: int,
+    free_threaded: bool,
+    transferable: Callable[[], bool],
+    process_cost: Callable[[], float],
+) -> MapPlan:
+    """Where the ``count`` items after the probe go, given ``fn``'s verdict.
+
+    ``transferable`` and ``process_cost`` are asked only when the plan turns on
+    them (a pickling, a process start).
+    """
+    if verdict is None or verdict.backend == "coroutine":
+        return MapPlan.SUBMIT
+    if verdict.backend == "process":
+        return MapPlan.PROCESS
+    if verdict.backend == "inline":
+        # Too small for any hand-off: batches on one thread beat even chunked
+        # processes (each item would still be pickled twice).
+        return MapPlan.BATCH
+    cpu_holding = (
+        verdict.busy >= BUSY_MIN
+        and verdict.releases_gil is not True
+        and not free_threaded
+        and cpus >= 2
+    )
+    # Its own cost: CPU time (the wall time may hold GIL waits).
+    work = count * verdict.cpu_s
+    # Short calls, but many: chunks can pay for the trip where one can't.
+    if cpu_holding and work >= MAP_PROCESS_MIN_S and transferable():
+        per_chunk = work / (2 * cpus)
+        if per_chunk >= 4 * process_cost():
+            return MapPlan.PROCESS
+    return MapPlan.THREAD
 
 
 class RoutedMap:
-    """Feeds a :class:`MapIterator` for an auto ``map``: probe first, route the rest.
+    """Feeds a :class:`~unirun._map.MapIterator` for an auto ``map``.
 
-    Has the interface of :class:`AdaptiveBatches` (``slots``, ``start``,
-    ``close``). The probe's slot is completed only after the rest's first slots
-    were queued, so a consumer that reaches the end of the queue is at the end.
+    A :class:`~unirun._map.BatchFeeder`. The probe's slot is completed only
+    after the rest's first slots were queued, so a consumer that reaches the
+    end of the queue is at the end. The executor was reserved for this map
+    (it does not close its pools) until every item has gone to a pool, the
+    last measured chunk included, or the iteration was closed.
     """
 
     def __init__(
         self,
-        auto: AutoExecutor,
+        route: MapRoute,
         fn: Callable[..., Any],
         items: list[tuple[Any, ...]],
         options: TaskOptions,
         chunksize: int | None,
     ) -> None:
-        self._auto = auto
+        self._route = route
         self._fn = fn
         self._items = items
         self._options = options
         self._chunksize = chunksize
         self._closed = False
         self._inner: AdaptiveBatches | None = None
+        self._lock = threading.Lock()
+        self._reserved = True  # by the executor's map, before start()
         self.slots: deque[cf.Future[Any]] = deque()
 
     def start(self) -> None:
-        if not self._items:
-            return
-        auto, fn = self._auto, self._fn
-        if auto._is_settled(fn):
-            self._route_rest(self._items)
-            return
-        first = auto._dispatch(fn, self._items[0], {}, self._options)
-        slot: Future[Any] = Future()
-        self.slots.append(slot)
-        slot.add_done_callback(lambda s: s.cancelled() and first.cancel())
-        first.add_done_callback(lambda f: self._after_first(f, slot))
+        """Dispatch the first item (or, for a known function, route them all)."""
+        try:
+            if not self._items or self._route.settled(self._fn):
+                self._route_rest(self._items)
+            else:
+                self._probe(0)
+        except BaseException:
+            self._release()
+            raise
 
     def close(self) -> None:
+        """Route nothing more."""
         self._closed = True
         if self._inner is not None:
             self._inner.close()
+        self._release()
 
-    def _after_first(self, first: cf.Future[Any], slot: Future[Any]) -> None:
+    def _release(self) -> None:
+        """Let the executor close: this map routes nothing more (once)."""
+        with self._lock:
+            reserved, self._reserved = self._reserved, False
+        if reserved:
+            self._route.unreserve()
+
+    def _probe(self, index: int) -> None:
+        """Dispatch item ``index`` alone; the items after it wait for its end."""
+        first = self._route.dispatch(self._fn, self._items[index], {}, self._options)
+        slot: Future[Any] = Future()
+        self.slots.append(slot)
+        slot.add_done_callback(lambda s: s.cancelled() and first.cancel())
+        first.add_done_callback(lambda f: self._after_probe(f, slot, index))
+
+    def _after_probe(
+        self, first: cf.Future[Any], slot: Future[Any], index: int
+    ) -> None:
+        rest = index + 1
         try:
-            if not first.cancelled() and first.exception() is None:
-                self._route_rest(self._items[1:])
+            if first.cancelled() or first.exception() is not None:
+                self._release()
+            elif (
+                not self._route.settled(self._fn)
+                and rest < min(len(self._items) - 1, MAP_PROBES)
+                and not self._closed
+            ):
+                # The verdict asked for another look (the GIL test could not
+                # tell): the next item is probed before the rest go.
+                self._probe(rest)
+            else:
+                self._route_rest(self._items[rest:])
         except BaseException as exc:
+            self._release()
             slot._set_exception_if_pending(exc)
             return
-        if first.cancelled():
-            slot.cancel()
-        elif (error := first.exception()) is not None:
-            slot._set_result_if_pending(ChunkResult([], error))
-        else:
-            slot._set_result_if_pending(ChunkResult([first.result()], None))
+        _settle_chunk(first, slot)
 
     def _route_rest(self, rest: list[tuple[Any, ...]]) -> None:
+        """Route ``rest``; release the executor once every item has gone."""
+        route, fn, options = self._route, self._fn, self._options
         if self._closed or not rest:
+            self._release()
             return
-        auto, fn, options = self._auto, self._fn, self._options
-        plan = auto._map_plan(fn, rest)
-        if plan == "process":
-            verdict = auto.explain(fn)
-            wide = verdict is not None and verdict.busy < BUSY_MIN
-            pool = auto._process_executor(wide)
-            if self._chunksize is not None:
-                for start in range(0, len(rest), self._chunksize):
-                    chunk = rest[start : start + self._chunksize]
-                    self.slots.append(pool._submit(run_chunk, (fn, chunk), {}, options))
-                return
-            self._adaptive(pool, rest, pool._parallelism())
-        elif plan == "batch":
-            self._adaptive(auto._thread_executor(), rest, 1)
-        elif plan == "thread":
-            threads = auto._thread_executor()
+        if route.cancelling:
+            # Shut down with cancel_futures: the rest never starts.
+            self.slots.append(_cancelled())
+            self._release()
+            return
+        plan = route.map_plan(fn, rest)
+        if plan is MapPlan.SUBMIT:
             for args in rest:
-                self.slots.append(threads._submit(run_chunk, (fn, [args]), {}, options))
+                self.slots.append(_as_chunk(route.dispatch(fn, args, {}, options)))
+        elif plan is MapPlan.PROCESS and self._chunksize is not None:
+            pool = route.map_pool(plan, fn)
+            for start in range(0, len(rest), self._chunksize):
+                chunk = rest[start : start + self._chunksize]
+                self.slots.append(pool._submit(run_chunk, (fn, chunk), {}, options))
+        elif plan is MapPlan.THREAD:
+            pool = route.map_pool(plan, fn)
+            for args in rest:
+                self.slots.append(pool._submit(run_chunk, (fn, [args]), {}, options))
         else:
-            for args in rest:
-                self.slots.append(_as_chunk(auto._dispatch(fn, args, {}, options)))
+            self._batches(route.map_pool(plan, fn), plan, rest)
+            return  # released once the last chunk is cut
+        self._release()
 
-    def _adaptive(
-        self, pool: BaseExecutor, rest: list[tuple[Any, ...]], workers: int
+    def _batches(
+        self, pool: BaseExecutor, plan: MapPlan, rest: list[tuple[Any, ...]]
     ) -> None:
-        fn, options = self._fn, self._options
-        inner = AdaptiveBatches(
-            lambda chunk: pool._submit(run_chunk, (fn, chunk), {}, options),
-            rest,
-            workers,
-        )
+        """Chunks sized from measured run times, cut as earlier ones finish."""
+        fn, options, left = self._fn, self._options, len(rest)
+
+        def submit_chunk(chunk: list[tuple[Any, ...]]) -> cf.Future[Any]:
+            nonlocal left
+            if self._route.cancelling:
+                inner.close()  # shut down with cancel_futures: cut no more
+                self._release()
+                return _cancelled()
+            try:
+                future = pool._submit(run_chunk, (fn, chunk), {}, options)
+            except BaseException:
+                self._release()
+                raise
+            left -= len(chunk)  # under the batches' lock
+            if not left:
+                self._release()
+            return future
+
+        workers = pool._parallelism() if plan is MapPlan.PROCESS else 1
+        inner = AdaptiveBatches(submit_chunk, rest, workers)
         inner.slots = self.slots
         self._inner = inner
         inner.start()
 
 
+def _cancelled() -> Future[Any]:
+    """A Future cancelled already (a slot for items that never start)."""
+    future: Future[Any] = Future()
+    future.cancel()
+    return future
+
+
+def _settle_chunk(done: cf.Future[Any], chunk: Future[Any]) -> None:
+    """Give ``chunk`` the outcome of one finished call, as a one-value chunk."""
+    if done.cancelled():
+        chunk.cancel()
+    elif (error := done.exception()) is not None:
+        chunk._set_result_if_pending(ChunkResult([], error))
+    else:
+        chunk._set_result_if_pending(ChunkResult([done.result()], None))
+
+
 def _as_chunk(future: cf.Future[Any]) -> Future[Any]:
     """A Future of a one-value :class:`ChunkResult` that follows ``future``."""
     chunk: Future[Any] = Future()
-
-    def copy(done: cf.Future[Any]) -> None:
-        if done.cancelled():
-            chunk.cancel()
-        elif (error := done.exception()) is not None:
-            chunk._set_result_if_pending(ChunkResult([], error))
-        else:
-            chunk._set_result_if_pending(ChunkResult([done.result()], None))
-
     chunk.add_done_callback(lambda c: c.cancelled() and future.cancel())
-    future.add_done_callback(copy)
+    future.add_done_callback(lambda done: _settle_chunk(done, chunk))
     return chunk

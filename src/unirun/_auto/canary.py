@@ -1,0 +1,314 @@
+"""The GIL test: a monitor thread runs a canary next to each probe.
+
+The canary needs the GIL: it takes it for short stretches, letting go in between,
+and reads the probe thread's CPU clock around each stretch. A probe whose CPU
+clock runs on while the canary holds the GIL released it; one whose clock stands
+still needs it. A probe that keeps the canary off the GIL for its whole run
+(calls shorter than the 5 ms switch interval) holds it::
+
+    monitor thread: [wait for a probe] [wake: wait for the GIL?]
+                    [gap | stretch | gap | stretch ...] until the probe ends
+                    -> Window (handed to the probe's end, or, for a long probe,
+                       to the owner while it still runs)
+
+classify.free_share reads the window; the monitor only measures.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from .profiling import Probe, Window
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["Monitor"]
+
+ProbeT = TypeVar("ProbeT", bound="Probe")
+
+#: How long the canary holds the GIL in one stretch (seconds): short enough that
+#: a probe coming back from C code barely waits for it.
+STRETCH = 0.0002
+#: How long the canary lets go of the GIL between stretches (seconds).
+GAP = 0.00005
+#: A wait for the GIL longer than this, after a gap, counts as the GIL being held
+#: by another thread (a gap's sleep overshoots by the timer slack, ~60 µs).
+BLOCKED_AFTER = 0.0005
+#: The canary reads the probe's kernel state every this many stretches (~1 ms).
+STATE_EVERY = 4
+#: The longest the monitor watches one probe before handing in a window (s).
+WINDOW_S = 0.05
+
+_LOGGER = logging.getLogger("unirun")
+
+
+class Monitor(Generic[ProbeT]):
+    """A thread that runs the GIL canary next to each probe.
+
+    ``on_window(probe, window)`` is called from the monitor thread when a probe
+    still runs after :data:`WINDOW_S` (an early verdict is possible). Only a
+    weak reference to it is kept: the monitor never keeps its owner alive. Its
+    thread starts with the first probe and ends at :meth:`close`.
+    """
+
+    def __init__(self, on_window: Callable[[ProbeT, Window], None]) -> None:
+        self._on_window = weakref.WeakMethod(on_window)
+        self._queue: queue.SimpleQueue[ProbeT | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._current: ProbeT | None = None
+
+    def watch(self, probe: ProbeT) -> None:
+        """Watch ``probe`` and begin it (called in its thread, first thing)."""
+        with self._lock:
+            closed = self._closed
+            if not closed and self._thread is None:
+                # Started before the probe begins: not part of its time.
+                self._thread = threading.Thread(
+                    target=self._run, name=f"unirun-auto-monitor-{id(self):#x}"
+                )
+                self._thread.start()
+        probe.ident = threading.get_ident()
+        probe.tid = threading.get_native_id()
+        if not closed:
+            # Behind another probe the monitor comes too late to say anything.
+            probe.watched = self._current is None
+            probe.queued_at = time.perf_counter()
+            self._queue.put(probe)
+        probe.begin()
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the thread (it finishes the window it is taking); join it if
+        ``wait``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            if wait and thread is not threading.current_thread():
+                thread.join()
+
+    def _run(self) -> None:
+        own = _Stat(threading.get_native_id())
+        try:
+            while True:
+                idle_since, own_wait = time.perf_counter(), own.wait()
+                probe = self._queue.get()
+                if probe is None:
+                    return
+                woke = time.perf_counter()
+                self._current = probe
+                try:
+                    self._watch(
+                        probe,
+                        max(idle_since, probe.queued_at),
+                        woke,
+                        own,
+                        own.wait() - own_wait,
+                    )
+                finally:
+                    self._current = None
+                    probe.measured.set()
+        finally:
+            own.close()
+
+    def _watch(
+        self, probe: ProbeT, wanted: float, woke: float, own: _Stat, own_wait: float
+    ) -> None:
+        # From `wanted` to `woke` the monitor waited for the GIL, or for a CPU
+        # (its own run-queue wait says how long), or was being woken up.
+        waited = woke - wanted - own_wait
+        blocked = waited if waited > BLOCKED_AFTER else 0.0
+        if probe.finished:
+            covered = probe.ended_at - wanted
+            if covered > 0:
+                probe.window = Window(
+                    seconds=covered,
+                    probe_cpu=0.0,
+                    probe_wait=0.0,
+                    others_cpu=0.0,
+                    canary_wait=min(own_wait, covered),
+                    blocked_s=min(blocked, covered),
+                )
+            return
+        window = _Canary(probe, own).run(wanted, blocked, own_wait)
+        if window is None:
+            return
+        probe.window = window
+        if not probe.finished:
+            handler = self._on_window()
+            if handler is None:  # the owner is gone
+                return
+            try:
+                handler(probe, window)
+            except Exception:  # never let a bug kill the monitor
+                _LOGGER.exception("auto: window handler")
+
+
+class _Canary:
+    """The stretches of one window: alternately hold the GIL and let go of it."""
+
+    def __init__(self, probe: Probe, own: _Stat) -> None:
+        self._probe = probe
+        self._own = own
+
+    def run(self, wanted: float, blocked: float, own_wait: float) -> Window | None:
+        probe = self._probe
+        clock = _cpu_clock(probe.ident)
+        if clock is None:
+            return None
+        probe_stat = _Stat(probe.tid)
+        states = _StateReader(probe.tid)
+        try:
+            return self._stretches(clock, probe_stat, states, wanted, blocked, own_wait)
+        finally:
+            probe_stat.close()
+            states.close()
+
+    def _stretches(
+        self,
+        clock: int,
+        probe_stat: _Stat,
+        states: _StateReader,
+        wanted: float,
+        blocked: float,
+        own_wait: float,
+    ) -> Window:
+        probe, own = self._probe, self._own
+        perf, cpu_of, thread_time = (
+            time.perf_counter,
+            time.clock_gettime,
+            time.thread_time,
+        )
+        start_cpu, start_process = cpu_of(clock), time.process_time()
+        start_own, start_own_wait = thread_time(), own.wait()
+        start_wait = probe_stat.wait()
+        limit = wanted + WINDOW_S
+        held = free = 0.0
+        running = waiting = cycles = 0
+        while probe.running():
+            # The gap: let go of the GIL; a wait to get it back beyond the
+            # sleep's overshoot (and our own run-queue wait) was another
+            # thread holding it.
+            before, queued = perf(), own.wait()
+            time.sleep(GAP)
+            late = perf() - before - GAP - (own.wait() - queued)
+            if late > BLOCKED_AFTER:
+                blocked += late
+            cycles += 1
+            if cycles % STATE_EVERY == 0:
+                state = states.read()
+                running += state == "run"
+                waiting += state == "io"
+            if not probe.running():
+                break
+            # The stretch: hold the GIL (pure Python) and see whether the probe's
+            # CPU clock moves meanwhile.
+            t0, p0, c0 = perf(), cpu_of(clock), thread_time()
+            until = t0 + STRETCH
+            while perf() < until:
+                pass
+            t1, p1, c1 = perf(), cpu_of(clock), thread_time()
+            span = t1 - t0
+            # It counts when the canary really had a CPU and the GIL throughout
+            # (its own CPU kept up with the clock). Whether the probe had a CPU
+            # the kernel tells only later: its waits are taken off afterwards.
+            if c1 - c0 >= 0.8 * span:
+                held += span
+                free += min(p1 - p0, span)
+            if t1 >= limit:
+                break
+        probe_cpu = max(0.0, cpu_of(clock) - start_cpu)
+        return Window(
+            seconds=max(perf() - wanted, 1e-9),
+            probe_cpu=probe_cpu,
+            probe_wait=max(0.0, probe_stat.wait() - start_wait),
+            others_cpu=max(0.0, time.process_time() - start_process - probe_cpu),
+            canary_cpu=max(0.0, thread_time() - start_own),
+            canary_wait=own_wait + max(0.0, own.wait() - start_own_wait),
+            held_s=held,
+            free_s=free,
+            blocked_s=blocked,
+            running=running,
+            io_waiting=waiting,
+        )
+
+
+class _Stat:
+    """A thread's run-queue wait (``schedstat``), read without reopening."""
+
+    def __init__(self, tid: int) -> None:
+        try:
+            self._fd = os.open(f"/proc/self/task/{tid}/schedstat", os.O_RDONLY)
+        except OSError:
+            self._fd = -1
+
+    def wait(self) -> float:
+        """Seconds the thread waited on the run queue so far; 0 if unknown."""
+        if self._fd < 0:
+            return 0.0
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class _StateReader:
+    """Reads a thread's kernel state: "run", "io", "lock" or "" (unknown)."""
+
+    def __init__(self, tid: int) -> None:
+        self._stat = self._wchan = -1
+        try:
+            self._stat = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
+            self._wchan = os.open(f"/proc/self/task/{tid}/wchan", os.O_RDONLY)
+        except OSError:
+            self.close()
+
+    def read(self) -> str:
+        if self._stat < 0:
+            return ""
+        try:
+            stat = os.pread(self._stat, 512, 0)
+            state = stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3]
+            if state == b"R":
+                return "run"
+            wchan = os.pread(self._wchan, 128, 0)
+        except (OSError, ValueError):
+            return ""
+        if not wchan or wchan == b"0":
+            return ""  # the kernel hides wait channels here
+        return "lock" if b"futex" in wchan else "io"
+
+    def close(self) -> None:
+        for fd in (self._stat, self._wchan):
+            if fd >= 0:
+                os.close(fd)
+        self._stat = self._wchan = -1
+
+
+def _cpu_clock(ident: int) -> int | None:
+    """The CPU-time clock of another thread, exact even while it runs."""
+    getclock = getattr(time, "pthread_getcpuclockid", None)
+    if getclock is None:
+        return None
+    try:
+        clock: int = getclock(ident)
+        time.clock_gettime(clock)
+    except (OSError, ValueError, OverflowError):
+        return None
+    return clock

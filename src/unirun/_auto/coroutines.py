@@ -1,0 +1,200 @@
+"""The coroutine path: ``async def`` calls go to the coroutine backend, timed.
+
+submit(async fn) --seen before, untimed call--> coroutine pool (no lock, no wrapper)
+        | first call, a suspect, or 1 in TIME_EVERY -> steps timed (loopguard.py)
+        | it blocked the loop ------------------------> a worker thread's own loop
+
+A step that blocks the loop for over 100 ms (confirmed by a detailed timer)
+warns once with :class:`unirun.LoopBlockedWarning` and moves the function's
+later calls off the shared loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from .._checks import describe
+from .._errors import LoopBlockedWarning
+from .classify import Verdict
+from .loopguard import LOOP_BLOCK_S, StepReport, StepTimer
+from .verdicts import CACHE_SIZE, cached, key_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._future import Future
+    from .._options import TaskOptions
+    from .pools import Pools
+
+__all__ = ["TIME_EVERY", "CoroutinePath"]
+
+#: After the first call of an ``async def``, one call in this many has its steps
+#: timed (the others run untouched, at the coroutine backend's own cost).
+TIME_EVERY = 16
+
+
+class _Entry:
+    """What is known about one ``async def``."""
+
+    __slots__ = ("blocks_loop", "calls", "samples", "suspect", "timed", "verdict")
+
+    def __init__(self) -> None:
+        self.verdict: Verdict | None = None
+        self.blocks_loop = False
+        self.suspect = False  # a long step not yet explained
+        self.timed = False  # a call was timed in detail
+        self.calls = 0
+        self.samples = 0
+
+
+class CoroutinePath:
+    """Routes ``async def`` calls and keeps their verdicts. Thread-safe."""
+
+    def __init__(self, pools: Pools) -> None:
+        self._pools = pools
+        self._lock = threading.Lock()
+        self._entries: dict[Any, _Entry] = {}
+        # Functions seen before, by the function itself: the fast path.
+        self._known: dict[Any, _Entry] = {}
+
+    def explain(self, fn: Callable[..., Any]) -> Verdict | None:
+        """The verdict for ``fn``, or ``None`` if it has not run here."""
+        with self._lock:
+            entry = self._entries.get(key_of(fn))
+            return None if entry is None else entry.verdict
+
+    def submit_known(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any] | None:
+        """Submit ``fn`` if it is an ``async def`` seen before; else ``None``.
+
+        The common path for coroutines: no lock, no wrapper (the counter may
+        race; it only spaces out the timed calls).
+        """
+        try:
+            known = self._known.get(fn)
+        except TypeError:  # unhashable
+            return None
+        if known is None:
+            return None
+        known.calls += 1
+        if known.blocks_loop or known.suspect or known.calls % TIME_EVERY == 0:
+            return self._submit(known, fn, args, kwargs, options, counted=True)
+        return self._pools.coroutine()._submit(fn, args, kwargs, options)
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        """Submit ``fn``, an ``async def`` (or a partial of one)."""
+        key = key_of(fn)
+        with self._lock:
+            entry = cached(self._entries, key, _Entry)
+        if len(self._known) >= CACHE_SIZE:
+            self._known.clear()
+        with contextlib.suppress(TypeError):  # unhashable: always the slow path
+            self._known[fn] = entry
+        return self._submit(entry, fn, args, kwargs, options)
+
+    def _submit(
+        self,
+        entry: _Entry,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+        counted: bool = False,
+    ) -> Future[Any]:
+        if entry.blocks_loop:
+            # Off the shared loop: a worker thread runs it on its own loop.
+            return self._pools.thread()._submit(fn, args, kwargs, options)
+        with self._lock:
+            # The first call, and every call while a long step is unexplained,
+            # is timed in detail (CPU time and context switches per step); one
+            # call in TIME_EVERY is timed lightly; the others run untouched.
+            detailed = entry.suspect or not entry.timed
+            entry.timed = True
+            if not counted:
+                entry.calls += 1
+            timed = detailed or entry.calls % TIME_EVERY == 0
+        pool = self._pools.coroutine()
+        if not timed:
+            return pool._submit(fn, args, kwargs, options)
+
+        def on_done(report: StepReport) -> None:
+            self._done(entry, fn, report)
+
+        return pool._submit(
+            _guarded, (fn, args, kwargs, on_done, detailed), {}, options
+        )
+
+    def _done(self, entry: _Entry, fn: Callable[..., Any], report: StepReport) -> None:
+        longest, wall, busy = report.longest, report.wall, report.busy
+        with self._lock:
+            entry.samples += 1
+            first_block = report.blocked and not entry.blocks_loop
+            if report.blocked:
+                entry.blocks_loop = True
+                reason = (
+                    f"it is a coroutine, but one step ran {longest * 1e3:.0f} ms "
+                    "without awaiting and blocked the event loop, so it runs on a "
+                    "worker thread's own loop"
+                )
+                backend: Any = "thread"
+            elif entry.blocks_loop:
+                return
+            else:
+                # A long step that a detailed timer did not confirm was GIL
+                # starvation: the suspicion is cleared.
+                entry.suspect = longest > LOOP_BLOCK_S and not report.detailed
+                reason = "it is an async function, so it runs on the event loop"
+                backend = "coroutine"
+            share = min(1.0, busy / wall) if wall else 0.0
+            entry.verdict = Verdict(
+                backend=backend,
+                reason=reason,
+                wall_s=wall,
+                cpu_s=busy,
+                cpu_ratio=share,
+                busy=share,
+                releases_gil=None,
+                transferable=None,
+                samples=entry.samples,
+            )
+        if first_block:
+            with contextlib.suppress(Warning):  # a warnings filter set to "error"
+                warnings.warn(
+                    f"coroutine {describe(fn)} blocked the event loop for "
+                    f"{longest * 1e3:.0f} ms in one step; AutoExecutor runs its "
+                    "later calls off the shared loop",
+                    LoopBlockedWarning,
+                    stacklevel=1,
+                )
+
+
+async def _guarded(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    on_done: Callable[[StepReport], None],
+    detailed: bool,
+) -> Any:
+    """Await ``fn(*args, **kwargs)`` with each of its steps timed."""
+    return await StepTimer(fn(*args, **kwargs), on_done, detailed)
+
+
+async def await_call(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Call a function that returns an awaitable, on the loop, and await it."""
+    return await fn(*args, **kwargs)

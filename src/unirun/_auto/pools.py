@@ -1,0 +1,270 @@
+"""The inner executors auto routes to, their measured dispatch costs, and closing.
+
+Each pool is created on first need, under its own lock, so an all-thread workload
+never starts a process and creating one pool never waits for another::
+
+    thread()            ThreadExecutor (40 threads, started on demand)
+    process(wide=False) ProcessExecutor, one worker per usable CPU: CPU-bound calls
+    process(wide=True)  ProcessExecutor, four per CPU: calls that compute and wait
+    coroutine()         CoroutineExecutor: its own loop thread, or the caller's
+                        loop once attached (``async with``)
+
+    thread_cost()   best of 3 no-op round trips through thread()    (cached)
+    process_cost()  best of 3 through a warm process(); inf if none can start
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .._base import SHUTDOWN_MESSAGE
+from .._options import NO_OPTIONS
+from .classify import Costs
+from .profiling import free_threaded
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._backends.coroutine import CoroutineExecutor
+    from .._backends.process import ProcessExecutor
+    from .._backends.thread import ThreadExecutor
+    from .._base import BaseExecutor
+    from .._types import Model
+
+__all__ = ["AUTO_THREADS", "PROCESSES_PER_CPU", "THREAD_COST_CAP", "Pools"]
+
+_LOGGER = logging.getLogger("unirun")
+
+#: Threads of the inner pool by default: waiting work needs many (anyio's
+#: default thread limit); they start on demand.
+AUTO_THREADS = 40
+#: Worker processes per usable CPU in the pool for calls that compute and wait
+#: (started on demand); CPU-bound calls get a pool of one per usable CPU.
+PROCESSES_PER_CPU = 4
+#: The most a thread hand-off is taken to cost (seconds), whatever was timed.
+THREAD_COST_CAP = 0.001
+
+E = TypeVar("E", bound="BaseExecutor")
+
+
+def _noop() -> None:
+    """Do nothing: the task whose round trip is the dispatch cost."""
+
+
+class _Lazy(Generic[E]):
+    """One inner executor, made on first :meth:`get` under its own lock."""
+
+    __slots__ = ("_lock", "_make", "closed", "value")
+
+    def __init__(self, make: Callable[[], E]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self.value: E | None = None
+        self.closed = False
+
+    def get(self) -> E:
+        value = self.value
+        if value is not None:
+            return value
+        with self._lock:
+            if self.value is None:
+                if self.closed:
+                    raise RuntimeError(SHUTDOWN_MESSAGE)
+                self.value = self._make()
+            return self.value
+
+    def close(self) -> E | None:
+        """Refuse to make the executor from now on; return it if it was made."""
+        with self._lock:
+            self.closed = True
+            return self.value
+
+
+class Pools:
+    """The inner executors of one :class:`AutoExecutor` and what they cost.
+
+    Thread-safe. Every pool shares the owner's ``initializer`` and, for process
+    pools, its primitive scope (its primitives may travel to their tasks).
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None,
+        initializer: Callable[..., object] | None,
+        initargs: tuple[Any, ...],
+        scope: str,
+        cpus: int,
+        name: str,
+    ) -> None:
+        self.max_workers = max_workers
+        self.initializer = initializer
+        self.initargs = initargs
+        self.cpus = cpus
+        self.free_threaded = free_threaded()
+        self._scope = scope
+        self._name = name
+        self._thread = _Lazy(lambda: self._new_thread())
+        self._process = _Lazy(lambda: self._new_process(wide=False))
+        self._wide = _Lazy(lambda: self._new_process(wide=True))
+        self._coroutine = _Lazy(lambda: self._new_coroutine())
+        self._cost_lock = threading.Lock()
+        self.measurements = 0  # no-op tasks run to time the pools
+        self.thread_s: float | None = None
+        self.process_s: float | None = None
+
+    # -- the pools -----------------------------------------------------------------
+
+    def thread(self) -> ThreadExecutor:
+        """The thread pool."""
+        return self._thread.get()
+
+    def process(self, wide: bool = False) -> ProcessExecutor:
+        """The pool for CPU-bound calls, or with ``wide`` the one for calls that
+        compute and wait (oversubscribed, so that their waits overlap)."""
+        return (self._wide if wide else self._process).get()
+
+    def coroutine(self) -> CoroutineExecutor:
+        """The coroutine executor (attached to the caller's loop, if it was)."""
+        return self._coroutine.get()
+
+    def get(self, backend: Model) -> BaseExecutor:
+        """The pool of ``backend``."""
+        if backend == "thread":
+            return self.thread()
+        if backend == "process":
+            return self.process()
+        return self.coroutine()
+
+    def _lazies(self) -> tuple[_Lazy[Any], ...]:
+        # Coroutine first: its tasks may still hand work to the others.
+        return (self._coroutine, self._thread, self._process, self._wide)
+
+    def started(self) -> list[BaseExecutor]:
+        """The pools made so far, coroutine first."""
+        return [lazy.value for lazy in self._lazies() if lazy.value is not None]
+
+    def _new_thread(self) -> ThreadExecutor:
+        from .._backends.thread import ThreadExecutor
+
+        return ThreadExecutor(
+            self.max_workers or AUTO_THREADS,
+            thread_name_prefix=self._name,
+            initializer=self.initializer,
+            initargs=self.initargs,
+        )
+
+    def _new_process(self, wide: bool) -> ProcessExecutor:
+        from .._backends.process import ProcessExecutor
+
+        workers = self.cpus * (PROCESSES_PER_CPU if wide else 1)
+        if self.max_workers is not None:
+            workers = min(workers, self.max_workers)
+        pool = ProcessExecutor(
+            workers, initializer=self.initializer, initargs=self.initargs
+        )
+        pool._primitive_scope = self._scope
+        return pool
+
+    def _new_coroutine(self) -> CoroutineExecutor:
+        from .._backends.coroutine import CoroutineExecutor
+
+        return CoroutineExecutor(initializer=self.initializer, initargs=self.initargs)
+
+    # -- the caller's event loop ---------------------------------------------------
+
+    async def attach(self) -> CoroutineExecutor | None:
+        """Make the coroutine executor run on the running event loop.
+
+        Returns it when it was attached here (its ``__aexit__`` must be awaited
+        on this loop), ``None`` if it was already running on a loop of its own.
+        """
+        lazy = self._coroutine
+        with lazy._lock:
+            if lazy.value is not None or lazy.closed:
+                return None
+            lazy.value = created = self._new_coroutine()
+        # Entered before any call can reach it: calls submitted meanwhile wait
+        # in its inbox until it is attached.
+        await created.__aenter__()
+        return created
+
+    # -- measured costs ------------------------------------------------------------
+
+    def thread_cost(self) -> float:
+        """Round trip of a no-op through the thread pool (measured once)."""
+        cost = self.thread_s
+        if cost is None:
+            with self._cost_lock:
+                if self.thread_s is None:
+                    # Busy neighbours holding the GIL inflate any timing taken
+                    # in Python; a hand-off never costs more than this by itself.
+                    self.thread_s = min(
+                        self._round_trip(self.thread()), THREAD_COST_CAP
+                    )
+                cost = self.thread_s
+        return cost
+
+    def process_cost(self) -> float:
+        """Round trip of a no-op through a warm process pool (measured once);
+        ``inf`` where no worker process can start."""
+        cost = self.process_s
+        if cost is None:
+            with self._cost_lock:
+                if self.process_s is None:
+                    self.process_s = self._measure_process()
+                cost = self.process_s
+        return cost
+
+    def _measure_process(self) -> float:
+        try:
+            pool = self.process()
+            pool._submit(_noop, (), {}, NO_OPTIONS).result()  # start a worker
+            self.measurements += 1
+            return self._round_trip(pool)
+        except Exception:
+            # No worker process can start here (e.g. a __main__ without the
+            # `if __name__ == "__main__":` guard): never route to processes.
+            _LOGGER.warning(
+                "AutoExecutor: worker processes cannot start; CPU-bound work "
+                "stays on threads",
+                exc_info=True,
+            )
+            return float("inf")
+
+    def _round_trip(self, pool: BaseExecutor) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            pool._submit(_noop, (), {}, NO_OPTIONS).result()
+            best = min(best, time.perf_counter() - start)
+            self.measurements += 1  # left out of statistics(): not the caller's
+        return best
+
+    def costs(self) -> Costs:
+        """The costs measured so far (``process_s`` ``None`` until measured)."""
+        return Costs(
+            thread_s=self.thread_s or 0.0,
+            process_s=self.process_s,
+            cpus=self.cpus,
+            free_threaded=self.free_threaded,
+        )
+
+    # -- closing -------------------------------------------------------------------
+
+    def cancel_queued(self) -> None:
+        """Cancel the calls waiting in every pool's queue (the pools stay open
+        for calls already running, and refuse new ones)."""
+        for pool in self.started():
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self, wait: bool, cancel_futures: bool) -> list[BaseExecutor]:
+        """Shut every pool down; none is made afterwards. Returns the pools."""
+        pools: list[BaseExecutor] = [
+            pool for lazy in self._lazies() if (pool := lazy.close()) is not None
+        ]
+        for pool in pools:
+            pool.shutdown(wait, cancel_futures=cancel_futures)
+        return pools

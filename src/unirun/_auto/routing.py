@@ -1,0 +1,254 @@
+"""The router behind an AutoExecutor: one call in, the right pool's Future out.
+
+dispatch(fn) --hint?-----------> that backend (inline: run_inline, here)
+       | async def? -----------> coroutine path (coroutines.py)
+       | verdicts.admit(fn) ---> held or probing: its Future
+       v
+    route(entry): inline (run_inline) | thread (measured) | process | coroutine
+
+The router holds everything that runs after the executor's front is gone:
+pools, verdicts, the coroutine path. Nothing here refers back to the front, so
+dropping an executor that was never shut down releases its threads.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._call import TimeoutExpired, is_async_callable, run_awaitable
+from .._errors import TransferError, task_timed_out
+from .._future import Future, chain
+from .classify import BUSY_MIN, INLINE_FRACTION
+from .coroutines import CoroutinePath, await_call
+from .mapping import MapPlan, plan_map
+from .verdicts import Verdicts, measured, watch_inline, watch_process
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._base import BaseExecutor
+    from .._options import TaskOptions
+    from .._stats import TaskCounters
+    from .._types import Backend
+    from .classify import Verdict
+    from .pools import Pools
+    from .verdicts import Entry, Held
+
+__all__ = ["Router", "run_inline"]
+
+
+def run_inline(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+    counters: TaskCounters | None = None,
+) -> tuple[Future[Any], float]:
+    """Run the call here and now; return its finished Future and how long it took.
+
+    A coroutine it returns is run on this thread's own loop, and cancelled at
+    ``timeout``; a plain call cannot be stopped, but one that took longer than
+    ``timeout`` fails with the task time-out error all the same.
+    """
+    if counters is not None:
+        counters.submitted()
+    future: Future[Any] = Future(counters=counters)
+    future._start()
+    if timeout is not None and timeout <= 0:
+        future.set_exception(task_timed_out(timeout, "runs on"))
+        return future, 0.0
+    start = time.perf_counter()
+    try:
+        result = fn(*args, **kwargs)
+        if inspect.iscoroutine(result):
+            result = run_awaitable(result, timeout)
+    except TimeoutExpired:
+        future.set_exception(task_timed_out(timeout, "cancelled"))
+        return future, time.perf_counter() - start
+    except BaseException as exc:
+        future.set_exception(exc)
+        return future, time.perf_counter() - start
+    took = time.perf_counter() - start
+    if timeout is not None and took > timeout:
+        future.set_exception(task_timed_out(timeout, "runs on"))
+    else:
+        future.set_result(result)
+    return future, took
+
+
+class Router:
+    """Routes calls to the pools of one executor; closes them when asked.
+
+    Implements :class:`~unirun._auto.mapping.MapRoute` for auto's ``map``.
+    Thread-safe.
+    """
+
+    def __init__(self, pools: Pools, counters: TaskCounters | None = None) -> None:
+        self.pools = pools
+        #: Counts the calls run inline (the inner pools count the others).
+        self.counters = counters
+        self.held_cancelled = 0  # calls cancelled while held behind a probe
+        self.verdicts = Verdicts(pools, self._hand_on)
+        self.coroutines = CoroutinePath(pools)
+        # With an initializer nothing runs inline: the caller never ran it.
+        self._inline = pools.initializer is None
+        self._cancelling = False
+
+    def explain(self, fn: Callable[..., Any]) -> Verdict | None:
+        """The verdict for ``fn``, or ``None`` if it has not run here."""
+        return self.verdicts.explain(fn) or self.coroutines.explain(fn)
+
+    # -- one call ------------------------------------------------------------------
+
+    def dispatch(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        """Route one call; return its Future."""
+        if options.backend is not None:
+            return self.run_on(options.backend, fn, args, kwargs, options)
+        future = self.coroutines.submit_known(fn, args, kwargs, options)
+        if future is not None:
+            return future
+        if is_async_callable(fn):
+            return self.coroutines.submit(fn, args, kwargs, options)
+        self.pools.thread_cost()
+        admitted = self.verdicts.admit(fn, args, kwargs, options)
+        if isinstance(admitted, Future):
+            return admitted
+        return self._route(admitted, fn, args, kwargs, options)
+
+    def run_on(
+        self,
+        backend: Backend,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        """Run on the backend the caller asked for: the hint always wins, and
+        nothing is probed (a call hinted to a process never runs here)."""
+        if backend == "inline":
+            return run_inline(fn, args, kwargs, options.timeout, self.counters)[0]
+        return self.pools.get(backend)._submit(fn, args, kwargs, options)
+
+    def _route(
+        self,
+        entry: Entry,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        verdict = entry.verdict
+        assert verdict is not None  # admit returns only entries with a verdict
+        backend = verdict.backend
+        if backend == "inline":
+            if options.timeout is None and self._inline:
+                future, took = run_inline(fn, args, kwargs, None, self.counters)
+                watch_inline(entry, took, self.pools.thread_s or 0.0)
+                return future
+            backend = "thread"
+        if backend == "process":
+            try:
+                pool = self.pools.process(wide=verdict.busy < BUSY_MIN)
+                future = pool._submit(fn, args, kwargs, options)
+            except TransferError:
+                backend = "thread"  # these arguments cannot travel: stay here
+            else:
+                watch_process(entry, future, self.pools.process_s or 0.0)
+                return future
+        if backend == "coroutine":
+            return self.pools.coroutine()._submit(
+                await_call, (fn, args, kwargs), {}, options
+            )
+        inline_s = INLINE_FRACTION * (self.pools.thread_s or 0.0)
+        wrapped = measured(entry, verdict, fn, inline_s)
+        return self.pools.thread()._submit(wrapped, args, kwargs, options)
+
+    def _hand_on(self, held: list[Held]) -> None:
+        """Route the calls that waited for a verdict."""
+        for call in held:
+            if call.outer.cancelled():
+                call.outer._start()  # notify concurrent.futures.wait()
+                self.held_cancelled += 1
+                continue
+            try:
+                inner = self.dispatch(call.fn, call.args, call.kwargs, call.options)
+            except BaseException as exc:
+                call.outer._set_exception_if_pending(exc)
+                continue
+            chain(call.outer, inner)
+
+    # -- map (MapRoute) ------------------------------------------------------------
+
+    def settled(self, fn: Callable[..., Any]) -> bool:
+        """Whether ``fn`` has a verdict that no probe is about to replace."""
+        return self.verdicts.settled(fn)
+
+    def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
+        """Where the items of a map after the first go."""
+        return plan_map(
+            self.verdicts.explain(fn),
+            len(rest),
+            self.pools.cpus,
+            self.pools.free_threaded,
+            lambda: self.verdicts.transferable(fn, rest[0]),
+            self.pools.process_cost,
+        )
+
+    def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
+        """The pool that runs ``plan``'s chunks."""
+        if plan is MapPlan.PROCESS:
+            verdict = self.verdicts.explain(fn)
+            return self.pools.process(
+                wide=verdict is not None and verdict.busy < BUSY_MIN
+            )
+        return self.pools.thread()
+
+    def reserve(self) -> None:
+        """Keep the pools open until :meth:`unreserve`: a map will route more."""
+        self.verdicts.reserve()
+
+    def unreserve(self) -> None:
+        """Everything a reserved map had to route is routed."""
+        self.verdicts.unreserve()
+
+    @property
+    def cancelling(self) -> bool:
+        """Whether the executor is shutting down with ``cancel_futures``."""
+        return self._cancelling
+
+    # -- closing -------------------------------------------------------------------
+
+    def close(self, wait: bool, cancel_futures: bool) -> None:
+        """Close the pools once every accepted call has reached one.
+
+        Calls held behind a probe are routed first (or cancelled, with
+        ``cancel_futures``). With ``wait``, block until the pools have closed;
+        otherwise a thread closes them once the last probe has ended.
+        """
+        if cancel_futures:
+            self._cancelling = True
+            self.verdicts.cancel_held()
+            # What waits in the pools' queues (probes included: a cancelled
+            # probe releases the calls held behind it).
+            self.pools.cancel_queued()
+        if wait:
+            self.verdicts.wait_idle()
+            self._close_pools(True, cancel_futures)
+        else:
+            self.verdicts.when_idle(lambda: self._close_pools(False, cancel_futures))
+
+    def _close_pools(self, wait: bool, cancel_futures: bool) -> None:
+        self.verdicts.close(wait)
+        self.pools.close(wait, cancel_futures)
+
+    def in_own_task(self) -> bool:
+        """Whether the caller is a task of one of the pools."""
+        return any(pool._in_own_task() for pool in self.pools.started())

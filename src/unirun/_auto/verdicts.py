@@ -1,0 +1,464 @@
+"""The verdict cache: one entry per callable, its probes, and when to revise it.
+
+admit(fn, args) --entry has a verdict--> the entry (the caller routes the call)
+       | a probe is running ----------> a held Future (routed at the verdict)
+       | no verdict, or a stale one --> a probe: the call itself, on a worker
+                                        thread, watched by the monitor
+probe done (or the monitor's early window) -> classify -> verdict cached
+                                           -> held calls handed on
+revisions: an inline call far too long, a thread call far heavier, a process
+           call back within a few no-op round trips -> stale: probe again
+
+Nothing runs twice: a held call runs once, where the verdict sends it. Until
+every probe has ended and its held calls were handed on, the cache is *busy*;
+the executor closes its pools only once it is idle.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._checks import describe
+from .._errors import TransferError
+from .._future import Future
+from .._transfer import dumps_call
+from .canary import Monitor
+from .classify import BUSY_MIN, Facts, Need, busy_share, classify, free_share
+from .profiling import Probe, ProbeSample
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._options import TaskOptions
+    from .classify import Verdict
+    from .pools import Pools
+    from .profiling import Window
+
+__all__ = [
+    "CACHE_SIZE",
+    "Entry",
+    "Held",
+    "Verdicts",
+    "cached",
+    "key_of",
+    "transferable",
+]
+
+_LOGGER = logging.getLogger("unirun")
+
+E = TypeVar("E")
+
+#: An inline call this many times over the inline limit sends the callable back
+#: to probing (its cost depends on its arguments).
+REVISE_INLINE = 20.0
+#: A thread-routed call this many times longer than its verdict's call, and
+#: CPU-bound, sends the callable back to probing.
+REVISE_GROWTH = 4.0
+#: A process-routed call whose round trip is within this many no-op round trips
+#: sends the callable back to probing.
+REVISE_PROCESS = 3.0
+#: How many more probes a CPU-bound callable gets when the GIL test could not
+#: tell (no free CPU during the probe, or too short a call).
+RECHECKS = 2
+#: The most callables whose verdicts are kept.
+CACHE_SIZE = 4096
+
+
+def key_of(fn: Callable[..., Any]) -> Any:
+    """The cache key of ``fn``: a bound method is known by its function."""
+    func = getattr(fn, "__func__", None)
+    target = fn if func is None else func
+    try:
+        hash(target)
+    except TypeError:
+        return id(target)
+    return target
+
+
+def cached(entries: dict[Any, E], key: Any, make: Callable[[], E]) -> E:
+    """``entries[key]``, made if missing; the oldest goes past :data:`CACHE_SIZE`
+    (call with the cache's lock held)."""
+    entry = entries.get(key)
+    if entry is None:
+        if len(entries) >= CACHE_SIZE:
+            del entries[next(iter(entries))]
+        entry = entries[key] = make()
+    return entry
+
+
+def transferable(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[bool, str]:
+    """Whether ``fn(*args, **kwargs)`` pickles for a process, and if not why."""
+    try:
+        dumps_call(fn, args, kwargs)
+    except TransferError as exc:
+        cause = exc.__cause__
+        text = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        return False, text.splitlines()[0][:120]
+    return True, ""
+
+
+class Held:
+    """A call that arrived while its callable was being probed."""
+
+    __slots__ = ("args", "fn", "kwargs", "options", "outer")
+
+    def __init__(
+        self,
+        outer: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> None:
+        self.outer = outer
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.options = options
+
+
+class Entry:
+    """What is known about one callable."""
+
+    __slots__ = ("held", "probe", "rechecks", "samples", "stale", "transfer", "verdict")
+
+    def __init__(self) -> None:
+        self.verdict: Verdict | None = None
+        self.probe: CallProbe | None = None  # the undecided probe in flight
+        self.held: list[Held] = []
+        self.stale = False
+        self.rechecks = 0
+        self.samples = 0
+        self.transfer: tuple[bool, str] | None = None
+
+
+class CallProbe(Probe):
+    """A probe and the call it measures."""
+
+    def __init__(
+        self,
+        entry: Entry,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        super().__init__()
+        self.entry = entry
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+
+class Verdicts:
+    """The per-callable verdicts of one executor, and the probes that make them.
+
+    ``hand_on(held)`` routes calls that waited for a verdict (called without
+    any lock held). Thread-safe.
+    """
+
+    def __init__(self, pools: Pools, hand_on: Callable[[list[Held]], None]) -> None:
+        self._pools = pools
+        self._hand_on = hand_on
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._entries: dict[Any, Entry] = {}
+        # Probes in flight plus held calls being handed on.
+        self._busy = 0
+        self._on_idle: Callable[[], None] | None = None
+        self._monitor: Monitor[CallProbe] = Monitor(self._on_window)
+
+    # -- lookups -------------------------------------------------------------------
+
+    def explain(self, fn: Callable[..., Any]) -> Verdict | None:
+        """The verdict for ``fn``, or ``None`` if it has none yet."""
+        with self._lock:
+            entry = self._entries.get(key_of(fn))
+            return None if entry is None else entry.verdict
+
+    def settled(self, fn: Callable[..., Any]) -> bool:
+        """Whether ``fn`` has a verdict that no probe is about to replace."""
+        with self._lock:
+            entry = self._entries.get(key_of(fn))
+            return (
+                entry is not None
+                and entry.verdict is not None
+                and entry.probe is None
+                and not entry.stale
+            )
+
+    def transferable(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+        """Whether calls of ``fn`` like ``fn(*args)`` pickle (checked once)."""
+        with self._lock:
+            entry = self._entries.get(key_of(fn))
+        if entry is None:
+            return transferable(fn, args, {})[0]
+        if entry.transfer is None:
+            entry.transfer = transferable(fn, args, {})
+        return entry.transfer[0]
+
+    # -- admitting a call ----------------------------------------------------------
+
+    def admit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Entry | Future[Any]:
+        """Return ``fn``'s entry if its verdict applies, or the call's Future:
+        held behind a running probe, or the probe itself."""
+        key = key_of(fn)
+        with self._lock:
+            entry = cached(self._entries, key, Entry)
+            if entry.probe is not None:
+                outer: Future[Any] = Future()
+                entry.held.append(Held(outer, fn, args, kwargs, options))
+                return outer
+            if entry.verdict is not None and not entry.stale:
+                return entry
+            probe = entry.probe = CallProbe(entry, fn, args, kwargs)
+            entry.stale = False
+            self._busy += 1
+        return self._start(probe, options)
+
+    def _start(self, probe: CallProbe, options: TaskOptions) -> Future[Any]:
+        """Run ``probe``'s call on a worker thread, measured."""
+        monitor, fn = self._monitor, probe.fn
+
+        def probed(*args: Any, **kwargs: Any) -> Any:
+            monitor.watch(probe)
+            result: Any = None
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                self._decide(probe, probe.end(_is_awaitable(result)))
+            return result
+
+        try:
+            future = self._pools.thread()._submit(
+                probed, probe.args, probe.kwargs, options
+            )
+        except BaseException:
+            self._release(probe)
+            raise
+        # A probe that never ran (cancelled, or timed out before it started)
+        # measured nothing: the calls held behind it probe again.
+        future.add_done_callback(lambda _: self._release(probe))
+        return future
+
+    # -- deciding ------------------------------------------------------------------
+
+    def _on_window(self, probe: CallProbe, window: Window) -> None:
+        """Decide early, from the monitor's window, while a long probe still runs."""
+        sample = ProbeSample(
+            wall_s=window.seconds,
+            cpu_s=window.probe_cpu,
+            wait_s=window.probe_wait,
+            others_cpu_s=window.others_cpu,
+            window=window,
+        )
+        self._decide(probe, sample, early=True)
+
+    def _facts(self, entry: Entry, sample: ProbeSample) -> Facts:
+        transfer, why = entry.transfer or (None, "")
+        return Facts(
+            wall_s=sample.wall_s,
+            cpu_s=sample.cpu_s,
+            busy=busy_share(sample),
+            free_share=free_share(sample),
+            returned_awaitable=sample.returned_awaitable,
+            transferable=transfer,
+            transfer_error=why,
+            samples=entry.samples + 1,
+            recheck=entry.rechecks < RECHECKS,
+        )
+
+    def _classify(self, probe: CallProbe, sample: ProbeSample) -> Verdict:
+        entry = probe.entry
+        for _ in range(len(Need) + 1):
+            result = classify(self._facts(entry, sample), self._pools.costs())
+            if result is Need.TRANSFER:
+                entry.transfer = transferable(probe.fn, probe.args, probe.kwargs)
+            elif result is Need.PROCESS_COST:
+                self._pools.process_cost()
+            else:
+                assert not isinstance(result, Need)
+                return result
+        raise AssertionError("classify asked for what it was given")
+
+    def _decide(
+        self, probe: CallProbe, sample: ProbeSample, early: bool = False
+    ) -> None:
+        entry = probe.entry
+        try:
+            verdict: Verdict | None = self._classify(probe, sample)
+        except Exception:
+            _LOGGER.exception("auto: could not classify a probe")
+            verdict = None
+        with self._lock:
+            if not early:
+                entry.samples += 1
+            if verdict is None:
+                return  # the probe's end releases the held calls
+            entry.verdict = dataclasses.replace(verdict, samples=max(1, entry.samples))
+            if (
+                not early
+                and verdict.backend in ("thread", "process")
+                and verdict.busy >= BUSY_MIN
+                and verdict.releases_gil is None
+                and entry.rechecks < RECHECKS
+            ):
+                # CPU-bound, and the GIL test could not tell (the machine lent
+                # no second CPU): measure again on a later call.
+                entry.rechecks += 1
+                entry.stale = True
+            held = self._settle(probe)
+        self._finish(held)
+
+    def _release(self, probe: CallProbe) -> None:
+        """Let calls held behind a probe go on, once it is over either way."""
+        with self._lock:
+            held = self._settle(probe)
+        self._finish(held)
+
+    def _settle(self, probe: CallProbe) -> list[Held] | None:
+        """End ``probe``'s hold (lock held): its held calls, once per probe."""
+        entry = probe.entry
+        if entry.probe is not probe:
+            return None
+        entry.probe = None
+        held, entry.held = entry.held, []
+        return held
+
+    def _finish(self, held: list[Held] | None) -> None:
+        """Hand on the calls a settled probe held; then it no longer keeps the
+        cache busy."""
+        if held is None:
+            return
+        try:
+            if held:
+                self._hand_on(held)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                on_idle = self._on_idle if self._busy == 0 else None
+                if self._busy == 0:
+                    self._on_idle = None
+                    self._idle.notify_all()
+            if on_idle is not None:
+                # In a thread of its own: the caller may hold locks (a map's,
+                # a pool's) that closing the pools would need.
+                threading.Thread(
+                    target=on_idle, name=f"AutoExecutor-close-{id(self):#x}"
+                ).start()
+
+    # -- closing -------------------------------------------------------------------
+
+    def reserve(self) -> None:
+        """Stay busy until :meth:`unreserve`: more work will be routed."""
+        with self._lock:
+            self._busy += 1
+
+    def unreserve(self) -> None:
+        """End a :meth:`reserve`."""
+        self._finish([])
+
+    def held_calls(self) -> list[Held]:
+        """The calls held behind probes now (for statistics)."""
+        with self._lock:
+            return [call for entry in self._entries.values() for call in entry.held]
+
+    def verdicts(self) -> dict[str, Verdict]:
+        """Every verdict, by the callable's name (for statistics)."""
+        with self._lock:
+            return {
+                describe(key) if callable(key) else str(key): entry.verdict
+                for key, entry in self._entries.items()
+                if entry.verdict is not None
+            }
+
+    def cancel_held(self) -> None:
+        """Cancel every call held behind a probe."""
+        with self._lock:
+            held = [call for entry in self._entries.values() for call in entry.held]
+        for call in held:
+            call.outer.cancel()
+
+    def wait_idle(self) -> None:
+        """Block until every probe ended and its held calls were handed on."""
+        with self._lock:
+            while self._busy:
+                self._idle.wait()
+
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once idle: now, or in a new thread once it is."""
+        with self._lock:
+            if self._busy:
+                self._on_idle = callback
+                return
+        callback()
+
+    def close(self, wait: bool) -> None:
+        """Stop the monitor (no probe starts after this)."""
+        self._monitor.close(wait)
+
+
+# -- revisions: later calls that disagree with the verdict ---------------------------
+
+
+def watch_inline(entry: Entry, took: float, thread_s: float) -> None:
+    """An inline call far longer than its verdict said: probe again."""
+    if took > REVISE_INLINE * max(thread_s, 50e-6):
+        entry.stale = True
+
+
+def watch_process(entry: Entry, future: cf.Future[Any], process_s: float) -> None:
+    """A process-routed call back within three no-op round trips was far too
+    small to send (a process verdict needs four): probe again. Queueing only
+    ever makes the latency longer, so this never fires for a heavy call."""
+    limit = REVISE_PROCESS * process_s
+    start = time.perf_counter()
+
+    def check(done: cf.Future[Any]) -> None:
+        if not done.cancelled() and time.perf_counter() - start < limit:
+            entry.stale = True
+
+    future.add_done_callback(check)
+
+
+def measured(
+    entry: Entry, verdict: Verdict, fn: Callable[..., Any], inline_s: float
+) -> Callable[..., Any]:
+    """Wrap a thread-routed call so that a call far off its verdict revises it.
+
+    Far heavier in CPU time (its wall time also holds waits for a CPU that
+    other processes caused, and a call that waits longer is still a waiting
+    call), or far lighter in wall time, down to where it would run inline
+    (``inline_s``): a probe that something delayed is not kept.
+    """
+    heavier = max(REVISE_GROWTH * verdict.wall_s, 0.005)
+    lighter = min(verdict.wall_s / REVISE_GROWTH, inline_s)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        start, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if (
+                time.thread_time() - cpu > heavier
+                or time.perf_counter() - start < lighter
+            ):
+                entry.stale = True
+
+    return call
+
+
+def _is_awaitable(value: object) -> bool:
+    return hasattr(type(value), "__await__") and not isinstance(value, cf.Future)

@@ -1,0 +1,201 @@
+"""The map planner: plan_map as a table, and RoutedMap against a fake route."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import unirun
+from _auto_tasks import plus_one
+from unirun._auto.classify import Verdict
+from unirun._auto.mapping import MAP_PROBES, MapPlan, RoutedMap, plan_map
+from unirun._map import MapIterator
+from unirun._options import NO_OPTIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from unirun._base import BaseExecutor
+    from unirun._options import TaskOptions
+
+
+def verdict(
+    backend: str, cpu_s: float = 0.001, busy: float = 1.0, releases: bool | None = False
+) -> Verdict:
+    return Verdict(backend, "why", cpu_s, cpu_s, 1.0, busy, releases, None, 1)  # type: ignore[arg-type]  # a backend name
+
+
+class Asked:
+    """Counts the lazy inputs plan_map may ask for."""
+
+    def __init__(self, picklable: bool = True, cost: float = 300e-6) -> None:
+        self.picklable, self.cost = picklable, cost
+        self.transfers = self.costs = 0
+
+    def transferable(self) -> bool:
+        self.transfers += 1
+        return self.picklable
+
+    def process_cost(self) -> float:
+        self.costs += 1
+        return self.cost
+
+
+# (id, verdict, items, cpus, free-threaded, picklable, plan, asks for the cost)
+PLANS: list[tuple[str, Verdict | None, int, int, bool, bool, MapPlan, bool]] = [
+    ("unknown", None, 100, 2, False, True, MapPlan.SUBMIT, False),
+    ("coroutine", verdict("coroutine"), 100, 2, False, True, MapPlan.SUBMIT, False),
+    ("process", verdict("process"), 100, 2, False, True, MapPlan.PROCESS, False),
+    ("inline", verdict("inline", 1e-6), 10**5, 2, False, True, MapPlan.BATCH, False),
+    ("many short GIL-holding", verdict("thread", 400e-6), 1000, 2, False, True,
+     MapPlan.PROCESS, True),
+    ("few short GIL-holding", verdict("thread", 400e-6), 10, 2, False, True,
+     MapPlan.THREAD, False),
+    ("GIL-free", verdict("thread", 400e-6, releases=True), 1000, 2, False, True,
+     MapPlan.THREAD, False),
+    ("waiting", verdict("thread", 400e-6, busy=0.1), 1000, 2, False, True,
+     MapPlan.THREAD, False),
+    ("one CPU", verdict("thread", 400e-6), 1000, 1, False, True, MapPlan.THREAD,
+     False),
+    ("free-threaded", verdict("thread", 400e-6), 1000, 2, True, True,
+     MapPlan.THREAD, False),
+    ("unpicklable", verdict("thread", 400e-6), 1000, 2, False, False,
+     MapPlan.THREAD, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "seen", "count", "cpus", "free", "picklable", "plan", "costed"),
+    PLANS,
+    ids=[row[0] for row in PLANS],
+)
+def test_plan_map_table(
+    row: str,
+    seen: Verdict | None,
+    count: int,
+    cpus: int,
+    free: bool,
+    picklable: bool,
+    plan: MapPlan,
+    costed: bool,
+) -> None:
+    asked = Asked(picklable)
+    assert plan_map(
+        seen, count, cpus, free, asked.transferable, asked.process_cost
+    ) is (plan)
+    assert asked.costs == int(costed)
+    assert asked.transfers <= 1
+
+
+class FakeRoute:
+    """A MapRoute over one thread pool: records what the map asked for."""
+
+    def __init__(self, pool: BaseExecutor, plan: MapPlan, settle_after: int = 1):
+        self.pool = pool
+        self.plan = plan
+        self.settle_after = settle_after
+        self.dispatched: list[tuple[Any, ...]] = []
+        self.reserved = 1  # as AutoExecutor._map reserves before the map starts
+        self.cancel = False
+
+    def settled(self, fn: Callable[..., Any]) -> bool:
+        return len(self.dispatched) >= self.settle_after
+
+    def dispatch(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> cf.Future[Any]:
+        self.dispatched.append(args)
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
+        return self.plan
+
+    def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
+        return self.pool
+
+    def unreserve(self) -> None:
+        self.reserved -= 1
+
+    @property
+    def cancelling(self) -> bool:
+        return self.cancel
+
+
+@pytest.fixture
+def pool() -> Iterator[unirun.ThreadExecutor]:
+    with unirun.ThreadExecutor(4) as threads:
+        yield threads
+
+
+def run_map(
+    route: FakeRoute, items: list[int], chunksize: int | None = None
+) -> list[Any]:
+    routed = RoutedMap(route, plus_one, [(x,) for x in items], NO_OPTIONS, chunksize)
+    iterator: MapIterator[Any] = MapIterator(
+        lambda item: None,
+        iter(()),
+        end_time=None,
+        buffersize=None,
+        chunked=True,
+        keep_alive=route,
+        batches=routed,
+    )
+    return list(iterator)
+
+
+@pytest.mark.parametrize(
+    "plan", [MapPlan.PROCESS, MapPlan.BATCH, MapPlan.THREAD, MapPlan.SUBMIT]
+)
+def test_routed_map_probes_first_then_routes_the_rest(
+    pool: unirun.ThreadExecutor, plan: MapPlan
+) -> None:
+    route = FakeRoute(pool, plan)
+    assert run_map(route, list(range(50))) == [x + 1 for x in range(50)]
+    assert route.dispatched[0] == (0,)  # the probe, alone, first
+    if plan is MapPlan.SUBMIT:
+        assert route.dispatched == [(x,) for x in range(50)]
+    else:
+        assert route.dispatched == [(0,)]
+    assert route.reserved == 0  # released exactly once
+
+
+def test_routed_map_with_chunksize_cuts_fixed_chunks(
+    pool: unirun.ThreadExecutor,
+) -> None:
+    route = FakeRoute(pool, MapPlan.PROCESS)
+    assert run_map(route, list(range(23)), chunksize=5) == list(range(1, 24))
+    assert route.reserved == 0
+
+
+def test_routed_map_probes_again_while_unsettled(pool: unirun.ThreadExecutor) -> None:
+    route = FakeRoute(pool, MapPlan.THREAD, settle_after=10**6)
+    assert run_map(route, list(range(20))) == list(range(1, 21))
+    # Never settled: it asked again, up to MAP_PROBES items, then routed the rest.
+    assert route.dispatched == [(x,) for x in range(MAP_PROBES)]
+    assert route.reserved == 0
+
+
+def test_routed_map_of_a_settled_function_routes_everything(
+    pool: unirun.ThreadExecutor,
+) -> None:
+    route = FakeRoute(pool, MapPlan.THREAD, settle_after=0)
+    assert run_map(route, list(range(5))) == list(range(1, 6))
+    assert route.dispatched == []
+    assert route.reserved == 0
+    assert run_map(FakeRoute(pool, MapPlan.THREAD), []) == []
+
+
+def test_routed_map_cancelled_by_shutdown_ends_in_cancellation(
+    pool: unirun.ThreadExecutor,
+) -> None:
+    route = FakeRoute(pool, MapPlan.THREAD)
+    route.cancel = True
+    with pytest.raises(cf.CancelledError):
+        run_map(route, list(range(5)))
+    assert route.reserved == 0

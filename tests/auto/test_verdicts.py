@@ -1,0 +1,211 @@
+"""The verdict cache on its own: admitting calls, probes, held calls, revisions."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from _auto_tasks import nap, plus_one, spin, wait_for_event
+from unirun._auto.classify import Need, Verdict, classify
+from unirun._auto.pools import Pools
+from unirun._auto.verdicts import (
+    Entry,
+    Held,
+    Verdicts,
+    key_of,
+    measured,
+    transferable,
+    watch_inline,
+)
+from unirun._future import Future
+from unirun._options import NO_OPTIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+class Recorder:
+    """Stands in for the router: records the held calls handed on."""
+
+    def __init__(self) -> None:
+        self.handed: list[list[Held]] = []
+
+    def hand_on(self, held: list[Held]) -> None:
+        self.handed.append(held)
+        for call in held:
+            if not call.outer._start():
+                continue  # cancelled while held
+            call.outer.set_result(call.fn(*call.args, **call.kwargs))
+
+
+@pytest.fixture
+def pools() -> Iterator[Pools]:
+    made = Pools(None, None, (), scope="test", cpus=2, name="test-verdicts")
+    try:
+        yield made
+    finally:
+        made.close(wait=True, cancel_futures=True)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def verdicts(pools: Pools, recorder: Recorder) -> Iterator[Verdicts]:
+    cache = Verdicts(pools, recorder.hand_on)
+    try:
+        yield cache
+    finally:
+        cache.close(wait=True)
+
+
+def test_first_call_is_a_probe_then_the_entry_routes(verdicts: Verdicts) -> None:
+    first = verdicts.admit(nap, (0.001,), {}, NO_OPTIONS)
+    assert isinstance(first, Future)
+    assert first.result(timeout=60) == 0.001
+    verdicts.wait_idle()
+    assert verdicts.settled(nap)
+    entry = verdicts.admit(nap, (0.001,), {}, NO_OPTIONS)
+    assert isinstance(entry, Entry)
+    assert entry.verdict is not None
+    assert entry.verdict is verdicts.explain(nap)
+    assert entry.verdict.backend == "thread"
+    assert entry.verdict.samples == 1
+
+
+def test_calls_behind_a_probe_are_held_then_handed_on_once(
+    verdicts: Verdicts, recorder: Recorder
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    probe = verdicts.admit(wait_for_event, (started, release, 0), {}, NO_OPTIONS)
+    assert started.wait(60)
+    # The probe waits: what comes meanwhile is held, nothing runs twice.
+    held = [
+        verdicts.admit(wait_for_event, (started, release, i), {}, NO_OPTIONS)
+        for i in (1, 2)
+    ]
+    assert all(isinstance(f, Future) and not f.done() for f in held)
+    assert not verdicts.settled(wait_for_event)
+    idle = threading.Event()
+    verdicts.when_idle(idle.set)
+    assert not idle.is_set()  # busy: a probe runs
+    release.set()
+    assert probe.result(timeout=60) == 0  # type: ignore[union-attr]  # a Future
+    verdicts.wait_idle()
+    assert idle.wait(60)
+    assert [f.result(timeout=60) for f in held] == [1, 2]  # type: ignore[union-attr]
+    assert [[c.args[2] for c in batch] for batch in recorder.handed] == [[1, 2]]
+
+
+def test_cancel_held_cancels_only_the_held_calls(verdicts: Verdicts) -> None:
+    started, release = threading.Event(), threading.Event()
+    probe = verdicts.admit(wait_for_event, (started, release, 0), {}, NO_OPTIONS)
+    assert started.wait(60)
+    held = verdicts.admit(wait_for_event, (started, release, 1), {}, NO_OPTIONS)
+    verdicts.cancel_held()
+    assert isinstance(held, Future)
+    assert held.cancelled()
+    release.set()
+    assert isinstance(probe, Future)
+    assert probe.result(timeout=60) == 0
+
+
+def test_reserve_keeps_the_cache_busy(verdicts: Verdicts) -> None:
+    verdicts.reserve()
+    idle = threading.Event()
+    verdicts.when_idle(idle.set)
+    assert not idle.is_set()
+    verdicts.unreserve()
+    assert idle.wait(60)  # from a thread of its own
+
+
+def test_classify_gets_what_it_needs(
+    verdicts: Verdicts, pools: Pools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CPU-bound call that holds the GIL needs the pickling check and the
+    # process round trip; the cache supplies both and asks again.
+    asked: list[str] = []
+
+    def process_cost() -> float:
+        asked.append("cost")
+        return 1.0
+
+    def spy(*args: Any) -> Verdict | Need:
+        result = classify(*args)
+        asked.append(result.name if isinstance(result, Need) else "verdict")
+        if result is Need.PROCESS_COST:
+            pools.process_s = 1.0  # as process_cost() would have measured
+        return result
+
+    monkeypatch.setattr(pools, "process_cost", process_cost)
+    monkeypatch.setattr("unirun._auto.verdicts.classify", spy)
+    future = verdicts.admit(spin, (0.02,), {}, NO_OPTIONS)
+    assert isinstance(future, Future)
+    future.result(timeout=60)
+    verdicts.wait_idle()
+    verdict = verdicts.explain(spin)
+    assert verdict is not None
+    if verdict.releases_gil is True:
+        pytest.skip("the neighbourhood made a pure-Python loop look GIL-free")
+    if verdict.releases_gil is None and asked[:1] == ["verdict"]:
+        # No CPU was free for the GIL test: such a call stays on threads
+        # without needing either (see test_rules.py).
+        pytest.skip(f"the GIL test could not tell: {verdict.reason}")
+    assert asked[:2] == ["TRANSFER", "PROCESS_COST"]
+    assert "cost" in asked
+    assert verdict.transferable is True
+
+
+def test_key_of_bound_methods_and_unhashables() -> None:
+    class Counter:
+        def tick(self) -> int:
+            return 1
+
+        def __call__(self) -> int:
+            return 2
+
+        __hash__ = None  # type: ignore[assignment]  # unhashable on purpose
+
+    one, two = Counter(), Counter()
+    assert key_of(one.tick) == key_of(two.tick) == Counter.tick
+    assert key_of(plus_one) is plus_one
+    assert key_of(one) == id(one)
+
+
+def test_transferable_says_why_not() -> None:
+    assert transferable(plus_one, (1,), {}) == (True, "")
+    ok, why = transferable(plus_one, (threading.Lock(),), {})
+    assert not ok
+    assert "lock" in why
+
+
+def verdict(wall_s: float) -> Verdict:
+    return Verdict("thread", "why", wall_s, wall_s, 1.0, 1.0, None, None, 1)
+
+
+def is_stale(entry: Entry) -> bool:
+    return entry.stale
+
+
+def test_revisions_mark_the_entry_stale() -> None:
+    entry = Entry()
+    watch_inline(entry, 1e-6, 50e-6)
+    assert not is_stale(entry)
+    watch_inline(entry, 0.01, 50e-6)  # 200 x the inline limit
+    assert is_stale(entry)
+    heavier = Entry()
+    measured(heavier, verdict(0.001), spin, inline_s=25e-6)(0.001)
+    assert not is_stale(heavier)
+    measured(heavier, verdict(0.001), spin, inline_s=25e-6)(0.05)
+    assert is_stale(heavier)
+    lighter = Entry()
+    measured(lighter, verdict(0.01), plus_one, inline_s=25e-6)(1)
+    assert is_stale(lighter)
+    waiting = Entry()
+    measured(waiting, dataclasses.replace(verdict(0.001), cpu_s=0), nap, 25e-6)(0.02)
+    assert not is_stale(waiting)  # waiting longer is still waiting
