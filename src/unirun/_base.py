@@ -102,6 +102,9 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     stops_on_timeout: ClassVar[bool] = False
     #: ``map`` batches items into chunks (``chunksize`` matters).
     uses_chunks: ClassVar[bool] = False
+    #: Primitives (or their methods) this backend does not offer yet: they raise
+    #: ``NotImplementedError`` saying so.
+    lacks: ClassVar[frozenset[str]] = frozenset()
     #: ``map``'s chunksize when the caller gives none (``None``: measured).
     default_chunksize: ClassVar[int | None] = 1
     #: ``submit`` counts each task in the executor's own statistics (an executor

@@ -160,6 +160,7 @@ class QueueMachine(PrimitiveMachine):
     def join(self) -> None:
         self.same(self.q.join, self.model.join)
 
+    @precondition(lambda self: "Queue.shutdown" not in self.executor.lacks)
     @rule(immediate=st.booleans())
     def shutdown(self, immediate: bool) -> None:
         self.same(

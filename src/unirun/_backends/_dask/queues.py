@@ -18,7 +18,7 @@ import cloudpickle
 
 from ..._errors import TransferError
 from ..._sync import Queue
-from ..._sync.messages import MESSAGES
+from ..._sync.messages import MESSAGES, wait_timeout
 from ..._sync.waiting import NOT_YET, take_in_thread
 from .remote import off_pool, scheduler_address
 from .tokens import TOKEN, Tokens, take, take_async
@@ -81,7 +81,7 @@ class DaskQueue(Queue[T]):
                 timeout = 0
             elif timeout is not None and timeout < 0:
                 raise ValueError(MESSAGES["queue_negative"])
-            if take(self._slots, timeout) is NOT_YET:
+            if _take_bounded(self._slots, timeout) is NOT_YET:
                 raise queue.Full
         self._add(data)
 
@@ -100,7 +100,7 @@ class DaskQueue(Queue[T]):
             timeout = 0
         elif timeout is not None and timeout < 0:
             raise ValueError(MESSAGES["queue_negative"])
-        data = take(self._items, timeout)
+        data = _take_bounded(self._items, timeout)
         if data is NOT_YET:
             raise queue.Empty
         return self._taken(data)
@@ -177,3 +177,14 @@ def _dumps(item: object) -> bytes:
             f"cannot be pickled ({exc})"
         ) from exc
     return data
+
+
+def _take_bounded(tokens: Tokens, timeout: float | None) -> Any:
+    """:func:`take`, refusing a time-out too long to wait for once it must wait,
+    with ``OverflowError``, as ``queue.Queue`` does."""
+    if timeout is not None and timeout > 0:
+        got = take(tokens, 0)
+        if got is not NOT_YET:
+            return got
+        wait_timeout(timeout)
+    return take(tokens, timeout)
