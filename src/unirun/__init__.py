@@ -15,6 +15,13 @@ from ._auto import AutoExecutor, Verdict, profile
 from ._backends.coroutine import CoroutineExecutor
 from ._backends.process import ProcessExecutor
 from ._backends.thread import ThreadExecutor
+from ._completion import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    as_completed,
+    wait,
+)
 from ._errors import (
     BrokenExecutor,
     CancelledError,
@@ -30,14 +37,7 @@ from ._errors import (
 )
 from ._factory import executor
 from ._front import OptionsView
-from ._future import (
-    ALL_COMPLETED,
-    FIRST_COMPLETED,
-    FIRST_EXCEPTION,
-    Future,
-    as_completed,
-    wait,
-)
+from ._future import Future
 from ._map import MapIterator
 from ._options import TaskOptions
 from ._protocol import Executor

@@ -1,18 +1,15 @@
 """``Future[T]``: a ``concurrent.futures.Future`` that async code can also await.
 
-Also ``wait`` and ``as_completed``, which take any ``concurrent.futures.Future``
-and of which ``as_completed`` can be consumed with ``for`` or ``async for``.
+Backends drive it through two private calls (see ``_base.py``); ``chain`` and
+``copy_outcome`` make one future follow another. Waiting for many futures
+(``wait``, ``as_completed``) is in ``_completion.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
 import contextlib
-import sys
 import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures._base import (
     CANCELLED,
@@ -21,118 +18,18 @@ from concurrent.futures._base import (
     PENDING,
     RUNNING,
 )
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
-
-import anyio
+from typing import TYPE_CHECKING, Any, Generic
 
 from ._checks import MAX_WAIT
-from ._progress import make_progress
+from ._completion import wait_done
 from ._types import T
 
-#: Any stdlib future; ``as_completed`` yields the very type it was given.
-F = TypeVar("F", bound="cf.Future[Any]")
-
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Generator, Iterable, Iterator
-    from typing import Self
+    from collections.abc import Generator
 
-    from ._progress import Progress, ProgressOption
     from ._stats import TaskCounters
 
-__all__ = [
-    "ALL_COMPLETED",
-    "FIRST_COMPLETED",
-    "FIRST_EXCEPTION",
-    "Future",
-    "Stopper",
-    "as_completed",
-    "call_soon_threadsafe_here",
-    "chain",
-    "copy_outcome",
-    "wait",
-    "wait_done",
-]
-
-FIRST_COMPLETED = cf.FIRST_COMPLETED
-FIRST_EXCEPTION = cf.FIRST_EXCEPTION
-ALL_COMPLETED = cf.ALL_COMPLETED
-
-
-def call_soon_threadsafe_here() -> Callable[[Callable[[], object]], None]:
-    """Return a function that schedules a callback on the running event loop.
-
-    The returned function may be called from any thread. Works under asyncio and
-    trio; raises :class:`RuntimeError` when no event loop runs in this thread.
-    """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-
-        def schedule_asyncio(callback: Callable[[], object]) -> None:
-            try:
-                loop.call_soon_threadsafe(callback)
-            except RuntimeError:  # the loop has closed: nobody is waiting any more
-                pass
-
-        return schedule_asyncio
-    trio = sys.modules.get("trio")
-    if trio is not None:
-        try:
-            token = trio.lowlevel.current_trio_token()
-        except RuntimeError:
-            pass
-        else:
-
-            def schedule_trio(callback: Callable[[], object]) -> None:
-                with contextlib.suppress(trio.RunFinishedError):
-                    token.run_sync_soon(callback)
-
-            return schedule_trio
-    raise RuntimeError("no asyncio or trio event loop is running in this thread")
-
-
-async def wait_done(future: cf.Future[Any]) -> None:
-    """Wait, without blocking the event loop, until ``future`` is done."""
-    if future.done():
-        return
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        await _wait_done_asyncio(future, loop)
-        return
-    event = anyio.Event()
-    schedule = call_soon_threadsafe_here()
-    future.add_done_callback(lambda _: schedule(event.set))
-    await event.wait()
-
-
-async def _wait_done_asyncio(
-    future: cf.Future[Any], loop: asyncio.AbstractEventLoop
-) -> None:
-    # The common case, made cheap: no anyio machinery, and no self-pipe write when
-    # the future completes on the loop's own thread (the coroutine backend).
-    waiter = loop.create_future()
-    loop_thread = threading.get_ident()
-
-    def wake() -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    def on_done(_: cf.Future[Any]) -> None:
-        if threading.get_ident() == loop_thread:
-            loop.call_soon(wake)
-        else:
-            try:
-                loop.call_soon_threadsafe(wake)
-            except RuntimeError:  # the loop has closed: nobody is waiting any more
-                pass
-
-    future.add_done_callback(on_done)
-    await waiter
+__all__ = ["Future", "Stopper", "chain", "copy_outcome"]
 
 
 #: How a backend stops one of its running tasks. Called with ``abandon``: true when
@@ -447,134 +344,3 @@ def chain(outer: Future[Any], inner: cf.Future[Any]) -> None:
             inner.cancel()
         return
     inner.add_done_callback(lambda done: copy_outcome(done, outer))
-
-
-def wait(
-    fs: Iterable[cf.Future[T]],
-    timeout: float | None = None,
-    return_when: str = ALL_COMPLETED,
-) -> cf._base.DoneAndNotDoneFutures[T]:
-    """Wait for the futures to complete, as :func:`concurrent.futures.wait` does.
-
-    Blocks the calling thread. Returns a named 2-tuple of sets ``(done, not_done)``.
-    """
-    return cf.wait(fs, timeout=timeout, return_when=return_when)
-
-
-class _AsCompleted(Generic[F]):
-    """Iterator over futures as they complete, for ``for`` and ``async for``."""
-
-    _progress: Progress | None = None
-
-    def __init__(
-        self, fs: Iterable[F], timeout: float | None, progress: Progress | None = None
-    ) -> None:
-        self._fs = set(fs)
-        self._timeout = timeout
-        self._sync: Iterator[F] | None = None
-        self._progress = progress
-        if progress is not None:
-            progress.start(len(self._fs))
-            for future in self._fs:
-                progress.track(future)
-
-    def __iter__(self) -> Self:
-        return self
-
-    def __next__(self) -> F:
-        if self._sync is None:
-            # typeshed types the yielded futures as Future[T]: they are the very
-            # objects given, of type F. The stdlib's iterator forgets each future
-            # it yields: keep no reference here either.
-            fs, self._fs = self._fs, set()
-            self._sync = cast("Iterator[F]", cf.as_completed(fs, self._timeout))
-            del fs
-        try:
-            future = next(self._sync)
-        except BaseException:  # the end, a time-out, a Ctrl-C
-            self.close()
-            raise
-        self._arrived(future)
-        return future
-
-    def _arrived(self, future: F) -> None:
-        # Yielded maybe before its done callback has counted it.
-        if self._progress is not None:
-            self._progress.arrived(future)
-
-    def close(self) -> None:
-        """Stop the iteration early: close the progress display, if any.
-
-        The futures are left alone, as :func:`concurrent.futures.as_completed`
-        leaves them.
-        """
-        if self._progress is not None:
-            self._progress.close()
-
-    def __del__(self) -> None:
-        self.close()
-
-    def __aiter__(self) -> AsyncIterator[F]:
-        return self._async_iter()
-
-    async def _async_iter(self) -> AsyncIterator[F]:
-        end_time = None if self._timeout is None else self._timeout + time.monotonic()
-        pending, self._fs = self._fs, set()  # each is forgotten once yielded
-        total = len(pending)
-        done: deque[F] = deque()
-        wakeup = anyio.Event()
-        schedule = call_soon_threadsafe_here()
-
-        def on_done(future: F) -> None:
-            def deliver() -> None:
-                done.append(future)
-                wakeup.set()
-
-            schedule(deliver)
-
-        for future in list(pending):
-            future.add_done_callback(on_done)  # type: ignore[arg-type]  # called with itself, an F
-        try:
-            while pending:
-                if not done:
-                    remaining = (
-                        None if end_time is None else end_time - time.monotonic()
-                    )
-                    with anyio.move_on_after(remaining):
-                        await wakeup.wait()
-                    if not done:
-                        raise TimeoutError(
-                            f"{len(pending)} (of {total}) futures unfinished"
-                        )
-                    wakeup = anyio.Event()
-                while done:
-                    future = done.popleft()
-                    if future in pending:
-                        pending.discard(future)
-                        self._arrived(future)
-                        yield future
-        finally:
-            self.close()
-
-
-def as_completed(
-    fs: Iterable[F], timeout: float | None = None, *, progress: ProgressOption = None
-) -> _AsCompleted[F]:
-    """Yield the futures as they complete, finished or cancelled.
-
-    Use ``for f in as_completed(fs)`` in sync code and ``async for`` in async code;
-    the sync form is exactly :func:`concurrent.futures.as_completed`. Duplicate
-    futures are yielded once.
-
-    Args:
-        progress: show how many futures have completed, as ``map(progress=...)``
-            does: ``True`` for a bar on stderr, a tqdm-like class, or a
-            ``(done, total)`` callable. Shown from this call; closed when the
-            iteration ends, fails or is closed.
-
-    Raises:
-        TimeoutError: ``timeout`` seconds passed, counted from the first step of
-            the iteration, before every future completed.
-        TypeError: ``progress`` is not a valid progress argument.
-    """
-    return _AsCompleted(fs, timeout, make_progress(progress))

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol
 import anyio
 
 from ._call import ChunkResult
-from ._future import Future, copy_outcome, wait_done
+from ._completion import wait_done
+from ._future import Future, copy_outcome
 from ._progress import TrackedFutures, map_chunk, map_item
 from ._types import T
 

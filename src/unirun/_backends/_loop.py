@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import anyio.to_thread
 
+from .._completion import call_soon_threadsafe_here
 from .._errors import BrokenExecutor, task_timed_out
 from .._exit import ExitRegistry
-from .._future import call_soon_threadsafe_here
 from .._stats import WorkerClock
 
 if TYPE_CHECKING:

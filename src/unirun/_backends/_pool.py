@@ -17,19 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import mmap
 import os
 import pickle
 import selectors
-import signal
-import tempfile
 import threading
 import time
-import uuid
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING, Any
 
 from .._base import SHUTDOWN_MESSAGE
@@ -37,14 +32,13 @@ from .._call import ChunkResult
 from .._checks import deadline_after, wait_time
 from .._errors import RebuildError, WorkerCrashedError, task_timed_out
 from .._exit import ExitRegistry
-from .._stats import WorkerClock
 from .._transfer import decode_exception
 from . import _wire, _worker
 from ._launch import InheritedFd, WorkerContext
 from ._output import OutputRelay
+from ._records import ResultLog, Task, WorkerRecord, describe_exit, read_values
 
 if TYPE_CHECKING:
-    from multiprocessing.connection import Connection
     from multiprocessing.process import BaseProcess
 
     from .._future import Future, Stopper
@@ -54,8 +48,6 @@ __all__ = ["Pool", "Task", "describe_exit"]
 
 #: Functions a worker keeps at most; the oldest are forgotten beyond it.
 KNOWN_FUNCTIONS = 256
-#: Bytes of a worker's result log (a sparse file: unused pages cost nothing).
-LOG_SIZE = 1 << 20
 
 
 def _shut_down_pools(live: list[tuple[Pool, Any]]) -> None:
@@ -65,133 +57,6 @@ def _shut_down_pools(live: list[tuple[Pool, Any]]) -> None:
 
 #: Live pools: shut down (waiting for their tasks) at interpreter exit.
 registry: ExitRegistry[Pool] = ExitRegistry(_shut_down_pools)
-
-
-def describe_exit(exitcode: int | None) -> str:
-    """Say in words how a worker process ended."""
-    if exitcode is None:
-        return "an unknown cause"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        return f"signal {name}"
-    return f"exit code {exitcode}"
-
-
-class Task:
-    """One call (or one chunk of map items) and its Future."""
-
-    __slots__ = (
-        "args",
-        "chunk",
-        "deadline",
-        "fn_bytes",
-        "fn_key",
-        "future",
-        "id",
-        "timed_out",
-        "timeout",
-        "values",
-    )
-
-    def __init__(
-        self,
-        future: Future[Any],
-        fn_key: int,
-        fn_bytes: bytes,
-        args: bytes,
-        *,
-        chunk: bool,
-        timeout: float | None,
-    ) -> None:
-        self.id = 0
-        self.future = future
-        self.fn_key = fn_key
-        self.fn_bytes = fn_bytes
-        self.args = args
-        self.chunk = chunk
-        self.timeout = timeout
-        self.deadline: float | None = None
-        self.timed_out = False
-        self.values: list[Any] = []
-
-
-class _ResultLog:
-    """The parent's side of a worker's result log (see _worker.ResultLog)."""
-
-    def __init__(self) -> None:
-        directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-        self.path = os.path.join(
-            directory or tempfile.gettempdir(),
-            f"unirun-{os.getpid()}-results-{uuid.uuid4().hex[:12]}",
-        )
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.ftruncate(fd, LOG_SIZE)
-            self._map = mmap.mmap(fd, LOG_SIZE)
-        finally:
-            os.close(fd)
-        # Removed by the resource tracker if this process dies first.
-        self._tracked = "/" + os.path.basename(self.path) if directory else None
-        if self._tracked:
-            resource_tracker.register(self._tracked, "shared_memory")
-
-    def read(self, into: list[Any]) -> BaseException | None:
-        """Append the values in the log to ``into``; the error if they fail."""
-        start = _worker.LOG_HEADER
-        used = memoryview(self._map)[:start].cast("q")[0]
-        if not used:
-            return None
-        return read_values(self._map[start : start + used] + _worker.LIST_END, into)
-
-    def close(self) -> None:
-        self._map.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        if self._tracked:
-            resource_tracker.unregister(self._tracked, "shared_memory")
-
-
-def read_values(data: bytes, into: list[Any]) -> BaseException | None:
-    """Unpickle the list of values in ``data`` (see _worker.ResultLog)."""
-    try:
-        into.extend(pickle.loads(data))
-    except BaseException as exc:  # even SystemExit from a hostile __reduce__
-        error = RebuildError(
-            f"a value of the chunk could not be unpickled: {type(exc).__name__}: {exc}"
-        )
-        error.__cause__ = exc
-        return error
-    return None
-
-
-class _Worker:
-    __slots__ = (
-        "clock",
-        "conn",
-        "done",
-        "id",
-        "killing",
-        "known",
-        "log",
-        "process",
-        "task",
-    )
-
-    def __init__(
-        self, number: int, process: BaseProcess, conn: Connection, log: _ResultLog
-    ) -> None:
-        self.clock = WorkerClock(f"process {process.pid}")
-        self.id = number
-        self.process = process
-        self.conn = conn
-        self.log = log
-        self.task: Task | None = None
-        self.done = 0
-        self.killing = False
-        self.known: OrderedDict[int, None] = OrderedDict()
 
 
 class Pool:
@@ -207,9 +72,9 @@ class Pool:
         self.context = context
         self.settings = settings
         self.lock = threading.Lock()
-        self.workers: list[_Worker] = []
-        self.idle: list[_Worker] = []
-        self.new: list[_Worker] = []  # started, not yet watched by the manager
+        self.workers: list[WorkerRecord] = []
+        self.idle: list[WorkerRecord] = []
+        self.new: list[WorkerRecord] = []  # started, not yet watched by the manager
         self.pending: deque[Task] = deque()
         self.ids = itertools.count(1)
         self.numbers = itertools.count()
@@ -346,7 +211,7 @@ class Pool:
     def _start_worker(self) -> None:
         """Start one worker process (lock held); the manager will watch it."""
         parent_conn, child_conn = self.context.Pipe(duplex=True)
-        log = _ResultLog()
+        log = ResultLog()
         stdio = None
         if isinstance(self.context, WorkerContext):
             # Its fork server's descriptors may be older than the caller's.
@@ -368,7 +233,7 @@ class Pool:
             raise
         finally:
             child_conn.close()
-        worker = _Worker(next(self.numbers), process, parent_conn, log)
+        worker = WorkerRecord(next(self.numbers), process, parent_conn, log)
         self.started += 1
         if self.lost:  # it takes the place of one that died
             self.lost -= 1
@@ -377,7 +242,7 @@ class Pool:
         self.idle.append(worker)
         self.new.append(worker)
 
-    def _next_assignment(self) -> tuple[_Worker, Task] | None:
+    def _next_assignment(self) -> tuple[WorkerRecord, Task] | None:
         """Pair an idle worker with a pending task (lock held)."""
         while self.idle and self.pending:
             task = self.pending.popleft()
@@ -410,7 +275,7 @@ class Pool:
             except OSError:
                 pass  # the worker died: its sentinel tells the manager
 
-    def _send(self, worker: _Worker, task: Task) -> None:
+    def _send(self, worker: WorkerRecord, task: Task) -> None:
         flags = _wire.F_CHUNK if task.chunk else 0
         parts: list[bytes] = []
         key = task.fn_key
@@ -489,14 +354,14 @@ class Pool:
             busy = any(w.task is not None for w in self.workers)
             return self.shutting_down and not self.pending and not busy
 
-    def _receive_one(self, worker: _Worker) -> None:
+    def _receive_one(self, worker: WorkerRecord) -> None:
         """Handle the message the selector saw (it reports the next one again)."""
         try:
             self._handle(worker, worker.conn.recv_bytes())
         except (EOFError, OSError):
             pass  # the worker is gone; _reap handles it
 
-    def _receive(self, worker: _Worker) -> None:
+    def _receive(self, worker: WorkerRecord) -> None:
         """Handle every message waiting from ``worker``."""
         try:
             while worker.conn.poll():
@@ -504,7 +369,7 @@ class Pool:
         except (EOFError, OSError):
             pass  # the worker is gone; _reap handles it
 
-    def _handle(self, worker: _Worker, message: bytes) -> None:
+    def _handle(self, worker: WorkerRecord, message: bytes) -> None:
         kind = message[0]
         if kind == _wire.K_OUTPUT:
             stream = message[1]
@@ -545,7 +410,7 @@ class Pool:
         self.relay.end_of_task(worker.id, lambda: _deliver(task.future, outcome))
 
     def _outcome(
-        self, worker: _Worker, task: Task, kind: int, status: int, body: memoryview
+        self, worker: WorkerRecord, task: Task, kind: int, status: int, body: memoryview
     ) -> tuple[bool, Any]:
         """(True, result) or (False, exception) of a finished task."""
         if kind == _wire.K_CHUNK:
@@ -574,7 +439,7 @@ class Pool:
 
     def _chunk_result(
         self,
-        worker: _Worker,
+        worker: WorkerRecord,
         task: Task,
         error: BaseException | None,
         elapsed: float = 0.0,
@@ -586,7 +451,7 @@ class Pool:
         failed = worker.log.read(values)
         return ChunkResult(values, failed or error, elapsed)
 
-    def _reap(self, worker: _Worker) -> None:
+    def _reap(self, worker: WorkerRecord) -> None:
         self._receive(worker)  # a reply may have been sent just before the exit
         worker.process.join()
         with self.lock:
@@ -625,7 +490,7 @@ class Pool:
         worker.conn.close()
         worker.log.close()
 
-    def _time_out(self, worker: _Worker) -> None:
+    def _time_out(self, worker: WorkerRecord) -> None:
         task = worker.task
         if task is not None and not worker.killing:
             if task.chunk:

@@ -29,7 +29,8 @@ from .._cpu import usable_cpus
 from .._sync import sending_to
 from .._transfer import CallableCache, dumps_args, transfer_error, unwrap
 from ._launch import default_context
-from ._pool import Pool, Task, describe_exit, registry
+from ._pool import Pool, registry
+from ._records import Task, describe_exit
 
 if TYPE_CHECKING:
     import threading

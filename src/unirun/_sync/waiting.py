@@ -25,7 +25,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
-from .._future import call_soon_threadsafe_here
+from .._completion import call_soon_threadsafe_here
 
 if TYPE_CHECKING:
     from collections.abc import Callable

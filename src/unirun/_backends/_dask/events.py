@@ -9,7 +9,7 @@ from typing import Any, Final
 
 import distributed
 
-from ..._future import wait_done
+from ..._completion import wait_done
 from ..._sync import Event
 from ..._sync.messages import wait_timeout
 from .remote import off_pool, scheduler_address

@@ -1,0 +1,169 @@
+"""What a process pool keeps of each task and each worker.
+
+A :class:`Task` is one call (or one chunk of map items), pickled once; a
+:class:`WorkerRecord` one worker process with its pipe, the functions it knows,
+its clock and its result log, the shared memory where a chunk's values land as
+each is made (see ``_worker.ResultLog``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import pickle
+import signal
+import tempfile
+import uuid
+from collections import OrderedDict
+from multiprocessing import resource_tracker
+from typing import TYPE_CHECKING, Any
+
+from .._errors import RebuildError
+from .._stats import WorkerClock
+from . import _worker
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from .._future import Future
+
+__all__ = [
+    "LOG_SIZE",
+    "ResultLog",
+    "Task",
+    "WorkerRecord",
+    "describe_exit",
+    "read_values",
+]
+
+#: Bytes of a worker's result log (a sparse file: unused pages cost nothing).
+LOG_SIZE = 1 << 20
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Say in words how a worker process ended."""
+    if exitcode is None:
+        return "an unknown cause"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"signal {name}"
+    return f"exit code {exitcode}"
+
+
+class Task:
+    """One call (or one chunk of map items) and its Future."""
+
+    __slots__ = (
+        "args",
+        "chunk",
+        "deadline",
+        "fn_bytes",
+        "fn_key",
+        "future",
+        "id",
+        "timed_out",
+        "timeout",
+        "values",
+    )
+
+    def __init__(
+        self,
+        future: Future[Any],
+        fn_key: int,
+        fn_bytes: bytes,
+        args: bytes,
+        *,
+        chunk: bool,
+        timeout: float | None,
+    ) -> None:
+        self.id = 0
+        self.future = future
+        self.fn_key = fn_key
+        self.fn_bytes = fn_bytes
+        self.args = args
+        self.chunk = chunk
+        self.timeout = timeout
+        self.deadline: float | None = None
+        self.timed_out = False
+        self.values: list[Any] = []
+
+
+class ResultLog:
+    """The parent's side of a worker's result log (see _worker.ResultLog)."""
+
+    def __init__(self) -> None:
+        directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+        self.path = os.path.join(
+            directory or tempfile.gettempdir(),
+            f"unirun-{os.getpid()}-results-{uuid.uuid4().hex[:12]}",
+        )
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.ftruncate(fd, LOG_SIZE)
+            self._map = mmap.mmap(fd, LOG_SIZE)
+        finally:
+            os.close(fd)
+        # Removed by the resource tracker if this process dies first.
+        self._tracked = "/" + os.path.basename(self.path) if directory else None
+        if self._tracked:
+            resource_tracker.register(self._tracked, "shared_memory")
+
+    def read(self, into: list[Any]) -> BaseException | None:
+        """Append the values in the log to ``into``; the error if they fail."""
+        start = _worker.LOG_HEADER
+        used = memoryview(self._map)[:start].cast("q")[0]
+        if not used:
+            return None
+        return read_values(self._map[start : start + used] + _worker.LIST_END, into)
+
+    def close(self) -> None:
+        self._map.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        if self._tracked:
+            resource_tracker.unregister(self._tracked, "shared_memory")
+
+
+def read_values(data: bytes, into: list[Any]) -> BaseException | None:
+    """Unpickle the list of values in ``data`` (see _worker.ResultLog)."""
+    try:
+        into.extend(pickle.loads(data))
+    except BaseException as exc:  # even SystemExit from a hostile __reduce__
+        error = RebuildError(
+            f"a value of the chunk could not be unpickled: {type(exc).__name__}: {exc}"
+        )
+        error.__cause__ = exc
+        return error
+    return None
+
+
+class WorkerRecord:
+    __slots__ = (
+        "clock",
+        "conn",
+        "done",
+        "id",
+        "killing",
+        "known",
+        "log",
+        "process",
+        "task",
+    )
+
+    def __init__(
+        self, number: int, process: BaseProcess, conn: Connection, log: ResultLog
+    ) -> None:
+        self.clock = WorkerClock(f"process {process.pid}")
+        self.id = number
+        self.process = process
+        self.conn = conn
+        self.log = log
+        self.task: Task | None = None
+        self.done = 0
+        self.killing = False
+        self.known: OrderedDict[int, None] = OrderedDict()
