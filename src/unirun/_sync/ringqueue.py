@@ -168,7 +168,7 @@ class SharedQueue(MonitorShared, Queue[T]):
         return data
 
     def _put_data(self, data: bytes, block: bool, timeout: float | None) -> None:
-        deadline = _deadline(block, timeout)
+        deadline = None if timeout is None else _deadline(block, timeout)
         lane, words, maxsize = self._put_lane, self._words, self.maxsize
         while True:
             if not lane.acquire(deadline):
@@ -248,14 +248,17 @@ class SharedQueue(MonitorShared, Queue[T]):
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         words, monitor = self._words, self._monitor
-        if block and words[_HEAD] == words[_TAIL] and not self._has_item():
+        ready = words[_HEAD] != words[_TAIL] or self._has_item()
+        if block and not ready:
             end = time.perf_counter() + _SPIN
             while not self._has_item() and time.perf_counter() < end:
                 pass
-        if not monitor.acquire(_deadline(block, timeout)):
+        if not monitor.acquire(None if timeout is None else _deadline(block, timeout)):
             raise queue.Empty
         try:
-            if (block and _negative(timeout)) or not self._has_item():
+            if (timeout is not None and block and timeout < 0) or not (
+                words[_HEAD] != words[_TAIL] or self._has_item()
+            ):
                 if self._shut_and_empty():
                     raise QueueShutDown
                 wait_while(
