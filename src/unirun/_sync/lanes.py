@@ -74,20 +74,6 @@ class Lane(Mutex):
         words[second] = value2
         journal[0] = 0
 
-    def commit3(
-        self, first: int, value1: int, second: int, value2: int, third: int, value3: int
-    ) -> None:
-        """:meth:`commit` of three words, without the tuples (for hot paths)."""
-        _PAIRS[3].pack_into(
-            self._map, self._at, first, value1, second, value2, third, value3
-        )
-        journal, words = self._journal, self.words
-        journal[0] = 3
-        words[first] = value1
-        words[second] = value2
-        words[third] = value3
-        journal[0] = 0
-
     def _replay(self) -> None:
         journal, words = self._journal, self.words
         for number in range(min(journal[0], _MOST_PAIRS)):

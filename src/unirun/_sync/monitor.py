@@ -132,16 +132,9 @@ class Monitor:
         """Take the mutex (giving up at ``deadline``); finish a dead holder's commit."""
         return self._lane.acquire(deadline)
 
-    def held(self) -> bool:
-        """Whether some thread seems to hold the mutex (a hint, read unlocked)."""
-        return self._lane.held()
-
-    def waiting(self) -> bool:
-        """Whether anyone seems to wait (a hint, read unlocked)."""
-        return bool(self._head[_HIGH])
-
     def waiters_hint(self) -> memoryview:
-        """The word :meth:`waiting` reads, for hot paths to read it themselves."""
+        """A word that is not 0 while anyone waits in a slot (a hint: read it
+        unlocked, on hot paths, before notifying)."""
         return self._head[_HIGH : _HIGH + 1]
 
     def release(self) -> None:

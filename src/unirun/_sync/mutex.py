@@ -130,10 +130,6 @@ class Mutex:
                 continue
             return True
 
-    def held(self) -> bool:
-        """Whether some thread seems to hold it (a hint: read unlocked)."""
-        return bool(self._hint[0])
-
     def release(self) -> None:
         """Release the mutex (held by this thread)."""
         self._hint[0] = 0
