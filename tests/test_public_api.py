@@ -11,6 +11,9 @@ import pytest
 import unirun
 from unirun import _errors
 
+#: Modules whose classes unirun re-exports as they are.
+STDLIB_REEXPORTS = ("concurrent.futures", "queue")
+
 
 def test_all_is_sorted_and_complete() -> None:
     # Sorted the way ruff's RUF022 sorts: CONSTANTS, then Classes, then functions.
@@ -27,7 +30,7 @@ def test_public_name_has_docstring(name: str) -> None:
     obj = getattr(unirun, name)
     if isinstance(obj, str):  # the wait constants
         return
-    if getattr(obj, "__module__", "").startswith("concurrent.futures"):
+    if getattr(obj, "__module__", "").startswith(STDLIB_REEXPORTS):
         return  # re-exported from the stdlib on purpose; documented there
     assert inspect.getdoc(obj), f"{name} has no docstring"
 
@@ -38,8 +41,8 @@ def test_public_name_has_docstring(name: str) -> None:
 )
 def test_public_class_reports_unirun_module_and_pickles(name: str) -> None:
     cls = getattr(unirun, name)
-    if cls.__module__.startswith("concurrent.futures"):
-        return  # re-exported from the stdlib on purpose
+    if cls.__module__.startswith(STDLIB_REEXPORTS):
+        return  # re-exported from the stdlib on purpose (queue.ShutDown from 3.13)
     assert cls.__module__ == "unirun"
     assert pickle.loads(pickle.dumps(cls)) is cls
 

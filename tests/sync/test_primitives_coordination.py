@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import pickle
 import queue
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -247,3 +249,17 @@ def test_immediate_shutdown_empties_the_queue(executor: BaseExecutor) -> None:
     q.join()
     with pytest.raises(ValueError, match="task_done"):
         q.task_done()
+
+
+def test_queue_shutdown_error_is_the_stdlibs_where_it_exists(
+    executor: BaseExecutor,
+) -> None:
+    if sys.version_info >= (3, 13):
+        assert unirun.QueueShutDown is queue.ShutDown
+    assert issubclass(unirun.QueueShutDown, Exception)
+    q = executor.Queue()
+    q.shutdown()
+    error = executor.submit(tasks.get_one, q).exception(timeout=60)
+    assert type(error) is unirun.QueueShutDown  # raised in a task, as itself
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is unirun.QueueShutDown

@@ -313,7 +313,7 @@ def test_interrupted_reacquire_still_takes_the_mutex() -> None:
     from unirun._sync.shm import Segment
 
     segment = Segment.create(4096)
-    mutex = Mutex(segment.fd, segment.words(0, 1))
+    mutex = Mutex(segment.fd, segment.words(0, 1), segment.words(1, 1))
     mutex.acquire()
     previous = signal.getsignal(signal.SIGALRM)
     release_later = threading.Timer(0.3, mutex.release)

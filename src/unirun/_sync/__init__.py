@@ -8,12 +8,13 @@ backend with primitives of its own (a cluster's, say) supplies its own kernel.
 the rest, each a call to that kernel.
 
 Where to read: each primitive's module has its public type and both versions
-(``queues``/``ringqueue``, ``locks``, ``semaphores``, ``conditions``,
-``barriers``, ``events``, ``dicts``); ``waiting`` is how async code waits in
-this process; the shared versions are built on ``monitor`` (shared words, a
-robust ``mutex``, waiter slots rung by ``doorbells``) over the OS resources of
-``shm``; ``sending`` is where a primitive may be pickled to; ``messages`` the
-stdlib's error messages.
+(``queues`` and ``ringqueue``, ``locks``, ``semaphores``, ``conditions``,
+``barriers``, ``events``, ``dicts``); ``held`` is what lock-like ones share.
+``waiting`` is how async code waits in this process. The shared versions are
+built on ``monitor`` (shared words, waiter slots rung by ``doorbells``) and its
+``lanes`` (a ``mutex`` that a holder's death releases, and a journal), over the
+OS resources of ``shm``; ``shared`` is how they pickle and open. ``sending`` is
+where a primitive may be pickled to; ``messages`` the stdlib's error messages.
 """
 
 from __future__ import annotations

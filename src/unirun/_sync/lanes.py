@@ -35,24 +35,17 @@ class Lane(Mutex):
     ``held`` the word of its "held" hint.
     """
 
-    __slots__ = ("_at", "_journal", "_map", "words")
+    __slots__ = ("_at", "_map", "words")
 
     def __init__(
         self, segment: Segment, fd: int, journal: int, held: int, words: memoryview
     ) -> None:
-        super().__init__(fd, segment.words(held, 1))
-        self._journal = segment.words(journal, JOURNAL_WORDS)
+        super().__init__(
+            fd, segment.words(held, 1), segment.words(journal, JOURNAL_WORDS)
+        )
         self._at = 8 * (journal + 1)
         self._map = segment.map
         self.words = words
-
-    def acquire(self, deadline: float | None = None) -> bool:
-        """Take the mutex (giving up at ``deadline``); finish a dead holder's commit."""
-        if not super().acquire(deadline):
-            return False
-        if self._journal[0]:
-            self._replay()
-        return True
 
     def pending(self) -> bool:
         """Whether a commit is unfinished (its holder is at it, or dead)."""
@@ -79,20 +72,6 @@ class Lane(Mutex):
         journal[0] = 2
         words[first] = value1
         words[second] = value2
-        journal[0] = 0
-
-    def commit3(
-        self, first: int, value1: int, second: int, value2: int, third: int, value3: int
-    ) -> None:
-        """:meth:`commit` of three words, without the tuples (for hot paths)."""
-        _PAIRS[3].pack_into(
-            self._map, self._at, first, value1, second, value2, third, value3
-        )
-        journal, words = self._journal, self.words
-        journal[0] = 3
-        words[first] = value1
-        words[second] = value2
-        words[third] = value3
         journal[0] = 0
 
     def _replay(self) -> None:

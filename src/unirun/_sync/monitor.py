@@ -132,16 +132,9 @@ class Monitor:
         """Take the mutex (giving up at ``deadline``); finish a dead holder's commit."""
         return self._lane.acquire(deadline)
 
-    def held(self) -> bool:
-        """Whether some thread seems to hold the mutex (a hint, read unlocked)."""
-        return self._lane.held()
-
-    def waiting(self) -> bool:
-        """Whether anyone seems to wait (a hint, read unlocked)."""
-        return bool(self._head[_HIGH])
-
     def waiters_hint(self) -> memoryview:
-        """The word :meth:`waiting` reads, for hot paths to read it themselves."""
+        """A word that is not 0 while anyone waits in a slot (a hint: read it
+        unlocked, on hot paths, before notifying)."""
         return self._head[_HIGH : _HIGH + 1]
 
     def release(self) -> None:
@@ -165,7 +158,8 @@ class Monitor:
     def __exit__(self, *exc_info: object) -> None:
         self.release()
 
-    def _reacquire(self) -> None:
+    def reacquire(self) -> None:
+        """Take the mutex back even if a signal handler raises meanwhile."""
         self._lane.reacquire()
 
     def commit(self, *pairs: tuple[int, int]) -> None:
@@ -184,13 +178,12 @@ class Monitor:
         deadline: float | None,
         ready: Callable[[], bool] | None = None,
     ) -> bool:
-        """Sleep until notified (or nudged) on ``condition``, one slice at most.
+        """Sleep until notified on ``condition``, for one slice at most.
 
         Returns whether it was notified: False at ``deadline`` or after a slice,
         so that a caller re-checking its state in a loop is never stranded by a
         notifier that died. ``ready`` is looked at again once this waiter can
-        be seen, for changes that :meth:`nudge` rather than notify: it returns
-        at once if that is true.
+        be seen: it returns at once if that is true.
         """
         slot = self.enter(condition)
         if ready is not None and ready():
@@ -253,7 +246,7 @@ class Monitor:
             try:
                 bell.acquire(True, timeout)
             finally:
-                self._reacquire()
+                self.reacquire()
             if self._slot(slot, _STATE) == _NOTIFIED or not until_notified:
                 break
         return self._slot(slot, _STATE) == _NOTIFIED
@@ -292,7 +285,7 @@ class Monitor:
         """Take the mutex (whatever interrupts), :meth:`finish` until notified,
         release it; return whether notified. For waiters not holding the mutex."""
         try:
-            self._reacquire()
+            self.reacquire()
         except BaseException:  # interrupted, but the mutex is held: leave
             try:
                 self.leave_passing_on(slot)
@@ -327,29 +320,6 @@ class Monitor:
             self._rings.append(base // _SLOT_WORDS)
             woken += 1
         return woken
-
-    def nudge(self, condition: int) -> None:
-        """Wake the oldest live waiter of ``condition``, without the mutex.
-
-        For waiters that re-check the state when they wake (:meth:`wait`, not
-        :meth:`sleep` until notified): the slot is not marked, so a waiter that
-        finds nothing new sleeps again, and one that has just left drains the
-        ring when its slot is next taken. Call it after the change is committed
-        and its lane released (a full barrier), so that a waiter entering now
-        sees the change, or is seen here.
-        """
-        slots, me = self._slots, os.getpid()
-        waiting = sorted(
-            (slots[base + _SLOT_TICKET], base)
-            for base in range(0, _SLOT_WORDS * self._head[_HIGH], _SLOT_WORDS)
-            if slots[base + _STATE] == _WAITING
-            and slots[base + _CONDITION] == condition
-        )
-        for _, base in waiting:
-            pid = slots[base + _PID]
-            if pid == me or _alive_lately(pid):
-                self._bells.bell(base // _SLOT_WORDS).release()
-                return
 
     def notify_all(self, condition: int) -> None:
         """Wake every waiter of ``condition``."""

@@ -43,11 +43,12 @@ class Mutex:
     it sleeps (it is only a hint: a dead holder leaves it set). Not reentrant.
     """
 
-    __slots__ = ("__weakref__", "_fd", "_hint", "_local")
+    __slots__ = ("__weakref__", "_fd", "_hint", "_journal", "_local")
 
-    def __init__(self, fd: int, hint: memoryview) -> None:
+    def __init__(self, fd: int, hint: memoryview, journal: memoryview) -> None:
         self._fd = fd
         self._hint = hint
+        self._journal = journal  # nonzero: a holder died mid-change (lanes.py)
         self._local = threading.Lock()
         _mutexes.add(self)
 
@@ -57,35 +58,47 @@ class Mutex:
         Returns whether it was taken.
         """
         local = self._local
-        if local.acquire(False):
-            try:
-                fcntl.flock(self._fd, _EXCLUSIVE_NOW)
-            except BlockingIOError:
-                pass
-            except BaseException:
-                local.release()
-                raise
+        if not local.acquire(False):
+            return self._acquire_waiting(deadline, False)
+        try:
+            fcntl.flock(self._fd, _EXCLUSIVE_NOW)
+        except BlockingIOError:
+            return self._acquire_waiting(deadline, True)
+        except BaseException:
+            local.release()
+            raise
+        self._hint[0] = 1
+        if self._journal[0]:
+            self._replay()
+        return True
+
+    def _acquire_waiting(self, deadline: float | None, have_local: bool) -> bool:
+        """:meth:`acquire` when it must wait: for this process's threads, the file."""
+        local = self._local
+        if not have_local:
+            if deadline is None:
+                local.acquire()
             else:
-                self._hint[0] = 1
-                return True
-        elif deadline is None:
-            local.acquire()
-        else:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not local.acquire(
-                True, min(remaining, threading.TIMEOUT_MAX)
-            ):
-                return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not local.acquire(
+                    True, min(remaining, threading.TIMEOUT_MAX)
+                ):
+                    return False
         try:
             taken = self._lock_file(deadline)
         except BaseException:
             local.release()
             raise
-        if taken:
-            self._hint[0] = 1
-        else:
+        if not taken:
             local.release()
-        return taken
+            return False
+        self._hint[0] = 1
+        if self._journal[0]:
+            self._replay()
+        return True
+
+    def _replay(self) -> None:
+        """Finish the change a dead holder left in the journal (see lanes.py)."""
 
     def _lock_file(self, deadline: float | None) -> bool:
         """Lock the file (this thread holding ``_local``); False at ``deadline``."""
@@ -116,10 +129,6 @@ class Mutex:
             except BlockingIOError:
                 continue
             return True
-
-    def held(self) -> bool:
-        """Whether some thread seems to hold it (a hint: read unlocked)."""
-        return bool(self._hint[0])
 
     def release(self) -> None:
         """Release the mutex (held by this thread)."""

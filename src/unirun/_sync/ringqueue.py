@@ -24,26 +24,32 @@ import os
 import pickle
 import queue
 import struct
+import threading
 import time
 from typing import Any, Final, TypeVar
 
 from .messages import MESSAGES
-from .monitor import DATA_OFFSET
+from .monitor import DATA_OFFSET, SLICE
 from .queues import Queue, QueueShutDown, wait_while
 from .sending import dumps, quick_dumps
 from .shared import MonitorShared, deadline_of
+from .shm import SEM_MAX, new_sem, open_sem, sem_state
 from .waiting import take_in_thread
 
 __all__ = ["DEFAULT_CAPACITY", "SharedQueue"]
 
 T = TypeVar("T")
 
-# Queue words. Getters write HEAD, GETS, OVERFLOW_READ and DONE; putters TAIL,
-# PUTS and OVERFLOW_WRITE; shutdown, holding both lanes, SHUT.
+# Queue words. Getters write HEAD, GETS, OVERFLOW_READ, DONE and SLEEPERS (how
+# many getters sleep on the wake-up semaphore: a hint for putters); putters
+# TAIL, PUTS and OVERFLOW_WRITE; shutdown, holding both lanes, SHUT.
 _HEAD, _TAIL, _GETS, _PUTS, _DONE, _OVERFLOW_READ, _OVERFLOW_WRITE, _SHUT = range(8)
-# Conditions.
-_NOT_EMPTY, _NOT_FULL, _ALL_DONE = 0, 1, 2
+_SLEEPERS = 8
+# Conditions of the monitor (getters sleep on their own semaphore instead).
+_NOT_FULL, _ALL_DONE = 1, 2
 _LENGTH = struct.Struct("q")
+# A full memory barrier (a locked instruction on x86): see _sleep_for_item().
+_fence = threading.Lock()
 #: Bytes of shared memory for queued items (sparse: unused pages cost nothing).
 DEFAULT_CAPACITY: Final = 1 << 20
 #: How long a get() watches for an item before it sleeps: when a producer in
@@ -77,14 +83,16 @@ class SharedQueue(MonitorShared, Queue[T]):
     ) -> None:
         self.maxsize = maxsize
         self._capacity = capacity
+        self._wake_owner, self._wake = new_sem(0, SEM_MAX)
         self._create_monitor(scope, capacity, overflow=True)
         self._map_views()
 
     def _more_state(self) -> tuple[Any, ...]:
-        return (self.maxsize, self._capacity)
+        return (self.maxsize, self._capacity, sem_state(self._wake))
 
     def _open_more(self, more: tuple[Any, ...]) -> None:
-        self.maxsize, self._capacity = more
+        self.maxsize, self._capacity, wake = more
+        self._wake = open_sem(wake)
         self._map_views()
 
     def _map_views(self) -> None:
@@ -150,7 +158,38 @@ class SharedQueue(MonitorShared, Queue[T]):
         return self._words[_PUTS] <= self._words[_DONE]
 
     def _sleep_for_item(self, deadline: float | None) -> None:
-        self._monitor.wait(_NOT_EMPTY, deadline, self._has_item_or_shut)
+        """Sleep (main lane held, released meanwhile) until woken, or a slice.
+
+        Getters sleep on one semaphore, which a putter posts once when it sees
+        a sleeper and no post pending: a getter re-checks the queue when it
+        wakes anyway, and waking one costs a putter one post.
+        """
+        words, monitor = self._words, self._monitor
+        words[_SLEEPERS] += 1
+        try:
+            with _fence:  # a putter now sees the sleeper, or this getter the item
+                pass
+            if self._has_item_or_shut():
+                return
+            timeout = SLICE
+            if deadline is not None:
+                timeout = min(SLICE, deadline - time.monotonic())
+            monitor.release()
+            try:
+                self._wake.acquire(True, max(0.0, timeout))
+            finally:
+                monitor.reacquire()
+        finally:
+            words[_SLEEPERS] -= 1
+
+    def _wake_a_getter(self) -> None:
+        """Post the getters' semaphore, unless a post is still pending."""
+        try:
+            if self._wake._get_value():
+                return
+        except NotImplementedError:  # no sem_getvalue (macOS): post anyway
+            pass
+        self._wake.release()
 
     def _sleep_for_room(self, deadline: float | None) -> None:
         self._monitor.wait(_NOT_FULL, deadline, self._has_room_or_shut)
@@ -168,7 +207,7 @@ class SharedQueue(MonitorShared, Queue[T]):
         return data
 
     def _put_data(self, data: bytes, block: bool, timeout: float | None) -> None:
-        deadline = _deadline(block, timeout)
+        deadline = None if timeout is None else _deadline(block, timeout)
         lane, words, maxsize = self._put_lane, self._words, self.maxsize
         while True:
             if not lane.acquire(deadline):
@@ -185,8 +224,8 @@ class SharedQueue(MonitorShared, Queue[T]):
             finally:
                 lane.release()
             if room:
-                if self._waiters[0]:  # after the release: a getter may sleep
-                    self._monitor.nudge(_NOT_EMPTY)
+                if words[_SLEEPERS]:  # after the release: a full barrier
+                    self._wake_a_getter()
                 return
             self._wait_for_room(block, timeout, deadline)
 
@@ -248,14 +287,17 @@ class SharedQueue(MonitorShared, Queue[T]):
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         words, monitor = self._words, self._monitor
-        if block and words[_HEAD] == words[_TAIL] and not self._has_item():
+        ready = words[_HEAD] != words[_TAIL] or self._has_item()
+        if block and not ready:
             end = time.perf_counter() + _SPIN
             while not self._has_item() and time.perf_counter() < end:
                 pass
-        if not monitor.acquire(_deadline(block, timeout)):
+        if not monitor.acquire(None if timeout is None else _deadline(block, timeout)):
             raise queue.Empty
         try:
-            if (block and _negative(timeout)) or not self._has_item():
+            if (timeout is not None and block and timeout < 0) or not (
+                words[_HEAD] != words[_TAIL] or self._has_item()
+            ):
                 if self._shut_and_empty():
                     raise QueueShutDown
                 wait_while(
@@ -269,6 +311,8 @@ class SharedQueue(MonitorShared, Queue[T]):
             data = self._pop()
             if self.maxsize > 0 and self._waiters[0]:
                 monitor.notify(_NOT_FULL)
+            if words[_SLEEPERS] and self._has_item():  # more: pass the wake-up on
+                self._wake_a_getter()
         finally:
             monitor.release()
         return self._loads(data)
@@ -362,7 +406,8 @@ class SharedQueue(MonitorShared, Queue[T]):
                     )
                     os.ftruncate(self._overflow, 0)
                     monitor.notify_all(_ALL_DONE)
-                monitor.notify_all(_NOT_EMPTY)
+                for _ in range(max(1, words[_SLEEPERS])):
+                    self._wake.release()
                 monitor.notify_all(_NOT_FULL)
         finally:
             lane.release()
@@ -375,10 +420,14 @@ class SharedQueue(MonitorShared, Queue[T]):
                 return self.get(block=False)
             except queue.Empty:
                 pass
-            await take_in_thread(
-                functools.partial(self._wait_ready, _NOT_EMPTY, self._has_item_or_shut),
-                functools.partial(self._pass_on, _NOT_EMPTY),
-            )
+            await take_in_thread(self._wait_for_item, self._wake_a_getter)
+
+    def _wait_for_item(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for an item (or shutdown): an async getter's slice."""
+        with self._monitor:
+            if not self._has_item_or_shut():
+                self._sleep_for_item(time.monotonic() + timeout)
+            return self._has_item_or_shut()
 
     async def async_put(self, item: T) -> None:
         data = self._record(item)
