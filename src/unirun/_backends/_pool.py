@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .._future import Future, Stopper
     from .._stats import WorkerFigures
 
-__all__ = ["Pool", "Task", "describe_exit"]
+__all__ = ["Pool", "registry"]
 
 #: Functions a worker keeps at most; the oldest are forgotten beyond it.
 KNOWN_FUNCTIONS = 256
