@@ -162,7 +162,7 @@ def test_every_backend_example_covers_each_kind() -> None:
 
 def test_cli_demo_runs() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "unirun", "demo", "--scale", "0.1"],
+        [sys.executable, "-m", "unirun", "demo", "--scale", "0.1", "--stats"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -180,6 +180,13 @@ def test_cli_demo_runs() -> None:
     assert "*" in completed.stdout
     assert "auto chose" in completed.stdout
     assert "blocking I/O socket" in completed.stdout
+    # --stats: one row per kind, after the workloads, with what each ran.
+    table = completed.stdout.split("statistics() of each executor")[1]
+    for kind in ("thread", "process", "coroutine", "auto"):
+        row = next(line for line in table.splitlines() if line.startswith(kind))
+        submitted, done = (int(field) for field in row.split()[1:3])
+        assert submitted > 0
+        assert done == submitted
 
 
 @pytest.mark.parametrize(

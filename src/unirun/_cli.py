@@ -32,6 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=1.0,
         help="multiply the size of every workload (default 1.0)",
     )
+    demo.add_argument(
+        "--stats",
+        action="store_true",
+        help="also print each executor's statistics() at the end",
+    )
     profile = commands.add_parser(
         "profile",
         help="call module:function once, measured, and print auto's verdict",
@@ -44,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from ._demo import run_demo
 
-        return run_demo(scale=args.scale, out=sys.stdout)
+        return run_demo(scale=args.scale, out=sys.stdout, stats=args.stats)
     if args.command == "profile":
         return _profile(args.target, args.arguments)
     return 2  # pragma: no cover  # argparse rejects unknown commands

@@ -197,8 +197,33 @@ def _chose(verdict: Verdict) -> str:
     return f"{verdict.backend} ({gil[verdict.releases_gil]})"
 
 
-def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
-    """Run every workload on every backend and print a table of wall times."""
+def _print_statistics(executors: dict[str, BaseExecutor], out: TextIO) -> None:
+    """What each executor did in the demo: its :meth:`statistics` in a table."""
+    print("\nstatistics() of each executor after the demo:", file=out)
+    print(
+        f"{'kind':<11}{'submitted':>10}{'done':>8}{'failed':>8}{'cancelled':>10}"
+        f"{'workers':>9}{'started':>9}{'replaced':>9}{'busy s':>9}{'idle s':>9}",
+        file=out,
+    )
+    for kind, executor in executors.items():
+        stats = executor.statistics()
+        busy = sum(w.busy_s for w in stats.workers)
+        idle = sum(w.idle_s for w in stats.workers)
+        print(
+            f"{kind:<11}{stats.submitted:>10}{stats.done:>8}{stats.failed:>8}"
+            f"{stats.cancelled:>10}{stats.workers_alive:>9}{stats.workers_started:>9}"
+            f"{stats.workers_replaced:>9}{busy:>9.2f}{idle:>9.2f}",
+            file=out,
+        )
+
+
+def run_demo(
+    scale: float = 1.0, out: TextIO | None = None, *, stats: bool = False
+) -> int:
+    """Run every workload on every backend and print a table of wall times.
+
+    With ``stats``, also print each executor's :meth:`statistics` at the end.
+    """
     import sys
 
     from ._auto import AutoExecutor
@@ -230,6 +255,8 @@ def run_demo(scale: float = 1.0, out: TextIO | None = None) -> int:
                 verdict = auto.explain(fn)
                 chose = "?" if verdict is None else _chose(verdict)
                 print(f"{name:<24}{cells}  {chose}", file=out)
+        if stats:
+            _print_statistics(executors, out)
     finally:
         for executor in executors.values():
             executor.shutdown()
