@@ -203,6 +203,9 @@ class Pool:
                 for worker in pool.workers:
                     if worker.task is not None and worker.task.id == task_id:
                         worker.killing = True
+                        # Its future is being marked cancelled: the death this
+                        # causes must not fail it first.
+                        worker.abandoned = True
             pool.wake()
             return True
 
@@ -471,7 +474,7 @@ class Pool:
         for fileobj in (worker.conn, worker.process.sentinel):
             with contextlib.suppress(KeyError, ValueError):
                 self.selector.unregister(fileobj)
-        if task is not None and not task.future.done():
+        if task is not None and not task.future.done() and not worker.abandoned:
             if task.timed_out:
                 error: BaseException = task_timed_out(task.timeout, "killed")
             else:

@@ -144,6 +144,7 @@ def read_values(data: bytes, into: list[Any]) -> BaseException | None:
 
 class WorkerRecord:
     __slots__ = (
+        "abandoned",
         "clock",
         "conn",
         "done",
@@ -166,4 +167,5 @@ class WorkerRecord:
         self.task: Task | None = None
         self.done = 0
         self.killing = False
+        self.abandoned = False  # killed because nobody awaits its task any more
         self.known: OrderedDict[int, None] = OrderedDict()
