@@ -82,6 +82,20 @@ def run(args: list[str], tmp_path: Path, kind: str, **kwargs: object) -> str:
     return str(done.stdout)
 
 
+def run_script(script: Path, text: str) -> subprocess.CompletedProcess[str]:
+    """Write ``text`` to ``script``, run it, and check that it exited cleanly."""
+    script.write_text(text)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.mark.parametrize("kind", ["process", "auto"])
 @pytest.mark.parametrize("shape", ["file", "stdin", "-c", "notebook"])
 def test_unguarded_program_runs_once_gh11(
@@ -140,15 +154,7 @@ GLOBALS = textwrap.dedent(
 
 def test_main_function_and_its_globals_travel_once_gh11(tmp_path: Path) -> None:
     script = tmp_path / "program.py"
-    script.write_text(GLOBALS)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_script(script, GLOBALS)
     # The worker keeps one __main__ namespace: the cache fills up across calls
     # and another function sees it; the global was pickled once, not per call.
     assert done.stdout.splitlines() == ["[1, 2, 3, 4, 5]", "[6, 7, 8]", "8", "1"]
@@ -180,15 +186,7 @@ def test_remote_traceback_of_main_function_shows_its_source_gh11(
     tmp_path: Path,
 ) -> None:
     script = tmp_path / "program.py"
-    script.write_text(TRACEBACK)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_script(script, TRACEBACK)
     assert f'File "{script}", line 6, in boom' in done.stdout
     assert "raise ValueError(x)" in done.stdout
     assert f'File "{script}", line 15, in <lambda>' in done.stdout
@@ -214,15 +212,7 @@ NEVER_SHUT_DOWN = textwrap.dedent(
 
 def test_program_that_never_shuts_down_exits_gh12(tmp_path: Path) -> None:
     script = tmp_path / "program.py"
-    script.write_text(NEVER_SHUT_DOWN)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_script(script, NEVER_SHUT_DOWN)
     assert done.stdout == "42\n"
 
 
@@ -248,13 +238,5 @@ def test_shutdown_from_a_sync_coroutine_task_does_not_deadlock_gh12(
     tmp_path: Path,
 ) -> None:
     script = tmp_path / "program.py"
-    script.write_text(SHUTDOWN_FROM_TASK)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_script(script, SHUTDOWN_FROM_TASK)
     assert done.stdout == "RuntimeError\n"
