@@ -29,7 +29,7 @@ import anyio
 import anyio.to_thread
 
 from .._completion import call_soon_threadsafe_here
-from .._errors import BrokenExecutor, task_timed_out
+from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
 from .._stats import WorkerClock
 
@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
     from .._future import Future
     from .._stats import WorkerFigures
+    from ._job import Job
 
-__all__ = ["OWNER", "Job", "LoopRunner", "registry"]
+__all__ = ["OWNER", "LoopRunner", "registry"]
 
 #: Which runner's task the current context belongs to (a token, not the runner,
 #: so that no context keeps anything alive).
@@ -63,44 +64,6 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
             yield from _leaves(exc)
         else:
             yield exc
-
-
-class Job:
-    """One submitted call, and how to stop it once it runs."""
-
-    __slots__ = ("args", "cancel", "fn", "future", "is_async", "kwargs", "timeout")
-
-    def __init__(
-        self,
-        future: Future[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-        is_async: bool,
-    ) -> None:
-        self.future: Future[Any] | None = future
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.timeout = timeout
-        self.is_async = is_async
-        self.cancel: Callable[[], object] | None = None
-
-    def stop(self, abandon: bool) -> bool:
-        """The job's :data:`~unirun._future.Stopper`: cancel it.
-
-        On ``cancel()`` only a coroutine is stopped; a plain function in a
-        worker thread is abandoned only when nobody awaits it any more.
-        """
-        cancel = self.cancel
-        if cancel is None or not (self.is_async or abandon):
-            return False
-        cancel()
-        return True
-
-    def timed_out(self) -> BaseException:
-        return task_timed_out(self.timeout, "cancelled" if self.is_async else "runs on")
 
 
 class LoopRunner:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._base import BaseExecutor
 from .._call import is_async_callable
 from .._checks import check_initializer, check_size
-from ._loop import Job, LoopRunner
+from ._job import Job
+from ._loop import LoopRunner
 
 if TYPE_CHECKING:
     from collections.abc import Callable

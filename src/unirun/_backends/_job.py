@@ -1,0 +1,52 @@
+"""One call submitted to a :class:`~._loop.LoopRunner`, and how to stop it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._errors import task_timed_out
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._future import Future
+
+__all__ = ["Job"]
+
+
+class Job:
+    """One submitted call, and how to stop it once it runs."""
+
+    __slots__ = ("args", "cancel", "fn", "future", "is_async", "kwargs", "timeout")
+
+    def __init__(
+        self,
+        future: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+        is_async: bool,
+    ) -> None:
+        self.future: Future[Any] | None = future
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self.is_async = is_async
+        self.cancel: Callable[[], object] | None = None
+
+    def stop(self, abandon: bool) -> bool:
+        """The job's :data:`~unirun._future.Stopper`: cancel it.
+
+        On ``cancel()`` only a coroutine is stopped; a plain function in a
+        worker thread is abandoned only when nobody awaits it any more.
+        """
+        cancel = self.cancel
+        if cancel is None or not (self.is_async or abandon):
+            return False
+        cancel()
+        return True
+
+    def timed_out(self) -> BaseException:
+        return task_timed_out(self.timeout, "cancelled" if self.is_async else "runs on")
