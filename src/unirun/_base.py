@@ -39,6 +39,7 @@ bookkeeping) comes from here and from :class:`unirun._front.Front`.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import inspect
 import itertools
 import threading
@@ -207,7 +208,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                     return self._schedule(fn, args, kwargs, options)
             except BaseException:
                 if counting:
-                    counters.submitted(-1)
+                    counters.unsubmitted()
                 raise
 
     def _new_future(
@@ -435,7 +436,8 @@ def gather_futures(
             outer._set_exception_if_pending(error)
             return
         with lock:
-            results[index] = error if error is not None else child.result()
+            # Done and not failed: the result is there (read without a lock).
+            results[index] = error if error is not None else child._result
             remaining -= 1
             finished = remaining == 0
         if finished:
@@ -443,6 +445,6 @@ def gather_futures(
             outer._set_result_if_pending(results)
 
     for index, child in enumerate(children):
-        child.add_done_callback(lambda c, i=index: on_child_done(i, c))  # type: ignore[misc]
+        child.add_done_callback(functools.partial(on_child_done, index))
     outer.add_done_callback(on_outer_done)
     return outer

@@ -7,8 +7,8 @@ Backends drive it through two private calls (see ``_base.py``); ``chain`` and
 
 from __future__ import annotations
 
+import _thread
 import concurrent.futures as cf
-import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures._base import (
@@ -40,6 +40,7 @@ Stopper = Callable[[bool], bool]
 
 
 _DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+_CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
 #: The stdlib's words for the states, in reprs.
 _STATE_NAMES = cf._base._STATE_TO_DESCRIPTION_MAP
 
@@ -77,7 +78,7 @@ class Future(cf.Future[T], Generic[T]):
         on_interrupt: Callable[[], object] | None = None,
         counters: TaskCounters | None = None,
     ) -> None:
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()  # threading.RLock() is a wrapper of this
         self._state = PENDING
         self._result: T | None = None
         self._exception: BaseException | None = None
@@ -143,8 +144,12 @@ class Future(cf.Future[T], Generic[T]):
         with self._lock:
             if self._state in _DONE:
                 raise cf.InvalidStateError(f"{self._state}: {self!r}")
-            if self._counters is not None:
-                self._counters.finished(None, running=self._state == RUNNING)
+            counters = self._counters
+            if counters is not None:
+                if self._state == RUNNING:
+                    counters.done()
+                else:
+                    counters.finished(None, running=False)
             self._result = result
             self._state = FINISHED
             for waiter in self._waiters:
@@ -169,6 +174,25 @@ class Future(cf.Future[T], Generic[T]):
     def done(self) -> bool:
         """Return True if the future was cancelled or finished executing."""
         return self._state in _DONE
+
+    # Reading the state needs no lock (one attribute read); the stdlib takes the
+    # Condition here, which would make one per future.
+    def cancelled(self) -> bool:
+        """Return True if the future was cancelled."""
+        return self._state in _CANCELLED
+
+    def running(self) -> bool:
+        """Return True if the task is running now."""
+        return self._state == RUNNING
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """As :meth:`concurrent.futures.Future.exception`."""
+        state = self._state
+        if state == FINISHED:
+            return self._exception
+        if state in _CANCELLED:
+            raise cf.CancelledError
+        return super().exception(timeout)
 
     def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
         """As :meth:`concurrent.futures.Future.add_done_callback`."""
@@ -200,7 +224,7 @@ class Future(cf.Future[T], Generic[T]):
         """The stdlib's cancel(): only a task that has not started."""
         with self._lock:
             state = self._state
-            if state in (CANCELLED, CANCELLED_AND_NOTIFIED):
+            if state in _CANCELLED:
                 return True
             if state != PENDING:
                 return False
@@ -290,13 +314,17 @@ class Future(cf.Future[T], Generic[T]):
 
     def _set_result_if_pending(self, result: T) -> None:
         """Set the result unless the future was cancelled or failed meanwhile."""
-        with contextlib.suppress(cf.InvalidStateError):
+        try:
             self.set_result(result)
+        except cf.InvalidStateError:
+            pass
 
     def _set_exception_if_pending(self, exception: BaseException) -> None:
         """Set the exception unless the future was cancelled or failed meanwhile."""
-        with contextlib.suppress(cf.InvalidStateError):
+        try:
             self.set_exception(exception)
+        except cf.InvalidStateError:
+            pass
 
     def __repr__(self) -> str:
         with self._lock:

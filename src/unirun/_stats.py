@@ -1,8 +1,9 @@
 """``executor.statistics()``: one frozen snapshot, the same record on every backend.
 
 Every executor counts its tasks in a :class:`TaskCounters`, which its Futures
-update as they change state (two short lock holds per task, never across the
-backend). Workers are reported by the backend (:meth:`BaseExecutor._workers`)::
+update as they change state (one lock-free C call per event, never a lock held
+across the backend). Workers are reported by the backend
+(:meth:`BaseExecutor._workers`)::
 
     Future._start / set_result / set_exception / cancel -> TaskCounters
     statistics() -> counters.snapshot() + backend's workers (+ auto's verdicts)
@@ -10,6 +11,8 @@ backend). Workers are reported by the backend (:meth:`BaseExecutor._workers`)::
 
 from __future__ import annotations
 
+import itertools
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import TaskTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "Statistics",
@@ -87,52 +90,90 @@ class Statistics:
     verdicts: Mapping[str, Any] = field(default_factory=dict)
 
 
-class TaskCounters:
-    """The task counts of one executor, updated by its Futures."""
+#: The events a :class:`TaskCounters` counts, in the order :meth:`snapshot` reads
+#: them: an event is read before every event that must have come before it.
+_EVENTS = (
+    "done",
+    "failed",
+    "timed_out",
+    "cancelled_running",
+    "finished_queued",
+    "cancelled_queued",
+    "started",
+    "unsubmitted",
+    "submitted",
+)
 
-    __slots__ = (
-        "_cancelled_queued",
-        "_cancelled_running",
-        "_done",
-        "_failed",
-        "_finished_queued",
-        "_lock",
-        "_started",
-        "_submitted",
-        "_timed_out",
-    )
+
+def _tick(counter: itertools.count[int]) -> Callable[[], object]:
+    """Count one event: ``next()`` of a C counter, atomic under the GIL."""
+    if getattr(sys, "_is_gil_enabled", lambda: True)():
+        return counter.__next__
+    lock = threading.Lock()  # a free-threaded build: no atomic next()
+
+    def tick() -> None:
+        with lock:
+            next(counter)
+
+    return tick
+
+
+class TaskCounters:
+    """The task counts of one executor, updated by its Futures.
+
+    Each event is a C counter bumped without a lock (one call per event, the
+    cheapest thing a Future can do as it changes state). A snapshot reads the
+    counters one by one, each before those of the events that must precede it
+    (a task's end before its start, its start before its submission), so the
+    figures it derives are never negative and always add up to ``submitted``.
+
+    Attributes ``submitted``, ``unsubmitted`` (a submission rolled back),
+    ``started``, ``done`` (a running task's result), ``cancelled_running`` and
+    ``cancelled_queued`` are the counting calls; :meth:`finished` covers the
+    rest.
+    """
+
+    __slots__ = ("_counters", *_EVENTS)
+
+    submitted: Callable[[], object]
+    unsubmitted: Callable[[], object]
+    started: Callable[[], object]
+    done: Callable[[], object]
+    failed: Callable[[], object]
+    timed_out: Callable[[], object]
+    finished_queued: Callable[[], object]
+    cancelled_running: Callable[[], object]
+    cancelled_queued: Callable[[], object]
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._submitted = self._started = self._done = self._failed = 0
-        self._timed_out = self._cancelled_queued = self._cancelled_running = 0
-        self._finished_queued = 0  # failed before they started (a broken pool)
-
-    def submitted(self, count: int = 1) -> None:
-        with self._lock:
-            self._submitted += count
-
-    def started(self) -> None:
-        with self._lock:
-            self._started += 1
+        self._counters = tuple(itertools.count() for _ in _EVENTS)
+        for name, counter in zip(_EVENTS, self._counters, strict=True):
+            setattr(self, name, _tick(counter))
 
     def finished(self, error: BaseException | None, *, running: bool) -> None:
-        with self._lock:
-            if not running:
-                self._finished_queued += 1
-            if error is None:
-                self._done += 1
-            else:
-                self._failed += 1
-                if isinstance(error, TaskTimeoutError):
-                    self._timed_out += 1
+        """A task ended with ``error`` (or a result, if None)."""
+        if not running:
+            self.finished_queued()  # before its outcome: see snapshot()
+        if error is None:
+            self.done()
+        else:
+            if isinstance(error, TaskTimeoutError):
+                self.timed_out()
+            self.failed()
 
     def cancelled(self, *, running: bool) -> None:
-        with self._lock:
-            if running:
-                self._cancelled_running += 1
-            else:
-                self._cancelled_queued += 1
+        """A task was cancelled, before it started or while it ran."""
+        if running:
+            self.cancelled_running()
+        else:
+            self.cancelled_queued()
+
+    def _read(self) -> dict[str, int]:
+        # repr(itertools.count(n)) is "count(n)": the value without a next().
+        return {
+            name: int(repr(counter)[6:-1])
+            for name, counter in zip(_EVENTS, self._counters, strict=True)
+        }
 
     def snapshot(
         self,
@@ -140,12 +181,12 @@ class TaskCounters:
         verdicts: Mapping[str, Any] | None = None,
     ) -> Statistics:
         """The counts now, with the backend's worker figures."""
-        with self._lock:
-            submitted, started = self._submitted, self._started
-            done, failed, timed_out = self._done, self._failed, self._timed_out
-            cancelled_queued = self._cancelled_queued
-            cancelled_running = self._cancelled_running
-            finished_queued = self._finished_queued
+        counts = self._read()
+        submitted = counts["submitted"] - counts["unsubmitted"]
+        started, done, failed = counts["started"], counts["done"], counts["failed"]
+        timed_out, finished_queued = counts["timed_out"], counts["finished_queued"]
+        cancelled_queued = counts["cancelled_queued"]
+        cancelled_running = counts["cancelled_running"]
         finished_running = done + failed - finished_queued
         alive, started_workers, replaced, per_worker = workers
         return Statistics(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import task_timed_out
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable
 
     from .._future import Future
@@ -17,7 +18,16 @@ __all__ = ["Job"]
 class Job:
     """One submitted call, and how to stop it once it runs."""
 
-    __slots__ = ("args", "cancel", "fn", "future", "is_async", "kwargs", "timeout")
+    __slots__ = (
+        "args",
+        "cancel",
+        "fn",
+        "future",
+        "is_async",
+        "kwargs",
+        "task",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -34,7 +44,8 @@ class Job:
         self.kwargs = kwargs
         self.timeout = timeout
         self.is_async = is_async
-        self.cancel: Callable[[], object] | None = None
+        self.cancel: Callable[[], object] | None = None  # on trio, once started
+        self.task: asyncio.Task[None] | None = None  # on asyncio, once started
 
     def stop(self, abandon: bool) -> bool:
         """The job's :data:`~unirun._future.Stopper`: cancel it.
@@ -42,8 +53,14 @@ class Job:
         On ``cancel()`` only a coroutine is stopped; a plain function in a
         worker thread is abandoned only when nobody awaits it any more.
         """
-        cancel = self.cancel
-        if cancel is None or not (self.is_async or abandon):
+        if not (self.is_async or abandon):
+            return False
+        task = self.task  # on asyncio
+        if task is not None:
+            task.get_loop().call_soon_threadsafe(task.cancel)
+            return True
+        cancel = self.cancel  # on trio
+        if cancel is None:
             return False
         cancel()
         return True

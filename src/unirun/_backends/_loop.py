@@ -110,29 +110,30 @@ class LoopRunner:
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` (or start it now, when called on the loop itself)."""
-        schedule: Callable[[Callable[[], object]], None] | None = None
+        if (
+            self._loop_thread == threading.get_ident()
+            and self._task_group is not None
+            and not self._inbox
+            and not self._broken
+        ):
+            # On the loop's own thread (a task, or the body of `async with`):
+            # start it here. Only this thread drains the inbox or breaks the
+            # runner, so no lock is needed; a job another thread queues meanwhile
+            # was not ordered against this one anyway.
+            self._spawn(job)
+            return
         with self._lock:
             if self._broken:
                 raise BrokenExecutor(self._broken)
-            # A task submitting a task, on the loop's own thread: start it here.
-            on_loop = (
-                self._loop_thread == threading.get_ident()
-                and self._task_group is not None
-                and not self._inbox
-            )
-            if not on_loop:
-                self._inbox.append(job)
-                if not self._started:
-                    self._start_thread()
-                    return
-                schedule = self._call_soon
-                if schedule is None or self._wake_pending:
-                    return
-                self._wake_pending = True
-        if schedule is None:
-            self._spawn(job)
-        else:
-            schedule(self._wake)
+            self._inbox.append(job)
+            if not self._started:
+                self._start_thread()
+                return
+            schedule = self._call_soon
+            if schedule is None or self._wake_pending:
+                return
+            self._wake_pending = True
+        schedule(self._wake)
 
     def close(self, wait: bool, cancel_futures: bool) -> None:
         """Run what was accepted (or cancel what has not started), then end."""
@@ -303,7 +304,7 @@ class LoopRunner:
         while self._tasks:  # plain asyncio tasks: wait for them here
             await asyncio.wait(list(self._tasks))
             # A task leaves the set itself once it ran; one that never got that
-            # far (cancelled waiting for a slot) is dropped here.
+            # far (cancelled before it started) is dropped here.
             self._tasks = {task for task in self._tasks if not task.done()}
 
     def _fail_all(self, reason: str) -> None:
@@ -330,11 +331,14 @@ class LoopRunner:
         """Start one job as a task of the loop (on the loop's thread)."""
         loop = self._loop
         if self._on_asyncio and loop is not None:
+            plain = job.is_async and job.timeout is None and self._slots is None
+            run = self._run_plain(job) if plain else self._run_asyncio(job)
             # The loop's own context: a wake-up scheduled from another thread runs
             # in that thread's context, where sniffio may name another library.
-            task = loop.create_task(self._run_asyncio(job), context=self._context)
-            self._tasks.add(task)
-            job.cancel = functools.partial(loop.call_soon_threadsafe, task.cancel)
+            task = loop.create_task(run, context=self._context)
+            if not task.done():  # an eager task factory may have run it already
+                job.task = task  # how to stop it; it leaves the set as it ends
+                self._tasks.add(task)
         else:
             assert self._task_group is not None
             self._task_group.start_soon(self._run_anyio, job)
@@ -353,8 +357,39 @@ class LoopRunner:
                 self._waiting.discard(future)
         return True
 
+    async def _run_plain(self, job: Job) -> None:
+        """An ``async def`` job with no slot to wait for and no time-out.
+
+        The most common job, in one frame: what :meth:`_run_asyncio`,
+        :meth:`_run_started` and :meth:`_invoke` do for it, and nothing more.
+        """
+        future = job.future
+        assert future is not None
+        fn, args, kwargs = job.fn, job.args, job.kwargs
+        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
+        try:
+            if not future._start(job.stop):
+                return
+            self._running += 1  # self._enter(), inlined
+            if self._running == 1:
+                self._clock.begin()
+            try:
+                result = await fn(*args, **kwargs)
+            except asyncio.CancelledError:
+                if not future.done():
+                    future._abandon()  # see _run_started
+            except BaseException as exc:
+                future._set_exception_if_pending(exc)
+            else:
+                future._set_result_if_pending(result)
+            finally:
+                self._leave()
+        finally:
+            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
+            job.future = job.task = None  # no cycle through the Future
+
     async def _run_asyncio(self, job: Job) -> None:
-        """One job as a plain asyncio task: the common path, kept flat."""
+        """One job as a plain asyncio task, with a slot or a time-out."""
         future = job.future
         assert future is not None
         slots = self._slots
@@ -373,10 +408,8 @@ class LoopRunner:
                 if slots is not None:
                     slots.release()
         finally:
-            job.future = job.cancel = None  # no cycle through the Future
-            task = asyncio.current_task()
-            if task is not None:
-                self._tasks.discard(task)
+            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
+            job.future = job.task = None  # no cycle through the Future
 
     async def _run_started(self, job: Job, future: Future[Any]) -> None:
         limit = job.timeout
