@@ -67,7 +67,7 @@ class CountersMachine(RuleBasedStateMachine):
         error=st.sampled_from([None, ValueError(), TaskTimeoutError()]),
     )
     def finish(self, running: bool, error: BaseException | None) -> None:
-        running = running and self.model.running > 0 or not self.model.queued
+        running = (running and self.model.running > 0) or not self.model.queued
         self.counters.finished(error, running=running)
         if running:
             self.model.running -= 1
@@ -82,7 +82,7 @@ class CountersMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.queued or self.model.running)
     @rule(running=st.booleans())
     def cancel(self, running: bool) -> None:
-        running = running and self.model.running > 0 or not self.model.queued
+        running = (running and self.model.running > 0) or not self.model.queued
         self.counters.cancelled(running=running)
         if running:
             self.model.running -= 1

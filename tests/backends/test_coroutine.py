@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextvars
 import threading
 
 import anyio
@@ -168,3 +169,46 @@ def test_max_concurrency_is_another_name_for_max_workers_gh11() -> None:
         assert ex._max_workers == 3
     with pytest.raises(TypeError, match="name the same limit"):
         unirun.CoroutineExecutor(max_workers=2, max_concurrency=3)
+
+
+VAR: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+
+async def set_and_wait(entered: anyio.Event, release: anyio.Event) -> str:
+    VAR.set("set by the first task")
+    entered.set()
+    await release.wait()
+    return VAR.get()
+
+
+async def read_var(entered: anyio.Event, release: anyio.Event) -> str:
+    await entered.wait()
+    try:
+        return VAR.get()
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize("attached", [False, True])
+def test_each_task_has_its_own_context_as_in_asyncio_gh13(attached: bool) -> None:
+    # A ContextVar a task sets is its own, as with asyncio.create_task.
+    async def on_the_callers_loop() -> list[str]:
+        entered, release = anyio.Event(), anyio.Event()
+        async with unirun.CoroutineExecutor() as executor:
+            first = executor.submit(set_and_wait, entered, release)
+            second = executor.submit(read_var, entered, release)
+            return [await first, await second]
+
+    if attached:
+        got = anyio.run(on_the_callers_loop)
+    else:
+        with unirun.CoroutineExecutor() as executor:
+
+            async def events() -> tuple[anyio.Event, anyio.Event]:
+                return anyio.Event(), anyio.Event()
+
+            entered, release = executor.submit(events).result()
+            first = executor.submit(set_and_wait, entered, release)
+            second = executor.submit(read_var, entered, release)
+            got = [first.result(), second.result()]
+    assert got == ["set by the first task", "unset"]

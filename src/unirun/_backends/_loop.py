@@ -21,6 +21,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
     from ._job import Job
 
 __all__ = ["OWNER", "LoopRunner", "registry"]
+
+#: Whether asyncio can start a task eagerly (run its first step at creation).
+_EAGER = sys.version_info >= (3, 12)
 
 #: Which runner's task the current context belongs to (a token, not the runner,
 #: so that no context keeps anything alive).
@@ -113,15 +117,24 @@ class LoopRunner:
         if (
             self._loop_thread == threading.get_ident()
             and self._task_group is not None
-            and not self._inbox
             and not self._broken
         ):
-            # On the loop's own thread (a task, or the body of `async with`):
-            # start it here. Only this thread drains the inbox or breaks the
-            # runner, so no lock is needed; a job another thread queues meanwhile
-            # was not ordered against this one anyway.
-            self._spawn(job)
-            return
+            # On the loop's own thread (a task, or the body of `async with`).
+            # Only this thread drains the inbox or breaks the runner, so no lock
+            # is needed; a job another thread queues meanwhile was not ordered
+            # against this one anyway.
+            if not _EAGER:
+                if not self._inbox:
+                    self._spawn(job)  # its task starts at the loop's next turn
+                    return
+            elif self._on_asyncio and self._loop is not None:
+                # Tasks start eagerly, so never here, inside submit(): at the
+                # loop's next turn, one wake-up for all the jobs queued until then.
+                self._inbox.append(job)
+                if not self._wake_pending:
+                    self._wake_pending = True
+                    self._loop.call_soon(self._wake)
+                return
         with self._lock:
             if self._broken:
                 raise BrokenExecutor(self._broken)
@@ -333,10 +346,17 @@ class LoopRunner:
         if self._on_asyncio and loop is not None:
             plain = job.is_async and job.timeout is None and self._slots is None
             run = self._run_plain(job) if plain else self._run_asyncio(job)
-            # The loop's own context: a wake-up scheduled from another thread runs
-            # in that thread's context, where sniffio may name another library.
-            task = loop.create_task(run, context=self._context)
-            if not task.done():  # an eager task factory may have run it already
+            # A copy of the loop's own context for each task, as asyncio does: a
+            # wake-up scheduled from another thread runs in that thread's
+            # context, where sniffio may name another library.
+            context = self._context.copy()  # type: ignore[union-attr]  # attached
+            if _EAGER:
+                # On the loop's turn (never inside submit): run it at once, up to
+                # its first real wait; one that never waits costs no turn at all.
+                task = asyncio.Task(run, loop=loop, context=context, eager_start=True)
+            else:
+                task = loop.create_task(run, context=context)
+            if not task.done():  # it may have run to its end already
                 job.task = task  # how to stop it; it leaves the set as it ends
                 self._tasks.add(task)
         else:
@@ -367,6 +387,8 @@ class LoopRunner:
         assert future is not None
         fn, args, kwargs = job.fn, job.args, job.kwargs
         job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
+        if _EAGER:
+            job.task = asyncio.current_task()  # started eagerly: not set yet
         try:
             if not future._start(job.stop):
                 return
@@ -392,6 +414,8 @@ class LoopRunner:
         """One job as a plain asyncio task, with a slot or a time-out."""
         future = job.future
         assert future is not None
+        if _EAGER:
+            job.task = asyncio.current_task()  # started eagerly: not set yet
         slots = self._slots
         try:
             if slots is not None and not await self._acquire_slot(future):
