@@ -350,7 +350,7 @@ class LoopRunner:
             # wake-up scheduled from another thread runs in that thread's
             # context, where sniffio may name another library.
             context = self._context.copy()  # type: ignore[union-attr]  # attached
-            if _EAGER:
+            if sys.version_info >= (3, 12):  # _EAGER, spelled for type checkers
                 # On the loop's turn (never inside submit): run it at once, up to
                 # its first real wait; one that never waits costs no turn at all.
                 task = asyncio.Task(run, loop=loop, context=context, eager_start=True)
