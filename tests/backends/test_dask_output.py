@@ -186,6 +186,8 @@ def test_native_threads_none_leaves_them_to_dask() -> None:
     setting = dask.config.get("distributed.nanny.pre-spawn-environ")
     with unirun.DaskExecutor(max_workers=1, native_threads=None) as ex:
         seen = ex.submit(thread_variables).result(60)
+        # Dask wrote its values here before spawning; this process has its own back.
+        assert thread_variables() == dict.fromkeys(THREAD_VARIABLES)
     assert seen == {
         name: None if setting.get(name) is None else str(setting[name])
         for name in THREAD_VARIABLES

@@ -97,7 +97,10 @@ def open_embedded(
     options.update(cluster_options or {})
     processes = bool(options.get("processes", True))
     threads = _native_threads(native_threads, options.get("n_workers") or 1)
-    with _spawn_environment(threads if processes else None, options.get("env")):
+    if processes:
+        with _spawn_environment(threads, options.get("env")):
+            cluster = distributed.LocalCluster(**options)
+    else:  # workers in this process: no environment of their own
         cluster = distributed.LocalCluster(**options)
     try:
         client = distributed.Client(cluster, set_as_default=False)
@@ -120,19 +123,20 @@ def _spawn_environment(
     """Workers spawned inside start with ``threads`` for each thread variable.
 
     A variable this process has, or the cluster's ``env`` option names, keeps
-    that value. ``None``: Dask's own setting applies, untouched.
+    that value. ``None``: Dask's own setting applies, untouched. Either way this
+    process has its own values back afterwards.
     """
-    if threads is None:
-        yield
-        return
-    given = dict(env or {})
-    spawn = dict(dask.config.get(PRE_SPAWN))
-    for name in THREAD_VARIABLES:
-        # Dask itself lets this process's environment win over the setting.
-        spawn[name] = str(given.get(name, threads))
     before = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    setting: dict[str, object] = {}
+    if threads is not None:
+        given = dict(env or {})
+        spawn = dict(dask.config.get(PRE_SPAWN))
+        for name in THREAD_VARIABLES:
+            # Dask itself lets this process's environment win over the setting.
+            spawn[name] = str(given.get(name, threads))
+        setting[PRE_SPAWN] = spawn
     try:
-        with dask.config.set({PRE_SPAWN: spawn}):
+        with dask.config.set(setting):
             yield
     finally:
         for name, value in before.items():
