@@ -4,13 +4,13 @@ Options: ``--quick`` (a smoke run: fewer tasks and runs), ``--repeat N`` (timed
 runs per variant, default 9).
 
 Each backend (thread, process) runs no-op tasks one at a time, ``submit`` then
-``result()``, so the time is all overhead, in four variants measured side by
+``result()``, so the time is all overhead, in six variants measured side by
 side on one executor: the stdlib's pool of the same size (for scale: unirun
 always keeps the counters), ``statistics()`` never called, called every
 millisecond from another thread (a live display), called in a tight loop from
-another thread (the worst case), and, as a control, that thread running plain
-Python of about the same length per turn with no lock at all: what a busy
-thread costs by taking its share of the GIL, whatever it calls.
+another thread (the worst case), and, as controls, that thread running plain
+Python of about the same length per turn, with no lock at all, at both paces:
+what another thread costs by taking its share of the GIL, whatever it calls.
 The runs are interleaved, the order rotating each round, so a load spike hits
 every variant alike. Each row gives the median time per task and its ratio to
 "never called". Then the cost of one ``statistics()`` call on each backend,
@@ -106,6 +106,7 @@ def measure(
                     ours,
                     _poll(ours.statistics, None),
                 ),
+                "control: plain Python every 1 ms": (ours, _poll(_spin, 0.001)),
                 "control: plain Python in a tight loop": (ours, _poll(_spin, None)),
             }
             names = list(variants)
