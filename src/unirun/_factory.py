@@ -56,6 +56,8 @@ class _DaskOptions(_Common, total=False):
     client: distributed.Client | None
     dashboard: bool | str
     cluster_options: Mapping[str, Any] | None
+    native_threads: int | Literal["auto"] | None
+    forward_output: bool
 
 
 @overload

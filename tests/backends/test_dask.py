@@ -316,5 +316,7 @@ def test_is_an_executor_with_the_documented_signature(
         "initargs",
         "dashboard",
         "cluster_options",
+        "native_threads",
+        "forward_output",
     ]
     assert "joined cluster" in repr(joined)

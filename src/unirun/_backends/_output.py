@@ -27,7 +27,7 @@ from . import _wire
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["OutputRelay", "install_forwarding"]
+__all__ = ["OutputRelay", "deliver", "install_forwarding"]
 
 
 class _ForwardedBytes:
@@ -128,6 +128,27 @@ def install_forwarding(send: Callable[..., None]) -> None:
     logging.getLogger().addHandler(_ForwardHandler(send))
 
 
+def deliver(stream: int, item: Any) -> None:
+    """Hand one piece of a worker's output to this process.
+
+    ``stream`` 0: ``item`` is a pickled logging record (as a worker's root
+    handler sends it), handled by the logger of its name; 1 or 2: ``item`` is
+    text, written to the current ``sys.stdout`` or ``sys.stderr``. An error is
+    logged on the ``unirun`` logger, never raised.
+    """
+    try:
+        if stream == 0:
+            record = logging.makeLogRecord(pickle.loads(item))
+            logging.getLogger(record.name).handle(record)
+        else:
+            target = sys.stdout if stream == 1 else sys.stderr
+            if target is not None:
+                target.write(item)
+                target.flush()
+    except Exception:
+        logging.getLogger("unirun").exception("could not relay worker output")
+
+
 class OutputRelay:
     """Writes workers' lines and log records in this process, off the manager.
 
@@ -199,16 +220,8 @@ class OutputRelay:
             try:
                 if stream == -1:
                     item()
-                elif stream == 0:
-                    record = logging.makeLogRecord(pickle.loads(item))
-                    logging.getLogger(record.name).handle(record)
                 else:
-                    target = sys.stdout if stream == 1 else sys.stderr
-                    if target is not None:
-                        target.write(item)
-                        target.flush()
-            except Exception:
-                logging.getLogger("unirun").exception("could not relay worker output")
+                    deliver(stream, item)
             finally:
                 with self._lock:
                     self._unwritten[worker] -= 1

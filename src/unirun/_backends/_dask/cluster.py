@@ -1,21 +1,40 @@
-"""The embedded cluster of a DaskExecutor, and what it installs on any cluster."""
+"""The embedded cluster of a DaskExecutor, and what it installs on any cluster.
+
+An embedded cluster's worker processes start with the native thread variables
+of :data:`.._worker.THREAD_VARIABLES` set to their share of the CPUs, through
+Dask's own ``distributed.nanny.pre-spawn-environ``: a nanny writes those into
+this process's environment just before it spawns a worker, so they hold before
+the worker imports anything (the main module of a script included). Once the
+workers are up, this process gets back the values it had. What workers print
+and log travels back as events of a topic the client subscribes to
+(:class:`.remote.OutputForwarder`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import cloudpickle
+import dask.config
 import distributed
 
 from ..._cpu import usable_cpus
+from .._output import deliver
+from .._worker import THREAD_VARIABLES
+from ..process import _native_threads
 from . import remote
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
-__all__ = ["close_owned", "register_initializer", "start_cluster"]
+__all__ = ["close_owned", "open_embedded", "register_initializer"]
+
+#: Dask's setting for the environment its nannies spawn workers with.
+PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
 
 
 def register_initializer(
@@ -51,12 +70,18 @@ def close_owned(
         cluster.close()
 
 
-def start_cluster(
+def open_embedded(
     max_workers: int | None,
+    *,
     dashboard: bool | str,
     cluster_options: Mapping[str, Any] | None,
-) -> distributed.LocalCluster:
-    """Start the embedded cluster: worker processes, one thread each."""
+    native_threads: int | Literal["auto"] | None,
+    forward_output: bool,
+) -> tuple[distributed.LocalCluster, distributed.Client]:
+    """Start the embedded cluster (worker processes, one thread each) and its client.
+
+    Closes what it started if a later step fails.
+    """
     options: dict[str, Any] = {
         "n_workers": max_workers or usable_cpus(),
         "threads_per_worker": 1,
@@ -70,4 +95,78 @@ def start_cluster(
         "scheduler_kwargs": {"dashboard": bool(dashboard)},
     }
     options.update(cluster_options or {})
-    return distributed.LocalCluster(**options)
+    processes = bool(options.get("processes", True))
+    threads = _native_threads(native_threads, options.get("n_workers") or 1)
+    if processes:
+        with _spawn_environment(threads, options.get("env")):
+            cluster = distributed.LocalCluster(**options)
+    else:  # workers in this process: no environment of their own
+        cluster = distributed.LocalCluster(**options)
+    try:
+        client = distributed.Client(cluster, set_as_default=False)
+    except BaseException:
+        cluster.close()
+        raise
+    if forward_output and processes:  # workers in this process print here anyway
+        try:
+            forward_output_of(client)
+        except BaseException:
+            close_owned(client, cluster)
+            raise
+    return cluster, client
+
+
+@contextlib.contextmanager
+def _spawn_environment(
+    threads: int | None, env: Mapping[str, object] | None
+) -> Iterator[None]:
+    """Workers spawned inside start with ``threads`` for each thread variable.
+
+    A variable this process has, or the cluster's ``env`` option names, keeps
+    that value. ``None``: Dask's own setting applies, untouched. Either way this
+    process has its own values back afterwards.
+    """
+    before = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    setting: dict[str, object] = {}
+    if threads is not None:
+        given = dict(env or {})
+        spawn = dict(dask.config.get(PRE_SPAWN))
+        for name in THREAD_VARIABLES:
+            # Dask itself lets this process's environment win over the setting.
+            spawn[name] = str(given.get(name, threads))
+        setting[PRE_SPAWN] = spawn
+    try:
+        with dask.config.set(setting):
+            yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def forward_output_of(client: distributed.Client) -> None:
+    """Relay what the cluster's workers print and log to this process."""
+    topic = f"unirun-output-{uuid.uuid4().hex}"
+    client.subscribe_topic(topic, _relay)
+    client.register_plugin(remote.OutputForwarder(topic, _levels()), name=topic)
+
+
+def _relay(event: tuple[float, Any]) -> None:
+    """Deliver one event of a worker's output (on the client's event loop)."""
+    _, (stream, data) = event
+    deliver(stream, data if stream == 0 else data.decode("utf-8", "surrogatepass"))
+
+
+def _levels() -> dict[str, int]:
+    """This process's logger levels, for the workers; Dask's own stay Dask's."""
+    levels = {
+        name: logger.level
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+        and logger.level
+        and name.partition(".")[0] not in ("distributed", "tornado", "bokeh")
+    }
+    levels[""] = logging.root.level
+    return levels

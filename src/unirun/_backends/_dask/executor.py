@@ -25,7 +25,7 @@ import queue
 import threading
 import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import distributed
 
@@ -40,7 +40,7 @@ from ..._errors import (
 )
 from ..._transfer import dumps_call
 from . import remote
-from .cluster import close_owned, register_initializer, start_cluster
+from .cluster import close_owned, open_embedded, register_initializer
 from .jobs import Job, runs_on, settle, task_key
 from .primitives import DaskKernel
 from .remote import scheduler_address
@@ -79,6 +79,11 @@ class DaskExecutor(BaseExecutor):
     is retried by the scheduler on another worker (``allowed-failures`` times);
     then its future fails with :class:`unirun.WorkerCrashedError`.
 
+    The workers of an embedded cluster behave as process workers do: what tasks
+    print and log reaches this process's ``sys.stdout``, ``sys.stderr`` and
+    loggers, and native thread pools (BLAS, OpenMP) are sized so that the
+    workers do not oversubscribe the CPUs. A joined cluster is left as it is.
+
     Args:
         max_workers: the most tasks of this executor out on the cluster at
             once; the rest wait here, where they can still be cancelled.
@@ -93,10 +98,20 @@ class DaskExecutor(BaseExecutor):
             the usual ``:8787``, or an address.
         cluster_options: more ``distributed.LocalCluster`` arguments for an
             embedded cluster (``memory_limit``, ``threads_per_worker``...).
+        native_threads: the thread count of native libraries in each worker of
+            an embedded cluster, through ``OMP_NUM_THREADS``,
+            ``OPENBLAS_NUM_THREADS`` and the like (variables the caller set are
+            left alone): ``"auto"`` gives each worker its share of the usable
+            CPUs, ``None`` leaves them to Dask's
+            ``distributed.nanny.pre-spawn-environ`` setting.
+        forward_output: send what tasks on an embedded cluster write to
+            ``sys.stdout``/``sys.stderr``, and their logging records, to this
+            process.
 
     Raises:
-        ValueError: both ``address`` and ``client``, or cluster options while
-            joining a cluster.
+        ValueError: both ``address`` and ``client``, or cluster options
+            (``cluster_options``, ``dashboard``, a ``native_threads`` count)
+            while joining a cluster.
         TypeError: ``client`` is not a synchronous ``distributed.Client``.
     """
 
@@ -115,6 +130,8 @@ class DaskExecutor(BaseExecutor):
         initargs: tuple[Any, ...] = (),
         dashboard: bool | str = False,
         cluster_options: Mapping[str, Any] | None = None,
+        native_threads: int | Literal["auto"] | None = "auto",
+        forward_output: bool = True,
     ) -> None:
         super().__init__()
         max_workers = check_size(max_workers, "max_workers")
@@ -122,10 +139,13 @@ class DaskExecutor(BaseExecutor):
         joining = address is not None or client is not None
         if address is not None and client is not None:
             raise ValueError("give either address or client, not both")
-        if joining and (cluster_options or dashboard):
+        # native_threads="auto" (the default) and None ask nothing of a cluster.
+        sized = native_threads is not None and native_threads != "auto"
+        if joining and (cluster_options or dashboard or sized):
             raise ValueError(
-                "cluster_options and dashboard apply to an embedded cluster only; "
-                "a cluster joined by address or client is configured where it runs"
+                "cluster_options, dashboard and native_threads apply to an embedded "
+                "cluster only; a cluster joined by address or client is configured "
+                "where it runs"
             )
         if client is not None and (
             not isinstance(client, distributed.Client) or client.asynchronous
@@ -136,12 +156,13 @@ class DaskExecutor(BaseExecutor):
         self._cluster: distributed.LocalCluster | None = None
         self._owns_client = client is None
         if client is None and address is None:
-            self._cluster = start_cluster(max_workers, dashboard, cluster_options)
-            try:
-                client = distributed.Client(self._cluster, set_as_default=False)
-            except BaseException:
-                self._cluster.close()
-                raise
+            self._cluster, client = open_embedded(
+                max_workers,
+                dashboard=dashboard,
+                cluster_options=cluster_options,
+                native_threads=native_threads,
+                forward_output=forward_output,
+            )
         elif client is None:
             client = distributed.Client(address, set_as_default=False)
         self._client: distributed.Client = client

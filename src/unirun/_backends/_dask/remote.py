@@ -14,17 +14,19 @@ import contextlib
 import inspect
 import logging
 import pickle
+import sys
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..._call import TimeoutExpired, run_awaitable
 from ..._transfer import encode_exception
+from .._output import _ForwardedStream, _ForwardHandler
 from .._worker import _dumps_value as _dumps_result
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from distributed import Client, Worker
 
@@ -33,6 +35,7 @@ __all__ = [
     "OK",
     "TIMED_OUT",
     "Initializer",
+    "OutputForwarder",
     "off_pool",
     "quiet_expected_errors",
     "run_call",
@@ -61,6 +64,16 @@ def run_call(payload: bytes, timeout: float | None) -> tuple[int, bytes]:
         return TIMED_OUT, b""
     except BaseException as exc:  # KeyboardInterrupt and SystemExit included
         return FAILED, encode_exception(exc)
+    finally:
+        _flush_output()
+
+
+def _flush_output() -> None:
+    """Send what the task printed without a newline before its result."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, _ForwardedStream):
+            with contextlib.suppress(Exception):
+                stream.flush()
 
 
 class Initializer(WorkerPlugin):
@@ -87,6 +100,54 @@ class Initializer(WorkerPlugin):
 
     def teardown(self, worker: Worker) -> None:
         """Nothing to undo: the stdlib has no finalizer either."""
+
+
+class OutputForwarder(WorkerPlugin):
+    """A worker plugin that sends the worker's output to the executor's client.
+
+    For the workers of an embedded cluster. In each, the caller's logging
+    levels are set (so that a worker logs what the caller would); then
+    ``sys.stdout`` and ``sys.stderr`` send whole lines, and a root logging
+    handler sends each record, as events of ``topic``, which travel through the
+    scheduler to the client that subscribed to it. Dask's own loggers do not
+    propagate to the root, so they keep writing where Dask sends them.
+    """
+
+    def __init__(self, topic: str, levels: dict[str, int]) -> None:
+        self.topic = topic
+        self.levels = levels
+        self._streams: tuple[Any, Any] | None = None
+        self._handler: logging.Handler | None = None
+
+    def setup(self, worker: Worker) -> None:
+        """Set the caller's levels; forward the streams and the root logger."""
+        for name, level in self.levels.items():
+            logging.getLogger(name or None).setLevel(level)
+        self._streams = (sys.stdout, sys.stderr)
+        sys.stdout = _ForwardedStream(self._sender(worker, 1), 1, sys.__stdout__)
+        sys.stderr = _ForwardedStream(self._sender(worker, 2), 2, sys.__stderr__)
+        self._handler = _ForwardHandler(self._sender(worker, 0))
+        logging.getLogger().addHandler(self._handler)
+
+    def teardown(self, worker: Worker) -> None:
+        """Give the worker its own streams and root handlers back."""
+        _flush_output()
+        if self._handler is not None:
+            logging.getLogger().removeHandler(self._handler)
+        if self._streams is not None:
+            sys.stdout, sys.stderr = self._streams
+
+    def _sender(self, worker: Worker, stream: int) -> Callable[..., None]:
+        original = sys.__stdout__ if stream == 1 else sys.__stderr__
+
+        def send(header: bytes, data: bytes) -> None:
+            try:
+                worker.log_event(self.topic, [stream, bytes(data)])
+            except Exception:  # the worker is closing: its own stream, then
+                if stream and original is not None:
+                    original.write(bytes(data).decode("utf-8", "replace"))
+
+        return send
 
 
 # -- leaving the worker's thread pool while blocked ----------------------------------
