@@ -58,6 +58,10 @@ class _DaskOptions(_Common, total=False):
     cluster_options: Mapping[str, Any] | None
 
 
+class _AutoOptions(_Common, total=False):
+    cluster: DaskExecutor | distributed.Client | str | None
+
+
 @overload
 def executor(
     kind: Literal["thread"], /, **options: Unpack[_ThreadOptions]
@@ -84,7 +88,7 @@ def executor(
 
 @overload
 def executor(
-    kind: Literal["auto"] = "auto", /, **options: Unpack[_Common]
+    kind: Literal["auto"] = "auto", /, **options: Unpack[_AutoOptions]
 ) -> AutoExecutor: ...
 
 
