@@ -415,11 +415,9 @@ def cluster_pays(cost: float, costs: Costs) -> bool:
     ``slots * cost / (cost + trip) > local``.
     """
     trip, slots = costs.cluster_s, costs.cluster_slots
-    if trip is None or slots < 1:
+    if trip is None or slots < 1 or cost < CLUSTER_FACTOR * trip:
         return False
-    return cost >= CLUSTER_FACTOR * trip and slots * cost / (cost + trip) > local_slots(
-        costs
-    )
+    return slots * cost / (cost + trip) > local_slots(costs)
 
 
 def _here(costs: Costs) -> str:
