@@ -271,7 +271,10 @@ class Pools:
         does not answer."""
         with self._cost_lock:
             if self.cluster_s is None:
-                self.cluster_s, self.cluster_slots = self._measure_cluster()
+                trip, slots = self._measure_cluster()
+                # The threads first: costs() reads both without the lock.
+                self.cluster_slots = slots
+                self.cluster_s = trip
             return self.cluster_s, self.cluster_slots
 
     def _measure_cluster(self) -> tuple[float, int]:
