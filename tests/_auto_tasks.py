@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import threading
 import time
@@ -97,3 +98,8 @@ async def loop_thread() -> int:
     """Return the identity of the thread whose event loop runs this coroutine."""
     await anyio.sleep(0)
     return threading.get_ident()
+
+
+def spin_in(cpu_s: float) -> tuple[float, int]:
+    """Like :func:`spin`; also return the process id of where it ran."""
+    return spin(cpu_s), os.getpid()

@@ -31,6 +31,9 @@ KINDS: tuple[Any, ...] = (
     "coroutine",
     "auto",
     pytest.param("dask", marks=needs_dask),
+    # auto with the session's Dask cluster attached (its tasks stay local or
+    # go there as they pay): the same semantics either way.
+    pytest.param("auto+dask", marks=needs_dask),
 )
 
 #: Conformance tests that cannot hold on a kind, and why (skipped, not weakened).
@@ -48,6 +51,7 @@ SKIPS: dict[str, dict[str, str]] = {
         ),
     },
 }
+SKIPS["auto+dask"] = SKIPS["auto"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -66,6 +70,9 @@ def make_executor(kind: str, **options: object) -> BaseExecutor:
     """Create a small executor of ``kind`` for a test."""
     from unirun._backends import load_backend
 
+    if kind == "auto+dask":
+        options.setdefault("cluster", dask_session().client)
+        kind = "auto"
     cls = load_backend(kind)
     if kind == "dask":
         # Each test gets its own executor on the one cluster of the session.

@@ -60,6 +60,10 @@ class _DaskOptions(_Common, total=False):
     forward_output: bool
 
 
+class _AutoOptions(_Common, total=False):
+    cluster: DaskExecutor | distributed.Client | str | None
+
+
 @overload
 def executor(
     kind: Literal["thread"], /, **options: Unpack[_ThreadOptions]
@@ -86,7 +90,7 @@ def executor(
 
 @overload
 def executor(
-    kind: Literal["auto"] = "auto", /, **options: Unpack[_Common]
+    kind: Literal["auto"] = "auto", /, **options: Unpack[_AutoOptions]
 ) -> AutoExecutor: ...
 
 

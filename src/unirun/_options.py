@@ -22,8 +22,9 @@ class TaskOptions:
             time-out fails it at once, as stdlib time-outs in the past do.
         name: a label for the task, shown in reprs and reports.
         backend: run the task on this backend (``"thread"``, ``"process"``,
-            ``"coroutine"`` or ``"inline"``). An :class:`unirun.AutoExecutor`
-            always follows it; a fixed executor accepts only its own kind.
+            ``"coroutine"``, ``"inline"`` or ``"dask"``). An
+            :class:`unirun.AutoExecutor` always follows it (``"dask"`` when it
+            was given a cluster); a fixed executor accepts only its own kind.
     """
 
     timeout: float | None = None

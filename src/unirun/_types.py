@@ -28,8 +28,9 @@ P = ParamSpec("P")
 
 #: The three concurrency models; each is an executor kind and a backend.
 Model = Literal["thread", "process", "coroutine"]
-#: Where one task can run: a model, or ``"inline"`` (in the caller's thread).
-Backend = Literal[Model, "inline"]
+#: Where one task can run: a model, ``"inline"`` (in the caller's thread), or
+#: ``"dask"`` (a Dask cluster: an AutoExecutor given one, or a DaskExecutor).
+Backend = Literal[Model, "inline", "dask"]
 #: The names accepted by :func:`unirun.executor`.
 Kind = Literal[Model, "auto", "dask"]
 

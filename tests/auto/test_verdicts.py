@@ -209,3 +209,37 @@ def test_revisions_mark_the_entry_stale() -> None:
     waiting = Entry()
     measured(waiting, dataclasses.replace(verdict(0.001), cpu_s=0), nap, 25e-6)(0.02)
     assert not is_stale(waiting)  # waiting longer is still waiting
+
+
+def test_cluster_is_timed_at_the_probes_end_not_mid_probe(
+    verdicts: Verdicts, pools: Pools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Mid-probe (the monitor's early window) the call may hold the GIL, which
+    # would stretch a trip through the client's threads: the early verdict
+    # leaves the cluster out, and the probe's end measures it.
+    from unirun._auto.profiling import ProbeSample
+    from unirun._auto.verdicts import RECHECKS, CallProbe
+
+    timed: list[str] = []
+
+    def cluster_cost() -> tuple[float, int]:
+        timed.append("cluster")
+        pools.cluster_s, pools.cluster_slots = 0.001, 64
+        return 0.001, 64
+
+    pools.has_cluster = True
+    pools.process_s = 1e-4
+    monkeypatch.setattr(pools, "cluster_cost", cluster_cost)
+    entry = Entry()
+    entry.rechecks = RECHECKS  # the last look: could-not-tell counts as held
+    probe = CallProbe(entry, spin, (1.0,), {})
+    sample = ProbeSample(
+        wall_s=1.0, cpu_s=1.0, wait_s=0.0, others_cpu_s=0.0, window=None
+    )
+    early = verdicts._classify(probe, sample, early=True)
+    assert early.backend == "process", early.reason
+    assert "Dask" not in early.reason
+    assert timed == []
+    final = verdicts._classify(probe, sample, early=False)
+    assert final.backend == "dask", final.reason
+    assert timed == ["cluster"]

@@ -11,15 +11,18 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
 6. CPU-bound and releases the GIL (free share >= 0.5)    -> thread
 7. CPU-bound, the GIL test could not tell, and another
    probe will look again                                 -> thread, for now
-8. CPU-bound, holds the GIL, one usable CPU              -> thread
-9. CPU-bound, holds the GIL, cannot be pickled           -> thread
-10. CPU-bound, holds the GIL, long enough for a process  -> process
-11. otherwise (too short to pay for a process)           -> thread
+8. CPU-bound, holds the GIL, a Dask cluster attached, and
+   the cluster pays (:func:`cluster_pays`)               -> dask
+9. CPU-bound, holds the GIL, one usable CPU              -> thread
+10. CPU-bound, holds the GIL, cannot be pickled          -> thread
+11. CPU-bound, holds the GIL, long enough for a process  -> process
+12. otherwise (too short to pay for a process)           -> thread
 
-Rules 3, 9 and 10 need to know whether the call pickles and what a process
-round trip costs, which take time to find out (a pickling, a process start):
-:func:`classify` asks for them (a :class:`Need`) only when a verdict turns on
-them, and the caller supplies them and asks again.
+Rules 3, 8, 10 and 11 need to know whether the call pickles and what a process
+(or cluster) round trip costs, which take time to find out (a pickling, a
+process start, tasks sent to the cluster): :func:`classify` asks for them (a
+:class:`Need`) only when a verdict turns on them, and the caller supplies them
+and asks again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BLOCKED_MIN",
     "BUSY_MIN",
+    "CLUSTER_FACTOR",
     "FREE_MIN",
     "INLINE_FRACTION",
     "MIN_HELD",
@@ -46,7 +50,9 @@ __all__ = [
     "Verdict",
     "busy_share",
     "classify",
+    "cluster_pays",
     "free_share",
+    "local_slots",
 ]
 
 #: A call is CPU-bound when it used at least this share of the time it could run.
@@ -68,6 +74,8 @@ BLOCKED_WATCH = 0.001
 INLINE_FRACTION = 0.5
 #: A process pays when one call lasts this many round trips (scaled by CPUs).
 PROCESS_FACTOR = 2.0
+#: The cluster pays only for a task that lasts this many round trips to it.
+CLUSTER_FACTOR = 10.0
 #: Other threads can take the GIL away for at most this share of the wall time in
 #: the busy-share estimate; beyond it the estimate is capped (see busy_share).
 _FLOOR = 0.25
@@ -80,6 +88,9 @@ class Need(enum.Enum):
     TRANSFER = "whether the call pickles"
     #: The round trip of a no-op through a warm process pool (``Costs.process_s``).
     PROCESS_COST = "the process round trip"
+    #: The round trip of a no-op through the Dask cluster and its worker threads
+    #: (``Costs.cluster_s``, ``Costs.cluster_slots``).
+    CLUSTER_COST = "the cluster's round trip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +100,9 @@ class Verdict:
     Returned by :meth:`AutoExecutor.explain` and :func:`unirun.profile`.
 
     Attributes:
-        backend: ``"thread"``, ``"process"``, ``"coroutine"`` or ``"inline"`` (run
-            in the caller's thread; a ``map`` runs such items in batches).
+        backend: ``"thread"``, ``"process"``, ``"coroutine"``, ``"inline"`` (run
+            in the caller's thread; a ``map`` runs such items in batches) or
+            ``"dask"`` (the Dask cluster the executor was given).
         reason: one sentence saying why.
         wall_s: wall time of one call, in seconds (the latest measurement).
         cpu_s: CPU time of the worker's own thread for one call, in seconds.
@@ -128,12 +140,23 @@ class Costs:
             until measured.
         cpus: CPUs this process may use.
         free_threaded: the interpreter runs threads in parallel.
+        process_slots: workers of the process pool for CPU-bound calls
+            (``None``: one per CPU).
+        cluster: a Dask cluster is attached.
+        cluster_s: round trip of a no-op through the cluster; ``None`` until
+            measured, ``inf`` when it could not be.
+        cluster_slots: the cluster's worker threads this executor may use
+            (measured with ``cluster_s``).
     """
 
     thread_s: float
     process_s: float | None
     cpus: int
     free_threaded: bool = False
+    process_slots: int | None = None
+    cluster: bool = False
+    cluster_s: float | None = None
+    cluster_slots: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,11 +346,22 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             f"it is CPU-bound and {holds}; it runs on threads until a later "
             "call's GIL test tells",
         )
+    stays = ""  # why the cluster does not take it, said in a local verdict
+    if costs.cluster and facts.transferable is not False:
+        if facts.transferable is None:
+            return Need.TRANSFER
+        if costs.cluster_s is None:
+            return Need.CLUSTER_COST
+        if cluster_pays(cost, costs):
+            return verdict(
+                "dask", f"it is CPU-bound and {holds}, and {_to_cluster(cost, costs)}"
+            )
+        stays = f"; {_not_to_cluster(cost, costs)}"
     if costs.cpus < 2 or costs.process_s == float("inf"):
         return verdict(
             "thread",
             f"it is CPU-bound and {holds}, but only one CPU is usable (or no "
-            "worker process can start), so processes cannot run it faster",
+            f"worker process can start), so processes cannot run it faster{stays}",
         )
     if facts.transferable is None:
         return Need.TRANSFER
@@ -344,15 +378,72 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             "process",
             f"it is CPU-bound and {holds}, and one call ({wall}) pays "
             f"{cost / costs.process_s:.0f}x for a process round trip "
-            f"({_fmt(costs.process_s)} here), so processes run it in parallel",
+            f"({_fmt(costs.process_s)} here), so processes run it in "
+            f"parallel{stays}",
         )
     return verdict(
         "thread",
         f"it is CPU-bound and {holds}, but one call ({wall}) is too short "
-        f"to pay for a process round trip ({_fmt(costs.process_s)} here)",
+        f"to pay for a process round trip ({_fmt(costs.process_s)} here){stays}",
     )
 
 
 def _process_threshold(costs: Costs, process_s: float) -> float:
-    """The CPU per call from which processes pay (rules 3 and 10)."""
+    """The CPU per call from which processes pay (rules 3 and 11)."""
     return PROCESS_FACTOR * process_s * costs.cpus / (costs.cpus - 1)
+
+
+# -- the Dask cluster (rule 8, and a map's chunks) -----------------------------------
+
+
+def local_slots(costs: Costs) -> int:
+    """How many GIL-holding calls this machine runs at once: one per worker
+    process, or one thread where processes cannot help."""
+    if costs.cpus < 2 or costs.process_s == float("inf"):
+        return 1
+    return min(costs.cpus, costs.process_slots or costs.cpus)
+
+
+def cluster_pays(cost: float, costs: Costs) -> bool:
+    """Whether GIL-holding tasks of ``cost`` seconds each finish sooner on the
+    cluster than here.
+
+    Both on measured figures: a task lasts at least :data:`CLUSTER_FACTOR`
+    round trips to the cluster (the trip adds at most a tenth to it), and the
+    cluster's worker threads, each losing the trip's share of its time,
+    outnumber what runs here at once (:func:`local_slots`):
+    ``slots * cost / (cost + trip) > local``.
+    """
+    trip, slots = costs.cluster_s, costs.cluster_slots
+    if trip is None or slots < 1 or cost < CLUSTER_FACTOR * trip:
+        return False
+    return slots * cost / (cost + trip) > local_slots(costs)
+
+
+def _here(costs: Costs) -> str:
+    local = local_slots(costs)
+    return "the one thread here" if local == 1 else f"the {local} processes here"
+
+
+def _to_cluster(cost: float, costs: Costs) -> str:
+    trip = costs.cluster_s or 0.0
+    return (
+        f"one call ({_fmt(cost)}) pays {cost / trip:.0f}x for a round trip to "
+        f"the Dask cluster ({_fmt(trip)}), whose {costs.cluster_slots} worker "
+        f"threads outnumber {_here(costs)}, so it runs on the cluster"
+    )
+
+
+def _not_to_cluster(cost: float, costs: Costs) -> str:
+    trip = costs.cluster_s or 0.0
+    if trip == float("inf") or costs.cluster_slots < 1:
+        return "the Dask cluster has no worker thread for it (see the log)"
+    if cost < CLUSTER_FACTOR * trip:
+        return (
+            f"the Dask cluster does not pay: one call is shorter than "
+            f"{CLUSTER_FACTOR:.0f} round trips to it ({_fmt(trip)} each)"
+        )
+    return (
+        f"the Dask cluster does not pay: its {costs.cluster_slots} worker "
+        f"threads do not outnumber {_here(costs)}"
+    )

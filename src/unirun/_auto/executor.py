@@ -5,14 +5,15 @@ Data flow::
     submit(fn) -> Router.dispatch (routing.py)
        | hint? ------------> that backend, never probed
        | async def? -------> coroutine path (coroutines.py): steps timed
-       | verdict cached? --> inline (in the caller) | thread | process
+       | verdict cached? --> inline (in the caller) | thread | process | dask
        | probe running? ---> held until the verdict, then routed (verdicts.py)
        v
     probe: the call itself, on a worker thread, measured (profiling.py); the
            verdict (classify.py) is cached, and revised when calls disagree.
 
     map(fn, items) -> the first item is the probe; the rest are routed as a
-    whole (mapping.py). The inner executors are made on first need (pools.py).
+    whole (mapping.py). The inner executors are made on first need (pools.py);
+    the one on a Dask cluster, if given, with the executor (cluster.py).
 
 This class is the front: arguments, ``explain``, ``map``'s entry, and the
 lifecycle (``shutdown``, ``async with``, interpreter exit, being dropped).
@@ -34,6 +35,7 @@ from .._cpu import usable_cpus
 from .._exit import ExitRegistry
 from .._map import MapIterator
 from .._stats import Statistics, combine
+from .cluster import attach
 from .mapping import RoutedMap
 from .pools import Pools
 from .routing import Router
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from .._progress import Progress
     from .._types import Backend
     from .classify import Verdict
+    from .cluster import Cluster
     from .verdicts import Held
 
 __all__ = ["AutoExecutor"]
@@ -66,6 +69,12 @@ class AutoExecutor(BaseExecutor):
     (measured on this machine) to processes, calls too short for any hand-off run
     inline. ``explain(fn)`` says what was decided and why; ``options(backend=...)``
     forces a backend (and skips the probe). See docs/auto.md.
+
+    Given a Dask cluster (``cluster=``), CPU-bound work that holds the GIL
+    goes there when it pays: one call lasts at least ten round trips to the
+    cluster, and the cluster has more worker threads than there are worker
+    processes here (``map`` asks the same of its chunks).
+    ``options(backend="dask")`` sends a task there regardless.
 
     The probe runs in this process: a function that crashes its process (a
     segfault, ``os._exit``) crashes the caller on its first call. Give such
@@ -85,6 +94,18 @@ class AutoExecutor(BaseExecutor):
         initializer: called in each worker (thread, process, event loop) before
             its first task. With an initializer, nothing runs inline.
         initargs: arguments for ``initializer``.
+        cluster: a Dask cluster to send work to when it pays: a
+            :class:`unirun.DaskExecutor` or a ``distributed.Client`` (both stay
+            open after this executor's shutdown, which waits only for its own
+            tasks), or a scheduler's address (a client of this executor's own,
+            closed at its shutdown). ``max_workers`` does not apply to it (a
+            DaskExecutor's own does); ``initializer`` runs in its workers too.
+            Needs ``unirun[dask]``; without a cluster, Dask is never imported.
+
+    Raises:
+        TypeError: ``cluster`` is not one of those (``True`` included: a
+            cluster started on this machine could never pay).
+        OSError: no scheduler answers at the address.
     """
 
     kind = "auto"
@@ -103,17 +124,22 @@ class AutoExecutor(BaseExecutor):
         *,
         initializer: Callable[..., object] | None = None,
         initargs: tuple[Any, ...] = (),
+        cluster: Cluster | None = None,
     ) -> None:
         super().__init__()
         self._max_workers = check_size(max_workers, "max_workers")
         check_initializer(initializer)
+        initargs = tuple(initargs)
         pools = Pools(
             self._max_workers,
             initializer,
-            tuple(initargs),
+            initargs,
             scope=self._primitive_scope,
             cpus=usable_cpus(),
             name=f"AutoExecutor-{id(self):#x}",
+            cluster=(
+                None if cluster is None else attach(cluster, initializer, initargs)
+            ),
         )
         self._router = router = Router(pools, self._counters)
         self._attached: CoroutineExecutor | None = None
@@ -124,7 +150,10 @@ class AutoExecutor(BaseExecutor):
         self._finalizer.atexit = False
 
     def _check_backend(self, backend: Backend | None) -> None:
-        """Every backend hint is followed (TaskOptions validated the name)."""
+        """Every backend hint is followed (TaskOptions validated the name);
+        ``"dask"`` needs a cluster."""
+        if backend == "dask" and not self._router.pools.has_cluster:
+            self._router.pools.cluster()  # raises ValueError, saying why
 
     def _schedule(
         self,
@@ -236,7 +265,12 @@ class AutoExecutor(BaseExecutor):
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "running"
-        return f"<AutoExecutor max_workers={self._max_workers} {state}>"
+        pools = self._router.pools
+        cluster = ""
+        if pools.has_cluster:
+            scheduler = pools.cluster().client.scheduler
+            cluster = f" cluster={getattr(scheduler, 'address', None)}"
+        return f"<AutoExecutor max_workers={self._max_workers}{cluster} {state}>"
 
 
 def _held_record(calls: list[Held], skipped: int) -> Statistics:

@@ -3,6 +3,7 @@
 map(fn, items) -> first item: dispatched like a submit (a probe if fn is new)
                -> the next one too, while the verdict asks for another look
                -> when it is done, the rest by plan_map(verdict, ...):
+                  CLUSTER  chunks on the Dask cluster (as PROCESS)
                   PROCESS  process chunks (AdaptiveBatches, or fixed chunksize)
                   BATCH    one thread's batches (inline-sized items)
                   THREAD   one task per item on the thread pool
@@ -15,6 +16,7 @@ executor for nothing but what :class:`MapRoute` names.
 from __future__ import annotations
 
 import enum
+import functools
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .._call import ChunkResult, run_chunk
 from .._future import Future
 from .._map import AdaptiveBatches
-from .classify import BUSY_MIN
+from .classify import BUSY_MIN, cluster_pays
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
     from .._base import BaseExecutor
     from .._options import TaskOptions
-    from .classify import Verdict
+    from .classify import Costs, Verdict
 
 __all__ = ["MAP_PROCESS_MIN_S", "MapPlan", "MapRoute", "RoutedMap", "plan_map"]
 
@@ -44,6 +46,8 @@ MAP_PROBES = 3
 class MapPlan(enum.Enum):
     """Where the items of a map after the first one go."""
 
+    #: Chunks on the Dask cluster, sized as for PROCESS.
+    CLUSTER = "cluster"
     #: Chunks on the process pool, sized from measured run times (or chunksize).
     PROCESS = "process"
     #: Batches on one thread: items too small for any hand-off.
@@ -73,7 +77,7 @@ class MapRoute(Protocol):
         """Where ``rest`` goes (see :func:`plan_map`)."""
 
     def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
-        """The pool that runs a plan's chunks (PROCESS, BATCH or THREAD)."""
+        """The pool that runs a plan's chunks (all plans but SUBMIT)."""
 
     def unreserve(self) -> None:
         """Let the executor close: everything this map had to route is routed."""
@@ -90,28 +94,44 @@ def plan_map(
     free_threaded: bool,
     transferable: Callable[[], bool],
     process_cost: Callable[[], float],
+    cluster_costs: Callable[[], Costs] | None = None,
 ) -> MapPlan:
     """Where the ``count`` items after the probe go, given ``fn``'s verdict.
 
-    ``transferable`` and ``process_cost`` are asked only when the plan turns on
-    them (a pickling, a process start).
+    ``transferable``, ``process_cost`` and ``cluster_costs`` (the costs with the
+    cluster's measured; ``None`` without a cluster) are asked only when the
+    plan turns on them (a pickling, a process start, tasks on the cluster).
     """
     if verdict is None or verdict.backend == "coroutine":
         return MapPlan.SUBMIT
-    if verdict.backend == "process":
-        return MapPlan.PROCESS
+    if verdict.backend == "dask":
+        return MapPlan.CLUSTER
     if verdict.backend == "inline":
         # Too small for any hand-off: batches on one thread beat even chunked
         # processes (each item would still be pickled twice).
         return MapPlan.BATCH
-    cpu_holding = (
+    holding = (
         verdict.busy >= BUSY_MIN
         and verdict.releases_gil is not True
         and not free_threaded
-        and cpus >= 2
     )
     # Its own cost: CPU time (the wall time may hold GIL waits).
     work = count * verdict.cpu_s
+    transferable = functools.cache(transferable)  # pickled once at most
+    if (
+        holding
+        and cluster_costs is not None
+        and work >= MAP_PROCESS_MIN_S
+        and transferable()
+    ):
+        # Two chunks per worker thread of the cluster, as AdaptiveBatches
+        # aims for: the chunks must pay for the trip where one call can't.
+        costs = cluster_costs()
+        if cluster_pays(work / (2 * max(1, costs.cluster_slots)), costs):
+            return MapPlan.CLUSTER
+    if verdict.backend == "process":
+        return MapPlan.PROCESS
+    cpu_holding = holding and cpus >= 2
     # Short calls, but many: chunks can pay for the trip where one can't.
     if cpu_holding and work >= MAP_PROCESS_MIN_S and transferable():
         per_chunk = work / (2 * cpus)
@@ -220,7 +240,7 @@ class RoutedMap:
         if plan is MapPlan.SUBMIT:
             for args in rest:
                 self.slots.append(_as_chunk(route.dispatch(fn, args, {}, options)))
-        elif plan is MapPlan.PROCESS and self._chunksize is not None:
+        elif plan in _CHUNKED and self._chunksize is not None:
             pool = route.map_pool(plan, fn)
             for start in range(0, len(rest), self._chunksize):
                 chunk = rest[start : start + self._chunksize]
@@ -256,11 +276,15 @@ class RoutedMap:
                 self._release()
             return future
 
-        workers = pool._parallelism() if plan is MapPlan.PROCESS else 1
+        workers = pool._parallelism() if plan in _CHUNKED else 1
         inner = AdaptiveBatches(submit_chunk, rest, workers)
         inner.slots = self.slots
         self._inner = inner
         inner.start()
+
+
+#: The plans whose chunks are sized for the pool's parallelism.
+_CHUNKED = (MapPlan.PROCESS, MapPlan.CLUSTER)
 
 
 def _cancelled() -> Future[Any]:

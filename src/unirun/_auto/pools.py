@@ -8,9 +8,13 @@ never starts a process and creating one pool never waits for another::
     process(wide=True)  ProcessExecutor, four per CPU: calls that compute and wait
     coroutine()         CoroutineExecutor: its own loop thread, or the caller's
                         loop once attached (``async with``)
+    cluster()           DaskExecutor on the cluster given to the executor
+                        (made with it, by ``cluster.attach``), if one was
 
     thread_cost()   best of 3 no-op round trips through thread()    (cached)
     process_cost()  best of 3 through a warm process(); inf if none can start
+    cluster_cost()  best of 5 through cluster(), and the cluster's worker
+                    threads; inf (and 0) if it has none or does not answer
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from .profiling import free_threaded
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .._backends._dask import DaskExecutor
     from .._backends.coroutine import CoroutineExecutor
     from .._backends.process import ProcessExecutor
     from .._backends.thread import ThreadExecutor
     from .._base import BaseExecutor
-    from .._types import Model
+    from .._types import Backend
 
 __all__ = ["AUTO_THREADS", "PROCESSES_PER_CPU", "THREAD_COST_CAP", "Pools"]
 
@@ -46,12 +51,22 @@ AUTO_THREADS = 40
 PROCESSES_PER_CPU = 4
 #: The most a thread hand-off is taken to cost (seconds), whatever was timed.
 THREAD_COST_CAP = 0.001
+#: How long a no-op may take through the cluster before it is taken not to
+#: answer (seconds): its work then stays here.
+CLUSTER_TIMEOUT = 30.0
 
 E = TypeVar("E", bound="BaseExecutor")
 
 
 def _noop() -> None:
     """Do nothing: the task whose round trip is the dispatch cost."""
+
+
+def _no_cluster() -> DaskExecutor:
+    raise ValueError(
+        "this AutoExecutor has no cluster to run tasks on the 'dask' backend: "
+        "give it one, AutoExecutor(cluster=...)"
+    )
 
 
 class _Lazy(Generic[E]):
@@ -98,6 +113,7 @@ class Pools:
         scope: str,
         cpus: int,
         name: str,
+        cluster: DaskExecutor | None = None,
     ) -> None:
         self.max_workers = max_workers
         self.initializer = initializer
@@ -110,10 +126,15 @@ class Pools:
         self._process = _Lazy(lambda: self._new_process(wide=False))
         self._wide = _Lazy(lambda: self._new_process(wide=True))
         self._coroutine = _Lazy(lambda: self._new_coroutine())
+        self._cluster: _Lazy[DaskExecutor] = _Lazy(_no_cluster)
+        self._cluster.value = cluster  # made with the executor, or none
+        self.has_cluster = cluster is not None
         self._cost_lock = threading.Lock()
         self.measurements = 0  # no-op tasks run to time the pools
         self.thread_s: float | None = None
         self.process_s: float | None = None
+        self.cluster_s: float | None = None
+        self.cluster_slots = 0
 
     # -- the pools -----------------------------------------------------------------
 
@@ -130,17 +151,27 @@ class Pools:
         """The coroutine executor (attached to the caller's loop, if it was)."""
         return self._coroutine.get()
 
-    def get(self, backend: Model) -> BaseExecutor:
-        """The pool of ``backend``."""
+    def cluster(self) -> DaskExecutor:
+        """The executor on the Dask cluster.
+
+        Raises:
+            ValueError: the executor was given no cluster.
+        """
+        return self._cluster.get()
+
+    def get(self, backend: Backend) -> BaseExecutor:
+        """The pool of ``backend`` (not ``"inline"``)."""
         if backend == "thread":
             return self.thread()
         if backend == "process":
             return self.process()
+        if backend == "dask":
+            return self.cluster()
         return self.coroutine()
 
     def _lazies(self) -> tuple[_Lazy[Any], ...]:
         # Coroutine first: its tasks may still hand work to the others.
-        return (self._coroutine, self._thread, self._process, self._wide)
+        return (self._coroutine, self._thread, self._process, self._wide, self._cluster)
 
     def started(self) -> list[BaseExecutor]:
         """The pools made so far, coroutine first."""
@@ -234,22 +265,64 @@ class Pools:
             )
             return float("inf")
 
-    def _round_trip(self, pool: BaseExecutor) -> float:
+    def cluster_cost(self) -> tuple[float, int]:
+        """Round trip of a no-op through the cluster and the worker threads it
+        lends this executor (measured once); ``(inf, 0)`` where it has none or
+        does not answer."""
+        with self._cost_lock:
+            if self.cluster_s is None:
+                trip, slots = self._measure_cluster()
+                # The threads first: costs() reads both without the lock.
+                self.cluster_slots = slots
+                self.cluster_s = trip
+            return self.cluster_s, self.cluster_slots
+
+    def _measure_cluster(self) -> tuple[float, int]:
+        pool = self.cluster()
+        try:
+            threads = sum(pool.client.nthreads().values())  # type: ignore[no-untyped-call]  # unannotated upstream
+            slots = min(threads, pool._parallelism())
+            if slots < 1:
+                _LOGGER.warning(
+                    "AutoExecutor: the Dask cluster has no worker thread; "
+                    "CPU-bound work stays here"
+                )
+                return float("inf"), 0
+            # The first task also sends the no-op to a worker.
+            pool._submit(_noop, (), {}, NO_OPTIONS).result(CLUSTER_TIMEOUT)
+            self.measurements += 1
+            return self._round_trip(pool, CLUSTER_TIMEOUT, rounds=5), slots
+        except Exception:
+            _LOGGER.warning(
+                "AutoExecutor: the Dask cluster did not run a no-op task; "
+                "CPU-bound work stays here",
+                exc_info=True,
+            )
+            return float("inf"), 0
+
+    def _round_trip(
+        self, pool: BaseExecutor, timeout: float | None = None, rounds: int = 3
+    ) -> float:
         best = float("inf")
-        for _ in range(3):
+        for _ in range(rounds):
             start = time.perf_counter()
-            pool._submit(_noop, (), {}, NO_OPTIONS).result()
+            pool._submit(_noop, (), {}, NO_OPTIONS).result(timeout)
             best = min(best, time.perf_counter() - start)
             self.measurements += 1  # left out of statistics(): not the caller's
         return best
 
     def costs(self) -> Costs:
-        """The costs measured so far (``process_s`` ``None`` until measured)."""
+        """The costs measured so far (``process_s`` and ``cluster_s`` ``None``
+        until measured)."""
         return Costs(
             thread_s=self.thread_s or 0.0,
             process_s=self.process_s,
             cpus=self.cpus,
             free_threaded=self.free_threaded,
+            process_slots=min(self.cpus, self.max_workers or self.cpus),
+            cluster=self.has_cluster,
+            cluster_s=self.cluster_s,
+            cluster_slots=self.cluster_slots,
         )
 
     # -- closing -------------------------------------------------------------------

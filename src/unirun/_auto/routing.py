@@ -4,7 +4,8 @@ dispatch(fn) --hint?-----------> that backend (inline: run_inline, here)
        | async def? -----------> coroutine path (coroutines.py)
        | verdicts.admit(fn) ---> held or probing: its Future
        v
-    route(entry): inline (run_inline) | thread (measured) | process | coroutine
+    route(entry): inline (run_inline) | thread (measured) | process | dask
+                  | coroutine
 
 The router holds everything that runs after the executor's front is gone:
 pools, verdicts, the coroutine path. Nothing here refers back to the front, so
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .._options import TaskOptions
     from .._stats import TaskCounters
     from .._types import Backend
-    from .classify import Verdict
+    from .classify import Costs, Verdict
     from .pools import Pools
     from .verdicts import Entry, Held
 
@@ -154,14 +155,20 @@ class Router:
                 watch_inline(entry, took, self.pools.thread_s or 0.0)
                 return future
             backend = "thread"
-        if backend == "process":
+        if backend in ("process", "dask"):
+            pools = self.pools
+            if backend == "dask":
+                pool: BaseExecutor = pools.cluster()
+                trip = pools.cluster_s
+            else:
+                pool = pools.process(wide=verdict.busy < BUSY_MIN)
+                trip = pools.process_s
             try:
-                pool = self.pools.process(wide=verdict.busy < BUSY_MIN)
                 future = pool._submit(fn, args, kwargs, options)
             except TransferError:
                 backend = "thread"  # these arguments cannot travel: stay here
             else:
-                watch_process(entry, future, self.pools.process_s or 0.0)
+                watch_process(entry, future, trip or 0.0)
                 return future
         if backend == "coroutine":
             return self.pools.coroutine()._submit(
@@ -200,10 +207,18 @@ class Router:
             self.pools.free_threaded,
             lambda: self.verdicts.transferable(fn, rest[0]),
             self.pools.process_cost,
+            self._cluster_costs if self.pools.has_cluster else None,
         )
+
+    def _cluster_costs(self) -> Costs:
+        """The costs, with the cluster's measured (once)."""
+        self.pools.cluster_cost()
+        return self.pools.costs()
 
     def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
         """The pool that runs ``plan``'s chunks."""
+        if plan is MapPlan.CLUSTER:
+            return self.pools.cluster()
         if plan is MapPlan.PROCESS:
             verdict = self.verdicts.explain(fn)
             return self.pools.process(

@@ -7,7 +7,8 @@ admit(fn, args) --entry has a verdict--> the entry (the caller routes the call)
 probe done (or the monitor's early window) -> classify -> verdict cached
                                            -> held calls handed on
 revisions: an inline call far too long, a thread call far heavier, a process
-           call back within a few no-op round trips -> stale: probe again
+           (or cluster) call back within a few no-op round trips -> stale:
+           probe again
 
 Nothing runs twice: a held call runs once, where the verdict sends it. Until
 every probe has ended and its held calls were handed on, the cache is *busy*;
@@ -280,14 +281,22 @@ class Verdicts:
             recheck=entry.rechecks < RECHECKS,
         )
 
-    def _classify(self, probe: CallProbe, sample: ProbeSample) -> Verdict:
+    def _classify(self, probe: CallProbe, sample: ProbeSample, early: bool) -> Verdict:
         entry = probe.entry
         for _ in range(len(Need) + 1):
-            result = classify(self._facts(entry, sample), self._pools.costs())
+            costs = self._pools.costs()
+            if early and costs.cluster_s is None:
+                # The probe still runs, maybe holding the GIL: the client's
+                # threads would take 2-5x longer over a trip timed now. The
+                # probe's end times it; until then the cluster waits.
+                costs = dataclasses.replace(costs, cluster=False)
+            result = classify(self._facts(entry, sample), costs)
             if result is Need.TRANSFER:
                 entry.transfer = transferable(probe.fn, probe.args, probe.kwargs)
             elif result is Need.PROCESS_COST:
                 self._pools.process_cost()
+            elif result is Need.CLUSTER_COST:
+                self._pools.cluster_cost()
             else:
                 assert not isinstance(result, Need)
                 return result
@@ -298,7 +307,7 @@ class Verdicts:
     ) -> None:
         entry = probe.entry
         try:
-            verdict: Verdict | None = self._classify(probe, sample)
+            verdict: Verdict | None = self._classify(probe, sample, early)
         except Exception:
             _LOGGER.exception("auto: could not classify a probe")
             verdict = None
