@@ -243,3 +243,33 @@ def test_cluster_is_timed_at_the_probes_end_not_mid_probe(
     final = verdicts._classify(probe, sample, early=False)
     assert final.backend == "dask", final.reason
     assert timed == ["cluster"]
+
+
+@pytest.mark.parametrize(("backend", "held"), [("thread", False), ("process", True)])
+def test_a_stale_thread_verdict_routes_calls_while_it_is_probed_again_gh13(
+    verdicts: Verdicts, backend: str, held: bool
+) -> None:
+    # A cold map of calls the GIL test could not tell about went one call at a
+    # time, each behind a new probe; threads can run them meanwhile.
+    done = threading.Event()
+    done.set()
+    first = verdicts.admit(wait_for_event, (threading.Event(), done, 0), {}, NO_OPTIONS)
+    assert first.result(timeout=60) == 0  # type: ignore[union-attr]  # a Future
+    verdicts.wait_idle()
+    entry = verdicts._entries[key_of(wait_for_event)]
+    assert entry.verdict is not None
+    entry.verdict = dataclasses.replace(entry.verdict, backend=backend)  # type: ignore[arg-type]
+    entry.stale = True
+    started, release = threading.Event(), threading.Event()
+    probe = verdicts.admit(wait_for_event, (started, release, 1), {}, NO_OPTIONS)
+    assert isinstance(probe, Future)  # the stale verdict is measured again
+    assert started.wait(60)
+    meanwhile = verdicts.admit(wait_for_event, (started, release, 2), {}, NO_OPTIONS)
+    try:
+        assert isinstance(meanwhile, Future) is held
+    finally:
+        release.set()
+    assert probe.result(timeout=60) == 1
+    verdicts.wait_idle()
+    if held:
+        assert meanwhile.result(timeout=60) == 2  # type: ignore[union-attr]

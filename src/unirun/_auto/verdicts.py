@@ -125,6 +125,18 @@ class Held:
         self.options = options
 
 
+def _routes_while_probing(verdict: Verdict | None) -> bool:
+    """Whether calls go on by ``verdict`` while a probe revises it.
+
+    A call is held behind a probe so that it runs where the verdict will send
+    it. A stale thread verdict (most often "CPU-bound, the GIL test could not
+    tell", measured again) already sends calls where they run in parallel and
+    never block the caller; holding them would run a cold map one call at a
+    time, a probe after another.
+    """
+    return verdict is not None and verdict.backend == "thread"
+
+
 class Entry:
     """What is known about one callable."""
 
@@ -218,6 +230,8 @@ class Verdicts:
         key = key_of(fn)
         with self._lock:
             entry = cached(self._entries, key, Entry)
+            if entry.probe is not None and _routes_while_probing(entry.verdict):
+                return entry  # threads run it meanwhile: nothing waits on the probe
             if entry.probe is not None:
                 outer: Future[Any] = Future()
                 entry.held.append(Held(outer, fn, args, kwargs, options))
