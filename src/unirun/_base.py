@@ -46,6 +46,7 @@ import threading
 import time
 import uuid
 from abc import abstractmethod
+from concurrent.futures._base import FINISHED, PENDING
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio.to_thread
@@ -424,13 +425,15 @@ def gather_futures(
                     child.cancel()
 
     def on_child_done(index: int, child: cf.Future[Any]) -> None:
+        # Runs once per task: the states are read directly (a done future's
+        # fields no longer change), as the stdlib's own helpers do.
         nonlocal remaining
-        if outer.done():
+        if outer._state != PENDING:
             return
-        if child.cancelled():
+        if child._state != FINISHED:
             error: BaseException | None = cf.CancelledError()
         else:
-            error = child.exception()
+            error = child._exception
         if error is not None and not return_exceptions:
             finish()
             outer._set_exception_if_pending(error)

@@ -103,12 +103,6 @@ class Future(cf.Future[T], Generic[T]):
     def _condition(self, condition: threading.Condition) -> None:
         self._cond = condition
 
-    def _notify(self) -> None:
-        """Wake the threads waiting in result() (lock held)."""
-        cond = self._cond
-        if cond is not None:
-            cond.notify_all()
-
     def _start(self, stopper: Stopper | None = None) -> bool:
         """Mark the task running; ``False`` if it was cancelled first.
 
@@ -154,7 +148,8 @@ class Future(cf.Future[T], Generic[T]):
             self._state = FINISHED
             for waiter in self._waiters:
                 waiter.add_result(self)
-            self._notify()
+            if self._cond is not None:  # a thread waits in result()
+                self._cond.notify_all()
         self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
 
     def set_exception(self, exception: BaseException | None) -> None:
@@ -168,7 +163,8 @@ class Future(cf.Future[T], Generic[T]):
             self._state = FINISHED
             for waiter in self._waiters:
                 waiter.add_exception(self)
-            self._notify()
+            if self._cond is not None:  # a thread waits in result()
+                self._cond.notify_all()
         self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
 
     def done(self) -> bool:
@@ -231,7 +227,8 @@ class Future(cf.Future[T], Generic[T]):
             self._state = CANCELLED
             if self._counters is not None:
                 self._counters.cancelled(running=False)
-            self._notify()
+            if self._cond is not None:  # a thread waits in result()
+                self._cond.notify_all()
         self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
         return True
 
@@ -254,7 +251,8 @@ class Future(cf.Future[T], Generic[T]):
                 self._counters.cancelled(running=True)
             for waiter in self._waiters:
                 waiter.add_cancelled(self)
-            self._notify()
+            if self._cond is not None:  # a thread waits in result()
+                self._cond.notify_all()
         self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
 
     def _outcome(self) -> T:

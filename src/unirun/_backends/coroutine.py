@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._base import BaseExecutor
 from .._call import is_async_callable
 from .._checks import check_initializer, check_size
+from .._future import Future
 from ._job import Job
 from ._loop import LoopRunner
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-    from .._future import Future
     from .._options import TaskOptions
     from .._stats import WorkerFigures
 
@@ -101,7 +101,7 @@ class CoroutineExecutor(BaseExecutor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        future = self._new_future()
+        future: Future[Any] = Future(None, self._counters)  # _new_future(), inlined
         self._runner.submit(
             Job(future, fn, args, kwargs, options.timeout, is_async_callable(fn))
         )
