@@ -103,7 +103,6 @@ class DaskExecutor(BaseExecutor):
     kind = "dask"
     crosses_processes = True
     uses_chunks = True
-    lacks = frozenset({"RLock", "Condition", "Barrier", "Dict", "Queue.shutdown"})
 
     def __init__(
         self,
