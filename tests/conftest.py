@@ -35,12 +35,6 @@ KINDS: tuple[Any, ...] = (
 
 #: Conformance tests that cannot hold on a kind, and why (skipped, not weakened).
 SKIPS: dict[str, dict[str, str]] = {
-    "dask": {
-        "test_as_completed_forgets_each_future_it_yields": (
-            "a DaskExecutor still refers to its finished futures for a while "
-            "(a known gap, not yet traced); as_completed itself keeps none"
-        ),
-    },
     "auto": {
         "test_submit_remote_traceback_is_cause": (
             "auto crosses processes only for tasks routed there; a failing tiny "

@@ -378,6 +378,9 @@ class DaskExecutor(BaseExecutor):
                         self._manager = None
                         break
                 self._send(ready)
+                # Hold no finished job (and its Future) while waiting for the
+                # next: the caller may have dropped it (as_completed does).
+                del job, ready
         finally:
             if self._closing:
                 self._release()
