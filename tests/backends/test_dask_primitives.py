@@ -336,3 +336,14 @@ def _write_then_die_once(
     d["second try"] = 2
     q.put(2)
     return True
+
+
+def test_barrier_parties_outnumber_the_clusters_threads(
+    ex: unirun.DaskExecutor,
+) -> None:
+    """Five parties on a cluster of two threads: each waiting party gives its
+    thread up, so the others get one and the barrier opens."""
+    barrier = ex.Barrier(5)
+    parties = [ex.submit(tasks.wait_at, barrier) for _ in range(4)]
+    mine = barrier.wait(timeout=60)
+    assert sorted([mine, *(f.result(60) for f in parties)]) == [0, 1, 2, 3, 4]

@@ -11,6 +11,7 @@ lock's.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -33,8 +34,8 @@ __all__ = ["DaskCondition"]
 class DaskCondition(Waiting):
     """A :class:`unirun.Condition` whose waiters wait on the Dask scheduler.
 
-    A waiter whose worker dies while it waits stays in the line until a
-    ``notify`` reaches it, which that notification then wakes nobody else.
+    A waiter whose worker dies while it waits stays in the line: the one
+    ``notify`` that reaches it wakes nobody.
     """
 
     def __init__(
@@ -69,7 +70,8 @@ class DaskCondition(Waiting):
                 )
             )
         except BaseException:  # interrupted: leave, passing on a notification
-            self._leave(waiter)
+            with contextlib.suppress(Exception):  # the error that came first wins
+                self._leave(waiter)
             raise
 
     def _sleep_slice(self, waiter: int, timeout: float) -> bool:
@@ -85,11 +87,17 @@ class DaskCondition(Waiting):
         )
 
     async def _async_sleep(self, waiter: int) -> None:
+        # A slice that brings a notification to a wait cancelled meanwhile
+        # passes it on (take_in_thread's give_back), as does leaving after one.
         try:
             with off_pool():
-                await take_in_thread(functools.partial(self._sleep_slice, waiter))
+                await take_in_thread(
+                    functools.partial(self._sleep_slice, waiter),
+                    functools.partial(self._wake, 1),
+                )
         except BaseException:
-            self._leave(waiter)
+            with contextlib.suppress(Exception):
+                self._leave(waiter)
             raise
 
     def _leave(self, waiter: int) -> None:

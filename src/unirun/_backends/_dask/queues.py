@@ -183,8 +183,9 @@ class DaskQueue(Queue[T]):
     def shutdown(self, immediate: bool = False) -> None:
         if not self._is_shut():
             self._shut.give(TOKEN)
-        while immediate and (data := self._items.take_now()) is not NOT_YET:
-            del data
+        if not immediate:
+            return
+        while self._items.take_now() is not NOT_YET:
             if self._slots is not None:
                 self._slots.give(TOKEN)
             self._unfinished.take_now()  # counted done, as 3.13's shutdown
