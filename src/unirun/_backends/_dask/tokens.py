@@ -169,12 +169,14 @@ def take(tokens: Tokens, timeout: float | None) -> Any:
 
 async def take_async(tokens: Tokens, check: Callable[[], None] | None = None) -> Any:
     """Take from ``tokens`` without blocking the event loop; a cancelled take
-    puts back what it got. ``check`` runs between waits, every
-    ``_CHECK_EVERY`` seconds, and may raise to stop waiting (a queue shut
-    down)."""
+    puts back what it got. ``check`` runs before it waits, then between waits
+    every ``_CHECK_EVERY`` seconds, and may raise to stop waiting (a queue
+    shut down)."""
     value = tokens.take_now()
     if value is not NOT_YET:
         return value
+    if check is not None:
+        check()
     box: list[Any] = []
     checked = time.monotonic()
 
