@@ -60,6 +60,8 @@ def _stateful() -> ModuleType:
     module = sys.modules.get("test_stateful")
     if module is None:
         path = Path(__file__).parent.parent / "sync" / "test_stateful.py"
+        if str(path.parent) not in sys.path:  # its helpers, as pytest would add
+            sys.path.insert(0, str(path.parent))
         spec = importlib.util.spec_from_file_location("test_stateful", path)
         assert spec is not None
         assert spec.loader is not None
