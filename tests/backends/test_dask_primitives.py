@@ -349,3 +349,62 @@ def test_barrier_parties_outnumber_the_clusters_threads(
     parties = [ex.submit(tasks.wait_at, barrier) for _ in range(4)]
     mine = barrier.wait(timeout=60)
     assert sorted([mine, *(f.result(60) for f in parties)]) == [0, 1, 2, 3, 4]
+
+
+class _LateTokens:
+    """Tokens in which ``arrive`` lands just after the first look found none:
+    a producer's last put and its shutdown, racing a getter that was waiting."""
+
+    def __init__(self, arrive: list[Any], then: list[Any] | None = None) -> None:
+        self.held: list[Any] = []
+        self.arrive, self.then = arrive, then
+
+    def take_now(self) -> Any:
+        from unirun._sync.waiting import NOT_YET
+
+        if self.held:
+            return self.held.pop(0)
+        self.held += self.arrive
+        if self.then is not None:
+            self.then.append(1)  # the shutdown's token
+        self.arrive = []
+        return NOT_YET
+
+    def take(self, timeout: float | None) -> Any:
+        if not self.held:
+            raise TimeoutError
+        return self.held.pop(0)
+
+    def give(self, value: Any, timeout: float | None = None) -> None:
+        self.held.append(value)
+
+    def count(self) -> int:
+        return len(self.held)
+
+
+def _racing_queue() -> Any:
+    """A DaskQueue whose last item and shutdown arrive as a get looks."""
+    from unirun._backends._dask.queues import DaskQueue
+
+    shut = _LateTokens([])
+    q: Any = DaskQueue.__new__(DaskQueue)
+    q.maxsize, q._slots = 0, None
+    q._items = _LateTokens([pickle.dumps("last")], shut.held)
+    q._unfinished, q._shut = _LateTokens([]), shut
+    q._unfinished.held.append(1)
+    return q
+
+
+def test_get_racing_a_shutdown_still_gets_the_last_item() -> None:
+    q = _racing_queue()
+    assert q.get(timeout=5) == "last"
+    with pytest.raises(unirun.QueueShutDown):
+        q.get(timeout=5)
+
+
+@pytest.mark.anyio
+async def test_async_get_racing_a_shutdown_still_gets_the_last_item() -> None:
+    q = _racing_queue()
+    assert await q.async_get() == "last"
+    with pytest.raises(unirun.QueueShutDown):
+        await q.async_get()

@@ -121,7 +121,7 @@ class DaskQueue(Queue[T]):
         if got is not NOT_YET:
             return got
         if self._is_shut():
-            raise QueueShutDown
+            return self._last_item(tokens)
         if timeout is not None and not timeout > 0:
             raise give_up
         deadline = None
@@ -138,7 +138,7 @@ class DaskQueue(Queue[T]):
                 if got is not NOT_YET:
                     break
                 if self._is_shut():
-                    raise QueueShutDown
+                    return self._last_item(tokens)
         if recheck and self._is_shut():
             tokens.give(got)
             raise QueueShutDown
@@ -180,6 +180,16 @@ class DaskQueue(Queue[T]):
                 pause = min(2 * pause, _JOIN_POLL)
         return True
 
+    def _last_item(self, tokens: Tokens) -> Any:
+        """Found shut down after a take found nothing: an item put meanwhile,
+        before the shutdown, is still a getter's (one more look); else raise
+        :class:`QueueShutDown`."""
+        if tokens is self._items:
+            got = tokens.take_now()
+            if got is not NOT_YET:
+                return got
+        raise QueueShutDown
+
     def shutdown(self, immediate: bool = False) -> None:
         if not self._is_shut():
             self._shut.give(TOKEN)
@@ -207,7 +217,11 @@ class DaskQueue(Queue[T]):
         self._add(data)
 
     async def async_get(self) -> T:
-        return self._taken(await take_async(self._items, self._check_shut))
+        try:
+            data = await take_async(self._items, self._check_shut)
+        except QueueShutDown:
+            data = self._last_item(self._items)
+        return self._taken(data)
 
     async def async_join(self) -> None:
         if self._unfinished.count():
