@@ -38,12 +38,6 @@ KINDS: tuple[Any, ...] = (
 
 #: Conformance tests that cannot hold on a kind, and why (skipped, not weakened).
 SKIPS: dict[str, dict[str, str]] = {
-    "dask": {
-        "test_as_completed_forgets_each_future_it_yields": (
-            "a DaskExecutor still refers to its finished futures for a while "
-            "(a known gap, not yet traced); as_completed itself keeps none"
-        ),
-    },
     "auto": {
         "test_submit_remote_traceback_is_cause": (
             "auto crosses processes only for tasks routed there; a failing tiny "
@@ -267,9 +261,10 @@ def no_leaks() -> Iterator[None]:
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """A primitive a backend does not offer yet skips the test, saying which.
 
-    Such a primitive raises :class:`NotImplementedError` with "is not available
-    on the ... backend yet" (the dask backend's RLock, Condition, Barrier, Dict
-    and Queue.shutdown): the test runs up to there and is skipped, not passed.
+    Such a primitive (listed in the backend's ``lacks``; every backend offers
+    every primitive today) raises :class:`NotImplementedError` with "is not
+    available on the ... backend yet": the test runs up to there and is
+    skipped, not passed.
     """
     outcome = yield
     excinfo = outcome.excinfo  # type: ignore[attr-defined]  # pluggy's Result

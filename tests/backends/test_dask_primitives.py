@@ -2,13 +2,16 @@
 
 The primitive conformance suite (tests/sync) already runs on "dask". Here: the
 stateful comparison with the stdlib, the async side's cancellation guarantees,
-release from any process, and tasks that wait without starving the cluster.
+release from any process, tasks that wait without starving the cluster, who
+owns an RLock, a condition's line, a dict's keys across processes, and what
+outlives a worker that died.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import pickle
+import re
 import subprocess
 import sys
 import threading
@@ -26,6 +29,7 @@ from hypothesis.stateful import run_state_machine_as_test
 import _primitive_tasks as tasks
 import unirun
 from conftest import HAS_DASK, dask_session
+from unirun._sync.messages import MESSAGES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -56,6 +60,8 @@ def _stateful() -> ModuleType:
     module = sys.modules.get("test_stateful")
     if module is None:
         path = Path(__file__).parent.parent / "sync" / "test_stateful.py"
+        if str(path.parent) not in sys.path:  # its helpers, as pytest would add
+            sys.path.insert(0, str(path.parent))
         spec = importlib.util.spec_from_file_location("test_stateful", path)
         assert spec is not None
         assert spec.loader is not None
@@ -236,3 +242,169 @@ async def test_async_waits_do_not_block_the_loop(ex: unirun.DaskExecutor) -> Non
     assert ticks == 10
     assert done.is_set()
     assert q.empty()
+
+
+# -- RLock, Condition, Dict: what only a cluster can break ---------------------------
+
+
+def test_rlock_belongs_to_whoever_took_it(ex: unirun.DaskExecutor) -> None:
+    rlock = ex.RLock()
+    assert rlock.acquire()
+    assert rlock.acquire()  # again: the caller owns it
+    # A task, in another process, neither owns nor gets it.
+    assert ex.submit(_try_rlock, rlock).result(60) == ("not owner", False)
+    rlock.release()
+    rlock.release()
+    with pytest.raises(RuntimeError, match=re.escape(MESSAGES["unowned"])):
+        rlock.release()
+    assert ex.submit(_hold_rlock_twice, rlock).result(60) == 2
+    assert not rlock.locked()
+
+
+def _try_rlock(rlock: unirun.RLock) -> tuple[str, bool]:
+    try:
+        rlock.release()
+    except RuntimeError:
+        released = "not owner"
+    else:
+        released = "released"
+    return released, rlock.acquire(timeout=0.05)
+
+
+def _hold_rlock_twice(rlock: unirun.RLock) -> int:
+    with rlock, rlock:
+        depth = rlock._recursion_count()
+    return depth
+
+
+def test_notify_skips_a_waiter_that_timed_out(ex: unirun.DaskExecutor) -> None:
+    """The waiter that gave up left the line: notify(1) wakes the task."""
+    cond = ex.Condition()
+    ready, woken = ex.Queue(), ex.Queue()
+    with cond:
+        assert cond.wait(0.01) is False  # joins the line, times out, leaves
+    waiter = ex.submit(tasks.wait_notified, cond, ready, woken)
+    assert ready.get(timeout=60) == "waiting"
+    with cond:  # taken once the task's wait released it: the task is in line
+        cond.notify(1)
+    assert woken.get(timeout=60) is True
+    assert waiter.result(60) is True
+
+
+def test_dict_keys_compare_as_in_a_dict_across_processes(
+    ex: unirun.DaskExecutor,
+) -> None:
+    d: unirun.Dict[Any, Any] = ex.Dict()
+    d[1] = "caller"
+    ex.submit(_set_item, d, 1.0, "task").result(60)
+    ex.submit(_set_item, d, True, "other task").result(60)
+    assert d.copy() == {1: "other task"}
+    assert type(next(iter(d))) is int  # the first key stays, as in a dict
+
+
+def _set_item(d: unirun.Dict[Any, Any], key: object, value: object) -> None:
+    d[key] = value
+
+
+def test_dict_and_queue_outlive_a_worker_that_died(tmp_path: Path) -> None:
+    # An embedded cluster of its own: the session's stays whole.
+    with unirun.DaskExecutor(max_workers=2) as own:
+        d: unirun.Dict[str, int] = own.Dict()
+        q = own.Queue()
+        lock = own.Lock()
+        marker = tmp_path / "died-once"
+        assert own.submit(_write_then_die_once, d, q, lock, str(marker)).result(120)
+        assert d.copy() == {"first try": 1, "second try": 2}
+        assert [q.get(timeout=60), q.get(timeout=60)] == [1, 2]
+        # The lock taken by the task that died stays taken: nothing expires.
+        assert lock.acquire(timeout=0.05) is False
+        lock.release()  # any process may release it
+        d["after"] = 3
+        assert own.submit(dict, d.items()).result(60)["after"] == 3
+
+
+def _write_then_die_once(
+    d: unirun.Dict[str, int], q: unirun.Queue[int], lock: unirun.Lock, marker: str
+) -> bool:
+    import os
+
+    if not os.path.exists(marker):
+        d["first try"] = 1
+        q.put(1)
+        lock.acquire()
+        with open(marker, "w"):
+            pass
+        os._exit(5)
+    d["second try"] = 2
+    q.put(2)
+    return True
+
+
+def test_barrier_parties_outnumber_the_clusters_threads(
+    ex: unirun.DaskExecutor,
+) -> None:
+    """Five parties on a cluster of two threads: each waiting party gives its
+    thread up, so the others get one and the barrier opens."""
+    barrier = ex.Barrier(5)
+    parties = [ex.submit(tasks.wait_at, barrier) for _ in range(4)]
+    mine = barrier.wait(timeout=60)
+    assert sorted([mine, *(f.result(60) for f in parties)]) == [0, 1, 2, 3, 4]
+
+
+class _LateTokens:
+    """Tokens in which ``arrive`` lands just after the first look found none:
+    a producer's last put and its shutdown, racing a getter that was waiting."""
+
+    def __init__(self, arrive: list[Any], then: list[Any] | None = None) -> None:
+        self.held: list[Any] = []
+        self.arrive, self.then = arrive, then
+
+    def take_now(self) -> Any:
+        from unirun._sync.waiting import NOT_YET
+
+        if self.held:
+            return self.held.pop(0)
+        self.held += self.arrive
+        if self.then is not None:
+            self.then.append(1)  # the shutdown's token
+        self.arrive = []
+        return NOT_YET
+
+    def take(self, timeout: float | None) -> Any:
+        if not self.held:
+            raise TimeoutError
+        return self.held.pop(0)
+
+    def give(self, value: Any, timeout: float | None = None) -> None:
+        self.held.append(value)
+
+    def count(self) -> int:
+        return len(self.held)
+
+
+def _racing_queue() -> Any:
+    """A DaskQueue whose last item and shutdown arrive as a get looks."""
+    from unirun._backends._dask.queues import DaskQueue
+
+    shut = _LateTokens([])
+    q: Any = DaskQueue.__new__(DaskQueue)
+    q.maxsize, q._slots = 0, None
+    q._items = _LateTokens([pickle.dumps("last")], shut.held)
+    q._unfinished, q._shut = _LateTokens([]), shut
+    q._unfinished.held.append(1)
+    return q
+
+
+def test_get_racing_a_shutdown_still_gets_the_last_item() -> None:
+    q = _racing_queue()
+    assert q.get(timeout=5) == "last"
+    with pytest.raises(unirun.QueueShutDown):
+        q.get(timeout=5)
+
+
+@pytest.mark.anyio
+async def test_async_get_racing_a_shutdown_still_gets_the_last_item() -> None:
+    q = _racing_queue()
+    assert await q.async_get() == "last"
+    with pytest.raises(unirun.QueueShutDown):
+        await q.async_get()

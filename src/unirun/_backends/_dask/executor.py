@@ -118,7 +118,6 @@ class DaskExecutor(BaseExecutor):
     kind = "dask"
     crosses_processes = True
     uses_chunks = True
-    lacks = frozenset({"RLock", "Condition", "Barrier", "Dict", "Queue.shutdown"})
 
     def __init__(
         self,
@@ -400,6 +399,9 @@ class DaskExecutor(BaseExecutor):
                         self._manager = None
                         break
                 self._send(ready)
+                # Hold no finished job (and its Future) while waiting for the
+                # next: the caller may have dropped it (as_completed does).
+                del job, ready
         finally:
             if self._closing:
                 self._release()

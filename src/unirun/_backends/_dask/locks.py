@@ -1,17 +1,25 @@
-"""The Dask backend's Lock, Semaphore and BoundedSemaphore: tokens to take.
+"""The Dask backend's Lock, RLock, Semaphore and BoundedSemaphore: tokens to take.
 
 ``acquire`` takes a token from a ``distributed.Queue`` on the scheduler and
 ``release`` puts one back, so any process may release, as with ``threading``,
 and no lease can expire under a long task. A lock and a bounded semaphore keep
 their tokens in a bounded queue: a release with no room is an over-release.
+
+An RLock is the shared RLock algorithm (:class:`.Reentrant`) over such a Lock.
+Its owner is who calls, as on the other backends: the process, the thread
+and, in a coroutine, the task (:func:`.owner_id`). Only the owner reads or
+writes its owner and depth, so they are kept in the owner's process, with no
+round trip: another process only needs to know that it is not the owner.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from ..._sync import BoundedSemaphore, Lock, Semaphore
+from ..._sync.locks import Owner, Reentrant
 from ..._sync.messages import MESSAGES, check_number, wait_timeout
 from ..._sync.waiting import NOT_YET
 from .remote import scheduler_address
@@ -20,7 +28,7 @@ from .tokens import TOKEN, Tokens, take, take_async
 if TYPE_CHECKING:
     import distributed
 
-__all__ = ["DaskBoundedSemaphore", "DaskLock", "DaskSemaphore"]
+__all__ = ["DaskBoundedSemaphore", "DaskLock", "DaskRLock", "DaskSemaphore"]
 
 
 def _lock_wait(blocking: bool, timeout: float) -> float | None:
@@ -127,6 +135,56 @@ class DaskBoundedSemaphore(DaskSemaphore, BoundedSemaphore):
     """A :class:`unirun.BoundedSemaphore` held by the Dask scheduler."""
 
     _bounded = True
+
+
+#: The owner and depth of each DaskRLock held by someone in this process, by name.
+_held_here: dict[str, tuple[Owner, int]] = {}
+_held_lock = threading.Lock()
+
+
+class DaskRLock(Reentrant):
+    """A :class:`unirun.RLock` held by the Dask scheduler: a DaskLock and its
+    owner's record, kept in the owner's process.
+
+    A task that ends holding it passes it on to the next task its worker thread
+    runs, as a thread of a pool would; a task whose worker dies holding it
+    leaves it held (its owner is gone, so nobody may release it): waits with a
+    time-out still return ``False``.
+    """
+
+    _block: DaskLock
+
+    def __init__(self, client: distributed.Client) -> None:
+        self._block = DaskLock(client)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_rlock, (self._block,))
+
+    @property
+    def _name(self) -> str:
+        return self._block._tokens.name
+
+    def _get(self) -> tuple[Owner | None, int]:
+        return _held_here.get(self._name, (None, 0))
+
+    def _put(self, owner: Owner | None, count: int) -> None:
+        with _held_lock:
+            if owner is None:
+                _held_here.pop(self._name, None)
+            else:
+                _held_here[self._name] = (owner, count)
+
+    def __repr__(self) -> str:
+        if self._get()[0] is not None:
+            return self._describe("on a Dask cluster")
+        state = "locked" if self.locked() else "unlocked"
+        return f"<unirun.RLock {state} (on a Dask cluster)>"
+
+
+def _rebuild_rlock(block: DaskLock) -> DaskRLock:
+    rlock = DaskRLock.__new__(DaskRLock)
+    rlock._block = block
+    return rlock
 
 
 def _rebuild(

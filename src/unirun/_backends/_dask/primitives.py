@@ -1,4 +1,4 @@
-"""Queue, Lock, Semaphore, BoundedSemaphore and Event held by a Dask scheduler.
+"""Every primitive of a DaskExecutor, held by the Dask scheduler.
 
 Everything lives in the scheduler, in its own ``distributed`` primitives, so a
 primitive works the same from the caller's process and from tasks on any
@@ -10,7 +10,14 @@ worker, and survives the death of any worker:
 * a lock and the semaphores are ``distributed.Queue``'s of tokens: ``acquire``
   takes one, ``release`` puts one back (a bounded queue for the bounded ones),
   so any process may release, as with ``threading``, and nothing expires;
-* an event is a ``distributed.Event``.
+* an event is a ``distributed.Event``;
+* an RLock is a lock plus its owner's record, kept in the owner's process
+  (only the owner needs it);
+* a condition's waiters, a barrier's state and a dict's log live in a small
+  scheduler extension, :mod:`.ledger` (``distributed`` has nothing a waiter
+  can leave atomically on a time-out, and a dict built from a lock and
+  variables would stay locked by a holder that died); a barrier waits on a
+  condition over a lock.
 
 A task that blocks on one leaves its worker's thread pool meanwhile
 (:func:`remote.off_pool`), so waiting tasks never starve the task they wait
@@ -34,8 +41,12 @@ from ..._sync import (
     RLock,
     Semaphore,
 )
+from . import ledger
+from .barriers import DaskBarrier
+from .conditions import DaskCondition
+from .dicts import DaskDict
 from .events import DaskEvent
-from .locks import DaskBoundedSemaphore, DaskLock, DaskSemaphore
+from .locks import DaskBoundedSemaphore, DaskLock, DaskRLock, DaskSemaphore
 from .queues import DaskQueue
 from .remote import quiet_expected_errors
 from .tokens import executor_clients
@@ -53,11 +64,12 @@ __all__ = ["DaskKernel"]
 class DaskKernel(Kernel):
     """Makes the primitives of one :class:`DaskExecutor`, on its scheduler."""
 
-    __slots__ = ("_client", "_ready")
+    __slots__ = ("_client", "_ledger", "_ready")
 
     def __init__(self, client: distributed.Client) -> None:
         self._client = client
         self._ready = False
+        self._ledger = False
 
     @property
     def client(self) -> distributed.Client:
@@ -86,24 +98,25 @@ class DaskKernel(Kernel):
     def Event(self) -> Event:
         return DaskEvent(self.client)
 
-    # Not on Dask yet: a clear error instead of a primitive that half works.
+    @property
+    def ledger_client(self) -> distributed.Client:
+        """The client, its scheduler's :mod:`.ledger` installed on first use."""
+        client = self.client
+        if not self._ledger:
+            ledger.ready(client)
+            self._ledger = True
+        return client
+
     def RLock(self) -> RLock:
-        raise _missing("RLock")
+        return DaskRLock(self.client)
 
     def Condition(self, lock: AnyLock | None) -> Condition:
-        raise _missing("Condition")
+        return DaskCondition(self.ledger_client, lock)
 
     def Barrier(
         self, parties: int, action: Callable[[], object] | None, timeout: float | None
     ) -> Barrier:
-        raise _missing("Barrier")
+        return DaskBarrier(self.ledger_client, parties, action, timeout)
 
     def Dict(self) -> Dict[Any, Any]:
-        raise _missing("Dict")
-
-
-def _missing(name: str) -> NotImplementedError:
-    return NotImplementedError(
-        f"{name} is not available on the dask backend yet; Queue, Lock, Semaphore, "
-        "BoundedSemaphore and Event are"
-    )
+        return DaskDict(self.ledger_client)

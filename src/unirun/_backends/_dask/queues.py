@@ -2,7 +2,10 @@
 
 Items wait in one ``distributed.Queue``; a bounded queue adds one of "slot"
 tokens (``put`` takes a slot, ``get`` gives it back), and "unfinished" tokens
-count the items ``task_done`` has not yet marked, for ``join``.
+count the items ``task_done`` has not yet marked, for ``join``. A token in a
+"shut" queue marks it shut down: ``put`` looks there first (one more round
+trip), and a blocked ``put`` or ``get`` looks there between waits of
+``_SHUT_POLL`` seconds, so a shutdown wakes it within that time.
 """
 
 from __future__ import annotations
@@ -14,14 +17,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import cloudpickle
-
-from ..._errors import TransferError
-from ..._sync import Queue
+from ..._sync import Queue, QueueShutDown
 from ..._sync.messages import MESSAGES, wait_timeout
 from ..._sync.waiting import NOT_YET, take_in_thread
 from .remote import off_pool, scheduler_address
-from .tokens import TOKEN, Tokens, take, take_async
+from .tokens import TOKEN, Tokens, dumps_by_value, take, take_async
 
 if TYPE_CHECKING:
     import distributed
@@ -32,20 +32,12 @@ T = TypeVar("T")
 
 #: What ``join`` sleeps between looks at the unfinished count, at most.
 _JOIN_POLL: Final = 0.05
+#: How often a blocked ``put`` or ``get`` looks whether the queue was shut down.
+_SHUT_POLL: Final = 0.25
 
 
 class DaskQueue(Queue[T]):
-    """A :class:`unirun.Queue` held by the Dask scheduler.
-
-    ``shutdown()`` is not available on Dask yet: it raises
-    :class:`NotImplementedError`.
-    """
-
-    def shutdown(self, immediate: bool = False) -> None:
-        """Not on the dask backend yet."""
-        raise NotImplementedError(
-            "Queue.shutdown() is not available on the dask backend yet"
-        )
+    """A :class:`unirun.Queue` held by the Dask scheduler."""
 
     def __init__(self, client: distributed.Client, maxsize: int = 0) -> None:
         self.maxsize = maxsize
@@ -53,6 +45,8 @@ class DaskQueue(Queue[T]):
         at = scheduler_address(client)
         self._items = Tokens(f"{name}-items", at, client=client)
         self._unfinished = Tokens(f"{name}-unfinished", at, client=client)
+        # A token here once the queue is shut down.
+        self._shut = Tokens(f"{name}-shut", at, client=client)
         # queue.Queue(2.5) holds 3 items: full once qsize() >= maxsize.
         slots = math.ceil(maxsize) if maxsize > 0 else 0
         self._slots = (
@@ -62,7 +56,7 @@ class DaskQueue(Queue[T]):
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild_queue,
-            (self.maxsize, self._items, self._unfinished, self._slots),
+            (self.maxsize, self._items, self._unfinished, self._shut, self._slots),
         )
 
     def qsize(self) -> int:
@@ -75,14 +69,15 @@ class DaskQueue(Queue[T]):
         return 0 < self.maxsize <= self._items.count()
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        data = _dumps(item)
+        data = dumps_by_value(item, "put {} on a queue of a Dask cluster")
+        if self._is_shut():
+            raise QueueShutDown
         if self._slots is not None:
             if not block:
                 timeout = 0
             elif timeout is not None and timeout < 0:
                 raise ValueError(MESSAGES["queue_negative"])
-            if _take_bounded(self._slots, timeout) is NOT_YET:
-                raise queue.Full
+            self._take_unless_shut(self._slots, timeout, queue.Full, recheck=True)
         self._add(data)
 
     def _add(self, data: bytes) -> None:
@@ -99,11 +94,55 @@ class DaskQueue(Queue[T]):
         if not block:
             timeout = 0
         elif timeout is not None and timeout < 0:
+            if self._is_shut() and self.empty():
+                raise QueueShutDown
             raise ValueError(MESSAGES["queue_negative"])
-        data = _take_bounded(self._items, timeout)
-        if data is NOT_YET:
-            raise queue.Empty
-        return self._taken(data)
+        return self._taken(self._take_unless_shut(self._items, timeout, queue.Empty))
+
+    def _is_shut(self) -> bool:
+        return bool(self._shut.count())
+
+    def _take_unless_shut(
+        self,
+        tokens: Tokens,
+        timeout: float | None,
+        give_up: type[Exception],
+        recheck: bool = False,
+    ) -> Any:
+        """Take from ``tokens`` within ``timeout`` (None: no limit).
+
+        Raises ``give_up`` once the time is up, :class:`QueueShutDown` if it
+        must wait and the queue is (or becomes) shut down, and, as
+        ``queue.Queue``, ``OverflowError`` for a time-out too long to wait for.
+        ``recheck``: a take that had to wait is given back if the queue was
+        shut down meanwhile (a slot freed by an immediate shutdown).
+        """
+        got = tokens.take_now()
+        if got is not NOT_YET:
+            return got
+        if self._is_shut():
+            return self._last_item(tokens)
+        if timeout is not None and not timeout > 0:
+            raise give_up
+        deadline = None
+        if timeout is not None:
+            deadline = time.monotonic() + wait_timeout(timeout)
+        with off_pool():
+            while True:
+                left = _SHUT_POLL
+                if deadline is not None:
+                    left = min(left, deadline - time.monotonic())
+                    if left <= 0:
+                        raise give_up
+                got = take(tokens, left)
+                if got is not NOT_YET:
+                    break
+                if self._is_shut():
+                    return self._last_item(tokens)
+        if recheck and self._is_shut():
+            tokens.give(got)
+            raise QueueShutDown
+        return got
 
     def _taken(self, data: bytes) -> T:
         if self._slots is not None:
@@ -141,14 +180,48 @@ class DaskQueue(Queue[T]):
                 pause = min(2 * pause, _JOIN_POLL)
         return True
 
+    def _last_item(self, tokens: Tokens) -> Any:
+        """Found shut down after a take found nothing: an item put meanwhile,
+        before the shutdown, is still a getter's (one more look); else raise
+        :class:`QueueShutDown`."""
+        if tokens is self._items:
+            got = tokens.take_now()
+            if got is not NOT_YET:
+                return got
+        raise QueueShutDown
+
+    def shutdown(self, immediate: bool = False) -> None:
+        if not self._is_shut():
+            self._shut.give(TOKEN)
+        if not immediate:
+            return
+        while self._items.take_now() is not NOT_YET:
+            if self._slots is not None:
+                self._slots.give(TOKEN)
+            self._unfinished.take_now()  # counted done, as 3.13's shutdown
+
+    def _check_shut(self) -> None:
+        if self._is_shut():
+            raise QueueShutDown
+
     async def async_put(self, item: T) -> None:
-        data = _dumps(item)
+        data = dumps_by_value(item, "put {} on a queue of a Dask cluster")
+        self._check_shut()
         if self._slots is not None:
-            await take_async(self._slots)
+            await take_async(self._slots, self._check_shut)
+            try:
+                self._check_shut()
+            except QueueShutDown:
+                self._slots.give(TOKEN)
+                raise
         self._add(data)
 
     async def async_get(self) -> T:
-        return self._taken(await take_async(self._items))
+        try:
+            data = await take_async(self._items, self._check_shut)
+        except QueueShutDown:
+            data = self._last_item(self._items)
+        return self._taken(data)
 
     async def async_join(self) -> None:
         if self._unfinished.count():
@@ -159,32 +232,13 @@ class DaskQueue(Queue[T]):
 
 
 def _rebuild_queue(
-    maxsize: int, items: Tokens, unfinished: Tokens, slots: Tokens | None
+    maxsize: int,
+    items: Tokens,
+    unfinished: Tokens,
+    shut: Tokens,
+    slots: Tokens | None,
 ) -> DaskQueue[Any]:
     q: DaskQueue[Any] = DaskQueue.__new__(DaskQueue)
     q.maxsize = maxsize
-    q._items, q._unfinished, q._slots = items, unfinished, slots
+    q._items, q._unfinished, q._shut, q._slots = items, unfinished, shut, slots
     return q
-
-
-def _dumps(item: object) -> bytes:
-    # By value where needed (lambdas, classes of __main__), as tasks travel.
-    try:
-        data: bytes = cloudpickle.dumps(item, pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:
-        raise TransferError(
-            f"cannot put {type(item).__name__} on a queue of a Dask cluster: it "
-            f"cannot be pickled ({exc})"
-        ) from exc
-    return data
-
-
-def _take_bounded(tokens: Tokens, timeout: float | None) -> Any:
-    """:func:`take`, refusing a time-out too long to wait for once it must wait,
-    with ``OverflowError``, as ``queue.Queue`` does."""
-    if timeout is not None and timeout > 0:
-        got = take(tokens, 0)
-        if got is not NOT_YET:
-            return got
-        wait_timeout(timeout)
-    return take(tokens, timeout)

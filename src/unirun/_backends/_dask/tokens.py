@@ -9,21 +9,38 @@ task that has to wait leaves its worker's thread pool meanwhile.
 from __future__ import annotations
 
 import asyncio
+import pickle
+import time
 import weakref
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import cloudpickle
 import distributed
 
+from ..._errors import TransferError
 from ..._sync.waiting import NOT_YET, take_in_thread
 from .remote import off_pool, scheduler_address
 
-__all__ = ["TOKEN", "Tokens", "client_here", "executor_clients", "take", "take_async"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "TOKEN",
+    "Tokens",
+    "client_here",
+    "dumps_by_value",
+    "executor_clients",
+    "take",
+    "take_async",
+]
 
 
 #: The token a lock or semaphore unit is.
 TOKEN: Final = 1
 #: Token puts sent at once when a semaphore or bounded queue is filled.
 _FILL_BATCH: Final = 64
+#: How often an async take runs its ``check``, at most (seconds).
+_CHECK_EVERY: Final = 0.25
 
 
 #: The clients of this process's DaskExecutors: a primitive unpickled here (a
@@ -150,21 +167,47 @@ def take(tokens: Tokens, timeout: float | None) -> Any:
             return NOT_YET
 
 
-async def take_async(tokens: Tokens) -> Any:
+async def take_async(tokens: Tokens, check: Callable[[], None] | None = None) -> Any:
     """Take from ``tokens`` without blocking the event loop; a cancelled take
-    puts back what it got."""
+    puts back what it got. ``check`` runs before it waits, then between waits
+    every ``_CHECK_EVERY`` seconds, and may raise to stop waiting (a queue
+    shut down)."""
     value = tokens.take_now()
     if value is not NOT_YET:
         return value
+    if check is not None:
+        check()
     box: list[Any] = []
+    checked = time.monotonic()
 
     def take(timeout: float) -> bool:
+        nonlocal checked
         try:
             box.append(tokens.take(timeout))
         except TimeoutError:
+            if check is not None and time.monotonic() - checked >= _CHECK_EVERY:
+                check()
+                checked = time.monotonic()
             return False
         return True
 
     with off_pool():
         await take_in_thread(take, lambda: tokens.give(box.pop()))
     return box.pop()
+
+
+def dumps_by_value(item: object, what: str) -> bytes:
+    """Pickle ``item`` for the cluster with cloudpickle, as tasks travel: by
+    value where it must (lambdas, classes of ``__main__``).
+
+    Raises:
+        TransferError: it cannot be pickled; ``what`` says what failed
+            (``"put {} on a queue"``, with the item's type).
+    """
+    try:
+        by_value: bytes = cloudpickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise TransferError(
+            f"cannot {what.format(type(item).__name__)}: it cannot be pickled ({exc})"
+        ) from exc
+    return by_value
