@@ -212,3 +212,29 @@ def test_each_task_has_its_own_context_as_in_asyncio_gh13(attached: bool) -> Non
             second = executor.submit(read_var, entered, release)
             got = [first.result(), second.result()]
     assert got == ["set by the first task", "unset"]
+
+
+@pytest.mark.anyio
+async def test_cancel_futures_cancels_tasks_made_but_not_yet_run_gh12() -> None:
+    # With a concurrency limit, a task made but not yet run (waiting for its
+    # slot) is pending: shutdown(cancel_futures=True) cancels it, and it never runs.
+    ran: list[int] = []
+    started, release = anyio.Event(), anyio.Event()
+
+    async def first() -> str:
+        started.set()
+        await release.wait()
+        return "first"
+
+    async def record(i: int) -> None:
+        ran.append(i)
+
+    async with unirun.CoroutineExecutor(max_workers=1) as executor:
+        running = executor.submit(first)
+        await started.wait()
+        rest = [executor.submit(record, i) for i in range(3)]
+        executor.shutdown(wait=False, cancel_futures=True)  # in the same turn
+        release.set()
+    assert await running == "first"
+    assert [f.cancelled() for f in rest] == [True] * 3
+    assert ran == []

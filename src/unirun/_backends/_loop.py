@@ -124,7 +124,7 @@ class LoopRunner:
             # is needed; a job another thread queues meanwhile was not ordered
             # against this one anyway.
             if not _EAGER:
-                if not self._inbox:
+                if not self._inbox and self._slots is None:
                     self._spawn(job)  # its task starts at the loop's next turn
                     return
             elif self._on_asyncio and self._loop is not None:
@@ -335,6 +335,10 @@ class LoopRunner:
             jobs = list(self._inbox)
             self._inbox.clear()
             self._wake_pending = False
+            if self._slots is not None:
+                # Each waits for a slot from now on: close() can still cancel it
+                # in the moment before its task first runs.
+                self._waiting.update(job.future for job in jobs if job.future)
         if self._task_group is None:
             return
         for job in jobs:
@@ -364,13 +368,15 @@ class LoopRunner:
             self._task_group.start_soon(self._run_anyio, job)
 
     async def _acquire_slot(self, future: Future[Any]) -> bool:
-        """Wait for a concurrency slot; False if the future was cancelled first."""
-        if future.done():
-            future._start()  # a cancelled one: tell concurrent.futures.wait()
-            return False
-        with self._lock:
-            self._waiting.add(future)
+        """Wait for a concurrency slot; False if the future was cancelled first.
+
+        The future is in ``_waiting`` (cancelled there by ``close()``) from the
+        drain that started its task until it has a slot.
+        """
         try:
+            if future.done():
+                future._start()  # a cancelled one: tell concurrent.futures.wait()
+                return False
             await self._slots.acquire()
         finally:
             with self._lock:
