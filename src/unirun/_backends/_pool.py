@@ -28,20 +28,18 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from .._base import SHUTDOWN_MESSAGE
-from .._call import ChunkResult
 from .._checks import deadline_after, wait_time
-from .._errors import RebuildError, WorkerCrashedError, task_timed_out
+from .._errors import WorkerCrashedError, task_timed_out
 from .._exit import ExitRegistry
-from .._transfer import decode_exception
 from . import _wire, _worker
 from ._launch import InheritedFd, WorkerContext
+from ._outcomes import chunk_result, decode, deliver, stopper
 from ._output import OutputRelay
 from ._records import ResultLog, Task, WorkerRecord, describe_exit, read_values
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-    from .._future import Future, Stopper
     from .._stats import WorkerFigures
 
 __all__ = ["Pool", "registry"]
@@ -186,31 +184,6 @@ class Pool:
 
     # -- dispatch -----------------------------------------------------------------
 
-    def _stopper(self, task_id: int) -> Stopper:
-        """How the future of task ``task_id`` stops it: by killing its worker.
-
-        Only an abandoned task is stopped; ``cancel()`` of a running one returns
-        False, as in the stdlib. Holds the pool weakly: a future kept by the
-        caller does not keep a shut-down pool alive.
-        """
-        pool_ref = self._ref
-
-        def stop(abandon: bool) -> bool:
-            pool = pool_ref()
-            if not abandon or pool is None:
-                return False
-            with pool.lock:
-                for worker in pool.workers:
-                    if worker.task is not None and worker.task.id == task_id:
-                        worker.killing = True
-                        # Its future is being marked cancelled: the death this
-                        # causes must not fail it first.
-                        worker.abandoned = True
-            pool.wake()
-            return True
-
-        return stop
-
     def _start_worker(self) -> None:
         """Start one worker process (lock held); the manager will watch it."""
         parent_conn, child_conn = self.context.Pipe(duplex=True)
@@ -249,7 +222,7 @@ class Pool:
         """Pair an idle worker with a pending task (lock held)."""
         while self.idle and self.pending:
             task = self.pending.popleft()
-            if not task.future._start(self._stopper(task.id)):
+            if not task.future._start(stopper(self._ref, task.id)):
                 continue
             if task.timeout is not None and task.timeout <= 0:
                 task.future.set_exception(task_timed_out(task.timeout, "cancelled"))
@@ -409,50 +382,8 @@ class Pool:
             )
             if not worker.killing and not retiring:
                 self.idle.append(worker)
-        outcome = self._outcome(worker, task, kind, status, body)
-        self.relay.end_of_task(worker.id, lambda: _deliver(task.future, outcome))
-
-    def _outcome(
-        self, worker: WorkerRecord, task: Task, kind: int, status: int, body: memoryview
-    ) -> tuple[bool, Any]:
-        """(True, result) or (False, exception) of a finished task."""
-        if kind == _wire.K_CHUNK:
-            error_bytes, elapsed = pickle.loads(body)
-            error = decode_exception(error_bytes) if error_bytes else None
-            return True, self._chunk_result(worker, task, error, elapsed)
-        if status == _wire.OK:
-            try:
-                return True, pickle.loads(body)
-            except BaseException as exc:  # even SystemExit from a hostile __reduce__
-                error = RebuildError(
-                    "the task's result could not be unpickled in the parent: "
-                    f"{type(exc).__name__}: {exc}"
-                )
-                error.__cause__ = exc
-                return False, error
-        raised = decode_exception(bytes(body))
-        if status == _wire.UNREADABLE:
-            error = RebuildError(
-                "the task could not be unpickled in the worker process: "
-                f"{type(raised).__name__}: {raised}"
-            )
-            error.__cause__ = raised
-            return False, error
-        return False, raised
-
-    def _chunk_result(
-        self,
-        worker: WorkerRecord,
-        task: Task,
-        error: BaseException | None,
-        elapsed: float = 0.0,
-    ) -> ChunkResult:
-        values = task.values
-        for index, value in enumerate(values):  # a PARTIAL that failed to unpickle
-            if isinstance(value, RebuildError):
-                return ChunkResult(values[:index], value, elapsed)
-        failed = worker.log.read(values)
-        return ChunkResult(values, failed or error, elapsed)
+        outcome = decode(worker, task, kind, status, body)
+        self.relay.end_of_task(worker.id, lambda: deliver(task.future, outcome))
 
     def _reap(self, worker: WorkerRecord) -> None:
         self._receive(worker)  # a reply may have been sent just before the exit
@@ -485,11 +416,11 @@ class Pool:
             if task.chunk:
                 outcome: tuple[bool, Any] = (
                     True,
-                    self._chunk_result(worker, task, error),
+                    chunk_result(worker, task, error),
                 )
             else:
                 outcome = (False, error)
-            self.relay.end_of_task(worker.id, lambda: _deliver(task.future, outcome))
+            self.relay.end_of_task(worker.id, lambda: deliver(task.future, outcome))
         worker.conn.close()
         worker.log.close()
 
@@ -567,11 +498,3 @@ class Pool:
         self.lifeline_r.close()
         self.lifeline_w.close()
         registry.discard(self)
-
-
-def _deliver(future: Future[Any], outcome: tuple[bool, Any]) -> None:
-    ok, value = outcome
-    if ok:
-        future._set_result_if_pending(value)
-    else:
-        future._set_exception_if_pending(value)
