@@ -292,14 +292,10 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 list(zipped),
                 self._parallelism(),
             )
-            return MapIterator(
-                lambda item: None,
-                iter(()),
+            return MapIterator.of_batches(
+                batches,
                 end_time=end_time,
-                buffersize=None,
-                chunked=True,
                 keep_alive=self,
-                batches=batches,
                 progress=progress,
                 total=total,
             )

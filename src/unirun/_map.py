@@ -63,6 +63,29 @@ class MapIterator(Generic[T]):
 
     _progress: Progress | None = None
 
+    @classmethod
+    def of_batches(
+        cls,
+        batches: BatchFeeder,
+        *,
+        end_time: float | None,
+        keep_alive: object,
+        progress: Progress | None,
+        total: int | None,
+    ) -> MapIterator[T]:
+        """The results of a map whose chunks ``batches`` submits as it goes."""
+        return cls(
+            lambda item: None,
+            iter(()),
+            end_time=end_time,
+            buffersize=None,
+            chunked=True,
+            keep_alive=keep_alive,
+            batches=batches,
+            progress=progress,
+            total=total,
+        )
+
     def __init__(
         self,
         submit_one: Submitter,

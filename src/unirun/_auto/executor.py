@@ -203,14 +203,10 @@ class AutoExecutor(BaseExecutor):
             # Shutdown waits for this map to route its items.
             self._router.reserve()
         routed = RoutedMap(self._router, fn, items, options, chunksize)
-        return MapIterator(
-            lambda item: None,
-            iter(()),
+        return MapIterator.of_batches(
+            routed,
             end_time=end_time,
-            buffersize=None,
-            chunked=True,
             keep_alive=self,
-            batches=routed,
             progress=progress,
             total=len(items),
         )
