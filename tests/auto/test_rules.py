@@ -138,7 +138,7 @@ def test_classify_table(
 def test_classify_is_monotone_in_busy() -> None:
     # Waiting, then computing-and-waiting (processes overlap the waits), then CPU.
     backends = [
-        classify(facts(0.1 * b, b, wall_s=0.1), TWO) for b in (0.0, 0.2, 0.3, 0.49)
+        classify(facts(0.1 * b, b, wall_s=0.1), TWO) for b in (0.0, 0.1, 0.3, 0.49)
     ] + [classify(facts(0.1 * b, b, wall_s=0.1), TWO) for b in (0.5, 0.8, 1.0)]
     assert [v.backend for v in backends if isinstance(v, Verdict)] == (
         ["thread"] * 2 + ["process"] * 5

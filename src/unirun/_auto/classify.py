@@ -4,7 +4,7 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
 
 1. the call returned an awaitable                        -> coroutine
 2. one call costs less than half a thread hand-off       -> inline
-3. computes 25-50% holding the GIL, waits the rest,
+3. computes 15-50% holding the GIL, waits the rest,
    and its CPU per call pays for a process round trip    -> process
 4. it mostly waits (busy share < BUSY_MIN)               -> thread
 5. CPU-bound on a free-threaded interpreter              -> thread
@@ -58,8 +58,9 @@ __all__ = [
 #: A call is CPU-bound when it used at least this share of the time it could run.
 BUSY_MIN = 0.5
 #: A call that computes at least this share of the time (holding the GIL) and
-#: waits the rest gains from processes too: their CPU parts run in parallel.
-MIXED_MIN = 0.25
+#: waits the rest gains from processes too: their CPU parts run in parallel
+#: (break-even is 1/(4P) with P CPUs and 4P processes: 0.125 on two CPUs).
+MIXED_MIN = 0.15
 #: A call that ran for at least this share of the canary's stretches (while the
 #: canary held the GIL) releases the GIL: threads run it in parallel.
 FREE_MIN = 0.5
