@@ -7,7 +7,7 @@ inbox that the loop drains, so ``submit`` is cheap and works from any thread::
 
     submit() -> inbox -> (one wake-up per batch) -> loop: one task per job
     job: [a concurrency slot] -> the coroutine (or a worker thread if sync),
-         under a time-out and cancellable -> its Future
+         under a time-out and cancellable -> its Future   (see _bodies.py)
 
 The runner never refers to its executor: an executor that is dropped without
 ``shutdown()`` is collected, and its finalizer ends the loop; interpreter exit
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import inspect
 import logging
 import sys
@@ -33,6 +32,7 @@ from .._completion import call_soon_threadsafe_here
 from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
 from .._stats import WorkerClock
+from ._bodies import EAGER, JobBodies
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OWNER", "LoopRunner", "registry"]
 
-#: Whether asyncio can start a task eagerly (run its first step at creation).
-_EAGER = sys.version_info >= (3, 12)
 
 #: Which runner's task the current context belongs to (a token, not the runner,
 #: so that no context keeps anything alive).
@@ -70,7 +68,7 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
             yield exc
 
 
-class LoopRunner:
+class LoopRunner(JobBodies):
     """Runs jobs on an event loop; see the module docstring."""
 
     def __init__(
@@ -123,7 +121,7 @@ class LoopRunner:
             # Only this thread drains the inbox or breaks the runner, so no lock
             # is needed; a job another thread queues meanwhile was not ordered
             # against this one anyway.
-            if not _EAGER:
+            if not EAGER:
                 if not self._inbox and self._slots is None:
                     self._spawn(job)  # its task starts at the loop's next turn
                     return
@@ -183,16 +181,6 @@ class LoopRunner:
         alive = self.attached or (thread is not None and thread.is_alive())
         started = int(self._started)
         return (int(alive), started, 0, (self._clock.read(),) if started else ())
-
-    def _enter(self) -> None:
-        self._running += 1
-        if self._running == 1:
-            self._clock.begin()
-
-    def _leave(self) -> None:
-        self._running -= 1
-        if not self._running:
-            self._clock.end()
 
     def in_own_task(self) -> bool:
         """Whether the caller runs in one of this runner's tasks."""
@@ -354,7 +342,7 @@ class LoopRunner:
             # wake-up scheduled from another thread runs in that thread's
             # context, where sniffio may name another library.
             context = self._context.copy()  # type: ignore[union-attr]  # attached
-            if sys.version_info >= (3, 12):  # _EAGER, spelled for type checkers
+            if sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
                 # On the loop's turn (never inside submit): run it at once, up to
                 # its first real wait; one that never waits costs no turn at all.
                 task = asyncio.Task(run, loop=loop, context=context, eager_start=True)
@@ -366,171 +354,3 @@ class LoopRunner:
         else:
             assert self._task_group is not None
             self._task_group.start_soon(self._run_anyio, job)
-
-    async def _acquire_slot(self, future: Future[Any]) -> bool:
-        """Wait for a concurrency slot; False if the future was cancelled first.
-
-        The future is in ``_waiting`` (cancelled there by ``close()``) from the
-        drain that started its task until it has a slot.
-        """
-        try:
-            if future.done():
-                future._start()  # a cancelled one: tell concurrent.futures.wait()
-                return False
-            await self._slots.acquire()
-        finally:
-            with self._lock:
-                self._waiting.discard(future)
-        return True
-
-    async def _run_plain(self, job: Job) -> None:
-        """An ``async def`` job with no slot to wait for and no time-out.
-
-        The most common job, in one frame: what :meth:`_run_asyncio`,
-        :meth:`_run_started` and :meth:`_invoke` do for it, and nothing more.
-        """
-        future = job.future
-        assert future is not None
-        fn, args, kwargs = job.fn, job.args, job.kwargs
-        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
-        if _EAGER:
-            job.task = asyncio.current_task()  # started eagerly: not set yet
-        try:
-            if not future._start(job.stop):
-                return
-            self._running += 1  # self._enter(), inlined
-            if self._running == 1:
-                self._clock.begin()
-            try:
-                result = await fn(*args, **kwargs)
-            except asyncio.CancelledError:
-                if not future.done():
-                    future._abandon()  # see _run_started
-            except BaseException as exc:
-                future._set_exception_if_pending(exc)
-            else:
-                future._set_result_if_pending(result)
-            finally:
-                self._leave()
-        finally:
-            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
-            job.future = job.task = None  # no cycle through the Future
-
-    async def _run_asyncio(self, job: Job) -> None:
-        """One job as a plain asyncio task, with a slot or a time-out."""
-        future = job.future
-        assert future is not None
-        if _EAGER:
-            job.task = asyncio.current_task()  # started eagerly: not set yet
-        slots = self._slots
-        try:
-            if slots is not None and not await self._acquire_slot(future):
-                return
-            try:
-                if not future._start(job.stop):
-                    return
-                self._enter()
-                try:
-                    await self._run_started(job, future)
-                finally:
-                    self._leave()
-            finally:
-                if slots is not None:
-                    slots.release()
-        finally:
-            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
-            job.future = job.task = None  # no cycle through the Future
-
-    async def _run_started(self, job: Job, future: Future[Any]) -> None:
-        limit = job.timeout
-        if limit is not None and limit <= 0:
-            future.set_exception(job.timed_out())
-            return
-        timer = None
-        try:
-            if limit is None:
-                result = await self._invoke(job)
-            else:
-                async with asyncio.timeout(limit) as timer:
-                    result = await self._invoke(job)
-        except asyncio.CancelledError:
-            # Stopped through the Future (already cancelled), or the loop
-            # itself is going away: nobody awaits this task.
-            if not future.done():
-                future._abandon()
-        except TimeoutError as exc:
-            if timer is not None and timer.expired():
-                future._set_exception_if_pending(job.timed_out())
-            else:
-                future._set_exception_if_pending(exc)
-        except BaseException as exc:
-            future._set_exception_if_pending(exc)
-        else:
-            future._set_result_if_pending(result)
-
-    async def _run_anyio(self, job: Job) -> None:
-        """One job in the anyio task group (trio)."""
-        future = job.future
-        assert future is not None
-        if self._slots is not None and not await self._acquire_slot(future):
-            return
-        try:
-            scope = anyio.CancelScope()
-            schedule = self._call_soon
-            assert schedule is not None
-            job.cancel = functools.partial(schedule, scope.cancel)
-            if not future._start(job.stop):
-                return
-            limit = job.timeout
-            if limit is not None and limit <= 0:
-                future.set_exception(job.timed_out())
-                return
-            if limit is not None:
-                scope.deadline = anyio.current_time() + limit
-            self._enter()
-            try:
-                await self._run_in_scope(job, future, scope)
-            finally:
-                self._leave()
-        finally:
-            if self._slots is not None:
-                self._slots.release()
-            job.future = job.cancel = None
-
-    async def _run_in_scope(
-        self, job: Job, future: Future[Any], scope: anyio.CancelScope
-    ) -> None:
-        cancelled = anyio.get_cancelled_exc_class()
-        try:
-            with scope:
-                try:
-                    result = await self._invoke(job)
-                except cancelled:
-                    raise
-                except BaseException as exc:
-                    future._set_exception_if_pending(exc)
-                else:
-                    future._set_result_if_pending(result)
-        finally:
-            if not future.done():
-                if (
-                    job.timeout is not None
-                    and scope.cancelled_caught
-                    and anyio.current_time() >= scope.deadline
-                ):
-                    future._set_exception_if_pending(job.timed_out())
-                else:
-                    future._abandon()
-
-    @staticmethod
-    async def _invoke(job: Job) -> Any:
-        fn, args, kwargs = job.fn, job.args, job.kwargs
-        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
-        if job.is_async:
-            return await fn(*args, **kwargs)
-        result = await anyio.to_thread.run_sync(
-            functools.partial(fn, *args, **kwargs), abandon_on_cancel=True
-        )
-        if inspect.isawaitable(result):
-            result = await result
-        return result

@@ -1,0 +1,231 @@
+"""What a :class:`~._loop.LoopRunner` task does with its job: the job's body.
+
+One coroutine per job, run as an asyncio task (or in the anyio task group on
+trio)::
+
+    _run_plain    an async def job, no time-out, no limit: one flat frame
+    _run_asyncio  [a concurrency slot] -> _run_started: under its time-out
+    _run_anyio    the same on trio, in a cancel scope (_run_in_scope)
+    _invoke       the call itself: awaited, or sent to a worker thread if sync
+
+Each body marks its Future running (with how to stop it), keeps the loop's
+busy clock, and gives the Future the outcome; a job never holds its Future
+once it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import sys
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Callable
+
+    from .._future import Future
+    from .._stats import WorkerClock
+    from ._job import Job
+
+__all__ = ["EAGER", "JobBodies"]
+
+#: Whether asyncio can start a task eagerly (run its first step at creation).
+EAGER = sys.version_info >= (3, 12)
+
+
+class JobBodies:
+    """The job coroutines of a :class:`~._loop.LoopRunner` (a mixin).
+
+    They read the runner's state; only the loop's thread runs them.
+    """
+
+    _lock: threading.Lock
+    _waiting: set[Future[Any]]
+    _slots: Any  # a semaphore of the running loop's library, or None
+    _tasks: set[asyncio.Task[None]]
+    _clock: WorkerClock
+    _running: int
+    _call_soon: Callable[[Callable[[], object]], None] | None
+
+    def _enter(self) -> None:
+        self._running += 1
+        if self._running == 1:
+            self._clock.begin()
+
+    def _leave(self) -> None:
+        self._running -= 1
+        if not self._running:
+            self._clock.end()
+
+    async def _acquire_slot(self, future: Future[Any]) -> bool:
+        """Wait for a concurrency slot; False if the future was cancelled first.
+
+        The future is in ``_waiting`` (cancelled there by ``close()``) from the
+        drain that started its task until it has a slot.
+        """
+        try:
+            if future.done():
+                future._start()  # a cancelled one: tell concurrent.futures.wait()
+                return False
+            await self._slots.acquire()
+        finally:
+            with self._lock:
+                self._waiting.discard(future)
+        return True
+
+    async def _run_plain(self, job: Job) -> None:
+        """An ``async def`` job with no slot to wait for and no time-out.
+
+        The most common job, in one frame: what :meth:`_run_asyncio`,
+        :meth:`_run_started` and :meth:`_invoke` do for it, and nothing more.
+        """
+        future = job.future
+        assert future is not None
+        fn, args, kwargs = job.fn, job.args, job.kwargs
+        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
+        if EAGER:
+            job.task = asyncio.current_task()  # started eagerly: not set yet
+        try:
+            if not future._start(job.stop):
+                return
+            self._running += 1  # self._enter(), inlined
+            if self._running == 1:
+                self._clock.begin()
+            try:
+                result = await fn(*args, **kwargs)
+            except asyncio.CancelledError:
+                if not future.done():
+                    future._abandon()  # see _run_started
+            except BaseException as exc:
+                future._set_exception_if_pending(exc)
+            else:
+                future._set_result_if_pending(result)
+            finally:
+                self._leave()
+        finally:
+            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
+            job.future = job.task = None  # no cycle through the Future
+
+    async def _run_asyncio(self, job: Job) -> None:
+        """One job as a plain asyncio task, with a slot or a time-out."""
+        future = job.future
+        assert future is not None
+        if EAGER:
+            job.task = asyncio.current_task()  # started eagerly: not set yet
+        slots = self._slots
+        try:
+            if slots is not None and not await self._acquire_slot(future):
+                return
+            try:
+                if not future._start(job.stop):
+                    return
+                self._enter()
+                try:
+                    await self._run_started(job, future)
+                finally:
+                    self._leave()
+            finally:
+                if slots is not None:
+                    slots.release()
+        finally:
+            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
+            job.future = job.task = None  # no cycle through the Future
+
+    async def _run_started(self, job: Job, future: Future[Any]) -> None:
+        limit = job.timeout
+        if limit is not None and limit <= 0:
+            future.set_exception(job.timed_out())
+            return
+        timer = None
+        try:
+            if limit is None:
+                result = await self._invoke(job)
+            else:
+                async with asyncio.timeout(limit) as timer:
+                    result = await self._invoke(job)
+        except asyncio.CancelledError:
+            # Stopped through the Future (already cancelled), or the loop
+            # itself is going away: nobody awaits this task.
+            if not future.done():
+                future._abandon()
+        except TimeoutError as exc:
+            if timer is not None and timer.expired():
+                future._set_exception_if_pending(job.timed_out())
+            else:
+                future._set_exception_if_pending(exc)
+        except BaseException as exc:
+            future._set_exception_if_pending(exc)
+        else:
+            future._set_result_if_pending(result)
+
+    async def _run_anyio(self, job: Job) -> None:
+        """One job in the anyio task group (trio)."""
+        future = job.future
+        assert future is not None
+        if self._slots is not None and not await self._acquire_slot(future):
+            return
+        try:
+            scope = anyio.CancelScope()
+            schedule = self._call_soon
+            assert schedule is not None
+            job.cancel = functools.partial(schedule, scope.cancel)
+            if not future._start(job.stop):
+                return
+            limit = job.timeout
+            if limit is not None and limit <= 0:
+                future.set_exception(job.timed_out())
+                return
+            if limit is not None:
+                scope.deadline = anyio.current_time() + limit
+            self._enter()
+            try:
+                await self._run_in_scope(job, future, scope)
+            finally:
+                self._leave()
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+            job.future = job.cancel = None
+
+    async def _run_in_scope(
+        self, job: Job, future: Future[Any], scope: anyio.CancelScope
+    ) -> None:
+        cancelled = anyio.get_cancelled_exc_class()
+        try:
+            with scope:
+                try:
+                    result = await self._invoke(job)
+                except cancelled:
+                    raise
+                except BaseException as exc:
+                    future._set_exception_if_pending(exc)
+                else:
+                    future._set_result_if_pending(result)
+        finally:
+            if not future.done():
+                if (
+                    job.timeout is not None
+                    and scope.cancelled_caught
+                    and anyio.current_time() >= scope.deadline
+                ):
+                    future._set_exception_if_pending(job.timed_out())
+                else:
+                    future._abandon()
+
+    @staticmethod
+    async def _invoke(job: Job) -> Any:
+        fn, args, kwargs = job.fn, job.args, job.kwargs
+        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
+        if job.is_async:
+            return await fn(*args, **kwargs)
+        result = await anyio.to_thread.run_sync(
+            functools.partial(fn, *args, **kwargs), abandon_on_cancel=True
+        )
+        if inspect.isawaitable(result):
+            result = await result
+        return result
