@@ -10,10 +10,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psutil
 import pytest
+
+from _progress_helpers import FakeBar
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -272,3 +274,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         message = str(excinfo[1])
         if "not available on the" in message and "backend yet" in message:
             outcome.force_exception(pytest.skip.Exception(message))  # type: ignore[attr-defined]  # pluggy's Result
+
+
+@pytest.fixture
+def bar_class() -> type[FakeBar]:
+    """A :class:`FakeBar` subclass whose instances are listed in ``instances``."""
+
+    class Bar(FakeBar):
+        instances: ClassVar[list[FakeBar]] = []
+
+    return Bar
