@@ -116,6 +116,8 @@ class Monitor(Generic[ProbeT]):
                         own,
                         own.wait() - own_wait,
                     )
+                except Exception:  # a bug must not leave later probes unwatched
+                    _LOGGER.exception("auto: GIL monitor")
                 finally:
                     self._current = None
                     probe.measured.set()
@@ -165,12 +167,18 @@ class _Canary:
     def run(self, wanted: float, blocked: float, own_wait: float) -> Window | None:
         probe = self._probe
         clock = _cpu_clock(probe.ident)
-        if clock is None:
+        if clock is None or not probe.running():
+            # An ended probe's thread may be gone: its clock would be the
+            # caller's own (the kernel reads thread id 0 as "this thread").
             return None
         probe_stat = _Stat(probe.tid)
         states = _StateReader(probe.tid)
         try:
             return self._stretches(clock, probe_stat, states, wanted, blocked, own_wait)
+        except OSError:
+            # The probe's thread is gone (its end stopped waiting for us and the
+            # thread exited): so is its CPU clock, and with it the window.
+            return None
         finally:
             probe_stat.close()
             states.close()
