@@ -16,6 +16,7 @@ only the stuck task's worker, a cancelled awaiter stops only its task.
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,7 +34,6 @@ from ._pool import Pool, registry
 from ._records import Task, describe_exit
 
 if TYPE_CHECKING:
-    import threading
     from collections.abc import Callable
     from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
@@ -166,6 +166,11 @@ class ProcessExecutor(BaseExecutor):
         return self._pool.manager
 
     @property
+    def _call_queue(self) -> _CallQueue:
+        """Where tasks wait for a worker, as ``ProcessPoolExecutor`` names it."""
+        return _CallQueue(self._pool)
+
+    @property
     def _broken(self) -> str | bool:
         return self._pool.broken or False
 
@@ -240,3 +245,21 @@ class ProcessExecutor(BaseExecutor):
 
     def __repr__(self) -> str:
         return f"<ProcessExecutor max_workers={self._max_workers}>"
+
+
+class _CallQueue:
+    """The stdlib's ``_call_queue`` as far as code outside the pool uses it.
+
+    Here the manager thread feeds the workers (there is no feeder thread), so
+    :meth:`join_thread` waits for it, as the stdlib's waits for its feeder. It
+    holds the pool, never the executor: a dropped executor is still collected.
+    """
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    def join_thread(self) -> None:
+        """Wait until the thread that feeds the workers has ended (after shutdown)."""
+        manager = self._pool.manager
+        if manager is not None and manager is not threading.current_thread():
+            manager.join()

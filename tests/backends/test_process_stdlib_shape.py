@@ -1,0 +1,58 @@
+"""Code written against ``ProcessPoolExecutor``'s attributes, as CPython's suite is.
+
+``_processes``, ``_executor_manager_thread`` and ``_call_queue`` are private, but
+code outside the stdlib (its own test suite first) waits on them to see that a
+pool let go of everything.
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import unirun
+
+
+def _release_everything(processes: Any, manager: Any, call_queue: Any) -> None:
+    manager.join()
+    for process in processes.values():
+        process.join()
+    call_queue.join_thread()
+
+
+def test_shutdown_without_wait_lets_go_of_manager_workers_and_queue() -> None:
+    executor = unirun.ProcessExecutor(max_workers=3)
+    results = executor.map(abs, range(-5, 5))
+    processes = executor._processes
+    call_queue = executor._call_queue
+    manager = executor._executor_manager_thread
+    assert manager is not None  # started by the map
+    executor.shutdown(wait=False)
+    _release_everything(processes, manager, call_queue)
+    assert not manager.is_alive()
+    assert processes
+    assert all(p.exitcode is not None for p in processes.values())
+    assert list(results) == [abs(v) for v in range(-5, 5)]
+
+
+def test_a_dropped_executor_lets_go_of_manager_workers_and_queue() -> None:
+    executor = unirun.ProcessExecutor(max_workers=3)
+    results = executor.map(abs, range(-5, 5))
+    processes = executor._processes
+    call_queue = executor._call_queue
+    manager = executor._executor_manager_thread
+    assert manager is not None  # started by the map
+    del executor
+    gc.collect()
+    # The queue holds nothing that keeps the executor alive: collecting it
+    # shut the pool down, so all of these end.
+    _release_everything(processes, manager, call_queue)
+    assert not manager.is_alive()
+    assert all(p.exitcode is not None for p in processes.values())
+    assert list(results) == [abs(v) for v in range(-5, 5)]
+
+
+def test_join_thread_before_any_task_returns_at_once() -> None:
+    with unirun.ProcessExecutor(max_workers=1) as executor:
+        executor._call_queue.join_thread()  # no manager yet: nothing to wait for
+        assert executor.submit(abs, -1).result() == 1
