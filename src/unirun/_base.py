@@ -188,9 +188,12 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        check_callable(fn)
+        if not callable(fn):
+            check_callable(fn)  # raises the TypeError
         counters = self._counters
-        with self._shutdown_lock:
+        lock = self._shutdown_lock
+        lock.acquire()  # not `with`: once per task, and cheaper
+        try:
             if self._shutdown:
                 raise RuntimeError(SHUTDOWN_MESSAGE)
             registry = self._exit_registry
@@ -211,6 +214,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 if counting:
                     counters.unsubmitted()
                 raise
+        finally:
+            lock.release()
 
     def _new_future(
         self, on_interrupt: Callable[[], object] | None = None
@@ -434,11 +439,14 @@ def gather_futures(
             finish()
             outer._set_exception_if_pending(error)
             return
-        with lock:
+        lock.acquire()  # not `with`: once per task, and cheaper
+        try:
             # Done and not failed: the result is there (read without a lock).
             results[index] = error if error is not None else child._result
             remaining -= 1
             finished = remaining == 0
+        finally:
+            lock.release()
         if finished:
             finish()
             outer._set_result_if_pending(results)

@@ -106,7 +106,9 @@ class JobBodies:
             else:
                 future._set_result_if_pending(result)
             finally:
-                self._leave()
+                self._running -= 1  # self._leave(), inlined
+                if not self._running:
+                    self._clock.end()
         finally:
             self._tasks.discard(job.task)  # None (run by an eager factory): harmless
             job.future = job.task = None  # no cycle through the Future
