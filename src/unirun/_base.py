@@ -188,8 +188,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        if not callable(fn):
-            check_callable(fn)  # raises the TypeError
+        check_callable(fn)
         counters = self._counters
         lock = self._shutdown_lock
         lock.acquire()  # not `with`: once per task, and cheaper
