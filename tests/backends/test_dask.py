@@ -105,6 +105,18 @@ def test_embedded_cluster_runs_tasks_and_closes_every_process() -> None:
     # The leak guard checks that no thread or other process is left either.
 
 
+def test_embedded_cluster_of_threads_in_this_process() -> None:
+    # processes=False: Dask's in-process transport, whose addresses are no
+    # hosts (the default 127.0.0.1 failed the scheduler's start).
+    with unirun.DaskExecutor(max_workers=2, cluster_options={"processes": False}) as ex:
+        assert ex.submit(getpid).result(60) == os.getpid()
+        assert list(ex.map(abs, [-1, -2])) == [1, 2]
+        queue = ex.Queue()
+        queue.put(3)
+        assert queue.get(timeout=60) == 3
+    assert ex.client.status == "closed"
+
+
 def test_joined_cluster_stays_up_and_only_own_tasks_are_waited(
     tmp_path: Path,
 ) -> None:

@@ -96,6 +96,10 @@ def open_embedded(
     }
     options.update(cluster_options or {})
     processes = bool(options.get("processes", True))
+    if not processes and "host" not in (cluster_options or {}):
+        # Workers in this process talk over Dask's in-process transport, whose
+        # addresses are not hosts: 127.0.0.1 would fail the scheduler's start.
+        del options["host"]
     threads = _native_threads(native_threads, options.get("n_workers") or 1)
     if processes:
         with _spawn_environment(threads, options.get("env")):
