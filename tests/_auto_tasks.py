@@ -34,6 +34,11 @@ def spin_or_not(cpu_s: float) -> float:
     return spin(cpu_s)
 
 
+def spin_carrying(cpu_s: float, payload: object = None) -> float:
+    """Like :func:`spin`, with an argument to carry (one that may not pickle)."""
+    return spin(cpu_s)
+
+
 def nap(seconds: float) -> float:
     """Block without using the CPU."""
     time.sleep(seconds)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import unirun
-from _auto_tasks import blocks_loop, nap, plus_one, spin_or_not
+from _auto_tasks import blocks_loop, nap, plus_one, spin_carrying, spin_or_not
 from _tasks import getpid, square, thread_name
 
 if TYPE_CHECKING:
@@ -151,6 +151,28 @@ def test_unpicklable_cpu_work_stays_on_threads(auto: unirun.AutoExecutor) -> Non
     if usable_cpus() >= 2 and verdict.releases_gil is False:
         assert verdict.transferable is False
         assert "cannot be pickled" in verdict.reason
+
+
+def test_process_routed_call_whose_arguments_do_not_pickle_fails_its_future(
+    auto: unirun.AutoExecutor,
+) -> None:
+    # The function pickled when probed; one call's arguments do not: that call
+    # fails with TransferError, as on a ProcessExecutor, and the next ones run.
+    from unirun._auto.verdicts import RECHECKS
+
+    verdict = None
+    for _ in range(1 + RECHECKS):
+        auto.submit(spin_carrying, 0.1).result(timeout=60)
+        verdict = auto.explain(spin_carrying)
+        if verdict is not None and verdict.releases_gil is not None:
+            break
+    assert verdict is not None
+    if verdict.backend != "process":
+        pytest.skip(f"not routed to processes on this machine: {verdict}")
+    future = auto.submit(spin_carrying, 0.0, threading.Lock())
+    with pytest.raises(unirun.TransferError, match="lock"):
+        future.result(timeout=60)
+    assert auto.submit(spin_carrying, 0.0, 3).result(timeout=60) == 0.0
 
 
 def test_loop_blocking_coroutine_warns_and_moves_off_loop(

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._call import TimeoutExpired, is_async_callable, run_awaitable
-from .._errors import TransferError, task_timed_out
+from .._errors import task_timed_out
 from .._future import Future, chain
 from .classify import BUSY_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath, await_call
@@ -163,13 +163,12 @@ class Router:
             else:
                 pool = pools.process(wide=verdict.busy < BUSY_MIN)
                 trip = pools.process_s
-            try:
-                future = pool._submit(fn, args, kwargs, options)
-            except TransferError:
-                backend = "thread"  # these arguments cannot travel: stay here
-            else:
-                watch_process(entry, future, trip or 0.0)
-                return future
+            # Arguments that do not pickle fail this future with TransferError,
+            # as on a ProcessExecutor (whether the function pickles was checked
+            # when it was probed: rule 10).
+            future = pool._submit(fn, args, kwargs, options)
+            watch_process(entry, future, trip or 0.0)
+            return future
         if backend == "coroutine":
             return self.pools.coroutine()._submit(
                 await_call, (fn, args, kwargs), {}, options
