@@ -22,7 +22,7 @@ import unirun
 from _auto_tasks import async_nap, spin_in
 from _tasks import getpid, square
 from conftest import dask_session, needs_dask
-from unirun._auto.classify import cluster_pays
+from unirun._auto.classify import BUSY_MIN, cluster_pays
 from unirun._cpu import usable_cpus
 
 if TYPE_CHECKING:
@@ -150,20 +150,25 @@ def test_long_cpu_call_goes_to_the_cluster(
 ) -> None:
     pin(auto, 0.001)
     settle(auto, spin_in, 0.05)
+    settled = auto.explain(spin_in)
+    assert settled is not None
+    if settled.busy < BUSY_MIN or settled.releases_gil:
+        # Starved of CPU and GIL, the call read as one that waits: it stays
+        # here by rule 3 (or 1), before the cluster's rule is asked.
+        pytest.skip(f"the machine is too loaded to read it as CPU-bound: {settled}")
     before = auto.statistics()
+    assert settled.backend == "dask", settled.reason
+    assert "round trip to the Dask cluster (1.0 ms)" in settled.reason
+    assert f"whose {4 * usable_cpus() + 4} worker threads outnumber" in settled.reason
     value, pid = auto.submit(spin_in, 0.05).result(timeout=120)
     assert value == 0.05
     assert pid in worker_pids(client)
-    verdict = auto.explain(spin_in)
-    assert verdict is not None
-    assert verdict.backend == "dask", verdict.reason
-    assert "round trip to the Dask cluster (1.0 ms)" in verdict.reason
-    assert f"whose {4 * usable_cpus() + 4} worker threads outnumber" in verdict.reason
-    # statistics() counts the cluster's task with the others.
+    # statistics() counts the cluster's task with the others (its verdict is
+    # the latest: what this call measured may have revised it on a busy machine).
     after = auto.statistics()
     assert after.done == before.done + 1
     assert auto._router.pools.cluster().statistics().done == 1
-    assert after.verdicts["_auto_tasks.spin_in"] == verdict
+    assert after.verdicts["_auto_tasks.spin_in"] == auto.explain(spin_in)
 
 
 def test_short_cpu_call_stays_here(
@@ -187,13 +192,14 @@ def test_short_cpu_call_stays_here(
 def test_map_of_short_cpu_calls_goes_to_the_cluster_in_chunks(
     auto: unirun.AutoExecutor, client: distributed.Client
 ) -> None:
-    pin(auto, 0.001)
+    pin(auto, 0.002)  # a chunk pays from 20 ms: several 2 ms items, even slowed
     results = list(auto.map(spin_in, [0.002] * 300))
     assert [value for value, _ in results] == [0.002] * 300
     pids = worker_pids(client)
     assert {pid for _, pid in results[-100:]} <= pids  # the rest went there
+    sent = sum(pid in pids for _, pid in results)
     cluster = auto._router.pools.cluster().statistics()
-    assert 0 < cluster.submitted < 100  # in chunks, not one task per item
+    assert 0 < cluster.submitted < sent  # in chunks, not one task per item
 
 
 def test_cluster_trip_and_threads_are_measured_once(
