@@ -39,7 +39,6 @@ bookkeeping) comes from here and from :class:`unirun._front.Front`.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
 import inspect
 import itertools
 import threading
@@ -402,7 +401,17 @@ def gather_futures(
     """
     outer: Future[list[Any]] = Future()
     results: list[Any] = [None] * len(children)
-    remaining = len(children)
+    # Each child's place, by identity (futures hash so): one table rather than a
+    # callback object per child for the garbage collector to visit. A future
+    # given twice fills each of its places.
+    places: dict[cf.Future[Any], int] = {}
+    repeats: dict[cf.Future[Any], list[int]] = {}
+    for index, child in enumerate(children):
+        if child in places:
+            repeats.setdefault(child, []).append(index)
+        else:
+            places[child] = index
+    remaining = len(places)
     lock = threading.Lock()
 
     def finish() -> None:
@@ -418,13 +427,13 @@ def gather_futures(
         if outer.cancelled():
             finish()
             outer.set_running_or_notify_cancel()  # wake concurrent.futures.wait()
-            for child in children:
+            for child in places:
                 if isinstance(child, Future):
                     child._abandon()
                 else:
                     child.cancel()
 
-    def on_child_done(index: int, child: cf.Future[Any]) -> None:
+    def on_child_done(child: cf.Future[Any]) -> None:
         # Runs once per task: the states are read directly (a done future's
         # fields no longer change), as the stdlib's own helpers do.
         nonlocal remaining
@@ -438,10 +447,14 @@ def gather_futures(
             finish()
             outer._set_exception_if_pending(error)
             return
+        # Done and not failed: the result is there (read without a lock).
+        value = error if error is not None else child._result
         lock.acquire()  # not `with`: once per task, and cheaper
         try:
-            # Done and not failed: the result is there (read without a lock).
-            results[index] = error if error is not None else child._result
+            results[places[child]] = value
+            if repeats:
+                for index in repeats.get(child, ()):
+                    results[index] = value
             remaining -= 1
             finished = remaining == 0
         finally:
@@ -450,7 +463,7 @@ def gather_futures(
             finish()
             outer._set_result_if_pending(results)
 
-    for index, child in enumerate(children):
-        child.add_done_callback(functools.partial(on_child_done, index))
+    for child in places:
+        child.add_done_callback(on_child_done)
     outer.add_done_callback(on_outer_done)
     return outer

@@ -72,6 +72,7 @@ class Future(cf.Future[T], Generic[T]):
     _stopper: Stopper | None = None
     _on_interrupt: Callable[[], object] | None = None
     _counters: TaskCounters | None = None
+    _waiter_list: list[Any] | None = None  # see _waiters
 
     def __init__(
         self,
@@ -82,12 +83,31 @@ class Future(cf.Future[T], Generic[T]):
         self._state = PENDING
         self._result: T | None = None
         self._exception: BaseException | None = None
-        self._waiters: list[Any] = []
         self._done_callbacks: list[Callable[[Future[T]], object]] = []
         if on_interrupt is not None:
             self._on_interrupt = on_interrupt
         if counters is not None:
             self._counters = counters
+
+    @property
+    def _waiters(self) -> list[Any]:
+        """The stdlib's waiters (``concurrent.futures.wait``, ``as_completed``).
+
+        Made on first use: most futures never have one, and each list is one
+        more object for the garbage collector to visit. The stdlib reads it
+        holding this future's lock; taking it here again is harmless (an RLock).
+        """
+        waiters = self._waiter_list
+        if waiters is None:
+            with self._lock:
+                waiters = self._waiter_list
+                if waiters is None:
+                    waiters = self._waiter_list = []
+        return waiters
+
+    @_waiters.setter
+    def _waiters(self, waiters: list[Any]) -> None:
+        self._waiter_list = waiters
 
     @property
     def _condition(self) -> threading.Condition:
@@ -124,7 +144,7 @@ class Future(cf.Future[T], Generic[T]):
                 return True
             if state == CANCELLED:
                 self._state = CANCELLED_AND_NOTIFIED
-                for waiter in self._waiters:
+                for waiter in self._waiter_list or ():
                     waiter.add_cancelled(self)
             return False
         finally:
@@ -151,7 +171,7 @@ class Future(cf.Future[T], Generic[T]):
                 self._counters.finished(exception, running=self._state == RUNNING)
             self._exception = exception
             self._state = FINISHED
-            for waiter in self._waiters:
+            for waiter in self._waiter_list or ():
                 waiter.add_exception(self)
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()
@@ -243,7 +263,7 @@ class Future(cf.Future[T], Generic[T]):
             self._state = CANCELLED_AND_NOTIFIED
             if self._counters is not None:
                 self._counters.cancelled(running=True)
-            for waiter in self._waiters:
+            for waiter in self._waiter_list or ():
                 waiter.add_cancelled(self)
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()
@@ -323,7 +343,7 @@ class Future(cf.Future[T], Generic[T]):
                     counters.finished(None, running=False)
             self._result = result
             self._state = FINISHED
-            for waiter in self._waiters:
+            for waiter in self._waiter_list or ():
                 waiter.add_result(self)
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()

@@ -22,6 +22,17 @@ def test_gather_results_in_order(executor: BaseExecutor) -> None:
     assert executor.gather(*futures).result(timeout=60) == [i * i for i in range(10)]
 
 
+def test_gather_same_future_twice_fills_both_places(executor: BaseExecutor) -> None:
+    # As asyncio.gather: a future given twice gives its outcome twice.
+    twice = executor.submit(square, 4)
+    other = executor.submit(square, 5)
+    gathered = executor.gather(twice, other, twice)
+    assert gathered.result(timeout=60) == [16, 25, 16]
+    failing = executor.submit(fail_if_negative, -2)
+    both = executor.gather(failing, failing, return_exceptions=True)
+    assert [type(e) for e in both.result(timeout=60)] == [ValueError, ValueError]
+
+
 def test_gather_empty(executor: BaseExecutor) -> None:
     assert executor.gather().result(timeout=0) == []
 

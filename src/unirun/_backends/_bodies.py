@@ -91,7 +91,7 @@ class JobBodies:
         if EAGER:
             job.task = asyncio.current_task()  # started eagerly: not set yet
         try:
-            if not future._start(job.stop):
+            if not future._start(job):  # the job is its own stopper
                 return
             self._running += 1  # self._enter(), inlined
             if self._running == 1:
@@ -124,7 +124,7 @@ class JobBodies:
             if slots is not None and not await self._acquire_slot(future):
                 return
             try:
-                if not future._start(job.stop):
+                if not future._start(job):  # the job is its own stopper
                     return
                 self._enter()
                 try:
@@ -176,7 +176,7 @@ class JobBodies:
             schedule = self._call_soon
             assert schedule is not None
             job.cancel = functools.partial(schedule, scope.cancel)
-            if not future._start(job.stop):
+            if not future._start(job):  # the job is its own stopper
                 return
             limit = job.timeout
             if limit is not None and limit <= 0:

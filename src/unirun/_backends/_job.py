@@ -65,5 +65,8 @@ class Job:
         cancel()
         return True
 
+    #: A job is its Future's stopper itself: no bound method made per task.
+    __call__ = stop
+
     def timed_out(self) -> BaseException:
         return task_timed_out(self.timeout, "cancelled" if self.is_async else "runs on")

@@ -342,12 +342,16 @@ class LoopRunner(JobBodies):
             # wake-up scheduled from another thread runs in that thread's
             # context, where sniffio may name another library.
             context = self._context.copy()  # type: ignore[union-attr]  # attached
-            if sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
+            if loop.get_task_factory() is not None:
+                task = loop.create_task(run, context=context)  # the caller's factory
+            elif sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
                 # On the loop's turn (never inside submit): run it at once, up to
                 # its first real wait; one that never waits costs no turn at all.
                 task = asyncio.Task(run, loop=loop, context=context, eager_start=True)
             else:
-                task = loop.create_task(run, context=context)
+                # What create_task() does with no factory, minus its checks: the
+                # loop runs (this is its thread), and the task has no name.
+                task = asyncio.Task(run, loop=loop, context=context)
             if not task.done():  # it may have run to its end already
                 job.task = task  # how to stop it; it leaves the set as it ends
                 self._tasks.add(task)
