@@ -206,31 +206,36 @@ class TaskCounters:
 
 
 class WorkerClock:
-    """Busy and idle time of one worker, kept by whoever runs its tasks."""
+    """Busy and idle time of one worker, kept by whoever runs its tasks.
 
-    __slots__ = ("_began", "_busy", "name", "since")
+    ``began`` (the ``time.monotonic()`` a task started, or None between tasks)
+    and ``busy`` (seconds of the tasks that ended) are all its state: a hot
+    path may update them in place, as :meth:`begin` and :meth:`end` do.
+    """
+
+    __slots__ = ("began", "busy", "name", "since")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.since = time.monotonic()
-        self._busy = 0.0
-        self._began: float | None = None
+        self.busy = 0.0
+        self.began: float | None = None
 
     def begin(self) -> None:
         """A task starts on this worker."""
-        self._began = time.monotonic()
+        self.began = time.monotonic()
 
     def end(self) -> None:
         """The task ends."""
-        began, self._began = self._began, None
+        began, self.began = self.began, None
         if began is not None:
-            self._busy += time.monotonic() - began
+            self.busy += time.monotonic() - began
 
     def read(self) -> WorkerStatistics:
         """Busy and idle seconds so far (a running task counts as busy)."""
         now = time.monotonic()
-        began = self._began
-        busy = self._busy + (now - began if began is not None else 0.0)
+        began = self.began
+        busy = self.busy + (now - began if began is not None else 0.0)
         return WorkerStatistics(self.name, busy, max(0.0, now - self.since - busy))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextvars
 import threading
+from typing import Any
 
 import anyio
 import pytest
@@ -238,3 +239,29 @@ async def test_cancel_futures_cancels_tasks_made_but_not_yet_run_gh12() -> None:
     assert await running == "first"
     assert [f.cancelled() for f in rest] == [True] * 3
     assert ran == []
+
+
+def test_tasks_go_through_the_loops_task_factory() -> None:
+    # As asyncio.create_task: a loop's task factory (tracing, instrumentation)
+    # makes the task each job runs in.
+    import asyncio
+
+    class Traced(asyncio.Task):  # type: ignore[type-arg]
+        pass
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        return Traced(coro, loop=loop, **kwargs)
+
+    async def main() -> list[bool]:
+        asyncio.get_running_loop().set_task_factory(factory)
+        async with unirun.CoroutineExecutor() as executor:
+            futures = [executor.submit(in_traced_task, Traced) for _ in range(3)]
+            return [await future for future in futures]
+
+    assert asyncio.run(main()) == [True] * 3
+
+
+async def in_traced_task(kind: type) -> bool:
+    import asyncio
+
+    return isinstance(asyncio.current_task(), kind)

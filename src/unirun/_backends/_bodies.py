@@ -19,6 +19,7 @@ import asyncio
 import functools
 import inspect
 import sys
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -93,9 +94,10 @@ class JobBodies:
         try:
             if not future._start(job):  # the job is its own stopper
                 return
-            self._running += 1  # self._enter(), inlined
+            clock = self._clock
+            self._running += 1  # self._enter(), inlined (clock.begin() too)
             if self._running == 1:
-                self._clock.begin()
+                clock.began = monotonic()
             try:
                 result = await fn(*args, **kwargs)
             except asyncio.CancelledError:
@@ -106,9 +108,10 @@ class JobBodies:
             else:
                 future._set_result_if_pending(result)
             finally:
-                self._running -= 1  # self._leave(), inlined
+                self._running -= 1  # self._leave(), inlined (clock.end() too)
                 if not self._running:
-                    self._clock.end()
+                    clock.busy += monotonic() - clock.began  # type: ignore[operator]  # set
+                    clock.began = None
         finally:
             self._tasks.discard(job.task)  # None (run by an eager factory): harmless
             job.future = job.task = None  # no cycle through the Future
