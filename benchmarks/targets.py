@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures as cf
+import contextlib
 import os
 import statistics
 import sys
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 import unirun
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 TIMES = "\u00d7"
 #: Tiny items in the map rows.
@@ -56,6 +57,24 @@ def _interleaved(
         mine.append(ours())
         other.append(theirs())
     return statistics.median(mine), statistics.median(other)
+
+
+@contextlib.contextmanager
+def _one_cpu() -> Iterator[bool]:
+    """Run this thread, and the threads it starts meanwhile, on one CPU.
+
+    Yields False where the platform cannot pin threads.
+    """
+    setter = getattr(os, "sched_setaffinity", None)
+    if setter is None:
+        yield False
+        return
+    allowed = os.sched_getaffinity(0)
+    setter(0, {min(allowed)})
+    try:
+        yield True
+    finally:
+        setter(0, allowed)
 
 
 def _timed(body: Callable[[], object]) -> float:
@@ -130,14 +149,22 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
         count = TASKS // 4
         return _timed(lambda: [ex.submit(fn, 1).result() for _ in range(count)])
 
-    with unirun.CoroutineExecutor() as coroutine, unirun.ThreadExecutor() as thread:
-        round_trips(coroutine, anoop), round_trips(thread, tiny)  # warm
-        from_sync, threads = _interleaved(
-            lambda: round_trips(coroutine, anoop),
-            lambda: round_trips(thread, tiny),
-            repeat,
-        )
-    return [
+    def from_sync_code() -> tuple[float, float]:
+        with (
+            unirun.CoroutineExecutor() as coroutine,
+            unirun.ThreadExecutor() as thread,
+        ):
+            round_trips(coroutine, anoop), round_trips(thread, tiny)  # warm
+            return _interleaved(
+                lambda: round_trips(coroutine, anoop),
+                lambda: round_trips(thread, tiny),
+                repeat,
+            )
+
+    from_sync, threads = from_sync_code()
+    with _one_cpu() as pinned:
+        one_cpu = from_sync_code() if pinned else None
+    rows = [
         (
             "coroutine submit + await, inside async with",
             inside / TASKS,
@@ -153,6 +180,17 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
             "≤ 1",
         ),
     ]
+    if one_cpu is not None:
+        rows.append(
+            (
+                "the same, every thread on one CPU (no cross-CPU wake-ups)",
+                one_cpu[0] / (TASKS // 4),
+                "the thread backend (a plain function)",
+                one_cpu[1] / (TASKS // 4),
+                "-",
+            )
+        )
+    return rows
 
 
 def process_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
@@ -331,11 +369,10 @@ def render(rows: list[tuple[str, float, str, float, str]], meta: str) -> str:
         "thread costs: on a small VM, a thread woken on an idle CPU starts tens of",
         "µs later than one woken on the caller's CPU, and which one it is varies",
         "from run to run (the same thread round trip can read 16 µs in one row",
-        "and 70 µs in another). An event loop is woken through a socket and",
-        "`epoll`, which the kernel tends to place on the other CPU; pinned to one",
-        "CPU (`taskset -c 0`) a coroutine's round trip from sync code measured",
-        "22 µs against the thread backend's 15 µs, and asyncio's own",
-        "`run_coroutine_threadsafe` round trip about 105 µs unpinned.",
+        "and 70 µs in another; asyncio's own `run_coroutine_threadsafe` round",
+        "trip read about 105 µs here). The row with every thread on one CPU",
+        "leaves the kernel's placement out and compares what the two backends",
+        "themselves do per round trip.",
     ]
     return "\n".join(lines) + "\n"
 
