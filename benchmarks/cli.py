@@ -28,8 +28,9 @@ from unirun._cpu import usable_cpus
 from . import plots, report
 from .contenders import CONTENDERS
 from .jobs import Sizing
+from .leftovers import leftovers
 from .peers import version_of
-from .suite import WorkloadResult, leftovers, run_workload
+from .suite import WorkloadResult, run_workload
 from .workloads import WORKLOADS
 
 __all__ = ["main", "parse_args"]

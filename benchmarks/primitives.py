@@ -47,7 +47,8 @@ if __name__ == "__main__" and Path(sys.path[0]).resolve() == ROOT / "benchmarks"
     # worker (which must import the functions it runs by name).
     sys.path[0] = str(ROOT)
 
-from benchmarks.primitives_cli import leftovers, parse_args  # noqa: E402
+from benchmarks.leftovers import leftovers  # noqa: E402
+from benchmarks.primitives_cli import parse_args  # noqa: E402
 from benchmarks.primitives_report import load, machine, markdown, targets  # noqa: E402
 from benchmarks.primitives_timed import (  # noqa: E402
     Group,

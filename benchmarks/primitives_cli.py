@@ -1,29 +1,11 @@
-"""The command line of ``benchmarks/primitives.py`` and its end-of-run check."""
+"""The command line of ``benchmarks/primitives.py``."""
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import threading
-import time
 from pathlib import Path
 
-__all__ = ["leftovers", "parse_args"]
-
-
-def leftovers(grace_s: float = 3.0) -> dict[str, list[str]]:
-    """Threads and child processes still alive (none should be)."""
-    deadline = time.monotonic() + grace_s
-    while True:
-        threads = [
-            t.name
-            for t in threading.enumerate()
-            if t is not threading.main_thread() and t.is_alive()
-        ]
-        children = [p.name for p in multiprocessing.active_children()]
-        if (not threads and not children) or time.monotonic() > deadline:
-            return {"threads": threads, "processes": children}
-        time.sleep(0.05)
+__all__ = ["parse_args"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -13,10 +13,8 @@ makes the cell "failed" and the suite goes on.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import statistics
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -31,7 +29,7 @@ if TYPE_CHECKING:
     from .jobs import Entry, Job, Sizing, Workload
     from .sessions import Api, Chunk, Session
 
-__all__ = ["Cell", "WorkloadResult", "leftovers", "run_workload"]
+__all__ = ["Cell", "WorkloadResult", "run_workload"]
 
 Status = Literal["ok", "skipped", "failed"]
 WARM_DELAY = 0.01
@@ -214,21 +212,3 @@ def run_workload(workload: Workload, sizing: Sizing, repeats: int) -> WorkloadRe
     with workload.prepare(sizing) as job:
         cells = [run_cell(workload.name, e, job, repeats) for e in workload.entries]
     return WorkloadResult(workload, job, cells)
-
-
-def leftovers(grace_s: float = 3.0) -> dict[str, list[str]]:
-    """Return the threads and child processes still alive (none should be).
-
-    Waits up to ``grace_s`` for those that are already on their way out.
-    """
-    deadline = time.monotonic() + grace_s
-    while True:
-        threads = [
-            t.name
-            for t in threading.enumerate()
-            if t is not threading.main_thread() and t.is_alive()
-        ]
-        children = [p.name for p in multiprocessing.active_children()]
-        if (not threads and not children) or time.monotonic() > deadline:
-            return {"threads": threads, "processes": children}
-        time.sleep(0.05)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,8 +12,9 @@ from _auto_tasks import blocks_loop, nap, plus_one, spin_carrying, spin_or_not
 from _tasks import getpid, square, thread_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
+    from unirun._auto.classify import Verdict
     from unirun._types import Backend, Model
 
 
@@ -24,6 +25,21 @@ def auto() -> Iterator[unirun.AutoExecutor]:
         yield executor
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def probed(ex: unirun.AutoExecutor, fn: Callable[..., Any], *args: Any) -> Verdict:
+    """Call ``fn(*args)`` until its GIL test tells (or it was looked at enough);
+    return the verdict."""
+    from unirun._auto.verdicts import RECHECKS
+
+    verdict = None
+    for _ in range(1 + RECHECKS):
+        ex.submit(fn, *args).result(timeout=60)
+        verdict = ex.explain(fn)
+        if verdict is not None and verdict.releases_gil is not None:
+            break
+    assert verdict is not None
+    return verdict
 
 
 def test_executor_factory_returns_auto() -> None:
@@ -158,15 +174,7 @@ def test_process_routed_call_whose_arguments_do_not_pickle_fails_its_future(
 ) -> None:
     # The function pickled when probed; one call's arguments do not: that call
     # fails with TransferError, as on a ProcessExecutor, and the next ones run.
-    from unirun._auto.verdicts import RECHECKS
-
-    verdict = None
-    for _ in range(1 + RECHECKS):
-        auto.submit(spin_carrying, 0.1).result(timeout=60)
-        verdict = auto.explain(spin_carrying)
-        if verdict is not None and verdict.releases_gil is not None:
-            break
-    assert verdict is not None
+    verdict = probed(auto, spin_carrying, 0.1)
     if verdict.backend != "process":
         pytest.skip(f"not routed to processes on this machine: {verdict}")
     future = auto.submit(spin_carrying, 0.0, threading.Lock())
@@ -213,15 +221,7 @@ def test_process_verdict_revised_when_calls_become_tiny(
 
     if usable_cpus() < 2:
         pytest.skip("processes need two usable CPUs")
-    from unirun._auto.verdicts import RECHECKS
-
-    before = None
-    for _ in range(1 + RECHECKS):  # until the GIL test tells, or looked enough
-        auto.submit(spin_or_not, 0.1).result(timeout=60)
-        before = auto.explain(spin_or_not)
-        if before is not None and before.releases_gil is not None:
-            break
-    assert before is not None
+    before = probed(auto, spin_or_not, 0.1)
     if before.backend != "process":
         pytest.skip(f"the machine is too loaded to see parallelism: {before}")
     after = before

@@ -8,46 +8,34 @@ pool let go of everything.
 from __future__ import annotations
 
 import gc
-from typing import Any
+
+import pytest
 
 import unirun
 
 
-def _release_everything(processes: Any, manager: Any, call_queue: Any) -> None:
+@pytest.mark.parametrize("let_go", ["shutdown(wait=False)", "del executor"])
+def test_pool_lets_go_of_manager_workers_and_queue(let_go: str) -> None:
+    executor: unirun.ProcessExecutor | None = unirun.ProcessExecutor(max_workers=3)
+    assert executor is not None
+    results = executor.map(abs, range(-5, 5))
+    processes = executor._processes
+    call_queue = executor._call_queue
+    manager = executor._executor_manager_thread
+    assert manager is not None  # started by the map
+    if let_go == "del executor":
+        # The queue holds nothing that keeps the executor alive: collecting
+        # it shuts the pool down.
+        executor = None
+        gc.collect()
+    else:
+        executor.shutdown(wait=False)
     manager.join()
     for process in processes.values():
         process.join()
     call_queue.join_thread()
-
-
-def test_shutdown_without_wait_lets_go_of_manager_workers_and_queue() -> None:
-    executor = unirun.ProcessExecutor(max_workers=3)
-    results = executor.map(abs, range(-5, 5))
-    processes = executor._processes
-    call_queue = executor._call_queue
-    manager = executor._executor_manager_thread
-    assert manager is not None  # started by the map
-    executor.shutdown(wait=False)
-    _release_everything(processes, manager, call_queue)
     assert not manager.is_alive()
     assert processes
-    assert all(p.exitcode is not None for p in processes.values())
-    assert list(results) == [abs(v) for v in range(-5, 5)]
-
-
-def test_a_dropped_executor_lets_go_of_manager_workers_and_queue() -> None:
-    executor = unirun.ProcessExecutor(max_workers=3)
-    results = executor.map(abs, range(-5, 5))
-    processes = executor._processes
-    call_queue = executor._call_queue
-    manager = executor._executor_manager_thread
-    assert manager is not None  # started by the map
-    del executor
-    gc.collect()
-    # The queue holds nothing that keeps the executor alive: collecting it
-    # shut the pool down, so all of these end.
-    _release_everything(processes, manager, call_queue)
-    assert not manager.is_alive()
     assert all(p.exitcode is not None for p in processes.values())
     assert list(results) == [abs(v) for v in range(-5, 5)]
 
