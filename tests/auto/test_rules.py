@@ -108,6 +108,12 @@ TABLE: list[tuple[str, Facts, Costs, str | Need, bool | None, str]] = [
      Need.PROCESS_COST, None, ""),
     ("releases, nothing needed", facts(0.1, 1.0, 0.9, transferable=None),
      UNMEASURED, "thread", True, "releases the GIL"),
+    # Below what a round trip as cheap as a thread hand-off would need (2 x
+    # 50 us x 2): processes never pay, and none is started to measure it.
+    ("starved sleep reads mixed, round trip unmeasured", facts(30e-6, 0.3),
+     UNMEASURED, "thread", None, "mostly waits"),
+    ("pure Python below any round trip, unmeasured", facts(150e-6, 1.0),
+     UNMEASURED, "thread", False, "more than a thread hand-off"),
 ]  # fmt: skip
 
 

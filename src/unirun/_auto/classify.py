@@ -305,11 +305,15 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             f"({_fmt(costs.thread_s)}), so it runs where it is called",
         )
     parallel = costs.cpus >= 2 and not costs.free_threaded
+    # A process round trip never costs less than a thread hand-off: a call
+    # whose CPU is below what that would need never pays for processes, and
+    # no process pool is started to measure what it costs.
+    may_pay = parallel and facts.cpu_s >= _process_threshold(costs, costs.thread_s)
     if (
         not cpu_bound
         and facts.busy >= MIXED_MIN
         and releases is not True
-        and parallel
+        and may_pay
         and facts.transferable is not False
     ):
         if facts.transferable is None:
@@ -363,6 +367,13 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             "thread",
             f"it is CPU-bound and {holds}, but only one CPU is usable (or no "
             f"worker process can start), so processes cannot run it faster{stays}",
+        )
+    if not may_pay:
+        return verdict(
+            "thread",
+            f"it is CPU-bound and {holds}, but one call ({wall}) is too short "
+            f"to pay for a process round trip (more than a thread hand-off, "
+            f"{_fmt(costs.thread_s)} here){stays}",
         )
     if facts.transferable is None:
         return Need.TRANSFER
