@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -198,4 +199,34 @@ def test_routed_map_cancelled_by_shutdown_ends_in_cancellation(
     route.cancel = True
     with pytest.raises(cf.CancelledError):
         run_map(route, list(range(5)))
+    assert route.reserved == 0
+
+
+def test_probe_ending_after_shutdown_cancels_the_rest_never_refuses(
+    pool: unirun.ThreadExecutor,
+) -> None:
+    # The probe of a map whose function is still unsettled ends after a
+    # shutdown with cancel_futures began (the pools refuse new calls): the rest
+    # is cancelled, as by shutdown, not sent to a pool that refuses it.
+    route = FakeRoute(pool, MapPlan.THREAD, settle_after=10**6)
+    entered, release = threading.Event(), threading.Event()
+
+    def first_waits(x: int) -> int:
+        if x == 0:
+            entered.set()
+            release.wait(60)
+        return x + 1
+
+    routed = RoutedMap(route, first_waits, [(x,) for x in range(5)], NO_OPTIONS, None)
+    iterator: MapIterator[Any] = MapIterator.of_batches(
+        routed, end_time=None, keep_alive=route, progress=None, total=None
+    )
+    assert entered.wait(60)
+    route.cancel = True  # AutoExecutor.shutdown(cancel_futures=True), then:
+    pool.shutdown(wait=False, cancel_futures=True)  # the pools refuse new calls
+    release.set()
+    assert next(iterator) == 1  # the probe's own result
+    with pytest.raises(cf.CancelledError):
+        next(iterator)
+    assert route.dispatched == [(0,)]
     assert route.reserved == 0

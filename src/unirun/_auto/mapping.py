@@ -213,6 +213,7 @@ class RoutedMap:
                 not self._route.settled(self._fn)
                 and rest < min(len(self._items) - 1, MAP_PROBES)
                 and not self._closed
+                and not self._route.cancelling  # else: the rest is cancelled
             ):
                 # The verdict asked for another look (the GIL test could not
                 # tell): the next item is probed before the rest go.

@@ -250,12 +250,18 @@ class Pools:
         return cost
 
     def _measure_process(self) -> float:
+        pool = None
         try:
             pool = self.process()
             pool._submit(_noop, (), {}, NO_OPTIONS).result()  # start a worker
             self.measurements += 1
             return self._round_trip(pool)
         except Exception:
+            if pool is not None and pool._shutdown:
+                # The executor is closing (shutdown with cancel_futures shuts
+                # the pools to new calls): nothing goes to processes any more,
+                # and nothing is wrong with them.
+                return float("inf")
             # No worker process can start here (e.g. a __main__ without the
             # `if __name__ == "__main__":` guard): never route to processes.
             _LOGGER.warning(
