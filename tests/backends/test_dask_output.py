@@ -256,3 +256,51 @@ def test_a_script_sees_its_workers_output_and_capped_threads(tmp_path: Path) -> 
     assert at_import == str(max(1, usable_cpus() // 2))
     # Formatted by this process's handler, with the worker's pid.
     assert f"app.script|{pid}|working in {pid}" in done.stderr.splitlines()
+    # The embedded cluster's own scheduler and nannies, here, stay quiet, as
+    # LocalCluster's silence_logs means, though the root logger is at INFO.
+    dask_lines = [x for x in done.stderr.splitlines() if x.startswith("distributed")]
+    assert dask_lines == []
+
+
+class _Cluster:
+    """Stands for an embedded cluster in the logging hold's bookkeeping."""
+
+
+def test_the_hold_on_dasks_records_ends_with_the_last_cluster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from unirun._backends._dask.cluster import _HUSH
+
+    logger = logging.getLogger("distributed")
+    monkeypatch.setattr(logger, "handlers", [])  # the root logger's handlers serve it
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    first, second = _Cluster(), _Cluster()
+    assert _HUSH.acquire(logging.WARNING)
+    _HUSH.adopt(first)
+    assert _HUSH.acquire("error")
+    _HUSH.adopt(second)
+    assert logger.level == logging.ERROR
+    _HUSH.release(first)
+    _HUSH.release(first)  # a second close of the same cluster changes nothing
+    assert logger.level == logging.ERROR
+    _HUSH.release(second)
+    assert logger.level == logging.INFO
+    # silence_logs=False asks for nothing; Dask's own handler needs no help.
+    assert not _HUSH.acquire(False)
+    monkeypatch.setattr(logger, "handlers", [logging.StreamHandler()])
+    assert not _HUSH.acquire(logging.WARNING)
+    assert logger.level == logging.INFO
+
+
+def test_a_level_set_while_held_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unirun._backends._dask.cluster import _HUSH
+
+    logger = logging.getLogger("distributed")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    cluster = _Cluster()
+    assert _HUSH.acquire(logging.WARNING)
+    _HUSH.adopt(cluster)
+    logger.setLevel(logging.DEBUG)  # the application wants Dask's records after all
+    _HUSH.release(cluster)
+    assert logger.level == logging.DEBUG

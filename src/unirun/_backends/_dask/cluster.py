@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -64,10 +65,14 @@ def close_owned(
     client: distributed.Client | None, cluster: distributed.LocalCluster | None
 ) -> None:
     """Close the client and the cluster an executor opened itself."""
-    if client is not None:
-        client.close()
-    if cluster is not None:
-        cluster.close()
+    try:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    finally:
+        if cluster is not None:
+            _HUSH.release(cluster)
 
 
 def open_embedded(
@@ -101,15 +106,23 @@ def open_embedded(
         # addresses are not hosts: 127.0.0.1 would fail the scheduler's start.
         del options["host"]
     threads = _native_threads(native_threads, options.get("n_workers") or 1)
-    if processes:
-        with _spawn_environment(threads, options.get("env")):
+    hushed = _HUSH.acquire(options.get("silence_logs", logging.WARNING))
+    try:
+        if processes:
+            with _spawn_environment(threads, options.get("env")):
+                cluster = distributed.LocalCluster(**options)
+        else:  # workers in this process: no environment of their own
             cluster = distributed.LocalCluster(**options)
-    else:  # workers in this process: no environment of their own
-        cluster = distributed.LocalCluster(**options)
+    except BaseException:
+        if hushed:
+            _HUSH.release(None)
+        raise
+    if hushed:
+        _HUSH.adopt(cluster)
     try:
         client = distributed.Client(cluster, set_as_default=False)
     except BaseException:
-        cluster.close()
+        close_owned(None, cluster)
         raise
     if forward_output and processes:  # workers in this process print here anyway
         try:
@@ -174,3 +187,72 @@ def _levels() -> dict[str, int]:
     }
     levels[""] = logging.root.level
     return levels
+
+
+class _Hush:
+    """Holds Dask's own records in this process under ``silence_logs``.
+
+    ``LocalCluster(silence_logs=...)`` quietens the stream handler Dask gives
+    the ``distributed`` logger. Dask gives it none when the root logger already
+    had handlers (``logging.basicConfig`` before the executor): its scheduler
+    and nannies, which run in this process, then log every connection and every
+    step of a shutdown (with a traceback or two) to the application's handlers.
+    Then the logger's own level is raised instead, while any embedded cluster
+    that asked is open, and is given back when the last one closes, unless
+    someone set another level meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clusters: set[int] = set()
+        self._count = 0
+        self._before = logging.NOTSET
+        self._level = logging.NOTSET
+
+    def acquire(self, silence: object) -> bool:
+        """Raise the level to ``silence`` if Dask's own handler will not; say if so."""
+        level = _level_of(silence)
+        logger = logging.getLogger("distributed")
+        if level is None or logger.handlers:
+            return False  # nothing asked, or Dask's handler does it
+        with self._lock:
+            if self._count == 0:
+                self._before = logger.level
+                self._level = max(level, logger.level)
+            else:
+                self._level = max(self._level, level)
+            self._count += 1
+            logger.setLevel(self._level)
+        return True
+
+    def adopt(self, cluster: object) -> None:
+        """The hold just acquired ends when ``cluster`` is released."""
+        with self._lock:
+            self._clusters.add(id(cluster))
+
+    def release(self, cluster: object | None) -> None:
+        """End the hold of ``cluster`` (``None``: of one never adopted)."""
+        with self._lock:
+            if cluster is not None:
+                if id(cluster) not in self._clusters:
+                    return
+                self._clusters.discard(id(cluster))
+            self._count -= 1
+            logger = logging.getLogger("distributed")
+            if self._count == 0 and logger.level == self._level:
+                logger.setLevel(self._before)
+
+
+def _level_of(silence: object) -> int | None:
+    """The level ``silence_logs`` names; ``None`` for no silencing."""
+    if not silence:
+        return None
+    if isinstance(silence, str):
+        level = logging.getLevelName(silence.upper())
+        return level if isinstance(level, int) else None
+    if isinstance(silence, int):
+        return silence
+    return None
+
+
+_HUSH = _Hush()
