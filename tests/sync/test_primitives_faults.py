@@ -51,6 +51,7 @@ def run_script(tmp_path: Path, source: str, *args: str) -> str:
         pytest.fail(f"the script hung; its output so far: {expired.stdout!r}")
     assert done.returncode == 0, done.stderr
     assert "leak" not in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
     return done.stdout
 
 
@@ -257,3 +258,53 @@ def test_ctrl_c_in_a_condition_or_barrier_wait_leaves_them_whole(kind: str) -> N
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         ex.shutdown()
+
+
+DOORBELL_SCRIPT = """
+import gc, os, re, signal, sys, threading
+import unirun
+
+def wait_and_die(condition, started, moment):
+    from multiprocessing import resource_tracker
+    from unirun._sync import doorbells
+
+    def stop(*args):
+        started.put(os.getpid())
+        threading.Event().wait()  # killed here, the condition's mutex held
+
+    if moment == "counted":  # before the slot's doorbell is made
+        doorbells.Doorbells.drain = stop
+    elif moment == "made":  # made, before the resource tracker hears of it
+        resource_tracker.register = stop
+    else:  # made and registered
+        drain = doorbells.Doorbells.drain
+        doorbells.Doorbells.drain = lambda *args: (drain(*args), stop())
+    with condition:
+        condition.wait()
+
+if __name__ == "__main__":
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        condition = ex.Condition(ex.Lock())
+        started = ex.Queue()
+        future = ex.submit(wait_and_die, condition, started, sys.argv[1])
+        os.kill(started.get(timeout=60), signal.SIGKILL)
+        assert isinstance(future.exception(timeout=60), unirun.WorkerCrashedError)
+        del condition
+        gc.collect()  # its creator removes its doorbells now
+        mine = re.compile(rf"sem[.]unirun-{os.getpid()}-[0-9a-f]+[.][0-9]+$")
+        doorbells = [name for name in os.listdir("/dev/shm") if mine.match(name)]
+        assert not doorbells, doorbells
+    print("done")
+"""
+
+
+@pytest.mark.parametrize("moment", ["counted", "made", "registered"])
+def test_a_waiter_killed_as_its_doorbell_is_made_leaks_nothing(
+    tmp_path: Path, moment: str
+) -> None:
+    """A waiter killed just after making its slot's doorbell left it behind (for
+    the resource tracker, which warned of a leaked semaphore at exit, or for
+    good if it was not registered yet); nor may the tracker be told to forget a
+    name it never had, which it reports with a traceback."""
+    out = run_script(tmp_path, DOORBELL_SCRIPT, moment)
+    assert out.splitlines()[-1] == "done"

@@ -213,9 +213,11 @@ class Monitor:
         )
         if slot == _MOST_WAITERS:
             slot = self._reclaim()
-        self._bells.drain(slot)  # made now if new; rings left by a dead waiter go
         if slot >= head[_BELLS]:
+            # Counted before it is made: a waiter killed in between leaves a
+            # doorbell that the primitive's creator still removes.
             head[_BELLS] = slot + 1
+        self._bells.drain(slot)  # made now if new; rings left by a dead waiter go
         base = _SLOT_WORDS * slot
         slots[base + _PID] = os.getpid()
         slots[base + _CONDITION] = condition

@@ -50,7 +50,7 @@ class Owned:
 
     __slots__ = ("__weakref__",)
 
-    _retired: ClassVar[list[tuple[str, str]]] = []
+    _retired: ClassVar[list[tuple[str, str, bool]]] = []
 
     def __init__(self, semaphores: list[str], files: list[str]) -> None:
         self.forget_retired()
@@ -67,8 +67,16 @@ class Owned:
         files: list[str],
         tracked: list[tuple[str, str]],
         pid: int,
+        *,
+        unsure: bool = False,
     ) -> None:
-        """Remove the resources (in process ``pid`` only) and tell the tracker."""
+        """Remove the resources (in process ``pid`` only) and tell the tracker.
+
+        ``unsure``: some of ``tracked`` may never have reached the tracker (their
+        maker was killed before it registered them). Each is registered again
+        first, which changes nothing for one it has, so that it never hears of
+        a name to forget that it does not know (it prints a ``KeyError``).
+        """
         if os.getpid() != pid:
             return
         for name in semaphores:
@@ -77,20 +85,27 @@ class Owned:
         for path in files:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        retired = [(name, rtype, unsure) for name, rtype in tracked]
         lock = getattr(resource_tracker._resource_tracker, "_lock", None)
         is_owned = getattr(lock, "_is_owned", None)
         if is_owned is None or is_owned():  # this finalizer interrupted it
-            cls._retired.extend(tracked)  # list.extend is atomic: safe here
+            cls._retired.extend(retired)  # list.extend is atomic: safe here
         else:
             cls.forget_retired()
-            for name, rtype in tracked:
-                resource_tracker.unregister(name, rtype)
+            for entry in retired:
+                _forget(*entry)
 
     @classmethod
     def forget_retired(cls) -> None:
         """Tell the resource tracker of removals it has not heard of yet."""
         while cls._retired:
-            resource_tracker.unregister(*cls._retired.pop())
+            _forget(*cls._retired.pop())
+
+
+def _forget(name: str, rtype: str, unsure: bool) -> None:
+    if unsure:
+        resource_tracker.register(name, rtype)
+    resource_tracker.unregister(name, rtype)
 
 
 atexit.register(Owned.forget_retired)
