@@ -187,7 +187,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        check_callable(fn)
+        if not callable(fn):  # check_callable(fn), inlined: once per task
+            check_callable(fn)  # type: ignore[unreachable]  # typed, not checked
         counters = self._counters
         lock = self._shutdown_lock
         lock.acquire()  # not `with`: once per task, and cheaper
@@ -202,12 +203,16 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             try:
                 if registry is None:
                     return self._schedule(fn, args, kwargs, options)
-                with registry.lock:
+                exiting = registry.lock
+                exiting.acquire()
+                try:
                     if registry.exiting:
                         raise RuntimeError(
                             "cannot schedule new futures after interpreter shutdown"
                         )
                     return self._schedule(fn, args, kwargs, options)
+                finally:
+                    exiting.release()
             except BaseException:
                 if counting:
                     counters.unsubmitted()
