@@ -158,3 +158,45 @@ def test_shutdown_never_refuses_an_accepted_call_gh12(wait: bool, cancel: bool) 
     except cf.CancelledError:
         assert cancel
     ex.shutdown(wait=True)
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["run", "cancel"])
+def test_known_coroutines_racing_shutdown_run_or_are_refused(cancel: bool) -> None:
+    # A coroutine seen before skips the front's lock on its way to the coroutine
+    # pool. Threads submitting it while shutdown() runs each get a future that
+    # ends (run, or cancelled by cancel_futures) or the shutdown RuntimeError:
+    # nothing accepted is lost, and nothing is accepted once shutdown returns.
+    ex = unirun.AutoExecutor()
+    assert ex.submit(async_nap, 0.0).result(timeout=60) == 0.0  # known from now
+    start = threading.Barrier(5)
+    accepted: list[cf.Future[float]] = []
+    refused: list[BaseException] = []
+    guard = threading.Lock()
+
+    def submit_many() -> None:
+        start.wait(timeout=60)
+        for _ in range(300):
+            try:
+                future = ex.submit(async_nap, 0.0)
+            except RuntimeError as exc:
+                with guard:
+                    refused.append(exc)
+                return
+            with guard:
+                accepted.append(future)
+
+    threads = [threading.Thread(target=submit_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    start.wait(timeout=60)
+    ex.shutdown(wait=True, cancel_futures=cancel)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        ex.submit(async_nap, 0.0)
+    for thread in threads:
+        thread.join(timeout=60)
+    for future in accepted:
+        try:
+            assert future.result(timeout=60) == 0.0
+        except cf.CancelledError:
+            assert cancel
+    assert all("after shutdown" in str(exc) for exc in refused)

@@ -25,6 +25,7 @@ from .verdicts import CACHE_SIZE, cached, key_of
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from .._backends.coroutine import CoroutineExecutor
     from .._future import Future
     from .._options import TaskOptions
     from .pools import Pools
@@ -55,6 +56,7 @@ class CoroutinePath:
 
     def __init__(self, pools: Pools) -> None:
         self._pools = pools
+        self._pool: CoroutineExecutor | None = None  # once made, never replaced
         self._lock = threading.Lock()
         self._entries: dict[Any, _Entry] = {}
         # Functions seen before, by the function itself: the fast path.
@@ -84,10 +86,16 @@ class CoroutinePath:
             return None
         if known is None:
             return None
-        known.calls += 1
-        if known.blocks_loop or known.suspect or known.calls % TIME_EVERY == 0:
+        calls = known.calls = known.calls + 1
+        pool = self._pool
+        if (
+            pool is None
+            or known.blocks_loop
+            or known.suspect
+            or calls % TIME_EVERY == 0
+        ):
             return self._submit(known, fn, args, kwargs, options, counted=True)
-        return self._pools.coroutine()._submit(fn, args, kwargs, options)
+        return pool._submit(fn, args, kwargs, options)
 
     def submit(
         self,
@@ -127,7 +135,7 @@ class CoroutinePath:
             if not counted:
                 entry.calls += 1
             timed = detailed or entry.calls % TIME_EVERY == 0
-        pool = self._pools.coroutine()
+        pool = self._pool = self._pools.coroutine()
         if not timed:
             return pool._submit(fn, args, kwargs, options)
 

@@ -155,6 +155,23 @@ class AutoExecutor(BaseExecutor):
         if backend == "dask" and not self._router.pools.has_cluster:
             self._router.pools.cluster()  # raises ValueError, saying why
 
+    def _submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        # An async def seen before goes straight to the coroutine pool, whose own
+        # submit checks (under its lock) that it is open: this front's lock
+        # guards the routing state, which such a call never touches. A call
+        # racing shutdown() is refused by the closed pool, with the same error.
+        if not self._shutdown and options.backend is None:
+            future = self._router.coroutines.submit_known(fn, args, kwargs, options)
+            if future is not None:
+                return future
+        return super()._submit(fn, args, kwargs, options)
+
     def _schedule(
         self,
         fn: Callable[..., Any],

@@ -113,10 +113,7 @@ class Router:
         """Route one call; return its Future."""
         if options.backend is not None:
             return self.run_on(options.backend, fn, args, kwargs, options)
-        future = self.coroutines.submit_known(fn, args, kwargs, options)
-        if future is not None:
-            return future
-        if is_async_callable(fn):
+        if is_async_callable(fn):  # (one seen before took the front's fast path)
             return self.coroutines.submit(fn, args, kwargs, options)
         self.pools.thread_cost()
         admitted = self.verdicts.admit(fn, args, kwargs, options)
