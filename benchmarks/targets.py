@@ -20,7 +20,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# As in run.py: the repository root instead of benchmarks/ on the path, so that
+# `benchmarks` imports as a package here and in every worker.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
 import unirun
+from benchmarks import tasks
+from benchmarks.coldstart import cold_map
+from unirun._cpu import usable_cpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -334,6 +342,34 @@ def cold_rows() -> list[tuple[str, float, str, float, str]]:
     return rows
 
 
+def cold_map_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
+    """A new executor's first map of GIL-releasing calls: auto against threads.
+
+    Creation, auto's probe and classification, the map and the shutdown are all
+    timed (as in ``benchmarks/coldstart.py``).
+    """
+    block = 8 << 20  # one ~8 ms SHA-256 per task, the GIL released
+    count = 4 * usable_cpus()
+    items = [(i % 4, block, 1) for i in range(count)]
+    digests = {seed: tasks.hash_rounds(seed, block, 1) for seed in range(4)}
+    expected = [digests[seed] for seed, _, _ in items]
+    auto, thread = _interleaved(
+        lambda: cold_map("auto", items, expected),
+        lambda: cold_map("thread", items, expected),
+        repeat,
+    )
+    return [
+        (
+            f"first map of {count} SHA-256 calls of 8 MiB (GIL released) on a new "
+            "auto executor",
+            auto,
+            "the same on a new thread executor",
+            thread,
+            "≤ 2",
+        )
+    ]
+
+
 # -- the page ------------------------------------------------------------------------
 
 
@@ -391,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         *global_rows(max(1, args.repeat // 2)),
         *numpy_rows(max(1, args.repeat // 2)),
         *cold_rows(),
+        *cold_map_rows(args.repeat),
     ]
     after = os.getloadavg()[0]
     meta = (
