@@ -8,8 +8,6 @@ own in a background thread; see ``_loop.py`` for the data flow.
 from __future__ import annotations
 
 import weakref
-from inspect import CO_COROUTINE
-from types import FunctionType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._base import BaseExecutor
@@ -104,11 +102,9 @@ class CoroutineExecutor(BaseExecutor):
         options: TaskOptions,
     ) -> Future[Any]:
         future: Future[Any] = Future(None, self._counters)  # _new_future(), inlined
-        if type(fn) is FunctionType and not fn.__dict__:
-            is_async = bool(fn.__code__.co_flags & CO_COROUTINE)
-        else:
-            is_async = is_async_callable(fn)
-        self._runner.submit(Job(future, fn, args, kwargs, options.timeout, is_async))
+        self._runner.submit(
+            Job(future, fn, args, kwargs, options.timeout, is_async_callable(fn))
+        )
         return future
 
     def _in_own_task(self) -> bool:
