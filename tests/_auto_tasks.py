@@ -108,3 +108,9 @@ async def loop_thread() -> int:
 def spin_in(cpu_s: float) -> tuple[float, int]:
     """Like :func:`spin`; also return the process id of where it ran."""
     return spin(cpu_s), os.getpid()
+
+
+def nap_in(seconds: float) -> int:
+    """Sleep ``seconds``; return the process id of where it ran."""
+    time.sleep(seconds)
+    return os.getpid()

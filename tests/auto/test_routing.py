@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import unirun
-from _auto_tasks import blocks_loop, nap, plus_one, spin_carrying, spin_or_not
+from _auto_tasks import (
+    blocks_loop,
+    nap,
+    nap_in,
+    plus_one,
+    spin_carrying,
+    spin_or_not,
+)
 from _tasks import getpid, square, thread_name
 
 if TYPE_CHECKING:
@@ -232,3 +239,42 @@ def test_process_verdict_revised_when_calls_become_tiny(
             break
     assert after.backend in ("inline", "thread"), after
     assert after.samples > before.samples
+
+
+def test_a_first_compute_and_wait_reading_is_checked_before_processes_gh13(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A first call that read as computing and waiting (an HTTP request's first
+    # call, paying for its imports) sent every call to a few worker processes.
+    # Now the first call held behind that probe is probed again, and the rest
+    # wait for its reading: here it confirms, so they run on processes.
+    import os
+
+    from unirun._auto.classify import Verdict
+
+    readings: list[int] = []
+    submitted = threading.Event()
+
+    def scripted(facts: Any, costs: Any) -> Verdict:
+        readings.append(facts.samples)  # the monitor may read a probe early too
+        if facts.samples == 1:
+            assert submitted.wait(60)  # every other call is held meanwhile
+            return Verdict(
+                "thread", "a first reading", 0.05, 0.015, 0.3, 0.3, None, True, 1,
+                provisional=True,
+            )  # fmt: skip
+        return Verdict("process", "read twice", 0.05, 0.015, 0.3, 0.3, None, True, 2)
+
+    monkeypatch.setattr("unirun._auto.verdicts.classify", scripted)
+    with unirun.AutoExecutor(max_workers=2) as ex:
+        futures = [ex.submit(nap_in, 0.05) for _ in range(5)]
+        submitted.set()
+        pids = [f.result(timeout=60) for f in futures]
+        verdict = ex.explain(nap_in)
+    here = os.getpid()
+    assert sorted(set(readings)) == [1, 2]  # two probes, each alone
+    assert pids[:2] == [here, here]  # both probes ran on threads here
+    assert here not in pids[2:], pids  # the rest waited for the second reading
+    assert verdict is not None
+    assert verdict.backend == "process"
+    assert not verdict.provisional

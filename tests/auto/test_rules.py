@@ -67,6 +67,10 @@ TABLE: list[tuple[str, Facts, Costs, str | Need, bool | None, str]] = [
      "mostly waits"),
     ("compute and wait", facts(0.003, 0.3, None), TWO, "process", None,
      "waits the rest"),
+    ("compute and wait, a first reading", facts(0.003, 0.3, None, recheck=True),
+     TWO, "thread", None, "until a second call confirms"),
+    ("compute and wait, read twice", replace(facts(0.003, 0.3, None, recheck=True),
+     samples=2), TWO, "process", None, "waits the rest"),
     ("compute and wait, one CPU", facts(0.003, 0.3), ONE_CPU, "thread", None,
      "mostly waits"),
     ("compute and wait, short", facts(0.0005, 0.3), TWO, "thread", None,
@@ -138,6 +142,8 @@ def test_classify_table(
     assert result.backend == expected, result.reason
     assert result.releases_gil is releases
     assert words in result.reason
+    # Only a verdict that waits for a later probe's reading says so.
+    assert result.provisional is ("runs on threads until a" in result.reason)
     assert classify(given, costs) == result  # pure: same facts, same verdict
 
 

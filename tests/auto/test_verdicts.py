@@ -11,14 +11,14 @@ import pytest
 from _auto_tasks import nap, plus_one, spin, wait_for_event
 from unirun._auto.classify import Need, Verdict, classify
 from unirun._auto.pools import Pools
+from unirun._auto.profiling import ProbeSample
+from unirun._auto.revisions import measured, watch_inline
 from unirun._auto.verdicts import (
     Entry,
     Held,
     Verdicts,
     key_of,
-    measured,
     transferable,
-    watch_inline,
 )
 from unirun._future import Future
 from unirun._options import NO_OPTIONS
@@ -273,3 +273,44 @@ def test_a_stale_thread_verdict_routes_calls_while_it_is_probed_again_gh13(
     verdicts.wait_idle()
     if held:
         assert meanwhile.result(timeout=60) == 2  # type: ignore[union-attr]
+
+
+def current(entry: Entry) -> Verdict | None:
+    """The entry's verdict now (read through a call: a decision changes it)."""
+    return entry.verdict
+
+
+def _sample(wall_s: float, cpu_s: float) -> ProbeSample:
+    return ProbeSample(
+        wall_s=wall_s, cpu_s=cpu_s, wait_s=0.0, others_cpu_s=0.0, window=None
+    )
+
+
+@pytest.mark.parametrize(
+    ("second_cpu_s", "settles_on"),
+    [(0.0009, "thread"), (0.004, "process")],
+    ids=["a waiting call read high once", "compute-and-wait read twice"],
+)
+def test_compute_and_wait_needs_two_readings_before_processes_gh13(
+    verdicts: Verdicts, pools: Pools, second_cpu_s: float, settles_on: str
+) -> None:
+    # An HTTP request of 25 ms whose first call read 4 ms of CPU (16%: its
+    # set-up, or a busy moment) went to processes, where a few workers waited
+    # on the server in turn: 3x slower than threads. One reading is not enough.
+    from unirun._auto.verdicts import CallProbe
+
+    pools.process_s = 1e-4
+    entry = Entry()
+    first = CallProbe(entry, nap, (0.025,), {})
+    verdicts._decide(first, _sample(0.025, 0.004))
+    assert entry.verdict is not None
+    assert entry.verdict.backend == "thread", entry.verdict.reason
+    assert entry.verdict.provisional
+    assert entry.stale  # the next call is a probe
+    second = CallProbe(entry, nap, (0.025,), {})
+    verdicts._decide(second, _sample(0.025, second_cpu_s))
+    settled = current(entry)
+    assert settled is not None
+    assert settled.backend == settles_on, settled.reason
+    assert not settled.provisional
+    assert settled.samples == 2

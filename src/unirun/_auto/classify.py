@@ -5,7 +5,8 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
 1. the call returned an awaitable                        -> coroutine
 2. one call costs less than half a thread hand-off       -> inline
 3. computes 15-50% holding the GIL, waits the rest,
-   and its CPU per call pays for a process round trip    -> process
+   and its CPU per call pays for a process round trip,
+   read so by two probes (after one: thread, for now)    -> process
 4. it mostly waits (busy share < BUSY_MIN)               -> thread
 5. CPU-bound on a free-threaded interpreter              -> thread
 6. CPU-bound and releases the GIL (free share >= 0.5)    -> thread
@@ -118,6 +119,9 @@ class Verdict:
         transferable: whether the call pickles for a process; ``None`` if it did
             not matter.
         samples: how many calls were measured.
+        provisional: a later call is measured again before the verdict
+            settles (one reading was not enough to tell); calls follow this
+            verdict meanwhile.
     """
 
     backend: Backend
@@ -129,6 +133,7 @@ class Verdict:
     releases_gil: bool | None
     transferable: bool | None
     samples: int
+    provisional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +179,9 @@ class Facts:
         transferable: whether it pickles; ``None`` until checked.
         transfer_error: why it does not pickle.
         samples: how many calls were measured.
-        recheck: a later probe will look at the GIL again if this one could
-            not tell.
+        recheck: a later probe may look again: at the GIL, if this one could
+            not tell, or at a call this first probe read as computing and
+            waiting (rule 3 needs two such readings).
     """
 
     wall_s: float
@@ -273,7 +279,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     share = facts.free_share
     releases = None if share is None else share >= FREE_MIN
 
-    def verdict(backend: Backend, reason: str) -> Verdict:
+    def verdict(backend: Backend, reason: str, provisional: bool = False) -> Verdict:
         return Verdict(
             backend=backend,
             reason=reason,
@@ -284,6 +290,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             releases_gil=releases if cpu_bound else None,
             transferable=facts.transferable,
             samples=facts.samples,
+            provisional=provisional,
         )
 
     holds = (
@@ -321,11 +328,24 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
         if costs.process_s is None:
             return Need.PROCESS_COST
         if facts.cpu_s >= _process_threshold(costs, costs.process_s):
+            reading = (
+                f"it computes {facts.busy:.0%} of the time while holding the GIL "
+                f"({_fmt(facts.cpu_s)} per call) and waits the rest"
+            )
+            if facts.recheck and facts.samples < 2:
+                # A first call's set-up, or a moment of contention, can read a
+                # waiting call (an HTTP request) as this; on processes it would
+                # then wait with a few workers instead of many threads.
+                return verdict(
+                    "thread",
+                    f"{reading}; it runs on threads until a second call confirms "
+                    "that reading",
+                    provisional=True,
+                )
             return verdict(
                 "process",
-                f"it computes {facts.busy:.0%} of the time while holding the GIL "
-                f"({_fmt(facts.cpu_s)} per call) and waits the rest, so processes "
-                "run the computing parts in parallel and overlap the waits",
+                f"{reading}, so processes run the computing parts in parallel "
+                "and overlap the waits",
             )
     if not cpu_bound:
         return verdict(
@@ -350,6 +370,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             "thread",
             f"it is CPU-bound and {holds}; it runs on threads until a later "
             "call's GIL test tells",
+            provisional=True,
         )
     stays = ""  # why the cluster does not take it, said in a local verdict
     if costs.cluster and facts.transferable is not False:

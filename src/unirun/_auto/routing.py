@@ -24,7 +24,8 @@ from .._future import Future, chain
 from .classify import BUSY_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath, await_call
 from .mapping import MapPlan, plan_map
-from .verdicts import Verdicts, measured, watch_inline, watch_process
+from .revisions import measured, watch_inline, watch_process
+from .verdicts import Verdicts
 
 if TYPE_CHECKING:
     from collections.abc import Callable

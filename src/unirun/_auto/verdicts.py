@@ -21,7 +21,6 @@ import concurrent.futures as cf
 import dataclasses
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import describe
@@ -54,15 +53,6 @@ _LOGGER = logging.getLogger("unirun")
 
 E = TypeVar("E")
 
-#: An inline call this many times over the inline limit sends the callable back
-#: to probing (its cost depends on its arguments).
-REVISE_INLINE = 20.0
-#: A thread-routed call this many times longer than its verdict's call, and
-#: CPU-bound, sends the callable back to probing.
-REVISE_GROWTH = 4.0
-#: A process-routed call whose round trip is within this many no-op round trips
-#: sends the callable back to probing.
-REVISE_PROCESS = 3.0
 #: How many more probes a CPU-bound callable gets when the GIL test could not
 #: tell (no free CPU during the probe, or too short a call).
 RECHECKS = 2
@@ -132,9 +122,21 @@ def _routes_while_probing(verdict: Verdict | None) -> bool:
     it. A stale thread verdict (most often "CPU-bound, the GIL test could not
     tell", measured again) already sends calls where they run in parallel and
     never block the caller; holding them would run a cold map one call at a
-    time, a probe after another.
+    time, a probe after another. A first reading of compute-and-wait is the
+    exception: calls wait for the second reading, so that none computes beside
+    it.
     """
-    return verdict is not None and verdict.backend == "thread"
+    return (
+        verdict is not None
+        and verdict.backend == "thread"
+        and not _first_of_two(verdict)
+    )
+
+
+def _first_of_two(verdict: Verdict) -> bool:
+    """Whether ``verdict`` is a first reading of compute-and-wait (rule 3),
+    which a second probe confirms or not before processes take the calls."""
+    return verdict.provisional and verdict.busy < BUSY_MIN
 
 
 class Entry:
@@ -328,21 +330,39 @@ class Verdicts:
         with self._lock:
             if not early:
                 entry.samples += 1
-            if verdict is None:
+            if verdict is None or (early and _first_of_two(verdict)):
                 return  # the probe's end releases the held calls
-            entry.verdict = dataclasses.replace(verdict, samples=max(1, entry.samples))
-            if (
+            again = (
                 not early
-                and verdict.backend in ("thread", "process")
-                and verdict.busy >= BUSY_MIN
-                and verdict.releases_gil is None
                 and entry.rechecks < RECHECKS
-            ):
+                and (
+                    verdict.provisional
+                    or (
+                        verdict.backend in ("thread", "process")
+                        and verdict.busy >= BUSY_MIN
+                        and verdict.releases_gil is None
+                    )
+                )
+            )
+            if again:
                 # CPU-bound, and the GIL test could not tell (the machine lent
-                # no second CPU): measure again on a later call.
+                # no second CPU), or one reading of compute-and-wait to be
+                # confirmed: measure again on a later call.
                 entry.rechecks += 1
                 entry.stale = True
-            held = self._settle(probe)
+            entry.verdict = dataclasses.replace(
+                verdict,
+                samples=max(1, entry.samples),
+                provisional=verdict.provisional if early else again,
+            )
+            if again and _first_of_two(entry.verdict) and entry.held:
+                # The first call held behind this probe is the next probe (it
+                # is admitted again, and the stale entry probes it); the rest
+                # stay held for its reading.
+                entry.probe = None
+                held: list[Held] | None = [entry.held.pop(0)]
+            else:
+                held = self._settle(probe)
         self._finish(held)
 
     def _release(self, probe: CallProbe) -> None:
@@ -431,56 +451,6 @@ class Verdicts:
     def close(self, wait: bool) -> None:
         """Stop the monitor (no probe starts after this)."""
         self._monitor.close(wait)
-
-
-# -- revisions: later calls that disagree with the verdict ---------------------------
-
-
-def watch_inline(entry: Entry, took: float, thread_s: float) -> None:
-    """An inline call far longer than its verdict said: probe again."""
-    if took > REVISE_INLINE * max(thread_s, 50e-6):
-        entry.stale = True
-
-
-def watch_process(entry: Entry, future: cf.Future[Any], process_s: float) -> None:
-    """A process-routed call back within three no-op round trips was far too
-    small to send (a process verdict needs four): probe again. Queueing only
-    ever makes the latency longer, so this never fires for a heavy call."""
-    limit = REVISE_PROCESS * process_s
-    start = time.perf_counter()
-
-    def check(done: cf.Future[Any]) -> None:
-        if not done.cancelled() and time.perf_counter() - start < limit:
-            entry.stale = True
-
-    future.add_done_callback(check)
-
-
-def measured(
-    entry: Entry, verdict: Verdict, fn: Callable[..., Any], inline_s: float
-) -> Callable[..., Any]:
-    """Wrap a thread-routed call so that a call far off its verdict revises it.
-
-    Far heavier in CPU time (its wall time also holds waits for a CPU that
-    other processes caused, and a call that waits longer is still a waiting
-    call), or far lighter in wall time, down to where it would run inline
-    (``inline_s``): a probe that something delayed is not kept.
-    """
-    heavier = max(REVISE_GROWTH * verdict.wall_s, 0.005)
-    lighter = min(verdict.wall_s / REVISE_GROWTH, inline_s)
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        start, cpu = time.perf_counter(), time.thread_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if (
-                time.thread_time() - cpu > heavier
-                or time.perf_counter() - start < lighter
-            ):
-                entry.stale = True
-
-    return call
 
 
 def _is_awaitable(value: object) -> bool:
