@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from .jobs import Entry, Job, Sizing, Workload
     from .sessions import Api, Chunk, Session
 
-__all__ = ["Cell", "WorkloadResult", "run_workload"]
+__all__ = [
+    "Cell",
+    "WorkloadResult",
+    "label_of",
+    "run_workload",
+    "warm_batch",
+    "warm_slice",
+]
 
 Status = Literal["ok", "skipped", "failed"]
 WARM_DELAY = 0.01
@@ -116,7 +123,7 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _label(entry: Entry, job: Job) -> tuple[str, Chunk]:
+def label_of(entry: Entry, job: Job) -> tuple[str, Chunk]:
     """Return the row label and the chunk size the entry runs with."""
     label = CONTENDERS[entry.contender].label
     chunk: Chunk = (
@@ -128,10 +135,22 @@ def _label(entry: Entry, job: Job) -> tuple[str, Chunk]:
     return (f"{label}, {note}" if note else label), chunk
 
 
-def _warm_batch(job: Job) -> Batch:
+def warm_batch(job: Job) -> Batch:
     """Short sleeps, two per worker: every worker of the pool starts."""
     count = 2 * max(job.workers, job.concurrency or 0, 2)
     return Batch(tasks.warm_up, tasks.warm_up_async, [(WARM_DELAY,)] * count)
+
+
+def warm_slice(session: Session, entry: Entry, job: Job, chunk: Chunk) -> None:
+    """Run one untimed slice of the real job: imports and caches in the workers.
+
+    Raises:
+        ValueError: the slice returned wrong results.
+    """
+    size = min(job.tasks, job.workers)
+    warm = Batch(job.batch.fn, job.batch.afn, job.batch.items[:size])
+    if session.run(entry.api, warm, chunk) != job.expected[:size]:
+        raise ValueError("not verified: the warm-up slice returned wrong results")
 
 
 def _time_runs(
@@ -154,7 +173,7 @@ def _time_runs(
 def run_cell(workload: str, entry: Entry, job: Job, repeats: int) -> Cell:
     """Open, warm, time and close one contender on ``job``; never raises."""
     contender = CONTENDERS[entry.contender]
-    label, chunk = _label(entry, job)
+    label, chunk = label_of(entry, job)
     cell = Cell(
         workload,
         label,
@@ -174,13 +193,9 @@ def run_cell(workload: str, entry: Entry, job: Job, repeats: int) -> Cell:
     try:
         session = contender.open(job.workers, job.concurrency, chunk)
         if contender.family != "baseline":
-            session.run(entry.api, _warm_batch(job), 1)
+            session.run(entry.api, warm_batch(job), 1)
             cell.startup_s = time.perf_counter() - start
-        # One untimed slice of the real job: imports and caches in the workers.
-        size = min(job.tasks, job.workers)
-        warm = Batch(job.batch.fn, job.batch.afn, job.batch.items[:size])
-        if session.run(entry.api, warm, chunk) != job.expected[:size]:
-            raise ValueError("not verified: the warm-up slice returned wrong results")
+        warm_slice(session, entry, job, chunk)
         cell.times = _time_runs(session, entry, chunk, job, repeats)
         cell.verified = True
     except Exception as exc:
