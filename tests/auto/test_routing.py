@@ -278,3 +278,38 @@ def test_a_first_compute_and_wait_reading_is_checked_before_processes_gh13(
     assert verdict is not None
     assert verdict.backend == "process"
     assert not verdict.provisional
+
+
+def test_held_calls_go_on_when_the_one_to_probe_again_was_cancelled_gh13(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The call that would take the second reading was cancelled while held:
+    # the next one takes it, and no held call is left behind.
+    import os
+
+    from unirun._auto.classify import Verdict
+
+    submitted = threading.Event()
+
+    def scripted(facts: Any, costs: Any) -> Verdict:
+        if facts.samples == 1:
+            assert submitted.wait(60)
+            return Verdict(
+                "thread", "a first reading", 0.05, 0.015, 0.3, 0.3, None, True, 1,
+                provisional=True,
+            )  # fmt: skip
+        return Verdict("process", "read twice", 0.05, 0.015, 0.3, 0.3, None, True, 2)
+
+    monkeypatch.setattr("unirun._auto.verdicts.classify", scripted)
+    with unirun.AutoExecutor(max_workers=2) as ex:
+        futures = [ex.submit(nap_in, 0.05) for _ in range(4)]
+        assert futures[1].cancel()
+        submitted.set()
+        pids = [f.result(timeout=60) for f in (futures[0], *futures[2:])]
+        verdict = ex.explain(nap_in)
+    here = os.getpid()
+    assert futures[1].cancelled()
+    assert pids[:2] == [here, here]  # the first probe, then the next one held
+    assert pids[2] != here  # the last went to processes after two readings
+    assert verdict is not None
+    assert verdict.backend == "process"

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._checks import describe
 from .._errors import TransferError
-from .._future import Future
+from .._future import Future, chain
 from .._transfer import dumps_call
 from .canary import Monitor
 from .classify import BUSY_MIN, Facts, Need, busy_share, classify, free_share
@@ -355,19 +355,44 @@ class Verdicts:
                 samples=max(1, entry.samples),
                 provisional=verdict.provisional if early else again,
             )
-            if again and _first_of_two(entry.verdict) and entry.held:
-                # The first call held behind this probe is the next probe (it
-                # is admitted again, and the stale entry probes it); the rest
-                # stay held for its reading.
-                entry.probe = None
-                held: list[Held] | None = [entry.held.pop(0)]
+            follow: tuple[CallProbe, Held] | None = None
+            # A call held behind this probe (the first not cancelled) is the
+            # next probe; the rest stay held, behind it, for its reading.
+            index = None
+            if again and _first_of_two(entry.verdict) and entry.probe is probe:
+                index = next(
+                    (i for i, c in enumerate(entry.held) if not c.outer.cancelled()),
+                    None,
+                )
+            if index is not None:
+                call = entry.held.pop(index)
+                entry.probe = CallProbe(entry, call.fn, call.args, call.kwargs)
+                entry.stale = False
+                self._busy += 1
+                follow = (entry.probe, call)
+                held: list[Held] | None = []  # this probe's hold passes on
             else:
                 held = self._settle(probe)
+        if follow is not None:
+            self._probe_held(*follow)
         self._finish(held)
+
+    def _probe_held(self, probe: CallProbe, call: Held) -> None:
+        """Run a held ``call`` as ``probe`` (its Future follows the probe's)."""
+        try:
+            inner = self._start(probe, call.options)
+        except BaseException as exc:  # _start released the probe's hold
+            call.outer._set_exception_if_pending(exc)
+            return
+        chain(call.outer, inner)
 
     def _release(self, probe: CallProbe) -> None:
         """Let calls held behind a probe go on, once it is over either way."""
         with self._lock:
+            if probe.entry.probe is probe and probe.entry.verdict is not None:
+                # It ended without a reading (cancelled before it ran): the
+                # verdict it was to revise is still to be revised.
+                probe.entry.stale = True
             held = self._settle(probe)
         self._finish(held)
 
