@@ -314,3 +314,44 @@ def test_compute_and_wait_needs_two_readings_before_processes_gh13(
     assert settled.backend == settles_on, settled.reason
     assert not settled.provisional
     assert settled.samples == 2
+
+
+def test_a_revision_reading_compute_and_wait_needs_a_second_reading_too_gh13(
+    verdicts: Verdicts, pools: Pools
+) -> None:
+    # A call settled on threads ("mostly waits") and later probed again (a
+    # revision) that reads 16% once: not to processes on that one reading.
+    from unirun._auto.verdicts import CallProbe
+
+    pools.process_s = 1e-4
+    entry = Entry()
+    verdicts._decide(CallProbe(entry, nap, (0.025,), {}), _sample(0.025, 0.0009))
+    settled = current(entry)
+    assert settled is not None
+    assert settled.backend == "thread"
+    assert not settled.provisional
+    verdicts._decide(CallProbe(entry, nap, (0.025,), {}), _sample(0.025, 0.004))
+    revised = current(entry)
+    assert revised is not None
+    assert revised.backend == "thread", revised.reason
+    assert revised.provisional
+    assert entry.stale
+
+
+@pytest.mark.parametrize(("began", "stale"), [(False, True), (True, False)])
+def test_a_revision_probe_that_never_began_leaves_the_verdict_to_revise(
+    verdicts: Verdicts, began: bool, stale: bool
+) -> None:
+    # Cancelled before it ran, a probe read nothing: the next call probes. One
+    # that began and ran past its time-out still reads at its end: no more.
+    from unirun._auto.verdicts import CallProbe
+
+    entry = Entry()
+    entry.verdict = verdict(0.01)
+    probe = entry.probe = CallProbe(entry, nap, (0.01,), {})
+    if began:
+        probe.tid = 1
+    verdicts.reserve()  # the probe's hold, which _release ends
+    verdicts._release(probe)
+    assert entry.stale is stale
+    assert entry.probe is None

@@ -179,9 +179,10 @@ class Facts:
         transferable: whether it pickles; ``None`` until checked.
         transfer_error: why it does not pickle.
         samples: how many calls were measured.
-        recheck: a later probe may look again: at the GIL, if this one could
-            not tell, or at a call this first probe read as computing and
-            waiting (rule 3 needs two such readings).
+        recheck: a later probe will look at the GIL again if this one could
+            not tell.
+        first_reading: no earlier probe read the call as computing and
+            waiting; rule 3 needs two such readings in a row.
     """
 
     wall_s: float
@@ -193,6 +194,7 @@ class Facts:
     transfer_error: str = ""
     samples: int = 1
     recheck: bool = False
+    first_reading: bool = False
 
 
 def busy_share(sample: ProbeSample) -> float:
@@ -332,7 +334,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
                 f"it computes {facts.busy:.0%} of the time while holding the GIL "
                 f"({_fmt(facts.cpu_s)} per call) and waits the rest"
             )
-            if facts.recheck and facts.samples < 2:
+            if facts.first_reading:
                 # A first call's set-up, or a moment of contention, can read a
                 # waiting call (an HTTP request) as this; on processes it would
                 # then wait with a few workers instead of many threads.

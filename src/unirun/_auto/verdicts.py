@@ -295,6 +295,7 @@ class Verdicts:
             transfer_error=why,
             samples=entry.samples + 1,
             recheck=entry.rechecks < RECHECKS,
+            first_reading=entry.verdict is None or not _first_of_two(entry.verdict),
         )
 
     def _classify(self, probe: CallProbe, sample: ProbeSample, early: bool) -> Verdict:
@@ -330,10 +331,19 @@ class Verdicts:
         with self._lock:
             if not early:
                 entry.samples += 1
-            if verdict is None or (early and _first_of_two(verdict)):
-                return  # the probe's end releases the held calls
-            again = (
+            if verdict is None or (
+                early and (entry.probe is not probe or _first_of_two(verdict))
+            ):
+                # The probe's end releases the held calls; an early window
+                # that comes after its probe ended says nothing new.
+                return
+            # One reading of compute-and-wait, to be confirmed by a second.
+            confirm = not early and _first_of_two(verdict)
+            # CPU-bound, and the GIL test could not tell (the machine lent no
+            # second CPU): measure again on a later call, a few times at most.
+            recheck = (
                 not early
+                and not confirm
                 and entry.rechecks < RECHECKS
                 and (
                     verdict.provisional
@@ -344,11 +354,10 @@ class Verdicts:
                     )
                 )
             )
-            if again:
-                # CPU-bound, and the GIL test could not tell (the machine lent
-                # no second CPU), or one reading of compute-and-wait to be
-                # confirmed: measure again on a later call.
+            if recheck:
                 entry.rechecks += 1
+            again = confirm or recheck
+            if again:
                 entry.stale = True
             entry.verdict = dataclasses.replace(
                 verdict,
@@ -389,10 +398,11 @@ class Verdicts:
     def _release(self, probe: CallProbe) -> None:
         """Let calls held behind a probe go on, once it is over either way."""
         with self._lock:
-            if probe.entry.probe is probe and probe.entry.verdict is not None:
-                # It ended without a reading (cancelled before it ran): the
-                # verdict it was to revise is still to be revised.
-                probe.entry.stale = True
+            entry = probe.entry
+            if entry.probe is probe and entry.verdict is not None and not probe.tid:
+                # It never began (cancelled, or out of time, before it ran):
+                # the verdict it was to revise is still to be revised.
+                entry.stale = True
             held = self._settle(probe)
         self._finish(held)
 
