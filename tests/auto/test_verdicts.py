@@ -338,20 +338,46 @@ def test_a_revision_reading_compute_and_wait_needs_a_second_reading_too_gh13(
     assert entry.stale
 
 
-@pytest.mark.parametrize(("began", "stale"), [(False, True), (True, False)])
-def test_a_revision_probe_that_never_began_leaves_the_verdict_to_revise(
-    verdicts: Verdicts, began: bool, stale: bool
+@pytest.mark.parametrize("cancelled", [True, False])
+def test_a_revision_probe_cancelled_before_it_ran_leaves_the_verdict_to_revise(
+    verdicts: Verdicts, cancelled: bool
 ) -> None:
     # Cancelled before it ran, a probe read nothing: the next call probes. One
-    # that began and ran past its time-out still reads at its end: no more.
+    # out of time may still run, and reads at its end: no probe meanwhile (it
+    # used to make every later call a probe while calls outran their time-out).
     from unirun._auto.verdicts import CallProbe
 
     entry = Entry()
     entry.verdict = verdict(0.01)
     probe = entry.probe = CallProbe(entry, nap, (0.01,), {})
-    if began:
-        probe.tid = 1
     verdicts.reserve()  # the probe's hold, which _release ends
-    verdicts._release(probe)
-    assert entry.stale is stale
+    verdicts._release(probe, cancelled)
+    assert entry.stale is cancelled
     assert entry.probe is None
+
+
+def test_a_second_reading_made_early_is_kept_at_the_probes_end_gh13(
+    verdicts: Verdicts, pools: Pools
+) -> None:
+    # A long second probe is read early (the monitor's window): processes take
+    # the calls. Its end must read as the same second reading, not as a new
+    # first one, or every call after it would be probed again, forever.
+    from unirun._auto.verdicts import CallProbe
+
+    pools.process_s = 1e-4
+    entry = Entry()
+    verdicts._decide(CallProbe(entry, nap, (0.25,), {}), _sample(0.25, 0.04))
+    first = current(entry)
+    assert first is not None
+    assert first.provisional
+    second = entry.probe = CallProbe(entry, nap, (0.25,), {})
+    verdicts.reserve()  # the second probe's hold, which its early verdict ends
+    verdicts._decide(second, _sample(0.06, 0.01), early=True)
+    early = current(entry)
+    assert early is not None
+    assert early.backend == "process", early.reason
+    verdicts._decide(second, _sample(0.25, 0.04))
+    final = current(entry)
+    assert final is not None
+    assert final.backend == "process", final.reason
+    assert not final.provisional

@@ -155,7 +155,12 @@ class Entry:
 
 
 class CallProbe(Probe):
-    """A probe and the call it measures."""
+    """A probe and the call it measures.
+
+    ``confirms``: the verdict in place when it started was a first reading of
+    compute-and-wait, which this probe's reading confirms or not (its own early
+    window's verdict, made meanwhile, does not change that).
+    """
 
     def __init__(
         self,
@@ -169,6 +174,7 @@ class CallProbe(Probe):
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        self.confirms = entry.verdict is not None and _first_of_two(entry.verdict)
 
 
 class Verdicts:
@@ -267,7 +273,7 @@ class Verdicts:
             raise
         # A probe that never ran (cancelled, or timed out before it started)
         # measured nothing: the calls held behind it probe again.
-        future.add_done_callback(lambda _: self._release(probe))
+        future.add_done_callback(lambda done: self._release(probe, done.cancelled()))
         return future
 
     # -- deciding ------------------------------------------------------------------
@@ -283,7 +289,8 @@ class Verdicts:
         )
         self._decide(probe, sample, early=True)
 
-    def _facts(self, entry: Entry, sample: ProbeSample) -> Facts:
+    def _facts(self, probe: CallProbe, sample: ProbeSample) -> Facts:
+        entry = probe.entry
         transfer, why = entry.transfer or (None, "")
         return Facts(
             wall_s=sample.wall_s,
@@ -295,7 +302,7 @@ class Verdicts:
             transfer_error=why,
             samples=entry.samples + 1,
             recheck=entry.rechecks < RECHECKS,
-            first_reading=entry.verdict is None or not _first_of_two(entry.verdict),
+            first_reading=not probe.confirms,
         )
 
     def _classify(self, probe: CallProbe, sample: ProbeSample, early: bool) -> Verdict:
@@ -307,7 +314,7 @@ class Verdicts:
                 # threads would take 2-5x longer over a trip timed now. The
                 # probe's end times it; until then the cluster waits.
                 costs = dataclasses.replace(costs, cluster=False)
-            result = classify(self._facts(entry, sample), costs)
+            result = classify(self._facts(probe, sample), costs)
             if result is Need.TRANSFER:
                 entry.transfer = transferable(probe.fn, probe.args, probe.kwargs)
             elif result is Need.PROCESS_COST:
@@ -395,13 +402,16 @@ class Verdicts:
             return
         chain(call.outer, inner)
 
-    def _release(self, probe: CallProbe) -> None:
-        """Let calls held behind a probe go on, once it is over either way."""
+    def _release(self, probe: CallProbe, cancelled: bool = False) -> None:
+        """Let calls held behind a probe go on, once it is over either way.
+
+        A probe ``cancelled`` before it ran read nothing: the verdict it was to
+        revise is still to be revised. (One out of time may still be running,
+        and reads at its end.)
+        """
         with self._lock:
             entry = probe.entry
-            if entry.probe is probe and entry.verdict is not None and not probe.tid:
-                # It never began (cancelled, or out of time, before it ran):
-                # the verdict it was to revise is still to be revised.
+            if cancelled and entry.probe is probe and entry.verdict is not None:
                 entry.stale = True
             held = self._settle(probe)
         self._finish(held)
