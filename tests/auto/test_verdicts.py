@@ -338,21 +338,24 @@ def test_a_revision_reading_compute_and_wait_needs_a_second_reading_too_gh13(
     assert entry.stale
 
 
-@pytest.mark.parametrize("cancelled", [True, False])
-def test_a_revision_probe_cancelled_before_it_ran_leaves_the_verdict_to_revise(
-    verdicts: Verdicts, cancelled: bool
+@pytest.mark.parametrize("began", [False, True])
+def test_a_revision_probe_that_never_began_leaves_the_verdict_to_revise(
+    verdicts: Verdicts, began: bool
 ) -> None:
-    # Cancelled before it ran, a probe read nothing: the next call probes. One
-    # out of time may still run, and reads at its end: no probe meanwhile (it
-    # used to make every later call a probe while calls outran their time-out).
+    # Cancelled (or out of time) before it ran, a probe read nothing: the next
+    # call probes. One out of time while it runs reads at its end: no probe
+    # meanwhile (it used to make every later call a probe while calls outran
+    # their time-out).
     from unirun._auto.verdicts import CallProbe
 
     entry = Entry()
     entry.verdict = verdict(0.01)
     probe = entry.probe = CallProbe(entry, nap, (0.01,), {})
+    if began:
+        probe.begin()  # in its thread, first thing (Monitor.watch)
     verdicts.reserve()  # the probe's hold, which _release ends
-    verdicts._release(probe, cancelled)
-    assert entry.stale is cancelled
+    verdicts._release(probe)
+    assert entry.stale is not began
     assert entry.probe is None
 
 

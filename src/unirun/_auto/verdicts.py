@@ -273,7 +273,7 @@ class Verdicts:
             raise
         # A probe that never ran (cancelled, or timed out before it started)
         # measured nothing: the calls held behind it probe again.
-        future.add_done_callback(lambda done: self._release(probe, done.cancelled()))
+        future.add_done_callback(lambda _: self._release(probe))
         return future
 
     # -- deciding ------------------------------------------------------------------
@@ -402,16 +402,16 @@ class Verdicts:
             return
         chain(call.outer, inner)
 
-    def _release(self, probe: CallProbe, cancelled: bool = False) -> None:
+    def _release(self, probe: CallProbe) -> None:
         """Let calls held behind a probe go on, once it is over either way.
 
-        A probe ``cancelled`` before it ran read nothing: the verdict it was to
-        revise is still to be revised. (One out of time may still be running,
-        and reads at its end.)
+        A probe that never began (cancelled, out of time before it ran, or never
+        submitted) read nothing: the verdict it was to revise is still to be
+        revised. One out of time while it runs reads at its end.
         """
         with self._lock:
             entry = probe.entry
-            if cancelled and entry.probe is probe and entry.verdict is not None:
+            if entry.probe is probe and entry.verdict is not None and not probe.tid:
                 entry.stale = True
             held = self._settle(probe)
         self._finish(held)
