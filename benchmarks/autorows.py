@@ -16,7 +16,6 @@ backend's best way through ``map``, and at 2 s a run it would dominate the time.
 from __future__ import annotations
 
 import statistics
-import time
 from typing import TYPE_CHECKING
 
 from unirun._cpu import usable_cpus
@@ -24,11 +23,11 @@ from unirun._cpu import usable_cpus
 from .contenders import CONTENDERS
 from .jobs import Sizing
 from .report import FIXED
-from .suite import label_of, warm_batch, warm_slice
+from .suite import label_of, timed_run, warm_batch, warm_slice
 from .workloads import WORKLOADS
 
 if TYPE_CHECKING:
-    from .jobs import Entry, Job, Workload
+    from .jobs import Entry, Workload
     from .sessions import Chunk, Session
 
 __all__ = ["auto_rows"]
@@ -41,16 +40,6 @@ TARGET = "≤ 1.1"
 def _cells(workload: Workload) -> list[Entry]:
     keys = (AUTO, *FIXED)
     return [e for e in workload.entries if e.contender in keys and e.chunksize != 1]
-
-
-def _timed_run(session: Session, entry: Entry, job: Job, chunk: Chunk) -> float:
-    start = time.perf_counter()
-    results = session.run(entry.api, job.batch, chunk)
-    elapsed = time.perf_counter() - start
-    problem = job.check(results, elapsed)
-    if problem is not None:
-        raise ValueError(f"not verified: {problem}")
-    return elapsed
 
 
 def _workload_medians(
@@ -75,7 +64,7 @@ def _workload_medians(
                 shift = round_ % len(opened)
                 for index in [*range(shift, len(opened)), *range(shift)]:
                     entry, _, chunk, session = opened[index]
-                    times[index].append(_timed_run(session, entry, job, chunk))
+                    times[index].append(timed_run(session, entry, job, chunk))
         finally:
             for *_, session in opened:
                 session.close()

@@ -34,6 +34,7 @@ __all__ = [
     "WorkloadResult",
     "label_of",
     "run_workload",
+    "timed_run",
     "warm_batch",
     "warm_slice",
 ]
@@ -153,21 +154,23 @@ def warm_slice(session: Session, entry: Entry, job: Job, chunk: Chunk) -> None:
         raise ValueError("not verified: the warm-up slice returned wrong results")
 
 
+def timed_run(session: Session, entry: Entry, job: Job, chunk: Chunk) -> float:
+    """Run the job once and return its time; raise ``ValueError`` on a wrong result."""
+    start = time.perf_counter()
+    results = session.run(entry.api, job.batch, chunk)
+    elapsed = time.perf_counter() - start
+    problem = job.check(results, elapsed)
+    if problem is not None:
+        raise ValueError(f"not verified: {problem}")
+    return elapsed
+
+
 def _time_runs(
     session: Session, entry: Entry, chunk: Chunk, job: Job, repeats: int
 ) -> list[float]:
     """Run the job ``repeats`` times; raise ``ValueError`` on a wrong result."""
-    times = []
     gc.collect()  # once per cell: the previous cell's garbage is not ours to time
-    for _ in range(repeats):
-        start = time.perf_counter()
-        results = session.run(entry.api, job.batch, chunk)
-        elapsed = time.perf_counter() - start
-        problem = job.check(results, elapsed)
-        if problem is not None:
-            raise ValueError(f"not verified: {problem}")
-        times.append(elapsed)
-    return times
+    return [timed_run(session, entry, job, chunk) for _ in range(repeats)]
 
 
 def run_cell(workload: str, entry: Entry, job: Job, repeats: int) -> Cell:

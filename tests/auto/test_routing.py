@@ -241,19 +241,13 @@ def test_process_verdict_revised_when_calls_become_tiny(
     assert after.samples > before.samples
 
 
-def test_a_first_compute_and_wait_reading_is_checked_before_processes_gh13(
-    monkeypatch: pytest.MonkeyPatch,
+def two_readings(
+    monkeypatch: pytest.MonkeyPatch, submitted: threading.Event, readings: list[int]
 ) -> None:
-    # A first call that read as computing and waiting (an HTTP request's first
-    # call, paying for its imports) sent every call to a few worker processes.
-    # Now the first call held behind that probe is probed again, and the rest
-    # wait for its reading: here it confirms, so they run on processes.
-    import os
-
+    """Script the classifier: a first compute-and-wait reading (given once
+    ``submitted`` is set, so that the calls meanwhile are held), then a second
+    that sends the calls to processes. Each reading's sample count is recorded."""
     from unirun._auto.classify import Verdict
-
-    readings: list[int] = []
-    submitted = threading.Event()
 
     def scripted(facts: Any, costs: Any) -> Verdict:
         readings.append(facts.samples)  # the monitor may read a probe early too
@@ -266,6 +260,20 @@ def test_a_first_compute_and_wait_reading_is_checked_before_processes_gh13(
         return Verdict("process", "read twice", 0.05, 0.015, 0.3, 0.3, None, True, 2)
 
     monkeypatch.setattr("unirun._auto.verdicts.classify", scripted)
+
+
+def test_a_first_compute_and_wait_reading_is_checked_before_processes_gh13(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A first call that read as computing and waiting (an HTTP request's first
+    # call, paying for its imports) sent every call to a few worker processes.
+    # Now the first call held behind that probe is probed again, and the rest
+    # wait for its reading: here it confirms, so they run on processes.
+    import os
+
+    readings: list[int] = []
+    submitted = threading.Event()
+    two_readings(monkeypatch, submitted, readings)
     with unirun.AutoExecutor(max_workers=2) as ex:
         futures = [ex.submit(nap_in, 0.05) for _ in range(5)]
         submitted.set()
@@ -287,20 +295,8 @@ def test_held_calls_go_on_when_the_one_to_probe_again_was_cancelled_gh13(
     # the next one takes it, and no held call is left behind.
     import os
 
-    from unirun._auto.classify import Verdict
-
     submitted = threading.Event()
-
-    def scripted(facts: Any, costs: Any) -> Verdict:
-        if facts.samples == 1:
-            assert submitted.wait(60)
-            return Verdict(
-                "thread", "a first reading", 0.05, 0.015, 0.3, 0.3, None, True, 1,
-                provisional=True,
-            )  # fmt: skip
-        return Verdict("process", "read twice", 0.05, 0.015, 0.3, 0.3, None, True, 2)
-
-    monkeypatch.setattr("unirun._auto.verdicts.classify", scripted)
+    two_readings(monkeypatch, submitted, [])
     with unirun.AutoExecutor(max_workers=2) as ex:
         futures = [ex.submit(nap_in, 0.05) for _ in range(4)]
         assert futures[1].cancel()

@@ -155,12 +155,8 @@ class Entry:
 
 
 class CallProbe(Probe):
-    """A probe and the call it measures.
-
-    ``confirms``: the verdict in place when it started was a first reading of
-    compute-and-wait, which this probe's reading confirms or not (its own early
-    window's verdict, made meanwhile, does not change that).
-    """
+    """A probe and the call it measures; ``confirms``: it started while the verdict
+    was a first reading of compute-and-wait (its own early window changes nothing)."""
 
     def __init__(
         self,
@@ -405,9 +401,8 @@ class Verdicts:
     def _release(self, probe: CallProbe) -> None:
         """Let calls held behind a probe go on, once it is over either way.
 
-        A probe that never began (cancelled, out of time before it ran, or never
-        submitted) read nothing: the verdict it was to revise is still to be
-        revised. One out of time while it runs reads at its end.
+        One that never began (cancelled, or out of time first) read nothing: its
+        verdict is still to be revised. One out of time mid-run reads at its end.
         """
         with self._lock:
             entry = probe.entry
