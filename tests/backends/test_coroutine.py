@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import contextvars
+import gc
 import threading
+import weakref
 from typing import Any
 
 import anyio
@@ -69,6 +72,78 @@ def test_cancel_running_coroutine_runs_its_cleanup() -> None:
         assert cleaned_up.wait(60)
         with pytest.raises(cf.CancelledError):
             future.result()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("how", ["cancel()", "cancel() in a thread", "await abandoned"])
+async def test_cancel_running_coroutine_inside_async_with_runs_its_cleanup(
+    how: str,
+) -> None:
+    # Submitted on the loop itself: on asyncio before 3.12 its task starts
+    # without a queued Job, and the task is what stops it.
+    started = anyio.Event()
+    cleaned_up = anyio.Event()
+
+    async def task() -> None:
+        try:
+            started.set()
+            await anyio.sleep_forever()
+        finally:
+            cleaned_up.set()
+
+    async with unirun.CoroutineExecutor() as ex:
+        future = ex.submit(task)
+        with anyio.fail_after(60):
+            await started.wait()
+            assert future.running()
+            if how == "cancel()":
+                assert future.cancel()
+            elif how == "cancel() in a thread":
+                assert await anyio.to_thread.run_sync(future.cancel)
+            else:
+                with anyio.CancelScope() as scope:
+                    scope.cancel()
+                    await future
+            await cleaned_up.wait()
+        assert future.cancelled()
+
+
+def test_an_ended_coroutine_task_is_not_kept_by_its_future() -> None:
+    async def own_task() -> weakref.ref[asyncio.Task[Any]]:
+        task = asyncio.current_task()
+        assert task is not None
+        return weakref.ref(task)
+
+    async def main() -> tuple[unirun.Future[Any], weakref.ref[asyncio.Task[Any]]]:
+        async with unirun.CoroutineExecutor() as ex:
+            future = ex.submit(own_task)
+            return future, await future
+
+    future, task = asyncio.run(main())
+    gc.collect()
+    assert future.done()
+    assert task() is None  # the Future, still held, let go of its task
+
+
+@pytest.mark.anyio
+async def test_the_loop_is_busy_while_a_task_runs_and_idle_after_it() -> None:
+    release = anyio.Event()
+
+    async def task() -> None:
+        await release.wait()
+
+    async with unirun.CoroutineExecutor() as ex:
+        future = ex.submit(task)
+        await anyio.sleep(0.05)
+        release.set()
+        await future
+        await anyio.sleep(0)  # the loop's turn after the last task ended
+        (ended,) = ex.statistics().workers
+        assert ended.busy_s >= 0.05
+        await anyio.sleep(0.05)
+        (later,) = ex.statistics().workers
+        assert later.busy_s == ended.busy_s  # no task runs: the clock stopped
+        assert later.idle_s > ended.idle_s
 
 
 def test_max_concurrency_caps_running_tasks() -> None:

@@ -3,7 +3,8 @@
 One coroutine per job, run as an asyncio task (or in the anyio task group on
 trio)::
 
-    _run_plain    an async def job, no time-out, no limit: one flat frame
+    _run_plain    an async def job, no time-out, no limit, on asyncio: one flat
+                  frame, in a JobTask (no Job kept)
     _run_asyncio  [a concurrency slot] -> _run_started: under its time-out
     _run_anyio    the same on trio, in a cancel scope (_run_in_scope)
     _invoke       the call itself: awaited, or sent to a worker thread if sync
@@ -19,6 +20,7 @@ import asyncio
 import functools
 import inspect
 import sys
+from asyncio import current_task
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,7 @@ import anyio
 import anyio.to_thread
 
 if TYPE_CHECKING:
+    import contextvars
     import threading
     from collections.abc import Callable
 
@@ -51,15 +54,24 @@ class JobBodies:
     _tasks: set[asyncio.Task[None]]
     _clock: WorkerClock
     _running: int
+    _settling: bool  # a _settle() is scheduled
+    _loop: asyncio.AbstractEventLoop | None
+    _context: contextvars.Context | None
     _call_soon: Callable[[Callable[[], object]], None] | None
 
     def _enter(self) -> None:
         self._running += 1
-        if self._running == 1:
+        if self._clock.began is None:  # else still busy: see _run_plain
             self._clock.begin()
 
     def _leave(self) -> None:
         self._running -= 1
+        if not self._running:
+            self._clock.end()
+
+    def _settle(self) -> None:
+        """End the loop's busy time, if no job runs (a turn after one ended)."""
+        self._settling = False
         if not self._running:
             self._clock.end()
 
@@ -79,24 +91,31 @@ class JobBodies:
                 self._waiting.discard(future)
         return True
 
-    async def _run_plain(self, job: Job) -> None:
+    async def _run_plain(
+        self,
+        future: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
         """An ``async def`` job with no slot to wait for and no time-out.
 
         The most common job, in one frame: what :meth:`_run_asyncio`,
-        :meth:`_run_started` and :meth:`_invoke` do for it, and nothing more.
+        :meth:`_run_started` and :meth:`_invoke` do for it, and nothing more. It
+        runs in a :class:`~._job.JobTask`, which is the Future's stopper.
         """
-        future = job.future
-        assert future is not None
-        fn, args, kwargs = job.fn, job.args, job.kwargs
-        job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
+        # The JobTask running this is the Future's stopper, given it when made
+        # (a task that starts eagerly, inside its constructor, takes it here).
+        # Not asyncio.current_task(): before 3.12 it costs a getpid() call.
         if EAGER:
-            job.task = asyncio.current_task()  # started eagerly: not set yet
+            future._stopper = current_task()  # type: ignore[assignment]  # a JobTask
+        task = future._stopper
         try:
-            if not future._start(job):  # the job is its own stopper
+            if not future._start():
                 return
             clock = self._clock
             self._running += 1  # self._enter(), inlined (clock.begin() too)
-            if self._running == 1:
+            if clock.began is None:
                 clock.began = monotonic()
             try:
                 result = await fn(*args, **kwargs)
@@ -108,13 +127,15 @@ class JobBodies:
             else:
                 future._set_result_if_pending(result)
             finally:
-                self._running -= 1  # self._leave(), inlined (clock.end() too)
-                if not self._running:
-                    clock.busy += monotonic() - clock.began  # type: ignore[operator]  # set
-                    clock.began = None
+                # The loop stays busy until the turn after the last job ends:
+                # many short jobs in a turn read the clock twice, not twice each.
+                self._running -= 1
+                if not self._running and not self._settling:
+                    self._settling = True
+                    self._loop.call_soon(self._settle, context=self._context)  # type: ignore[union-attr]  # attached
         finally:
-            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
-            job.future = job.task = None  # no cycle through the Future
+            self._tasks.discard(task)
+            future._stopper = None  # the ended task is not kept by its Future
 
     async def _run_asyncio(self, job: Job) -> None:
         """One job as a plain asyncio task, with a slot or a time-out."""

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .._errors import task_timed_out
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Callable
 
     from .._future import Future
 
-__all__ = ["Job"]
+__all__ = ["Job", "JobTask"]
+
+
+class JobTask(asyncio.Task[None]):
+    """The asyncio task of an ``async def`` job, and its Future's stopper.
+
+    The common job (no time-out, no limit) needs nothing else to stop it: the
+    task is the :data:`~unirun._future.Stopper` itself, so no :class:`Job`
+    outlives its submission.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, abandon: bool) -> bool:
+        """Cancel the task at its next ``await`` (from any thread)."""
+        self.get_loop().call_soon_threadsafe(self.cancel)
+        return True
 
 
 class Job:

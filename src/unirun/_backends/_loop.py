@@ -22,6 +22,7 @@ import inspect
 import logging
 import sys
 import threading
+from _thread import get_ident
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +34,7 @@ from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
 from .._stats import WorkerClock
 from ._bodies import EAGER, JobBodies
+from ._job import JobTask
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -103,10 +105,14 @@ class LoopRunner(JobBodies):
         self._on_asyncio = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        # The loop on which start_now() may start a task: asyncio before 3.12,
+        # no limit, not broken.
+        self._direct: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._context: contextvars.Context | None = None
         self._clock = WorkerClock("event loop")
         self._running = 0  # jobs running now (changed on the loop's thread only)
+        self._settling = False
 
     # -- called from any thread ---------------------------------------------------
 
@@ -241,6 +247,8 @@ class LoopRunner(JobBodies):
         except RuntimeError:  # trio: its tasks go through the anyio task group
             self._loop = None
         self._on_asyncio = self._loop is not None
+        if self._on_asyncio and not EAGER and self._max_concurrency is None:
+            self._direct = self._loop
         if self._max_concurrency is not None:
             semaphore = asyncio.Semaphore if self._on_asyncio else anyio.Semaphore
             self._slots = semaphore(self._max_concurrency)
@@ -311,6 +319,7 @@ class LoopRunner(JobBodies):
     def _fail_all(self, reason: str) -> None:
         with self._lock:
             self._broken = reason
+            self._direct = None
             jobs = list(self._inbox)
             self._inbox.clear()
         for job in jobs:
@@ -332,29 +341,86 @@ class LoopRunner(JobBodies):
         for job in jobs:
             self._spawn(job)
 
+    def start_now(
+        self,
+        future: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> bool:
+        """Start an ``async def`` call with no time-out now; False if it cannot.
+
+        The path of ``submit`` from a task or the body of ``async with`` on
+        asyncio before 3.12 (a task starts at the loop's next turn there): with
+        no limit to wait for and nothing queued before it, the call needs no
+        :class:`~._job.Job`, only its task. Elsewhere :meth:`submit` queues it.
+        """
+        loop = self._direct
+        if (
+            loop is None
+            or self._loop_thread != get_ident()
+            or self._inbox
+            or loop.get_task_factory() is not None
+        ):
+            return False
+        # The loop's thread, so no lock (see submit()); _start_plain(), inlined.
+        context = self._context.copy()  # type: ignore[union-attr]  # attached
+        task = JobTask(
+            self._run_plain(future, fn, args, kwargs), loop=loop, context=context
+        )
+        future._stopper = task  # before it runs; see _run_plain
+        self._tasks.add(task)
+        return True
+
+    def _start_plain(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> JobTask:
+        # A copy of the loop's own context for each task, as asyncio does: a
+        # wake-up scheduled from another thread runs in that thread's context,
+        # where sniffio may name another library.
+        context = self._context.copy()  # type: ignore[union-attr]  # attached
+        run = self._run_plain(future, fn, args, kwargs)
+        if sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
+            # On the loop's turn (never inside submit): run it at once, up to
+            # its first real wait; one that never waits costs no turn at all.
+            return JobTask(run, loop=loop, context=context, eager_start=True)
+        # What create_task() does with no factory, minus its checks: the loop
+        # runs (this is its thread), and the task has no name.
+        task = JobTask(run, loop=loop, context=context)
+        future._stopper = task  # before it runs; see _run_plain
+        return task
+
     def _spawn(self, job: Job) -> None:
         """Start one job as a task of the loop (on the loop's thread)."""
         loop = self._loop
-        if self._on_asyncio and loop is not None:
-            plain = job.is_async and job.timeout is None and self._slots is None
-            run = self._run_plain(job) if plain else self._run_asyncio(job)
-            # A copy of the loop's own context for each task, as asyncio does: a
-            # wake-up scheduled from another thread runs in that thread's
-            # context, where sniffio may name another library.
+        if not (self._on_asyncio and loop is not None):
+            assert self._task_group is not None
+            self._task_group.start_soon(self._run_anyio, job)
+        elif (
+            job.is_async
+            and job.timeout is None
+            and self._slots is None
+            and loop.get_task_factory() is None
+        ):
+            assert job.future is not None
+            plain = self._start_plain(loop, job.future, job.fn, job.args, job.kwargs)
+            if not plain.done():  # it may have run to its end already
+                self._tasks.add(plain)  # it leaves the set as it ends
+        else:
+            # A time-out, a limit, a sync function, or the caller's task factory.
+            run = self._run_asyncio(job)
             context = self._context.copy()  # type: ignore[union-attr]  # attached
             if loop.get_task_factory() is not None:
                 task = loop.create_task(run, context=context)  # the caller's factory
             elif sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
-                # On the loop's turn (never inside submit): run it at once, up to
-                # its first real wait; one that never waits costs no turn at all.
                 task = asyncio.Task(run, loop=loop, context=context, eager_start=True)
             else:
-                # What create_task() does with no factory, minus its checks: the
-                # loop runs (this is its thread), and the task has no name.
                 task = asyncio.Task(run, loop=loop, context=context)
             if not task.done():  # it may have run to its end already
                 job.task = task  # how to stop it; it leaves the set as it ends
                 self._tasks.add(task)
-        else:
-            assert self._task_group is not None
-            self._task_group.start_soon(self._run_anyio, job)

@@ -102,9 +102,13 @@ class CoroutineExecutor(BaseExecutor):
         options: TaskOptions,
     ) -> Future[Any]:
         future: Future[Any] = Future(None, self._counters)  # _new_future(), inlined
-        self._runner.submit(
-            Job(future, fn, args, kwargs, options.timeout, is_async_callable(fn))
-        )
+        timeout, is_async = options.timeout, is_async_callable(fn)
+        if not (
+            is_async
+            and timeout is None
+            and self._runner.start_now(future, fn, args, kwargs)
+        ):
+            self._runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
         return future
 
     def _in_own_task(self) -> bool:
