@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import concurrent.futures as cf
 import contextlib
+import gc
 import os
 import statistics
 import sys
@@ -34,7 +35,7 @@ from benchmarks.targets_page import render
 from unirun._cpu import usable_cpus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Coroutine, Iterator
 
 #: Tiny items in the map rows.
 MAP_ITEMS = 100_000
@@ -164,8 +165,14 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
             await ex.gather(*[ex.submit(anoop, i) for i in range(TASKS)])
             return time.perf_counter() - start
 
+    def settled(run: Callable[[], Coroutine[object, object, float]]) -> float:
+        gc.collect()  # each run starts from the same heap, whatever ran before
+        return asyncio.run(run())
+
+    # A run takes a few milliseconds, which one stray wake-up of another
+    # process can double: many more runs than elsewhere, for a steady median.
     inside, gathered = _interleaved(
-        lambda: asyncio.run(ours()), lambda: asyncio.run(bare()), repeat
+        lambda: settled(ours), lambda: settled(bare), max(25, 5 * repeat)
     )
 
     def round_trips(ex: unirun.Executor, fn: Callable[..., object]) -> float:

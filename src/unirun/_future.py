@@ -343,8 +343,10 @@ class Future(cf.Future[T], Generic[T]):
                     counters.finished(None, running=False)
             self._result = result
             self._state = FINISHED
-            for waiter in self._waiter_list or ():
-                waiter.add_result(self)
+            waiters = self._waiter_list
+            if waiters:
+                for waiter in waiters:
+                    waiter.add_result(self)
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()
         finally:

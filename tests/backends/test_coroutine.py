@@ -126,14 +126,22 @@ def test_an_ended_coroutine_task_is_not_kept_by_its_future() -> None:
 
 
 @pytest.mark.anyio
-async def test_the_loop_is_busy_while_a_task_runs_and_idle_after_it() -> None:
+@pytest.mark.parametrize("beside", [False, True])
+async def test_the_loop_is_busy_while_a_task_runs_and_idle_after_it(
+    beside: bool,
+) -> None:
     release = anyio.Event()
 
     async def task() -> None:
         await release.wait()
 
+    async def at_once() -> None:
+        return None
+
     async with unirun.CoroutineExecutor() as ex:
         future = ex.submit(task)
+        if beside:  # a job with a time-out runs (and ends) another way
+            await ex.options(timeout=60).submit(at_once)
         await anyio.sleep(0.05)
         release.set()
         await future

@@ -66,13 +66,23 @@ class JobBodies:
 
     def _leave(self) -> None:
         self._running -= 1
-        if not self._running:
+        if self._loop is not None:  # asyncio: see _run_plain
+            if not self._settling:
+                self._settling = True
+                self._loop.call_soon(self._settle, context=self._context)
+        elif not self._running:  # trio: every job counts in _running
             self._clock.end()
 
     def _settle(self) -> None:
-        """End the loop's busy time, if no job runs (a turn after one ended)."""
+        """End the loop's busy time if no job is left (a turn after one ended).
+
+        On asyncio the loop stays busy until the turn after its last job ends:
+        many short jobs in a turn read the clock twice, not twice each. A job
+        still has its task in ``_tasks`` until it ends (a ``_run_plain`` job is
+        not counted in ``_running``).
+        """
         self._settling = False
-        if not self._running:
+        if not self._running and not self._tasks:
             self._clock.end()
 
     async def _acquire_slot(self, future: Future[Any]) -> bool:
@@ -113,8 +123,7 @@ class JobBodies:
         try:
             if not future._start():
                 return
-            clock = self._clock
-            self._running += 1  # self._enter(), inlined (clock.begin() too)
+            clock = self._clock  # self._enter(), inlined, uncounted: see _settle
             if clock.began is None:
                 clock.began = monotonic()
             try:
@@ -127,10 +136,7 @@ class JobBodies:
             else:
                 future._set_result_if_pending(result)
             finally:
-                # The loop stays busy until the turn after the last job ends:
-                # many short jobs in a turn read the clock twice, not twice each.
-                self._running -= 1
-                if not self._running and not self._settling:
+                if not self._settling:  # see _settle; self._leave(), inlined
                     self._settling = True
                     self._loop.call_soon(self._settle, context=self._context)  # type: ignore[union-attr]  # attached
         finally:
