@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from unirun import TaskTimeoutError
-from unirun._stats import Statistics, TaskCounters
+from unirun._stats import Statistics, TaskCounters, ticker
 
 FIELDS = ("submitted", "queued", "running", "done", "failed", "cancelled")
 
@@ -160,3 +160,22 @@ def test_a_snapshot_taken_while_tasks_live_is_never_negative_and_adds_up() -> No
         assert min(_counts(stats).values()) >= 0, stats
         parts = stats.queued + stats.running + stats.done + stats.failed
         assert parts + stats.cancelled == stats.submitted, stats
+
+
+def test_a_ticker_gives_every_number_once_to_threads_calling_together() -> None:
+    tick = ticker()
+    threads, calls = 8, 2_000
+    start = threading.Barrier(threads)
+    seen: list[list[int]] = [[] for _ in range(threads)]
+
+    def count(mine: list[int]) -> None:
+        start.wait()
+        mine.extend(tick() for _ in range(calls))
+
+    workers = [threading.Thread(target=count, args=(mine,)) for mine in seen]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    numbers = sorted(n for mine in seen for n in mine)
+    assert numbers == list(range(threads * calls))

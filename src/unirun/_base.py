@@ -57,7 +57,7 @@ from ._future import Future
 from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized
-from ._stats import Statistics, TaskCounters
+from ._stats import Statistics, TaskCounters, ticker
 from ._sync import LOCAL, Kernel, PrimitiveMethods, SharedKernel
 
 if TYPE_CHECKING:
@@ -416,8 +416,8 @@ def gather_futures(
             repeats.setdefault(child, []).append(index)
         else:
             places[child] = index
-    remaining = len(places)
-    lock = threading.Lock()
+    last = len(places) - 1
+    arrived = ticker()
 
     def finish() -> None:
         if progress is not None:
@@ -441,7 +441,6 @@ def gather_futures(
     def on_child_done(child: cf.Future[Any]) -> None:
         # Runs once per task: the states are read directly (a done future's
         # fields no longer change), as the stdlib's own helpers do.
-        nonlocal remaining
         if outer._state != PENDING:
             return
         if child._state != FINISHED:
@@ -454,17 +453,12 @@ def gather_futures(
             return
         # Done and not failed: the result is there (read without a lock).
         value = error if error is not None else child._result
-        lock.acquire()  # not `with`: once per task, and cheaper
-        try:
-            results[places[child]] = value
-            if repeats:
-                for index in repeats.get(child, ()):
-                    results[index] = value
-            remaining -= 1
-            finished = remaining == 0
-        finally:
-            lock.release()
-        if finished:
+        results[places[child]] = value
+        if repeats:
+            for index in repeats.get(child, ()):
+                results[index] = value
+        # Each child counts once, after its result is in: the last one finishes.
+        if arrived() == last:
             finish()
             outer._set_result_if_pending(results)
 

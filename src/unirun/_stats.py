@@ -105,6 +105,24 @@ _EVENTS = (
 )
 
 
+def ticker() -> Callable[[], int]:
+    """A counter whose every call returns the next number: 0, 1, 2...
+
+    ``next()`` of a C counter, atomic under the GIL; in a free-threaded build the
+    calls take a lock.
+    """
+    counter = itertools.count()
+    if getattr(sys, "_is_gil_enabled", lambda: True)():
+        return counter.__next__
+    lock = threading.Lock()
+
+    def tick() -> int:
+        with lock:
+            return next(counter)
+
+    return tick
+
+
 def _tick(counter: itertools.count[int]) -> Callable[[], object]:
     """Count one event: ``next()`` of a C counter, atomic under the GIL."""
     if getattr(sys, "_is_gil_enabled", lambda: True)():
