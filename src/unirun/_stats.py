@@ -39,7 +39,9 @@ class WorkerStatistics:
 
     Attributes:
         name: the worker's name (thread name, ``process <pid>``, ``event loop``).
-        busy_s: seconds it spent running tasks.
+        busy_s: seconds it spent running tasks. An event loop counts as busy
+            while any of its tasks runs or waits, until the loop's turn after
+            the last one ends.
         idle_s: seconds it spent waiting for one, since it started.
     """
 
