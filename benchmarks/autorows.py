@@ -15,6 +15,7 @@ backend's best way through ``map``, and at 2 s a run it would dominate the time.
 
 from __future__ import annotations
 
+import gc
 import statistics
 from typing import TYPE_CHECKING
 
@@ -64,6 +65,10 @@ def _workload_medians(
                 shift = round_ % len(opened)
                 for index in [*range(shift, len(opened)), *range(shift)]:
                     entry, _, chunk, session = opened[index]
+                    # With every session's objects alive, a full collection
+                    # costs more than a tiny workload's run: start each run
+                    # without one due, so that none lands in a random run.
+                    gc.collect()
                     times[index].append(timed_run(session, entry, job, chunk))
         finally:
             for *_, session in opened:

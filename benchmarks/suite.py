@@ -169,8 +169,13 @@ def _time_runs(
     session: Session, entry: Entry, chunk: Chunk, job: Job, repeats: int
 ) -> list[float]:
     """Run the job ``repeats`` times; raise ``ValueError`` on a wrong result."""
-    gc.collect()  # once per cell: the previous cell's garbage is not ours to time
-    return [timed_run(session, entry, job, chunk) for _ in range(repeats)]
+    times = []
+    for _ in range(repeats):
+        # Before each run: a full collection over the suite's whole heap (the
+        # jobs' inputs, earlier cells' garbage) is not the contender's to time.
+        gc.collect()
+        times.append(timed_run(session, entry, job, chunk))
+    return times
 
 
 def run_cell(workload: str, entry: Entry, job: Job, repeats: int) -> Cell:
