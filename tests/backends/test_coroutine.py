@@ -208,6 +208,18 @@ def test_failing_initializer_breaks_executor() -> None:
         ex.shutdown()
 
 
+@pytest.mark.anyio
+async def test_failing_initializer_breaks_executor_inside_async_with() -> None:
+    # Submitted on the loop itself: the path that starts a task at once must
+    # refuse too, as the queued one does.
+    async def echo(value: int) -> int:
+        return value
+
+    async with unirun.CoroutineExecutor(initializer=init_fail) as ex:
+        with pytest.raises(unirun.BrokenExecutor, match="initializer failed"):
+            await ex.submit(echo, 1)
+
+
 def test_submit_from_trio_thread_to_asyncio_executor() -> None:
     # A wake-up scheduled from a trio thread carries trio's context; tasks must
     # still run in the asyncio loop's own context (anyio would pick trio).
