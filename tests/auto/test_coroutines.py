@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import types
 from typing import TYPE_CHECKING
 
 import pytest
 
 from _auto_tasks import async_nap, blocks_loop
 from unirun._auto.coroutines import TIME_EVERY, CoroutinePath
+from unirun._auto.loopguard import LOOP_BLOCK_S, StepReport, StepTimer
 from unirun._auto.pools import Pools
 from unirun._options import NO_OPTIONS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Generator, Iterator
 
 
 @pytest.fixture
@@ -54,3 +58,85 @@ def test_loop_blocking_coroutine_moves_to_a_thread(path: CoroutinePath) -> None:
     assert future.result(timeout=60) == 0.001
     # Still a thread verdict: the loop is not blocked again.
     assert path.explain(blocks_loop) is verdict
+
+
+def test_a_light_timer_reports_each_step_but_never_confirms_a_block() -> None:
+    reports: list[StepReport] = []
+
+    async def blocks_in_its_second_step() -> int:
+        await asyncio.sleep(0)
+        time.sleep(LOOP_BLOCK_S * 1.2)  # the step under test: it blocks the loop
+        return 7
+
+    async def main() -> int:
+        result: int = await StepTimer(blocks_in_its_second_step(), reports.append)
+        return result
+
+    assert asyncio.run(main()) == 7
+    [report] = reports
+    assert report.longest >= LOOP_BLOCK_S
+    assert report.busy >= report.longest
+    assert report.wall >= report.busy
+    # Only a detailed timer tells a block from GIL starvation.
+    assert not report.blocked
+    assert not report.detailed
+
+
+@pytest.mark.parametrize("detailed", [False, True], ids=["light", "detailed"])
+def test_a_timer_reports_once_when_its_coroutine_fails(detailed: bool) -> None:
+    reports: list[StepReport] = []
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    async def main() -> None:
+        await StepTimer(fails(), reports.append, detailed)
+
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(main())
+    assert len(reports) == 1
+    assert reports[0].detailed is detailed
+
+
+@pytest.mark.parametrize("detailed", [False, True], ids=["light", "detailed"])
+def test_a_timer_passes_sent_values_through(detailed: bool) -> None:
+    reports: list[StepReport] = []
+
+    @types.coroutine
+    def ask() -> Generator[str, int, int]:
+        answer = yield "question"
+        return answer
+
+    async def asker() -> int:
+        return 2 * await ask()
+
+    timer = StepTimer(asker(), reports.append, detailed)
+    assert timer.send(None) == "question"
+    assert reports == []
+    with pytest.raises(StopIteration) as stop:
+        timer.send(21)
+    assert stop.value.value == 42
+    assert len(reports) == 1
+
+
+def test_a_long_step_under_a_light_timer_makes_the_next_call_detailed(
+    path: CoroutinePath,
+) -> None:
+    assert path.submit(async_nap, (0,), {}, NO_OPTIONS).result(timeout=60) == 0
+    entry = path._known[async_nap]
+    # A light timer saw a long step (it cannot tell a block from starvation).
+    path._done(entry, async_nap, StepReport(0.2, 0.2, 0.2, False, False))
+    assert entry.suspect
+    suspect = path.explain(async_nap)
+    assert suspect is not None
+    assert suspect.backend == "coroutine"
+    assert suspect.samples == 2
+    # The next call is timed in detail; its short steps clear the suspicion.
+    future = path.submit_known(async_nap, (0,), {}, NO_OPTIONS)
+    assert future is not None
+    assert future.result(timeout=60) == 0
+    assert not path._known[async_nap].suspect
+    cleared = path.explain(async_nap)
+    assert cleared is not None
+    assert cleared.samples == 3

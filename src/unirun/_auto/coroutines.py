@@ -38,17 +38,37 @@ TIME_EVERY = 16
 
 
 class _Entry:
-    """What is known about one ``async def``."""
+    """What is known about one ``async def``.
 
-    __slots__ = ("blocks_loop", "calls", "samples", "suspect", "timed", "verdict")
+    The latest timed call's report is kept, and its :class:`Verdict` made only
+    when asked for (``explain``): a timed call costs less that way.
+    """
+
+    __slots__ = (
+        "blocks_loop",
+        "calls",
+        "report",
+        "samples",
+        "suspect",
+        "timed",
+        "verdict",
+    )
 
     def __init__(self) -> None:
-        self.verdict: Verdict | None = None
+        self.report: StepReport | None = None  # the latest timed call's
+        self.verdict: Verdict | None = None  # made from it, when asked for
         self.blocks_loop = False
         self.suspect = False  # a long step not yet explained
         self.timed = False  # a call was timed in detail
         self.calls = 0
         self.samples = 0
+
+    def judged(self) -> Verdict | None:
+        """The verdict from the latest report (call with the path's lock held)."""
+        report = self.report
+        if self.verdict is None and report is not None:
+            self.verdict = _verdict(report, self.blocks_loop, self.samples)
+        return self.verdict
 
 
 class CoroutinePath:
@@ -66,7 +86,7 @@ class CoroutinePath:
         """The verdict for ``fn``, or ``None`` if it has not run here."""
         with self._lock:
             entry = self._entries.get(key_of(fn))
-            return None if entry is None else entry.verdict
+            return None if entry is None else entry.judged()
 
     def submit_known(
         self,
@@ -147,47 +167,56 @@ class CoroutinePath:
         )
 
     def _done(self, entry: _Entry, fn: Callable[..., Any], report: StepReport) -> None:
-        longest, wall, busy = report.longest, report.wall, report.busy
         with self._lock:
-            entry.samples += 1
-            first_block = report.blocked and not entry.blocks_loop
+            first_block = False
             if report.blocked:
+                first_block = not entry.blocks_loop
                 entry.blocks_loop = True
-                reason = (
-                    f"it is a coroutine, but one step ran {longest * 1e3:.0f} ms "
-                    "without awaiting and blocked the event loop, so it runs on a "
-                    "worker thread's own loop"
-                )
-                backend: Any = "thread"
             elif entry.blocks_loop:
-                return
+                return  # its verdict stays the one that moved it off the loop
             else:
                 # A long step that a detailed timer did not confirm was GIL
                 # starvation: the suspicion is cleared.
-                entry.suspect = longest > LOOP_BLOCK_S and not report.detailed
-                reason = "it is an async function, so it runs on the event loop"
-                backend = "coroutine"
-            share = min(1.0, busy / wall) if wall else 0.0
-            entry.verdict = Verdict(
-                backend=backend,
-                reason=reason,
-                wall_s=wall,
-                cpu_s=busy,
-                cpu_ratio=share,
-                busy=share,
-                releases_gil=None,
-                transferable=None,
-                samples=entry.samples,
-            )
+                entry.suspect = report.longest > LOOP_BLOCK_S and not report.detailed
+            entry.samples += 1
+            entry.report = report
+            entry.verdict = None  # made again from this report when asked for
         if first_block:
             with contextlib.suppress(Warning):  # a warnings filter set to "error"
                 warnings.warn(
                     f"coroutine {describe(fn)} blocked the event loop for "
-                    f"{longest * 1e3:.0f} ms in one step; AutoExecutor runs its "
+                    f"{report.longest * 1e3:.0f} ms in one step; AutoExecutor runs its "
                     "later calls off the shared loop",
                     LoopBlockedWarning,
                     stacklevel=1,
                 )
+
+
+def _verdict(report: StepReport, blocks_loop: bool, samples: int) -> Verdict:
+    """The verdict a timed call's report gives."""
+    longest, wall, busy = report.longest, report.wall, report.busy
+    if blocks_loop:
+        reason = (
+            f"it is a coroutine, but one step ran {longest * 1e3:.0f} ms "
+            "without awaiting and blocked the event loop, so it runs on a "
+            "worker thread's own loop"
+        )
+        backend: Any = "thread"
+    else:
+        reason = "it is an async function, so it runs on the event loop"
+        backend = "coroutine"
+    share = min(1.0, busy / wall) if wall else 0.0
+    return Verdict(
+        backend=backend,
+        reason=reason,
+        wall_s=wall,
+        cpu_s=busy,
+        cpu_ratio=share,
+        busy=share,
+        releases_gil=None,
+        transferable=None,
+        samples=samples,
+    )
 
 
 async def _guarded(
