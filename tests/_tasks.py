@@ -90,6 +90,25 @@ class Unpicklable:
         raise TypeError("Unpicklable refuses to be pickled")
 
 
+class GuardedError(Exception):
+    """What :class:`Guarded` raises when pickled."""
+
+
+class Guarded:
+    """An object that refuses to be pickled with its own exception class."""
+
+    def __reduce__(self) -> Any:
+        raise GuardedError("Guarded objects stay in their process")
+
+
+def nested_lists(depth: int) -> list[Any]:
+    """A list nested ``depth`` deep: too deep to pickle."""
+    nested: list[Any] = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
 class UnpicklableError(Exception):
     """An exception that holds an unpicklable object."""
 

@@ -7,10 +7,12 @@ ship them back to the parent.
 from __future__ import annotations
 
 import pickle
+import threading
+import types
 from concurrent.futures import BrokenExecutor, CancelledError, InvalidStateError
 from concurrent.futures.process import BrokenProcessPool
 from concurrent.futures.process import _RemoteTraceback as _StdlibRemoteTraceback
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "BrokenExecutor",
@@ -25,6 +27,7 @@ __all__ = [
     "UnirunError",
     "WorkerCrashedError",
     "task_timed_out",
+    "transfer_error_from",
 ]
 
 
@@ -80,9 +83,84 @@ class TransferError(UnirunError, pickle.PicklingError, TypeError):
     A task whose call cannot be pickled fails with it before anything is sent
     (its future is failed at once, as the stdlib's is), so the pool stays
     healthy. It is both a :class:`pickle.PicklingError` and a
-    :class:`TypeError`, the two classes pickling failures arrive as; the
-    message names the argument that could not be pickled.
+    :class:`TypeError`, the two classes pickling failures mostly arrive as, and
+    also an instance of whatever else pickling raised (a ``RuntimeError`` for a
+    ``multiprocessing`` lock, an object's own error from ``__reduce__``), the
+    class the stdlib's future fails with; the message names the argument that
+    could not be pickled, and the original error is its ``__cause__``.
     """
+
+
+def transfer_error_from(cause: BaseException, message: str) -> TransferError:
+    """A :class:`TransferError` saying ``message``, caused by ``cause``.
+
+    It is also an instance of ``cause``'s class when the two combine, as the
+    stdlib fails the future with whatever pickling raised: code that catches a
+    ``RuntimeError`` (a ``multiprocessing`` lock sent as an argument) or its own
+    error class from ``__reduce__`` keeps catching it. Where the classes cannot
+    combine, it is a plain :class:`TransferError`.
+    """
+    origin = cause
+    if isinstance(cause, pickle.PicklingError) and isinstance(
+        cause.__cause__, Exception
+    ):
+        origin = cause.__cause__  # as cloudpickle wraps a RecursionError
+    try:
+        if not isinstance(origin, Exception):
+            raise TypeError  # not what `except Exception` code expects
+        error = _transfer_class(type(origin))(message)
+        str(error)  # a class whose instances cannot be made or printed this way
+    except Exception:  # or that refuses subclasses, or cannot be a cache key
+        error = TransferError(message)
+    error.__cause__ = cause
+    return error
+
+
+#: The combined classes made so far, by the class they combine with.
+_COMBINED: dict[type[Exception], type[TransferError]] = {}
+_COMBINED_LOCK = threading.Lock()
+
+
+def _transfer_class(kind: type[Exception]) -> type[TransferError]:
+    if issubclass(TransferError, kind):  # TypeError, PicklingError, Exception...
+        return TransferError
+    with _COMBINED_LOCK:
+        combined = _COMBINED.get(kind)
+        if combined is None:
+            if len(_COMBINED) >= 64:  # classes made on the fly: keep a few
+                _COMBINED.clear()
+            combined = _COMBINED[kind] = _combine(kind)
+    return combined
+
+
+def _combine(kind: type[Exception]) -> type[TransferError]:
+    namespace = {
+        "__module__": TransferError.__module__,
+        "__qualname__": TransferError.__qualname__,
+        "__doc__": TransferError.__doc__,
+        # TransferError's own construction and text, never the other class's.
+        "__init__": Exception.__init__,
+        "__str__": Exception.__str__,
+        "__reduce__": _reduce_transfer_error,
+    }
+    return types.new_class(
+        TransferError.__name__,
+        (TransferError, kind),
+        exec_body=lambda body: body.update(namespace),
+    )
+
+
+def _reduce_transfer_error(error: TransferError) -> tuple[Any, ...]:
+    # Pickled as its parts: the combined class exists only in this process.
+    combined = type(error).__mro__[1:]
+    kind = next(base for base in combined if not issubclass(TransferError, base))
+    return (_rebuild_transfer_error, (kind, error.args), error.__dict__ or None)
+
+
+def _rebuild_transfer_error(
+    kind: type[Exception], args: tuple[Any, ...]
+) -> TransferError:
+    return _transfer_class(kind)(*args)
 
 
 class RebuildError(UnirunError, BrokenProcessPool, pickle.UnpicklingError):

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 
-from ._errors import RemoteError, RemoteTraceback, TransferError
+from ._errors import RemoteError, RemoteTraceback, TransferError, transfer_error_from
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -256,13 +256,12 @@ def transfer_error(
                 if not _pickles(value):
                     what = f"keyword argument {key!r} ({_short_repr(value)})"
                     break
-    error = TransferError(
+    return transfer_error_from(
+        exc,
         f"cannot send {what} to a worker process: {type(exc).__name__}: {exc}. "
         "Pass only objects that pickle (module-level objects, plain data), "
-        "or use a thread or coroutine executor."
+        "or use a thread or coroutine executor.",
     )
-    error.__cause__ = exc
-    return error
 
 
 def dumps_call(

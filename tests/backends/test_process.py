@@ -8,11 +8,14 @@ import pickle
 import signal
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 import unirun
 from _tasks import (
+    Guarded,
+    GuardedError,
     Unpicklable,
     crash_on_multiple_of_seven,
     die,
@@ -22,6 +25,7 @@ from _tasks import (
     init_fail,
     init_set,
     kill_self,
+    nested_lists,
     raise_bad_init,
     raise_unpicklable,
     return_unpicklable,
@@ -29,6 +33,9 @@ from _tasks import (
     square,
 )
 from gates import Gate
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def test_crash_fails_only_the_tasks_of_dead_workers() -> None:
@@ -88,6 +95,36 @@ def test_unpicklable_argument_fails_its_future_naming_it_gh11() -> None:
         with pytest.raises(pickle.PicklingError, match=r"keyword argument 'x'"):
             second.result()
         assert ex.submit(square, 4).result(timeout=60) == 16
+
+
+@pytest.mark.parametrize(
+    ("make", "stdlib_error"),
+    [
+        pytest.param(Guarded, GuardedError, id="an error of its own"),
+        pytest.param(
+            lambda: multiprocessing.get_context("spawn").Semaphore(0),
+            RuntimeError,
+            id="a multiprocessing semaphore",
+        ),
+        pytest.param(lambda: nested_lists(100_000), RecursionError, id="too deep"),
+    ],
+)
+def test_unpicklable_argument_fails_with_what_the_stdlib_raises(
+    make: Callable[[], object], stdlib_error: type[Exception]
+) -> None:
+    # ProcessPoolExecutor fails the future with whatever pickling raised; ours is
+    # also a TransferError naming the argument, and pickles as both.
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        future = ex.submit(square, make())  # type: ignore[call-overload]  # bad on purpose
+        error = future.exception(timeout=60)
+        assert isinstance(error, stdlib_error), repr(error)
+        assert isinstance(error, unirun.TransferError)
+        assert "positional argument 0" in str(error)
+        again = pickle.loads(pickle.dumps(error))
+        assert isinstance(again, stdlib_error)
+        assert isinstance(again, unirun.TransferError)
+        assert again.args == error.args
+        assert ex.submit(square, 3).result(timeout=60) == 9
 
 
 def test_unpicklable_function_fails_its_future_gh11() -> None:
