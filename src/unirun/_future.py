@@ -252,14 +252,17 @@ class Future(cf.Future[T], Generic[T]):
             return self.cancelled()
         if not stopper(abandon):
             return False
-        self._mark_cancelled()
-        return True
+        # False if the task finished meanwhile: a finished task stays finished.
+        return self._mark_cancelled()
 
-    def _mark_cancelled(self) -> None:
-        """Move a RUNNING future to cancelled (the stdlib has no public way)."""
+    def _mark_cancelled(self) -> bool:
+        """Move a RUNNING future to cancelled (the stdlib has no public way).
+
+        Returns whether it did: False if the future was no longer running.
+        """
         with self._lock:
             if self._state != RUNNING:
-                return
+                return self._state in _CANCELLED
             self._state = CANCELLED_AND_NOTIFIED
             if self._counters is not None:
                 self._counters.cancelled(running=True)
@@ -268,6 +271,7 @@ class Future(cf.Future[T], Generic[T]):
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()
         self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+        return True
 
     def _outcome(self) -> T:
         """The result, or raise what the task raised (the future is done)."""

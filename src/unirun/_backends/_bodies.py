@@ -51,7 +51,10 @@ class JobBodies:
     _lock: threading.Lock
     _waiting: set[Future[Any]]
     _slots: Any  # a semaphore of the running loop's library, or None
-    _tasks: set[asyncio.Task[None]]
+    _tasks: dict[asyncio.Task[None], Future[Any]]  # asyncio: until each ends
+    _unstarted: set[Job]  # trio: spawned, until each first runs
+    _live: int  # trio: jobs spawned and not ended
+    _all_ended: anyio.Event | None  # trio: set when _live drops to 0
     _clock: WorkerClock
     _running: int
     _settling: bool  # a _settle() is scheduled
@@ -66,12 +69,15 @@ class JobBodies:
 
     def _leave(self) -> None:
         self._running -= 1
-        if self._loop is not None:  # asyncio: see _run_plain
-            if not self._settling:
-                self._settling = True
-                self._loop.call_soon(self._settle, context=self._context)
-        elif not self._running:  # trio: every job counts in _running
+        # On asyncio each job's task settles the clock as it ends: see _settle.
+        if self._loop is None and not self._running:  # trio: every job counts
             self._clock.end()
+
+    def _settle_soon(self) -> None:
+        """Settle the busy clock at the loop's next turn (asyncio; once a turn)."""
+        if not self._settling:
+            self._settling = True
+            self._loop.call_soon(self._settle, context=self._context)  # type: ignore[union-attr]  # asyncio
 
     def _settle(self) -> None:
         """End the loop's busy time if no job is left (a turn after one ended).
@@ -79,7 +85,8 @@ class JobBodies:
         On asyncio the loop stays busy until the turn after its last job ends:
         many short jobs in a turn read the clock twice, not twice each. A job
         still has its task in ``_tasks`` until it ends (a ``_run_plain`` job is
-        not counted in ``_running``).
+        not counted in ``_running``), and every task asks for a settle as it
+        ends, whether it ran its call or found its future cancelled.
         """
         self._settling = False
         if not self._running and not self._tasks:
@@ -96,6 +103,12 @@ class JobBodies:
                 future._start()  # a cancelled one: tell concurrent.futures.wait()
                 return False
             await self._slots.acquire()
+        except BaseException:
+            # Torn down while it waited (the body of `async with` failed or was
+            # cancelled): it never runs, so it ends cancelled, not pending.
+            if future._cancel_pending():
+                future._start()  # tell concurrent.futures.wait()
+            raise
         finally:
             with self._lock:
                 self._waiting.discard(future)
@@ -135,13 +148,12 @@ class JobBodies:
                 future._set_exception_if_pending(exc)
             else:
                 future._set_result_if_pending(result)
-            finally:
-                if not self._settling:  # see _settle; self._leave(), inlined
-                    self._settling = True
-                    self._loop.call_soon(self._settle, context=self._context)  # type: ignore[union-attr]  # attached
         finally:
-            self._tasks.discard(task)
+            self._tasks.pop(task, None)  # type: ignore[call-overload]  # a JobTask
             future._stopper = None  # the ended task is not kept by its Future
+            if not self._settling:  # see _settle; self._settle_soon(), inlined
+                self._settling = True
+                self._loop.call_soon(self._settle, context=self._context)  # type: ignore[union-attr]  # attached
 
     async def _run_asyncio(self, job: Job) -> None:
         """One job as a plain asyncio task, with a slot or a time-out."""
@@ -165,13 +177,14 @@ class JobBodies:
                 if slots is not None:
                     slots.release()
         finally:
-            self._tasks.discard(job.task)  # None (run by an eager factory): harmless
+            self._tasks.pop(job.task, None)  # type: ignore[arg-type]  # None: harmless
             job.future = job.task = None  # no cycle through the Future
+            self._settle_soon()
 
     async def _run_started(self, job: Job, future: Future[Any]) -> None:
         limit = job.timeout
         if limit is not None and limit <= 0:
-            future.set_exception(job.timed_out())
+            future._set_exception_if_pending(job.timed_out())  # unless cancelled
             return
         timer = None
         try:
@@ -199,30 +212,39 @@ class JobBodies:
         """One job in the anyio task group (trio)."""
         future = job.future
         assert future is not None
-        if self._slots is not None and not await self._acquire_slot(future):
-            return
+        self._unstarted.discard(job)
         try:
-            scope = anyio.CancelScope()
-            schedule = self._call_soon
-            assert schedule is not None
-            job.cancel = functools.partial(schedule, scope.cancel)
-            if not future._start(job):  # the job is its own stopper
+            if self._slots is not None and not await self._acquire_slot(future):
                 return
-            limit = job.timeout
-            if limit is not None and limit <= 0:
-                future.set_exception(job.timed_out())
-                return
-            if limit is not None:
-                scope.deadline = anyio.current_time() + limit
-            self._enter()
             try:
-                await self._run_in_scope(job, future, scope)
+                await self._run_slotted(job, future)
             finally:
-                self._leave()
+                if self._slots is not None:
+                    self._slots.release()
+                job.future = job.cancel = None
         finally:
-            if self._slots is not None:
-                self._slots.release()
-            job.future = job.cancel = None
+            self._live -= 1
+            if not self._live and self._all_ended is not None:
+                self._all_ended.set()
+
+    async def _run_slotted(self, job: Job, future: Future[Any]) -> None:
+        scope = anyio.CancelScope()
+        schedule = self._call_soon
+        assert schedule is not None
+        job.cancel = functools.partial(schedule, scope.cancel)
+        if not future._start(job):  # the job is its own stopper
+            return
+        limit = job.timeout
+        if limit is not None and limit <= 0:
+            future._set_exception_if_pending(job.timed_out())  # unless cancelled
+            return
+        if limit is not None:
+            scope.deadline = anyio.current_time() + limit
+        self._enter()
+        try:
+            await self._run_in_scope(job, future, scope)
+        finally:
+            self._leave()
 
     async def _run_in_scope(
         self, job: Job, future: Future[Any], scope: anyio.CancelScope

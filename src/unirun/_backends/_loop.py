@@ -24,7 +24,7 @@ import sys
 import threading
 from _thread import get_ident
 from collections import deque
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -37,7 +37,7 @@ from ._bodies import EAGER, JobBodies
 from ._job import JobTask
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from anyio.abc import TaskGroup
 
@@ -60,6 +60,18 @@ def _close_all(live: list[tuple[LoopRunner, Any]]) -> None:
 
 #: Runners with a loop thread: ended (after their tasks) at interpreter exit.
 registry: ExitRegistry[LoopRunner] = ExitRegistry(_close_all)
+
+
+T = TypeVar("T")
+
+
+def _snapshot(items: Iterable[T]) -> list[T]:
+    """A list of what another thread may be changing (it only adds and removes)."""
+    while True:
+        try:
+            return list(items)
+        except RuntimeError:  # it changed size meanwhile: read it again
+            continue
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
@@ -108,7 +120,13 @@ class LoopRunner(JobBodies):
         # The loop on which start_now() may start a task: asyncio before 3.12,
         # no limit, not broken.
         self._direct: asyncio.AbstractEventLoop | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Each job's task (asyncio) and its Future, until it ends; on trio, the
+        # jobs spawned that have not run yet.
+        self._tasks: dict[asyncio.Task[None], Future[Any]] = {}
+        self._unstarted: set[Job] = set()
+        self._live = 0
+        self._all_ended: anyio.Event | None = None
+        self._finished = threading.Event()  # the drainer ended: every job too
         self._context: contextvars.Context | None = None
         self._clock = WorkerClock("event loop")
         self._running = 0  # jobs running now (changed on the loop's thread only)
@@ -153,28 +171,36 @@ class LoopRunner(JobBodies):
         schedule(self._wake)
 
     def close(self, wait: bool, cancel_futures: bool) -> None:
-        """Run what was accepted (or cancel what has not started), then end."""
+        """Run what was accepted (or cancel what has not started), then end.
+
+        With ``wait``, return once every job has ended, unless called on the
+        loop's own thread (which would wait for itself).
+        """
         with self._lock:
             self._closing = True
-            cancelled = []
-            waiting: list[Future[Any]] = []
+            cancelled: list[Future[Any] | None] = []
             if cancel_futures:
                 cancelled = [job.future for job in self._inbox]
                 self._inbox.clear()
-                waiting = list(self._waiting)
+                cancelled += self._waiting
             schedule, thread = self._call_soon, self._thread
+        if cancel_futures:
+            # Started as tasks but not run yet (their task sees it when it does).
+            cancelled += _snapshot(self._tasks.values())
+            cancelled += [job.future for job in _snapshot(self._unstarted)]
         for future in cancelled:
-            if future is not None and future.cancel():
-                future.set_running_or_notify_cancel()
-        for future in waiting:
-            future.cancel()  # its job sees it when it gets a slot
-        if thread is None:
-            return
-        if schedule is not None:
+            if future is not None and future._cancel_pending():
+                future._start()  # tell concurrent.futures.wait()
+        if schedule is not None and (thread is not None or self.attached):
             schedule(self._wake)
-        # Otherwise the loop is still starting: its drainer sees _closing.
-        if wait and thread is not threading.current_thread():
+        # Otherwise the loop is still starting (its drainer sees _closing), or
+        # never started.
+        if not wait or self._loop_thread == threading.get_ident():
+            return
+        if thread is not None:
             thread.join()
+        elif schedule is not None:  # on a caller's loop, from another thread
+            self._finished.wait()
 
     @property
     def attached(self) -> bool:
@@ -289,7 +315,7 @@ class LoopRunner(JobBodies):
 
     async def _drainer(self) -> None:
         """Start the jobs that arrive in the inbox, until close empties it."""
-        OWNER.set(self.token)  # inherited by the tasks it starts (trio)
+        OWNER.set(self.token)
         try:
             while True:
                 self._drain()
@@ -303,18 +329,28 @@ class LoopRunner(JobBodies):
         except anyio.get_cancelled_exc_class():
             # The body of `async with` failed or was cancelled: stop the jobs
             # too, and wait until they have.
-            for task in self._tasks:
+            for task in _snapshot(self._tasks):
                 task.cancel()
             with anyio.CancelScope(shield=True):
                 await self._wait_for_tasks()
             raise
+        finally:
+            self._settle()  # no job is left to do it
+            self._finished.set()
 
     async def _wait_for_tasks(self) -> None:
+        while self._live:  # trio: the jobs in the task group
+            self._all_ended = anyio.Event()
+            await self._all_ended.wait()
         while self._tasks:  # plain asyncio tasks: wait for them here
             await asyncio.wait(list(self._tasks))
-            # A task leaves the set itself once it ran; one that never got that
-            # far (cancelled before it started) is dropped here.
-            self._tasks = {task for task in self._tasks if not task.done()}
+            # A task leaves the table itself once it ran; one that never got
+            # that far (cancelled before it started) never ran its call.
+            for task, future in list(self._tasks.items()):
+                if task.done():
+                    del self._tasks[task]
+                    if future._cancel_pending():
+                        future._start()  # tell concurrent.futures.wait()
 
     def _fail_all(self, reason: str) -> None:
         with self._lock:
@@ -369,7 +405,7 @@ class LoopRunner(JobBodies):
             self._run_plain(future, fn, args, kwargs), loop=loop, context=context
         )
         future._stopper = task  # before it runs; see _run_plain
-        self._tasks.add(task)
+        self._tasks[task] = future
         return True
 
     def _start_plain(
@@ -400,7 +436,12 @@ class LoopRunner(JobBodies):
         loop = self._loop
         if not (self._on_asyncio and loop is not None):
             assert self._task_group is not None
-            self._task_group.start_soon(self._run_anyio, job)
+            assert self._context is not None
+            self._unstarted.add(job)  # until it runs: see close()
+            self._live += 1
+            # In the executor's context, whoever submits (trio copies the current
+            # one), as on asyncio.
+            self._context.run(self._task_group.start_soon, self._run_anyio, job)
         elif (
             job.is_async
             and job.timeout is None
@@ -410,17 +451,19 @@ class LoopRunner(JobBodies):
             assert job.future is not None
             plain = self._start_plain(loop, job.future, job.fn, job.args, job.kwargs)
             if not plain.done():  # it may have run to its end already
-                self._tasks.add(plain)  # it leaves the set as it ends
+                self._tasks[plain] = job.future  # it leaves the table as it ends
         else:
             # A time-out, a limit, a sync function, or the caller's task factory.
             run = self._run_asyncio(job)
             context = self._context.copy()  # type: ignore[union-attr]  # attached
             if loop.get_task_factory() is not None:
-                task = loop.create_task(run, context=context)  # the caller's factory
+                # The caller's factory, called as create_task() calls it with no
+                # context (a factory may take only the loop and the coroutine).
+                task = context.run(loop.create_task, run)
             elif sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
                 task = asyncio.Task(run, loop=loop, context=context, eager_start=True)
             else:
                 task = asyncio.Task(run, loop=loop, context=context)
             if not task.done():  # it may have run to its end already
-                job.task = task  # how to stop it; it leaves the set as it ends
-                self._tasks.add(task)
+                job.task = task  # how to stop it; it leaves the table as it ends
+                self._tasks[task] = job.future  # type: ignore[assignment]  # set
