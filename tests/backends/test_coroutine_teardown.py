@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -229,6 +230,29 @@ def test_a_task_factory_of_the_documented_two_arguments_works() -> None:
 
     assert asyncio.run(main()) == (36, "before entering")
     assert len(made) >= 2
+
+
+def test_cancel_futures_cancels_jobs_a_task_factory_made_that_have_not_run() -> None:
+    ran: list[int] = []
+
+    async def record(i: int) -> None:
+        ran.append(i)
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task[Any]:
+        return asyncio.Task(coro, loop=loop)  # starts at the loop's next turn
+
+    async def main() -> list[bool]:
+        asyncio.get_running_loop().set_task_factory(factory)
+        async with unirun.CoroutineExecutor() as ex:
+            # A time-out: the job goes through the loop's task factory.
+            futures = [ex.options(timeout=60).submit(record, i) for i in range(3)]
+            if sys.version_info >= (3, 12):
+                await asyncio.sleep(0)  # queued, then made in this turn
+            ex.shutdown(wait=False, cancel_futures=True)
+            return [f.cancelled() for f in futures]
+
+    assert asyncio.run(main()) == [True] * 3
+    assert ran == []
 
 
 async def square_async(x: int) -> int:

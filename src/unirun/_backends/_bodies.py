@@ -51,7 +51,8 @@ class JobBodies:
     _lock: threading.Lock
     _waiting: set[Future[Any]]
     _slots: Any  # a semaphore of the running loop's library, or None
-    _tasks: dict[asyncio.Task[None], Future[Any]]  # asyncio: until each ends
+    _tasks: set[asyncio.Task[None]]  # asyncio: each job's, until it ends
+    _foreign: dict[asyncio.Task[None], Future[Any]]  # made by a task factory
     _unstarted: set[Job]  # trio: spawned, until each first runs
     _live: int  # trio: jobs spawned and not ended
     _all_ended: anyio.Event | None  # trio: set when _live drops to 0
@@ -149,7 +150,7 @@ class JobBodies:
             else:
                 future._set_result_if_pending(result)
         finally:
-            self._tasks.pop(task, None)  # type: ignore[call-overload]  # a JobTask
+            self._tasks.discard(task)  # a JobTask
             future._stopper = None  # the ended task is not kept by its Future
             if not self._settling:  # see _settle; self._settle_soon(), inlined
                 self._settling = True
@@ -177,7 +178,10 @@ class JobBodies:
                 if slots is not None:
                     slots.release()
         finally:
-            self._tasks.pop(job.task, None)  # type: ignore[arg-type]  # None: harmless
+            task = job.task  # None (run by an eager factory): harmless
+            self._tasks.discard(task)
+            if self._foreign:
+                self._foreign.pop(task, None)  # type: ignore[arg-type]
             job.future = job.task = None  # no cycle through the Future
             self._settle_soon()
 

@@ -16,14 +16,18 @@ __all__ = ["Job", "JobTask"]
 
 
 class JobTask(asyncio.Task[None]):
-    """The asyncio task of an ``async def`` job, and its Future's stopper.
+    """The asyncio task of a job, and the Future's stopper of a plain one.
 
     The common job (no time-out, no limit) needs nothing else to stop it: the
     task is the :data:`~unirun._future.Stopper` itself, so no :class:`Job`
-    outlives its submission.
+    outlives its submission. ``future`` is the job's Future, which a shutdown
+    with ``cancel_futures`` (or a torn-down ``async with``) cancels while the
+    task has not run yet.
     """
 
-    __slots__ = ()
+    __slots__ = ("future",)
+
+    future: Future[Any]
 
     def __call__(self, abandon: bool) -> bool:
         """Cancel the task at its next ``await`` (from any thread)."""

@@ -85,6 +85,45 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]
 class LoopRunner(JobBodies):
     """Runs jobs on an event loop; see the module docstring."""
 
+    # Slots keep attribute reads on the per-task path fast: past 30 attributes,
+    # CPython keeps an instance's attributes in a dict of its own instead. (The
+    # mixin's instance dict, and weak references, stay available.)
+    __slots__ = (
+        "_all_ended",
+        "_attached",
+        "_backend",
+        "_broken",
+        "_call_soon",
+        "_clock",
+        "_closing",
+        "_context",
+        "_direct",
+        "_finished",
+        "_foreign",
+        "_inbox",
+        "_initargs",
+        "_initializer",
+        "_live",
+        "_lock",
+        "_loop",
+        "_loop_thread",
+        "_max_concurrency",
+        "_name",
+        "_on_asyncio",
+        "_running",
+        "_settling",
+        "_slots",
+        "_started",
+        "_task_group",
+        "_tasks",
+        "_thread",
+        "_unstarted",
+        "_waiting",
+        "_wake_pending",
+        "_wakeup",
+        "token",
+    )
+
     def __init__(
         self,
         max_concurrency: int | None,
@@ -122,7 +161,8 @@ class LoopRunner(JobBodies):
         self._direct: asyncio.AbstractEventLoop | None = None
         # Each job's task (asyncio) and its Future, until it ends; on trio, the
         # jobs spawned that have not run yet.
-        self._tasks: dict[asyncio.Task[None], Future[Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._foreign: dict[asyncio.Task[None], Future[Any]] = {}
         self._unstarted: set[Job] = set()
         self._live = 0
         self._all_ended: anyio.Event | None = None
@@ -186,7 +226,7 @@ class LoopRunner(JobBodies):
             schedule, thread = self._call_soon, self._thread
         if cancel_futures:
             # Started as tasks but not run yet (their task sees it when it does).
-            cancelled += _snapshot(self._tasks.values())
+            cancelled += [self._future_of(task) for task in _snapshot(self._tasks)]
             cancelled += [job.future for job in _snapshot(self._unstarted)]
         for future in cancelled:
             if future is not None and future._cancel_pending():
@@ -330,6 +370,10 @@ class LoopRunner(JobBodies):
             # The body of `async with` failed or was cancelled: stop the jobs
             # too, and wait until they have.
             for task in _snapshot(self._tasks):
+                # One that has not run yet never will: its future ends cancelled.
+                future = self._future_of(task)
+                if future is not None and future._cancel_pending():
+                    future._start()  # tell concurrent.futures.wait()
                 task.cancel()
             with anyio.CancelScope(shield=True):
                 await self._wait_for_tasks()
@@ -344,13 +388,9 @@ class LoopRunner(JobBodies):
             await self._all_ended.wait()
         while self._tasks:  # plain asyncio tasks: wait for them here
             await asyncio.wait(list(self._tasks))
-            # A task leaves the table itself once it ran; one that never got
-            # that far (cancelled before it started) never ran its call.
-            for task, future in list(self._tasks.items()):
-                if task.done():
-                    del self._tasks[task]
-                    if future._cancel_pending():
-                        future._start()  # tell concurrent.futures.wait()
+            # A task leaves the set itself once it ran; one that never got that
+            # far (cancelled before it started: its future was) is dropped here.
+            self._tasks = {task for task in self._tasks if not task.done()}
 
     def _fail_all(self, reason: str) -> None:
         with self._lock:
@@ -405,7 +445,8 @@ class LoopRunner(JobBodies):
             self._run_plain(future, fn, args, kwargs), loop=loop, context=context
         )
         future._stopper = task  # before it runs; see _run_plain
-        self._tasks[task] = future
+        task.future = future
+        self._tasks.add(task)
         return True
 
     def _start_plain(
@@ -429,7 +470,14 @@ class LoopRunner(JobBodies):
         # runs (this is its thread), and the task has no name.
         task = JobTask(run, loop=loop, context=context)
         future._stopper = task  # before it runs; see _run_plain
+        task.future = future  # until it runs: see close()
         return task
+
+    def _future_of(self, task: asyncio.Task[None]) -> Future[Any] | None:
+        """The Future of a job's task, while it may not have run yet."""
+        if isinstance(task, JobTask):
+            return getattr(task, "future", None)  # not kept by an eager task
+        return self._foreign.get(task)
 
     def _spawn(self, job: Job) -> None:
         """Start one job as a task of the loop (on the loop's thread)."""
@@ -451,19 +499,25 @@ class LoopRunner(JobBodies):
             assert job.future is not None
             plain = self._start_plain(loop, job.future, job.fn, job.args, job.kwargs)
             if not plain.done():  # it may have run to its end already
-                self._tasks[plain] = job.future  # it leaves the table as it ends
+                self._tasks.add(plain)  # it leaves the set as it ends
         else:
             # A time-out, a limit, a sync function, or the caller's task factory.
             run = self._run_asyncio(job)
             context = self._context.copy()  # type: ignore[union-attr]  # attached
+            future = job.future
+            assert future is not None
+            task: asyncio.Task[None]
             if loop.get_task_factory() is not None:
                 # The caller's factory, called as create_task() calls it with no
                 # context (a factory may take only the loop and the coroutine).
                 task = context.run(loop.create_task, run)
+                if not task.done():
+                    self._foreign[task] = future  # until it runs: see close()
             elif sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
-                task = asyncio.Task(run, loop=loop, context=context, eager_start=True)
+                task = JobTask(run, loop=loop, context=context, eager_start=True)
             else:
-                task = asyncio.Task(run, loop=loop, context=context)
+                task = JobTask(run, loop=loop, context=context)
+                task.future = future  # until it runs: see close()
             if not task.done():  # it may have run to its end already
-                job.task = task  # how to stop it; it leaves the table as it ends
-                self._tasks[task] = job.future  # type: ignore[assignment]  # set
+                job.task = task  # how to stop it; it leaves the set as it ends
+                self._tasks.add(task)
