@@ -166,6 +166,39 @@ def test_routed_map_probes_first_then_routes_the_rest(
     assert route.reserved == 0  # released exactly once
 
 
+@pytest.mark.parametrize("plan", [MapPlan.THREAD, MapPlan.SUBMIT])
+@pytest.mark.parametrize("settle_after", [1, 10**6], ids=["settled", "unsettled"])
+def test_a_failed_first_item_fails_the_map_there_and_the_rest_still_run(
+    pool: unirun.ThreadExecutor, plan: MapPlan, settle_after: int
+) -> None:
+    # As on every executor (and the stdlib's): all items are accepted at the
+    # call and run, whether or not anyone iterates past the failure.
+    ran: list[int] = []
+
+    def fails_first(x: int) -> int:
+        if x == 0:
+            raise ValueError("the first item fails")
+        ran.append(x)
+        return x
+
+    route = FakeRoute(pool, plan, settle_after)
+    routed = RoutedMap(route, fails_first, [(x,) for x in range(10)], NO_OPTIONS, None)
+    iterator: MapIterator[Any] = MapIterator(
+        lambda item: None,
+        iter(()),
+        end_time=None,
+        buffersize=None,
+        chunked=True,
+        keep_alive=route,
+        batches=routed,
+    )
+    with pytest.raises(ValueError, match="first item"):
+        next(iterator)
+    pool.shutdown(wait=True)
+    assert sorted(ran) == list(range(1, 10))
+    assert route.reserved == 0
+
+
 def test_routed_map_with_chunksize_cuts_fixed_chunks(
     pool: unirun.ThreadExecutor,
 ) -> None:

@@ -207,9 +207,9 @@ class RoutedMap:
     ) -> None:
         rest = index + 1
         try:
-            if first.cancelled() or first.exception() is not None:
+            if first.cancelled():  # the map was closed, or shut down
                 self._release()
-            elif (
+            elif first.exception() is None and (
                 not self._route.settled(self._fn)
                 and rest < min(len(self._items) - 1, MAP_PROBES)
                 and not self._closed
@@ -219,6 +219,8 @@ class RoutedMap:
                 # tell): the next item is probed before the rest go.
                 self._probe(rest)
             else:
+                # A failed first item fails the map there, as the builtin map;
+                # the items after it still run, as on every executor.
                 self._route_rest(self._items[rest:])
         except BaseException as exc:
             self._release()
