@@ -199,7 +199,7 @@ class MapIterator(Generic[T]):
                 result = future.result(self._remaining())
             except BaseException:
                 self._count(future)
-                future.cancel()
+                self._cancel(future)
                 self.close()
                 raise
             else:
@@ -227,13 +227,21 @@ class MapIterator(Generic[T]):
             try:
                 with anyio.move_on_after(self._remaining()):
                     await wait_done(future)
-                if not future.done():
-                    raise TimeoutError
-                result = future.result(0)
             except BaseException:
+                # The awaiting coroutine was cancelled: nobody reads the results,
+                # so running tasks stop too, where their backend can stop them.
                 self._count(future)
                 self._abandon(future)
                 self.close(abandon=True)
+                raise
+            try:
+                if not future.done():
+                    raise TimeoutError
+                result = future.result(0)
+            except BaseException:  # as in __next__: the rest that has not started
+                self._count(future)
+                self._cancel(future)
+                self.close()
                 raise
             self._count(future)
             value = self._unpack(result)
@@ -248,6 +256,18 @@ class MapIterator(Generic[T]):
     def _finish(self) -> None:
         if self._progress is not None:
             self._progress.close()
+
+    @staticmethod
+    def _cancel(future: cf.Future[Any]) -> None:
+        """Cancel ``future`` if its task has not started; a running one runs on.
+
+        As the stdlib's map, whose ``cancel()`` only ever stops pending tasks
+        (on the coroutine backend ``cancel()`` also stops a running one).
+        """
+        if isinstance(future, Future):
+            future._cancel_pending()
+        else:
+            future.cancel()
 
     @staticmethod
     def _abandon(future: cf.Future[Any]) -> None:
@@ -274,7 +294,7 @@ class MapIterator(Generic[T]):
             if abandon:
                 self._abandon(future)
             else:
-                future.cancel()
+                self._cancel(future)
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""

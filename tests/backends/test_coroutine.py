@@ -360,3 +360,35 @@ async def in_traced_task(kind: type) -> bool:
     import asyncio
 
     return isinstance(asyncio.current_task(), kind)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("ends_by", ["an item's error", "the map's time-out"])
+async def test_a_map_that_fails_under_async_for_leaves_running_items_running(
+    ends_by: str,
+) -> None:
+    # As with `for` (and the stdlib's map): only the items that have not started
+    # are cancelled. Cancelling the awaiting coroutine is what stops them all.
+    started, release = anyio.Event(), anyio.Event()
+    finished: list[int] = []
+
+    async def item(i: int) -> int:
+        if i == 0:
+            await started.wait()
+            raise ValueError("the first item fails")
+        started.set()
+        await release.wait()
+        finished.append(i)
+        return i
+
+    async with unirun.CoroutineExecutor() as ex:
+        if ends_by == "an item's error":
+            with pytest.raises(ValueError, match="first item"):
+                async for _ in ex.map(item, [0, 1]):
+                    pass
+        else:
+            with pytest.raises(TimeoutError):
+                async for _ in ex.map(item, [1], timeout=0.05):
+                    pass
+        release.set()
+    assert finished == [1]
