@@ -38,6 +38,7 @@ bookkeeping) comes from here and from :class:`unirun._front.Front`.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import inspect
 import itertools
@@ -53,7 +54,7 @@ import anyio.to_thread
 from ._call import run_chunk
 from ._checks import check_callable
 from ._front import Front
-from ._future import Future
+from ._future import Future, follow_asyncio
 from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized
@@ -344,6 +345,9 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         for item in items:
             if isinstance(item, cf.Future):
                 children.append(item)
+            elif isinstance(item, asyncio.Future):
+                # A task (or future) of the caller's loop stays there.
+                children.append(follow_asyncio(item))
             elif inspect.isawaitable(item):
                 children.append(self._submit(_await_it, (item,), {}, options))
             else:

@@ -8,6 +8,7 @@ Backends drive it through two private calls (see ``_base.py``); ``chain`` and
 from __future__ import annotations
 
 import _thread
+import asyncio
 import concurrent.futures as cf
 import threading
 from collections.abc import Callable
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from ._stats import TaskCounters
 
-__all__ = ["Future", "Stopper", "chain", "copy_outcome"]
+__all__ = ["Future", "Stopper", "chain", "copy_outcome", "follow_asyncio"]
 
 
 #: How a backend stops one of its running tasks. Called with ``abandon``: true when
@@ -415,3 +416,33 @@ def chain(outer: Future[Any], inner: cf.Future[Any]) -> None:
             inner.cancel()
         return
     inner.add_done_callback(lambda done: copy_outcome(done, outer))
+
+
+def follow_asyncio(source: asyncio.Future[Any]) -> Future[Any]:
+    """A running Future that takes the outcome of an asyncio future or task.
+
+    ``source`` stays on its own loop: its outcome is copied when it is done, and
+    cancelling (or abandoning) the returned Future cancels ``source`` there,
+    from any thread, as :func:`asyncio.gather` cancels its children.
+    """
+    loop = source.get_loop()
+
+    def stop(abandon: bool) -> bool:
+        loop.call_soon_threadsafe(source.cancel)
+        return True
+
+    follower: Future[Any] = Future()
+    follower._start(stop)
+
+    def follow() -> None:
+        source.add_done_callback(lambda done: copy_outcome(done, follower))  # type: ignore[arg-type]  # the same methods
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        follow()
+    else:  # asyncio futures are not thread-safe: on their own loop only
+        loop.call_soon_threadsafe(follow)
+    return follower

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 from typing import TYPE_CHECKING
 
@@ -91,3 +92,34 @@ async def test_gather_awaited(kind: str) -> None:
         assert await executor.gather(*futures) == [0, 1, 4, 9, 16]
     finally:
         executor.shutdown()
+
+
+def test_gather_takes_tasks_and_futures_of_the_callers_loop(
+    executor: BaseExecutor,
+) -> None:
+    # As asyncio.gather: an asyncio task or future is awaited where it lives.
+    async def later(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("the task failed")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(later(2))
+        gathered = executor.gather(task, executor.submit(square, 3))
+        assert await asyncio.wait_for(gathered, 60) == [2, 9]
+        future = asyncio.get_running_loop().create_future()
+        gathered = executor.gather(future)
+        future.set_result("set later")
+        assert await asyncio.wait_for(gathered, 60) == ["set later"]
+        with pytest.raises(ValueError, match="the task failed"):
+            await asyncio.wait_for(executor.gather(asyncio.ensure_future(fails())), 60)
+        # Cancelling the gather cancels the task, on its own loop.
+        waiting = asyncio.ensure_future(asyncio.Event().wait())
+        executor.gather(waiting).cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 60)
+
+    asyncio.run(main())
