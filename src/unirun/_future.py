@@ -193,12 +193,18 @@ class Future(cf.Future[T], Generic[T]):
         return self._state == RUNNING
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        """As :meth:`concurrent.futures.Future.exception`."""
+        """As :meth:`concurrent.futures.Future.exception`.
+
+        A time-out too long for any clock (``inf``) waits without limit, as in
+        :meth:`result`.
+        """
         state = self._state
         if state == FINISHED:
             return self._exception
         if state in _CANCELLED:
             raise cf.CancelledError
+        if timeout is not None and timeout > MAX_WAIT:
+            timeout = None  # as result(): too long for any clock, no limit
         return super().exception(timeout)
 
     def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:

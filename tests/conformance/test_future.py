@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import threading
 from typing import TYPE_CHECKING
 
 import anyio
@@ -129,3 +130,20 @@ def test_as_completed_forgets_each_future_it_yields(executor: BaseExecutor) -> N
         next(iterator)  # dropped at once
     gc.collect()
     assert all(ref() is None for ref in refs)
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300, 10**20])
+def test_a_time_out_too_long_for_any_clock_waits_without_limit(
+    timeout: float,
+) -> None:
+    # result() and exception() alike (the stdlib raises OverflowError for both).
+    for method, outcome in (("result", 7), ("exception", ValueError("failed"))):
+        future: unirun.Future[int] = unirun.Future()
+        future.set_running_or_notify_cancel()
+        if isinstance(outcome, BaseException):
+            setter = threading.Timer(0.01, future.set_exception, [outcome])
+        else:
+            setter = threading.Timer(0.01, future.set_result, [outcome])
+        setter.start()
+        assert getattr(future, method)(timeout) is outcome
+        setter.join()

@@ -110,10 +110,10 @@ def test_gather_takes_tasks_and_futures_of_the_callers_loop(
         task = asyncio.ensure_future(later(2))
         gathered = executor.gather(task, executor.submit(square, 3))
         assert await asyncio.wait_for(gathered, 60) == [2, 9]
-        future = asyncio.get_running_loop().create_future()
-        gathered = executor.gather(future)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        of_future = executor.gather(future)
         future.set_result("set later")
-        assert await asyncio.wait_for(gathered, 60) == ["set later"]
+        assert await asyncio.wait_for(of_future, 60) == ["set later"]
         with pytest.raises(ValueError, match="the task failed"):
             await asyncio.wait_for(executor.gather(asyncio.ensure_future(fails())), 60)
         # Cancelling the gather cancels the task, on its own loop.
