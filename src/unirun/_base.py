@@ -295,7 +295,12 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         total = None
         if progress is not None:
             zipped, total = sized(zipped, iterables, buffersize)
-        if chunksize is None and buffersize is None and self._batches(fn):
+        if (
+            chunksize is None
+            and buffersize is None
+            and options.timeout is None  # a time-out is each item's own
+            and self._batches(fn)
+        ):
             batches = AdaptiveBatches(
                 lambda chunk: self._submit(run_chunk, (fn, chunk), {}, options),
                 list(zipped),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -136,3 +136,30 @@ async def test_map_async_for_timeout(kind: str, tmp_path: Path) -> None:
     finally:
         gate.open()
         executor.shutdown()
+
+
+def test_under_a_time_out_each_item_of_a_map_is_a_task_of_its_own(
+    executor: BaseExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The time-out is each task's: chunksize=None must not batch items under it
+    # (a batch would share one time-out). Neither batcher may be used.
+    import unirun._auto.executor
+    import unirun._base
+
+    batchers: list[str] = []
+
+    def recorded(batcher: Any) -> Any:
+        def make(*args: Any, **kwargs: Any) -> Any:
+            batchers.append(batcher.__name__)
+            return batcher(*args, **kwargs)
+
+        return make
+
+    for module, name in (
+        (unirun._base, "AdaptiveBatches"),
+        (unirun._auto.executor, "RoutedMap"),
+    ):
+        monkeypatch.setattr(module, name, recorded(getattr(module, name)))
+    results = list(executor.options(timeout=60).map(square, range(50)))
+    assert results == [x * x for x in range(50)]
+    assert batchers == []

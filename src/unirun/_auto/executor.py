@@ -202,10 +202,12 @@ class AutoExecutor(BaseExecutor):
         if (
             buffersize is not None
             or options.backend is not None
+            or options.timeout is not None
             or is_async_callable(fn)
         ):
             # One task per item through submit: bounded submission, a forced
-            # backend, or coroutines (which need no batching).
+            # backend, a time-out for each item, or coroutines (which need no
+            # batching).
             return super()._map(
                 fn, iterables, timeout, 1, buffersize, options, progress
             )
