@@ -293,3 +293,27 @@ def test_a_zero_time_out_job_cancelled_as_it_starts_leaves_the_loop_running(
         # The loop lives on.
         assert ex.submit(square_async, 3).result(timeout=60) == 9
         assert ex.submit(square, 4).result(timeout=60) == 16
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_shutdown_waits_for_a_plain_function_that_ran_past_its_time_out(
+    backend: str,
+) -> None:
+    # As ThreadExecutor: a thread cannot be stopped, so shutdown(wait=True)
+    # waits for it (no thread of the executor is left running its task).
+    started, release = threading.Event(), threading.Event()
+    finished: list[bool] = []
+
+    def overruns() -> None:
+        started.set()
+        release.wait(60)
+        finished.append(True)
+
+    ex = unirun.CoroutineExecutor(backend=backend)  # type: ignore[arg-type]  # parametrised literal
+    future = ex.options(timeout=1.0).submit(overruns)
+    assert started.wait(60)
+    with pytest.raises(unirun.TaskTimeoutError):
+        future.result(timeout=60)
+    threading.Timer(0.05, release.set).start()
+    ex.shutdown(wait=True)
+    assert finished == [True]

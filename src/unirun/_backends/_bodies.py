@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from .._future import Future
     from .._stats import WorkerClock
-    from ._job import Job
+    from ._job import AbandonedCalls, Job
 
 __all__ = ["EAGER", "JobBodies"]
 
@@ -56,6 +56,7 @@ class JobBodies:
     _unstarted: set[Job]  # trio: spawned, until each first runs
     _live: int  # trio: jobs spawned and not ended
     _all_ended: anyio.Event | None  # trio: set when _live drops to 0
+    _abandoned: AbandonedCalls  # plain functions whose jobs stopped waiting
     _clock: WorkerClock
     _running: int
     _settling: bool  # a _settle() is scheduled
@@ -275,15 +276,17 @@ class JobBodies:
                 else:
                     future._abandon()
 
-    @staticmethod
-    async def _invoke(job: Job) -> Any:
+    async def _invoke(self, job: Job) -> Any:
         fn, args, kwargs = job.fn, job.args, job.kwargs
         job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
         if job.is_async:
             return await fn(*args, **kwargs)
-        result = await anyio.to_thread.run_sync(
-            functools.partial(fn, *args, **kwargs), abandon_on_cancel=True
-        )
+        call = self._abandoned.wrap(functools.partial(fn, *args, **kwargs))
+        try:
+            result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except BaseException:
+            call.abandon()  # stopped waiting: shutdown(wait=True) waits for it
+            raise
         if inspect.isawaitable(result):
             result = await result
         return result

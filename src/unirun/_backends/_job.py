@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 from .._errors import task_timed_out
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from .._future import Future
 
-__all__ = ["Job", "JobTask"]
+__all__ = ["AbandonedCalls", "Job", "JobTask", "ThreadCall"]
 
 
 class JobTask(asyncio.Task[None]):
@@ -90,3 +91,66 @@ class Job:
 
     def timed_out(self) -> BaseException:
         return task_timed_out(self.timeout, "cancelled" if self.is_async else "runs on")
+
+
+_QUEUED, _RUNNING, _ABANDONED, _DONE, _DROPPED = range(5)
+
+
+class AbandonedCalls:
+    """Plain functions that worker threads still run for jobs that stopped
+    waiting (a time-out, a cancel): ``shutdown(wait=True)`` waits for them, as
+    ``ThreadPoolExecutor`` waits for its threads."""
+
+    __slots__ = ("_changed", "_count")
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._count = 0
+
+    def wrap(self, call: Callable[[], Any]) -> ThreadCall:
+        """``call``, to hand to a worker thread."""
+        return ThreadCall(call, self)
+
+    def wait(self) -> None:
+        """Block until no abandoned call runs any more."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._count)
+
+    def __bool__(self) -> bool:
+        return bool(self._count)
+
+
+class ThreadCall:
+    """One plain function on its way to, or in, a worker thread."""
+
+    __slots__ = ("_call", "_calls", "_state")
+
+    def __init__(self, call: Callable[[], Any], calls: AbandonedCalls) -> None:
+        self._call = call
+        self._calls = calls
+        self._state = _QUEUED
+
+    def __call__(self) -> Any:
+        changed = self._calls._changed
+        with changed:
+            if self._state == _DROPPED:  # abandoned before it started
+                return None
+            self._state = _RUNNING
+        try:
+            return self._call()
+        finally:
+            with changed:
+                if self._state == _ABANDONED:
+                    self._calls._count -= 1
+                    changed.notify_all()
+                self._state = _DONE
+
+    def abandon(self) -> None:
+        """Its job stops waiting: a queued call never starts, a running one is
+        counted until it ends."""
+        with self._calls._changed:
+            if self._state == _QUEUED:
+                self._state = _DROPPED
+            elif self._state == _RUNNING:
+                self._state = _ABANDONED
+                self._calls._count += 1

@@ -34,7 +34,7 @@ from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
 from .._stats import WorkerClock
 from ._bodies import EAGER, JobBodies
-from ._job import JobTask
+from ._job import AbandonedCalls, JobTask
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -89,6 +89,7 @@ class LoopRunner(JobBodies):
     # CPython keeps an instance's attributes in a dict of its own instead. (The
     # mixin's instance dict, and weak references, stay available.)
     __slots__ = (
+        "_abandoned",
         "_all_ended",
         "_attached",
         "_backend",
@@ -167,6 +168,7 @@ class LoopRunner(JobBodies):
         self._live = 0
         self._all_ended: anyio.Event | None = None
         self._finished = threading.Event()  # the drainer ended: every job too
+        self._abandoned = AbandonedCalls()
         self._context: contextvars.Context | None = None
         self._clock = WorkerClock("event loop")
         self._running = 0  # jobs running now (changed on the loop's thread only)
@@ -241,6 +243,7 @@ class LoopRunner(JobBodies):
             thread.join()
         elif schedule is not None:  # on a caller's loop, from another thread
             self._finished.wait()
+        self._abandoned.wait()  # plain functions that ran past their time-out
 
     @property
     def attached(self) -> bool:
@@ -305,6 +308,8 @@ class LoopRunner(JobBodies):
             # caller's __aexit__ returns, and Python raises it unchanged).
             if exc is None or any(leaf is not exc for leaf in _leaves(group)):
                 raise
+        if self._abandoned:  # plain functions that ran past their time-out
+            await anyio.to_thread.run_sync(self._abandoned.wait)
 
     async def _attach(self, task_group: TaskGroup) -> None:
         """Make ``task_group`` (in the running loop) the home of the jobs."""
