@@ -86,43 +86,14 @@ class LoopRunner(JobBodies):
     """Runs jobs on an event loop; see the module docstring."""
 
     # Slots keep attribute reads on the per-task path fast: past 30 attributes,
-    # CPython keeps an instance's attributes in a dict of its own instead. (The
-    # mixin's instance dict, and weak references, stay available.)
-    __slots__ = (
-        "_abandoned",
-        "_all_ended",
-        "_attached",
-        "_backend",
-        "_broken",
-        "_call_soon",
-        "_clock",
-        "_closing",
-        "_context",
-        "_direct",
-        "_finished",
-        "_foreign",
-        "_inbox",
-        "_initargs",
-        "_initializer",
-        "_live",
-        "_lock",
-        "_loop",
-        "_loop_thread",
-        "_max_concurrency",
-        "_name",
-        "_on_asyncio",
-        "_running",
-        "_settling",
-        "_slots",
-        "_started",
-        "_task_group",
-        "_tasks",
-        "_thread",
-        "_unstarted",
-        "_waiting",
-        "_wake_pending",
-        "_wakeup",
-        "token",
+    # CPython keeps an instance's attributes in a dict of its own instead (the
+    # mixin's dict and weak references stay). One string: a shorter module.
+    __slots__ = tuple(
+        """_abandoned _all_ended _attached _backend _broken _call_soon _clock _closing
+        _context _direct _finished _foreign _inbox _initargs _initializer _live
+        _lock _loop _loop_thread _max_concurrency _name _on_asyncio _running
+        _settling _slots _started _task_group _tasks _thread _unstarted _waiting
+        _wake_pending _wakeup token""".split()  # noqa: SIM905
     )
 
     def __init__(
