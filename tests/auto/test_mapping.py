@@ -134,11 +134,14 @@ def pool() -> Iterator[unirun.ThreadExecutor]:
         yield threads
 
 
-def run_map(
-    route: FakeRoute, items: list[int], chunksize: int | None = None
-) -> list[Any]:
-    routed = RoutedMap(route, plus_one, [(x,) for x in items], NO_OPTIONS, chunksize)
-    iterator: MapIterator[Any] = MapIterator(
+def routed_map(
+    route: FakeRoute,
+    fn: Callable[[int], Any],
+    items: list[int],
+    chunksize: int | None = None,
+) -> MapIterator[Any]:
+    routed = RoutedMap(route, fn, [(x,) for x in items], NO_OPTIONS, chunksize)
+    return MapIterator(
         lambda item: None,
         iter(()),
         end_time=None,
@@ -147,7 +150,12 @@ def run_map(
         keep_alive=route,
         batches=routed,
     )
-    return list(iterator)
+
+
+def run_map(
+    route: FakeRoute, items: list[int], chunksize: int | None = None
+) -> list[Any]:
+    return list(routed_map(route, plus_one, items, chunksize))
 
 
 @pytest.mark.parametrize(
@@ -182,16 +190,7 @@ def test_a_failed_first_item_fails_the_map_there_and_the_rest_still_run(
         return x
 
     route = FakeRoute(pool, plan, settle_after)
-    routed = RoutedMap(route, fails_first, [(x,) for x in range(10)], NO_OPTIONS, None)
-    iterator: MapIterator[Any] = MapIterator(
-        lambda item: None,
-        iter(()),
-        end_time=None,
-        buffersize=None,
-        chunked=True,
-        keep_alive=route,
-        batches=routed,
-    )
+    iterator = routed_map(route, fails_first, list(range(10)))
     with pytest.raises(ValueError, match="first item"):
         next(iterator)
     pool.shutdown(wait=True)
