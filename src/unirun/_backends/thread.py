@@ -8,9 +8,9 @@ import time
 import weakref
 from concurrent.futures.thread import BrokenThreadPool
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .._base import BaseExecutor
+from .._base import SHUTDOWN_MESSAGE, BaseExecutor
 from .._call import TimeoutExpired, close_thread_loop, run_awaitable
 from .._checks import check_initializer, check_size, deadline_after
 from .._cpu import default_thread_workers
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .._options import TaskOptions
     from .._stats import WorkerFigures
 
-__all__ = ["ThreadExecutor"]
+__all__ = ["Job", "ThreadExecutor"]
 
 _LOGGER = logging.getLogger("concurrent.futures")
 
@@ -42,6 +42,20 @@ def _wake_and_join(live: list[tuple[threading.Thread, Any]]) -> None:
 
 #: Live worker threads, each with its work queue: woken and joined at exit.
 _registry: ExitRegistry[threading.Thread] = ExitRegistry(_wake_and_join)
+
+
+class _Stoppable(Protocol):
+    def cancel(self) -> bool: ...
+    def _set_exception_if_pending(self, exception: BaseException) -> None: ...
+
+
+class Job(Protocol):
+    """What :meth:`ThreadExecutor._run_job` runs: ``run()``, and a ``future``
+    the pool cancels or fails if it stops or breaks before the job runs."""
+
+    @property
+    def future(self) -> _Stoppable: ...
+    def run(self) -> None: ...
 
 
 class _WorkItem:
@@ -226,6 +240,24 @@ class ThreadExecutor(BaseExecutor):
         self._work_queue.put(_WorkItem(future, fn, args, kwargs, timeout, deadlines))
         self._adjust_thread_count()
         return future
+
+    def _run_job(self, job: Job) -> None:
+        """Queue a job of unirun's own: run by a worker like a task, but not a
+        task (not counted). Like a queued task, it is cancelled by
+        ``shutdown(cancel_futures=True)`` and failed if the pool breaks: through
+        ``job.future``."""
+        with self._shutdown_lock:
+            if self._shutdown or _registry.exiting:
+                raise RuntimeError(SHUTDOWN_MESSAGE)
+            if self._broken:
+                raise BrokenThreadPool(self._broken)
+            self._work_queue.put(job)  # type: ignore[arg-type]  # runs like one
+            self._adjust_thread_count()
+
+    def _call_at(self, deadline: float, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` at ``deadline`` (``time.monotonic()``) in the
+        pool's timer thread; it must be quick."""
+        self._deadlines.add(deadline, callback)
 
     def _in_own_task(self) -> bool:
         return threading.current_thread() in self._threads
