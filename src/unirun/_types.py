@@ -28,7 +28,8 @@ P = ParamSpec("P")
 
 #: The three concurrency models; each is an executor kind and a backend.
 Model = Literal["thread", "process", "coroutine"]
-#: Where one task can run: a model, ``"inline"`` (in the caller's thread), or
+#: Where one task can run: a model, ``"inline"`` (as a hint: in the caller's
+#: thread; as a verdict: with other short calls on one thread), or
 #: ``"dask"`` (a Dask cluster: an AutoExecutor given one, or a DaskExecutor).
 Backend = Literal[Model, "inline", "dask"]
 #: The names accepted by :func:`unirun.executor`.

@@ -102,8 +102,10 @@ class Verdict:
     Returned by :meth:`AutoExecutor.explain` and :func:`unirun.profile`.
 
     Attributes:
-        backend: ``"thread"``, ``"process"``, ``"coroutine"``, ``"inline"`` (run
-            in the caller's thread; a ``map`` runs such items in batches) or
+        backend: ``"thread"``, ``"process"``, ``"coroutine"``, ``"inline"`` (too
+            short for a hand-off of its own: a submitted call runs with other
+            short calls on one thread of the pool, a ``map`` runs such items in
+            batches; only the ``options`` hint runs a call in the caller) or
             ``"dask"`` (the Dask cluster the executor was given).
         reason: one sentence saying why.
         wall_s: wall time of one call, in seconds (the latest measurement).
@@ -311,7 +313,8 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
         return verdict(
             "inline",
             f"one call takes {wall}, less than half a thread hand-off "
-            f"({_fmt(costs.thread_s)}), so it runs where it is called",
+            f"({_fmt(costs.thread_s)}), so it runs with other short calls on one "
+            "thread",
         )
     parallel = costs.cpus >= 2 and not costs.free_threaded
     # A process round trip never costs less than a thread hand-off: a call

@@ -5,7 +5,7 @@ Data flow::
     submit(fn) -> Router.dispatch (routing.py)
        | hint? ------------> that backend, never probed
        | async def? -------> coroutine path (coroutines.py): steps timed
-       | verdict cached? --> inline (in the caller) | thread | process | dask
+       | verdict cached? --> short (the lane) | thread | process | dask
        | probe running? ---> held until the verdict, then routed (verdicts.py)
        v
     probe: the call itself, on a worker thread, measured (profiling.py); the
@@ -59,15 +59,16 @@ __all__ = ["AutoExecutor"]
 
 class AutoExecutor(BaseExecutor):
     """Run each callable on the backend measured to suit it: threads, processes,
-    coroutines or inline.
+    coroutines, or with other short calls on one thread.
 
     ``async def`` functions run on the coroutine backend. A plain function's first
     call is a *probe*: it runs on a worker thread while its wall time, its own CPU
     time and its use of the GIL are measured; calls that arrive meanwhile wait for
     the verdict (nothing runs twice). Waiting work and GIL-releasing work go to
     threads, GIL-holding CPU work long enough to pay for a process round trip
-    (measured on this machine) to processes, calls too short for any hand-off run
-    inline. ``explain(fn)`` says what was decided and why; ``options(backend=...)``
+    (measured on this machine) to processes; calls too short for a hand-off of
+    their own run back to back on one thread (never inside ``submit``).
+    ``explain(fn)`` says what was decided and why; ``options(backend=...)``
     forces a backend (and skips the probe). See docs/auto.md.
 
     Given a Dask cluster (``cluster=``), CPU-bound work that holds the GIL
@@ -92,7 +93,7 @@ class AutoExecutor(BaseExecutor):
             CPU-bound calls, four per CPU for calls that compute and wait
             (their waits overlap).
         initializer: called in each worker (thread, process, event loop) before
-            its first task. With an initializer, nothing runs inline.
+            its first task.
         initargs: arguments for ``initializer``.
         cluster: a Dask cluster to send work to when it pays: a
             :class:`unirun.DaskExecutor` or a ``distributed.Client`` (both stay
@@ -238,7 +239,7 @@ class AutoExecutor(BaseExecutor):
         """
         router = self._router
         parts = [inner.statistics() for inner in router.pools.started()]
-        parts.append(self._counters.snapshot())  # calls run inline
+        parts.append(self._counters.snapshot())  # short and inline-hinted calls
         parts.append(_held_record(router.verdicts.held_calls(), router.held_cancelled))
         return combine(parts, router.verdicts.verdicts(), router.pools.measurements)
 

@@ -4,7 +4,7 @@ dispatch(fn) --hint?-----------> that backend (inline: run_inline, here)
        | async def? -----------> coroutine path (coroutines.py)
        | verdicts.admit(fn) ---> held or probing: its Future
        v
-    route(entry): inline (run_inline) | thread (measured) | process | dask
+    route(entry): inline (the lane) | thread (measured) | process | dask
                   | coroutine
 
 The router holds everything that runs after the executor's front is gone:
@@ -23,8 +23,9 @@ from .._errors import task_timed_out
 from .._future import Future, chain
 from .classify import BUSY_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath, await_call
+from .lane import Lane
 from .mapping import MapPlan, plan_map
-from .revisions import measured, watch_inline, watch_process
+from .revisions import measured, watch_process
 from .verdicts import Verdicts
 
 if TYPE_CHECKING:
@@ -89,13 +90,12 @@ class Router:
 
     def __init__(self, pools: Pools, counters: TaskCounters | None = None) -> None:
         self.pools = pools
-        #: Counts the calls run inline (the inner pools count the others).
+        #: Counts short and inline-hinted calls (the inner pools count the others).
         self.counters = counters
         self.held_cancelled = 0  # calls cancelled while held behind a probe
         self.verdicts = Verdicts(pools, self._hand_on)
         self.coroutines = CoroutinePath(pools)
-        # With an initializer nothing runs inline: the caller never ran it.
-        self._inline = pools.initializer is None
+        self.lane = Lane(pools.thread, counters, lambda: pools.thread_s or 0.0)
         self._cancelling = False
 
     def explain(self, fn: Callable[..., Any]) -> Verdict | None:
@@ -148,10 +148,8 @@ class Router:
         assert verdict is not None  # admit returns only entries with a verdict
         backend = verdict.backend
         if backend == "inline":
-            if options.timeout is None and self._inline:
-                future, took = run_inline(fn, args, kwargs, None, self.counters)
-                watch_inline(entry, took, self.pools.thread_s or 0.0)
-                return future
+            if options.timeout is None:
+                return self.lane.submit(fn, args, kwargs, entry)
             backend = "thread"
         if backend in ("process", "dask"):
             pools = self.pools
@@ -248,14 +246,22 @@ class Router:
         if cancel_futures:
             self._cancelling = True
             self.verdicts.cancel_held()
+            self.lane.cancel_pending()
             # What waits in the pools' queues (probes included: a cancelled
             # probe releases the calls held behind it).
             self.pools.cancel_queued()
+        # The lane's calls end before the pools close: a blocked short call's
+        # rescue takes a thread from the pool.
         if wait:
             self.verdicts.wait_idle()
+            self.lane.join()
             self._close_pools(True, cancel_futures)
         else:
-            self.verdicts.when_idle(lambda: self._close_pools(False, cancel_futures))
+            self.verdicts.when_idle(
+                lambda: self.lane.when_idle(
+                    lambda: self._close_pools(False, cancel_futures)
+                )
+            )
 
     def _close_pools(self, wait: bool, cancel_futures: bool) -> None:
         self.verdicts.close(wait)

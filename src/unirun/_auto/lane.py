@@ -1,0 +1,250 @@
+"""The short-call lane: submitted calls too short for a hand-off of their own.
+
+A call whose verdict is "inline" costs less than handing it to a thread. It is
+still never run inside ``submit`` (a call that was short once may wait, next
+time, for something its caller does after ``submit``). It joins the lane::
+
+    submit(call) --append--> calls --(no drainer? start one on the thread pool)
+    drainer (a job of the pool): take a call, run it, repeat until none is left
+    check (every STALL_S while the lane is busy): calls wait and none ended
+        since the last check -> one more drainer (up to the pool's size)
+
+So a burst of short calls costs one hand-off, not one each, and a call that
+blocks holds the calls behind it for one check at most: they then get a thread
+of their own, as on a thread pool.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from .._call import run_awaitable
+from .._future import Future
+from .revisions import watch_inline
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._backends.thread import ThreadExecutor
+    from .._stats import TaskCounters
+    from .verdicts import Entry
+
+__all__ = ["STALL_S", "Lane"]
+
+#: How often a busy lane is checked for a call that holds the others (seconds).
+STALL_S = 0.005
+#: Checks in a row that must find calls waiting and none ended before the lane
+#: gets a drainer more: a drainer that waits for the GIL (another thread may
+#: hold it for a switch interval, 5 ms) is not taken for a blocked call.
+STILL_CHECKS = 3
+
+_Call = tuple[
+    Future[Any], "Callable[..., Any]", tuple[Any, ...], dict[str, Any], "Entry"
+]
+
+
+class Lane:
+    """Runs short calls back to back on the threads of one pool. Thread-safe.
+
+    Args:
+        pool: returns the thread pool (made on first need).
+        counters: count the lane's calls (the pool counts only its own tasks).
+        thread_s: returns the measured thread hand-off (seconds), which says
+            when a call ran far longer than a short call should.
+    """
+
+    def __init__(
+        self,
+        pool: Callable[[], ThreadExecutor],
+        counters: TaskCounters | None,
+        thread_s: Callable[[], float],
+    ) -> None:
+        self._pool = pool
+        self._counters = counters
+        self._thread_s = thread_s
+        self._calls: collections.deque[_Call] = collections.deque()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # no drainer left
+        self._joining = False  # someone waits for _idle, or _on_idle is set
+        self._on_idle: Callable[[], None] | None = None
+        self._drainers = 0
+        self._checking = False
+        # Calls ended, counted without the lock (a lost count cannot hide that
+        # the lane moved): the check reads whether it changed.
+        self._ended = 0
+        self._seen = 0
+        self._still = 0  # checks in a row that found calls waiting and none ended
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        entry: Entry,
+    ) -> Future[Any]:
+        """Queue one call; its Future."""
+        counters = self._counters
+        if counters is not None:
+            counters.submitted()
+        future: Future[Any] = Future(None, counters)
+        try:
+            with self._lock:
+                if not self._drainers:
+                    self._start_drainer()
+                self._calls.append((future, fn, args, kwargs, entry))
+        except BaseException:
+            if counters is not None:
+                counters.unsubmitted()
+            raise
+        return future
+
+    def cancel_pending(self) -> None:
+        """Cancel the calls that have not started (``shutdown(cancel_futures)``)."""
+        self._end_pending(None)
+
+    def join(self) -> None:
+        """Block until every call in the lane has ended. Before the pool closes:
+        a blocked call's rescue needs a drainer from it."""
+        with self._lock:
+            self._joining = True
+            while self._drainers:
+                self._idle.wait()
+
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every call in the lane has ended: now, or in
+        the last drainer's thread."""
+        with self._lock:
+            if self._drainers:
+                self._joining = True
+                self._on_idle = callback
+                return
+        callback()
+
+    # -- drainers (lock held where named) ----------------------------------------
+
+    def _start_drainer(self) -> None:
+        """Start one more drainer on the pool (lock held)."""
+        pool = self._pool()
+        pool._run_job(_Drainer(self))
+        self._drainers += 1
+        if not self._checking:
+            self._checking = True
+            pool._call_at(time.monotonic() + STALL_S, self._check)
+
+    def _drain(self) -> None:
+        """Run calls until none is left (a drainer, on a pool thread)."""
+        calls, lock, thread_s = self._calls, self._lock, self._thread_s()
+        while True:
+            try:
+                future, fn, args, kwargs, entry = calls.popleft()
+            except IndexError:
+                with lock:
+                    if calls:
+                        continue
+                    self._drainers -= 1
+                    if self._drainers or not self._joining:
+                        return
+                self._idled()
+                return
+            if future._start():
+                _run(future, fn, args, kwargs, entry, thread_s)
+                self._ended += 1
+            del future, fn, args, kwargs, entry
+
+    def _check(self) -> None:
+        """Every STALL_S while busy: a lane that has not moved gets a drainer more
+        (in the pool's timer thread)."""
+        with self._lock:
+            moved, self._seen = self._ended != self._seen, self._ended
+            if not self._drainers and not self._calls:
+                self._checking = False
+                return
+            self._still = 0 if moved or not self._calls else self._still + 1
+            try:
+                pool = self._pool()
+                if self._still >= STILL_CHECKS and self._drainers < pool._max_workers:
+                    self._still = 0
+                    self._start_drainer()
+                pool._call_at(time.monotonic() + STALL_S, self._check)
+            except Exception:  # the pool is shut down or broken: its jobs end
+                self._checking = False
+
+    def _end_pending(self, exc: BaseException | None) -> None:
+        """Cancel (``exc`` None) or fail every call that has not started."""
+        while True:
+            try:
+                future = self._calls.popleft()[0]
+            except IndexError:
+                return
+            if exc is None:
+                future.cancel()
+            else:
+                future._set_exception_if_pending(exc)
+
+    def _lost(self, exc: BaseException | None) -> None:
+        """A drainer was cancelled or failed before it ran: the pool is stopping
+        or broken, and so are the calls that waited for it."""
+        with self._lock:
+            self._drainers -= 1
+            idle = not self._drainers and self._joining
+        self._end_pending(exc)
+        if idle:
+            self._idled()
+
+    def _idled(self) -> None:
+        """The last drainer ended while someone waited for it."""
+        with self._lock:
+            if self._drainers:
+                return
+            self._idle.notify_all()
+            callback, self._on_idle = self._on_idle, None
+        if callback is not None:
+            callback()
+
+
+def _run(
+    future: Future[Any],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    entry: Entry,
+    thread_s: float,
+) -> None:
+    """Run one started call into its future; a call far too long for the lane
+    sends its callable back to probing."""
+    start = time.perf_counter()
+    try:
+        result = fn(*args, **kwargs)
+        if type(result) is CoroutineType:
+            result = run_awaitable(result, None)
+    except BaseException as exc:
+        future._set_exception_if_pending(exc)
+        future = None  # type: ignore[assignment]  # no cycle through the traceback
+    else:
+        future._set_result_if_pending(result)
+    watch_inline(entry, time.perf_counter() - start, thread_s)
+
+
+class _Drainer:
+    """One drainer as a job of the thread pool; it stands for its own future
+    (the pool cancels or fails a job's future when it stops or breaks)."""
+
+    __slots__ = ("future", "lane")
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+        self.future = self
+
+    def run(self) -> None:
+        self.lane._drain()
+
+    def cancel(self) -> bool:
+        self.lane._lost(None)
+        return True
+
+    def _set_exception_if_pending(self, exception: BaseException) -> None:
+        self.lane._lost(exception)

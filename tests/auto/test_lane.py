@@ -1,0 +1,310 @@
+"""The short-call lane: auto never runs a submitted call inside ``submit``.
+
+A call judged too short for a hand-off of its own runs back to back with other
+short calls on a thread of the pool; one that blocks never holds the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import unirun
+from unirun._auto.classify import Verdict
+from unirun._auto.lane import STILL_CHECKS, Lane
+from unirun._auto.verdicts import Entry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+def short(facts: Any, costs: Any) -> Verdict:
+    """A classifier that judges every sync callable too short for a hand-off."""
+    return Verdict("inline", "scripted", 1e-5, 1e-5, 1.0, 1.0, None, None, 1)
+
+
+@pytest.fixture
+def auto(monkeypatch: pytest.MonkeyPatch) -> Iterator[unirun.AutoExecutor]:
+    monkeypatch.setattr("unirun._auto.verdicts.classify", short)
+    executor = unirun.AutoExecutor(max_workers=4)
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def judged_short(auto: unirun.AutoExecutor, fn: Callable[..., Any], *args: Any) -> None:
+    """Run ``fn`` once (its probe) so that later calls take the lane."""
+    auto.submit(fn, *args).result(timeout=60)
+    verdict = auto.explain(fn)
+    assert verdict is not None
+    assert verdict.backend == "inline"
+
+
+def wait_for(event: threading.Event, signal: threading.Event | None = None) -> bool:
+    """Set ``signal`` (if any), then wait for ``event``; return whether it came."""
+    if signal is not None:
+        signal.set()
+    return event.wait(30)
+
+
+def ident() -> int:
+    return threading.get_ident()
+
+
+def test_submit_returns_before_a_short_call_that_waits_for_the_caller(
+    auto: unirun.AutoExecutor,
+) -> None:
+    # The first call found its event set and was judged short. The next one
+    # waits for an event its caller sets only after submit returns: run inside
+    # submit, it blocked the caller for its whole time-out (or for ever).
+    ready = threading.Event()
+    ready.set()
+    judged_short(auto, wait_for, ready)
+    later = threading.Event()
+    future = auto.submit(wait_for, later)
+    later.set()
+    assert future.result(timeout=60) is True
+
+
+def test_short_calls_run_on_a_thread_of_the_pool(auto: unirun.AutoExecutor) -> None:
+    judged_short(auto, ident)
+    futures = [auto.submit(ident) for _ in range(50)]
+    idents = {future.result(timeout=60) for future in futures}
+    assert threading.get_ident() not in idents
+
+
+def test_a_blocked_short_call_does_not_hold_the_calls_behind_it(
+    auto: unirun.AutoExecutor,
+) -> None:
+    ready = threading.Event()
+    ready.set()
+    judged_short(auto, wait_for, ready)
+    release, started = threading.Event(), threading.Event()
+    blocked = auto.submit(wait_for, release, started)
+    assert started.wait(30)  # the lane's thread is inside the blocked call now
+    # Queued behind it in the lane; it releases the blocked call once it runs.
+    releaser = auto.submit(wait_for, ready, release)
+    assert releaser.result(timeout=60) is True
+    assert blocked.result(timeout=60) is True
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_shutdown_lets_a_blocked_short_call_be_released_by_one_behind_it(
+    monkeypatch: pytest.MonkeyPatch, wait: bool
+) -> None:
+    # The rescue of a blocked call takes a thread from the pool: the pool must
+    # not close while calls are in the lane.
+    monkeypatch.setattr("unirun._auto.verdicts.classify", short)
+    ex = unirun.AutoExecutor(max_workers=4)
+    ready = threading.Event()
+    ready.set()
+    judged_short(ex, wait_for, ready)
+    release, started = threading.Event(), threading.Event()
+    blocked = ex.submit(wait_for, release, started)
+    assert started.wait(30)
+    releaser = ex.submit(wait_for, ready, release)
+    closing = threading.Thread(target=ex.shutdown, args=(wait,))
+    closing.start()
+    closing.join(60)
+    assert not closing.is_alive()
+    assert blocked.result(timeout=60) is True
+    assert releaser.result(timeout=60) is True
+
+
+def test_statistics_count_each_short_call_once(auto: unirun.AutoExecutor) -> None:
+    judged_short(auto, ident)
+    before = auto.statistics()
+    for future in [auto.submit(ident) for _ in range(200)]:
+        future.result(timeout=60)
+    after = auto.statistics()
+    assert after.submitted - before.submitted == 200
+    assert after.done - before.done == 200
+    assert after.queued == after.running == 0
+
+
+def test_short_calls_keep_their_errors_and_await_returned_coroutines(
+    auto: unirun.AutoExecutor,
+) -> None:
+    def fail(value: int) -> int:
+        raise ValueError(value)
+
+    async def twice(value: int) -> int:
+        return 2 * value
+
+    def deferred(value: int) -> Any:
+        return twice(value)  # a sync callable that returns a coroutine
+
+    for fn in (fail, deferred):
+        auto.submit(fn, 0).exception(timeout=60)
+    with pytest.raises(ValueError, match="7"):
+        auto.submit(fail, 7).result(timeout=60)
+    assert auto.submit(deferred, 21).result(timeout=60) == 42
+
+
+def test_short_calls_run_where_the_initializer_ran(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("unirun._auto.verdicts.classify", short)
+    local = threading.local()
+
+    def setup() -> None:
+        local.ready = True
+
+    def initialized() -> bool:
+        return getattr(local, "ready", False)
+
+    with unirun.AutoExecutor(initializer=setup) as ex:
+        judged_short_calls = [ex.submit(initialized) for _ in range(20)]
+        assert all(f.result(timeout=60) for f in judged_short_calls)
+        assert ex.explain(initialized) is not None
+
+
+# -- the lane alone, on a pool that runs its jobs when the test says ----------------
+
+
+class ScriptedPool:
+    """Takes the lane's drainers and checks; runs them when told."""
+
+    _max_workers = 3
+
+    def __init__(self) -> None:
+        self.jobs: list[Any] = []
+        self.checks: list[Callable[[], None]] = []
+
+    def _run_job(self, job: Any) -> None:
+        self.jobs.append(job)
+
+    def _call_at(self, deadline: float, callback: Callable[[], None]) -> None:
+        self.checks.append(callback)
+
+    def check(self) -> None:
+        self.checks.pop(0)()
+
+
+def scripted_lane() -> tuple[Lane, ScriptedPool]:
+    pool = ScriptedPool()
+    return Lane(lambda: pool, None, lambda: 1e-4), pool  # type: ignore[arg-type,return-value]
+
+
+entry = Entry
+
+
+def test_one_drainer_takes_a_burst_of_calls() -> None:
+    lane, pool = scripted_lane()
+    futures = [lane.submit(abs, (-i,), {}, entry()) for i in range(10)]
+    assert len(pool.jobs) == 1
+    pool.jobs.pop().run()
+    assert [f.result(timeout=0) for f in futures] == list(range(10))
+
+
+def test_a_lane_that_does_not_move_gets_another_drainer() -> None:
+    lane, pool = scripted_lane()
+    lane.submit(abs, (1,), {}, entry())
+    for _ in range(STILL_CHECKS - 1):
+        pool.check()
+    assert len(pool.jobs) == 1  # a drainer may wait a while for the GIL
+    pool.check()
+    assert len(pool.jobs) == 2
+    for _ in range(STILL_CHECKS * 5):
+        pool.check()
+    assert len(pool.jobs) == ScriptedPool._max_workers  # never more than the pool's
+
+
+def test_a_lane_that_moves_gets_no_other_drainer() -> None:
+    lane, pool = scripted_lane()
+    drainer = None
+    for _ in range(STILL_CHECKS * 2):
+        lane.submit(abs, (1,), {}, entry())
+        if drainer is None:
+            drainer = pool.jobs[0]
+        lane._ended += 1  # as a drainer does after each call
+        pool.check()
+    assert len(pool.jobs) == 1
+
+
+def test_checks_stop_once_the_lane_is_idle() -> None:
+    lane, pool = scripted_lane()
+    future = lane.submit(abs, (-3,), {}, entry())
+    pool.jobs.pop().run()
+    assert future.result(timeout=0) == 3
+    pool.check()
+    assert pool.checks == []  # idle: no check is left armed
+    lane.submit(abs, (1,), {}, entry())
+    assert len(pool.checks) == 1  # busy again: checked again
+
+
+def test_cancel_pending_cancels_the_calls_not_started() -> None:
+    lane, pool = scripted_lane()
+    ran: list[int] = []
+    futures = [lane.submit(ran.append, (i,), {}, entry()) for i in range(5)]
+    lane.cancel_pending()
+    pool.jobs.pop().run()
+    assert all(f.cancelled() for f in futures)
+    assert ran == []
+
+
+def test_a_drainer_the_pool_cancels_or_fails_ends_the_calls_waiting() -> None:
+    from concurrent.futures.thread import BrokenThreadPool
+
+    lane, pool = scripted_lane()
+    cancelled = lane.submit(abs, (1,), {}, entry())
+    pool.jobs.pop().future.cancel()  # shutdown(cancel_futures=True)
+    assert cancelled.cancelled()
+    failed = lane.submit(abs, (1,), {}, entry())
+    assert len(pool.jobs) == 1  # the lost drainer no longer counts
+    broken = BrokenThreadPool("an initializer failed")
+    pool.jobs.pop().future._set_exception_if_pending(broken)
+    assert failed.exception(timeout=0) is broken
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["ok", "raise", "cancel"]), st.integers()),
+        max_size=40,
+    )
+)
+def test_every_call_ends_once_as_its_own_model_says(
+    script: list[tuple[str, int]],
+) -> None:
+    # Model: each call not cancelled before it ran ends with its own result or
+    # error, exactly once; a cancelled one never runs.
+    runs: list[int] = []
+    gate = threading.Event()
+
+    def call(kind: str, value: int) -> int:
+        gate.wait(30)
+        runs.append(value)
+        if kind == "raise":
+            raise ValueError(value)
+        return value
+
+    pool = unirun.ThreadExecutor(2)
+    lane = Lane(lambda: pool, None, lambda: 1e-4)
+    try:
+        futures = [
+            lane.submit(call, (kind, i), {}, entry())
+            for i, (kind, _) in enumerate(script)
+        ]
+        cancelled = {
+            i
+            for i, (kind, _) in enumerate(script)
+            if kind == "cancel" and futures[i].cancel()
+        }
+        gate.set()
+        for i, (kind, _) in enumerate(script):
+            future = futures[i]
+            if i in cancelled:
+                assert future.cancelled()
+            elif kind == "raise":
+                assert isinstance(future.exception(timeout=60), ValueError)
+            else:
+                assert future.result(timeout=60) == i
+        assert sorted(runs) == sorted(set(range(len(script))) - cancelled)
+    finally:
+        pool.shutdown(wait=True)
