@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import anyio.to_thread
 
 from ._call import run_chunk
-from ._checks import check_callable
+from ._checks import check_callable, check_chunksize
 from ._front import Front
 from ._future import Future, follow_asyncio
 from ._map import AdaptiveBatches, MapIterator
@@ -287,8 +287,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             raise TypeError("buffersize must be an integer or None")
         if buffersize is not None and buffersize < 1:
             raise ValueError("buffersize must be None or > 0")
-        if self.uses_chunks and chunksize is not None and chunksize < 1:
-            raise ValueError("chunksize must be >= 1.")
+        if self.uses_chunks:
+            check_chunksize(chunksize)
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
         zipped: Iterator[tuple[Any, ...]] = zip(*iterables, strict=False)

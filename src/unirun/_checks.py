@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import operator
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_callable",
+    "check_chunksize",
     "check_initializer",
     "check_size",
     "check_timeout",
@@ -33,6 +35,26 @@ def check_callable(fn: object) -> None:
     """Raise :class:`TypeError` at once if ``fn`` cannot be called."""
     if not callable(fn):
         raise TypeError(f"the task must be callable, got {type(fn).__name__}: {fn!r}")
+
+
+def check_chunksize(chunksize: object) -> None:
+    """Check a ``map`` chunksize where chunks apply, as ProcessPoolExecutor does.
+
+    Below 1 is a ValueError; a size that is not an integer fails as the stdlib's
+    batching fails on this Python: itertools.batched's TypeError from 3.13 on,
+    islice's ValueError before.
+    """
+    if chunksize is None:
+        return
+    if chunksize < 1:  # type: ignore[operator]  # a bad type fails as in the stdlib
+        raise ValueError("chunksize must be >= 1.")
+    if sys.version_info >= (3, 13):
+        operator.index(chunksize)
+    elif not hasattr(type(chunksize), "__index__"):
+        raise ValueError(
+            "Stop argument for islice() must be None or an integer: "
+            "0 <= x <= sys.maxsize."
+        )
 
 
 def check_initializer(initializer: object) -> None:

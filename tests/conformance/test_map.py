@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -91,6 +92,19 @@ def test_map_chunksize_validation_where_chunks_apply(executor: BaseExecutor) -> 
             executor.map(square, [1], chunksize=0)
     else:  # as ThreadPoolExecutor, which ignores chunksize
         assert list(executor.map(square, [3], chunksize=0)) == [9]
+
+
+def test_map_fractional_chunksize_fails_as_the_stdlib_fails(
+    executor: BaseExecutor,
+) -> None:
+    # The stdlib batches with islice (a ValueError) before 3.13, with
+    # itertools.batched (a TypeError) from 3.13 on.
+    if not executor.uses_chunks:
+        assert list(executor.map(square, [3], chunksize=2.5)) == [9]  # type: ignore[arg-type]  # bad input on purpose
+        return
+    error = TypeError if sys.version_info >= (3, 13) else ValueError
+    with pytest.raises(error, match="integer"):
+        list(executor.map(square, [1, 2, 3], chunksize=2.5))  # type: ignore[arg-type]  # bad input on purpose
 
 
 def test_map_non_callable_fails_fast(executor: BaseExecutor) -> None:

@@ -30,7 +30,12 @@ import anyio.to_thread
 
 from .._base import SHUTDOWN_MESSAGE, BaseExecutor
 from .._call import is_async_callable
-from .._checks import check_callable, check_initializer, check_size
+from .._checks import (
+    check_callable,
+    check_chunksize,
+    check_initializer,
+    check_size,
+)
 from .._cpu import usable_cpus
 from .._exit import ExitRegistry
 from .._map import MapIterator
@@ -200,6 +205,7 @@ class AutoExecutor(BaseExecutor):
         options: TaskOptions,
         progress: Progress | None = None,
     ) -> MapIterator[Any]:
+        check_chunksize(chunksize)  # as a process pool would: it may route there
         if (
             buffersize is not None
             or options.backend is not None
@@ -212,8 +218,6 @@ class AutoExecutor(BaseExecutor):
             return super()._map(
                 fn, iterables, timeout, 1, buffersize, options, progress
             )
-        if chunksize is not None and chunksize < 1:
-            raise ValueError("chunksize must be >= 1.")
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
         items = list(zip(*iterables, strict=False))
