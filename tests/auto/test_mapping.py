@@ -269,3 +269,26 @@ def test_probe_ending_after_shutdown_cancels_the_rest_never_refuses(
         next(iterator)
     assert route.dispatched == [(0,)]
     assert route.reserved == 0
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_map_interrupted_before_the_caller_gets_it_does_not_hold_shutdown(
+    monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # Ctrl-C (or any error) between the executor's reservation for the map and
+    # the iterator reaching the caller: shutdown waited for that map for ever.
+    original = MapIterator.of_batches
+
+    def interrupted(cls: type[MapIterator[Any]], batches: Any, **kw: Any) -> Any:
+        if where == "after":
+            original(batches, **kw)  # the map started routing its items
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MapIterator, "of_batches", classmethod(interrupted))
+    ex = unirun.AutoExecutor(max_workers=2)
+    with pytest.raises(KeyboardInterrupt):
+        ex.map(plus_one, range(50))
+    closing = threading.Thread(target=ex.shutdown)
+    closing.start()
+    closing.join(60)
+    assert not closing.is_alive()

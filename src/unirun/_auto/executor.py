@@ -226,14 +226,24 @@ class AutoExecutor(BaseExecutor):
                 raise RuntimeError(SHUTDOWN_MESSAGE)
             # Shutdown waits for this map to route its items.
             self._router.reserve()
-        routed = RoutedMap(self._router, fn, items, options, chunksize)
-        return MapIterator.of_batches(
-            routed,
-            end_time=end_time,
-            keep_alive=self,
-            progress=progress,
-            total=len(items),
-        )
+        routed = None
+        try:
+            routed = RoutedMap(self._router, fn, items, options, chunksize)
+            return MapIterator.of_batches(
+                routed,
+                end_time=end_time,
+                keep_alive=self,
+                progress=progress,
+                total=len(items),
+            )
+        except BaseException:
+            # Interrupted (Ctrl-C) or failed before the caller got the map: it
+            # routes nothing more, and shutdown does not wait for it.
+            if routed is None:
+                self._router.unreserve()
+            else:
+                routed.close()
+            raise
 
     def statistics(self) -> Statistics:
         """A snapshot of the tasks of every inner executor, and the verdicts.
