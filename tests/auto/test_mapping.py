@@ -279,7 +279,7 @@ def test_a_map_interrupted_before_the_caller_gets_it_does_not_hold_shutdown(
     # the iterator reaching the caller: shutdown waited for that map for ever.
     original = MapIterator.of_batches
 
-    def interrupted(cls: type[MapIterator[Any]], batches: Any, **kw: Any) -> Any:
+    def interrupted(cls: type[MapIterator[Any]], batches: Any, /, **kw: Any) -> Any:
         if where == "after":
             original(batches, **kw)  # the map started routing its items
         raise KeyboardInterrupt

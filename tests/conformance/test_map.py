@@ -100,11 +100,11 @@ def test_map_fractional_chunksize_fails_as_the_stdlib_fails(
     # The stdlib batches with islice (a ValueError) before 3.13, with
     # itertools.batched (a TypeError) from 3.13 on.
     if not executor.uses_chunks:
-        assert list(executor.map(square, [3], chunksize=2.5)) == [9]  # type: ignore[arg-type]  # bad input on purpose
+        assert list(executor.map(square, [3], chunksize=2.5)) == [9]  # type: ignore[call-overload]  # bad input on purpose
         return
     error = TypeError if sys.version_info >= (3, 13) else ValueError
     with pytest.raises(error, match="integer"):
-        list(executor.map(square, [1, 2, 3], chunksize=2.5))  # type: ignore[arg-type]  # bad input on purpose
+        list(executor.map(square, [1, 2, 3], chunksize=2.5))  # type: ignore[call-overload]  # bad input on purpose
 
 
 def test_map_non_callable_fails_fast(executor: BaseExecutor) -> None:
