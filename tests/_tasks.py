@@ -336,3 +336,17 @@ def stress_task(index: int, action: str) -> int:
     elif action == "crash":
         os._exit(9)
     return index
+
+
+def raise_cancelled(message: str) -> None:
+    """Raise asyncio's CancelledError itself (nobody cancelled this task)."""
+    import asyncio
+
+    raise asyncio.CancelledError(message)
+
+
+async def async_raise_cancelled(message: str) -> None:
+    """The same from a coroutine."""
+    import asyncio
+
+    raise asyncio.CancelledError(message)

@@ -4,6 +4,7 @@ pending, the loop's busy clock stops, and ``shutdown`` keeps the stdlib's word."
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures as cf
 import contextvars
 import sys
 import threading
@@ -317,3 +318,36 @@ def test_shutdown_waits_for_a_plain_function_that_ran_past_its_time_out(
     threading.Timer(0.05, release.set).start()
     ex.shutdown(wait=True)
     assert finished == [True]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("timeout", [None, 60.0])
+def test_a_job_that_raises_cancelled_error_itself_fails_inside_async_with(
+    backend: str, timeout: float | None
+) -> None:
+    # Nobody cancelled these tasks: asyncio's loop took the error for a
+    # cancellation (trio never did); a task really cancelled still ends so.
+    async def own_error() -> None:
+        raise asyncio.CancelledError("mine")
+
+    async def main() -> None:
+        started = anyio.Event()
+
+        async def stuck() -> None:
+            started.set()
+            await anyio.sleep_forever()
+
+        async with unirun.CoroutineExecutor() as ex:
+            view = ex.options(timeout=timeout)
+            failed = view.submit(own_error)
+            error = await anyio.to_thread.run_sync(failed.exception, 60)
+            assert isinstance(error, asyncio.CancelledError)
+            assert str(error) == "mine"
+            assert not failed.cancelled()
+            cancelled = view.submit(stuck)
+            await started.wait()
+            assert cancelled.cancel()
+            with pytest.raises(cf.CancelledError):
+                await cancelled
+
+    anyio.run(main, backend=backend)

@@ -12,14 +12,17 @@ import unirun
 from _tasks import (
     add,
     async_fail,
+    async_raise_cancelled,
     async_square,
     echo_kwargs,
     fail_if_negative,
+    raise_cancelled,
     record_start,
     square,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from unirun._base import BaseExecutor
@@ -54,6 +57,21 @@ def test_submit_exception_type_and_message_unchanged(executor: BaseExecutor) -> 
 def test_submit_async_exception_unchanged(executor: BaseExecutor) -> None:
     with pytest.raises(KeyError, match="boom"):
         executor.submit(async_fail, "boom").result(timeout=60)
+
+
+@pytest.mark.parametrize("fn", [raise_cancelled, async_raise_cancelled])
+def test_a_task_that_raises_cancelled_error_itself_fails_with_it(
+    executor: BaseExecutor, fn: Callable[[str], object]
+) -> None:
+    # As on ThreadPoolExecutor: nobody cancelled the task, so its future is not
+    # cancelled; the error is the task's own (asyncio's loop took it for one).
+    import asyncio
+
+    future = executor.submit(fn, "mine")
+    error = future.exception(timeout=60)
+    assert not future.cancelled()
+    assert isinstance(error, asyncio.CancelledError)
+    assert str(error) == "mine"
 
 
 def test_submit_remote_traceback_is_cause(executor: BaseExecutor) -> None:

@@ -143,9 +143,8 @@ class JobBodies:
                 clock.began = monotonic()
             try:
                 result = await fn(*args, **kwargs)
-            except asyncio.CancelledError:
-                if not future.done():
-                    future._abandon()  # see _run_started
+            except asyncio.CancelledError as exc:
+                _stopped_or_failed(future, task, exc)  # type: ignore[arg-type]  # a JobTask
             except BaseException as exc:
                 future._set_exception_if_pending(exc)
             else:
@@ -198,11 +197,8 @@ class JobBodies:
             else:
                 async with asyncio.timeout(limit) as timer:
                     result = await self._invoke(job)
-        except asyncio.CancelledError:
-            # Stopped through the Future (already cancelled), or the loop
-            # itself is going away: nobody awaits this task.
-            if not future.done():
-                future._abandon()
+        except asyncio.CancelledError as exc:
+            _stopped_or_failed(future, current_task(), exc)
         except TimeoutError as exc:
             if timer is not None and timer.expired():
                 future._set_exception_if_pending(job.timed_out())
@@ -290,3 +286,17 @@ class JobBodies:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+def _stopped_or_failed(
+    future: Future[Any], task: asyncio.Task[Any] | None, exc: BaseException
+) -> None:
+    """A job's task saw ``CancelledError``. Its task was cancelled: stopped
+    through the Future (already cancelled), or the loop is going away, and
+    nobody awaits it. Otherwise the job raised it itself (or awaited something
+    cancelled elsewhere): its own error, as on threads, processes and trio."""
+    if task is not None and task.cancelling():
+        if not future.done():
+            future._abandon()
+    else:
+        future._set_exception_if_pending(exc)
