@@ -119,3 +119,32 @@ def test_fork_while_exit_lock_held_does_not_deadlock_child_bpo45021() -> None:
         if child.exitcode is None:
             child.kill()
             child.join()
+
+
+def test_a_callback_of_a_future_cancelled_by_shutdown_may_submit() -> None:
+    # The stdlib cancels queued futures holding its shutdown lock, so a done-
+    # callback that submits to the pool deadlocks shutdown there. Here it is
+    # refused, as any submit after shutdown.
+    ex = unirun.ThreadExecutor(1)
+    gate = threading.Event()
+    ex.submit(gate.wait, 60)  # holds the only thread: the next one queues
+    queued = ex.submit(square, 2)
+    refused: list[str] = []
+
+    def submit_more(_: cf.Future[int]) -> None:
+        try:
+            ex.submit(square, 3)
+        except RuntimeError as exc:
+            refused.append(str(exc))
+
+    queued.add_done_callback(submit_more)
+    closing = threading.Thread(
+        target=ex.shutdown, kwargs={"wait": False, "cancel_futures": True}
+    )
+    closing.start()
+    closing.join(60)
+    gate.set()
+    assert not closing.is_alive()
+    assert queued.cancelled()
+    assert refused == ["cannot schedule new futures after shutdown"]
+    ex.shutdown(wait=True)

@@ -320,16 +320,20 @@ class ThreadExecutor(BaseExecutor):
             self._broken = (
                 "A thread initializer failed, the thread pool is not usable anymore"
             )
-            for item in self._drain():
-                item.future._set_exception_if_pending(BrokenThreadPool(self._broken))
+            items = self._drain()
+        # Outside the lock: a done-callback may submit (and be refused).
+        for item in items:
+            item.future._set_exception_if_pending(BrokenThreadPool(self._broken))
 
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         with self._shutdown_lock:
-            if cancel_futures:
-                for item in self._drain():
-                    item.future.cancel()
+            items = self._drain() if cancel_futures else []
             # Wake one worker; each passes the wake-up on before it exits.
             self._work_queue.put(None)
+        # Outside the lock: a done-callback that submits to this pool is
+        # refused, where the stdlib's, called under its lock, deadlocks.
+        for item in items:
+            item.future.cancel()
         if wait:
             for thread in list(self._threads):
                 thread.join()
