@@ -191,9 +191,10 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         if not callable(fn):  # check_callable(fn), inlined: once per task
             check_callable(fn)  # type: ignore[unreachable]  # typed, not checked
         counters = self._counters
-        lock = self._shutdown_lock
-        lock.acquire()  # not `with`: once per task, and cheaper
-        try:
+        # `with`, not acquire() then try: a Ctrl-C can land right after an
+        # acquire() call returns, before its try, and leave the lock held
+        # (every later submit and shutdown would hang on it).
+        with self._shutdown_lock:
             if self._shutdown:
                 raise RuntimeError(SHUTDOWN_MESSAGE)
             registry = self._exit_registry
@@ -204,22 +205,16 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             try:
                 if registry is None:
                     return self._schedule(fn, args, kwargs, options)
-                exiting = registry.lock
-                exiting.acquire()
-                try:
+                with registry.lock:
                     if registry.exiting:
                         raise RuntimeError(
                             "cannot schedule new futures after interpreter shutdown"
                         )
                     return self._schedule(fn, args, kwargs, options)
-                finally:
-                    exiting.release()
             except BaseException:
                 if counting:
                     counters.unsubmitted()
                 raise
-        finally:
-            lock.release()
 
     def _new_future(
         self, on_interrupt: Callable[[], object] | None = None

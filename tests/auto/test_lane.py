@@ -6,7 +6,9 @@ short calls on a thread of the pool; one that blocks never holds the others.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -164,6 +166,113 @@ def test_short_calls_run_where_the_initializer_ran(
         assert ex.explain(initialized) is not None
 
 
+def test_a_done_callback_that_raises_system_exit_leaves_the_lane_running(
+    auto: unirun.AutoExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As on ThreadPoolExecutor: the worker logs it and ends; the calls behind
+    # it still run, and shutdown returns.
+    ready = threading.Event()
+    ready.set()
+    judged_short(auto, wait_for, ready)
+    judged_short(auto, ident)
+    release, started = threading.Event(), threading.Event()
+    first = auto.submit(wait_for, release, started)
+
+    def escape(_: object) -> None:
+        raise SystemExit("from a done-callback")
+
+    first.add_done_callback(escape)
+    assert started.wait(30)
+    behind = [auto.submit(ident) for _ in range(5)]
+    release.set()
+    assert first.result(timeout=60) is True
+    assert len({f.result(timeout=60) for f in behind}) >= 1
+    deadline = time.monotonic() + 30
+    while "Exception in worker" not in caplog.text:  # logged by the worker, next
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    closing = threading.Thread(target=auto.shutdown)
+    closing.start()
+    closing.join(60)
+    assert not closing.is_alive()
+
+
+def test_calls_held_behind_a_probe_end_cancelled_when_shutdown_cancels_them(
+    auto: unirun.AutoExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # shutdown(cancel_futures=True) closed the pools while calls taken out to
+    # be routed were on their way: each failed with "cannot schedule new
+    # futures after shutdown" instead of ending cancelled.
+    router = auto._router
+    probe_started, release = threading.Event(), threading.Event()
+
+    def probe_then_wait(x: int) -> int:
+        if x == 0:
+            probe_started.set()
+            release.wait(30)
+        return x
+
+    first = auto.submit(probe_then_wait, 0)  # the probe: the rest are held
+    assert probe_started.wait(30)
+    held = [auto.submit(probe_then_wait, i) for i in range(1, 6)]
+    submit = Lane.submit
+
+    def closed_on_the_way(self: Lane, *args: Any) -> Any:
+        router._cancelling = True  # as shutdown(cancel_futures=True) does
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    monkeypatch.setattr(Lane, "submit", closed_on_the_way)
+    release.set()
+    assert first.result(timeout=60) == 0
+    assert unirun.wait(held, timeout=60).not_done == set()
+    assert all(f.cancelled() for f in held)
+    monkeypatch.setattr(Lane, "submit", submit)
+    assert auto.statistics().cancelled >= len(held)
+
+
+EXIT_SCRIPT = """
+import threading, time
+import unirun
+import unirun._auto.verdicts as verdicts
+from unirun._auto.classify import Verdict
+
+verdicts.classify = lambda facts, costs: Verdict(
+    "inline", "scripted", 1e-5, 1e-5, 1.0, 1.0, None, None, 1)
+start = time.monotonic()
+def wait_for(event): return event.wait(10)
+def set_it(event): event.set(); return "set"
+ex = unirun.AutoExecutor(max_workers=4)
+ready = threading.Event(); ready.set()
+ex.submit(wait_for, ready).result(); ex.submit(set_it, threading.Event()).result()
+gate = threading.Event()
+a = ex.submit(wait_for, gate)
+b = ex.submit(set_it, gate)
+{close}
+threading.Thread(target=lambda: print(
+    a.result(), b.result(), round(time.monotonic() - start), flush=True)).start()
+"""
+
+
+@pytest.mark.parametrize("close", ["ex.shutdown(wait=False)", "del ex"])
+def test_a_blocked_short_call_is_rescued_while_the_interpreter_exits(
+    close: str,
+) -> None:
+    # The script ends at once: the pool refuses new jobs while the interpreter
+    # exits, and the rescue of the blocked call took one from it.
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT.replace("{close}", close)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.split()[:2] == ["True", "set"], child.stdout
+
+
 # -- the lane alone, on a pool that runs its jobs when the test says ----------------
 
 
@@ -171,6 +280,7 @@ class ScriptedPool:
     """Takes the lane's drainers and checks; runs them when told."""
 
     _max_workers = 3
+    _broken = False
 
     def __init__(self) -> None:
         self.jobs: list[Any] = []
@@ -194,6 +304,22 @@ def scripted_lane() -> tuple[Lane, ScriptedPool]:
 entry = Entry
 
 
+@contextlib.contextmanager
+def blocked_drainer(lane: Lane, pool: ScriptedPool) -> Iterator[threading.Event]:
+    """A drainer running (in a thread) inside a call that waits for the event
+    yielded; it ends once the event is set and the lane is empty."""
+    release, inside = threading.Event(), threading.Event()
+    lane.submit(wait_for, (release, inside), {}, entry())
+    drainer = threading.Thread(target=pool.jobs.pop().run)
+    drainer.start()
+    assert inside.wait(30)
+    try:
+        yield release
+    finally:
+        release.set()
+        drainer.join(30)
+
+
 def test_one_drainer_takes_a_burst_of_calls() -> None:
     lane, pool = scripted_lane()
     futures = [lane.submit(abs, (-i,), {}, entry()) for i in range(10)]
@@ -204,38 +330,47 @@ def test_one_drainer_takes_a_burst_of_calls() -> None:
 
 def test_a_lane_that_does_not_move_gets_another_drainer() -> None:
     lane, pool = scripted_lane()
-    lane.submit(abs, (1,), {}, entry())
-    for _ in range(STILL_CHECKS - 1):
+    with blocked_drainer(lane, pool):
+        assert len(pool.checks) == 1  # armed as the drainer started
+        for _ in range(STILL_CHECKS):
+            pool.check()
+        assert pool.jobs == []  # nothing waits: a long call alone is no stall
+        waiting = lane.submit(abs, (-1,), {}, entry())
+        for _ in range(STILL_CHECKS - 1):
+            pool.check()
+        assert pool.jobs == []  # a drainer may wait a while for the GIL
         pool.check()
-    assert len(pool.jobs) == 1  # a drainer may wait a while for the GIL
-    pool.check()
-    assert len(pool.jobs) == 2
-    for _ in range(STILL_CHECKS * 5):
-        pool.check()
-    assert len(pool.jobs) == ScriptedPool._max_workers  # never more than the pool's
+        assert len(pool.jobs) == 1
+        pool.jobs.pop().run()  # the calls behind the blocked one run
+        assert waiting.result(timeout=0) == 1
+        for _ in range(5):
+            lane.submit(abs, (1,), {}, entry())
+        for _ in range(STILL_CHECKS * 5):
+            pool.check()
+        # never more drainers than the pool has threads
+        assert len(pool.jobs) == ScriptedPool._max_workers - 1
 
 
 def test_a_lane_that_moves_gets_no_other_drainer() -> None:
     lane, pool = scripted_lane()
-    drainer = None
-    for _ in range(STILL_CHECKS * 2):
-        lane.submit(abs, (1,), {}, entry())
-        if drainer is None:
-            drainer = pool.jobs[0]
-        lane._ended += 1  # as a drainer does after each call
-        pool.check()
-    assert len(pool.jobs) == 1
+    with blocked_drainer(lane, pool):
+        for _ in range(STILL_CHECKS * 2):
+            lane.submit(abs, (1,), {}, entry())
+            lane._ended += 1  # as a drainer does after each call
+            pool.check()
+        assert pool.jobs == []
 
 
 def test_checks_stop_once_the_lane_is_idle() -> None:
     lane, pool = scripted_lane()
-    future = lane.submit(abs, (-3,), {}, entry())
-    pool.jobs.pop().run()
-    assert future.result(timeout=0) == 3
+    with blocked_drainer(lane, pool):
+        assert len(pool.checks) == 1
     pool.check()
     assert pool.checks == []  # idle: no check is left armed
     lane.submit(abs, (1,), {}, entry())
-    assert len(pool.checks) == 1  # busy again: checked again
+    assert pool.checks == []  # armed only once a drainer runs
+    pool.jobs.pop().run()
+    assert len(pool.checks) == 1
 
 
 def test_cancel_pending_cancels_the_calls_not_started() -> None:

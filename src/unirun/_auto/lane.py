@@ -17,8 +17,10 @@ of their own, as on a thread pool.
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
+from concurrent.futures.thread import BrokenThreadPool
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from .verdicts import Entry
 
 __all__ = ["STALL_S", "Lane"]
+
+_LOGGER = logging.getLogger("unirun")
 
 #: How often a busy lane is checked for a call that holds the others (seconds).
 STALL_S = 0.005
@@ -71,7 +75,10 @@ class Lane:
         self._idle = threading.Condition(self._lock)  # no drainer left
         self._joining = False  # someone waits for _idle, or _on_idle is set
         self._on_idle: Callable[[], None] | None = None
-        self._drainers = 0
+        # The drainers queued or running. A set, not a count: a drainer adds
+        # itself again as it starts and removes itself as it ends, so the set
+        # stays right even if an interruption (Ctrl-C) cuts a start in two.
+        self._drainers: set[_Drainer] = set()
         self._checking = False
         # Calls ended, counted without the lock (a lost count cannot hide that
         # the lane moved): the check reads whether it changed.
@@ -86,20 +93,18 @@ class Lane:
         kwargs: dict[str, Any],
         entry: Entry,
     ) -> Future[Any]:
-        """Queue one call; its Future."""
+        """Queue one call; its Future. Refused as the pool would refuse it."""
         counters = self._counters
-        if counters is not None:
-            counters.submitted()
         future: Future[Any] = Future(None, counters)
-        try:
-            with self._lock:
-                if not self._drainers:
-                    self._start_drainer()
-                self._calls.append((future, fn, args, kwargs, entry))
-        except BaseException:
+        pool = self._pool()
+        if pool._broken:
+            raise BrokenThreadPool(pool._broken)
+        with self._lock:
+            if not self._drainers:
+                self._start_drainer(pool)
             if counters is not None:
-                counters.unsubmitted()
-            raise
+                counters.submitted()
+            self._calls.append((future, fn, args, kwargs, entry))
         return future
 
     def cancel_pending(self) -> None:
@@ -126,34 +131,61 @@ class Lane:
 
     # -- drainers (lock held where named) ----------------------------------------
 
-    def _start_drainer(self) -> None:
-        """Start one more drainer on the pool (lock held)."""
-        pool = self._pool()
-        pool._run_job(_Drainer(self))
-        self._drainers += 1
-        if not self._checking:
-            self._checking = True
-            pool._call_at(time.monotonic() + STALL_S, self._check)
+    def _start_drainer(self, pool: ThreadExecutor, rescue: bool = False) -> None:
+        """Start one more drainer on the pool (lock held). A rescue the pool
+        refuses (it is closing, or the interpreter exits) gets a thread of its
+        own: the blocked call may wait for a call behind it."""
+        drainer = _Drainer(self)
+        try:
+            # Inside the try: a Ctrl-C can land as soon as add() returns.
+            self._drainers.add(drainer)
+            pool._run_job(drainer)
+        except BrokenThreadPool:
+            self._drainers.discard(drainer)
+            raise
+        except RuntimeError:  # shut down, or the interpreter exits
+            if not rescue:
+                self._drainers.discard(drainer)
+                raise
+            threading.Thread(
+                target=drainer.run, name="unirun-auto-lane", daemon=False
+            ).start()
+        except BaseException:
+            self._drainers.discard(drainer)  # if it was queued, it adds itself
+            raise
 
-    def _drain(self) -> None:
+    def _drain(self, drainer: _Drainer) -> None:
         """Run calls until none is left (a drainer, on a pool thread)."""
         calls, lock, thread_s = self._calls, self._lock, self._thread_s()
-        while True:
-            try:
-                future, fn, args, kwargs, entry = calls.popleft()
-            except IndexError:
-                with lock:
-                    if calls:
-                        continue
-                    self._drainers -= 1
-                    if self._drainers or not self._joining:
-                        return
-                self._idled()
-                return
-            if future._start():
-                _run(future, fn, args, kwargs, entry, thread_s)
-                self._ended += 1
-            del future, fn, args, kwargs, entry
+        with lock:
+            self._drainers.add(drainer)
+            # Armed here, not in submit(): a Ctrl-C in the caller's thread must
+            # never land inside the timer's Condition (Python code).
+            arm, self._checking = not self._checking, True
+        if arm:
+            self._pool()._call_at(time.monotonic() + STALL_S, self._check)
+        try:
+            while True:
+                try:
+                    future, fn, args, kwargs, entry = calls.popleft()
+                except IndexError:
+                    with lock:
+                        if calls:
+                            continue
+                        self._drainers.discard(drainer)
+                        if self._drainers or not self._joining:
+                            return
+                    self._idled()
+                    return
+                if future._start():
+                    _run(future, fn, args, kwargs, entry, thread_s)
+                    self._ended += 1
+                del future, fn, args, kwargs, entry
+        except BaseException:
+            # A done-callback raised SystemExit, say: the pool's worker logs it
+            # and ends, as the stdlib's does; the calls behind go on without it.
+            self._lost(drainer, None, replace=True)
+            raise
 
     def _check(self) -> None:
         """Every STALL_S while busy: a lane that has not moved gets a drainer more
@@ -166,12 +198,16 @@ class Lane:
             self._still = 0 if moved or not self._calls else self._still + 1
             try:
                 pool = self._pool()
-                if self._still >= STILL_CHECKS and self._drainers < pool._max_workers:
+                if (
+                    self._still >= STILL_CHECKS
+                    and len(self._drainers) < pool._max_workers
+                ):
                     self._still = 0
-                    self._start_drainer()
+                    self._start_drainer(pool, rescue=True)
                 pool._call_at(time.monotonic() + STALL_S, self._check)
-            except Exception:  # the pool is shut down or broken: its jobs end
+            except Exception:  # no pool to take the check: nothing is stuck
                 self._checking = False
+                _LOGGER.debug("short-call lane check stopped", exc_info=True)
 
     def _end_pending(self, exc: BaseException | None) -> None:
         """Cancel (``exc`` None) or fail every call that has not started."""
@@ -185,13 +221,23 @@ class Lane:
             else:
                 future._set_exception_if_pending(exc)
 
-    def _lost(self, exc: BaseException | None) -> None:
-        """A drainer was cancelled or failed before it ran: the pool is stopping
-        or broken, and so are the calls that waited for it."""
+    def _lost(
+        self, drainer: _Drainer, exc: BaseException | None, replace: bool = False
+    ) -> None:
+        """A drainer ended without draining: cancelled or failed by the pool
+        (which is stopping or broken, and so are the calls that waited for it),
+        or its thread died (``replace``: another drainer takes over)."""
         with self._lock:
-            self._drainers -= 1
+            self._drainers.discard(drainer)
+            ending = not replace
+            if replace and self._calls and not self._drainers:
+                try:
+                    self._start_drainer(self._pool(), rescue=True)
+                except Exception as error:  # the pool broke: the calls end with it
+                    ending, exc = True, error
             idle = not self._drainers and self._joining
-        self._end_pending(exc)
+        if ending:
+            self._end_pending(exc)
         if idle:
             self._idled()
 
@@ -240,11 +286,11 @@ class _Drainer:
         self.future = self
 
     def run(self) -> None:
-        self.lane._drain()
+        self.lane._drain(self)
 
     def cancel(self) -> bool:
-        self.lane._lost(None)
+        self.lane._lost(self, None)
         return True
 
     def _set_exception_if_pending(self, exception: BaseException) -> None:
-        self.lane._lost(exception)
+        self.lane._lost(self, exception)

@@ -183,7 +183,13 @@ class Router:
             try:
                 inner = self.dispatch(call.fn, call.args, call.kwargs, call.options)
             except BaseException as exc:
-                call.outer._set_exception_if_pending(exc)
+                if self._cancelling and call.outer._cancel_pending():
+                    # Taken out to be routed as shutdown(cancel_futures=True)
+                    # closed the pools: it never started, so it is cancelled.
+                    call.outer._start()
+                    self.held_cancelled += 1
+                else:
+                    call.outer._set_exception_if_pending(exc)
                 continue
             chain(call.outer, inner)
 

@@ -149,7 +149,7 @@ def _worker(
                 del item
                 executor = executor_ref()
                 if executor is not None:
-                    executor._idle.release()
+                    executor._idle.put(None)
                 del executor
                 continue
             executor = executor_ref()
@@ -205,7 +205,10 @@ class ThreadExecutor(BaseExecutor):
             default_thread_workers() if max_workers is None else max_workers
         )
         self._work_queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
+        # One token per idle worker. A C queue, not threading.Semaphore: a
+        # Ctrl-C inside submit() cannot leave a Python-level lock held, which
+        # would hang the next worker that goes idle, and shutdown with it.
+        self._idle: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._threads: set[threading.Thread] = set()
         self._clocks: dict[threading.Thread, WorkerClock] = {}
         self._broken: str | bool = False
@@ -276,8 +279,11 @@ class ThreadExecutor(BaseExecutor):
 
     def _adjust_thread_count(self) -> None:
         # An idle worker will take the item: no need for a new thread.
-        if self._idle.acquire(timeout=0):
+        try:
+            self._idle.get_nowait()
             return
+        except queue.Empty:
+            pass
 
         def wake_workers(
             _: object, work_queue: queue.SimpleQueue[Any] = self._work_queue
@@ -290,6 +296,8 @@ class ThreadExecutor(BaseExecutor):
             clock = WorkerClock(name)
             thread = threading.Thread(
                 name=name,
+                # Not inherited: a lane check may start it from a daemon thread.
+                daemon=False,
                 target=_worker,
                 args=(
                     weakref.ref(self, wake_workers),

@@ -1,0 +1,70 @@
+"""Ctrl-C landing inside submit(): nothing is left locked, shutdown returns.
+
+A real child interpreter takes a storm of KeyboardInterrupts (SIGALRM, raised
+by a Python handler at whatever bytecode the main thread is at) while it
+submits, then shuts its executor down. A lock an interrupted submit left held
+hangs that shutdown: the child then never prints its last line.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(__import__("signal"), "setitimer"), reason="POSIX interval timers"
+)
+
+SCRIPT = textwrap.dedent(
+    """
+    import random, signal, sys, time
+    import unirun
+
+    def echo(x):
+        return x
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    kind = sys.argv[1]
+    ex = unirun.executor(kind, max_workers=4)
+    ex.submit(echo, 0).result()  # auto: the probe; later calls take the lane
+    signal.signal(signal.SIGALRM, interrupt)
+    random.seed(0)
+    interrupted = 0
+    for _ in range(300):
+        futures = []
+        try:
+            signal.setitimer(signal.ITIMER_REAL, random.uniform(1e-5, 3e-4))
+            for i in range(50):
+                futures.append(ex.submit(echo, i))
+                time.sleep(0)
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for future in futures:
+            future.result(timeout=30)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    ex.shutdown(wait=True)
+    print("shut down after", interrupted, "interruptions", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["thread", "auto"])
+def test_shutdown_returns_after_interrupts_inside_submit(kind: str) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", SCRIPT, kind],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    words = child.stdout.split()
+    assert words[:3] == ["shut", "down", "after"], child.stdout
+    assert int(words[3]) > 0  # the storm did land inside submit()
