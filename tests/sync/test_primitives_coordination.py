@@ -177,6 +177,23 @@ def test_a_wait_that_times_out_breaks_the_barrier(executor: BaseExecutor) -> Non
 # -- Dict ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("timeout", [1e300, float("inf")])
+def test_a_barrier_wait_too_long_to_wait_for_raises_overflow_error(
+    executor: BaseExecutor, timeout: float
+) -> None:
+    # As threading.Barrier: refused when the party would wait (the shared one
+    # waited for ever), and the barrier is left as it was.
+    barrier = executor.Barrier(2)
+    with pytest.raises(OverflowError):
+        barrier.wait(timeout)
+    assert barrier.n_waiting == 0
+    assert not barrier.broken
+    other = threading.Thread(target=barrier.wait, args=(60,))
+    other.start()
+    assert barrier.wait(60) in (0, 1)
+    other.join(60)
+
+
 def test_the_manager_dict_example(roomy: BaseExecutor) -> None:
     """Five tasks write ``n**2``; the parent reads the whole dict."""
     d = roomy.Dict()

@@ -368,3 +368,43 @@ def test_items_of_main_classes_travel_by_value(tmp_path: Path) -> None:
     )
     done = _run_script(script)
     assert done.stdout.strip() == "42"
+
+
+def test_a_busy_queue_never_raises_empty_with_items_in_it_or_full_with_room(
+    process_ex: BaseExecutor,
+) -> None:
+    # Four threads drain with get(True, 0), then fill with put(True, 0). As
+    # queue.Queue: the time-out is the item's (or the room's); the mutex is
+    # taken without a limit. Taken against the deadline, a contended mutex
+    # raised Empty with thousands of items queued, Full with room.
+    items, threads = 4000, 4
+    q: queue.Queue[int] = process_ex.Queue(items + 10)  # type: ignore[assignment]
+    for i in range(items):
+        q.put(i)
+    left: list[int] = []
+    fulls: list[int] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                q.get(True, 0)
+            except queue.Empty:
+                left.append(q.qsize())
+                return
+
+    def fill() -> None:
+        for i in range(items // threads):
+            try:
+                q.put(i, True, 0)
+            except queue.Full:
+                fulls.append(q.qsize())
+
+    for work in (drain, fill):
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+    assert left == [0] * threads
+    assert fulls == []
+    assert q.qsize() == items

@@ -22,7 +22,7 @@ import anyio
 
 from .conditions import LocalCondition
 from .locks import LocalLock
-from .messages import MESSAGES
+from .messages import MESSAGES, wait_timeout
 from .sending import dumps, refuse_pickle
 from .shared import MonitorShared, deadline_of
 from .waiting import take_in_thread
@@ -376,7 +376,10 @@ class SharedBarrier(MonitorShared, Cycle):
             return run_steps(self._steps(timeout), self._wait)
 
     def _wait(self, request: _Wait) -> bool:
-        deadline = deadline_of(request.timeout)
+        # As threading.Barrier: a time-out too large to wait for is refused when
+        # a party would wait (an unreachable deadline never failed the wait).
+        timeout = None if request.timeout is None else wait_timeout(request.timeout)
+        deadline = deadline_of(timeout)
         return self._monitor.wait_for(_CHANGED, request.ready, deadline)
 
     async def async_wait(self) -> int:
@@ -387,7 +390,8 @@ class SharedBarrier(MonitorShared, Cycle):
         )
 
     async def _async_wait(self, request: _Wait) -> bool:
-        end = None if request.timeout is None else time.monotonic() + request.timeout
+        timeout = None if request.timeout is None else wait_timeout(request.timeout)
+        end = None if timeout is None else time.monotonic() + timeout
 
         def take(slice_: float) -> bool:
             timeout = slice_ if end is None else min(slice_, end - time.monotonic())

@@ -210,8 +210,7 @@ class SharedQueue(MonitorShared, Queue[T]):
         deadline = None if timeout is None else _deadline(block, timeout)
         lane, words, maxsize = self._put_lane, self._words, self.maxsize
         while True:
-            if not lane.acquire(deadline):
-                raise queue.Full
+            lane.acquire()  # as the stdlib: the time-out is room's, not the mutex's
             try:
                 if words[_SHUT]:
                     raise QueueShutDown
@@ -236,8 +235,7 @@ class SharedQueue(MonitorShared, Queue[T]):
         monitor = self._monitor
         if deadline is not None:
             timeout = max(0.0, deadline - time.monotonic())
-        if not monitor.acquire(deadline):
-            raise queue.Full
+        monitor.acquire()
         try:
             wait_while(
                 self.full, block, timeout, queue.Full, self._shut, self._sleep_for_room
@@ -292,8 +290,10 @@ class SharedQueue(MonitorShared, Queue[T]):
             end = time.perf_counter() + _SPIN
             while not self._has_item() and time.perf_counter() < end:
                 pass
-        if not monitor.acquire(None if timeout is None else _deadline(block, timeout)):
-            raise queue.Empty
+        # As the stdlib: the mutex is taken without a limit (a dead holder's
+        # is released by the kernel); the time-out is the item's. Taken
+        # against the deadline, a busy queue raised Empty with items in it.
+        monitor.acquire()
         try:
             if (timeout is not None and block and timeout < 0) or not (
                 words[_HEAD] != words[_TAIL] or self._has_item()
@@ -455,7 +455,7 @@ class SharedQueue(MonitorShared, Queue[T]):
 
 
 def _deadline(block: bool, timeout: float | None) -> float | None:
-    """When to give up taking a mutex: a timed wait's end, else never."""
+    """When a timed wait for room ends, else never."""
     if not block or timeout is None or not timeout >= 0:
         return None
     return deadline_of(timeout)
