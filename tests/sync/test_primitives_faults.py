@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -213,6 +214,34 @@ def test_a_lock_held_by_a_dead_process_still_times_out(
     assert isinstance(future.exception(timeout=60), unirun.WorkerCrashedError)
     assert lock.acquire(timeout=0.1) is False
     assert lock.locked()
+
+
+def test_waits_at_a_barrier_a_party_died_inside_end_at_their_time_out(
+    process_ex: BaseExecutor,
+) -> None:
+    """The dead party never leaves: its count stays. After the documented
+    reset(), a wait with a time-out waited for ever for the reset to clear;
+    now it fails at its time-out, as every wait at that barrier does."""
+    barrier = process_ex.Barrier(3, timeout=60)
+    inside = process_ex.Queue()
+    future = process_ex.submit(_wait_at_barrier, barrier, inside)
+    pid = inside.get(timeout=60)
+    deadline = time.monotonic() + 60
+    while barrier.n_waiting < 1:  # the party is inside wait() before it dies
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    os.kill(pid, signal.SIGKILL)
+    assert isinstance(future.exception(timeout=60), unirun.WorkerCrashedError)
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(0.2)  # the third never comes: this one breaks it
+    barrier.reset()
+    with pytest.raises(threading.BrokenBarrierError):
+        barrier.wait(0.2)  # the dead party is still counted, and never leaves
+
+
+def _wait_at_barrier(barrier: unirun.Barrier, inside: unirun.Queue[int]) -> None:
+    inside.put(os.getpid())
+    barrier.wait()
 
 
 def _hold_forever(lock: unirun.Lock, holder: unirun.Queue[int]) -> None:

@@ -147,7 +147,10 @@ class Cycle(Barrier):
         if timeout is None:
             timeout = self._timeout
         while self._get()[0] in (_DRAINING, _RESETTING):
-            yield _Wait(self._settled, None)
+            # The last cycle's parties are leaving. One that died never does:
+            # the time-out bounds this wait too (threading's has no need to).
+            if not (yield _Wait(self._settled, timeout)):
+                raise threading.BrokenBarrierError
         if self._get()[0] != _FILLING:
             raise threading.BrokenBarrierError
         index = self._get()[1]
