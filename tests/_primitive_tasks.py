@@ -453,3 +453,12 @@ async def async_put_until_shut(q: unirun.Queue[Any], ready: unirun.Queue[Any]) -
 def wait_at(barrier: unirun.Barrier) -> int:
     """Wait at the barrier once, with its own time-out."""
     return barrier.wait()
+
+
+def slow_action(
+    started: unirun.Event, release: unirun.Event, done: unirun.Event
+) -> None:
+    """A barrier action that runs until ``release`` is set (at most 30 s)."""
+    started.set()
+    release.wait(30)
+    done.set()

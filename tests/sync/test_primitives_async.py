@@ -395,3 +395,32 @@ async def test_async_barrier_wait_cancelled_leaves_it_whole(
             tg.start_soon(party)
             tg.start_soon(party)
     assert sorted(results) == [0, 1]
+
+
+async def test_async_wait_leaves_the_loop_free_while_a_party_runs_the_action(
+    maker: BaseExecutor,
+) -> None:
+    # The action runs with the barrier's lock held: the shared barrier's
+    # async_wait took that lock with a blocking call on the loop's thread.
+    import functools
+
+    import _primitive_tasks as tasks
+
+    started, release, done = maker.Event(), maker.Event(), maker.Event()
+    action = functools.partial(tasks.slow_action, started, release, done)
+    barrier: Any = maker.Barrier(2, action=action)
+    parties = [threading.Thread(target=barrier.wait, args=(60,)) for _ in range(2)]
+    for party in parties:
+        party.start()
+    try:
+        assert await anyio.to_thread.run_sync(started.wait, 60)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(barrier.async_wait)  # a party of the next cycle
+            for _ in range(5):
+                await checkpoint()  # the loop runs on meanwhile
+            assert not done.is_set()
+            tg.cancel_scope.cancel()
+    finally:
+        release.set()
+        for party in parties:
+            await anyio.to_thread.run_sync(party.join, 60)

@@ -10,6 +10,7 @@ processes (robust to a holder's death, like every shared primitive's).
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import threading
 import time
@@ -28,8 +29,8 @@ from .shared import MonitorShared, deadline_of
 from .waiting import take_in_thread
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Generator
-    from contextlib import AbstractContextManager
+    from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+    from contextlib import AbstractAsyncContextManager, AbstractContextManager
 
 __all__ = [
     "Barrier",
@@ -239,17 +240,17 @@ def run_steps(steps: Generator[_Wait, bool, int], wait: Callable[[_Wait], bool])
 async def async_run_steps(
     steps: Generator[_Wait, bool, int],
     wait: Callable[[_Wait], Awaitable[bool]],
-    held: Callable[[], AbstractContextManager[object]],
+    held: Callable[[], AbstractAsyncContextManager[object]],
 ) -> int:
     """:func:`run_steps` with an async ``wait``; each step runs inside ``held()``."""
-    with held():
+    async with held():
         done, value = _advance(steps, None)
     while not done:
         try:
             answer: bool | BaseException = await wait(value)
         except BaseException as exc:
             answer = exc
-        with held():
+        async with held():
             done, value = _advance(steps, answer)
     return int(value)
 
@@ -389,8 +390,23 @@ class SharedBarrier(MonitorShared, Cycle):
         # Each step holds the mutex, but never across an await: the waits run
         # in a worker thread, a slice at a time.
         return await async_run_steps(
-            self._steps(None), self._async_wait, lambda: self._monitor
+            self._steps(None), self._async_wait, self._async_held
         )
+
+    @contextlib.asynccontextmanager
+    async def _async_held(self) -> AsyncIterator[None]:
+        """The mutex, taken without blocking the loop: another party may hold
+        it for as long as the action it runs takes."""
+        monitor = self._monitor
+        if not monitor.acquire(time.monotonic()):  # free, or freed within µs
+            await take_in_thread(
+                lambda slice_: monitor.acquire(time.monotonic() + slice_),
+                monitor.release,
+            )
+        try:
+            yield
+        finally:
+            monitor.release()
 
     async def _async_wait(self, request: _Wait) -> bool:
         timeout = None if request.timeout is None else wait_timeout(request.timeout)
