@@ -43,7 +43,7 @@ from .._stats import Statistics, combine
 from .cluster import attach
 from .mapping import RoutedMap
 from .pools import Pools
-from .routing import Router
+from .routing import Router, finish_closing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -265,7 +265,10 @@ class AutoExecutor(BaseExecutor):
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         self._finalizer.detach()
         _exits().discard(self)
-        self._router.close(wait, cancel_futures)
+        if wait:
+            self._router.close(True, cancel_futures)
+        else:
+            self._router.close_in_background(cancel_futures)
 
     async def __aenter__(self) -> Self:
         """Enter in a running event loop: coroutines then run on it."""
@@ -327,9 +330,7 @@ def _close_dropped(router: Router) -> None:
     From a thread of its own: a finalizer may run inside any code of this
     thread, even code that holds one of the router's locks.
     """
-    threading.Thread(
-        target=router.close, args=(True, False), name="AutoExecutor-dropped"
-    ).start()
+    router.close_in_background(False, thread=True)
 
 
 def _close_at_exit(live: list[tuple[AutoExecutor, Router]]) -> None:
@@ -337,6 +338,7 @@ def _close_at_exit(live: list[tuple[AutoExecutor, Router]]) -> None:
     pools do: the calls it accepted run first."""
     for _, router in live:
         router.close(True, False)
+    finish_closing()
 
 
 _registry: ExitRegistry[AutoExecutor] | None = None

@@ -85,6 +85,7 @@ class Lane:
         self._ended = 0
         self._seen = 0
         self._still = 0  # checks in a row that found calls waiting and none ended
+        self._stranded = False  # a rescue found no thread to run on
 
     def submit(
         self,
@@ -117,7 +118,18 @@ class Lane:
         with self._lock:
             self._joining = True
             while self._drainers:
-                self._idle.wait()
+                if self._stranded and self._calls:
+                    # No thread could start for a rescue (3.12+ starts none at
+                    # interpreter exit): this thread, which waits anyway, drains.
+                    helper = _Drainer(self)
+                    self._drainers.add(helper)
+                    self._lock.release()
+                    try:
+                        self._drain(helper)
+                    finally:
+                        self._lock.acquire()
+                    continue
+                self._idle.wait(STALL_S)
 
     def when_idle(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once every call in the lane has ended: now, or in
@@ -147,9 +159,13 @@ class Lane:
             if not rescue:
                 self._drainers.discard(drainer)
                 raise
-            threading.Thread(
-                target=drainer.run, name="unirun-auto-lane", daemon=False
-            ).start()
+            try:
+                threading.Thread(
+                    target=drainer.run, name="unirun-auto-lane", daemon=False
+                ).start()
+            except RuntimeError:
+                self._stranded = True  # see join()
+                raise
         except BaseException:
             self._drainers.discard(drainer)  # if it was queued, it adds itself
             raise
@@ -163,7 +179,10 @@ class Lane:
             # never land inside the timer's Condition (Python code).
             arm, self._checking = not self._checking, True
         if arm:
-            self._pool()._call_at(time.monotonic() + STALL_S, self._check)
+            try:
+                self._pool()._call_at(time.monotonic() + STALL_S, self._check)
+            except RuntimeError:  # no timer thread can start: join() looks instead
+                self._stranded = True
         try:
             while True:
                 try:

@@ -15,6 +15,7 @@ dropping an executor that was never shut down releases its threads.
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -272,7 +273,33 @@ class Router:
     def _close_pools(self, wait: bool, cancel_futures: bool) -> None:
         self.verdicts.close(wait)
         self.pools.close(wait, cancel_futures)
+        _closing.discard(self)
+
+    def close_in_background(self, cancel_futures: bool, thread: bool = False) -> None:
+        """:meth:`close` without waiting (from a thread of its own if asked).
+        Until the pools have closed, the interpreter's exit finishes the close
+        (:func:`finish_closing`) while the backends still take work: a blocked
+        short call's rescue needs them."""
+        _closing.add(self)
+        if thread:
+            threading.Thread(
+                target=self.close,
+                args=(False, cancel_futures),
+                name="AutoExecutor-dropped",
+            ).start()
+        else:
+            self.close(False, cancel_futures)
 
     def in_own_task(self) -> bool:
         """Whether the caller is a task of one of the pools."""
         return any(pool._in_own_task() for pool in self.pools.started())
+
+
+#: Routers closing in the background (``shutdown(wait=False)``, or dropped).
+_closing: set[Router] = set()
+
+
+def finish_closing() -> None:
+    """At interpreter exit: wait for every close still under way."""
+    for router in list(_closing):
+        router.close(True, False)
