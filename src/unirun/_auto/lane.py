@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import run_awaitable
 from .._future import Future
-from .revisions import watch_inline
+from .revisions import REVISE_INLINE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,6 +68,7 @@ class Lane:
         thread_s: Callable[[], float],
     ) -> None:
         self._pool = pool
+        self._made: ThreadExecutor | None = None  # the pool, once made
         self._counters = counters
         self._thread_s = thread_s
         self._calls: collections.deque[_Call] = collections.deque()
@@ -97,7 +98,9 @@ class Lane:
         """Queue one call; its Future. Refused as the pool would refuse it."""
         counters = self._counters
         future: Future[Any] = Future(None, counters)
-        pool = self._pool()
+        pool = self._made
+        if pool is None:
+            pool = self._made = self._pool()
         if pool._broken:
             raise BrokenThreadPool(pool._broken)
         with self._lock:
@@ -172,7 +175,10 @@ class Lane:
 
     def _drain(self, drainer: _Drainer) -> None:
         """Run calls until none is left (a drainer, on a pool thread)."""
-        calls, lock, thread_s = self._calls, self._lock, self._thread_s()
+        calls, lock, perf = self._calls, self._lock, time.perf_counter
+        # A call far longer than a short one sends its callable back to
+        # probing (watch_inline's bar, here without a call per item).
+        too_long = REVISE_INLINE * max(self._thread_s(), 50e-6)
         with lock:
             self._drainers.add(drainer)
             # Armed here, not in submit(): a Ctrl-C in the caller's thread must
@@ -197,8 +203,20 @@ class Lane:
                     self._idled()
                     return
                 if future._start():
-                    _run(future, fn, args, kwargs, entry, thread_s)
+                    start = perf()
+                    try:
+                        result = fn(*args, **kwargs)
+                        if type(result) is CoroutineType:
+                            result = run_awaitable(result, None)
+                    except BaseException as exc:
+                        future._set_exception_if_pending(exc)
+                    else:
+                        future._set_result_if_pending(result)
+                        del result
+                    if perf() - start > too_long:
+                        entry.stale = True
                     self._ended += 1
+                # No cycle through a traceback to this frame, and nothing kept.
                 del future, fn, args, kwargs, entry
         except BaseException:
             # A done-callback raised SystemExit, say: the pool's worker logs it
@@ -269,29 +287,6 @@ class Lane:
             callback, self._on_idle = self._on_idle, None
         if callback is not None:
             callback()
-
-
-def _run(
-    future: Future[Any],
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    entry: Entry,
-    thread_s: float,
-) -> None:
-    """Run one started call into its future; a call far too long for the lane
-    sends its callable back to probing."""
-    start = time.perf_counter()
-    try:
-        result = fn(*args, **kwargs)
-        if type(result) is CoroutineType:
-            result = run_awaitable(result, None)
-    except BaseException as exc:
-        future._set_exception_if_pending(exc)
-        future = None  # type: ignore[assignment]  # no cycle through the traceback
-    else:
-        future._set_result_if_pending(result)
-    watch_inline(entry, time.perf_counter() - start, thread_s)
 
 
 class _Drainer:
