@@ -6,12 +6,14 @@ time, for something its caller does after ``submit``). It joins the lane::
 
     submit(call) --append--> calls --(no drainer? start one on the thread pool)
     drainer (a job of the pool): take a call, run it, repeat until none is left
-    check (every STALL_S while the lane is busy): calls wait and none ended
-        since the last check -> one more drainer (up to the pool's size)
+    check (every STALL_S while a drainer runs): calls wait and none ended for
+        STILL_CHECKS checks in a row -> one more drainer (up to the pool's size;
+        a thread of its own if the pool refuses; join() drains itself if no
+        thread can start, as at interpreter exit on 3.12+)
 
 So a burst of short calls costs one hand-off, not one each, and a call that
-blocks holds the calls behind it for one check at most: they then get a thread
-of their own, as on a thread pool.
+blocks holds the calls behind it for STILL_CHECKS checks (about 15 ms): they
+then get a thread of their own, as on a thread pool.
 """
 
 from __future__ import annotations
