@@ -176,7 +176,7 @@ class Future(cf.Future[T], Generic[T]):
                 waiter.add_exception(self)
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()
-        self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+        self._invoke_callbacks()
 
     def done(self) -> bool:
         """Return True if the future was cancelled or finished executing."""
@@ -250,7 +250,7 @@ class Future(cf.Future[T], Generic[T]):
                 self._counters.cancelled(running=False)
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()
-        self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+        self._invoke_callbacks()
         return True
 
     def _stop(self, *, abandon: bool) -> bool:
@@ -277,7 +277,7 @@ class Future(cf.Future[T], Generic[T]):
                 waiter.add_cancelled(self)
             if self._cond is not None:  # a thread waits in result()
                 self._cond.notify_all()
-        self._invoke_callbacks()  # type: ignore[attr-defined]  # private in typeshed
+        self._invoke_callbacks()
         return True
 
     def _outcome(self) -> T:
@@ -362,12 +362,27 @@ class Future(cf.Future[T], Generic[T]):
                 self._cond.notify_all()
         finally:
             lock.release()
-        for callback in self._done_callbacks:  # _invoke_callbacks(), inlined
+        callbacks = self._done_callbacks  # _invoke_callbacks(), inlined
+        for callback in callbacks:
             try:
                 callback(self)
             except Exception:
                 cf._base.LOGGER.exception("exception calling callback for %r", self)
+        callbacks.clear()
         return True
+
+    def _invoke_callbacks(self) -> None:
+        # As the stdlib's, then the callbacks are dropped, as asyncio's futures
+        # drop theirs: a done future never calls them again, and one kept would
+        # make a cycle (a gather's callback refers to every child) that only
+        # the garbage collector could free.
+        callbacks = self._done_callbacks
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                cf._base.LOGGER.exception("exception calling callback for %r", self)
+        callbacks.clear()
 
     def _set_exception_if_pending(self, exception: BaseException) -> None:
         """Set the exception unless the future was cancelled or failed meanwhile."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -292,3 +294,31 @@ def test_a_map_interrupted_before_the_caller_gets_it_does_not_hold_shutdown(
     closing.start()
     closing.join(60)
     assert not closing.is_alive()
+
+
+class _Item:
+    """An item a weak reference can follow."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def _doubled(item: _Item) -> int:
+    return item.value * 2
+
+
+def test_a_finished_map_keeps_no_item_alive() -> None:
+    # The map's batches and their chunk callback referred to each other, so
+    # every item lived on after the map until a full garbage collection.
+    gc.collect()
+    gc.disable()
+    try:
+        with unirun.AutoExecutor(max_workers=2) as ex:
+            items = [_Item(i) for i in range(200)]
+            refs = [weakref.ref(item) for item in items]
+            assert list(ex.map(_doubled, items)) == [i * 2 for i in range(200)]
+            del items
+        # Shut down (no worker holds a chunk any more), and never collected.
+        assert [ref for ref in refs if ref() is not None] == []
+    finally:
+        gc.enable()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import gc
 import threading
+import weakref
 from typing import TYPE_CHECKING
 
 import anyio
@@ -12,6 +14,7 @@ import pytest
 
 import unirun
 from _tasks import square
+from unirun._base import gather_futures
 
 if TYPE_CHECKING:
     from unirun._base import BaseExecutor
@@ -119,9 +122,6 @@ def test_repr_names_states_as_the_stdlib_does() -> None:
 
 
 def test_as_completed_forgets_each_future_it_yields(executor: BaseExecutor) -> None:
-    import gc
-    import weakref
-
     futures = [executor.submit(square, i) for i in range(3)]
     refs = [weakref.ref(f) for f in futures]
     iterator = unirun.as_completed(futures)
@@ -147,3 +147,33 @@ def test_a_time_out_too_long_for_any_clock_waits_without_limit(
         setter.start()
         assert getattr(future, method)(timeout) is outcome
         setter.join()
+
+
+@pytest.mark.parametrize("ending", ["result", "exception", "cancel"])
+def test_a_done_future_drops_its_callbacks(ending: str) -> None:
+    # As asyncio's futures: the callbacks run once, then go. A gather's callback
+    # refers to every child, so children that kept it were a reference cycle
+    # only the garbage collector could free (all of a gather's futures lived
+    # on after it, until the next full collection).
+    children: list[unirun.Future[int]] = [unirun.Future() for _ in range(3)]
+    gathered = gather_futures(list(children), return_exceptions=True)
+    called: list[unirun.Future[int]] = []
+    children[0].add_done_callback(called.append)
+    for child in children:
+        if ending == "result":
+            child.set_result(1)
+        elif ending == "exception":
+            child.set_exception(ValueError("no"))
+        else:
+            assert child.cancel()
+    assert called == [children[0]]  # each callback ran, once
+    assert gathered.done()
+    gc.collect()
+    gc.disable()
+    try:
+        alive: list[weakref.ref[object]] = [weakref.ref(f) for f in children]
+        alive.append(weakref.ref(gathered))
+        del children, gathered, called, child
+        assert [ref() for ref in alive] == [None] * 4  # freed with no collection
+    finally:
+        gc.enable()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import gc
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,6 +14,7 @@ from _tasks import async_square, fail_if_negative, signal_then_wait, square
 from gates import Gate
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from unirun._base import BaseExecutor
@@ -123,3 +125,28 @@ def test_gather_takes_tasks_and_futures_of_the_callers_loop(
             await asyncio.wait_for(waiting, 60)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("fn", [square, async_square])
+def test_tasks_leave_nothing_for_the_cycle_collector(
+    executor: BaseExecutor, fn: Callable[[int], object]
+) -> None:
+    # Each task's objects go as the task's last reference does. A cycle through
+    # a done future's callbacks kept every future of a gather (and each map's
+    # items) alive until a full collection, and made the collections slower.
+    def work() -> None:
+        assert [executor.submit(fn, i).result(timeout=60) for i in range(50)] == [
+            i * i for i in range(50)
+        ]
+        gathered = executor.gather(*[executor.submit(fn, i) for i in range(50)])
+        assert gathered.result(timeout=60) == [i * i for i in range(50)]
+        assert list(executor.map(fn, range(50))) == [i * i for i in range(50)]
+
+    work()  # workers started, functions timed: the executor's own objects made
+    gc.collect()
+    gc.disable()
+    try:
+        work()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

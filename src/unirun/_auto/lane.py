@@ -295,11 +295,15 @@ class _Drainer:
     """One drainer as a job of the thread pool; it stands for its own future
     (the pool cancels or fails a job's future when it stops or breaks)."""
 
-    __slots__ = ("future", "lane")
+    __slots__ = ("lane",)
 
     def __init__(self, lane: Lane) -> None:
         self.lane = lane
-        self.future = self
+
+    @property
+    def future(self) -> _Drainer:
+        """Itself (a property: an attribute would be a reference cycle)."""
+        return self
 
     def run(self) -> None:
         self.lane._drain(self)

@@ -191,6 +191,9 @@ class RoutedMap:
         """Let the executor close: this map routes nothing more (once)."""
         with self._lock:
             reserved, self._reserved = self._reserved, False
+        # Nothing more to cut: the batches (whose chunk callback refers to this
+        # map) go, so no cycle keeps the items alive until a garbage collection.
+        self._inner = None
         if reserved:
             self._route.unreserve()
 
@@ -266,8 +269,7 @@ class RoutedMap:
         def submit_chunk(chunk: list[tuple[Any, ...]]) -> cf.Future[Any]:
             nonlocal left
             if self._route.cancelling:
-                inner.close()  # shut down with cancel_futures: cut no more
-                self._release()
+                self.close()  # shut down with cancel_futures: cut no more
                 return _cancelled()
             try:
                 future = pool._submit(run_chunk, (fn, chunk), {}, options)
