@@ -86,6 +86,10 @@ def test_process_pools_size_from_cpus_and_max_workers() -> None:
         assert pools.process() is not pools.process(wide=True)
         assert capped.process(wide=True)._max_workers == 2
         assert pools.process()._primitive_scope == "test"
+        # What the compute-and-wait rule weighs: calls at a time on both pools.
+        assert pools.costs().mixed_slots == 3 * PROCESSES_PER_CPU
+        assert capped.costs().mixed_slots == 2
+        assert make_pools(cpus=64).costs().mixed_slots == AUTO_THREADS
     finally:
         pools.close(wait=True, cancel_futures=False)
         capped.close(wait=True, cancel_futures=False)

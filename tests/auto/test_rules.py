@@ -19,6 +19,7 @@ from unirun._auto.classify import (
     BUSY_MIN,
     FREE_MIN,
     MIN_HELD,
+    MIXED_MIN,
     Costs,
     Facts,
     Need,
@@ -26,6 +27,7 @@ from unirun._auto.classify import (
     busy_share,
     classify,
     free_share,
+    mixed_min,
 )
 from unirun._auto.profiling import ProbeSample, Window
 
@@ -71,6 +73,14 @@ TABLE: list[tuple[str, Facts, Costs, str | Need, bool | None, str]] = [
      first_reading=True), TWO, "thread", None, "until a second call confirms"),
     ("compute and wait, read twice", facts(0.003, 0.3, None, recheck=True), TWO,
      "process", None, "waits the rest"),
+    # Eight calls at a time (four processes per CPU) need the GIL all the time
+    # from 1/8 of their time computing: threads would queue for it.
+    ("compute and wait, past 1/8", facts(0.0015, 0.13, None), TWO, "process",
+     None, "waits the rest"),
+    ("compute and wait, under 1/8", facts(0.0015, 0.12, None), TWO, "thread",
+     None, "mostly waits"),
+    ("compute and wait, four at a time", facts(0.003, 0.2, None),
+     replace(TWO, mixed_slots=4), "thread", None, "mostly waits"),
     ("compute and wait, one CPU", facts(0.003, 0.3), ONE_CPU, "thread", None,
      "mostly waits"),
     ("compute and wait, short", facts(0.0005, 0.3), TWO, "thread", None,
@@ -147,6 +157,14 @@ def test_classify_table(
     assert classify(given, costs) == result  # pure: same facts, same verdict
 
 
+def test_compute_and_wait_starts_where_the_gil_would_be_busy_all_the_time() -> None:
+    assert mixed_min(TWO) == 1 / 8  # four processes per CPU
+    assert mixed_min(replace(TWO, mixed_slots=4)) == 1 / 4  # max_workers=4
+    # Many CPUs: never below MIXED_MIN, where a waiting call's set-up can read.
+    assert mixed_min(replace(TWO, cpus=16)) == MIXED_MIN
+    assert mixed_min(replace(TWO, mixed_slots=40)) == MIXED_MIN
+
+
 def test_classify_is_monotone_in_busy() -> None:
     # Waiting, then computing-and-waiting (processes overlap the waits), then CPU.
     backends = [
@@ -182,6 +200,7 @@ def any_costs(draw: st.DrawFn) -> Costs:
         process_s=draw(st.none() | st.floats(1e-5, 1.0) | st.just(float("inf"))),
         cpus=draw(st.integers(1, 64)),
         free_threaded=draw(st.booleans()),
+        mixed_slots=draw(st.none() | st.integers(1, 256)),
     )
 
 

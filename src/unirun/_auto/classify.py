@@ -4,9 +4,10 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
 
 1. the call returned an awaitable                        -> coroutine
 2. one call costs less than half a thread hand-off       -> inline
-3. computes 15-50% holding the GIL, waits the rest,
-   and its CPU per call pays for a process round trip,
-   read so by two probes (after one: thread, for now)    -> process
+3. computes (holding the GIL) from 1/slots (mixed_min) to
+   50% of the time, waits the rest, its CPU per call pays
+   for a process round trip, read so by two probes
+   (after one: thread, for now)                          -> process
 4. it mostly waits (busy share < BUSY_MIN)               -> thread
 5. CPU-bound on a free-threaded interpreter              -> thread
 6. CPU-bound and releases the GIL (free share >= 0.5)    -> thread
@@ -20,10 +21,9 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
 12. otherwise (too short to pay for a process)           -> thread
 
 Rules 3, 8, 10 and 11 need to know whether the call pickles and what a process
-(or cluster) round trip costs, which take time to find out (a pickling, a
-process start, tasks sent to the cluster): :func:`classify` asks for them (a
-:class:`Need`) only when a verdict turns on them, and the caller supplies them
-and asks again.
+(or cluster) round trip costs, which take time to find out: :func:`classify`
+asks for them (a :class:`Need`) only when a verdict turns on them, and the
+caller supplies them and asks again.
 """
 
 from __future__ import annotations
@@ -54,14 +54,13 @@ __all__ = [
     "cluster_pays",
     "free_share",
     "local_slots",
+    "mixed_min",
 ]
 
 #: A call is CPU-bound when it used at least this share of the time it could run.
 BUSY_MIN = 0.5
-#: A call that computes at least this share of the time (holding the GIL) and
-#: waits the rest gains from processes too: their CPU parts run in parallel
-#: (break-even is 1/(4P) with P CPUs and 4P processes: 0.125 on two CPUs).
-MIXED_MIN = 0.15
+#: Rule 3's least busy share, whatever the slots (see :func:`mixed_min`).
+MIXED_MIN = 0.1
 #: A call that ran for at least this share of the canary's stretches (while the
 #: canary held the GIL) releases the GIL: threads run it in parallel.
 FREE_MIN = 0.5
@@ -150,6 +149,8 @@ class Costs:
         free_threaded: the interpreter runs threads in parallel.
         process_slots: workers of the process pool for CPU-bound calls
             (``None``: one per CPU).
+        mixed_slots: calls at a time that both the thread pool and the pool
+            for computing-and-waiting calls run (``None``: four per CPU).
         cluster: a Dask cluster is attached.
         cluster_s: round trip of a no-op through the cluster; ``None`` until
             measured, ``inf`` when it could not be.
@@ -162,6 +163,7 @@ class Costs:
     cpus: int
     free_threaded: bool = False
     process_slots: int | None = None
+    mixed_slots: int | None = None
     cluster: bool = False
     cluster_s: float | None = None
     cluster_slots: int = 0
@@ -323,7 +325,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     may_pay = parallel and facts.cpu_s >= _process_threshold(costs, costs.thread_s)
     if (
         not cpu_bound
-        and facts.busy >= MIXED_MIN
+        and facts.busy >= mixed_min(costs)
         and releases is not True
         and may_pay
         and facts.transferable is not False
@@ -424,6 +426,17 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
         f"it is CPU-bound and {holds}, but one call ({wall}) is too short "
         f"to pay for a process round trip ({_fmt(costs.process_s)} here){stays}",
     )
+
+
+def mixed_min(costs: Costs) -> float:
+    """The busy share from which calls that compute and wait go to processes.
+
+    ``n`` such calls at a time keep the GIL busy from a busy share of ``1/n``
+    on: threads then queue for it, while processes compute in parallel and
+    overlap the waits as well. ``1/8`` on two CPUs; never below MIXED_MIN.
+    """
+    slots = costs.mixed_slots or 4 * costs.cpus
+    return max(MIXED_MIN, 1 / slots)
 
 
 def _process_threshold(costs: Costs, process_s: float) -> float:

@@ -187,14 +187,21 @@ class Pools:
             initargs=self.initargs,
         )
 
-    def _new_process(self, wide: bool) -> ProcessExecutor:
-        from .._backends.process import ProcessExecutor
-
+    def _process_workers(self, wide: bool) -> int:
+        """The size of the process pool for CPU-bound (or, ``wide``, computing
+        and waiting) calls."""
         workers = self.cpus * (PROCESSES_PER_CPU if wide else 1)
         if self.max_workers is not None:
             workers = min(workers, self.max_workers)
+        return workers
+
+    def _new_process(self, wide: bool) -> ProcessExecutor:
+        from .._backends.process import ProcessExecutor
+
         pool = ProcessExecutor(
-            workers, initializer=self.initializer, initargs=self.initargs
+            self._process_workers(wide),
+            initializer=self.initializer,
+            initargs=self.initargs,
         )
         pool._primitive_scope = self._scope
         return pool
@@ -326,6 +333,10 @@ class Pools:
             cpus=self.cpus,
             free_threaded=self.free_threaded,
             process_slots=min(self.cpus, self.max_workers or self.cpus),
+            mixed_slots=min(
+                self.max_workers or AUTO_THREADS,
+                self._process_workers(wide=True),
+            ),
             cluster=self.has_cluster,
             cluster_s=self.cluster_s,
             cluster_slots=self.cluster_slots,
