@@ -84,10 +84,12 @@ class JobBodies:
     def _settle(self) -> None:
         """End the loop's busy time if no job is left (a turn after one ended).
 
-        On asyncio the loop stays busy until the turn after its last job ends:
-        many short jobs in a turn read the clock twice, not twice each. A job
-        still has its task in ``_tasks`` until it ends (a ``_run_plain`` job is
-        not counted in ``_running``), and every task asks for a settle as it
+        On asyncio a job that ends while others are left (or one of many that a
+        drain started) leaves the loop busy until the next turn: many short jobs
+        in a turn read the clock twice, not twice each. The last job left, alone,
+        settles as it ends (a round trip from sync code spends no turn on it). A
+        job still has its task in ``_tasks`` until it ends (a ``_run_plain`` job
+        is not counted in ``_running``), and every task asks for a settle as it
         ends, whether it ran its call or found its future cancelled.
         """
         self._settling = False
@@ -150,11 +152,15 @@ class JobBodies:
             else:
                 future._set_result_if_pending(result)
         finally:
-            self._tasks.discard(task)  # a JobTask
+            tasks = self._tasks
+            tasks.discard(task)  # a JobTask
             future._stopper = None  # the ended task is not kept by its Future
-            if not self._settling:  # see _settle; self._settle_soon(), inlined
-                self._settling = True
-                self._loop.call_soon(self._settle, context=self._context)  # type: ignore[union-attr]  # attached
+            if not self._settling:  # see _settle
+                if tasks or self._running:  # self._settle_soon(), inlined
+                    self._settling = True
+                    self._loop.call_soon(self._settle, context=self._context)  # type: ignore[union-attr]  # attached
+                else:  # the last job ends: settle now, not a turn later
+                    self._clock.end()
 
     async def _run_asyncio(self, job: Job) -> None:
         """One job as a plain asyncio task, with a slot or a time-out."""

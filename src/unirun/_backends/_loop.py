@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OWNER", "LoopRunner", "registry"]
 
-
 #: Which runner's task the current context belongs to (a token, not the runner,
 #: so that no context keeps anything alive).
 OWNER: contextvars.ContextVar[object] = contextvars.ContextVar("unirun_coroutine")
@@ -390,6 +389,8 @@ class LoopRunner(JobBodies):
                 self._waiting.update(job.future for job in jobs if job.future)
         if self._task_group is None:
             return
+        if len(jobs) > 1 and self._on_asyncio:  # one settle for them all
+            self._settle_soon()
         for job in jobs:
             self._spawn(job)
 
