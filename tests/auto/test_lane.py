@@ -320,6 +320,66 @@ def blocked_drainer(lane: Lane, pool: ScriptedPool) -> Iterator[threading.Event]
         drainer.join(30)
 
 
+def echo(value: int) -> int:
+    return value
+
+
+@pytest.mark.parametrize("cancel_futures", [False, True])
+def test_short_calls_racing_shutdown_all_end(
+    auto: unirun.AutoExecutor, cancel_futures: bool
+) -> None:
+    # A short call seen before skips routing (the front's fast path) and goes
+    # straight to the lane: one accepted while shutdown runs must still end,
+    # run or cancelled, by the time shutdown returns; after it, submit refuses.
+    judged_short(auto, echo, 0)
+    futures: list[unirun.Future[int]] = []
+    refused: list[BaseException] = []
+    going = threading.Event()
+
+    def submitter() -> None:
+        try:
+            while True:
+                futures.append(auto.submit(echo, len(futures)))
+                if len(futures) == 200:
+                    going.set()
+        except RuntimeError as exc:
+            refused.append(exc)
+
+    thread = threading.Thread(target=submitter)
+    thread.start()
+    try:
+        assert going.wait(30)
+        auto.shutdown(wait=True, cancel_futures=cancel_futures)
+        pending = [f for f in futures if not f.done()]
+    finally:
+        thread.join(30)
+    assert refused
+    assert "shutdown" in str(refused[0])
+    # The last future may be appended while shutdown returns: it is not pending
+    # once the submitter has seen the refusal.
+    assert pending in ([], futures[-1:])
+    assert all(f.done() for f in futures)
+    for index, future in enumerate(futures):
+        assert future.cancelled() or future.result(timeout=0) == index
+
+
+def test_only_plain_functions_are_kept_for_the_fast_path(
+    auto: unirun.AutoExecutor,
+) -> None:
+    class Holder:
+        def value(self) -> int:
+            return 1
+
+    holder = Holder()
+    judged_short(auto, holder.value)
+    judged_short(auto, echo, 1)
+    assert auto.submit(holder.value).result(timeout=60) == 1  # routed: the lane
+    assert auto.submit(echo, 2).result(timeout=60) == 2
+    known = auto._router.lane.known
+    assert echo in known
+    assert not any(getattr(fn, "__self__", None) is holder for fn in known)
+
+
 def test_one_drainer_takes_a_burst_of_calls() -> None:
     lane, pool = scripted_lane()
     futures = [lane.submit(abs, (-i,), {}, entry()) for i in range(10)]

@@ -172,8 +172,12 @@ class AutoExecutor(BaseExecutor):
         # submit checks (under its lock) that it is open: this front's lock
         # guards the routing state, which such a call never touches. A call
         # racing shutdown() is refused by the closed pool, with the same error.
+        # So does a short call seen before: the lane, refused by the closed pool.
         if not self._shutdown and options.backend is None:
-            future = self._router.coroutines.submit_known(fn, args, kwargs, options)
+            router = self._router
+            future = router.coroutines.submit_known(fn, args, kwargs, options)
+            if future is None and options.timeout is None:
+                future = router.lane.submit_known(fn, args, kwargs)
             if future is not None:
                 return future
         return super()._submit(fn, args, kwargs, options)

@@ -23,12 +23,13 @@ import logging
 import threading
 import time
 from concurrent.futures.thread import BrokenThreadPool
-from types import CoroutineType
+from types import CoroutineType, FunctionType
 from typing import TYPE_CHECKING, Any
 
 from .._call import run_awaitable
 from .._future import Future
 from .revisions import REVISE_INLINE
+from .verdicts import CACHE_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -89,6 +90,8 @@ class Lane:
         self._seen = 0
         self._still = 0  # checks in a row that found calls waiting and none ended
         self._stranded = False  # a rescue found no thread to run on
+        # Plain functions routed here, by the function: the front's fast path.
+        self.known: dict[Callable[..., Any], Entry] = {}
 
     def submit(
         self,
@@ -112,6 +115,37 @@ class Lane:
                 counters.submitted()
             self._calls.append((future, fn, args, kwargs, entry))
         return future
+
+    def submit_known(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Future[Any] | None:
+        """Queue ``fn`` if the lane took it before and its verdict still sends it
+        here (inline, not stale, no probe running); else ``None``.
+
+        The common path for short calls: no routing, and only the lane's lock.
+        The verdict is read without the verdicts' lock; one that changes
+        meanwhile routes the calls after it, as it would have a moment later.
+        """
+        try:
+            entry = self.known.get(fn)
+        except TypeError:  # unhashable: never kept
+            return None
+        if entry is None or entry.stale or entry.probe is not None:
+            return None
+        verdict = entry.verdict
+        if verdict is None or verdict.backend != "inline":
+            return None
+        return self.submit(fn, args, kwargs, entry)
+
+    def remember(self, fn: Callable[..., Any], entry: Entry) -> None:
+        """Let :meth:`submit_known` take ``fn`` from now on: only a plain
+        function (a bound method would keep its object alive); all are
+        forgotten past the verdicts' cache size."""
+        if type(fn) is FunctionType:
+            known = self.known
+            if len(known) >= CACHE_SIZE:
+                known.clear()
+            known[fn] = entry
 
     def cancel_pending(self) -> None:
         """Cancel the calls that have not started (``shutdown(cancel_futures)``)."""

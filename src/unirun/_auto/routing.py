@@ -150,6 +150,7 @@ class Router:
         backend = verdict.backend
         if backend == "inline":
             if options.timeout is None:
+                self.lane.remember(fn, entry)
                 return self.lane.submit(fn, args, kwargs, entry)
             backend = "thread"
         if backend in ("process", "dask"):
