@@ -47,13 +47,7 @@ SKIPS: dict[str, dict[str, str]] = {
         ),
     },
 }
-SKIPS["dask"] = {
-    "test_tasks_leave_nothing_for_the_cycle_collector": (
-        "distributed's own comms leave reference cycles per message (tornado "
-        "futures holding a time-out's traceback), apart from unirun's objects"
-    ),
-}
-SKIPS["auto+dask"] = {**SKIPS["auto"], **SKIPS["dask"]}
+SKIPS["auto+dask"] = SKIPS["auto"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

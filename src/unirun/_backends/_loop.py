@@ -32,6 +32,7 @@ import anyio.to_thread
 from .._completion import call_soon_threadsafe_here
 from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
+from .._future import Future
 from .._stats import WorkerClock
 from ._bodies import EAGER, JobBodies
 from ._job import AbandonedCalls, JobTask
@@ -41,8 +42,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
-    from .._future import Future
-    from .._stats import WorkerFigures
+    from .._stats import TaskCounters, WorkerFigures
     from ._job import Job
 
 __all__ = ["OWNER", "LoopRunner", "registry"]
@@ -394,37 +394,35 @@ class LoopRunner(JobBodies):
         for job in jobs:
             self._spawn(job)
 
+    def can_start_now(self) -> bool:
+        """Whether :meth:`start_now` may start a call now: on the loop's thread
+        (asyncio before 3.12), no limit, nothing queued first, no task factory."""
+        loop = self._direct
+        return (
+            loop is not None
+            and self._loop_thread == get_ident()
+            and not self._inbox
+            and loop.get_task_factory() is None
+        )
+
     def start_now(
         self,
-        future: Future[Any],
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> bool:
-        """Start an ``async def`` call with no time-out now; False if it cannot.
-
-        The path of ``submit`` from a task or the body of ``async with`` on
-        asyncio before 3.12 (a task starts at the loop's next turn there): with
-        no limit to wait for and nothing queued before it, the call needs no
-        :class:`~._job.Job`, only its task. Elsewhere :meth:`submit` queues it.
-        """
-        loop = self._direct
-        if (
-            loop is None
-            or self._loop_thread != get_ident()
-            or self._inbox
-            or loop.get_task_factory() is not None
-        ):
-            return False
+        counters: TaskCounters,
+    ) -> Future[Any]:
+        """Start an ``async def`` call with no time-out where :meth:`can_start_now`
+        said so: no :class:`~._job.Job`, only its task. Its Future, uncounted."""
+        future: Future[Any] = Future(None, counters)
         # The loop's thread, so no lock (see submit()); _start_plain(), inlined.
         context = self._context.copy()  # type: ignore[union-attr]  # attached
-        task = JobTask(
-            self._run_plain(future, fn, args, kwargs), loop=loop, context=context
-        )
+        run, loop = self._run_plain(future, fn, args, kwargs), self._direct
+        task = JobTask(run, loop=loop, context=context)
         future._stopper = task  # before it runs; see _run_plain
         task.future = future
         self._tasks.add(task)
-        return True
+        return future
 
     def _start_plain(
         self,

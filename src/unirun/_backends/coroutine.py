@@ -8,6 +8,8 @@ own in a background thread; see ``_loop.py`` for the data flow.
 from __future__ import annotations
 
 import weakref
+from inspect import CO_COROUTINE
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._base import BaseExecutor
@@ -16,6 +18,9 @@ from .._checks import check_initializer, check_size
 from .._future import Future
 from ._job import Job
 from ._loop import LoopRunner
+
+#: The keyword arguments of a call that has none (read, never changed).
+_NO_KWARGS: dict[str, Any] = {}
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -94,6 +99,34 @@ class CoroutineExecutor(BaseExecutor):
     def _max_concurrency(self) -> int | None:
         return self._max_workers
 
+    def _submit(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        # The common call from a task or the body of `async with`: an async def
+        # (a plain function) with no time-out starts its task here, in one frame
+        # and under the same lock as _base's path, which the rest take.
+        runner = self._runner
+        if (
+            options.timeout is None
+            and type(fn) is FunctionType
+            and fn.__code__.co_flags & CO_COROUTINE
+            and not fn.__dict__
+            and runner.can_start_now()
+        ):
+            with self._shutdown_lock:
+                if not self._shutdown:
+                    # No keyword arguments: the call's own empty dict is let go
+                    # now, not kept with the task (a shared one, never changed).
+                    kw = kwargs or _NO_KWARGS
+                    future = runner.start_now(fn, args, kw, self._counters)
+                    self._counters.submitted()  # its task runs at the next turn
+                    return future
+        return super()._submit(fn, args, kwargs, options)
+
     def _schedule(
         self,
         fn: Callable[..., Any],
@@ -103,12 +136,7 @@ class CoroutineExecutor(BaseExecutor):
     ) -> Future[Any]:
         future: Future[Any] = Future(None, self._counters)  # _new_future(), inlined
         timeout, is_async = options.timeout, is_async_callable(fn)
-        if not (
-            is_async
-            and timeout is None
-            and self._runner.start_now(future, fn, args, kwargs)
-        ):
-            self._runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
+        self._runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
         return future
 
     def _in_own_task(self) -> bool:
