@@ -7,8 +7,11 @@ short calls on a thread of the pool; one that blocks never holds the others.
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -363,21 +366,36 @@ def test_short_calls_racing_shutdown_all_end(
         assert future.cancelled() or future.result(timeout=0) == index
 
 
-def test_only_plain_functions_are_kept_for_the_fast_path(
+class Holder:
+    """An object whose methods auto runs."""
+
+    def value(self) -> int:
+        return 1
+
+    async def async_value(self) -> int:
+        return 2
+
+
+async def async_identity(value: object) -> object:
+    return value
+
+
+def test_auto_keeps_no_object_whose_method_or_partial_it_ran(
     auto: unirun.AutoExecutor,
 ) -> None:
-    class Holder:
-        def value(self) -> int:
-            return 1
-
-    holder = Holder()
-    judged_short(auto, holder.value)
-    judged_short(auto, echo, 1)
-    assert auto.submit(holder.value).result(timeout=60) == 1  # routed: the lane
-    assert auto.submit(echo, 2).result(timeout=60) == 2
-    known = auto._router.lane.known
-    assert echo in known
-    assert not any(getattr(fn, "__self__", None) is holder for fn in known)
+    # Calls seen before take a fast path, kept by their function: a bound
+    # method kept as such would keep its object alive, a partial its arguments.
+    holder, payload = Holder(), Holder()
+    refs = [weakref.ref(holder), weakref.ref(payload)]
+    for _ in range(3):  # probed, then routed, then the fast path
+        assert auto.submit(holder.value).result(timeout=60) == 1
+        assert auto.submit(holder.async_value).result(timeout=60) == 2
+        call = functools.partial(async_identity, payload)
+        assert auto.submit(call).result(timeout=60) is payload
+    assert auto.explain(Holder.value) is not None
+    del holder, payload, call
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
 
 
 def test_one_drainer_takes_a_burst_of_calls() -> None:

@@ -121,6 +121,9 @@ class Monitor(Generic[ProbeT]):
                 finally:
                     self._current = None
                     probe.measured.set()
+                    # Not kept while waiting for the next: it holds the call's
+                    # callable and arguments (an object's bound method, say).
+                    del probe
         finally:
             own.close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
+from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 from .._checks import describe
@@ -101,7 +102,7 @@ class CoroutinePath:
         race; it only spaces out the timed calls).
         """
         try:
-            known = self._known.get(fn)
+            known = self._known.get(fn.__func__ if type(fn) is MethodType else fn)
         except TypeError:  # unhashable
             return None
         if known is None:
@@ -128,10 +129,13 @@ class CoroutinePath:
         key = key_of(fn)
         with self._lock:
             entry = cached(self._entries, key, _Entry)
-        if len(self._known) >= CACHE_SIZE:
-            self._known.clear()
-        with contextlib.suppress(TypeError):  # unhashable: always the slow path
-            self._known[fn] = entry
+        # Kept for the fast path by its function: a bound method would keep its
+        # object alive, a partial its arguments (they take this path).
+        known = fn.__func__ if type(fn) is MethodType else fn
+        if type(known) is FunctionType:
+            if len(self._known) >= CACHE_SIZE:
+                self._known.clear()
+            self._known[known] = entry
         return self._submit(entry, fn, args, kwargs, options)
 
     def _submit(

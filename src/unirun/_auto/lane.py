@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from concurrent.futures.thread import BrokenThreadPool
-from types import CoroutineType, FunctionType
+from types import CoroutineType, FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 from .._call import run_awaitable
@@ -90,7 +90,7 @@ class Lane:
         self._seen = 0
         self._still = 0  # checks in a row that found calls waiting and none ended
         self._stranded = False  # a rescue found no thread to run on
-        # Plain functions routed here, by the function: the front's fast path.
+        # Functions routed here (see remember()): the front's fast path.
         self.known: dict[Callable[..., Any], Entry] = {}
 
     def submit(
@@ -127,7 +127,7 @@ class Lane:
         meanwhile routes the calls after it, as it would have a moment later.
         """
         try:
-            entry = self.known.get(fn)
+            entry = self.known.get(fn.__func__ if type(fn) is MethodType else fn)
         except TypeError:  # unhashable: never kept
             return None
         if entry is None or entry.stale or entry.probe is not None:
@@ -138,14 +138,16 @@ class Lane:
         return self.submit(fn, args, kwargs, entry)
 
     def remember(self, fn: Callable[..., Any], entry: Entry) -> None:
-        """Let :meth:`submit_known` take ``fn`` from now on: only a plain
-        function (a bound method would keep its object alive); all are
-        forgotten past the verdicts' cache size."""
-        if type(fn) is FunctionType:
+        """Let :meth:`submit_known` take ``fn`` from now on: a plain function, or
+        a method by its function (kept, a bound method would keep its object
+        alive, as a partial its arguments); all are forgotten past the verdicts'
+        cache size."""
+        key = fn.__func__ if type(fn) is MethodType else fn
+        if type(key) is FunctionType:
             known = self.known
             if len(known) >= CACHE_SIZE:
                 known.clear()
-            known[fn] = entry
+            known[key] = entry
 
     def cancel_pending(self) -> None:
         """Cancel the calls that have not started (``shutdown(cancel_futures)``)."""
