@@ -7,7 +7,6 @@ short calls on a thread of the pool; one that blocks never holds the others.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import threading
 import time
@@ -366,6 +365,52 @@ def test_short_calls_racing_shutdown_all_end(
         assert future.cancelled() or future.result(timeout=0) == index
 
 
+def test_a_short_call_that_races_shutdown_is_refused_once_it_returned(
+    auto: unirun.AutoExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fast path reads the front's shutdown flag without its lock; a call
+    # that passed it just before shutdown(cancel_futures=True) must not be
+    # queued once that shutdown has returned (a drainer still running would
+    # have run it, after the pending calls were cancelled).
+    release, inside, ready = threading.Event(), threading.Event(), threading.Event()
+    ready.set()
+    judged_short(auto, wait_for, ready, None)
+    blocked = auto.submit(wait_for, release, inside)  # routed: known from now
+    assert inside.wait(30)  # the lane's drainer is busy with it
+    lane = auto._router.lane
+    passed, resume = threading.Event(), threading.Event()
+    real = lane.submit_known
+
+    def paused(*call: Any) -> Any:
+        if threading.current_thread().name == "late":
+            passed.set()  # past the front's shutdown check
+            assert resume.wait(30)
+        return real(*call)
+
+    monkeypatch.setattr(lane, "submit_known", paused)
+    outcome: list[object] = []
+
+    def late() -> None:
+        try:
+            outcome.append(auto.submit(wait_for, release))
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=late, name="late")
+    thread.start()
+    try:
+        assert passed.wait(30)
+        auto.shutdown(wait=False, cancel_futures=True)
+    finally:
+        resume.set()
+        thread.join(30)
+        release.set()
+    assert blocked.result(timeout=60) is True
+    (result,) = outcome
+    assert isinstance(result, RuntimeError), result
+    assert "shutdown" in str(result)
+
+
 class Holder:
     """An object whose methods auto runs."""
 
@@ -376,26 +421,19 @@ class Holder:
         return 2
 
 
-async def async_identity(value: object) -> object:
-    return value
-
-
-def test_auto_keeps_no_object_whose_method_or_partial_it_ran(
-    auto: unirun.AutoExecutor,
-) -> None:
+def test_auto_keeps_no_object_whose_method_it_ran(auto: unirun.AutoExecutor) -> None:
     # Calls seen before take a fast path, kept by their function: a bound
-    # method kept as such would keep its object alive, a partial its arguments.
-    holder, payload = Holder(), Holder()
-    refs = [weakref.ref(holder), weakref.ref(payload)]
+    # method kept as such would keep its object alive (as would the GIL
+    # monitor's last probe, which holds the call).
+    holder = Holder()
+    ref = weakref.ref(holder)
     for _ in range(3):  # probed, then routed, then the fast path
         assert auto.submit(holder.value).result(timeout=60) == 1
         assert auto.submit(holder.async_value).result(timeout=60) == 2
-        call = functools.partial(async_identity, payload)
-        assert auto.submit(call).result(timeout=60) is payload
     assert auto.explain(Holder.value) is not None
-    del holder, payload, call
+    del holder
     gc.collect()
-    assert [ref() for ref in refs] == [None, None]
+    assert ref() is None
 
 
 def test_one_drainer_takes_a_burst_of_calls() -> None:

@@ -90,6 +90,7 @@ class Lane:
         self._seen = 0
         self._still = 0  # checks in a row that found calls waiting and none ended
         self._stranded = False  # a rescue found no thread to run on
+        self._closing = False  # see close_known()
         # Functions routed here (see remember()): the front's fast path.
         self.known: dict[Callable[..., Any], Entry] = {}
 
@@ -101,6 +102,18 @@ class Lane:
         entry: Entry,
     ) -> Future[Any]:
         """Queue one call; its Future. Refused as the pool would refuse it."""
+        future = self._queue(fn, args, kwargs, entry, known=False)
+        assert future is not None  # only a known call is turned away
+        return future
+
+    def _queue(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        entry: Entry,
+        known: bool,
+    ) -> Future[Any] | None:
         counters = self._counters
         future: Future[Any] = Future(None, counters)
         pool = self._made
@@ -109,6 +122,8 @@ class Lane:
         if pool._broken:
             raise BrokenThreadPool(pool._broken)
         with self._lock:
+            if known and self._closing:
+                return None  # the front's own path, which refuses after shutdown
             if not self._drainers:
                 self._start_drainer(pool)
             if counters is not None:
@@ -135,7 +150,16 @@ class Lane:
         verdict = entry.verdict
         if verdict is None or verdict.backend != "inline":
             return None
-        return self.submit(fn, args, kwargs, entry)
+        return self._queue(fn, args, kwargs, entry, known=True)
+
+    def close_known(self) -> None:
+        """Turn :meth:`submit_known` away from now on (the executor shuts down).
+
+        Under the lane's lock: a known call queued before it is cancelled or
+        run by the close that follows, as one from the front's own path.
+        """
+        with self._lock:
+            self._closing = True
 
     def remember(self, fn: Callable[..., Any], entry: Entry) -> None:
         """Let :meth:`submit_known` take ``fn`` from now on: a plain function, or

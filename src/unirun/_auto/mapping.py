@@ -183,8 +183,9 @@ class RoutedMap:
     def close(self) -> None:
         """Route nothing more."""
         self._closed = True
-        if self._inner is not None:
-            self._inner.close()
+        inner = self._inner  # once: the last chunk's _release() may clear it
+        if inner is not None:
+            inner.close()
         self._release()
 
     def _release(self) -> None:

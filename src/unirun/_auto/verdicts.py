@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import functools
 import logging
 import threading
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,6 +50,7 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger("unirun")
+
 E = TypeVar("E")
 
 #: How many more probes a CPU-bound callable gets when the GIL test could not
@@ -61,10 +61,7 @@ CACHE_SIZE = 4096
 
 
 def key_of(fn: Callable[..., Any]) -> Any:
-    """The cache key of ``fn``: a method or a partial by the function it calls
-    (the key keeps neither the method's object nor the partial's arguments)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
+    """The cache key of ``fn``: a bound method is known by its function."""
     func = getattr(fn, "__func__", None)
     target = fn if func is None else func
     try:

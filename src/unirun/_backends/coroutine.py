@@ -19,9 +19,6 @@ from .._future import Future
 from ._job import Job
 from ._loop import LoopRunner
 
-#: The keyword arguments of a call that has none (read, never changed).
-_NO_KWARGS: dict[str, Any] = {}
-
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import TracebackType
@@ -119,10 +116,7 @@ class CoroutineExecutor(BaseExecutor):
         ):
             with self._shutdown_lock:
                 if not self._shutdown:
-                    # No keyword arguments: the call's own empty dict is let go
-                    # now, not kept with the task (a shared one, never changed).
-                    kw = kwargs or _NO_KWARGS
-                    future = runner.start_now(fn, args, kw, self._counters)
+                    future = runner.start_now(fn, args, kwargs, self._counters)
                     self._counters.submitted()  # its task runs at the next turn
                     return future
         return super()._submit(fn, args, kwargs, options)
