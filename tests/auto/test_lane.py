@@ -10,6 +10,7 @@ import contextlib
 import gc
 import threading
 import time
+import types
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -442,6 +443,35 @@ def test_one_drainer_takes_a_burst_of_calls() -> None:
     assert len(pool.jobs) == 1
     pool.jobs.pop().run()
     assert [f.result(timeout=0) for f in futures] == list(range(10))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "stale"),
+    [
+        ([0.0, 1.0, 0.0, 1.0, 0.0], False),  # each alone: the drainer lost the GIL
+        ([0.0, 1.0, 1.0], True),  # twice in a row: the callable got slower
+        ([1.0, 0.0, 1.0], False),
+    ],
+)
+def test_two_long_calls_in_a_row_send_a_short_callable_back_to_probing(
+    monkeypatch: pytest.MonkeyPatch, seconds: list[float], stale: bool
+) -> None:
+    clock = [0.0]  # the lane's perf_counter: each call moves it by its seconds
+
+    def takes(value: float) -> float:
+        clock[0] += value
+        return value
+
+    fake_time = types.SimpleNamespace(
+        perf_counter=lambda: clock[0], monotonic=time.monotonic
+    )
+    monkeypatch.setattr("unirun._auto.lane.time", fake_time)
+    lane, pool = scripted_lane()  # a short call's bar: 2 ms (20 x 0.1 ms)
+    judged = entry()
+    futures = [lane.submit(takes, (value,), {}, judged) for value in seconds]
+    pool.jobs.pop().run()
+    assert [f.result(timeout=0) for f in futures] == seconds
+    assert judged.stale is stale
 
 
 def test_a_lane_that_does_not_move_gets_another_drainer() -> None:

@@ -238,8 +238,10 @@ class Lane:
     def _drain(self, drainer: _Drainer) -> None:
         """Run calls until none is left (a drainer, on a pool thread)."""
         calls, lock, perf = self._calls, self._lock, time.perf_counter
-        # A call far longer than a short one sends its callable back to
-        # probing (watch_inline's bar, here without a call per item).
+        # Two calls in a row of one callable, each far longer than a short call,
+        # send it back to probing (watch_inline's bar, without a call per item).
+        # Two: a drainer that loses the GIL to a busy thread mid-call (for a
+        # switch interval, 5 ms) reads one long call, and then runs on.
         too_long = REVISE_INLINE * max(self._thread_s(), 50e-6)
         with lock:
             self._drainers.add(drainer)
@@ -271,12 +273,19 @@ class Lane:
                         if type(result) is CoroutineType:
                             result = run_awaitable(result, None)
                     except BaseException as exc:
+                        took = perf() - start  # the call's, not its callbacks'
                         future._set_exception_if_pending(exc)
                     else:
+                        took = perf() - start
                         future._set_result_if_pending(result)
                         del result
-                    if perf() - start > too_long:
+                    if took <= too_long:
+                        if entry.slow:
+                            entry.slow = False
+                    elif entry.slow:
                         entry.stale = True
+                    else:
+                        entry.slow = True
                     self._ended += 1
                 # No cycle through a traceback to this frame, and nothing kept.
                 del future, fn, args, kwargs, entry

@@ -142,13 +142,17 @@ def _first_of_two(verdict: Verdict) -> bool:
 class Entry:
     """What is known about one callable."""
 
-    __slots__ = ("held", "probe", "rechecks", "samples", "stale", "transfer", "verdict")
+    __slots__ = (
+        *("held", "probe", "rechecks", "samples", "slow", "stale", "transfer"),
+        "verdict",
+    )
 
     def __init__(self) -> None:
         self.verdict: Verdict | None = None
         self.probe: CallProbe | None = None  # the undecided probe in flight
         self.held: list[Held] = []
         self.stale = False
+        self.slow = False  # its last short call ran too long (see Lane._drain)
         self.rechecks = 0
         self.samples = 0
         self.transfer: tuple[bool, str] | None = None
@@ -306,9 +310,8 @@ class Verdicts:
         for _ in range(len(Need) + 1):
             costs = self._pools.costs()
             if early and costs.cluster_s is None:
-                # The probe still runs, maybe holding the GIL: the client's
-                # threads would take 2-5x longer over a trip timed now. The
-                # probe's end times it; until then the cluster waits.
+                # The probe still runs, maybe holding the GIL: a trip timed now
+                # would take 2-5x longer. The probe's end times it instead.
                 costs = dataclasses.replace(costs, cluster=False)
             result = classify(self._facts(probe, sample), costs)
             if result is Need.TRANSFER:
