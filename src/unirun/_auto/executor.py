@@ -172,7 +172,8 @@ class AutoExecutor(BaseExecutor):
         # submit checks (under its lock) that it is open: this front's lock
         # guards the routing state, which such a call never touches. A call
         # racing shutdown() is refused by the closed pool, with the same error.
-        # So does a short call seen before: the lane, refused by the closed pool.
+        # So does a short call seen before, to the lane, which turns it away
+        # once shutdown has begun (Lane.close_known): this path then refuses it.
         if not self._shutdown and options.backend is None:
             router = self._router
             future = router.coroutines.submit_known(fn, args, kwargs, options)
