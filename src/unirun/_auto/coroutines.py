@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from types import FunctionType, MethodType
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
+from .._call import keep_known
 from .._checks import describe
 from .._errors import LoopBlockedWarning
 from .classify import Verdict
@@ -129,13 +130,7 @@ class CoroutinePath:
         key = key_of(fn)
         with self._lock:
             entry = cached(self._entries, key, _Entry)
-        # Kept for the fast path by its function: a bound method would keep its
-        # object alive, a partial its arguments (they take this path).
-        known = fn.__func__ if type(fn) is MethodType else fn
-        if type(known) is FunctionType:
-            if len(self._known) >= CACHE_SIZE:
-                self._known.clear()
-            self._known[known] = entry
+        keep_known(self._known, fn, entry, CACHE_SIZE)  # for the fast path
         return self._submit(entry, fn, args, kwargs, options)
 
     def _submit(

@@ -23,10 +23,10 @@ import logging
 import threading
 import time
 from concurrent.futures.thread import BrokenThreadPool
-from types import CoroutineType, FunctionType, MethodType
+from types import CoroutineType, MethodType
 from typing import TYPE_CHECKING, Any
 
-from .._call import run_awaitable
+from .._call import keep_known, run_awaitable
 from .._future import Future
 from .revisions import REVISE_INLINE
 from .verdicts import CACHE_SIZE
@@ -166,12 +166,7 @@ class Lane:
         a method by its function (kept, a bound method would keep its object
         alive, as a partial its arguments); all are forgotten past the verdicts'
         cache size."""
-        key = fn.__func__ if type(fn) is MethodType else fn
-        if type(key) is FunctionType:
-            known = self.known
-            if len(known) >= CACHE_SIZE:
-                known.clear()
-            known[key] = entry
+        keep_known(self.known, fn, entry, CACHE_SIZE)
 
     def cancel_pending(self) -> None:
         """Cancel the calls that have not started (``shutdown(cancel_futures)``)."""
