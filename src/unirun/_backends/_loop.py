@@ -22,7 +22,6 @@ import inspect
 import logging
 import sys
 import threading
-from _thread import get_ident
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -90,9 +89,9 @@ class LoopRunner(JobBodies):
     __slots__ = tuple(
         """_abandoned _all_ended _attached _backend _broken _call_soon _clock _closing
         _context _direct _finished _foreign _inbox _initargs _initializer _live
-        _lock _loop _loop_thread _max_concurrency _name _on_asyncio _running
+        _lock _loop _max_concurrency _name _on_asyncio _running
         _settling _slots _started _task_group _tasks _thread _unstarted _waiting
-        _wake_pending _wakeup token""".split()  # noqa: SIM905
+        _wake_pending _wakeup loop_thread token""".split()  # noqa: SIM905
     )
 
     def __init__(
@@ -126,7 +125,8 @@ class LoopRunner(JobBodies):
         # task group); on trio they go through the anyio task group.
         self._on_asyncio = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
+        #: The thread running the loop (its ident), once it runs.
+        self.loop_thread: int | None = None
         # The loop on which start_now() may start a task: asyncio before 3.12,
         # no limit, not broken.
         self._direct: asyncio.AbstractEventLoop | None = None
@@ -149,7 +149,7 @@ class LoopRunner(JobBodies):
     def submit(self, job: Job) -> None:
         """Queue ``job`` (or start it now, when called on the loop itself)."""
         if (
-            self._loop_thread == threading.get_ident()
+            self.loop_thread == threading.get_ident()
             and self._task_group is not None
             and not self._broken
         ):
@@ -207,7 +207,7 @@ class LoopRunner(JobBodies):
             schedule(self._wake)
         # Otherwise the loop is still starting (its drainer sees _closing), or
         # never started.
-        if not wait or self._loop_thread == threading.get_ident():
+        if not wait or self.loop_thread == threading.get_ident():
             return
         if thread is not None:
             thread.join()
@@ -297,7 +297,7 @@ class LoopRunner(JobBodies):
         self._wakeup = anyio.Event()
         self._context = contextvars.copy_context()
         self._context.run(OWNER.set, self.token)
-        self._loop_thread = threading.get_ident()
+        self.loop_thread = threading.get_ident()
         if self._initializer is not None:
             try:
                 result = self._initializer(*self._initargs)
@@ -394,31 +394,29 @@ class LoopRunner(JobBodies):
         for job in jobs:
             self._spawn(job)
 
-    def can_start_now(self) -> bool:
-        """Whether :meth:`start_now` may start a call now: on the loop's thread
-        (asyncio before 3.12), no limit, nothing queued first, no task factory."""
-        loop = self._direct
-        return (
-            loop is not None
-            and self._loop_thread == get_ident()
-            and not self._inbox
-            and loop.get_task_factory() is None
-        )
-
     def start_now(
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         counters: TaskCounters,
-    ) -> Future[Any]:
-        """Start an ``async def`` call with no time-out where :meth:`can_start_now`
-        said so: no :class:`~._job.Job`, only its task. Its Future, uncounted."""
+    ) -> Future[Any] | None:
+        """Start an ``async def`` call with no time-out as a task, if it can start
+        here: asyncio before 3.12, no limit, nothing queued first, no task
+        factory. Its Future (uncounted), or ``None``.
+
+        Called on the loop's thread (:attr:`loop_thread`), holding the executor's
+        shutdown lock. No :class:`~._job.Job`, only the task.
+        """
+        loop = self._direct
+        if loop is None or self._inbox or loop.get_task_factory() is not None:
+            return None
         future: Future[Any] = Future(None, counters)
         # The loop's thread, so no lock (see submit()); _start_plain(), inlined.
         context = self._context.copy()  # type: ignore[union-attr]  # attached
-        run, loop = self._run_plain(future, fn, args, kwargs), self._direct
-        task = JobTask(run, loop=loop, context=context)
+        task = JobTask(
+            self._run_plain(future, fn, args, kwargs), loop=loop, context=context
+        )
         future._stopper = task  # before it runs; see _run_plain
         task.future = future
         self._tasks.add(task)

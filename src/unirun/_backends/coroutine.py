@@ -8,6 +8,7 @@ own in a background thread; see ``_loop.py`` for the data flow.
 from __future__ import annotations
 
 import weakref
+from _thread import get_ident
 from inspect import CO_COROUTINE
 from types import FunctionType
 from typing import TYPE_CHECKING, Any, Literal
@@ -106,19 +107,19 @@ class CoroutineExecutor(BaseExecutor):
         # The common call from a task or the body of `async with`: an async def
         # (a plain function) with no time-out starts its task here, in one frame
         # and under the same lock as _base's path, which the rest take.
-        runner = self._runner
         if (
             options.timeout is None
             and type(fn) is FunctionType
             and fn.__code__.co_flags & CO_COROUTINE
             and not fn.__dict__
-            and runner.can_start_now()
+            and self._runner.loop_thread == get_ident()
         ):
             with self._shutdown_lock:
                 if not self._shutdown:
-                    future = runner.start_now(fn, args, kwargs, self._counters)
-                    self._counters.submitted()  # its task runs at the next turn
-                    return future
+                    future = self._runner.start_now(fn, args, kwargs, self._counters)
+                    if future is not None:
+                        self._counters.submitted()  # its task runs at the next turn
+                        return future
         return super()._submit(fn, args, kwargs, options)
 
     def _schedule(
