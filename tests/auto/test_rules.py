@@ -18,6 +18,8 @@ from unirun._auto.classify import (
     BLOCKED_MIN,
     BUSY_MIN,
     FREE_MIN,
+    HANDOFF_MIN,
+    INLINE_FRACTION,
     MIN_HELD,
     MIXED_MIN,
     Costs,
@@ -36,6 +38,7 @@ UNMEASURED = replace(TWO, process_s=None)
 ONE_CPU = replace(TWO, cpus=1)
 FREE_THREADED = replace(TWO, free_threaded=True)
 NO_PROCESSES = replace(TWO, process_s=float("inf"))
+QUICK_HANDOFF = replace(TWO, thread_s=17e-6)
 
 
 def facts(
@@ -65,6 +68,12 @@ TABLE: list[tuple[str, Facts, Costs, str | Need, bool | None, str]] = [
     ("awaitable", facts(1e-3, 0.0, returned_awaitable=True), TWO, "coroutine", None,
      "returns an awaitable"),
     ("tiny", facts(10e-6, 1.0), TWO, "inline", False, "less than half"),
+    # A hand-off timed at its quickest (the woken thread on the caller's CPU)
+    # counts as HANDOFF_MIN: a no-op whose probe read 20 us still runs inline.
+    ("tiny, a quick hand-off", facts(20e-6, 1.0), QUICK_HANDOFF, "inline", False,
+     "half a thread hand-off (50 µs)"),
+    ("short, a quick hand-off", facts(30e-6, 1.0), QUICK_HANDOFF, "thread", False,
+     "too short"),
     ("sleep", facts(1e-5, 0.0, None, wall_s=0.05), TWO, "thread", None,
      "mostly waits"),
     ("compute and wait", facts(0.003, 0.3, None), TWO, "process", None,
@@ -221,6 +230,18 @@ def test_classify_is_total(given: Facts, costs: Costs) -> None:
         assert classify(known, measured) == replace(
             result, transferable=known.transferable
         )
+
+
+@given(any_facts(), any_costs())
+def test_a_call_under_half_the_least_hand_off_runs_inline(
+    given: Facts, costs: Costs
+) -> None:
+    # However quick the hand-off was timed, and whatever else was read.
+    short = replace(given, returned_awaitable=False, busy=1.0)
+    short = replace(short, cpu_s=short.cpu_s % (INLINE_FRACTION * HANDOFF_MIN))
+    result = classify(short, costs)
+    assert isinstance(result, Verdict)
+    assert result.backend == "inline"
 
 
 @given(any_facts(), any_costs())

@@ -3,7 +3,7 @@
 The rules, in order (docs/auto.md explains each threshold and how it was chosen):
 
 1. the call returned an awaitable                        -> coroutine
-2. one call costs less than half a thread hand-off       -> inline
+2. one call costs less than half a hand-off (>= 50 µs)   -> inline
 3. computes (holding the GIL) from 1/slots (mixed_min) to
    50% of the time, waits the rest, its CPU per call pays
    for a process round trip, read so by two probes
@@ -41,6 +41,7 @@ __all__ = [
     "BUSY_MIN",
     "CLUSTER_FACTOR",
     "FREE_MIN",
+    "HANDOFF_MIN",
     "INLINE_FRACTION",
     "MIN_HELD",
     "MIXED_MIN",
@@ -73,6 +74,8 @@ BLOCKED_MIN = 0.8
 BLOCKED_WATCH = 0.001
 #: A call shorter than this fraction of a thread hand-off runs inline.
 INLINE_FRACTION = 0.5
+#: The least thread hand-off rule 2 counts (s); docs/auto.md says why.
+HANDOFF_MIN = 50e-6
 #: A process pays when one call lasts this many round trips (scaled by CPUs).
 PROCESS_FACTOR = 2.0
 #: The cluster pays only for a task that lasts this many round trips to it.
@@ -96,9 +99,8 @@ class Need(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Where an :class:`AutoExecutor` runs a callable, and why.
-
-    Returned by :meth:`AutoExecutor.explain` and :func:`unirun.profile`.
+    """Where an :class:`AutoExecutor` runs a callable, and why: what
+    :meth:`AutoExecutor.explain` and :func:`unirun.profile` return.
 
     Attributes:
         backend: ``"thread"``, ``"process"``, ``"coroutine"``, ``"inline"`` (too
@@ -232,11 +234,11 @@ def free_share(sample: ProbeSample) -> float | None:
 
     From the canary's stretches when they held the GIL long enough
     (:data:`MIN_HELD`, after the probe's waits for a CPU): the probe's CPU time
-    during them over their length. A
-    probe that kept the canary off the GIL for most of the time it was watched
-    (:data:`BLOCKED_MIN`), computing whenever it had a CPU, with no other thread
-    busy, held the GIL: 0. ``None`` when neither tells (the call was too short, other
-    processes held the CPUs, or other threads competed for the GIL).
+    during them over their length. A probe that kept the canary off the GIL for
+    most of the time it was watched (:data:`BLOCKED_MIN`), computing whenever it
+    had a CPU, with no other thread busy, held the GIL: 0. ``None`` when neither
+    tells (too short a call, other processes held the CPUs, or other threads
+    competed for the GIL).
     """
     window = sample.window
     if window is None:
@@ -267,10 +269,8 @@ def free_share(sample: ProbeSample) -> float | None:
 
 
 def _fmt(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
     if seconds >= 1e-3:
-        return f"{seconds * 1e3:.1f} ms"
+        return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1e3:.1f} ms"
     return f"{seconds * 1e6:.0f} µs"
 
 
@@ -311,12 +311,12 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     wall = _fmt(cost)
     if facts.returned_awaitable:
         return verdict("coroutine", "it returns an awaitable, so it runs on the loop")
-    if cost < INLINE_FRACTION * costs.thread_s:
+    handoff = max(costs.thread_s, HANDOFF_MIN)
+    if cost < INLINE_FRACTION * handoff:
         return verdict(
             "inline",
             f"one call takes {wall}, less than half a thread hand-off "
-            f"({_fmt(costs.thread_s)}), so it runs with other short calls on one "
-            "thread",
+            f"({_fmt(handoff)}), so it runs with other short calls on one thread",
         )
     parallel = costs.cpus >= 2 and not costs.free_threaded
     # A process round trip never costs less than a thread hand-off: a call

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import keep_known, run_awaitable
 from .._future import Future
+from .classify import HANDOFF_MIN
 from .revisions import REVISE_INLINE
 from .verdicts import CACHE_SIZE
 
@@ -237,7 +238,7 @@ class Lane:
         # send it back to probing (watch_inline's bar, without a call per item).
         # Two: a drainer that loses the GIL to a busy thread mid-call (for a
         # switch interval, 5 ms) reads one long call, and then runs on.
-        too_long = REVISE_INLINE * max(self._thread_s(), 50e-6)
+        too_long = REVISE_INLINE * max(self._thread_s(), HANDOFF_MIN)
         with lock:
             self._drainers.add(drainer)
             # Armed here, not in submit(): a Ctrl-C in the caller's thread must

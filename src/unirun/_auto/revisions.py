@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from .classify import HANDOFF_MIN
+
 if TYPE_CHECKING:
     import concurrent.futures as cf
     from collections.abc import Callable
@@ -19,8 +21,9 @@ if TYPE_CHECKING:
 
 __all__ = ["measured", "watch_inline", "watch_process"]
 
-#: An inline call this many times over the inline limit sends the callable back
-#: to probing (its cost depends on its arguments).
+#: An inline call this many times longer than a thread hand-off (at least
+#: HANDOFF_MIN) sends the callable back to probing (its cost depends on its
+#: arguments).
 REVISE_INLINE = 20.0
 #: A thread-routed call this many times longer than its verdict's call, and
 #: CPU-bound, sends the callable back to probing.
@@ -32,7 +35,7 @@ REVISE_PROCESS = 3.0
 
 def watch_inline(entry: Entry, took: float, thread_s: float) -> None:
     """An inline call far longer than its verdict said: probe again."""
-    if took > REVISE_INLINE * max(thread_s, 50e-6):
+    if took > REVISE_INLINE * max(thread_s, HANDOFF_MIN):
         entry.stale = True
 
 

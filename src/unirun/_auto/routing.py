@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .._call import TimeoutExpired, is_async_callable, run_awaitable
 from .._errors import task_timed_out
 from .._future import Future, chain
-from .classify import BUSY_MIN, INLINE_FRACTION
+from .classify import BUSY_MIN, HANDOFF_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath, await_call
 from .lane import Lane
 from .mapping import MapPlan, plan_map
@@ -171,7 +171,7 @@ class Router:
             return self.pools.coroutine()._submit(
                 await_call, (fn, args, kwargs), {}, options
             )
-        inline_s = INLINE_FRACTION * (self.pools.thread_s or 0.0)
+        inline_s = INLINE_FRACTION * max(self.pools.thread_s or 0.0, HANDOFF_MIN)
         wrapped = measured(entry, verdict, fn, inline_s)
         return self.pools.thread()._submit(wrapped, args, kwargs, options)
 
