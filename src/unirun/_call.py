@@ -24,7 +24,6 @@ __all__ = [
     "call",
     "close_thread_loop",
     "is_async_callable",
-    "keep_known",
     "run_awaitable",
     "run_chunk",
 ]
@@ -137,16 +136,3 @@ def is_async_callable(fn: object) -> bool:
         return True
     call_method = getattr(type(fn), "__call__", None)  # noqa: B004
     return not inspect.isfunction(fn) and inspect.iscoroutinefunction(call_method)
-
-
-def keep_known(known: dict[Any, Any], fn: object, entry: object, limit: int) -> None:
-    """Keep ``entry`` for a fast path's lookup of ``fn``: a plain function, or a
-    method by its function (a bound method would keep its object alive, a
-    partial its arguments: they never take a fast path); ``known`` is emptied
-    past ``limit``. The lookup, on the hot path, is spelled inline:
-    ``known.get(fn.__func__ if type(fn) is MethodType else fn)``."""
-    key = fn.__func__ if type(fn) is types.MethodType else fn
-    if type(key) is types.FunctionType:
-        if len(known) >= limit:
-            known.clear()
-        known[key] = entry

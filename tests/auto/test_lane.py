@@ -7,6 +7,7 @@ short calls on a thread of the pool; one that blocks never holds the others.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import threading
 import time
@@ -304,7 +305,9 @@ def scripted_lane() -> tuple[Lane, ScriptedPool]:
     return Lane(lambda: pool, None, lambda: 1e-4), pool  # type: ignore[arg-type,return-value]
 
 
-entry = Entry
+def entry() -> Entry:
+    """An entry for calls whose callable does not matter."""
+    return Entry(None)
 
 
 @contextlib.contextmanager
@@ -435,6 +438,59 @@ def test_auto_keeps_no_object_whose_method_it_ran(auto: unirun.AutoExecutor) -> 
     del holder
     gc.collect()
     assert ref() is None
+
+
+class Payload:
+    """What a callable made for a call carries (a chunk of data, say)."""
+
+
+class Carrier:
+    """A callable object that carries a payload."""
+
+    def __init__(self, payload: Payload) -> None:
+        self.payload = payload
+
+    def __call__(self) -> Payload:
+        return self.payload
+
+
+def identity(payload: Payload) -> Payload:
+    return payload
+
+
+async def async_identity(payload: Payload) -> Payload:
+    return payload
+
+
+def made_for(payload: Payload) -> list[Callable[[], Any]]:
+    """Callables made for one call each, as loops over data make them."""
+
+    async def closure() -> Payload:
+        return payload
+
+    return [
+        functools.partial(identity, payload),
+        functools.partial(async_identity, payload),
+        lambda: payload,
+        closure,
+        Carrier(payload),
+    ]
+
+
+def test_auto_keeps_no_callable_made_for_its_calls(auto: unirun.AutoExecutor) -> None:
+    # Verdicts are kept by the callable's identity, without keeping it: a
+    # partial, closure or callable object made for each call is let go once
+    # its calls are done, and with it what it carries.
+    payloads = []
+    for _ in range(3):
+        payload = Payload()
+        payloads.append(weakref.ref(payload))
+        for fn in made_for(payload):
+            for _ in range(3):  # probed, then routed, then the fast path
+                assert auto.submit(fn).result(timeout=60) is payload
+        del payload, fn
+    gc.collect()
+    assert [ref() for ref in payloads] == [None, None, None]
 
 
 def test_one_drainer_takes_a_burst_of_calls() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from _auto_tasks import nap, plus_one, spin, wait_for_event
+from unirun._auto.cache import lookup
 from unirun._auto.classify import Need, Verdict, classify
 from unirun._auto.pools import Pools
 from unirun._auto.profiling import ProbeSample
@@ -17,7 +18,6 @@ from unirun._auto.verdicts import (
     Entry,
     Held,
     Verdicts,
-    key_of,
     transferable,
 )
 from unirun._future import Future
@@ -161,22 +161,6 @@ def test_classify_gets_what_it_needs(
     assert verdict.transferable is True
 
 
-def test_key_of_bound_methods_and_unhashables() -> None:
-    class Counter:
-        def tick(self) -> int:
-            return 1
-
-        def __call__(self) -> int:
-            return 2
-
-        __hash__ = None  # type: ignore[assignment]  # unhashable on purpose
-
-    one, two = Counter(), Counter()
-    assert key_of(one.tick) == key_of(two.tick) == Counter.tick
-    assert key_of(plus_one) is plus_one
-    assert key_of(one) == id(one)
-
-
 def test_transferable_says_why_not() -> None:
     assert transferable(plus_one, (1,), {}) == (True, "")
     ok, why = transferable(plus_one, (threading.Lock(),), {})
@@ -193,20 +177,20 @@ def is_stale(entry: Entry) -> bool:
 
 
 def test_revisions_mark_the_entry_stale() -> None:
-    entry = Entry()
+    entry = Entry(None)
     watch_inline(entry, 1e-6, 50e-6)
     assert not is_stale(entry)
     watch_inline(entry, 0.01, 50e-6)  # 200 x the inline limit
     assert is_stale(entry)
-    heavier = Entry()
+    heavier = Entry(None)
     measured(heavier, verdict(0.001), spin, inline_s=25e-6)(0.001)
     assert not is_stale(heavier)
     measured(heavier, verdict(0.001), spin, inline_s=25e-6)(0.05)
     assert is_stale(heavier)
-    lighter = Entry()
+    lighter = Entry(None)
     measured(lighter, verdict(0.01), plus_one, inline_s=25e-6)(1)
     assert is_stale(lighter)
-    waiting = Entry()
+    waiting = Entry(None)
     measured(waiting, dataclasses.replace(verdict(0.001), cpu_s=0), nap, 25e-6)(0.02)
     assert not is_stale(waiting)  # waiting longer is still waiting
 
@@ -230,7 +214,7 @@ def test_cluster_is_timed_at_the_probes_end_not_mid_probe(
     pools.has_cluster = True
     pools.process_s = 1e-4
     monkeypatch.setattr(pools, "cluster_cost", cluster_cost)
-    entry = Entry()
+    entry = Entry(None)
     entry.rechecks = RECHECKS  # the last look: could-not-tell counts as held
     probe = CallProbe(entry, spin, (1.0,), {})
     sample = ProbeSample(
@@ -256,7 +240,8 @@ def test_a_stale_thread_verdict_routes_calls_while_it_is_probed_again_gh13(
     first = verdicts.admit(wait_for_event, (threading.Event(), done, 0), {}, NO_OPTIONS)
     assert first.result(timeout=60) == 0  # type: ignore[union-attr]  # a Future
     verdicts.wait_idle()
-    entry = verdicts._entries[key_of(wait_for_event)]
+    entry = lookup(verdicts._entries, wait_for_event)
+    assert entry is not None
     assert entry.verdict is not None
     entry.verdict = dataclasses.replace(entry.verdict, backend=backend)  # type: ignore[arg-type]
     entry.stale = True
@@ -300,7 +285,7 @@ def test_compute_and_wait_needs_two_readings_before_processes_gh13(
     from unirun._auto.verdicts import CallProbe
 
     pools.process_s = 1e-4
-    entry = Entry()
+    entry = Entry(None)
     first = CallProbe(entry, nap, (0.025,), {})
     verdicts._decide(first, _sample(0.025, 0.004))
     assert entry.verdict is not None
@@ -324,7 +309,7 @@ def test_a_revision_reading_compute_and_wait_needs_a_second_reading_too_gh13(
     from unirun._auto.verdicts import CallProbe
 
     pools.process_s = 1e-4
-    entry = Entry()
+    entry = Entry(None)
     verdicts._decide(CallProbe(entry, nap, (0.025,), {}), _sample(0.025, 0.0009))
     settled = current(entry)
     assert settled is not None
@@ -348,7 +333,7 @@ def test_a_revision_probe_that_never_began_leaves_the_verdict_to_revise(
     # their time-out).
     from unirun._auto.verdicts import CallProbe
 
-    entry = Entry()
+    entry = Entry(None)
     entry.verdict = verdict(0.01)
     probe = entry.probe = CallProbe(entry, nap, (0.01,), {})
     if began:
@@ -368,7 +353,7 @@ def test_a_second_reading_made_early_is_kept_at_the_probes_end_gh13(
     from unirun._auto.verdicts import CallProbe
 
     pools.process_s = 1e-4
-    entry = Entry()
+    entry = Entry(None)
     verdicts._decide(CallProbe(entry, nap, (0.25,), {}), _sample(0.25, 0.04))
     first = current(entry)
     assert first is not None

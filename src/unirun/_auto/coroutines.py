@@ -17,12 +17,11 @@ import warnings
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
-from .._call import keep_known
 from .._checks import describe
 from .._errors import LoopBlockedWarning
+from .cache import cached, keep_known, lookup, owner_ref, target_of
 from .classify import Verdict
 from .loopguard import LOOP_BLOCK_S, StepReport, StepTimer
-from .verdicts import CACHE_SIZE, cached, key_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,6 +48,7 @@ class _Entry:
     __slots__ = (
         "blocks_loop",
         "calls",
+        "owner",
         "report",
         "samples",
         "suspect",
@@ -56,7 +56,8 @@ class _Entry:
         "verdict",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, target: object) -> None:
+        self.owner = owner_ref(target)  # see cache.py
         self.report: StepReport | None = None  # the latest timed call's
         self.verdict: Verdict | None = None  # made from it, when asked for
         self.blocks_loop = False
@@ -80,14 +81,14 @@ class CoroutinePath:
         self._pools = pools
         self._pool: CoroutineExecutor | None = None  # once made, never replaced
         self._lock = threading.Lock()
-        self._entries: dict[Any, _Entry] = {}
-        # Functions seen before, by the function itself: the fast path.
-        self._known: dict[Any, _Entry] = {}
+        self._entries: dict[int, _Entry] = {}  # by the target's id: cache.py
+        # Functions seen before (see keep_known): the fast path.
+        self._known: dict[int, _Entry] = {}
 
     def explain(self, fn: Callable[..., Any]) -> Verdict | None:
         """The verdict for ``fn``, or ``None`` if it has not run here."""
         with self._lock:
-            entry = self._entries.get(key_of(fn))
+            entry = lookup(self._entries, target_of(fn))
             return None if entry is None else entry.judged()
 
     def submit_known(
@@ -102,11 +103,9 @@ class CoroutinePath:
         The common path for coroutines: no lock, no wrapper (the counter may
         race; it only spaces out the timed calls).
         """
-        try:
-            known = self._known.get(fn.__func__ if type(fn) is MethodType else fn)
-        except TypeError:  # unhashable
-            return None
-        if known is None:
+        target = fn.__func__ if type(fn) is MethodType else fn  # see keep_known
+        known = self._known.get(id(target))
+        if known is None or known.owner() is not target:
             return None
         calls = known.calls = known.calls + 1
         pool = self._pool
@@ -127,10 +126,9 @@ class CoroutinePath:
         options: TaskOptions,
     ) -> Future[Any]:
         """Submit ``fn``, an ``async def`` (or a partial of one)."""
-        key = key_of(fn)
         with self._lock:
-            entry = cached(self._entries, key, _Entry)
-        keep_known(self._known, fn, entry, CACHE_SIZE)  # for the fast path
+            entry = cached(self._entries, target_of(fn), _Entry)
+        keep_known(self._known, fn, entry)  # for the fast path
         return self._submit(entry, fn, args, kwargs, options)
 
     def _submit(

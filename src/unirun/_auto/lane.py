@@ -26,11 +26,11 @@ from concurrent.futures.thread import BrokenThreadPool
 from types import CoroutineType, MethodType
 from typing import TYPE_CHECKING, Any
 
-from .._call import keep_known, run_awaitable
+from .._call import run_awaitable
 from .._future import Future
+from .cache import keep_known
 from .classify import HANDOFF_MIN
 from .revisions import REVISE_INLINE
-from .verdicts import CACHE_SIZE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,7 +93,7 @@ class Lane:
         self._stranded = False  # a rescue found no thread to run on
         self._closing = False  # see close_known()
         # Functions routed here (see remember()): the front's fast path.
-        self.known: dict[Callable[..., Any], Entry] = {}
+        self.known: dict[int, Entry] = {}
 
     def submit(
         self,
@@ -142,11 +142,14 @@ class Lane:
         The verdict is read without the verdicts' lock; one that changes
         meanwhile routes the calls after it, as it would have a moment later.
         """
-        try:
-            entry = self.known.get(fn.__func__ if type(fn) is MethodType else fn)
-        except TypeError:  # unhashable: never kept
-            return None
-        if entry is None or entry.stale or entry.probe is not None:
+        target = fn.__func__ if type(fn) is MethodType else fn  # see keep_known
+        entry = self.known.get(id(target))
+        if (
+            entry is None
+            or entry.owner() is not target
+            or entry.stale
+            or entry.probe is not None
+        ):
             return None
         verdict = entry.verdict
         if verdict is None or verdict.backend != "inline":
@@ -164,10 +167,8 @@ class Lane:
 
     def remember(self, fn: Callable[..., Any], entry: Entry) -> None:
         """Let :meth:`submit_known` take ``fn`` from now on: a plain function, or
-        a method by its function (kept, a bound method would keep its object
-        alive, as a partial its arguments); all are forgotten past the verdicts'
-        cache size."""
-        keep_known(self.known, fn, entry, CACHE_SIZE)
+        a method by its function (see :func:`~.cache.keep_known`)."""
+        keep_known(self.known, fn, entry)
 
     def cancel_pending(self) -> None:
         """Cancel the calls that have not started (``shutdown(cancel_futures)``)."""

@@ -21,12 +21,13 @@ import concurrent.futures as cf
 import dataclasses
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .._checks import describe
 from .._errors import TransferError
 from .._future import Future, chain
 from .._transfer import dumps_call
+from .cache import cached, lookup, owner_ref, target_of
 from .canary import Monitor
 from .classify import BUSY_MIN, Facts, Need, busy_share, classify, free_share
 from .profiling import Probe, ProbeSample
@@ -40,46 +41,17 @@ if TYPE_CHECKING:
     from .profiling import Window
 
 __all__ = [
-    "CACHE_SIZE",
     "Entry",
     "Held",
     "Verdicts",
-    "cached",
-    "key_of",
     "transferable",
 ]
 
 _LOGGER = logging.getLogger("unirun")
 
-E = TypeVar("E")
-
 #: How many more probes a CPU-bound callable gets when the GIL test could not
 #: tell (no free CPU during the probe, or too short a call).
 RECHECKS = 2
-#: The most callables whose verdicts are kept.
-CACHE_SIZE = 4096
-
-
-def key_of(fn: Callable[..., Any]) -> Any:
-    """The cache key of ``fn``: a bound method is known by its function."""
-    func = getattr(fn, "__func__", None)
-    target = fn if func is None else func
-    try:
-        hash(target)
-    except TypeError:
-        return id(target)
-    return target
-
-
-def cached(entries: dict[Any, E], key: Any, make: Callable[[], E]) -> E:
-    """``entries[key]``, made if missing; the oldest goes past :data:`CACHE_SIZE`
-    (call with the cache's lock held)."""
-    entry = entries.get(key)
-    if entry is None:
-        if len(entries) >= CACHE_SIZE:
-            del entries[next(iter(entries))]
-        entry = entries[key] = make()
-    return entry
 
 
 def transferable(
@@ -140,14 +112,15 @@ def _first_of_two(verdict: Verdict) -> bool:
 
 
 class Entry:
-    """What is known about one callable."""
+    """What is known about one callable (``target``, kept weakly: see cache.py)."""
 
     __slots__ = (
-        *("held", "probe", "rechecks", "samples", "slow", "stale", "transfer"),
-        "verdict",
+        *("held", "owner", "probe", "rechecks", "samples", "slow", "stale"),
+        *("transfer", "verdict"),
     )
 
-    def __init__(self) -> None:
+    def __init__(self, target: object) -> None:
+        self.owner = owner_ref(target)
         self.verdict: Verdict | None = None
         self.probe: CallProbe | None = None  # the undecided probe in flight
         self.held: list[Held] = []
@@ -189,7 +162,7 @@ class Verdicts:
         self._hand_on = hand_on
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._entries: dict[Any, Entry] = {}
+        self._entries: dict[int, Entry] = {}  # by the target's id: cache.py
         # Probes in flight plus held calls being handed on.
         self._busy = 0
         self._on_idle: Callable[[], None] | None = None
@@ -200,13 +173,13 @@ class Verdicts:
     def explain(self, fn: Callable[..., Any]) -> Verdict | None:
         """The verdict for ``fn``, or ``None`` if it has none yet."""
         with self._lock:
-            entry = self._entries.get(key_of(fn))
+            entry = lookup(self._entries, target_of(fn))
             return None if entry is None else entry.verdict
 
     def settled(self, fn: Callable[..., Any]) -> bool:
         """Whether ``fn`` has a verdict that no probe is about to replace."""
         with self._lock:
-            entry = self._entries.get(key_of(fn))
+            entry = lookup(self._entries, target_of(fn))
             return (
                 entry is not None
                 and entry.verdict is not None
@@ -217,7 +190,7 @@ class Verdicts:
     def transferable(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
         """Whether calls of ``fn`` like ``fn(*args)`` pickle (checked once)."""
         with self._lock:
-            entry = self._entries.get(key_of(fn))
+            entry = lookup(self._entries, target_of(fn))
         if entry is None:
             return transferable(fn, args, {})[0]
         if entry.transfer is None:
@@ -235,9 +208,9 @@ class Verdicts:
     ) -> Entry | Future[Any]:
         """Return ``fn``'s entry if its verdict applies, or the call's Future:
         held behind a running probe, or the probe itself."""
-        key = key_of(fn)
+        target = target_of(fn)
         with self._lock:
-            entry = cached(self._entries, key, Entry)
+            entry = cached(self._entries, target, Entry)
             if entry.probe is not None and _routes_while_probing(entry.verdict):
                 return entry  # threads run it meanwhile: nothing waits on the probe
             if entry.probe is not None:
@@ -464,11 +437,12 @@ class Verdicts:
     def verdicts(self) -> dict[str, Verdict]:
         """Every verdict, by the callable's name (for statistics)."""
         with self._lock:
-            return {
-                describe(key) if callable(key) else str(key): entry.verdict
-                for key, entry in self._entries.items()
-                if entry.verdict is not None
-            }
+            kept = [(entry.owner(), entry.verdict) for entry in self._entries.values()]
+        return {
+            describe(target): verdict
+            for target, verdict in kept
+            if verdict is not None and callable(target)  # None: gone, left out
+        }
 
     def cancel_held(self) -> None:
         """Cancel every call held behind a probe."""

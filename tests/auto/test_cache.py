@@ -1,0 +1,121 @@
+"""Auto's tables: entries by the callable's identity, keeping no callable alive."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import operator
+import weakref
+from typing import Any
+
+import pytest
+
+from unirun._auto import cache
+from unirun._auto.cache import (
+    cached,
+    keep_known,
+    lookup,
+    owner_ref,
+    target_of,
+)
+
+
+class Entry:
+    """The least entry a table takes."""
+
+    def __init__(self, target: object) -> None:
+        self.owner = owner_ref(target)
+
+
+class Counter:
+    def tick(self) -> int:
+        return 1
+
+    def __call__(self) -> int:
+        return 2
+
+    __hash__ = None  # type: ignore[assignment]  # unhashable on purpose
+
+
+def plus_one(value: int) -> int:
+    return value + 1
+
+
+def test_a_bound_method_is_known_by_its_function() -> None:
+    one, two = Counter(), Counter()
+    assert target_of(one.tick) is target_of(two.tick) is Counter.tick
+    assert target_of(plus_one) is plus_one
+    assert target_of(one) is one  # a callable object, unhashable or not
+
+
+def test_entries_are_found_by_identity_only() -> None:
+    entries: dict[int, Entry] = {}
+    one, two = Counter(), Counter()
+    first = cached(entries, one, Entry)
+    assert cached(entries, one, Entry) is first
+    assert lookup(entries, one) is first
+    assert lookup(entries, two) is None
+    assert cached(entries, two, Entry) is not first
+
+
+def test_a_table_keeps_no_target_alive_and_a_reused_id_finds_nothing() -> None:
+    entries: dict[int, Entry] = {}
+    payload = Counter()  # what a partial made for one call carries
+    made = functools.partial(target_of, payload)
+    ref = weakref.ref(payload)
+    cached(entries, made, Entry)
+    key = id(made)
+    del made, payload
+    gc.collect()
+    assert ref() is None
+    # Whatever object gets that id next is not taken for the one that died.
+    stale = entries[key]
+    assert stale.owner() is None
+    newcomer = Counter()
+    entries[id(newcomer)] = stale  # as if the newcomer had reused the id
+    assert lookup(entries, newcomer) is None
+    assert cached(entries, newcomer, Entry) is not stale
+
+
+def test_a_target_that_takes_no_weak_reference_is_kept() -> None:
+    getter = operator.itemgetter(1)
+    entries: dict[int, Entry] = {}
+    entry = cached(entries, getter, Entry)
+    assert entry.owner() is getter
+    assert lookup(entries, getter) is entry
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 20])
+def test_a_full_table_drops_its_oldest_entry(
+    monkeypatch: pytest.MonkeyPatch, count: int
+) -> None:
+    monkeypatch.setattr(cache, "CACHE_SIZE", 8)
+    entries: dict[int, Entry] = {}
+    targets = [Counter() for _ in range(count)]
+    for target in targets:
+        cached(entries, target, Entry)
+    assert len(entries) == min(count, 8)
+    assert all(lookup(entries, target) is not None for target in targets[-8:])
+    assert all(lookup(entries, target) is None for target in targets[:-8])
+
+
+def test_only_plain_functions_take_a_fast_path() -> None:
+    known: dict[int, Any] = {}
+    counter = Counter()
+    for fn in (plus_one, counter.tick, counter, functools.partial(plus_one, 1)):
+        keep_known(known, fn, Entry(target_of(fn)))
+    assert set(known) == {id(plus_one), id(Counter.tick)}
+    assert known[id(Counter.tick)].owner() is Counter.tick
+
+
+def test_a_full_fast_path_table_starts_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache, "CACHE_SIZE", 2)
+    known: dict[int, Any] = {}
+
+    def one() -> None: ...
+    def two() -> None: ...
+    def three() -> None: ...
+
+    for fn in (one, two, three):
+        keep_known(known, fn, Entry(fn))
+    assert set(known) == {id(three)}
