@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import io
 import operator
 import weakref
 from typing import Any
@@ -45,7 +46,25 @@ def test_a_bound_method_is_known_by_its_function() -> None:
     one, two = Counter(), Counter()
     assert target_of(one.tick) is target_of(two.tick) is Counter.tick
     assert target_of(plus_one) is plus_one
-    assert target_of(one) is one  # a callable object, unhashable or not
+
+
+def test_a_callable_object_is_known_by_its_classs_call() -> None:
+    # As a bound __call__: one verdict for every object of the class.
+    assert target_of(Counter()) is target_of(Counter()) is Counter.__call__
+    assert target_of(Counter) is Counter  # a class is called to make one
+    getter = operator.itemgetter(1)  # no __call__ written in Python
+    assert target_of(getter) is getter
+
+
+def test_a_c_method_bound_to_an_object_is_known_by_its_types_method() -> None:
+    # Each access makes a new bound object: the type's method stays.
+    one, two = io.BytesIO(), io.BytesIO()
+    assert target_of(one.getvalue) is target_of(two.getvalue)
+    assert target_of(one.getvalue) is vars(type(one))["getvalue"]
+    assert target_of([].append) is vars(list)["append"]
+    assert target_of(dict.fromkeys) is vars(dict)["fromkeys"]  # of the type
+    assert target_of((1).__add__) is vars(int)["__add__"]  # a method-wrapper
+    assert target_of(len) is len  # a builtin function, bound to its module
 
 
 def test_entries_are_found_by_identity_only() -> None:
@@ -83,6 +102,39 @@ def test_a_target_that_takes_no_weak_reference_is_kept() -> None:
     entry = cached(entries, getter, Entry)
     assert entry.owner() is getter
     assert lookup(entries, getter) is entry
+
+
+def test_an_entry_made_over_a_gone_ones_id_is_the_newest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cache, "CACHE_SIZE", 3)
+    entries: dict[int, Entry] = {}
+    newcomer, others = Counter(), [Counter(), Counter()]
+    gone = Entry(Counter())  # its target died: the newcomer took its id
+    entries[id(newcomer)] = gone
+    for other in others:
+        cached(entries, other, Entry)
+    made = cached(entries, newcomer, Entry)
+    assert made is not gone
+    assert list(entries) == [id(others[0]), id(others[1]), id(newcomer)]
+
+
+def test_a_full_table_lets_gone_entries_go_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cache, "CACHE_SIZE", 3)
+    entries: dict[int, Entry] = {}
+    kept, newcomer = Counter(), Counter()  # alive throughout: ids of their own
+    cached(entries, kept, Entry)  # the oldest
+    dying = [Counter(), Counter()]
+    for target in dying:
+        cached(entries, target, Entry)
+    del dying, target
+    gc.collect()
+    cached(entries, newcomer, Entry)
+    assert lookup(entries, kept) is not None
+    assert lookup(entries, newcomer) is not None
+    assert len(entries) == 2
 
 
 @pytest.mark.parametrize("count", [1, 7, 8, 9, 20])

@@ -7,8 +7,10 @@ short calls on a thread of the pool; one that blocks never holds the others.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
+import io
 import threading
 import time
 import types
@@ -454,6 +456,16 @@ class Carrier:
         return self.payload
 
 
+@dataclasses.dataclass(slots=True)
+class SlottedCarrier:
+    """A callable object that takes no weak reference (slots, no __weakref__)."""
+
+    payload: Payload
+
+    def __call__(self) -> Payload:
+        return self.payload
+
+
 def identity(payload: Payload) -> Payload:
     return payload
 
@@ -474,6 +486,7 @@ def made_for(payload: Payload) -> list[Callable[[], Any]]:
         lambda: payload,
         closure,
         Carrier(payload),
+        SlottedCarrier(payload),
     ]
 
 
@@ -491,6 +504,20 @@ def test_auto_keeps_no_callable_made_for_its_calls(auto: unirun.AutoExecutor) ->
         del payload, fn
     gc.collect()
     assert [ref() for ref in payloads] == [None, None, None]
+
+
+def test_a_c_method_bound_to_an_object_keeps_one_verdict(
+    auto: unirun.AutoExecutor,
+) -> None:
+    # buf.getvalue is a new object at each access: known by BytesIO's method.
+    buffers = [io.BytesIO(b"one"), io.BytesIO(b"two")]
+    for buffer in buffers * 3:
+        assert auto.submit(buffer.getvalue).result(timeout=60) == buffer.getvalue()
+    verdict = auto.explain(buffers[0].getvalue)
+    assert verdict is not None
+    assert verdict.samples == 1  # one probe for all six calls
+    assert auto.explain(buffers[1].getvalue) == verdict
+    assert "?.BytesIO.getvalue" in auto.statistics().verdicts
 
 
 def test_one_drainer_takes_a_burst_of_calls() -> None:

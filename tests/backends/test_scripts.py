@@ -240,3 +240,70 @@ def test_shutdown_from_a_sync_coroutine_task_does_not_deadlock_gh12(
     script = tmp_path / "program.py"
     done = run_script(script, SHUTDOWN_FROM_TASK)
     assert done.stdout == "RuntimeError\n"
+
+
+#: A thread that submits once the interpreter's exit hooks have run, as the
+#: stdlib's own test of submitting after interpreter shutdown does.
+LATE_SUBMIT = textwrap.dedent(
+    """
+    import sys
+    import threading
+
+    exited = threading.Event()
+    # Hooks run last registered first: this one runs after unirun's.
+    threading._register_atexit(exited.set)
+
+    import unirun
+
+
+    async def coroutine():
+        return 1
+
+
+    def plain():
+        return 1
+
+
+    kind = sys.argv[1]
+    task = coroutine if kind == "coroutine" else plain
+    ex = unirun.executor(kind)
+    assert ex.submit(task).result(timeout=60) == 1
+
+
+    def late():
+        exited.wait()
+        try:
+            ex.submit(task).result(timeout=30)
+        except RuntimeError as exc:
+            print("refused:", exc)
+        except BaseException as exc:
+            print("not refused:", repr(exc))
+        else:
+            print("accepted")
+
+
+    threading.Thread(target=late).start()
+    """
+)
+
+
+@pytest.mark.parametrize("kind", ["thread", "process", "coroutine", "auto"])
+def test_a_submit_after_interpreter_exit_began_is_refused(
+    tmp_path: Path, kind: str
+) -> None:
+    # A non-daemon thread still submitting while the interpreter exits gets
+    # RuntimeError, as with the stdlib's executors, never a future whose task
+    # will not run (the coroutine backend's loop has ended by then).
+    script = tmp_path / "late.py"
+    script.write_text(LATE_SUBMIT)
+    done = subprocess.run(
+        [sys.executable, str(script), kind],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused: cannot schedule new futures"), (
+        done.stdout + done.stderr
+    )

@@ -3,18 +3,25 @@
 A table maps ``id(target)`` to an entry that refers back to its target weakly
 (:func:`owner_ref`): a lookup checks that the entry's target is the very
 object asked about, so a dead callable's id, reused by a new object, finds
-nothing. A partial, closure or callable object made for one call is let go
-with its calls, and what it carries with it; its entry stays (small) until the
-table is full and drops its oldest.
+nothing. A partial or closure made for one call is let go with its calls, and
+what it carries with it; its entry stays (small) until the table is full.
 
-The target of a bound method is its function (:func:`target_of`): the method
-of any object shares it, and keeps no object alive.
+The target is the same object at every access (:func:`target_of`): a bound
+method is known by its function, a C method bound to an object
+(``buf.getvalue``) by its type's, a callable object by its class's
+``__call__``. Like arguments, the objects they are bound to share the verdict.
 """
 
 from __future__ import annotations
 
 import weakref
-from types import FunctionType, MethodType
+from types import (
+    BuiltinMethodType,
+    FunctionType,
+    MethodType,
+    MethodWrapperType,
+    ModuleType,
+)
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -44,9 +51,34 @@ E = TypeVar("E", bound=Owned)
 
 
 def target_of(fn: Callable[..., Any]) -> object:
-    """What ``fn``'s entry belongs to: a bound method's function, else ``fn``."""
+    """What ``fn``'s entry belongs to: the same object at every access."""
     func = getattr(fn, "__func__", None)
-    return fn if func is None else func
+    if func is not None:  # a bound method: its function
+        return func
+    kind = type(fn)
+    if kind is BuiltinMethodType or kind is MethodWrapperType:
+        # A C method bound to an object, new at each access (a builtin
+        # function is bound to its module, and stays).
+        owner = getattr(fn, "__self__", None)
+        if owner is None or isinstance(owner, ModuleType):
+            return fn
+        return _method_of(owner, fn.__name__) or fn
+    call = getattr(kind, "__call__", None)  # noqa: B004
+    if type(call) is FunctionType and not isinstance(fn, type):
+        return call  # a callable object: its class's __call__
+    return fn
+
+
+def _method_of(owner: object, name: str) -> object | None:
+    """The method ``name`` of ``owner``'s type (of ``owner`` first, if a type)."""
+    classes = type(owner).__mro__
+    if isinstance(owner, type):
+        classes = (*owner.__mro__, *classes)
+    for cls in classes:
+        method: object = vars(cls).get(name)
+        if method is not None:
+            return method
+    return None
 
 
 def owner_ref(target: object) -> Callable[[], object]:
@@ -65,14 +97,17 @@ def lookup(entries: dict[int, E], target: object) -> E | None:
 
 
 def cached(entries: dict[int, E], target: object, make: Callable[[object], E]) -> E:
-    """``target``'s entry, made (``make(target)``) if missing; the oldest goes
-    past :data:`CACHE_SIZE` (call with the table's lock held)."""
+    """``target``'s entry, made (``make(target)``) if missing; past
+    :data:`CACHE_SIZE`, the entries whose target is gone go, or else the oldest
+    (call with the table's lock held)."""
     entry = lookup(entries, target)
     if entry is None:
         key = id(target)
-        if key not in entries and len(entries) >= CACHE_SIZE:
-            del entries[next(iter(entries))]
-        entry = entries[key] = make(target)
+        if entries.pop(key, None) is None and len(entries) >= CACHE_SIZE:
+            gone = [k for k, e in entries.items() if e.owner() is None]
+            for k in gone or [next(iter(entries))]:
+                del entries[k]
+        entry = entries[key] = make(target)  # the newest, wherever it was
     return entry
 
 

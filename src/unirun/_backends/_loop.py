@@ -355,6 +355,9 @@ class LoopRunner(JobBodies):
             raise
         finally:
             self._settle()  # no job is left to do it
+            # No call starts on this loop from now on (a later thread may get
+            # this one's ident).
+            self.loop_thread = self._direct = None
             self._finished.set()
 
     async def _wait_for_tasks(self) -> None:

@@ -18,7 +18,7 @@ from .._call import is_async_callable
 from .._checks import check_initializer, check_size
 from .._future import Future
 from ._job import Job
-from ._loop import LoopRunner
+from ._loop import LoopRunner, registry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -59,6 +59,7 @@ class CoroutineExecutor(BaseExecutor):
     kind = "coroutine"
     cancels_running = True
     stops_on_timeout = True
+    _exit_registry = registry  # its loop ends at interpreter exit
 
     def __init__(
         self,
@@ -115,7 +116,7 @@ class CoroutineExecutor(BaseExecutor):
             and self._runner.loop_thread == get_ident()
         ):
             with self._shutdown_lock:
-                if not self._shutdown:
+                if not (self._shutdown or registry.exiting):  # else: refused below
                     future = self._runner.start_now(fn, args, kwargs, self._counters)
                     if future is not None:
                         self._counters.submitted()  # its task runs at the next turn
