@@ -57,31 +57,32 @@ async def anoop(i: int) -> int:
     return i
 
 
-def _median(run: Callable[[], float], repeat: int) -> float:
-    return statistics.median(run() for _ in range(repeat))
-
-
 def _interleaved(
     ours: Callable[[], float], theirs: Callable[[], float], repeat: int
 ) -> tuple[float, float]:
     """Medians of ``repeat`` runs of each, run in turn (the load hits both)."""
-    mine, other = [], []
-    for _ in range(repeat):
-        mine.append(ours())
-        other.append(theirs())
-    return statistics.median(mine), statistics.median(other)
+    times = _rounds({"ours": ours, "theirs": theirs}, repeat)
+    return times["ours"], times["theirs"]
 
 
 def _interleaved_all(
     runs: dict[str, Callable[[], float]], repeat: int
 ) -> dict[str, float]:
-    """Medians of ``repeat`` runs of each, run in turn (the load hits them all)."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    """Medians of ``repeat`` runs of each, warmed first, run in turn."""
     for run in runs.values():
         run()  # warm
-    for _ in range(repeat):
-        for name, run in runs.items():
-            times[name].append(run())
+    return _rounds(runs, repeat)
+
+
+def _rounds(runs: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
+    """Medians of ``repeat`` rounds that run each once, the order rotating (so
+    that none always runs right after the same other)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for round_ in range(repeat):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(runs[name]())
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -115,38 +116,35 @@ def _timed(body: Callable[[], object]) -> float:
 def map_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
     """Per-item cost of map(chunksize=None) over tiny items, on every backend."""
     items = list(range(MAP_ITEMS))
-    serial = _median(lambda: _timed(lambda: [tiny(x) for x in items]), repeat)
-    rows = []
-    with unirun.ProcessExecutor() as process:
-        list(process.map(tiny, range(1000), chunksize=None))  # warm
-        reference = _median(
-            lambda: _timed(lambda: list(process.map(tiny, items, chunksize=None))),
-            repeat,
-        )
-    for kind in ("thread", "coroutine", "auto"):
-        with unirun.executor(kind) as ex:
+
+    def mapped(ex: unirun.Executor) -> Callable[[], float]:
+        return lambda: _timed(lambda: list(ex.map(tiny, items, chunksize=None)))
+
+    kinds = ("process", "thread", "coroutine", "auto")
+    with contextlib.ExitStack() as stack:
+        executors = {kind: stack.enter_context(unirun.executor(kind)) for kind in kinds}
+        for ex in executors.values():
             list(ex.map(tiny, range(1000), chunksize=None))  # warm, probed
-            ours = _median(
-                lambda ex=ex: _timed(  # type: ignore[misc]
-                    lambda: list(ex.map(tiny, items, chunksize=None))
-                ),
-                repeat,
-            )
-        rows.append(
-            (
-                f"map of {MAP_ITEMS:,} tiny items, chunksize=None, on {kind}",
-                ours / MAP_ITEMS,
-                "the process backend's batched map",
-                reference / MAP_ITEMS,
-                "≤ 1",
-            )
+        runs = {kind: mapped(ex) for kind, ex in executors.items()}
+        runs["serial"] = lambda: _timed(lambda: [tiny(x) for x in items])
+        medians = _interleaved_all(runs, repeat)
+    reference = medians["process"] / MAP_ITEMS
+    rows = [
+        (
+            f"map of {MAP_ITEMS:,} tiny items, chunksize=None, on {kind}",
+            medians[kind] / MAP_ITEMS,
+            "the process backend's batched map",
+            reference,
+            "≤ 1",
         )
+        for kind in kinds[1:]
+    ]
     rows.append(
         (
             "(for scale) a serial loop, per item",
-            serial / MAP_ITEMS,
+            medians["serial"] / MAP_ITEMS,
             "the process backend's batched map",
-            reference / MAP_ITEMS,
+            reference,
             "-",
         )
     )
@@ -280,8 +278,7 @@ def process_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
         cf.ProcessPoolExecutor(max_workers=2) as stdlib,
     ):
         trips(ours), trips(stdlib)  # warm: workers started
-        mine = _median(lambda: trips(ours), repeat)
-        theirs = _median(lambda: trips(stdlib), repeat)
+        mine, theirs = _interleaved(lambda: trips(ours), lambda: trips(stdlib), repeat)
     return [
         (
             "process submit + result() round trip (no-op)",
@@ -316,8 +313,7 @@ def global_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
         cf.ProcessPoolExecutor(max_workers=2) as stdlib,
     ):
         calls(ours), calls(stdlib)  # warm: workers started, the function sent
-        mine = _median(lambda: calls(ours), repeat)
-        theirs = _median(lambda: calls(stdlib), repeat)
+        mine, theirs = _interleaved(lambda: calls(ours), lambda: calls(stdlib), repeat)
     return [
         (
             "a __main__ function reading a 5M-item global, per call",
@@ -338,8 +334,7 @@ def thread_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
 
     with unirun.ThreadExecutor() as ours, cf.ThreadPoolExecutor() as stdlib:
         trips(ours), trips(stdlib)
-        mine = _median(lambda: trips(ours), repeat)
-        theirs = _median(lambda: trips(stdlib), repeat)
+        mine, theirs = _interleaved(lambda: trips(ours), lambda: trips(stdlib), repeat)
     return [
         (
             "thread submit + result() (statistics counted)",
@@ -377,8 +372,7 @@ def numpy_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
         parallel = joblib.Parallel(n_jobs=2)
         return _timed(lambda: parallel(joblib.delayed(_train)(40) for _ in range(16)))
 
-    mine = _median(ours, repeat)
-    joblibs = _median(theirs, repeat)
+    mine, joblibs = _interleaved(ours, theirs, repeat)
     return [
         (
             "numpy training, 16 steps on ProcessExecutor(2) (start-up included)",
