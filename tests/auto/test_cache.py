@@ -48,11 +48,26 @@ def test_a_bound_method_is_known_by_its_function() -> None:
     assert target_of(plus_one) is plus_one
 
 
-def test_a_callable_object_is_known_by_its_classs_call() -> None:
-    # As a bound __call__: one verdict for every object of the class.
-    assert target_of(Counter()) is target_of(Counter()) is Counter.__call__
+class Slotted:
+    """A callable object that takes no weak reference."""
+
+    __slots__ = ()
+
+    def __call__(self) -> int:
+        return 3
+
+
+def test_a_callable_object_is_known_by_itself() -> None:
+    # Two models, two decorated functions: one class, different calls.
+    one = Counter()
+    assert target_of(one) is one
     assert target_of(Counter) is Counter  # a class is called to make one
-    getter = operator.itemgetter(1)  # no __call__ written in Python
+
+
+def test_one_that_takes_no_weak_reference_by_its_classs_call() -> None:
+    # Kept alive otherwise: by its class's __call__, as a bound __call__.
+    assert target_of(Slotted()) is target_of(Slotted()) is Slotted.__call__
+    getter = operator.itemgetter(1)  # no __call__ written in Python: itself
     assert target_of(getter) is getter
 
 

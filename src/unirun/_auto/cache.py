@@ -8,8 +8,9 @@ what it carries with it; its entry stays (small) until the table is full.
 
 The target is the same object at every access (:func:`target_of`): a bound
 method is known by its function, a C method bound to an object
-(``buf.getvalue``) by its type's, a callable object by its class's
-``__call__``. Like arguments, the objects they are bound to share the verdict.
+(``buf.getvalue``) by its type's; like arguments, the objects they are bound
+to share the verdict. A callable object is known by itself, or by its class's
+``__call__`` where it takes no weak reference (a class with ``__slots__``).
 """
 
 from __future__ import annotations
@@ -63,9 +64,12 @@ def target_of(fn: Callable[..., Any]) -> object:
         if owner is None or isinstance(owner, ModuleType):
             return fn
         return _method_of(owner, fn.__name__) or fn
-    call = getattr(kind, "__call__", None)  # noqa: B004
-    if type(call) is FunctionType and not isinstance(fn, type):
-        return call  # a callable object: its class's __call__
+    if kind.__weakrefoffset__ == 0 and not isinstance(fn, type):
+        # An object that takes no weak reference (slots): by its class's
+        # __call__, where written in Python, rather than kept alive.
+        call = getattr(kind, "__call__", None)  # noqa: B004
+        if type(call) is FunctionType:
+            return call
     return fn
 
 
