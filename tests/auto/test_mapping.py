@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import gc
 import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -322,3 +323,32 @@ def test_a_finished_map_keeps_no_item_alive() -> None:
         assert [ref for ref in refs if ref() is not None] == []
     finally:
         gc.enable()
+
+
+class FirstCallWaits:
+    """A tiny function whose first call waits half a millisecond: a first
+    reading that a pause of the machine (a stolen CPU, a stopped process)
+    gives a call that never waits."""
+
+    def __init__(self) -> None:
+        self.waited = False
+
+    def __call__(self, value: int) -> int:
+        if not self.waited:
+            self.waited = True
+            time.sleep(0.0005)
+        return value + 1
+
+
+def test_a_short_wait_read_once_is_read_again_before_a_map_goes() -> None:
+    # One reading of a short wait with an inline-sized CPU is not enough to send
+    # every item to a thread of its own: the map probes the next item too.
+    fn = FirstCallWaits()
+    with unirun.AutoExecutor() as auto:
+        assert list(auto.map(fn, range(2000), chunksize=None)) == [
+            i + 1 for i in range(2000)
+        ]
+        verdict = auto.explain(fn)
+    assert verdict is not None
+    assert verdict.samples >= 2, verdict
+    assert "mostly waits" not in verdict.reason

@@ -10,7 +10,7 @@ import pytest
 
 from _auto_tasks import nap, plus_one, spin, wait_for_event
 from unirun._auto.cache import lookup
-from unirun._auto.classify import Need, Verdict, classify
+from unirun._auto.classify import PAUSE_MAX, Need, Verdict, classify
 from unirun._auto.pools import Pools
 from unirun._auto.profiling import ProbeSample
 from unirun._auto.revisions import measured, watch_inline
@@ -65,17 +65,41 @@ def verdicts(pools: Pools, recorder: Recorder) -> Iterator[Verdicts]:
 
 
 def test_first_call_is_a_probe_then_the_entry_routes(verdicts: Verdicts) -> None:
-    first = verdicts.admit(nap, (0.001,), {}, NO_OPTIONS)
+    wait = 2 * PAUSE_MAX  # longer than a pause of the machine: read once
+    first = verdicts.admit(nap, (wait,), {}, NO_OPTIONS)
     assert isinstance(first, Future)
-    assert first.result(timeout=60) == 0.001
+    assert first.result(timeout=60) == wait
     verdicts.wait_idle()
     assert verdicts.settled(nap)
-    entry = verdicts.admit(nap, (0.001,), {}, NO_OPTIONS)
+    entry = verdicts.admit(nap, (wait,), {}, NO_OPTIONS)
     assert isinstance(entry, Entry)
     assert entry.verdict is not None
     assert entry.verdict is verdicts.explain(nap)
     assert entry.verdict.backend == "thread"
     assert entry.verdict.samples == 1
+
+
+def test_a_wait_as_short_as_a_pause_is_read_twice(verdicts: Verdicts) -> None:
+    # A pause of the machine reads as a short wait: the next call is a probe
+    # too, and the calls meanwhile wait for its reading.
+    first = verdicts.admit(nap, (0.001,), {}, NO_OPTIONS)
+    assert isinstance(first, Future)
+    assert first.result(timeout=60) == 0.001
+    verdicts.wait_idle()
+    assert not verdicts.settled(nap)
+    verdict = verdicts.explain(nap)
+    assert verdict is not None
+    assert verdict.provisional
+    assert "until a second call confirms" in verdict.reason
+    second = verdicts.admit(nap, (0.001,), {}, NO_OPTIONS)
+    assert isinstance(second, Future)  # a probe again, not routed
+    assert second.result(timeout=60) == 0.001
+    verdicts.wait_idle()
+    assert verdicts.settled(nap)
+    verdict = verdicts.explain(nap)
+    assert verdict is not None
+    assert verdict.samples == 2
+    assert not verdict.provisional
 
 
 def test_calls_behind_a_probe_are_held_then_handed_on_once(

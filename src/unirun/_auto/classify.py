@@ -9,6 +9,8 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
    for a process round trip, read so by two probes
    (after one: thread, for now)                          -> process
 4. it mostly waits (busy share < BUSY_MIN)               -> thread
+   (a first reading under PAUSE_MAX: thread, for now,
+   until a second probe)
 5. CPU-bound on a free-threaded interpreter              -> thread
 6. CPU-bound and releases the GIL (free share >= 0.5)    -> thread
 7. CPU-bound, the GIL test could not tell, and another
@@ -32,6 +34,15 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .cluster_rules import (
+    CLUSTER_FACTOR,
+    cluster_pays,
+    local_slots,
+    not_to_cluster,
+    to_cluster,
+)
+from .cluster_rules import fmt_seconds as _fmt
+
 if TYPE_CHECKING:
     from .._types import Backend
     from .profiling import ProbeSample
@@ -45,6 +56,7 @@ __all__ = [
     "INLINE_FRACTION",
     "MIN_HELD",
     "MIXED_MIN",
+    "PAUSE_MAX",
     "PROCESS_FACTOR",
     "Costs",
     "Facts",
@@ -76,10 +88,11 @@ BLOCKED_WATCH = 0.001
 INLINE_FRACTION = 0.5
 #: The least thread hand-off rule 2 counts (s); docs/auto.md says why.
 HANDOFF_MIN = 50e-6
+#: A first reading of a wait this short (s) is read again: a pause of the
+#: machine (another VM's turn on the CPU, a stopped process) reads as one.
+PAUSE_MAX = 0.005
 #: A process pays when one call lasts this many round trips (scaled by CPUs).
 PROCESS_FACTOR = 2.0
-#: The cluster pays only for a task that lasts this many round trips to it.
-CLUSTER_FACTOR = 10.0
 #: Other threads can take the GIL away for at most this share of the wall time in
 #: the busy-share estimate; beyond it the estimate is capped (see busy_share).
 _FLOOR = 0.25
@@ -268,12 +281,6 @@ def free_share(sample: ProbeSample) -> float | None:
     return None
 
 
-def _fmt(seconds: float) -> str:
-    if seconds >= 1e-3:
-        return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1e3:.1f} ms"
-    return f"{seconds * 1e6:.0f} µs"
-
-
 def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     """Return the verdict for ``facts``, or what must be known first.
 
@@ -355,10 +362,17 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
                 "and overlap the waits",
             )
     if not cpu_bound:
+        waits = f"busy {facts.busy:.0%} of the time it could run (one call {wall})"
+        if facts.first_reading and cost < PAUSE_MAX:
+            return verdict(
+                "thread",
+                f"it waited ({waits}), as briefly as a pause of the machine "
+                "(another VM's turn on the CPU) makes any call wait; it runs on "
+                "threads until a second call confirms that reading",
+                provisional=True,
+            )
         return verdict(
-            "thread",
-            f"it mostly waits: busy {facts.busy:.0%} of the time it could run "
-            f"(one call {wall}), so threads overlap the waits",
+            "thread", f"it mostly waits: {waits}, so threads overlap the waits"
         )
     if costs.free_threaded:
         return verdict(
@@ -387,9 +401,9 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             return Need.CLUSTER_COST
         if cluster_pays(cost, costs):
             return verdict(
-                "dask", f"it is CPU-bound and {holds}, and {_to_cluster(cost, costs)}"
+                "dask", f"it is CPU-bound and {holds}, and {to_cluster(cost, costs)}"
             )
-        stays = f"; {_not_to_cluster(cost, costs)}"
+        stays = f"; {not_to_cluster(cost, costs)}"
     if costs.cpus < 2 or costs.process_s == float("inf"):
         return verdict(
             "thread",
@@ -442,59 +456,3 @@ def mixed_min(costs: Costs) -> float:
 def _process_threshold(costs: Costs, process_s: float) -> float:
     """The CPU per call from which processes pay (rules 3 and 11)."""
     return PROCESS_FACTOR * process_s * costs.cpus / (costs.cpus - 1)
-
-
-# -- the Dask cluster (rule 8, and a map's chunks) -----------------------------------
-
-
-def local_slots(costs: Costs) -> int:
-    """How many GIL-holding calls this machine runs at once: one per worker
-    process, or one thread where processes cannot help."""
-    if costs.cpus < 2 or costs.process_s == float("inf"):
-        return 1
-    return min(costs.cpus, costs.process_slots or costs.cpus)
-
-
-def cluster_pays(cost: float, costs: Costs) -> bool:
-    """Whether GIL-holding tasks of ``cost`` seconds each finish sooner on the
-    cluster than here.
-
-    Both on measured figures: a task lasts at least :data:`CLUSTER_FACTOR`
-    round trips to the cluster (the trip adds at most a tenth to it), and the
-    cluster's worker threads, each losing the trip's share of its time,
-    outnumber what runs here at once (:func:`local_slots`):
-    ``slots * cost / (cost + trip) > local``.
-    """
-    trip, slots = costs.cluster_s, costs.cluster_slots
-    if trip is None or slots < 1 or cost < CLUSTER_FACTOR * trip:
-        return False
-    return slots * cost / (cost + trip) > local_slots(costs)
-
-
-def _here(costs: Costs) -> str:
-    local = local_slots(costs)
-    return "the one thread here" if local == 1 else f"the {local} processes here"
-
-
-def _to_cluster(cost: float, costs: Costs) -> str:
-    trip = costs.cluster_s or 0.0
-    return (
-        f"one call ({_fmt(cost)}) pays {cost / trip:.0f}x for a round trip to "
-        f"the Dask cluster ({_fmt(trip)}), whose {costs.cluster_slots} worker "
-        f"threads outnumber {_here(costs)}, so it runs on the cluster"
-    )
-
-
-def _not_to_cluster(cost: float, costs: Costs) -> str:
-    trip = costs.cluster_s or 0.0
-    if trip == float("inf") or costs.cluster_slots < 1:
-        return "the Dask cluster has no worker thread for it (see the log)"
-    if cost < CLUSTER_FACTOR * trip:
-        return (
-            f"the Dask cluster does not pay: one call is shorter than "
-            f"{CLUSTER_FACTOR:.0f} round trips to it ({_fmt(trip)} each)"
-        )
-    return (
-        f"the Dask cluster does not pay: its {costs.cluster_slots} worker "
-        f"threads do not outnumber {_here(costs)}"
-    )
