@@ -88,10 +88,10 @@ class LoopRunner(JobBodies):
     # mixin's dict and weak references stay). One string: a shorter module.
     __slots__ = tuple(
         """_abandoned _all_ended _attached _backend _broken _call_soon _clock _closing
-        _context _direct _finished _foreign _inbox _initargs _initializer _live
+        _context _finished _foreign _inbox _initargs _initializer _live
         _lock _loop _max_concurrency _name _on_asyncio _running
         _settling _slots _started _task_group _tasks _thread _unstarted _waiting
-        _wake_pending _wakeup loop_thread token""".split()  # noqa: SIM905
+        _wake_pending _wakeup direct loop_thread token""".split()  # noqa: SIM905
     )
 
     def __init__(
@@ -127,9 +127,9 @@ class LoopRunner(JobBodies):
         self._loop: asyncio.AbstractEventLoop | None = None
         #: The thread running the loop (its ident), once it runs.
         self.loop_thread: int | None = None
-        # The loop on which start_now() may start a task: asyncio before 3.12,
-        # no limit, not broken.
-        self._direct: asyncio.AbstractEventLoop | None = None
+        #: The loop on which start_now() may start a task: asyncio before 3.12,
+        #: no limit, not broken.
+        self.direct: asyncio.AbstractEventLoop | None = None
         # Each job's task (asyncio) and its Future, until it ends; on trio, the
         # jobs spawned that have not run yet.
         self._tasks: set[asyncio.Task[None]] = set()
@@ -289,7 +289,7 @@ class LoopRunner(JobBodies):
             self._loop = None
         self._on_asyncio = self._loop is not None
         if self._on_asyncio and not EAGER and self._max_concurrency is None:
-            self._direct = self._loop
+            self.direct = self._loop
         if self._max_concurrency is not None:
             semaphore = asyncio.Semaphore if self._on_asyncio else anyio.Semaphore
             self._slots = semaphore(self._max_concurrency)
@@ -357,7 +357,7 @@ class LoopRunner(JobBodies):
             self._settle()  # no job is left to do it
             # No call starts on this loop from now on (a later thread may get
             # this one's ident).
-            self.loop_thread = self._direct = None
+            self.loop_thread = self.direct = None
             self._finished.set()
 
     async def _wait_for_tasks(self) -> None:
@@ -373,7 +373,7 @@ class LoopRunner(JobBodies):
     def _fail_all(self, reason: str) -> None:
         with self._lock:
             self._broken = reason
-            self._direct = None
+            self.direct = None
             jobs = list(self._inbox)
             self._inbox.clear()
         for job in jobs:
@@ -411,7 +411,7 @@ class LoopRunner(JobBodies):
         Called on the loop's thread (:attr:`loop_thread`), holding the executor's
         shutdown lock. No :class:`~._job.Job`, only the task.
         """
-        loop = self._direct
+        loop = self.direct
         if loop is None or self._inbox or loop.get_task_factory() is not None:
             return None
         future: Future[Any] = Future(None, counters)

@@ -114,6 +114,7 @@ class CoroutineExecutor(BaseExecutor):
             and fn.__code__.co_flags & CO_COROUTINE
             and not fn.__dict__
             and self._runner.loop_thread == get_ident()
+            and self._runner.direct is not None
         ):
             with self._shutdown_lock:
                 if not (self._shutdown or registry.exiting):  # else: refused below
