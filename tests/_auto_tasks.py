@@ -110,6 +110,11 @@ def spin_in(cpu_s: float) -> tuple[float, int]:
     return spin(cpu_s), os.getpid()
 
 
+def pid_carrying(payload: object) -> int:
+    """Return the process id of where it ran; ``payload`` may not pickle."""
+    return os.getpid()
+
+
 def nap_in(seconds: float) -> int:
     """Sleep ``seconds``; return the process id of where it ran."""
     time.sleep(seconds)

@@ -30,6 +30,7 @@ import traceback
 import types
 import weakref
 from collections import ChainMap
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "UNSENDABLE_RAISES",
     "CallableCache",
     "decode_exception",
     "dumps",
@@ -54,6 +56,13 @@ __all__ = [
 ]
 
 loads = pickle.loads
+
+#: While true in the submitting context, an executor that sends calls to other
+#: processes raises :class:`TransferError` from ``submit`` for a call that does
+#: not pickle, instead of returning a Future failed with it: the call was
+#: neither sent nor counted, and the caller (an AutoExecutor, which chose that
+#: backend) runs it elsewhere.
+UNSENDABLE_RAISES: ContextVar[bool] = ContextVar("unsendable_raises", default=False)
 
 #: The module every ``__main__`` function sent to a worker is bound to.
 _MAIN = "__unirun_main__"

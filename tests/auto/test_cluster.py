@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import unirun
-from _auto_tasks import async_nap, spin_in
+from _auto_tasks import async_nap, pid_carrying, spin_in
 from _tasks import getpid, square
 from conftest import dask_session, needs_dask
 from unirun._auto.classify import BUSY_MIN, cluster_pays
@@ -187,6 +187,32 @@ def test_short_cpu_call_stays_here(
         "to it (50.0 ms each)"
     ) in verdict.reason
     assert auto._router.pools.cluster().statistics().submitted == 0
+
+
+def test_a_call_routed_to_the_cluster_that_does_not_pickle_runs_here(
+    auto: unirun.AutoExecutor,
+    client: distributed.Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As on processes (test_routing.py): auto chose the cluster, so a call
+    # whose arguments do not pickle runs on a thread here, not failed.
+    import threading
+
+    from unirun._auto.classify import Verdict
+
+    def scripted(facts: Any, costs: Any) -> Verdict:
+        return Verdict("dask", "scripted", 0.05, 0.05, 1.0, 1.0, False, True, 1)
+
+    monkeypatch.setattr("unirun._auto.verdicts.classify", scripted)
+    monkeypatch.setattr("unirun._auto.routing.watch_process", lambda *_: None)
+    auto.submit(pid_carrying, 1).result(timeout=60)  # the probe
+    assert auto.submit(pid_carrying, 2).result(timeout=60) in worker_pids(client)
+    lock = threading.Lock()
+    assert auto.submit(pid_carrying, lock).result(timeout=60) == os.getpid()
+    pids = list(auto.map(pid_carrying, [3, lock, 4], chunksize=1, timeout=60))
+    assert pids[1] == os.getpid()
+    assert {pids[0], pids[2]} <= worker_pids(client)
+    assert auto.statistics().failed == 0
 
 
 def test_map_of_short_cpu_calls_goes_to_the_cluster_in_chunks(

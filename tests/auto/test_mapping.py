@@ -15,6 +15,7 @@ import unirun
 from _auto_tasks import plus_one
 from unirun._auto.classify import Verdict
 from unirun._auto.mapping import MAP_PROBES, MapPlan, RoutedMap, plan_map
+from unirun._call import run_chunk
 from unirun._map import MapIterator
 from unirun._options import NO_OPTIONS
 
@@ -122,6 +123,15 @@ class FakeRoute:
 
     def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
         return self.pool
+
+    def send_chunk(
+        self,
+        pool: BaseExecutor,
+        fn: Callable[..., Any],
+        chunk: list[tuple[Any, ...]],
+        options: TaskOptions,
+    ) -> cf.Future[Any]:
+        return pool._submit(run_chunk, (fn, chunk), {}, options)
 
     def unreserve(self) -> None:
         self.reserved -= 1

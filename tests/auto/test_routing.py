@@ -12,8 +12,8 @@ from _auto_tasks import (
     blocks_loop,
     nap,
     nap_in,
+    pid_carrying,
     plus_one,
-    spin_carrying,
     spin_or_not,
 )
 from _tasks import getpid, square, thread_name
@@ -179,18 +179,64 @@ def test_unpicklable_cpu_work_stays_on_threads(auto: unirun.AutoExecutor) -> Non
         assert "cannot be pickled" in verdict.reason
 
 
-def test_process_routed_call_whose_arguments_do_not_pickle_fails_its_future(
+def to_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Script the classifier: every callable's calls go to processes, and stay
+    there however quickly they come back."""
+    from unirun._auto.classify import Verdict
+
+    def scripted(facts: Any, costs: Any) -> Verdict:
+        return Verdict("process", "scripted", 0.05, 0.05, 1.0, 1.0, False, True, 1)
+
+    monkeypatch.setattr("unirun._auto.verdicts.classify", scripted)
+    monkeypatch.setattr("unirun._auto.routing.watch_process", lambda *_: None)
+
+
+def test_a_process_routed_call_that_does_not_pickle_runs_on_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The probed call pickled; a later call's argument does not. Auto chose
+    # processes, so it runs that call here (rule 10, for that call) rather than
+    # failing it with TransferError as a ProcessExecutor must; nothing of it is
+    # counted as a failed process task.
+    import os
+
+    to_processes(monkeypatch)
+    with unirun.AutoExecutor(max_workers=2) as ex:
+        assert ex.submit(pid_carrying, 1).result(timeout=60) == os.getpid()  # probe
+        sent = ex.submit(pid_carrying, 2).result(timeout=60)
+        kept = ex.submit(pid_carrying, threading.Lock()).result(timeout=60)
+        again = ex.submit(pid_carrying, 3).result(timeout=60)
+        verdict = ex.explain(pid_carrying)
+        stats = ex.statistics()
+    assert sent != os.getpid()
+    assert kept == os.getpid()
+    assert again != os.getpid()  # one call's arguments change no verdict
+    assert verdict is not None
+    assert verdict.backend == "process"
+    assert (stats.submitted, stats.done, stats.failed) == (4, 4, 0), stats
+
+
+def test_a_map_chunk_that_does_not_pickle_runs_on_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    to_processes(monkeypatch)
+    items: list[object] = [1, 2, threading.Lock(), 4, 5]
+    with unirun.AutoExecutor(max_workers=2) as ex:
+        for chunksize in (None, 1):
+            pids = list(ex.map(pid_carrying, items, chunksize=chunksize, timeout=60))
+            assert pids[2] == os.getpid(), (chunksize, pids)
+            assert os.getpid() not in pids[3:], (chunksize, pids)
+
+
+def test_a_hinted_process_call_that_does_not_pickle_fails_its_future(
     auto: unirun.AutoExecutor,
 ) -> None:
-    # The function pickled when probed; one call's arguments do not: that call
-    # fails with TransferError, as on a ProcessExecutor, and the next ones run.
-    verdict = probed(auto, spin_carrying, 0.1)
-    if verdict.backend != "process":
-        pytest.skip(f"not routed to processes on this machine: {verdict}")
-    future = auto.submit(spin_carrying, 0.0, threading.Lock())
+    # The caller chose processes: the call fails as on a ProcessExecutor.
+    future = auto.options(backend="process").submit(pid_carrying, threading.Lock())
     with pytest.raises(unirun.TransferError, match="lock"):
         future.result(timeout=60)
-    assert auto.submit(spin_carrying, 0.0, 3).result(timeout=60) == 0.0
 
 
 def test_loop_blocking_coroutine_warns_and_moves_off_loop(

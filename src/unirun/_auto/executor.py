@@ -88,8 +88,9 @@ class AutoExecutor(BaseExecutor):
 
     Inside ``async with``, coroutines run on the caller's event loop, as with
     :class:`CoroutineExecutor`. Capabilities depend on the route a task takes:
-    tasks routed to processes must pickle, and only tasks on the coroutine
-    backend can be cancelled while running.
+    a call routed to processes (or the cluster) that does not pickle runs on a
+    thread instead, and only tasks on the coroutine backend can be cancelled
+    while running.
 
     Args:
         max_workers: the most workers of each inner pool (threads; processes,

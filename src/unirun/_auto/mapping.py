@@ -79,6 +79,16 @@ class MapRoute(Protocol):
     def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
         """The pool that runs a plan's chunks (all plans but SUBMIT)."""
 
+    def send_chunk(
+        self,
+        pool: BaseExecutor,
+        fn: Callable[..., Any],
+        chunk: list[tuple[Any, ...]],
+        options: TaskOptions,
+    ) -> cf.Future[Any]:
+        """Submit a chunk to ``pool`` (processes or the cluster), or to the
+        thread pool if the chunk does not pickle."""
+
     def unreserve(self) -> None:
         """Let the executor close: everything this map had to route is routed."""
 
@@ -251,7 +261,7 @@ class RoutedMap:
             pool = route.map_pool(plan, fn)
             for start in range(0, len(rest), self._chunksize):
                 chunk = rest[start : start + self._chunksize]
-                self.slots.append(pool._submit(run_chunk, (fn, chunk), {}, options))
+                self.slots.append(route.send_chunk(pool, fn, chunk, options))
         elif plan is MapPlan.THREAD:
             pool = route.map_pool(plan, fn)
             for args in rest:
@@ -266,6 +276,7 @@ class RoutedMap:
     ) -> None:
         """Chunks sized from measured run times, cut as earlier ones finish."""
         fn, options, left = self._fn, self._options, len(rest)
+        sent = plan in _CHUNKED  # to other processes
 
         def submit_chunk(chunk: list[tuple[Any, ...]]) -> cf.Future[Any]:
             nonlocal left
@@ -273,7 +284,10 @@ class RoutedMap:
                 self.close()  # shut down with cancel_futures: cut no more
                 return _cancelled()
             try:
-                future = pool._submit(run_chunk, (fn, chunk), {}, options)
+                if sent:
+                    future = self._route.send_chunk(pool, fn, chunk, options)
+                else:
+                    future = pool._submit(run_chunk, (fn, chunk), {}, options)
             except BaseException:
                 self._release()
                 raise

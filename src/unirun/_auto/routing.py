@@ -19,9 +19,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .._call import TimeoutExpired, is_async_callable, run_awaitable
-from .._errors import task_timed_out
+from .._call import TimeoutExpired, is_async_callable, run_awaitable, run_chunk
+from .._errors import TransferError, task_timed_out
 from .._future import Future, chain
+from .._transfer import UNSENDABLE_RAISES
 from .classify import BUSY_MIN, HANDOFF_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath, await_call
 from .lane import Lane
@@ -161,10 +162,9 @@ class Router:
             else:
                 pool = pools.process(wide=verdict.busy < BUSY_MIN)
                 trip = pools.process_s
-            # Arguments that do not pickle fail this future with TransferError,
-            # as on a ProcessExecutor (whether the function pickles was checked
-            # when it was probed: rule 10).
-            future = pool._submit(fn, args, kwargs, options)
+            future = self.send(pool, fn, args, kwargs, options)
+            if future is None:  # it does not pickle: rule 10, for this call alone
+                return self.pools.thread()._submit(fn, args, kwargs, options)
             watch_process(entry, future, trip or 0.0)
             return future
         if backend == "coroutine":
@@ -217,6 +217,45 @@ class Router:
         """The costs, with the cluster's measured (once)."""
         self.pools.cluster_cost()
         return self.pools.costs()
+
+    def send(
+        self,
+        pool: BaseExecutor,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any] | None:
+        """Submit to ``pool`` (processes or the cluster); ``None``, with nothing
+        sent or counted, if the call does not pickle.
+
+        Whether ``fn``'s calls pickle was checked on the call that was probed
+        (rule 10), but another call's arguments, or another object's bound
+        method, may not: the caller runs that one on the thread pool, where a
+        ProcessExecutor would fail it with TransferError.
+        """
+        token = UNSENDABLE_RAISES.set(True)
+        try:
+            return pool._submit(fn, args, kwargs, options)
+        except TransferError:
+            return None
+        finally:
+            UNSENDABLE_RAISES.reset(token)
+
+    def send_chunk(
+        self,
+        pool: BaseExecutor,
+        fn: Callable[..., Any],
+        chunk: list[tuple[Any, ...]],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        """Submit a map's chunk to ``pool`` (processes or the cluster); one that
+        does not pickle runs on the thread pool (see :meth:`send`)."""
+        args = (fn, chunk)
+        future = self.send(pool, run_chunk, args, {}, options)
+        if future is None:
+            future = self.pools.thread()._submit(run_chunk, args, {}, options)
+        return future
 
     def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
         """The pool that runs ``plan``'s chunks."""

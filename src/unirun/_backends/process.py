@@ -28,7 +28,13 @@ from .._call import run_chunk
 from .._checks import check_initializer, check_size
 from .._cpu import usable_cpus
 from .._sync import sending_to
-from .._transfer import CallableCache, dumps_args, transfer_error, unwrap
+from .._transfer import (
+    UNSENDABLE_RAISES,
+    CallableCache,
+    dumps_args,
+    transfer_error,
+    unwrap,
+)
 from ._launch import default_context
 from ._pool import Pool, registry
 from ._records import Task, describe_exit
@@ -202,9 +208,12 @@ class ProcessExecutor(BaseExecutor):
                 key, fn_bytes = self._functions.lookup(fn)
                 payload_bytes = dumps_args(payload)
             except Exception as exc:
+                error = transfer_error(exc, fn, args, kwargs)
+                if UNSENDABLE_RAISES.get():
+                    raise error from exc
                 # As the stdlib: the future fails, the caller's loop goes on.
                 future._start()
-                future.set_exception(transfer_error(exc, fn, args, kwargs))
+                future.set_exception(error)
                 return future
         if primitives:  # alive until the worker has them (the caller may drop them)
             future.add_done_callback(lambda _: primitives.clear())

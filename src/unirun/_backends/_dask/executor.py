@@ -38,7 +38,7 @@ from ..._errors import (
     TransferError,
     task_timed_out,
 )
-from ..._transfer import dumps_call
+from ..._transfer import UNSENDABLE_RAISES, dumps_call
 from . import remote
 from .cluster import close_owned, open_embedded, register_initializer
 from .jobs import Job, runs_on, settle, task_key
@@ -250,6 +250,8 @@ class DaskExecutor(BaseExecutor):
         try:
             payload = dumps_call(fn, args, kwargs)
         except TransferError as exc:
+            if UNSENDABLE_RAISES.get():
+                raise
             # As the stdlib: the future fails, the caller's loop goes on.
             future._start()
             future.set_exception(exc)
