@@ -10,6 +10,8 @@ import weakref
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unirun._auto import cache
 from unirun._auto.cache import (
@@ -152,8 +154,8 @@ def test_a_full_table_lets_gone_entries_go_first(
     assert len(entries) == 2
 
 
-@pytest.mark.parametrize("count", [1, 7, 8, 9, 20])
-def test_a_full_table_drops_its_oldest_entry(
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 10, 11, 12, 20])
+def test_a_full_table_drops_its_oldest_quarter(
     monkeypatch: pytest.MonkeyPatch, count: int
 ) -> None:
     monkeypatch.setattr(cache, "CACHE_SIZE", 8)
@@ -161,9 +163,90 @@ def test_a_full_table_drops_its_oldest_entry(
     targets = [Counter() for _ in range(count)]
     for target in targets:
         cached(entries, target, Entry)
-    assert len(entries) == min(count, 8)
-    assert all(lookup(entries, target) is not None for target in targets[-8:])
-    assert all(lookup(entries, target) is None for target in targets[:-8])
+    kept = targets[:count]
+    while len(kept) > 8:
+        kept = kept[8 - 6 :]  # full: down to 6, then the newcomer
+    assert len(entries) == len(kept)
+    assert all(lookup(entries, target) is not None for target in kept)
+    assert all(lookup(entries, target) is None for target in targets[: -len(kept)])
+
+
+def test_a_full_table_of_live_entries_is_looked_through_once_a_quarter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Each new target past a full table of live ones used to look through every
+    # entry: 4096 weak-reference calls for each new callable.
+    monkeypatch.setattr(cache, "CACHE_SIZE", 64)
+    calls = 0
+
+    class Counted(Entry):
+        def __init__(self, target: object) -> None:
+            ref = owner_ref(target)
+
+            def owner() -> object:
+                nonlocal calls
+                calls += 1
+                return ref()
+
+            self.owner = owner
+
+    entries: dict[int, Counted] = {}
+    targets = [Counter() for _ in range(64 + 16 * 10)]
+    for target in targets[:64]:
+        cached(entries, target, Counted)
+    calls = 0
+    for target in targets[64:]:
+        cached(entries, target, Counted)
+    # Ten scans of a full table (64 each), and a look at each new id: far
+    # under one scan per newcomer (160 * 64).
+    assert calls <= 10 * 64 + 160, calls
+    assert len(entries) <= 64
+
+
+@st.composite
+def _steps(draw: st.DrawFn) -> list[tuple[str, int]]:
+    return draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["new", "new", "die", "ask"]), st.integers(0, 40)
+            ),
+            max_size=120,
+        )
+    )
+
+
+@given(steps=_steps())
+@settings(max_examples=150, deadline=None)
+def test_a_table_matches_its_model(steps: list[tuple[str, int]]) -> None:
+    # The model: entries in the order made, each alive or gone. A new target
+    # whose id a gone entry had replaces it; past a full table, the gone go,
+    # then the oldest, down to three quarters of the size.
+    size = 8
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cache, "CACHE_SIZE", size)
+        entries: dict[int, Entry] = {}
+        alive: dict[int, Counter] = {}  # id -> target, for the ones alive
+        model: list[int] = []  # ids, oldest first
+        for step, index in steps:
+            if step == "new":
+                target = Counter()
+                key = id(target)
+                if key in model:  # a gone entry's id, reused
+                    model.remove(key)
+                elif len(model) >= size:
+                    model = [k for k in model if k in alive]
+                    model = model[max(0, len(model) - size * 3 // 4) :]
+                model.append(key)
+                alive[key] = target
+                cached(entries, target, Entry)
+                del target
+            elif step == "die" and alive:
+                del alive[list(alive)[index % len(alive)]]
+            elif step == "ask" and alive:
+                key = list(alive)[index % len(alive)]
+                assert (lookup(entries, alive[key]) is not None) == (key in model)
+            assert list(entries) == model
+            assert len(entries) <= size
 
 
 def test_only_plain_functions_take_a_fast_path() -> None:

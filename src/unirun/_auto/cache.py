@@ -4,7 +4,8 @@ A table maps ``id(target)`` to an entry that refers back to its target weakly
 (:func:`owner_ref`): a lookup checks that the entry's target is the very
 object asked about, so a dead callable's id, reused by a new object, finds
 nothing. A partial or closure made for one call is let go with its calls, and
-what it carries with it; its entry stays (small) until the table is full.
+what it carries with it; its entry stays (small) until the table is full. A
+full table drops the gone entries, then its oldest, down to three quarters.
 
 The target is the same object at every access (:func:`target_of`): a bound
 method is known by its function, a C method bound to an object
@@ -15,6 +16,7 @@ to share the verdict. A callable object is known by itself, or by its class's
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from types import (
     BuiltinMethodType,
@@ -34,6 +36,7 @@ __all__ = [
     "cached",
     "keep_known",
     "lookup",
+    "make_room",
     "owner_ref",
     "target_of",
 ]
@@ -101,18 +104,27 @@ def lookup(entries: dict[int, E], target: object) -> E | None:
 
 
 def cached(entries: dict[int, E], target: object, make: Callable[[object], E]) -> E:
-    """``target``'s entry, made (``make(target)``) if missing; past
-    :data:`CACHE_SIZE`, the entries whose target is gone go, or else the oldest
-    (call with the table's lock held)."""
+    """``target``'s entry, made (``make(target)``) if missing, as the newest
+    (call with the table's lock held). A full table makes room first: see
+    :func:`make_room`."""
     entry = lookup(entries, target)
     if entry is None:
         key = id(target)
         if entries.pop(key, None) is None and len(entries) >= CACHE_SIZE:
-            gone = [k for k, e in entries.items() if e.owner() is None]
-            for k in gone or [next(iter(entries))]:
-                del entries[k]
+            make_room(entries)
         entry = entries[key] = make(target)  # the newest, wherever it was
     return entry
+
+
+def make_room(entries: dict[int, Any]) -> None:
+    """Drop the entries whose target is gone, then the oldest, down to three
+    quarters of :data:`CACHE_SIZE`: the table is looked through once per
+    quarter of its size of new targets, not at each."""
+    for key in [key for key, entry in entries.items() if entry.owner() is None]:
+        del entries[key]
+    excess = len(entries) - CACHE_SIZE * 3 // 4
+    for key in list(itertools.islice(entries, max(0, excess))):
+        del entries[key]
 
 
 def keep_known(known: dict[int, E], fn: Callable[..., Any], entry: E) -> None:
