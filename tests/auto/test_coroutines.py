@@ -83,6 +83,25 @@ def test_a_light_timer_reports_each_step_but_never_confirms_a_block() -> None:
 
 
 @pytest.mark.parametrize("detailed", [False, True], ids=["light", "detailed"])
+def test_a_timer_with_no_callback_keeps_its_report(detailed: bool) -> None:
+    async def two_steps() -> int:
+        await asyncio.sleep(0)
+        return 5
+
+    timer = StepTimer(two_steps(), None, detailed)
+
+    async def main() -> int:
+        assert timer.report is None  # not before the coroutine ends
+        result: int = await timer
+        return result
+
+    assert asyncio.run(main()) == 5
+    assert timer.report is not None
+    assert timer.report.detailed is detailed
+    assert timer.report.wall >= timer.report.busy > 0
+
+
+@pytest.mark.parametrize("detailed", [False, True], ids=["light", "detailed"])
 def test_a_timer_reports_once_when_its_coroutine_fails(detailed: bool) -> None:
     reports: list[StepReport] = []
 
@@ -126,7 +145,7 @@ def test_a_long_step_under_a_light_timer_makes_the_next_call_detailed(
     assert path.submit(async_nap, (0,), {}, NO_OPTIONS).result(timeout=60) == 0
     entry = path._known[id(async_nap)]
     # A light timer saw a long step (it cannot tell a block from starvation).
-    path._done(entry, async_nap, StepReport(0.2, 0.2, 0.2, False, False))
+    path.done(entry, async_nap, StepReport(0.2, 0.2, 0.2, False, False))
     assert entry.suspect
     suspect = path.explain(async_nap)
     assert suspect is not None

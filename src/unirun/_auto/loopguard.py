@@ -15,6 +15,7 @@ and either computed most of the time or slept in fewer than one wait per 20 ms.
 from __future__ import annotations
 
 import time
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,7 +71,8 @@ class StepReport:
 
 
 class StepTimer:
-    """Await ``awaitable`` step by step, timing each; call ``on_done`` at the end."""
+    """Await ``awaitable`` step by step, timing each; at the end, keep the
+    :class:`StepReport` in :attr:`report` and call ``on_done`` with it."""
 
     __slots__ = (
         "_blocked",
@@ -80,16 +82,22 @@ class StepTimer:
         "_on_done",
         "_start",
         "_steps",
+        "report",
     )
 
     def __init__(
         self,
         awaitable: Awaitable[Any],
-        on_done: Callable[[StepReport], None],
+        on_done: Callable[[StepReport], None] | None = None,
         detailed: bool = False,
     ) -> None:
-        self._inner = awaitable.__await__()
+        # A coroutine steps as it is (its __await__() would be one more object
+        # for the garbage collector to visit, as long as the call runs).
+        inner: Any = awaitable
+        self._inner = inner if type(inner) is CoroutineType else inner.__await__()
         self._on_done = on_done
+        #: What the timer saw, once the awaitable ended (``None`` until then).
+        self.report: StepReport | None = None
         self._detailed = detailed
         self._blocked = False
         self._longest = 0.0
@@ -132,15 +140,15 @@ class StepTimer:
         self._blocked = self._blocked or blocked
 
     def _finish(self) -> None:
-        self._on_done(
-            StepReport(
-                self._longest,
-                time.perf_counter() - self._start,
-                self._steps,
-                self._blocked,
-                self._detailed,
-            )
+        report = self.report = StepReport(
+            self._longest,
+            time.perf_counter() - self._start,
+            self._steps,
+            self._blocked,
+            self._detailed,
         )
+        if self._on_done is not None:
+            self._on_done(report)
 
     def __next__(self) -> Any:
         """Run one step of the wrapped coroutine (what its task asks for)."""
