@@ -52,17 +52,33 @@ __all__ = [
     "main_module",
     "main_namespace",
     "transfer_error",
+    "unsendable",
+    "unsendable_raises",
     "unwrap",
 ]
 
 loads = pickle.loads
 
-#: While true in the submitting context, an executor that sends calls to other
-#: processes raises :class:`TransferError` from ``submit`` for a call that does
-#: not pickle, instead of returning a Future failed with it: the call was
-#: neither sent nor counted, and the caller (an AutoExecutor, which chose that
-#: backend) runs it elsewhere.
+#: Set by a caller (an AutoExecutor, which chose the backend) around one
+#: ``submit`` to an executor that sends calls to other processes: if the call
+#: does not pickle, that submit raises :class:`TransferError` (nothing sent or
+#: counted; the caller runs it elsewhere) instead of returning a Future failed
+#: with it. The executor takes the request with :func:`unsendable_raises`.
 UNSENDABLE_RAISES: ContextVar[bool] = ContextVar("unsendable_raises", default=False)
+
+
+def unsendable_raises() -> bool:
+    """Whether this submit was asked to raise for a call that does not pickle.
+
+    The request is cleared as it is read, first thing in the submit: a
+    done-callback that the submit runs, or a thread it starts, never sees it
+    (their own submits fail their Future, as they should).
+    """
+    if not UNSENDABLE_RAISES.get():
+        return False
+    UNSENDABLE_RAISES.set(False)
+    return True
+
 
 #: The module every ``__main__`` function sent to a worker is bound to.
 _MAIN = "__unirun_main__"
@@ -274,18 +290,30 @@ def transfer_error(
 
 
 def dumps_call(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name_culprit: bool = True,
 ) -> bytes:
     """Pickle a whole call, as a check that it can travel.
 
     Raises:
         unirun.TransferError: something in the call cannot be pickled; the
-            message names it.
+            message names it, unless not ``name_culprit`` (which spares
+            pickling each part again to find it).
     """
     try:
         return dumps((fn, args, kwargs))
     except Exception as exc:
+        if not name_culprit:
+            raise unsendable(exc) from exc
         raise transfer_error(exc, fn, args, kwargs) from exc
+
+
+def unsendable(exc: BaseException) -> TransferError:
+    """A bare :class:`TransferError` for a call that does not pickle, for a
+    caller that runs the call elsewhere (the culprit is not looked for)."""
+    return transfer_error_from(exc, f"the call does not pickle: {exc!r}")
 
 
 def _format(exc: BaseException) -> str:

@@ -216,6 +216,34 @@ def test_a_process_routed_call_that_does_not_pickle_runs_on_a_thread(
     assert (stats.submitted, stats.done, stats.failed) == (4, 4, 0), stats
 
 
+def test_what_a_refusing_submit_runs_does_not_refuse_in_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Auto asks the process pool's submit to raise for a call that does not
+    # pickle. What that submit goes on to run (a done-callback it completes, a
+    # thread it starts: anything in Pool.submit) must not see the request, or
+    # a user's own executor there would raise where it fails its Future.
+    import os
+
+    from unirun._backends import _pool
+    from unirun._transfer import UNSENDABLE_RAISES
+
+    seen: list[bool] = []
+    real = _pool.Pool.submit
+
+    def submit(pool: _pool.Pool, task: Any) -> None:
+        seen.append(UNSENDABLE_RAISES.get())
+        real(pool, task)
+
+    monkeypatch.setattr(_pool.Pool, "submit", submit)
+    to_processes(monkeypatch)
+    with unirun.AutoExecutor(max_workers=1) as ex:
+        ex.submit(pid_carrying, 1).result(timeout=60)  # the probe, here
+        assert ex.submit(pid_carrying, 2).result(timeout=60) != os.getpid()
+        assert list(ex.map(pid_carrying, [3, 4], chunksize=1, timeout=60))
+    assert seen == [False] * 3
+
+
 def test_a_map_chunk_that_does_not_pickle_runs_on_a_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -224,10 +252,13 @@ def test_a_map_chunk_that_does_not_pickle_runs_on_a_thread(
     to_processes(monkeypatch)
     items: list[object] = [1, 2, threading.Lock(), 4, 5]
     with unirun.AutoExecutor(max_workers=2) as ex:
-        for chunksize in (None, 1):
-            pids = list(ex.map(pid_carrying, items, chunksize=chunksize, timeout=60))
-            assert pids[2] == os.getpid(), (chunksize, pids)
-            assert os.getpid() not in pids[3:], (chunksize, pids)
+        # chunksize=None: the items cut into one chunk with the lock run with it.
+        pids = list(ex.map(pid_carrying, items, timeout=60))
+        assert pids[2] == os.getpid(), pids
+        pids = list(ex.map(pid_carrying, items, chunksize=1, timeout=60))
+        assert pids[2] == os.getpid(), pids
+        assert os.getpid() not in pids[3:], pids
+        assert ex.statistics().failed == 0
 
 
 def test_a_hinted_process_call_that_does_not_pickle_fails_its_future(

@@ -29,10 +29,11 @@ from .._checks import check_initializer, check_size
 from .._cpu import usable_cpus
 from .._sync import sending_to
 from .._transfer import (
-    UNSENDABLE_RAISES,
     CallableCache,
     dumps_args,
     transfer_error,
+    unsendable,
+    unsendable_raises,
     unwrap,
 )
 from ._launch import default_context
@@ -193,6 +194,7 @@ class ProcessExecutor(BaseExecutor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
+        refuse = unsendable_raises()  # first: nothing after it sees the request
         if self._pool.broken:
             raise BrokenProcessPool(self._pool.broken)
         future = self._new_future(self._on_interrupt)
@@ -208,12 +210,11 @@ class ProcessExecutor(BaseExecutor):
                 key, fn_bytes = self._functions.lookup(fn)
                 payload_bytes = dumps_args(payload)
             except Exception as exc:
-                error = transfer_error(exc, fn, args, kwargs)
-                if UNSENDABLE_RAISES.get():
-                    raise error from exc
+                if refuse:  # the caller runs it elsewhere
+                    raise unsendable(exc) from exc
                 # As the stdlib: the future fails, the caller's loop goes on.
                 future._start()
-                future.set_exception(error)
+                future.set_exception(transfer_error(exc, fn, args, kwargs))
                 return future
         if primitives:  # alive until the worker has them (the caller may drop them)
             future.add_done_callback(lambda _: primitives.clear())

@@ -38,7 +38,7 @@ from ..._errors import (
     TransferError,
     task_timed_out,
 )
-from ..._transfer import UNSENDABLE_RAISES, dumps_call
+from ..._transfer import dumps_call, unsendable_raises
 from . import remote
 from .cluster import close_owned, open_embedded, register_initializer
 from .jobs import Job, runs_on, settle, task_key
@@ -244,13 +244,14 @@ class DaskExecutor(BaseExecutor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
+        refuse = unsendable_raises()  # first: nothing after it sees the request
         if self._broken:
             raise BrokenExecutor(self._broken)
         future = self._new_future()
         try:
-            payload = dumps_call(fn, args, kwargs)
+            payload = dumps_call(fn, args, kwargs, name_culprit=not refuse)
         except TransferError as exc:
-            if UNSENDABLE_RAISES.get():
+            if refuse:  # the caller runs it elsewhere
                 raise
             # As the stdlib: the future fails, the caller's loop goes on.
             future._start()
