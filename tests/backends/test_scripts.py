@@ -307,3 +307,52 @@ def test_a_submit_after_interpreter_exit_began_is_refused(
     assert done.stdout.startswith("refused: cannot schedule new futures"), (
         done.stdout + done.stderr
     )
+
+
+NO_TIME_LEFT = textwrap.dedent(
+    """
+    import os, threading
+    import unirun
+
+
+    def wait_on(event) -> int:
+        event.wait()
+        return 1
+
+
+    def nap() -> int:
+        return 2
+
+
+    if __name__ == "__main__":
+        px, other = unirun.ProcessExecutor(1), unirun.ProcessExecutor(1)
+        gate = px.Event()
+        first = px.submit(wait_on, gate)  # holds the one worker
+        late = px.options(timeout=0).submit(nap)  # no time left when it starts
+        followed = threading.Event()
+
+        def follow_up(_: object) -> None:
+            other.submit(nap).result(60)  # a callback that submits, as pipelines do
+            followed.set()
+
+        late.add_done_callback(follow_up)
+        # As the first ends, its callback submits: the late task starts (and
+        # fails) then, in that submit.
+        first.add_done_callback(lambda _: px.submit(nap))
+        gate.set()
+        if not followed.wait(30):
+            print("the follow-up never returned", flush=True)
+            os._exit(3)
+        print(type(late.exception()).__name__, first.result(), flush=True)
+        px.shutdown()
+        other.shutdown()
+    """
+)
+
+
+def test_a_callback_of_a_task_with_no_time_left_may_submit(tmp_path: Path) -> None:
+    # A task whose time-out had run out as it started was failed inside the
+    # submit that found it a worker, holding the process executors' locks: its
+    # done-callback's own submit to a process executor waited for them forever.
+    done = run_script(tmp_path / "no_time_left.py", NO_TIME_LEFT)
+    assert done.stdout == "TaskTimeoutError 1\n", done.stdout + done.stderr

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import pickle
 import selectors
 import threading
 import time
@@ -43,9 +42,6 @@ if TYPE_CHECKING:
     from .._stats import WorkerFigures
 
 __all__ = ["Pool", "registry"]
-
-#: Functions a worker keeps at most; the oldest are forgotten beyond it.
-KNOWN_FUNCTIONS = 256
 
 
 def _shut_down_pools(live: list[tuple[Pool, Any]]) -> None:
@@ -74,6 +70,7 @@ class Pool:
         self.idle: list[WorkerRecord] = []
         self.new: list[WorkerRecord] = []  # started, not yet watched by the manager
         self.pending: deque[Task] = deque()
+        self.expired: list[Task] = []  # no time left as they start: see _fail_expired
         self.ids = itertools.count(1)
         self.numbers = itertools.count()
         self.shutting_down = False
@@ -225,7 +222,7 @@ class Pool:
             if not task.future._start(stopper(self._ref, task.id)):
                 continue
             if task.timeout is not None and task.timeout <= 0:
-                task.future.set_exception(task_timed_out(task.timeout, "cancelled"))
+                self.expired.append(task)
                 continue
             worker = self.idle.pop()
             task.deadline = deadline_after(task.timeout)
@@ -239,7 +236,10 @@ class Pool:
         while True:
             with self.lock:
                 assignment = self._next_assignment()
+                expired = bool(self.expired)
             if assignment is None:
+                if expired:
+                    self.wake()
                 return
             worker, task = assignment
             if task.deadline is not None and threading.current_thread() is not (
@@ -247,28 +247,9 @@ class Pool:
             ):
                 self.wake()  # the manager must watch the new deadline
             try:
-                self._send(worker, task)
+                worker.send(task)
             except OSError:
                 pass  # the worker died: its sentinel tells the manager
-
-    def _send(self, worker: WorkerRecord, task: Task) -> None:
-        flags = _wire.F_CHUNK if task.chunk else 0
-        parts: list[bytes] = []
-        key = task.fn_key
-        if key < 0 or key not in worker.known:
-            flags |= _wire.F_FN_BYTES
-            parts += (_wire.LENGTH.pack(len(task.fn_bytes)), task.fn_bytes)
-            if key >= 0:
-                worker.known[key] = None
-                if len(worker.known) > KNOWN_FUNCTIONS:
-                    forget = [worker.known.popitem(last=False)[0]]
-                    header = _wire.FORGET.pack(_wire.K_FORGET, 0)
-                    _wire.send_parts(worker.conn, [header, pickle.dumps(forget)])
-        else:
-            worker.known.move_to_end(key)
-        args, task.args = task.args, b""  # not kept by a running or finished task
-        header = _wire.TASK.pack(_wire.K_TASK, task.id, flags, key)
-        _wire.send_parts(worker.conn, [header, *parts, args])
 
     # -- the manager thread -------------------------------------------------------
 
@@ -324,11 +305,22 @@ class Pool:
                 self._time_out(worker)
         self._replace_workers()
         self._feed_idle()
+        self._fail_expired()
         with self.lock:
             if self.broken:
                 return True
             busy = any(w.task is not None for w in self.workers)
             return self.shutting_down and not self.pending and not busy
+
+    def _fail_expired(self) -> None:
+        """Fail the tasks that had no time left as they started: here, in the
+        manager's own loop, holding no lock. Where a worker was found for them
+        (maybe a submit, holding its executor's locks) their done-callbacks,
+        which may submit again, would run under those locks."""
+        with self.lock:
+            expired, self.expired = self.expired, []
+        for task in expired:
+            task.future.set_exception(task_timed_out(task.timeout, "cancelled"))
 
     def _receive_one(self, worker: WorkerRecord) -> None:
         """Handle the message the selector saw (it reports the next one again)."""
@@ -482,6 +474,7 @@ class Pool:
             self._receive(worker)  # output it sent before it exited
             worker.conn.close()
             worker.log.close()
+        self._fail_expired()
         for task in self.pending:
             task.future._set_exception_if_pending(
                 BrokenProcessPool(self.broken or "the process pool was closed")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import RebuildError
 from .._stats import WorkerClock
-from . import _worker
+from . import _wire, _worker
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .._future import Future
 
 __all__ = [
+    "KNOWN_FUNCTIONS",
     "LOG_SIZE",
     "ResultLog",
     "Task",
@@ -40,6 +41,8 @@ __all__ = [
 
 #: Bytes of a worker's result log (a sparse file: unused pages cost nothing).
 LOG_SIZE = 1 << 20
+#: Functions a worker keeps at most; the oldest are forgotten beyond it.
+KNOWN_FUNCTIONS = 256
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -143,6 +146,8 @@ def read_values(data: bytes, into: list[Any]) -> BaseException | None:
 
 
 class WorkerRecord:
+    """One worker process of a pool: its pipe, its task, what it knows."""
+
     __slots__ = (
         "abandoned",
         "clock",
@@ -169,3 +174,23 @@ class WorkerRecord:
         self.killing = False
         self.abandoned = False  # killed because nobody awaits its task any more
         self.known: OrderedDict[int, None] = OrderedDict()
+
+    def send(self, task: Task) -> None:
+        """Send ``task`` to this worker (its function too, unless it has it)."""
+        flags = _wire.F_CHUNK if task.chunk else 0
+        parts: list[bytes] = []
+        key = task.fn_key
+        if key < 0 or key not in self.known:
+            flags |= _wire.F_FN_BYTES
+            parts += (_wire.LENGTH.pack(len(task.fn_bytes)), task.fn_bytes)
+            if key >= 0:
+                self.known[key] = None
+                if len(self.known) > KNOWN_FUNCTIONS:
+                    forget = [self.known.popitem(last=False)[0]]
+                    header = _wire.FORGET.pack(_wire.K_FORGET, 0)
+                    _wire.send_parts(self.conn, [header, pickle.dumps(forget)])
+        else:
+            self.known.move_to_end(key)
+        args, task.args = task.args, b""  # not kept by a running or finished task
+        header = _wire.TASK.pack(_wire.K_TASK, task.id, flags, key)
+        _wire.send_parts(self.conn, [header, *parts, args])
