@@ -171,6 +171,23 @@ def test_a_full_table_drops_its_oldest_quarter(
     assert all(lookup(entries, target) is None for target in targets[: -len(kept)])
 
 
+def test_a_full_table_keeps_an_entry_whose_probe_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Calls wait behind a probe, and statistics() counts them from the table.
+    monkeypatch.setattr(cache, "CACHE_SIZE", 8)
+    entries: dict[int, Entry] = {}
+    targets = [Counter() for _ in range(9)]
+    for target in targets[:8]:
+        cached(entries, target, Entry)
+    probing = lookup(entries, targets[0])
+    assert probing is not None
+    probing.probe = object()  # type: ignore[attr-defined]  # as verdicts.Entry has
+    cached(entries, targets[8], Entry)
+    kept = [target for target in targets if lookup(entries, target) is not None]
+    assert kept == [targets[0], *targets[3:]]  # the two oldest idle ones went
+
+
 def test_a_full_table_of_live_entries_is_looked_through_once_a_quarter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

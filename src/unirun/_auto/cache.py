@@ -119,11 +119,13 @@ def cached(entries: dict[int, E], target: object, make: Callable[[object], E]) -
 def make_room(entries: dict[int, Any]) -> None:
     """Drop the entries whose target is gone, then the oldest, down to three
     quarters of :data:`CACHE_SIZE`: the table is looked through once per
-    quarter of its size of new targets, not at each."""
+    quarter of its size of new targets, not at each. An entry whose ``probe``
+    runs stays (calls wait behind it)."""
     for key in [key for key, entry in entries.items() if entry.owner() is None]:
         del entries[key]
     excess = len(entries) - CACHE_SIZE * 3 // 4
-    for key in list(itertools.islice(entries, max(0, excess))):
+    idle = (k for k, e in entries.items() if getattr(e, "probe", None) is None)
+    for key in list(itertools.islice(idle, max(0, excess))):
         del entries[key]
 
 
