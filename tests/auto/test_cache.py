@@ -171,6 +171,29 @@ def test_a_full_table_drops_its_oldest_quarter(
     assert all(lookup(entries, target) is None for target in targets[: -len(kept)])
 
 
+def test_a_dropped_entry_is_found_by_no_fast_path_either(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fast path's copy of an entry the table dropped used to go on routing
+    # the calls, while the table (explain(), statistics()) no longer knew it.
+    monkeypatch.setattr(cache, "CACHE_SIZE", 8)
+    entries: dict[int, Entry] = {}
+    known: dict[int, Entry] = {}
+    keep_known(known, plus_one, cached(entries, plus_one, Entry))
+    targets = [Counter() for _ in range(8)]
+    for target in targets:
+        cached(entries, target, Entry)
+    assert lookup(entries, plus_one) is None  # the oldest: dropped
+    assert lookup(known, plus_one) is None  # and retired
+    assert [lookup(entries, target) is not None for target in targets] == [
+        False,  # down to three quarters: the two oldest went
+        *[True] * 7,
+    ]
+    again = cached(entries, plus_one, Entry)  # a new entry, the newest
+    keep_known(known, plus_one, again)
+    assert lookup(known, plus_one) is again
+
+
 def test_a_full_table_keeps_an_entry_whose_probe_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import types
 from typing import TYPE_CHECKING
@@ -43,6 +44,21 @@ def test_first_call_is_timed_then_the_fast_path(path: CoroutinePath) -> None:
     again = path.explain(async_nap)
     assert again is not None
     assert again.samples == 2
+
+
+def test_a_coroutine_the_table_let_go_leaves_the_fast_path(
+    path: CoroutinePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("unirun._auto.cache.CACHE_SIZE", 4)
+    assert path.submit(async_nap, (0,), {}, NO_OPTIONS).result(timeout=60) == 0
+    assert path.submit_known(async_nap, (0,), {}, NO_OPTIONS) is not None
+    others = [functools.partial(async_nap, 0) for _ in range(4)]
+    for other in others:  # the table is full: the oldest goes
+        assert path.submit(other, (), {}, NO_OPTIONS).result(timeout=60) == 0
+    assert path.explain(async_nap) is None
+    assert path.submit_known(async_nap, (0,), {}, NO_OPTIONS) is None  # not known
+    assert path.submit(async_nap, (0,), {}, NO_OPTIONS).result(timeout=60) == 0
+    assert path.explain(async_nap) is not None
 
 
 def test_loop_blocking_coroutine_moves_to_a_thread(path: CoroutinePath) -> None:

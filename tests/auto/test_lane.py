@@ -506,6 +506,25 @@ def test_auto_keeps_no_callable_made_for_its_calls(auto: unirun.AutoExecutor) ->
     assert [ref() for ref in payloads] == [None, None, None]
 
 
+def test_a_callable_the_table_let_go_is_not_routed_by_its_old_verdict(
+    auto: unirun.AutoExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lane's fast path kept the entries the verdict table dropped: their
+    # calls went on by a verdict that explain() no longer returned.
+    monkeypatch.setattr("unirun._auto.cache.CACHE_SIZE", 8)
+    judged_short(auto, ident)
+    auto.submit(ident).result(timeout=60)  # routed, and now on the fast path
+    assert auto._router.lane.known
+    others = [functools.partial(int, value) for value in range(8)]
+    for value, other in enumerate(others):  # the table is full: the oldest goes
+        assert auto.submit(other).result(timeout=60) == value
+    assert auto.explain(ident) is None
+    assert auto.submit(ident).result(timeout=60) != threading.get_ident()
+    verdict = auto.explain(ident)  # probed anew: known to the table again
+    assert verdict is not None
+    assert verdict.samples == 1
+
+
 def test_a_c_method_bound_to_an_object_keeps_one_verdict(
     auto: unirun.AutoExecutor,
 ) -> None:

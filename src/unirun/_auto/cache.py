@@ -6,6 +6,9 @@ object asked about, so a dead callable's id, reused by a new object, finds
 nothing. A partial or closure made for one call is let go with its calls, and
 what it carries with it; its entry stays (small) until the table is full. A
 full table drops the gone entries, then its oldest, down to three quarters.
+A dropped entry is retired (its target reads as gone): the fast paths' copies
+of it (:func:`keep_known`) then find nothing either, and the target's next call
+makes it a new entry, rather than being routed by one the table no longer has.
 
 The target is the same object at every access (:func:`target_of`): a bound
 method is known by its function, a C method bound to an object
@@ -120,13 +123,18 @@ def make_room(entries: dict[int, Any]) -> None:
     """Drop the entries whose target is gone, then the oldest, down to three
     quarters of :data:`CACHE_SIZE`: the table is looked through once per
     quarter of its size of new targets, not at each. An entry whose ``probe``
-    runs stays (calls wait behind it)."""
+    runs stays (calls wait behind it); one dropped is retired."""
     for key in [key for key, entry in entries.items() if entry.owner() is None]:
         del entries[key]
     excess = len(entries) - CACHE_SIZE * 3 // 4
     idle = (k for k, e in entries.items() if getattr(e, "probe", None) is None)
     for key in list(itertools.islice(idle, max(0, excess))):
-        del entries[key]
+        entries.pop(key).owner = _retired
+
+
+def _retired() -> None:
+    """The owner of a dropped entry: its target reads as gone."""
+    return None
 
 
 def keep_known(known: dict[int, E], fn: Callable[..., Any], entry: E) -> None:
