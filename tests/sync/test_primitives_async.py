@@ -6,6 +6,7 @@ the coroutine backend's), "process" the ones shared with worker processes.
 
 from __future__ import annotations
 
+import random
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,87 @@ async def test_cancelled_acquire_does_not_keep_the_lock(maker: BaseExecutor) -> 
         if taken:
             lock.release()
         assert not lock.locked()
+
+
+async def test_async_waiters_queue_in_order_without_a_thread_each(
+    maker: BaseExecutor,
+) -> None:
+    # Each coroutine waiting on a process-shared lock used to block a thread of
+    # its own: forty waiters were forty threads.
+    lock = maker.Lock()
+    lock.acquire()
+    order: list[int] = []
+
+    async def take(index: int) -> None:
+        async with lock:
+            order.append(index)
+
+    before = threading.active_count()
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for index in range(40):
+                tg.start_soon(take, index)
+                await _settle()  # in line before the next one comes
+            assert threading.active_count() <= before + 1
+            await anyio.to_thread.run_sync(lock.release)
+    assert order == list(range(40))  # oldest first
+    assert not lock.locked()
+
+
+async def test_units_released_at_once_reach_every_waiter(maker: BaseExecutor) -> None:
+    sem = maker.Semaphore(0)
+    got: list[int] = []
+
+    async def take(index: int) -> None:
+        await sem.async_acquire()
+        got.append(index)
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for index in range(30):
+                tg.start_soon(take, index)
+            await _settle()
+            await anyio.to_thread.run_sync(sem.release, 30)
+    assert sorted(got) == list(range(30))
+    assert not sem.acquire(blocking=False)  # every unit was taken once
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_cancelled_waiters_among_others_lose_no_unit(
+    maker: BaseExecutor, seed: int
+) -> None:
+    # Units released while some waiters are cancelled: each unit is either held
+    # by a waiter that returned or back in the semaphore, never lost or doubled.
+    rng = random.Random(seed)
+    sem = maker.Semaphore(0)
+    returned: list[int] = []
+    scopes = [anyio.CancelScope() for _ in range(12)]
+
+    async def take(index: int) -> None:
+        with scopes[index]:
+            await sem.async_acquire()
+            returned.append(index)
+
+    released = 0
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for index in range(12):
+                tg.start_soon(take, index)
+            await _settle()
+            for index in rng.sample(range(12), 12):
+                if rng.random() < 0.5:
+                    scopes[index].cancel()
+                else:
+                    sem.release()
+                    released += 1
+                await checkpoint()
+            for scope in scopes:
+                scope.cancel()
+    left = 0
+    while sem.acquire(blocking=False):
+        left += 1
+    assert len(returned) + left == released
+    assert len(set(returned)) == len(returned)
 
 
 async def test_cancelled_semaphore_acquire_takes_nothing(maker: BaseExecutor) -> None:

@@ -11,6 +11,9 @@ Two ways to wait from async code:
   state changes arrive as OS semaphore posts that no event loop can watch. A
   worker thread blocks in short slices and hands what it took to the
   coroutine; if the coroutine is cancelled meanwhile, the thread gives it back.
+* :class:`TakeLine` — the same for the waiters of one OS semaphore, with one
+  thread for all of them: it takes a unit at a time and hands each to the
+  oldest waiter still waiting.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NOT_YET",
     "LoopWaiter",
+    "TakeLine",
     "ThreadWaiter",
     "Waiters",
     "take_in_thread",
@@ -258,6 +262,106 @@ async def take_in_thread(
             with anyio.CancelScope(shield=True):
                 await finished.wait()
         raise
+
+
+class _Ticket(LoopWaiter):
+    """A coroutine in a :class:`TakeLine`; ``taken``: a unit was handed to it."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = False
+
+
+class TakeLine:
+    """The async waiters of one process-shared semaphore, served by one thread.
+
+    ``take(slice)`` blocks for at most ``slice`` seconds and says whether it
+    took a unit; ``give_back()`` returns one. While anyone waits, one thread
+    takes units and hands each to the oldest waiter still waiting (whatever
+    its event loop), or gives it back if none is; it ends when the line is
+    empty. A waiter cancelled after a unit was handed to it gives that back:
+    a cancelled wait leaves no trace. A thread for each waiter, as
+    :func:`take_in_thread` uses, would make a thousand waiting coroutines a
+    thousand threads.
+    """
+
+    __slots__ = ("_give_back", "_leaving", "_mutex", "_server", "_take", "_tickets")
+
+    def __init__(
+        self, take: Callable[[float], bool], give_back: Callable[[], None]
+    ) -> None:
+        self._take = take
+        self._give_back = give_back
+        self._mutex = threading.Lock()
+        self._tickets: deque[_Ticket] = deque()  # oldest first
+        self._leaving: list[_Ticket] = []  # cancelled: wait for the take to end
+        self._server: threading.Thread | None = None
+
+    def __len__(self) -> int:
+        """How many coroutines wait (a hint, read without the mutex)."""
+        return len(self._tickets)
+
+    async def wait(self) -> None:
+        """Return once a unit was taken for this caller (its to keep)."""
+        ticket = _Ticket()
+        with self._mutex:
+            self._tickets.append(ticket)
+            server = self._server
+            # Not alive though set: this is a fork of the process it ran in.
+            if server is None or not server.is_alive():
+                self._server = threading.Thread(
+                    target=self._serve, name="unirun-take-line", daemon=True
+                )
+                self._server.start()
+        try:
+            await ticket.event.wait()
+        except BaseException:
+            await self._leave(ticket)
+            raise
+
+    async def _leave(self, ticket: _Ticket) -> None:
+        """Leave the line, cancelled: give back a unit handed over meanwhile, and
+        if the line is now empty, wait until the thread no longer takes one
+        (it takes in slices), as if this wait had never been."""
+        leaving = None
+        with self._mutex:
+            taken = ticket.taken
+            if not taken:
+                self._tickets.remove(ticket)
+                if not self._tickets and self._server is not None:
+                    leaving = _Ticket()
+                    self._leaving.append(leaving)
+        if taken:  # handed over as the cancellation came: not kept
+            self._give_back()
+        if leaving is not None:
+            with anyio.CancelScope(shield=True):
+                await leaving.event.wait()
+
+    def _serve(self) -> None:
+        """Take units for the waiters, oldest first, until none is left."""
+        while True:
+            with self._mutex:
+                # What the last take got was handed over or given back.
+                for leaving in self._leaving:
+                    leaving.wake()
+                self._leaving.clear()
+                if not self._tickets:
+                    self._server = None
+                    return
+            if not self._take(_SLICE):
+                continue
+            with self._mutex:
+                while self._tickets:
+                    ticket = self._tickets.popleft()
+                    if ticket.wake():  # else its event loop has ended
+                        ticket.taken = True
+                        break
+                else:
+                    ticket = None
+            if ticket is None:  # every waiter left while it was taken
+                self._give_back()
 
 
 _WAITING: Final = "waiting"
