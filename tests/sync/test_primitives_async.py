@@ -256,6 +256,86 @@ async def test_cancelled_waiters_among_others_lose_no_unit(
     assert len(set(returned)) == len(returned)
 
 
+async def test_async_getters_share_a_thread_and_each_item_reaches_one(
+    maker: BaseExecutor,
+) -> None:
+    q: Any = maker.Queue()
+    got: list[int] = []
+
+    async def get() -> None:
+        got.append(await q.async_get())
+
+    before = threading.active_count()
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for _ in range(30):
+                tg.start_soon(get)
+            await _settle()
+            assert threading.active_count() <= before + 1
+
+            def put_all() -> None:
+                for item in range(30):
+                    q.put(item)
+
+            await anyio.to_thread.run_sync(put_all)
+    assert sorted(got) == list(range(30))
+    assert q.empty()
+
+
+async def test_async_event_waiters_share_a_thread_and_all_wake(
+    maker: BaseExecutor,
+) -> None:
+    event = maker.Event()
+    woken: list[bool] = []
+
+    async def wait() -> None:
+        woken.append(await event.async_wait())
+
+    before = threading.active_count()
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for _ in range(30):
+                tg.start_soon(wait)
+            await _settle()
+            assert threading.active_count() <= before + 1
+            await anyio.to_thread.run_sync(event.set)
+    assert woken == [True] * 30
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_cancelled_getters_among_others_lose_no_item(
+    maker: BaseExecutor, seed: int
+) -> None:
+    rng = random.Random(seed)
+    q: Any = maker.Queue()
+    got: list[int] = []
+    scopes = [anyio.CancelScope() for _ in range(12)]
+
+    async def get(index: int) -> None:
+        with scopes[index]:
+            got.append(await q.async_get())
+
+    put = 0
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for index in range(12):
+                tg.start_soon(get, index)
+            await _settle()
+            for index in rng.sample(range(12), 12):
+                if rng.random() < 0.5:
+                    scopes[index].cancel()
+                else:
+                    q.put(put)
+                    put += 1
+                await checkpoint()
+            for scope in scopes:
+                scope.cancel()
+    left = []
+    while not q.empty():
+        left.append(q.get_nowait())
+    assert sorted(got + left) == list(range(put))
+
+
 async def test_cancelled_semaphore_acquire_takes_nothing(maker: BaseExecutor) -> None:
     sem = maker.BoundedSemaphore(1)
     sem.acquire()

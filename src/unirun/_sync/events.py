@@ -14,7 +14,7 @@ from typing import NoReturn
 from .messages import wait_timeout
 from .sending import refuse_pickle
 from .shared import MonitorShared, deadline_of
-from .waiting import NOT_YET, Waiters, take_in_thread
+from .waiting import NOT_YET, Waiters, line_of
 
 __all__ = [
     "Event",
@@ -145,7 +145,9 @@ class SharedEvent(MonitorShared, Event):
         sets = self._monitor.words[_SETS]  # before the flag: a set() from here is seen
         if not self._monitor.words[_FLAG]:
             ready = functools.partial(self._set_since, sets)
-            await take_in_thread(functools.partial(self._wait_ready, _WAS_SET, ready))
+            await line_of(self, "_waiters").wait(
+                functools.partial(self._wait_ready, _WAS_SET, ready), None
+            )
         return True
 
     def __repr__(self) -> str:

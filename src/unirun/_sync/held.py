@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .sending import refuse_pickle
 from .shared import Shared
 from .shm import SemLock, new_sem, open_sem, sem_state
-from .waiting import NOT_YET, TakeLine, Waiters
+from .waiting import NOT_YET, Waiters, WaitLine
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -95,18 +95,18 @@ class LoopBacked:
 class SemBacked(Shared):
     """A process-shared primitive over ``_sem``, one named semaphore.
 
-    The async waiters of one process queue in a :class:`~.waiting.TakeLine`:
-    one thread blocks on the semaphore in slices for all of them; a unit it
+    The async waiters of one process queue in a :class:`~.waiting.WaitLine`:
+    one thread blocks on the semaphore in slices for each in turn; a unit it
     takes for a cancelled caller is given back.
     """
 
     _sem: SemLock
     _sem_owner: object
-    _line: TakeLine
+    _line: WaitLine
 
     def _make(self, scope: str, value: int, maxvalue: int) -> None:
         self._sem_owner, self._sem = new_sem(value, maxvalue)
-        self._line = TakeLine(self._take, self._sem.release)
+        self._line = WaitLine()
         self._register(scope)
 
     def _state(self) -> tuple[Any, ...]:
@@ -115,13 +115,13 @@ class SemBacked(Shared):
     def _open(self, state: tuple[Any, ...]) -> None:
         self._scope, sem = state
         self._sem = open_sem(sem)
-        self._line = TakeLine(self._take, self._sem.release)
+        self._line = WaitLine()
 
     async def async_acquire(self) -> bool:
         """Take it without blocking the event loop; return ``True``."""
         # Behind coroutines already waiting here, rather than ahead of them.
         if self._line or not self._sem.acquire(False):
-            await self._line.wait()
+            await self._line.wait(self._take, self._sem.release)
         return True
 
     def _take(self, timeout: float) -> bool:

@@ -11,9 +11,8 @@ Two ways to wait from async code:
   state changes arrive as OS semaphore posts that no event loop can watch. A
   worker thread blocks in short slices and hands what it took to the
   coroutine; if the coroutine is cancelled meanwhile, the thread gives it back.
-* :class:`TakeLine` — the same for the waiters of one OS semaphore, with one
-  thread for all of them: it takes a unit at a time and hands each to the
-  oldest waiter still waiting.
+* :class:`WaitLine` — the same for the waits of one kind on one such primitive,
+  with one thread for all of them, serving the oldest first.
 """
 
 from __future__ import annotations
@@ -36,9 +35,11 @@ if TYPE_CHECKING:
 __all__ = [
     "NOT_YET",
     "LoopWaiter",
-    "TakeLine",
     "ThreadWaiter",
+    "Turn",
+    "WaitLine",
     "Waiters",
+    "line_of",
     "take_in_thread",
 ]
 
@@ -264,104 +265,139 @@ async def take_in_thread(
         raise
 
 
-class _Ticket(LoopWaiter):
-    """A coroutine in a :class:`TakeLine`; ``taken``: a unit was handed to it."""
+class Turn(LoopWaiter):
+    """One coroutine's place in a :class:`WaitLine`; ``taken``: its take came
+    true and it was told."""
 
-    __slots__ = ("taken",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.taken = False
-
-
-class TakeLine:
-    """The async waiters of one process-shared semaphore, served by one thread.
-
-    ``take(slice)`` blocks for at most ``slice`` seconds and says whether it
-    took a unit; ``give_back()`` returns one. While anyone waits, one thread
-    takes units and hands each to the oldest waiter still waiting (whatever
-    its event loop), or gives it back if none is; it ends when the line is
-    empty. A waiter cancelled after a unit was handed to it gives that back:
-    a cancelled wait leaves no trace. A thread for each waiter, as
-    :func:`take_in_thread` uses, would make a thousand waiting coroutines a
-    thousand threads.
-    """
-
-    __slots__ = ("_give_back", "_leaving", "_mutex", "_server", "_take", "_tickets")
+    __slots__ = ("ended", "give_back", "take", "taken")
 
     def __init__(
-        self, take: Callable[[float], bool], give_back: Callable[[], None]
+        self, take: Callable[[float], bool], give_back: Callable[[], None] | None
     ) -> None:
-        self._take = take
-        self._give_back = give_back
+        super().__init__()
+        self.take = take
+        self.give_back = give_back
+        self.taken = False
+        self.ended: threading.Event | None = None  # a line with turns: see end()
+
+    def end(self) -> None:
+        """Say that the caller has tried (a line with turns); harmless twice."""
+        if self.ended is not None:
+            self.ended.set()
+
+
+class WaitLine:
+    """The async waits of one kind on one process-shared primitive, served by
+    one thread, oldest first.
+
+    Each wait brings ``take(slice)``, which blocks for at most ``slice`` seconds
+    and says whether the caller may go on (a semaphore unit taken, an item
+    there to get, the event set), and ``give_back()``, which undoes a take
+    that came true for a caller who is gone. While anyone waits, one thread
+    runs the oldest caller's take, in slices, and tells it when it comes true;
+    the thread ends when the line is empty. A thread for each caller, as
+    :func:`take_in_thread` uses, would make a thousand waiting coroutines a
+    thousand threads.
+
+    With ``turns``, a caller told may still find nothing (a queue's getters
+    take nothing when told that an item is there): the thread waits for its
+    :meth:`Turn.end`, or a slice, before it runs the next take, so that one item
+    does not wake every getter.
+
+    A caller cancelled after its take came true gives it back; one cancelled
+    while its take runs waits for it to end (and be given back): a cancelled
+    wait leaves no trace, not even a late one.
+    """
+
+    __slots__ = ("_leaving", "_mutex", "_running", "_server", "_turns", "_waiting")
+
+    def __init__(self, turns: bool = False) -> None:
+        self._turns = turns
         self._mutex = threading.Lock()
-        self._tickets: deque[_Ticket] = deque()  # oldest first
-        self._leaving: list[_Ticket] = []  # cancelled: wait for the take to end
+        self._waiting: deque[Turn] = deque()  # oldest first
+        self._running: Turn | None = None  # whose take the thread runs
+        self._leaving: list[Turn] = []  # cancelled as their take ran
         self._server: threading.Thread | None = None
 
     def __len__(self) -> int:
         """How many coroutines wait (a hint, read without the mutex)."""
-        return len(self._tickets)
+        return len(self._waiting)
 
-    async def wait(self) -> None:
-        """Return once a unit was taken for this caller (its to keep)."""
-        ticket = _Ticket()
+    async def wait(
+        self, take: Callable[[float], bool], give_back: Callable[[], None] | None
+    ) -> Turn:
+        """Return once ``take`` came true for this caller; with turns, call the
+        returned turn's :meth:`~Turn.end` once the caller has tried."""
+        turn = Turn(take, give_back)
+        if self._turns:
+            turn.ended = threading.Event()
         with self._mutex:
-            self._tickets.append(ticket)
+            self._waiting.append(turn)
             server = self._server
             # Not alive though set: this is a fork of the process it ran in.
             if server is None or not server.is_alive():
                 self._server = threading.Thread(
-                    target=self._serve, name="unirun-take-line", daemon=True
+                    target=self._serve, name="unirun-wait-line", daemon=True
                 )
                 self._server.start()
         try:
-            await ticket.event.wait()
+            await turn.event.wait()
         except BaseException:
-            await self._leave(ticket)
+            await self._leave(turn)
             raise
+        return turn
 
-    async def _leave(self, ticket: _Ticket) -> None:
-        """Leave the line, cancelled: give back a unit handed over meanwhile, and
-        if the line is now empty, wait until the thread no longer takes one
-        (it takes in slices), as if this wait had never been."""
-        leaving = None
+    async def _leave(self, turn: Turn) -> None:
+        """Leave the line, cancelled, leaving no trace (see the class)."""
         with self._mutex:
-            taken = ticket.taken
+            taken = turn.taken
+            running = self._running is turn
             if not taken:
-                self._tickets.remove(ticket)
-                if not self._tickets and self._server is not None:
-                    leaving = _Ticket()
-                    self._leaving.append(leaving)
-        if taken:  # handed over as the cancellation came: not kept
-            self._give_back()
-        if leaving is not None:
+                self._waiting.remove(turn)
+                if running:
+                    self._leaving.append(turn)
+        if taken:  # told as the cancellation came
+            if turn.give_back is not None:
+                turn.give_back()
+            turn.end()
+        elif running:
             with anyio.CancelScope(shield=True):
-                await leaving.event.wait()
+                await turn.event.wait()  # set once its take has ended
 
     def _serve(self) -> None:
-        """Take units for the waiters, oldest first, until none is left."""
+        """Run the oldest caller's take until it comes true, then tell it; on to
+        the next, until none is left."""
         while True:
             with self._mutex:
-                # What the last take got was handed over or given back.
-                for leaving in self._leaving:
-                    leaving.wake()
+                self._running = None
+                for turn in self._leaving:  # their takes ended, undone
+                    turn.wake()
                 self._leaving.clear()
-                if not self._tickets:
+                if not self._waiting:
                     self._server = None
                     return
-            if not self._take(_SLICE):
+                turn = self._running = self._waiting[0]
+            if not turn.take(_SLICE):
                 continue
             with self._mutex:
-                while self._tickets:
-                    ticket = self._tickets.popleft()
-                    if ticket.wake():  # else its event loop has ended
-                        ticket.taken = True
-                        break
-                else:
-                    ticket = None
-            if ticket is None:  # every waiter left while it was taken
-                self._give_back()
+                # Told, unless it left while its take ran (or its loop ended).
+                told = bool(self._waiting) and self._waiting[0] is turn
+                if told:
+                    self._waiting.popleft()
+                    told = turn.taken = turn.wake()
+            if not told:
+                if turn.give_back is not None:
+                    turn.give_back()
+            elif turn.ended is not None:
+                turn.ended.wait(_SLICE)  # its try, before the next take
+
+
+def line_of(owner: object, name: str, turns: bool = False) -> WaitLine:
+    """``owner``'s :class:`WaitLine` called ``name``, made at its first use."""
+    line: WaitLine | None = vars(owner).get(name)
+    if line is None:
+        line = vars(owner).setdefault(name, WaitLine(turns))  # one, if two race
+    return line
 
 
 _WAITING: Final = "waiting"
