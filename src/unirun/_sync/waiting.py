@@ -197,6 +197,8 @@ class Waiters:
 
 #: How long a waiting thread blocks before checking whether it is still wanted.
 _SLICE: Final = 0.05
+#: How long a :class:`WaitLine`'s thread waits for a new caller before it ends.
+_IDLE: Final = 1.0
 _limiter: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
     "unirun_primitive_waiters"
 )
@@ -309,11 +311,15 @@ class WaitLine:
     wait leaves no trace, not even a late one.
     """
 
-    __slots__ = ("_leaving", "_mutex", "_running", "_server", "_turns", "_waiting")
+    __slots__ = (
+        *("_arrived", "_leaving", "_mutex", "_running", "_server", "_turns"),
+        "_waiting",
+    )
 
     def __init__(self, turns: bool = False) -> None:
         self._turns = turns
         self._mutex = threading.Lock()
+        self._arrived = threading.Condition(self._mutex)  # for an idle thread
         self._waiting: deque[Turn] = deque()  # oldest first
         self._running: Turn | None = None  # whose take the thread runs
         self._leaving: list[Turn] = []  # cancelled as their take ran
@@ -334,8 +340,9 @@ class WaitLine:
         with self._mutex:
             self._waiting.append(turn)
             server = self._server
-            # Not alive though set: this is a fork of the process it ran in.
-            if server is None or not server.is_alive():
+            if server is not None and server.is_alive():
+                self._arrived.notify()
+            else:  # none, or not alive though set: a fork of its process
                 self._server = threading.Thread(
                     target=self._serve, name="unirun-wait-line", daemon=True
                 )
@@ -374,8 +381,12 @@ class WaitLine:
                     turn.wake()
                 self._leaving.clear()
                 if not self._waiting:
-                    self._server = None
-                    return
+                    # Idle a while first: a wait after each item would
+                    # otherwise start a thread each time.
+                    self._arrived.wait(_IDLE)
+                    if not self._waiting:
+                        self._server = None
+                        return
                 turn = self._running = self._waiting[0]
             if not turn.take(_SLICE):
                 continue
