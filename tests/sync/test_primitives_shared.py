@@ -408,3 +408,46 @@ def test_a_busy_queue_never_raises_empty_with_items_in_it_or_full_with_room(
     assert left == [0] * threads
     assert fulls == []
     assert q.qsize() == items
+
+
+TRIO_IMPORT_RACE = """
+import sys, threading
+import unirun
+
+ex = unirun.ProcessExecutor(1)
+rlock = ex.RLock()
+errors = []
+stop = False
+
+def spin():
+    while not stop:
+        try:
+            rlock.acquire()
+            rlock.release()
+        except Exception as exc:
+            errors.append(exc)
+            return
+
+thread = threading.Thread(target=spin)
+thread.start()
+import trio  # a partly imported module, for a while, in sys.modules
+stop = True
+thread.join()
+ex.shutdown()
+assert not errors, errors
+"""
+
+
+def test_an_rlock_works_while_another_thread_imports_trio(tmp_path: Path) -> None:
+    # Its owner's task was looked up in sys.modules["trio"] as found: a module
+    # another thread was still importing, with no lowlevel yet.
+    script = tmp_path / "race.py"
+    script.write_text(TRIO_IMPORT_RACE)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

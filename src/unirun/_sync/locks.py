@@ -185,9 +185,12 @@ def _current_task() -> int:
     loop = asyncio._get_running_loop()
     if loop is not None:
         return id(asyncio.current_task(loop)) & _MASK
-    trio = sys.modules.get("trio")
-    if trio is not None and trio.lowlevel.in_trio_task():
-        return id(trio.lowlevel.current_task()) & _MASK
+    # A trio that another thread is still importing has no lowlevel yet: then
+    # no trio task runs here either.
+    lowlevel = getattr(sys.modules.get("trio"), "lowlevel", None)
+    in_trio_task = getattr(lowlevel, "in_trio_task", None)
+    if in_trio_task is not None and in_trio_task():
+        return id(lowlevel.current_task()) & _MASK  # type: ignore[union-attr]
     return 0
 
 

@@ -18,8 +18,11 @@ Two ways to wait from async code:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
+import os
 import threading
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -271,7 +274,7 @@ class Turn(LoopWaiter):
     """One coroutine's place in a :class:`WaitLine`; ``taken``: its take came
     true and it was told."""
 
-    __slots__ = ("ended", "give_back", "take", "taken")
+    __slots__ = ("ended", "error", "give_back", "take", "taken")
 
     def __init__(
         self, take: Callable[[float], bool], give_back: Callable[[], None] | None
@@ -280,6 +283,7 @@ class Turn(LoopWaiter):
         self.take = take
         self.give_back = give_back
         self.taken = False
+        self.error: BaseException | None = None  # what its take raised
         self.ended: threading.Event | None = None  # a line with turns: see end()
 
     def end(self) -> None:
@@ -308,12 +312,13 @@ class WaitLine:
 
     A caller cancelled after its take came true gives it back; one cancelled
     while its take runs waits for it to end (and be given back): a cancelled
-    wait leaves no trace, not even a late one.
+    wait leaves no trace, not even a late one. A take that raises raises in
+    its caller. A forked child starts with empty lines.
     """
 
     __slots__ = (
-        *("_arrived", "_leaving", "_mutex", "_running", "_server", "_turns"),
-        "_waiting",
+        *("__weakref__", "_arrived", "_leaving", "_mutex", "_running", "_server"),
+        *("_turns", "_waiting"),
     )
 
     def __init__(self, turns: bool = False) -> None:
@@ -324,6 +329,17 @@ class WaitLine:
         self._running: Turn | None = None  # whose take the thread runs
         self._leaving: list[Turn] = []  # cancelled as their take ran
         self._server: threading.Thread | None = None
+        _lines.add(self)
+
+    def _forget(self) -> None:
+        """Start over, empty (in a forked child: the waiters are the parent's,
+        and the mutex may have been held by a thread the child does not have)."""
+        self._mutex = threading.Lock()
+        self._arrived = threading.Condition(self._mutex)
+        self._waiting = deque()
+        self._running = None
+        self._leaving = []
+        self._server = None
 
     def __len__(self) -> int:
         """How many coroutines wait (a hint, read without the mutex)."""
@@ -337,21 +353,24 @@ class WaitLine:
         turn = Turn(take, give_back)
         if self._turns:
             turn.ended = threading.Event()
-        with self._mutex:
-            self._waiting.append(turn)
-            server = self._server
-            if server is not None and server.is_alive():
-                self._arrived.notify()
-            else:  # none, or not alive though set: a fork of its process
-                self._server = threading.Thread(
-                    target=self._serve, name="unirun-wait-line", daemon=True
-                )
-                self._server.start()
         try:
+            with self._mutex:
+                self._waiting.append(turn)
+                server = self._server
+                if server is not None and server.is_alive():
+                    self._arrived.notify()
+                else:  # none, or it died: a new one (a failed start leaves)
+                    server = threading.Thread(
+                        target=self._serve, name="unirun-wait-line", daemon=True
+                    )
+                    server.start()
+                    self._server = server
             await turn.event.wait()
         except BaseException:
             await self._leave(turn)
             raise
+        if turn.error is not None:
+            raise turn.error
         return turn
 
     async def _leave(self, turn: Turn) -> None:
@@ -360,7 +379,8 @@ class WaitLine:
             taken = turn.taken
             running = self._running is turn
             if not taken:
-                self._waiting.remove(turn)
+                with contextlib.suppress(ValueError):  # else told of an error
+                    self._waiting.remove(turn)
                 if running:
                     self._leaving.append(turn)
         if taken:  # told as the cancellation came
@@ -388,19 +408,41 @@ class WaitLine:
                         self._server = None
                         return
                 turn = self._running = self._waiting[0]
-            if not turn.take(_SLICE):
-                continue
+            try:
+                if not turn.take(_SLICE):
+                    continue
+                error = None
+            except BaseException as exc:  # for its caller to raise
+                error = exc
             with self._mutex:
                 # Told, unless it left while its take ran (or its loop ended).
                 told = bool(self._waiting) and self._waiting[0] is turn
                 if told:
                     self._waiting.popleft()
-                    told = turn.taken = turn.wake()
+                    turn.error = error
+                    told = turn.wake()
+                    turn.taken = told and error is None
+            if error is not None:
+                continue  # raised in its caller, or by nobody
             if not told:
                 if turn.give_back is not None:
-                    turn.give_back()
+                    with contextlib.suppress(Exception):  # serve the others
+                        turn.give_back()
             elif turn.ended is not None:
                 turn.ended.wait(_SLICE)  # its try, before the next take
+
+
+#: Every line, to empty in a forked child.
+_lines: weakref.WeakSet[WaitLine] = weakref.WeakSet()
+
+
+def _forget_lines() -> None:
+    for line in list(_lines):
+        line._forget()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_lines)
 
 
 def line_of(owner: object, name: str, turns: bool = False) -> WaitLine:
