@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from typing import TYPE_CHECKING
 
 import cloudpickle
@@ -22,6 +23,7 @@ import pytest
 
 import unirun
 from conftest import HAS_DASK, dask_session
+from unirun._backends._dask.remote import HEARTBEAT_FAILED, QuietClose
 from unirun._backends._worker import THREAD_VARIABLES
 from unirun._cpu import usable_cpus
 
@@ -113,6 +115,44 @@ def test_prints_reach_the_current_streams(capsys: pytest.CaptureFixture[str]) ->
             "_ForwardedStream",
             ["_ForwardHandler"],
         )
+
+
+def heartbeat_filters() -> list[str]:
+    """The filters on the worker's ``distributed.worker`` logger."""
+    return [type(f).__name__ for f in logging.getLogger("distributed.worker").filters]
+
+
+class FakeWorker:
+    """As much of a worker as QuietClose reads."""
+
+    def __init__(self, status: str) -> None:
+        self.status = types.SimpleNamespace(name=status)
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [("running", True), ("closing", False), ("closing_gracefully", False)],
+)
+def test_a_heartbeat_cut_short_by_the_workers_close_is_not_logged(
+    status: str, kept: bool
+) -> None:
+    # A worker closing as the executor shuts its cluster down logged the
+    # heartbeat its own close cut short as an error, with a traceback.
+    worker = FakeWorker(status)
+    quiet = QuietClose(worker)  # type: ignore[arg-type]  # a stand-in
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord(
+            "distributed.worker", logging.ERROR, "", 0, msg, (), None
+        )
+
+    assert quiet.filter(record(HEARTBEAT_FAILED + ".")) is kept
+    assert quiet.filter(record("Heartbeat to scheduler failed")) is True
+
+
+def test_the_workers_of_an_embedded_cluster_keep_that_filter() -> None:
+    with unirun.DaskExecutor(max_workers=1) as ex:
+        assert "QuietClose" in ex.submit(heartbeat_filters).result(60)
 
 
 def test_forward_output_false_leaves_the_workers_streams(

@@ -16,6 +16,7 @@ import logging
 import pickle
 import sys
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Final
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -102,6 +103,32 @@ class Initializer(WorkerPlugin):
         """Nothing to undo: the stdlib has no finalizer either."""
 
 
+#: What a worker logs, with a traceback, when a heartbeat fails.
+HEARTBEAT_FAILED: Final = "Failed to communicate with scheduler during heartbeat"
+
+
+class QuietClose(logging.Filter):
+    """Drops the error a worker logs when its own close cuts a heartbeat short.
+
+    A worker that closes while a heartbeat is on its way closes the connection
+    under it and logs that as an error, with a traceback, though nothing went
+    wrong: the executor is shutting its cluster down. A heartbeat that fails
+    while the worker runs is still logged.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__()
+        self._worker = weakref.ref(worker)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Whether to keep ``record``."""
+        if not str(record.msg).startswith(HEARTBEAT_FAILED):
+            return True
+        worker = self._worker()
+        status = getattr(getattr(worker, "status", None), "name", "")
+        return worker is not None and not status.startswith("clos")
+
+
 class OutputForwarder(WorkerPlugin):
     """A worker plugin that sends the worker's output to the executor's client.
 
@@ -123,6 +150,8 @@ class OutputForwarder(WorkerPlugin):
         """Set the caller's levels; forward the streams and the root logger."""
         for name, level in self.levels.items():
             logging.getLogger(name or None).setLevel(level)
+        # Kept after teardown: the record comes later in the worker's close.
+        logging.getLogger("distributed.worker").addFilter(QuietClose(worker))
         self._streams = (sys.stdout, sys.stderr)
         sys.stdout = _ForwardedStream(self._sender(worker, 1), 1, sys.__stdout__)
         sys.stderr = _ForwardedStream(self._sender(worker, 2), 2, sys.__stderr__)
