@@ -34,7 +34,7 @@ from .queues import Queue, QueueShutDown, wait_while
 from .sending import dumps, quick_dumps
 from .shared import MonitorShared, deadline_of
 from .shm import SEM_MAX, new_sem, open_sem, sem_state
-from .waiting import line_of
+from .waiting import line_of, take_in_thread
 
 __all__ = ["DEFAULT_CAPACITY", "SharedQueue"]
 
@@ -415,19 +415,13 @@ class SharedQueue(MonitorShared, Queue[T]):
     # -- async ----------------------------------------------------------------------
 
     async def async_get(self) -> T:
-        try:
-            return self.get(block=False)
-        except queue.Empty:
-            pass
-        getters = line_of(self, "_getters", turns=True)
+        # A thread for each waiting getter (see WaitLine for why not one for all).
         while True:
-            turn = await getters.wait(self._wait_for_item, self._wake_a_getter)
             try:
                 return self.get(block=False)
             except queue.Empty:
                 pass
-            finally:
-                turn.end()
+            await take_in_thread(self._wait_for_item, self._wake_a_getter)
 
     def _wait_for_item(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for an item (or shutdown): an async getter's slice."""
@@ -438,22 +432,15 @@ class SharedQueue(MonitorShared, Queue[T]):
 
     async def async_put(self, item: T) -> None:
         data = self._record(item)
-        try:
-            return self._put_data(data, False, None)
-        except queue.Full:
-            pass
-        putters = line_of(self, "_putters", turns=True)
         while True:
-            turn = await putters.wait(
-                functools.partial(self._wait_ready, _NOT_FULL, self._has_room_or_shut),
-                functools.partial(self._pass_on, _NOT_FULL),
-            )
             try:
                 return self._put_data(data, False, None)
             except queue.Full:
                 pass
-            finally:
-                turn.end()
+            await take_in_thread(
+                functools.partial(self._wait_ready, _NOT_FULL, self._has_room_or_shut),
+                functools.partial(self._pass_on, _NOT_FULL),
+            )
 
     async def async_join(self) -> None:
         if self._words[_PUTS] > self._words[_DONE]:

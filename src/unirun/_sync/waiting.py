@@ -39,7 +39,6 @@ __all__ = [
     "NOT_YET",
     "LoopWaiter",
     "ThreadWaiter",
-    "Turn",
     "WaitLine",
     "Waiters",
     "line_of",
@@ -270,11 +269,11 @@ async def take_in_thread(
         raise
 
 
-class Turn(LoopWaiter):
+class _Turn(LoopWaiter):
     """One coroutine's place in a :class:`WaitLine`; ``taken``: its take came
     true and it was told."""
 
-    __slots__ = ("ended", "error", "give_back", "take", "taken")
+    __slots__ = ("error", "give_back", "take", "taken")
 
     def __init__(
         self, take: Callable[[float], bool], give_back: Callable[[], None] | None
@@ -284,12 +283,6 @@ class Turn(LoopWaiter):
         self.give_back = give_back
         self.taken = False
         self.error: BaseException | None = None  # what its take raised
-        self.ended: threading.Event | None = None  # a line with turns: see end()
-
-    def end(self) -> None:
-        """Say that the caller has tried (a line with turns); harmless twice."""
-        if self.ended is not None:
-            self.ended.set()
 
 
 class WaitLine:
@@ -297,18 +290,21 @@ class WaitLine:
     one thread, oldest first.
 
     Each wait brings ``take(slice)``, which blocks for at most ``slice`` seconds
-    and says whether the caller may go on (a semaphore unit taken, an item
-    there to get, the event set), and ``give_back()``, which undoes a take
+    and says whether the caller may go on (a semaphore unit taken, the event
+    set), and ``give_back()``, which undoes a take
     that came true for a caller who is gone. While anyone waits, one thread
     runs the oldest caller's take, in slices, and tells it when it comes true;
     the thread ends when the line is empty. A thread for each caller, as
     :func:`take_in_thread` uses, would make a thousand waiting coroutines a
     thousand threads.
 
-    With ``turns``, a caller told may still find nothing (a queue's getters
-    take nothing when told that an item is there): the thread waits for its
-    :meth:`Turn.end`, or a slice, before it runs the next take, so that one item
-    does not wake every getter.
+    A take either takes what its caller goes on with (a semaphore unit) or
+    tells of a state that every caller may go on in (an event set, a queue
+    joined). A take that only says that something is there to take (an item
+    for a queue's getters) does not fit: telling the oldest, then waiting for
+    it to try before the next, held every other getter up behind an event
+    loop that was busy or blocked (50 items took 0.4 to 2 s, not 30 to 50 ms,
+    to reach the getters of a busy loop); those waits keep a thread each.
 
     A caller cancelled after its take came true gives it back; one cancelled
     while its take runs waits for it to end (and be given back): a cancelled
@@ -318,16 +314,15 @@ class WaitLine:
 
     __slots__ = (
         *("__weakref__", "_arrived", "_leaving", "_mutex", "_running", "_server"),
-        *("_turns", "_waiting"),
+        "_waiting",
     )
 
-    def __init__(self, turns: bool = False) -> None:
-        self._turns = turns
+    def __init__(self) -> None:
         self._mutex = threading.Lock()
         self._arrived = threading.Condition(self._mutex)  # for an idle thread
-        self._waiting: deque[Turn] = deque()  # oldest first
-        self._running: Turn | None = None  # whose take the thread runs
-        self._leaving: list[Turn] = []  # cancelled as their take ran
+        self._waiting: deque[_Turn] = deque()  # oldest first
+        self._running: _Turn | None = None  # whose take the thread runs
+        self._leaving: list[_Turn] = []  # cancelled as their take ran
         self._server: threading.Thread | None = None
         _lines.add(self)
 
@@ -347,12 +342,9 @@ class WaitLine:
 
     async def wait(
         self, take: Callable[[float], bool], give_back: Callable[[], None] | None
-    ) -> Turn:
-        """Return once ``take`` came true for this caller; with turns, call the
-        returned turn's :meth:`~Turn.end` once the caller has tried."""
-        turn = Turn(take, give_back)
-        if self._turns:
-            turn.ended = threading.Event()
+    ) -> None:
+        """Return once ``take`` came true for this caller."""
+        turn = _Turn(take, give_back)
         try:
             with self._mutex:
                 self._waiting.append(turn)
@@ -371,9 +363,8 @@ class WaitLine:
             raise
         if turn.error is not None:
             raise turn.error
-        return turn
 
-    async def _leave(self, turn: Turn) -> None:
+    async def _leave(self, turn: _Turn) -> None:
         """Leave the line, cancelled, leaving no trace (see the class)."""
         with self._mutex:
             taken = turn.taken
@@ -383,10 +374,8 @@ class WaitLine:
                     self._waiting.remove(turn)
                 if running:
                     self._leaving.append(turn)
-        if taken:  # told as the cancellation came
-            if turn.give_back is not None:
-                turn.give_back()
-            turn.end()
+        if taken and turn.give_back is not None:  # told as the cancellation came
+            turn.give_back()
         elif running:
             with anyio.CancelScope(shield=True):
                 await turn.event.wait()  # set once its take has ended
@@ -422,14 +411,9 @@ class WaitLine:
                     turn.error = error
                     told = turn.wake()
                     turn.taken = told and error is None
-            if error is not None:
-                continue  # raised in its caller, or by nobody
-            if not told:
-                if turn.give_back is not None:
-                    with contextlib.suppress(Exception):  # serve the others
-                        turn.give_back()
-            elif turn.ended is not None:
-                turn.ended.wait(_SLICE)  # its try, before the next take
+            if error is None and not told and turn.give_back is not None:
+                with contextlib.suppress(Exception):  # serve the others
+                    turn.give_back()
 
 
 #: Every line, to empty in a forked child.
@@ -445,11 +429,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_lines)
 
 
-def line_of(owner: object, name: str, turns: bool = False) -> WaitLine:
+def line_of(owner: object, name: str) -> WaitLine:
     """``owner``'s :class:`WaitLine` called ``name``, made at its first use."""
     line: WaitLine | None = vars(owner).get(name)
     if line is None:
-        line = vars(owner).setdefault(name, WaitLine(turns))  # one, if two race
+        line = vars(owner).setdefault(name, WaitLine())  # one, if two race
     return line
 
 
