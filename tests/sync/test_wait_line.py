@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -140,3 +140,38 @@ def test_a_forked_child_does_not_serve_its_parents_waiters(tmp_path: Path) -> No
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_units_released_together_wake_the_loop_once(anyio_backend: str) -> None:
+    # Each waiter was told with a wake-up of its own: on a busy event loop the
+    # line's thread then waited for the interpreter once per waiter.
+    import asyncio
+
+    import unirun
+
+    with unirun.ProcessExecutor(1) as ex:
+        sem = ex.Semaphore(0)
+        loop = asyncio.get_running_loop()
+        calls = 0
+        schedule = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return schedule(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign,assignment]
+        try:
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(30):
+                        tg.start_soon(sem.async_acquire)
+                    await anyio.wait_all_tasks_blocked()
+                    assert len(sem._line) == 30  # type: ignore[attr-defined]
+                    calls = 0
+                    sem.release(30)
+        finally:
+            del loop.call_soon_threadsafe
+        assert calls <= 3, calls  # one, unless the thread saw a few come in late
+        assert not sem.acquire(blocking=False)

@@ -9,12 +9,15 @@ from __future__ import annotations
 import functools
 import threading
 from abc import ABC, abstractmethod
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .messages import wait_timeout
 from .sending import refuse_pickle
 from .shared import MonitorShared, deadline_of
 from .waiting import NOT_YET, Waiters, line_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "Event",
@@ -146,9 +149,16 @@ class SharedEvent(MonitorShared, Event):
         if not self._monitor.words[_FLAG]:
             ready = functools.partial(self._set_since, sets)
             await line_of(self, "_waiters").wait(
-                functools.partial(self._wait_ready, _WAS_SET, ready), None
+                functools.partial(self._take_set, ready), None
             )
         return True
+
+    def _take_set(self, ready: Callable[[], bool], timeout: float) -> bool:
+        """An async waiter's slice; without the monitor when it need not wait
+        (the words are read as ``is_set`` reads them)."""
+        if ready():
+            return True
+        return timeout > 0 and self._wait_ready(_WAS_SET, ready, timeout)
 
     def __repr__(self) -> str:
         state = "set" if self.is_set() else "unset"

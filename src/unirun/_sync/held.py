@@ -125,4 +125,6 @@ class SemBacked(Shared):
         return True
 
     def _take(self, timeout: float) -> bool:
+        if timeout <= 0:  # never lets go of the interpreter: see WaitLine
+            return bool(self._sem.acquire(False))
         return bool(self._sem.acquire(True, timeout))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 import threading
@@ -65,6 +66,12 @@ def _scheduler() -> Callable[[Callable[[], object]], bool]:
     A waiter whose event loop has ended cannot be woken; its wake-up must go to
     the next waiter instead of being lost.
     """
+    return _loop_and_scheduler()[1]
+
+
+def _loop_and_scheduler() -> tuple[object, Callable[[Callable[[], object]], bool]]:
+    """The running event loop (asyncio's, or trio's token), and its scheduler
+    (see :func:`_scheduler`)."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
@@ -78,7 +85,7 @@ def _scheduler() -> Callable[[Callable[[], object]], bool]:
                 return False
             return True
 
-        return schedule_asyncio
+        return loop, schedule_asyncio
     import trio
 
     token = trio.lowlevel.current_trio_token()
@@ -90,7 +97,7 @@ def _scheduler() -> Callable[[Callable[[], object]], bool]:
             return False
         return True
 
-    return schedule_trio
+    return token, schedule_trio
 
 
 class LoopWaiter:
@@ -269,20 +276,31 @@ async def take_in_thread(
         raise
 
 
-class _Turn(LoopWaiter):
-    """One coroutine's place in a :class:`WaitLine`; ``taken``: its take came
-    true and it was told."""
+# A turn's states: in line; its take came true (what it took is held for it);
+# told; or cancelled while held (given back by the line's thread).
+_IN_LINE, _HELD, _TOLD, _LEFT = range(4)
 
-    __slots__ = ("error", "give_back", "take", "taken")
+
+class _Turn:
+    """One coroutine's place in a :class:`WaitLine`."""
+
+    __slots__ = ("error", "event", "give_back", "loop", "schedule", "state", "take")
 
     def __init__(
         self, take: Callable[[float], bool], give_back: Callable[[], None] | None
     ) -> None:
-        super().__init__()
         self.take = take
         self.give_back = give_back
-        self.taken = False
+        self.event = anyio.Event()
+        self.loop, self.schedule = _loop_and_scheduler()
+        self.state = _IN_LINE
         self.error: BaseException | None = None  # what its take raised
+
+    def undo(self) -> None:
+        """Give back what its take got (from the line's thread: errors kept)."""
+        if self.give_back is not None and self.error is None:
+            with contextlib.suppress(Exception):  # serve the others
+                self.give_back()
 
 
 class WaitLine:
@@ -291,25 +309,27 @@ class WaitLine:
 
     Each wait brings ``take(slice)``, which blocks for at most ``slice`` seconds
     and says whether the caller may go on (a semaphore unit taken, the event
-    set), and ``give_back()``, which undoes a take
-    that came true for a caller who is gone. While anyone waits, one thread
-    runs the oldest caller's take, in slices, and tells it when it comes true;
-    the thread ends when the line is empty. A thread for each caller, as
-    :func:`take_in_thread` uses, would make a thousand waiting coroutines a
-    thousand threads.
+    set), and ``give_back()``, which undoes a take that came true for a caller
+    who is gone. While anyone waits, one thread runs the oldest caller's take,
+    in slices; once it comes true, the thread runs the next callers' takes
+    without waiting, while they come true (more units, the same event), and
+    tells them all with one wake-up for each event loop: a busy loop lets the
+    thread have the interpreter seldom, and a thousand wake-ups would take
+    that many turns. The thread ends a second after the line empties. A thread
+    for each caller, as :func:`take_in_thread` uses, would make a thousand
+    waiting coroutines a thousand threads.
 
     A take either takes what its caller goes on with (a semaphore unit) or
     tells of a state that every caller may go on in (an event set, a queue
     joined). A take that only says that something is there to take (an item
-    for a queue's getters) does not fit: telling the oldest, then waiting for
-    it to try before the next, held every other getter up behind an event
-    loop that was busy or blocked (50 items took 0.4 to 2 s, not 30 to 50 ms,
-    to reach the getters of a busy loop); those waits keep a thread each.
+    for a queue's getters) does not fit: each getter told would have to try
+    before the next is told, and every other getter would wait behind a busy
+    or blocked event loop; those waits keep a thread each.
 
-    A caller cancelled after its take came true gives it back; one cancelled
-    while its take runs waits for it to end (and be given back): a cancelled
-    wait leaves no trace, not even a late one. A take that raises raises in
-    its caller. A forked child starts with empty lines.
+    A caller cancelled after its take came true gives it back, or has it given
+    back; one cancelled while its take runs waits for it to end (and be given
+    back): a cancelled wait leaves no trace, not even a late one. A take that
+    raises raises in its caller. A forked child starts with empty lines.
     """
 
     __slots__ = (
@@ -322,7 +342,7 @@ class WaitLine:
         self._arrived = threading.Condition(self._mutex)  # for an idle thread
         self._waiting: deque[_Turn] = deque()  # oldest first
         self._running: _Turn | None = None  # whose take the thread runs
-        self._leaving: list[_Turn] = []  # cancelled as their take ran
+        self._leaving: list[_Turn] = []  # cancelled: told once they leave no trace
         self._server: threading.Thread | None = None
         _lines.add(self)
 
@@ -367,27 +387,30 @@ class WaitLine:
     async def _leave(self, turn: _Turn) -> None:
         """Leave the line, cancelled, leaving no trace (see the class)."""
         with self._mutex:
-            taken = turn.taken
-            running = self._running is turn
-            if not taken:
-                with contextlib.suppress(ValueError):  # else told of an error
+            state = turn.state
+            if state == _IN_LINE:
+                with contextlib.suppress(ValueError):  # a failed start: not in
                     self._waiting.remove(turn)
-                if running:
-                    self._leaving.append(turn)
-        if taken and turn.give_back is not None:  # told as the cancellation came
-            turn.give_back()
-        elif running:
+            elif state == _HELD:
+                turn.state = _LEFT  # the line's thread gives it back
+            wait = state == _HELD or self._running is turn
+            if wait:
+                turn.event = anyio.Event()  # set when the thread is done with it
+                self._leaving.append(turn)
+        if state == _TOLD:  # told as the cancellation came
+            if turn.give_back is not None and turn.error is None:
+                turn.give_back()
+        elif wait:
             with anyio.CancelScope(shield=True):
-                await turn.event.wait()  # set once its take has ended
+                await turn.event.wait()
 
     def _serve(self) -> None:
-        """Run the oldest caller's take until it comes true, then tell it; on to
-        the next, until none is left."""
+        """Serve the line until it has been empty for a while."""
         while True:
             with self._mutex:
                 self._running = None
-                for turn in self._leaving:  # their takes ended, undone
-                    turn.wake()
+                for turn in self._leaving:  # what their takes got is given back
+                    turn.schedule(turn.event.set)
                 self._leaving.clear()
                 if not self._waiting:
                     # Idle a while first: a wait after each item would
@@ -396,24 +419,58 @@ class WaitLine:
                     if not self._waiting:
                         self._server = None
                         return
+            held = self._take_for_some()
+            if held:
+                self._tell(held)
+
+    def _take_for_some(self) -> list[_Turn]:
+        """Run the oldest caller's take (a slice at most), then the next ones'
+        without waiting while they come true; the turns whose take did."""
+        held: list[_Turn] = []
+        timeout = _SLICE
+        while True:
+            with self._mutex:
+                if not self._waiting:
+                    return held
                 turn = self._running = self._waiting[0]
             try:
-                if not turn.take(_SLICE):
-                    continue
-                error = None
+                came = turn.take(timeout)
             except BaseException as exc:  # for its caller to raise
-                error = exc
+                came, turn.error = True, exc
             with self._mutex:
-                # Told, unless it left while its take ran (or its loop ended).
-                told = bool(self._waiting) and self._waiting[0] is turn
-                if told:
+                self._running = None
+                if not came:
+                    return held
+                if self._waiting and self._waiting[0] is turn:
                     self._waiting.popleft()
-                    turn.error = error
-                    told = turn.wake()
-                    turn.taken = told and error is None
-            if error is None and not told and turn.give_back is not None:
-                with contextlib.suppress(Exception):  # serve the others
-                    turn.give_back()
+                    turn.state = _HELD
+                    held.append(turn)
+                else:  # it left as its take ran (and waits in _leaving)
+                    turn.undo()
+                if turn.error is not None:
+                    return held
+            timeout = 0.0
+
+    def _tell(self, held: list[_Turn]) -> None:
+        """Tell the ``held`` turns, with one wake-up for each event loop."""
+        by_loop: dict[int, list[_Turn]] = {}
+        with self._mutex:
+            for turn in held:
+                if turn.state == _LEFT:
+                    turn.undo()  # its caller waits in _leaving
+                else:
+                    turn.state = _TOLD
+                    by_loop.setdefault(id(turn.loop), []).append(turn)
+        for turns in by_loop.values():
+            events = [turn.event for turn in turns]
+            if not turns[0].schedule(functools.partial(_set_all, events)):
+                for turn in turns:  # its event loop has ended: nobody to tell
+                    turn.undo()
+
+
+def _set_all(events: list[anyio.Event]) -> None:
+    for event in events:
+        event.set()
 
 
 #: Every line, to empty in a forked child.
