@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from unirun._sync import waiting
 from unirun._sync.waiting import WaitLine
 
 if TYPE_CHECKING:
@@ -83,6 +85,54 @@ async def test_a_thread_that_cannot_start_leaves_no_one_in_line(
         assert len(line) == 0
         await line.wait(take, None)
     assert taken == ["unit"]  # the second caller's, not a ghost's
+
+
+async def test_a_caller_behind_one_whose_take_stays_false_is_told() -> None:
+    # Event waiters each look for a set since their own start: the one behind
+    # a waiter whose look stays false (it started after a set and clear) was
+    # never looked at.
+    line = WaitLine(alike=False)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(line.wait, lambda timeout: False, None)
+            await anyio.wait_all_tasks_blocked()
+            await line.wait(lambda timeout: True, None)  # second in line
+            tg.cancel_scope.cancel()
+
+
+async def test_a_unit_its_caller_gave_back_is_not_given_back_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Cancelled just as it was told, the caller gave the unit back; then its
+    # event loop turned out to be gone, and the line's thread gave it back too.
+    telling, cancelled = threading.Event(), threading.Event()
+    real = waiting._loop_and_scheduler
+
+    def scheduler() -> Any:
+        loop, schedule = real()
+
+        def first_tell_fails(callback: Any) -> bool:
+            if isinstance(callback, functools.partial):  # the line's tell
+                telling.set()
+                cancelled.wait(10)
+                return False  # as if the loop had closed meanwhile
+            return bool(schedule(callback))
+
+        return loop, first_tell_fails
+
+    monkeypatch.setattr(waiting, "_loop_and_scheduler", scheduler)
+    line = WaitLine()
+    given_back: list[int] = []
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(line.wait, lambda timeout: True, lambda: given_back.append(1))
+            await anyio.to_thread.run_sync(telling.wait)
+            tg.cancel_scope.cancel()
+        server = line._server
+        assert server is not None
+        cancelled.set()
+        await anyio.to_thread.run_sync(server.join, 10)  # its tell, its idle time
+    assert given_back == [1]
 
 
 SCRIPT = textwrap.dedent(

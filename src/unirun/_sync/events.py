@@ -148,7 +148,7 @@ class SharedEvent(MonitorShared, Event):
         sets = self._monitor.words[_SETS]  # before the flag: a set() from here is seen
         if not self._monitor.words[_FLAG]:
             ready = functools.partial(self._set_since, sets)
-            await line_of(self, "_waiters").wait(
+            await line_of(self, "_waiters", alike=False).wait(
                 functools.partial(self._take_set, ready), None
             )
         return True

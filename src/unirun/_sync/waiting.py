@@ -277,8 +277,9 @@ async def take_in_thread(
 
 
 # A turn's states: in line; its take came true (what it took is held for it);
-# told; or cancelled while held (given back by the line's thread).
-_IN_LINE, _HELD, _TOLD, _LEFT = range(4)
+# told; cancelled before it was told (what was held is given back by the line's
+# thread); or cancelled once told (its caller gave back what it got).
+_IN_LINE, _HELD, _TOLD, _LEFT, _GIVEN = range(5)
 
 
 class _Turn:
@@ -333,11 +334,12 @@ class WaitLine:
     """
 
     __slots__ = (
-        *("__weakref__", "_arrived", "_leaving", "_mutex", "_running", "_server"),
-        "_waiting",
+        *("__weakref__", "_alike", "_arrived", "_leaving", "_mutex", "_running"),
+        *("_server", "_waiting"),
     )
 
-    def __init__(self) -> None:
+    def __init__(self, alike: bool = True) -> None:
+        self._alike = alike  # every caller's take is the same (see _take_for_some)
         self._mutex = threading.Lock()
         self._arrived = threading.Condition(self._mutex)  # for an idle thread
         self._waiting: deque[_Turn] = deque()  # oldest first
@@ -391,15 +393,16 @@ class WaitLine:
             if state == _IN_LINE:
                 with contextlib.suppress(ValueError):  # a failed start: not in
                     self._waiting.remove(turn)
-            elif state == _HELD:
-                turn.state = _LEFT  # the line's thread gives it back
+            if state != _TOLD:
+                turn.state = _LEFT  # if held, the line's thread gives it back
+            elif turn.error is None:
+                turn.state = _GIVEN  # by this caller, below; not by the thread
             wait = state == _HELD or self._running is turn
             if wait:
                 turn.event = anyio.Event()  # set when the thread is done with it
                 self._leaving.append(turn)
-        if state == _TOLD:  # told as the cancellation came
-            if turn.give_back is not None and turn.error is None:
-                turn.give_back()
+        if state == _TOLD and turn.error is None and turn.give_back is not None:
+            turn.give_back()  # told as the cancellation came
         elif wait:
             with anyio.CancelScope(shield=True):
                 await turn.event.wait()
@@ -424,32 +427,48 @@ class WaitLine:
                 self._tell(held)
 
     def _take_for_some(self) -> list[_Turn]:
-        """Run the oldest caller's take (a slice at most), then the next ones'
-        without waiting while they come true; the turns whose take did."""
+        """Run the oldest caller's take (a slice at most), then the others'
+        without waiting; the turns whose take came true, now held. Where the
+        takes are alike (one semaphore), the first that does not come true
+        ends it; an event's waiters each look for a set since their own start.
+        """
+        with self._mutex:
+            if not self._waiting:
+                return []
+            head = self._waiting[0]
         held: list[_Turn] = []
-        timeout = _SLICE
-        while True:
-            with self._mutex:
-                if not self._waiting:
-                    return held
-                turn = self._running = self._waiting[0]
-            try:
-                came = turn.take(timeout)
-            except BaseException as exc:  # for its caller to raise
-                came, turn.error = True, exc
-            with self._mutex:
-                self._running = None
-                if not came:
-                    return held
-                if self._waiting and self._waiting[0] is turn:
-                    self._waiting.popleft()
+        if not self._take_one(head, _SLICE, held) and self._alike:
+            return held
+        with self._mutex:
+            others = list(self._waiting)
+        for turn in others:
+            if turn is head:
+                continue
+            if not self._take_one(turn, 0.0, held) and self._alike:
+                break
+        return held
+
+    def _take_one(self, turn: _Turn, timeout: float, held: list[_Turn]) -> bool:
+        """Run ``turn``'s take; if it came true, hold the turn (or give back
+        what it took if the caller left meanwhile). Whether it came true."""
+        with self._mutex:
+            if turn.state != _IN_LINE:
+                return True  # gone: not a reason to stop
+            self._running = turn
+        try:
+            came = turn.take(timeout)
+        except BaseException as exc:  # for its caller to raise
+            came, turn.error = True, exc
+        with self._mutex:
+            self._running = None
+            if came:
+                if turn.state == _IN_LINE:
+                    self._waiting.remove(turn)  # at or near the front
                     turn.state = _HELD
                     held.append(turn)
                 else:  # it left as its take ran (and waits in _leaving)
                     turn.undo()
-                if turn.error is not None:
-                    return held
-            timeout = 0.0
+        return came
 
     def _tell(self, held: list[_Turn]) -> None:
         """Tell the ``held`` turns, with one wake-up for each event loop."""
@@ -464,7 +483,12 @@ class WaitLine:
         for turns in by_loop.values():
             events = [turn.event for turn in turns]
             if not turns[0].schedule(functools.partial(_set_all, events)):
-                for turn in turns:  # its event loop has ended: nobody to tell
+                # Its event loop has ended: give back what its callers did not.
+                with self._mutex:
+                    untold = [turn for turn in turns if turn.state == _TOLD]
+                    for turn in untold:
+                        turn.state = _GIVEN
+                for turn in untold:
                     turn.undo()
 
 
@@ -486,11 +510,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_lines)
 
 
-def line_of(owner: object, name: str) -> WaitLine:
+def line_of(owner: object, name: str, alike: bool = True) -> WaitLine:
     """``owner``'s :class:`WaitLine` called ``name``, made at its first use."""
     line: WaitLine | None = vars(owner).get(name)
     if line is None:
-        line = vars(owner).setdefault(name, WaitLine())  # one, if two race
+        line = vars(owner).setdefault(name, WaitLine(alike))  # one, if two race
     return line
 
 
