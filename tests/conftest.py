@@ -222,6 +222,19 @@ def _infrastructure_pids() -> set[int]:
     return pids
 
 
+def run_python_file(script: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter; fail the test if it fails."""
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     """Fail a test that leaves a thread or a child process running.

@@ -11,8 +11,6 @@ import os
 import pickle
 import queue
 import signal
-import subprocess
-import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +18,7 @@ import pytest
 
 import _primitive_tasks as tasks
 import unirun
-from conftest import make_executor
+from conftest import make_executor, run_python_file
 from unirun._sync.ringqueue import _OVERFLOW_READ, _OVERFLOW_WRITE, SharedQueue
 
 if TYPE_CHECKING:
@@ -203,19 +201,6 @@ def test_what_a_manager_proxy_lacks(process_ex: BaseExecutor) -> None:
         process_ex.Semaphore(-1)
 
 
-def _run_script(script: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` in a fresh interpreter; fail the test if it fails."""
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
-
-
 def test_exit_with_live_primitives_leaves_nothing_behind(tmp_path: Path) -> None:
     """Primitives still referenced at exit are unlinked, and the resource tracker
     is told, so it has nothing to warn about."""
@@ -234,7 +219,7 @@ def test_exit_with_live_primitives_leaves_nothing_behind(tmp_path: Path) -> None
         "    print(ex.submit(wait, ev).result(), wait(ev))\n"
         "    ex.shutdown()\n"
     )
-    done = _run_script(script)
+    done = run_python_file(script)
     pid, results = done.stdout.split("\n", 1)
     assert results.strip() == "False False"
     assert "leak" not in done.stderr
@@ -347,7 +332,7 @@ def test_a_forked_child_leaves_the_parents_primitives_alone(tmp_path: Path) -> N
         "        path = q._monitor.segment.path\n"
         "        print(os.path.exists(path), ex.submit(use, q).result(60))\n"
     )
-    done = _run_script(script)
+    done = run_python_file(script)
     assert done.stdout.split() == ["True", "1"]
 
 
@@ -366,7 +351,7 @@ def test_items_of_main_classes_travel_by_value(tmp_path: Path) -> None:
         "        q.put(Point(41))\n"
         "        print(ex.submit(consume, q).result(60) + 1)\n"
     )
-    done = _run_script(script)
+    done = run_python_file(script)
     assert done.stdout.strip() == "42"
 
 
@@ -443,11 +428,4 @@ def test_an_rlock_works_while_another_thread_imports_trio(tmp_path: Path) -> Non
     # another thread was still importing, with no lowlevel yet.
     script = tmp_path / "race.py"
     script.write_text(TRIO_IMPORT_RACE)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    run_python_file(script)

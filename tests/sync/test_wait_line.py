@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
 import textwrap
 import threading
 from typing import TYPE_CHECKING, Any
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import pytest
 
+from conftest import run_python_file
 from unirun._sync import waiting
 from unirun._sync.waiting import WaitLine
 
@@ -182,14 +181,7 @@ def test_a_forked_child_does_not_serve_its_parents_waiters(tmp_path: Path) -> No
     # waiter (a copy that never runs) first, and the child's waited for good.
     script = tmp_path / "fork.py"
     script.write_text(SCRIPT)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    run_python_file(script)
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
