@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from conftest import run_python_file
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -85,15 +87,7 @@ def run(args: list[str], tmp_path: Path, kind: str, **kwargs: object) -> str:
 def run_script(script: Path, text: str) -> subprocess.CompletedProcess[str]:
     """Write ``text`` to ``script``, run it, and check that it exited cleanly."""
     script.write_text(text)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
+    return run_python_file(script)
 
 
 @pytest.mark.parametrize("kind", ["process", "auto"])
