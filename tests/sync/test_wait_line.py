@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_python_file
 from unirun._sync import waiting
-from unirun._sync.waiting import WaitLine
+from unirun._sync.lines import WaitLine
 
 if TYPE_CHECKING:
     from pathlib import Path

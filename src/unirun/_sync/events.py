@@ -11,10 +11,11 @@ import threading
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, NoReturn
 
+from .lines import line_of
 from .messages import wait_timeout
 from .sending import refuse_pickle
 from .shared import MonitorShared, deadline_of
-from .waiting import NOT_YET, Waiters, line_of
+from .waiting import NOT_YET, Waiters
 
 if TYPE_CHECKING:
     from collections.abc import Callable

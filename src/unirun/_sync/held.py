@@ -12,10 +12,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .lines import WaitLine
 from .sending import refuse_pickle
 from .shared import Shared
 from .shm import SemLock, new_sem, open_sem, sem_state
-from .waiting import NOT_YET, Waiters, WaitLine
+from .waiting import NOT_YET, Waiters
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -95,7 +96,7 @@ class LoopBacked:
 class SemBacked(Shared):
     """A process-shared primitive over ``_sem``, one named semaphore.
 
-    The async waiters of one process queue in a :class:`~.waiting.WaitLine`:
+    The async waiters of one process queue in a :class:`~.lines.WaitLine`:
     one thread blocks on the semaphore in slices for each in turn; a unit it
     takes for a cancelled caller is given back.
     """

@@ -28,13 +28,14 @@ import threading
 import time
 from typing import Any, Final, TypeVar
 
+from .lines import line_of
 from .messages import MESSAGES
 from .monitor import DATA_OFFSET, SLICE
 from .queues import Queue, QueueShutDown, wait_while
 from .sending import dumps, quick_dumps
 from .shared import MonitorShared, deadline_of
 from .shm import SEM_MAX, new_sem, open_sem, sem_state
-from .waiting import line_of, take_in_thread
+from .waiting import take_in_thread
 
 __all__ = ["DEFAULT_CAPACITY", "SharedQueue"]
 
