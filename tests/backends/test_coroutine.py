@@ -240,6 +240,16 @@ async def test_error_in_async_with_body_leaves_as_itself_gh11() -> None:
 
 
 @pytest.mark.anyio
+async def test_an_exception_group_the_body_raises_leaves_as_itself() -> None:
+    group = ExceptionGroup("the body's own", [ValueError(1), KeyError(2)])
+    with pytest.raises(ExceptionGroup) as caught:  # noqa: PT012
+        async with unirun.CoroutineExecutor() as ex:
+            await ex.submit(async_sleep_then, 0, None)
+            raise group
+    assert caught.value is group
+
+
+@pytest.mark.anyio
 async def test_error_of_awaited_task_leaves_async_with_as_itself_gh11() -> None:
     with pytest.raises(KeyError, match="boom"):
         async with unirun.CoroutineExecutor() as ex:
