@@ -53,8 +53,9 @@ import anyio.to_thread
 
 from ._call import run_chunk
 from ._checks import check_callable, check_chunksize
+from ._follow import follow_asyncio
 from ._front import Front
-from ._future import Future, follow_asyncio
+from ._future import Future
 from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized

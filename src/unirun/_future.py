@@ -1,14 +1,13 @@
 """``Future[T]``: a ``concurrent.futures.Future`` that async code can also await.
 
-Backends drive it through two private calls (see ``_base.py``); ``chain`` and
-``copy_outcome`` make one future follow another. Waiting for many futures
-(``wait``, ``as_completed``) is in ``_completion.py``.
+Backends drive it through two private calls (see ``_base.py``). Making one
+future follow another is in ``_follow.py``; waiting for many futures (``wait``,
+``as_completed``) is in ``_completion.py``.
 """
 
 from __future__ import annotations
 
 import _thread
-import asyncio
 import concurrent.futures as cf
 import threading
 from collections.abc import Callable
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
     from ._stats import TaskCounters
 
-__all__ = ["Future", "Stopper", "chain", "copy_outcome", "follow_asyncio"]
+__all__ = ["Future", "Stopper"]
 
 
 #: How a backend stops one of its running tasks. Called with ``abandon``: true when
@@ -403,67 +402,3 @@ class Future(cf.Future[T], Generic[T]):
                 detail = ""
         name = _STATE_NAMES.get(state, state.lower())
         return f"<{type(self).__name__} at {id(self):#x} state={name}{detail}>"
-
-
-def copy_outcome(source: cf.Future[Any], target: Future[Any]) -> None:
-    """Give ``target`` the outcome of the finished ``source``, unless it has one."""
-    if source.cancelled():
-        if not target.cancel():
-            target._mark_cancelled()
-    elif (error := source.exception()) is not None:
-        target._set_exception_if_pending(error)
-    else:
-        target._set_result_if_pending(source.result())
-
-
-def chain(outer: Future[Any], inner: cf.Future[Any]) -> None:
-    """Make ``outer`` (not yet started) follow ``inner``, a task run elsewhere.
-
-    ``outer`` starts running and takes ``inner``'s outcome when it comes;
-    cancelling ``outer`` cancels ``inner`` (a running one only where its backend
-    can), and abandoning it abandons ``inner``. If ``outer`` was cancelled
-    already, ``inner`` is cancelled.
-    """
-
-    def stop(abandon: bool) -> bool:
-        if abandon and isinstance(inner, Future):
-            return inner._abandon()
-        return inner.cancel()
-
-    if not outer._start(stop):
-        if isinstance(inner, Future):
-            inner._abandon()
-        else:
-            inner.cancel()
-        return
-    inner.add_done_callback(lambda done: copy_outcome(done, outer))
-
-
-def follow_asyncio(source: asyncio.Future[Any]) -> Future[Any]:
-    """A running Future that takes the outcome of an asyncio future or task.
-
-    ``source`` stays on its own loop: its outcome is copied when it is done, and
-    cancelling (or abandoning) the returned Future cancels ``source`` there,
-    from any thread, as :func:`asyncio.gather` cancels its children.
-    """
-    loop = source.get_loop()
-
-    def stop(abandon: bool) -> bool:
-        loop.call_soon_threadsafe(source.cancel)
-        return True
-
-    follower: Future[Any] = Future()
-    follower._start(stop)
-
-    def follow() -> None:
-        source.add_done_callback(lambda done: copy_outcome(done, follower))  # type: ignore[arg-type]  # the same methods
-
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    if running is loop:
-        follow()
-    else:  # asyncio futures are not thread-safe: on their own loop only
-        loop.call_soon_threadsafe(follow)
-    return follower

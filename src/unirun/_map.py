@@ -20,7 +20,8 @@ import anyio
 
 from ._call import ChunkResult
 from ._completion import wait_done
-from ._future import Future, copy_outcome
+from ._follow import copy_outcome
+from ._future import Future
 from ._progress import TrackedFutures, map_chunk, map_item
 from ._types import T
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import TimeoutExpired, is_async_callable, run_awaitable, run_chunk
 from .._errors import TransferError, task_timed_out
-from .._future import Future, chain
+from .._follow import chain
+from .._future import Future
 from .._transfer import UNSENDABLE_RAISES
 from .classify import BUSY_MIN, HANDOFF_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath, await_call

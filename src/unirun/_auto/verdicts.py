@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._checks import describe
 from .._errors import TransferError
-from .._future import Future, chain
+from .._follow import chain
+from .._future import Future
 from .._transfer import dumps_call
 from .cache import cached, lookup, owner_ref, target_of
 from .canary import Monitor
