@@ -18,10 +18,12 @@ from concurrent.futures._base import (
     PENDING,
     RUNNING,
 )
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any
 
 from ._checks import MAX_WAIT
 from ._completion import wait_done
+from ._owned import DONE as _DONE
+from ._owned import OwnedSteps
 from ._types import T
 
 if TYPE_CHECKING:
@@ -39,13 +41,12 @@ __all__ = ["Future", "Stopper"]
 Stopper = Callable[[bool], bool]
 
 
-_DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
 _CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
 #: The stdlib's words for the states, in reprs.
 _STATE_NAMES = cf._base._STATE_TO_DESCRIPTION_MAP
 
 
-class Future(cf.Future[T], Generic[T]):
+class Future(OwnedSteps[T], cf.Future[T]):
     """The result of a task: a :class:`concurrent.futures.Future` you can await.
 
     ``fut.result()`` blocks the calling thread; ``await fut`` suspends the calling
@@ -61,7 +62,9 @@ class Future(cf.Future[T], Generic[T]):
 
     Backends drive it with two private calls: the constructor's ``on_interrupt``
     (what a Ctrl-C in :meth:`result` also does, e.g. stop a process pool) and
-    :meth:`_start`, which marks the task running and says how to stop it.
+    :meth:`_start`, which marks the task running and says how to stop it. A
+    backend may also give it a ``lock`` that it shares with other futures, and
+    an ``owner``: the thread that starts and finishes it (see ``_owned.py``).
     """
 
     # The stdlib Future makes a threading.Condition per future, which costs
@@ -78,8 +81,14 @@ class Future(cf.Future[T], Generic[T]):
         self,
         on_interrupt: Callable[[], object] | None = None,
         counters: TaskCounters | None = None,
+        lock: _thread.RLock | None = None,
+        owner: int | None = None,
     ) -> None:
-        self._lock = _thread.RLock()  # threading.RLock() is a wrapper of this
+        # A lock of its own (threading.RLock() wraps this C one), or one shared
+        # by futures whose states one thread changes (others only cancel or
+        # wait): a lock is held for a few attribute changes, never while
+        # waiting, and making one costs more than the rest of a Future.
+        self._lock = _thread.RLock() if lock is None else lock
         self._state = PENDING
         self._result: T | None = None
         self._exception: BaseException | None = None
@@ -88,6 +97,9 @@ class Future(cf.Future[T], Generic[T]):
             self._on_interrupt = on_interrupt
         if counters is not None:
             self._counters = counters
+        self._owner = owner  # see OwnedSteps (a slot: set even to None)
+        if owner is not None:
+            self._fast = True
 
     @property
     def _waiters(self) -> list[Any]:
@@ -100,6 +112,8 @@ class Future(cf.Future[T], Generic[T]):
         waiters = self._waiter_list
         if waiters is None:
             with self._lock:
+                if self._owner is not None:  # see OwnedSteps
+                    self._seal()
                 waiters = self._waiter_list
                 if waiters is None:
                     waiters = self._waiter_list = []
@@ -114,6 +128,8 @@ class Future(cf.Future[T], Generic[T]):
         cond = self._cond
         if cond is None:
             with self._lock:
+                if self._owner is not None:  # see OwnedSteps
+                    self._seal()
                 cond = self._cond
                 if cond is None:
                     cond = self._cond = threading.Condition(self._lock)
@@ -133,6 +149,8 @@ class Future(cf.Future[T], Generic[T]):
         lock = self._lock
         lock.acquire()  # not `with`: this runs once per task, and costs less
         try:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
             state = self._state
             if state == PENDING:
                 self._state = RUNNING
@@ -153,6 +171,8 @@ class Future(cf.Future[T], Generic[T]):
     def set_running_or_notify_cancel(self) -> bool:
         """As :meth:`concurrent.futures.Future.set_running_or_notify_cancel`."""
         with self._lock:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
             if self._state not in (PENDING, CANCELLED):
                 raise RuntimeError("Future in unexpected state")
         return self._start()
@@ -165,6 +185,8 @@ class Future(cf.Future[T], Generic[T]):
     def set_exception(self, exception: BaseException | None) -> None:
         """As :meth:`concurrent.futures.Future.set_exception`."""
         with self._lock:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
             if self._state in _DONE:
                 raise cf.InvalidStateError(f"{self._state}: {self!r}")
             if self._counters is not None:
@@ -206,21 +228,6 @@ class Future(cf.Future[T], Generic[T]):
             timeout = None  # as result(): too long for any clock, no limit
         return super().exception(timeout)
 
-    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
-        """As :meth:`concurrent.futures.Future.add_done_callback`."""
-        lock = self._lock
-        lock.acquire()  # as in _start()
-        try:
-            if self._state not in _DONE:
-                self._done_callbacks.append(fn)
-                return
-        finally:
-            lock.release()
-        try:
-            fn(self)
-        except Exception:
-            cf._base.LOGGER.exception("exception calling callback for %r", self)
-
     def cancel(self) -> bool:
         """Cancel the task; return whether the future is now cancelled.
 
@@ -239,6 +246,8 @@ class Future(cf.Future[T], Generic[T]):
     def _cancel_pending(self) -> bool:
         """The stdlib's cancel(): only a task that has not started."""
         with self._lock:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
             state = self._state
             if state in _CANCELLED:
                 return True
@@ -267,6 +276,8 @@ class Future(cf.Future[T], Generic[T]):
         Returns whether it did: False if the future was no longer running.
         """
         with self._lock:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
             if self._state != RUNNING:
                 return self._state in _CANCELLED
             self._state = CANCELLED_AND_NOTIFIED
@@ -342,6 +353,8 @@ class Future(cf.Future[T], Generic[T]):
         lock = self._lock
         lock.acquire()  # as in _start()
         try:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
             state = self._state
             if state in _DONE:
                 return False
@@ -392,6 +405,8 @@ class Future(cf.Future[T], Generic[T]):
 
     def __repr__(self) -> str:
         with self._lock:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
             state = self._state
             if state == FINISHED:
                 if self._exception is not None:

@@ -138,7 +138,7 @@ class JobBodies:
             future._stopper = current_task()  # type: ignore[assignment]  # a JobTask
         task = future._stopper
         try:
-            if not future._start():
+            if not future._start_owned():  # the loop's thread owns it
                 return
             clock = self._clock  # self._enter(), inlined, uncounted: see _settle
             if clock.began is None:
@@ -150,7 +150,7 @@ class JobBodies:
             except BaseException as exc:
                 future._set_exception_if_pending(exc)
             else:
-                future._set_result_if_pending(result)
+                future._set_result_owned(result)
         finally:
             tasks = self._tasks
             tasks.discard(task)  # a JobTask

@@ -16,6 +16,7 @@ ends every runner's loop after its tasks, as the stdlib does with threads.
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import contextvars
 import inspect
@@ -90,7 +91,7 @@ class LoopRunner(JobBodies):
         _context _finished _foreign _inbox _initargs _initializer _live
         _lock _loop _max_concurrency _name _on_asyncio _running
         _settling _slots _started _task_group _tasks _thread _unstarted _waiting
-        _wake_pending _wakeup direct loop_thread token""".split()  # noqa: SIM905
+        _wake_pending _wakeup direct future_lock loop_thread token""".split()  # noqa: SIM905
     )
 
     def __init__(
@@ -102,6 +103,8 @@ class LoopRunner(JobBodies):
         name: str,
     ) -> None:
         self.token = object()
+        #: Its futures' one lock (see Future): they change state on the loop's thread.
+        self.future_lock = _thread.RLock()
         self._max_concurrency = max_concurrency
         self._backend = backend
         self._initializer = initializer
@@ -120,14 +123,12 @@ class LoopRunner(JobBodies):
         self._started = False
         self._closing = False
         self._broken: str | None = None
-        # On asyncio, jobs are plain asyncio tasks (much cheaper than anyio's
-        # task group); on trio they go through the anyio task group.
+        # asyncio: jobs are plain tasks, much cheaper than anyio's task group (trio).
         self._on_asyncio = False
         self._loop: asyncio.AbstractEventLoop | None = None
         #: The thread running the loop (its ident), once it runs.
         self.loop_thread: int | None = None
-        #: The loop on which start_now() may start a task: asyncio before 3.12,
-        #: no limit, not broken.
+        #: Where start_now() may start tasks: asyncio before 3.12, no limit, not broken.
         self.direct: asyncio.AbstractEventLoop | None = None
         # Each job's task (asyncio) and its Future, until it ends; on trio, the
         # jobs spawned that have not run yet.
@@ -414,7 +415,7 @@ class LoopRunner(JobBodies):
         loop = self.direct
         if loop is None or self._inbox or loop.get_task_factory() is not None:
             return None
-        future: Future[Any] = Future(None, counters)
+        future: Future[Any] = Future(None, counters, self.future_lock, self.loop_thread)
         # The loop's thread, so no lock (see submit()); _start_plain(), inlined.
         context = self._context.copy()  # type: ignore[union-attr]  # attached
         task = JobTask(

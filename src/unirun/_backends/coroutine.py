@@ -131,9 +131,15 @@ class CoroutineExecutor(BaseExecutor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        future: Future[Any] = Future(None, self._counters)  # _new_future(), inlined
+        # _new_future(), inlined, with the lock its runner's futures share; the
+        # loop's thread owns it when it is made there (see Future._fast).
+        runner = self._runner
+        owner = runner.loop_thread
+        if owner != get_ident():
+            owner = None
+        future: Future[Any] = Future(None, self._counters, runner.future_lock, owner)
         timeout, is_async = options.timeout, is_async_callable(fn)
-        self._runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
+        runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
         return future
 
     def _in_own_task(self) -> bool:

@@ -1,0 +1,166 @@
+"""A Future's way without its lock, for the one thread that drives it.
+
+An event loop's task is made, started and finished on the loop's thread; other
+threads at most cancel it or wait for it. Such a future has that thread as its
+*owner*, and the owner changes its state without the lock for as long as no
+other thread has used it:
+
+- The owner's steps (:meth:`OwnedSteps._start_owned`, ``_set_result_owned``,
+  and ``add_done_callback`` on the owner's thread) are a few lines that call
+  nothing. Each holds the token ``_fast`` while it runs: it deletes the
+  attribute, which is atomic, and sets it again after. Where the token is gone
+  the future is sealed, and the step takes the lock's way.
+- Every other use takes the lock and first *seals* the future (:meth:`_seal`):
+  it takes the token for good, waiting while the owner holds it, and from then
+  on every change of state takes the lock, as in any other Future.
+- Waiters (a thread in ``result()``, ``concurrent.futures.wait``) come only
+  after a seal, so an unsealed future has nobody to tell but its callbacks.
+
+A lock taken and given back costs more than the rest of a task's Future; this
+path costs two attribute changes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from _thread import get_ident
+from concurrent.futures._base import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+)
+from time import sleep
+from typing import TYPE_CHECKING, Any, Generic
+
+from ._types import T
+
+if TYPE_CHECKING:
+    import _thread
+    from collections.abc import Callable
+    from typing import Self
+
+    from ._future import Stopper
+    from ._stats import TaskCounters
+
+__all__ = ["DONE", "OwnedSteps"]
+
+#: The states of a future that is done.
+DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+
+
+class OwnedSteps(Generic[T]):
+    """The owner's steps of a :class:`~unirun.Future` (a mixin; see above)."""
+
+    # Slots: read, deleted and set in C, without the instance's dict.
+    __slots__ = ("_fast", "_owner")
+    _owner: int | None  # the owner's thread, until sealed
+    _fast: bool  # the token: set while no step of the owner's runs
+
+    _lock: _thread.RLock
+    _state: str
+    _result: T | None
+    _stopper: Stopper | None
+    _counters: TaskCounters | None
+    _done_callbacks: list[Callable[[Any], object]]
+
+    if TYPE_CHECKING:  # the lock's way, in Future
+
+        def _start(self, stopper: Stopper | None = None) -> bool: ...
+        def _set_result_if_pending(self, result: T) -> bool: ...
+
+    def _seal(self) -> None:
+        """End the owner's way for good; call holding the lock."""
+        owner = self._owner
+        while True:
+            try:
+                del self._fast
+            except AttributeError:
+                # The owner holds the token: a few lines on another thread, or
+                # on this one, which called this from within them (a signal
+                # handler or a finalizer run there).
+                if owner != get_ident():
+                    sleep(0)  # let it set the token again
+                    continue
+            self._owner = None
+            return
+
+    def _start_owned(self, stopper: Stopper | None = None) -> bool:
+        """``_start()``, called by the owner."""
+        try:
+            del self._fast  # the token
+        except AttributeError:  # sealed
+            return self._start(stopper)
+        started = self._state == PENDING
+        if started:
+            if stopper is not None:
+                self._stopper = stopper  # type: ignore[misc]
+            self._state = RUNNING  # type: ignore[misc]  # Future's: it has a dict
+        if self._owner is not None:  # else sealed from within: see _seal
+            self._fast = True
+        if not started:  # cancelled first: the lock's way tells the waiters
+            return self._start(stopper)
+        if self._counters is not None:
+            self._counters.started()
+        return True
+
+    def _set_result_owned(self, result: T) -> bool:
+        """``_set_result_if_pending()``, called by the owner."""
+        try:
+            del self._fast  # the token
+        except AttributeError:  # sealed
+            return self._set_result_if_pending(result)
+        state = self._state
+        if state not in DONE:
+            self._result = result  # type: ignore[misc]  # Future's: it has a dict
+            self._state = FINISHED  # type: ignore[misc]
+        if self._owner is not None:  # else sealed from within: see _seal
+            self._fast = True
+        if state in DONE:
+            return False
+        counters = self._counters
+        if counters is not None:
+            if state == RUNNING:
+                counters.done()
+            else:
+                counters.finished(None, running=False)
+        callbacks = self._done_callbacks  # no waiters: they come with a seal
+        for callback in callbacks:  # Future._invoke_callbacks(), inlined
+            try:
+                callback(self)
+            except Exception:
+                cf._base.LOGGER.exception("exception calling callback for %r", self)
+        callbacks.clear()
+        return True
+
+    def add_done_callback(self, fn: Callable[[Self], object]) -> None:
+        """As :meth:`concurrent.futures.Future.add_done_callback`."""
+        pending = None
+        if self._owner == get_ident():  # the owner's way
+            try:
+                del self._fast  # the token
+            except AttributeError:
+                pass  # sealed: the lock's way, below
+            else:
+                pending = self._state not in DONE
+                if pending:
+                    self._done_callbacks.append(fn)
+                if self._owner is not None:  # else sealed from within: see _seal
+                    self._fast = True
+        if pending is None:
+            lock = self._lock
+            lock.acquire()  # not `with`: this runs once per task, and costs less
+            try:
+                if self._owner is not None:
+                    self._seal()
+                pending = self._state not in DONE
+                if pending:
+                    self._done_callbacks.append(fn)
+            finally:
+                lock.release()
+        if not pending:
+            try:
+                fn(self)
+            except Exception:
+                cf._base.LOGGER.exception("exception calling callback for %r", self)
