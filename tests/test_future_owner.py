@@ -279,3 +279,16 @@ def test_loop_tasks_cancelled_and_awaited_from_other_threads_end_once() -> None:
             assert future.result() == i
         if picks[i] == "callback":
             assert called[i] == 1
+
+
+def test_a_future_submitted_from_another_thread_is_owned_by_the_loop() -> None:
+    async def where() -> int:
+        return threading.get_ident()
+
+    with unirun.CoroutineExecutor() as ex:
+        loop_thread = ex.submit(where).result(timeout=60)  # the loop starts
+        future = ex.submit(where)
+        assert future._owner == loop_thread
+        assert future.result(timeout=60) == loop_thread
+        futures = [ex.submit(where) for _ in range(200)]
+        assert [f.result(timeout=60) for f in futures] == [loop_thread] * 200

@@ -88,9 +88,11 @@ class OwnedSteps(Generic[T]):
 
     def _start_owned(self, stopper: Stopper | None = None) -> bool:
         """``_start()``, called by the owner."""
+        if self._owner is None:  # sealed
+            return self._start(stopper)
         try:
             del self._fast  # the token
-        except AttributeError:  # sealed
+        except AttributeError:  # sealed meanwhile
             return self._start(stopper)
         started = self._state == PENDING
         if started:
@@ -107,9 +109,11 @@ class OwnedSteps(Generic[T]):
 
     def _set_result_owned(self, result: T) -> bool:
         """``_set_result_if_pending()``, called by the owner."""
+        if self._owner is None:  # sealed
+            return self._set_result_if_pending(result)
         try:
             del self._fast  # the token
-        except AttributeError:  # sealed
+        except AttributeError:  # sealed meanwhile
             return self._set_result_if_pending(result)
         state = self._state
         if state not in DONE:

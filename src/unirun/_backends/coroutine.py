@@ -131,13 +131,13 @@ class CoroutineExecutor(BaseExecutor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        # _new_future(), inlined, with the lock its runner's futures share; the
-        # loop's thread owns it when it is made there (see Future._fast).
+        # _new_future(), inlined, with the lock its runner's futures share and
+        # the loop's thread, which starts and finishes it, as its owner (see
+        # _owned.py); none if the loop has not started yet.
         runner = self._runner
-        owner = runner.loop_thread
-        if owner != get_ident():
-            owner = None
-        future: Future[Any] = Future(None, self._counters, runner.future_lock, owner)
+        future: Future[Any] = Future(
+            None, self._counters, runner.future_lock, runner.loop_thread
+        )
         timeout, is_async = options.timeout, is_async_callable(fn)
         runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
         return future
