@@ -53,8 +53,8 @@ DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
 class OwnedSteps(Generic[T]):
     """The owner's steps of a :class:`~unirun.Future` (a mixin; see above)."""
 
-    # Slots: read, deleted and set in C, without the instance's dict.
-    __slots__ = ("_fast", "_owner")
+    # No __slots__: on 3.13 a Future with slots besides its dict reads every
+    # attribute more slowly.
     _owner: int | None  # the owner's thread, until sealed
     _fast: bool  # the token: set while no step of the owner's runs
 
@@ -97,8 +97,8 @@ class OwnedSteps(Generic[T]):
         started = self._state == PENDING
         if started:
             if stopper is not None:
-                self._stopper = stopper  # type: ignore[misc]
-            self._state = RUNNING  # type: ignore[misc]  # Future's: it has a dict
+                self._stopper = stopper
+            self._state = RUNNING
         if self._owner is not None:  # else sealed from within: see _seal
             self._fast = True
         if not started:  # cancelled first: the lock's way tells the waiters
@@ -117,8 +117,8 @@ class OwnedSteps(Generic[T]):
             return self._set_result_if_pending(result)
         state = self._state
         if state not in DONE:
-            self._result = result  # type: ignore[misc]  # Future's: it has a dict
-            self._state = FINISHED  # type: ignore[misc]
+            self._result = result
+            self._state = FINISHED
         if self._owner is not None:  # else sealed from within: see _seal
             self._fast = True
         if state in DONE:
