@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import unirun
+from conftest import run_python_file
 from unirun._future import Future
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 
 class CountingLock:
@@ -49,8 +51,11 @@ class CountingLock:
 
 
 def owned(lock: CountingLock | None = None) -> Future[Any]:
-    """A future this thread owns."""
-    return Future(None, None, lock, threading.get_ident())  # type: ignore[arg-type]
+    """A future this thread owns (with ``lock`` as its lock, if given)."""
+    future: Future[Any] = Future(owner=threading.get_ident())
+    if lock is not None:
+        future._lock = lock  # type: ignore[assignment]
+    return future
 
 
 def record(calls: list[str], tag: object) -> Callable[[Future[Any]], None]:
@@ -292,3 +297,92 @@ def test_a_future_submitted_from_another_thread_is_owned_by_the_loop() -> None:
         assert future.result(timeout=60) == loop_thread
         futures = [ex.submit(where) for _ in range(200)]
         assert [f.result(timeout=60) for f in futures] == [loop_thread] * 200
+
+
+WATCHDOG = """
+import os, sys, threading
+def _give_up():
+    print("hung", file=sys.stderr, flush=True)
+    os._exit(3)
+_timer = threading.Timer(30, _give_up)
+_timer.daemon = True
+_timer.start()
+"""
+
+
+def test_stdlib_wait_over_futures_of_one_executor_and_others_never_deadlocks(
+    tmp_path: Path,
+) -> None:
+    # concurrent.futures.wait() takes each future's lock in the order of their
+    # ids: safe only while no two futures share a lock. Two threads wait on
+    # interleaved sets of this executor's futures and a stdlib one.
+    script = tmp_path / "interleaved.py"
+    script.write_text(
+        WATCHDOG
+        + """
+import concurrent.futures as cf, sys, time
+import unirun
+
+sys.setswitchinterval(1e-6)
+
+async def noop():
+    return 1
+
+with unirun.CoroutineExecutor() as ex:
+    ours = sorted((ex.submit(noop) for _ in range(200)), key=id)
+    cf.wait(ours, timeout=60)
+    theirs = [cf.Future() for _ in range(200)]
+    for future in theirs:
+        future.set_result(0)
+    first, other, second = next(
+        (ours[i], x, ours[i + 1])
+        for i in range(len(ours) - 1)
+        for x in theirs
+        if id(ours[i]) < id(x) < id(ours[i + 1])
+    )
+    stop = time.monotonic() + 1
+
+    def wait_often(futures):
+        while time.monotonic() < stop:
+            cf.wait(futures, timeout=0)
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        runs = [
+            pool.submit(wait_often, [first, other, second]),
+            pool.submit(wait_often, [other, second]),
+        ]
+        for run in runs:
+            run.result()
+_timer.cancel()
+"""
+    )
+    run_python_file(script)
+
+
+def test_a_seal_within_a_seal_on_the_same_thread_returns(tmp_path: Path) -> None:
+    # A signal handler landing as cancel() starts sealing the future, and
+    # cancelling it too: the outer seal finds it sealed, and returns.
+    script = tmp_path / "nested.py"
+    script.write_text(
+        WATCHDOG
+        + """
+import sys, threading
+from unirun._future import Future
+
+future = Future(owner=threading.get_ident())
+fired = []
+
+def tracer(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == "_seal" and not fired:
+        fired.append(True)
+        assert future.cancel()  # what the signal handler does
+    return None
+
+sys.settrace(tracer)
+outer = future.cancel()
+sys.settrace(None)
+assert fired and outer and future.cancelled(), (fired, outer, future)
+_timer.cancel()
+"""
+    )
+    run_python_file(script)

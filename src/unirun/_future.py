@@ -63,8 +63,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
     Backends drive it with two private calls: the constructor's ``on_interrupt``
     (what a Ctrl-C in :meth:`result` also does, e.g. stop a process pool) and
     :meth:`_start`, which marks the task running and says how to stop it. A
-    backend may also give it a ``lock`` that it shares with other futures, and
-    an ``owner``: the thread that starts and finishes it (see ``_owned.py``).
+    backend may also give it an ``owner``: the thread that starts and finishes
+    it, which then takes no lock to do so (see ``_owned.py``).
     """
 
     # The stdlib Future makes a threading.Condition per future, which costs
@@ -81,14 +81,14 @@ class Future(OwnedSteps[T], cf.Future[T]):
         self,
         on_interrupt: Callable[[], object] | None = None,
         counters: TaskCounters | None = None,
-        lock: _thread.RLock | None = None,
         owner: int | None = None,
     ) -> None:
-        # A lock of its own (threading.RLock() wraps this C one), or one shared
-        # by futures whose states one thread changes (others only cancel or
-        # wait): a lock is held for a few attribute changes, never while
-        # waiting, and making one costs more than the rest of a Future.
-        self._lock = _thread.RLock() if lock is None else lock
+        # A lock of its own, as each stdlib future has: concurrent.futures.wait()
+        # takes the locks of many futures in the order of their ids.
+        self._lock = _thread.RLock()  # threading.RLock() wraps this C one
+        if owner is not None:
+            self._fast = True  # the owner's token: see OwnedSteps
+        self._owner = owner  # set even to None: it reads faster so
         self._state = PENDING
         self._result: T | None = None
         self._exception: BaseException | None = None
@@ -97,9 +97,6 @@ class Future(OwnedSteps[T], cf.Future[T]):
             self._on_interrupt = on_interrupt
         if counters is not None:
             self._counters = counters
-        self._owner = owner  # see OwnedSteps (set even to None: it reads faster)
-        if owner is not None:
-            self._fast = True
 
     @property
     def _waiters(self) -> list[Any]:
@@ -127,12 +124,13 @@ class Future(OwnedSteps[T], cf.Future[T]):
     def _condition(self) -> threading.Condition:
         cond = self._cond
         if cond is None:
-            with self._lock:
+            lock = self._lock
+            with lock:
                 if self._owner is not None:  # see OwnedSteps
                     self._seal()
                 cond = self._cond
                 if cond is None:
-                    cond = self._cond = threading.Condition(self._lock)
+                    cond = self._cond = threading.Condition(lock)
         return cond
 
     @_condition.setter

@@ -72,14 +72,17 @@ class OwnedSteps(Generic[T]):
 
     def _seal(self) -> None:
         """End the owner's way for good; call holding the lock."""
-        owner = self._owner
         while True:
+            owner = self._owner
+            if owner is None:  # by a call nested in this one (a signal handler)
+                return
             try:
                 del self._fast
             except AttributeError:
                 # The owner holds the token: a few lines on another thread, or
                 # on this one, which called this from within them (a signal
-                # handler or a finalizer run there).
+                # handler or a finalizer run there). Another sealer cannot: it
+                # holds the lock until it is done.
                 if owner != get_ident():
                     sleep(0)  # let it set the token again
                     continue

@@ -16,7 +16,6 @@ ends every runner's loop after its tasks, as the stdlib does with threads.
 
 from __future__ import annotations
 
-import _thread
 import asyncio
 import contextvars
 import inspect
@@ -91,7 +90,7 @@ class LoopRunner(JobBodies):
         _context _finished _foreign _inbox _initargs _initializer _live
         _lock _loop _max_concurrency _name _on_asyncio _running
         _settling _slots _started _task_group _tasks _thread _unstarted _waiting
-        _wake_pending _wakeup direct future_lock loop_thread token""".split()  # noqa: SIM905
+        _wake_pending _wakeup direct loop_thread token""".split()  # noqa: SIM905
     )
 
     def __init__(
@@ -103,8 +102,6 @@ class LoopRunner(JobBodies):
         name: str,
     ) -> None:
         self.token = object()
-        #: Its futures' one lock (see Future): they change state on the loop's thread.
-        self.future_lock = _thread.RLock()
         self._max_concurrency = max_concurrency
         self._backend = backend
         self._initializer = initializer
@@ -415,7 +412,7 @@ class LoopRunner(JobBodies):
         loop = self.direct
         if loop is None or self._inbox or loop.get_task_factory() is not None:
             return None
-        future: Future[Any] = Future(None, counters, self.future_lock, self.loop_thread)
+        future: Future[Any] = Future(None, counters, self.loop_thread)
         # The loop's thread, so no lock (see submit()); _start_plain(), inlined.
         context = self._context.copy()  # type: ignore[union-attr]  # attached
         task = JobTask(

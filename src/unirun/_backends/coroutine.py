@@ -131,13 +131,10 @@ class CoroutineExecutor(BaseExecutor):
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        # _new_future(), inlined, with the lock its runner's futures share and
-        # the loop's thread, which starts and finishes it, as its owner (see
-        # _owned.py); none if the loop has not started yet.
+        # _new_future(), inlined, with the loop's thread, which starts and
+        # finishes it, as its owner (see _owned.py); none before the loop runs.
         runner = self._runner
-        future: Future[Any] = Future(
-            None, self._counters, runner.future_lock, runner.loop_thread
-        )
+        future: Future[Any] = Future(None, self._counters, runner.loop_thread)
         timeout, is_async = options.timeout, is_async_callable(fn)
         runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
         return future
