@@ -1,9 +1,9 @@
 """A Future's way without its lock, for the one thread that drives it.
 
-An event loop's task is made, started and finished on the loop's thread; other
-threads at most cancel it or wait for it. Such a future has that thread as its
-*owner*, and the owner changes its state without the lock for as long as no
-other thread has used it:
+An event loop's task is started and finished on the loop's thread, wherever it
+was submitted; other threads at most cancel it, wait for it or add callbacks.
+Such a future has that thread as its *owner*, and the owner changes its state
+without the lock for as long as no other thread has used it:
 
 - The owner's steps (:meth:`OwnedSteps._start_owned`, ``_set_result_owned``,
   and ``add_done_callback`` on the owner's thread) are a few lines that call
@@ -17,7 +17,9 @@ other thread has used it:
   after a seal, so an unsealed future has nobody to tell but its callbacks.
 
 A lock taken and given back costs more than the rest of a task's Future; this
-path costs two attribute changes.
+path costs two attribute changes. As with the stdlib's futures, a call nested
+in a step on the same thread (a signal handler that a tracer lets run between
+two of its lines) and changing the same future can be overwritten by the step.
 """
 
 from __future__ import annotations
