@@ -90,6 +90,40 @@ def test_the_owner_starts_and_finishes_it_without_the_lock() -> None:
     assert not sealed(future)  # never sealed
 
 
+def test_an_owned_future_has_no_lock_until_another_thread_needs_one() -> None:
+    future = owned()
+    assert future._start_owned()
+    future.add_done_callback(lambda _: None)
+    assert future._lock is None
+    assert not in_thread(future.cancel)  # running: the stdlib's answer
+    assert isinstance(future._lock, type(_thread.RLock()))
+
+
+def first_use(future: Future[Any], go: threading.Barrier, seen: list[int]) -> None:
+    """Add a callback once every thread is ready; note the lock it took."""
+    go.wait()
+    future.add_done_callback(lambda _: None)
+    seen.append(id(future._lock))
+
+
+def test_threads_that_first_need_the_lock_at_once_share_one() -> None:
+    for _ in range(50):
+        future = owned()
+        go = threading.Barrier(4)
+        seen: list[int] = []
+        threads = [
+            threading.Thread(target=first_use, args=(future, go, seen))
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(seen) == 4
+        assert len(set(seen)) == 1
+        assert id(future._lock) == seen[0]
+
+
 def test_another_thread_seals_it_and_the_owner_then_takes_the_lock() -> None:
     lock = CountingLock()
     future = owned(lock)

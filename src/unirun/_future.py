@@ -84,9 +84,12 @@ class Future(OwnedSteps[T], cf.Future[T]):
         owner: int | None = None,
     ) -> None:
         # A lock of its own, as each stdlib future has: concurrent.futures.wait()
-        # takes the locks of many futures in the order of their ids.
-        self._lock = _thread.RLock()  # threading.RLock() wraps this C one
-        if owner is not None:
+        # takes the locks of many futures in the order of their ids. An owned
+        # future's is made when another thread first needs it (see OwnedSteps).
+        if owner is None:
+            self._lock = _thread.RLock()  # threading.RLock() wraps this C one
+        else:
+            self._lock = None  # set, not left out: on 3.13 reads are faster so
             self._fast = True  # the owner's token: see OwnedSteps
         self._owner = owner  # set even to None: it reads faster so
         self._state = PENDING
@@ -108,7 +111,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
         """
         waiters = self._waiter_list
         if waiters is None:
-            with self._lock:
+            with self._lock or self._make_lock():
                 if self._owner is not None:  # see OwnedSteps
                     self._seal()
                 waiters = self._waiter_list
@@ -124,7 +127,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
     def _condition(self) -> threading.Condition:
         cond = self._cond
         if cond is None:
-            lock = self._lock
+            lock = self._lock or self._make_lock()
             with lock:
                 if self._owner is not None:  # see OwnedSteps
                     self._seal()
@@ -144,7 +147,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
         was already notified is skipped instead of raising. ``stopper`` is how
         the backend stops the task once it runs (see :data:`Stopper`).
         """
-        lock = self._lock
+        lock = self._lock or self._make_lock()
         lock.acquire()  # not `with`: this runs once per task, and costs less
         try:
             if self._owner is not None:  # see OwnedSteps
@@ -168,7 +171,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
 
     def set_running_or_notify_cancel(self) -> bool:
         """As :meth:`concurrent.futures.Future.set_running_or_notify_cancel`."""
-        with self._lock:
+        with self._lock or self._make_lock():
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             if self._state not in (PENDING, CANCELLED):
@@ -182,7 +185,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
 
     def set_exception(self, exception: BaseException | None) -> None:
         """As :meth:`concurrent.futures.Future.set_exception`."""
-        with self._lock:
+        with self._lock or self._make_lock():
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             if self._state in _DONE:
@@ -243,7 +246,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
 
     def _cancel_pending(self) -> bool:
         """The stdlib's cancel(): only a task that has not started."""
-        with self._lock:
+        with self._lock or self._make_lock():
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             state = self._state
@@ -273,7 +276,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
 
         Returns whether it did: False if the future was no longer running.
         """
-        with self._lock:
+        with self._lock or self._make_lock():
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             if self._state != RUNNING:
@@ -348,7 +351,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
 
         The path every successful task takes, in one frame (callbacks included).
         """
-        lock = self._lock
+        lock = self._lock or self._make_lock()
         lock.acquire()  # as in _start()
         try:
             if self._owner is not None:  # see OwnedSteps
@@ -402,7 +405,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
             pass
 
     def __repr__(self) -> str:
-        with self._lock:
+        with self._lock or self._make_lock():
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             state = self._state

@@ -10,7 +10,8 @@ without the lock for as long as no other thread has used it:
   nothing. Each holds the token ``_fast`` while it runs: it deletes the
   attribute, which is atomic, and sets it again after. Where the token is gone
   the future is sealed, and the step takes the lock's way.
-- Every other use takes the lock and first *seals* the future (:meth:`_seal`):
+- Every other use takes the lock (made then, the first time: an owned future
+  has none until it needs one) and first *seals* the future (:meth:`_seal`):
   it takes the token for good, waiting while the owner holds it, and from then
   on every change of state takes the lock, as in any other Future.
 - Waiters (a thread in ``result()``, ``concurrent.futures.wait``) come only
@@ -24,6 +25,7 @@ two of its lines) and changing the same future can be overwritten by the step.
 
 from __future__ import annotations
 
+import _thread
 import concurrent.futures as cf
 from _thread import get_ident
 from concurrent.futures._base import (
@@ -39,7 +41,6 @@ from typing import TYPE_CHECKING, Any, Generic
 from ._types import T
 
 if TYPE_CHECKING:
-    import _thread
     from collections.abc import Callable
     from typing import Self
 
@@ -51,6 +52,9 @@ __all__ = ["DONE", "OwnedSteps"]
 #: The states of a future that is done.
 DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
 
+#: Held while an owned future's lock is made: one lock, whoever asks first.
+_MAKING = _thread.RLock()
+
 
 class OwnedSteps(Generic[T]):
     """The owner's steps of a :class:`~unirun.Future` (a mixin; see above)."""
@@ -60,7 +64,7 @@ class OwnedSteps(Generic[T]):
     _owner: int | None  # the owner's thread, until sealed
     _fast: bool  # the token: set while no step of the owner's runs
 
-    _lock: _thread.RLock
+    _lock: _thread.RLock | None  # None until an owned future's is made
     _state: str
     _result: T | None
     _stopper: Stopper | None
@@ -71,6 +75,15 @@ class OwnedSteps(Generic[T]):
 
         def _start(self, stopper: Stopper | None = None) -> bool: ...
         def _set_result_if_pending(self, result: T) -> bool: ...
+
+    def _make_lock(self) -> _thread.RLock:
+        """The future's lock, made now if it has none yet (an owned future)."""
+        made = _thread.RLock()  # first: nothing runs between the test and the set
+        with _MAKING:
+            lock = self._lock
+            if lock is None:
+                lock = self._lock = made
+        return lock
 
     def _seal(self) -> None:
         """End the owner's way for good; call holding the lock."""
@@ -158,7 +171,7 @@ class OwnedSteps(Generic[T]):
                 if self._owner is not None:  # else sealed from within: see _seal
                     self._fast = True
         if pending is None:
-            lock = self._lock
+            lock = self._lock or self._make_lock()
             lock.acquire()  # not `with`: this runs once per task, and costs less
             try:
                 if self._owner is not None:
