@@ -1,11 +1,13 @@
-"""The GIL canary when the probe's thread goes away under it."""
+"""The GIL canary: when the probe's thread goes away under it, and where it runs."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -55,7 +57,7 @@ def test_a_probe_thread_that_exits_mid_window_gives_no_window() -> None:
     probe = _VanishingProbe()
     own = canary._Stat(threading.get_native_id())
     try:
-        window = canary._Canary(probe, own).run(time.perf_counter(), 0.0, 0.0)
+        window = canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
     finally:
         own.close()
     assert window is None
@@ -78,10 +80,188 @@ def test_a_live_probe_gives_a_window() -> None:
     ready.wait()
     own = canary._Stat(threading.get_native_id())
     try:
-        window = canary._Canary(probe, own).run(time.perf_counter(), 0.0, 0.0)
+        window = canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
     finally:
         own.close()
         done.set()
         thread.join()
     assert window is not None
     assert window.seconds >= canary.WINDOW_S
+
+
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+two_cpus = pytest.mark.skipif(
+    len(_CPUS) < 2 or not hasattr(os, "sched_setaffinity"),
+    reason="needs two CPUs this process may use, and thread affinity",
+)
+
+
+class _BusyProbe(Probe):
+    """A probe whose thread computes without the GIL, pinned to ``cpu``, until
+    the canary has looked ``looks`` times; ``on_look(n)`` runs in the canary's
+    thread at each look, where the canary's affinity can be read."""
+
+    def __init__(self, cpu: int, looks: int, on_look: Any) -> None:
+        super().__init__()
+        self.cpu, self.looks = cpu, 0
+        self._wanted, self._on_look = looks, on_look
+
+    def running(self) -> bool:
+        self.looks += 1
+        self._on_look(self.looks)
+        return self.looks < self._wanted
+
+    def compute(self, begin: Any) -> threading.Thread:
+        """Start a thread on ``cpu`` that calls ``begin()``, then works without
+        the GIL until the canary has looked enough, then calls :meth:`end`."""
+
+        def body() -> None:
+            os.sched_setaffinity(0, {self.cpu})
+            begin()
+            block = b"x" * (1 << 20)
+            deadline = time.monotonic() + 30  # a canary that died stops no test
+            while self.looks < self._wanted and time.monotonic() < deadline:
+                hashlib.sha256(block).digest()  # lets go of the GIL
+            self.end()
+
+        thread = threading.Thread(target=body)
+        thread.start()
+        return thread
+
+
+class _Windows:
+    def on_window(self, probe: Probe, window: object) -> None:
+        pass
+
+
+@two_cpus
+def test_the_monitor_leaves_the_probes_cpu_while_it_watches_then_comes_back() -> None:
+    # The probe wakes the monitor, and the kernel tends to put the woken thread
+    # on its waker's CPU: a canary sharing the probe's CPU takes it from the
+    # probe in every stretch (or waits for it), and the test cannot tell.
+    first = _CPUS[0]
+    seen: list[set[int]] = []
+    probe = _BusyProbe(first, 8, lambda _: seen.append(os.sched_getaffinity(0)))
+    windows = _Windows()
+    monitor: canary.Monitor[Probe] = canary.Monitor(windows.on_window)
+    try:
+        # The monitor's thread starts with the first probe's affinity: one
+        # from this thread, which may use every CPU.
+        warm_up = Probe()
+        monitor.watch(warm_up)
+        warm_up.end()
+        probe.compute(lambda: monitor.watch(probe)).join()
+        assert probe.measured.is_set()  # end() waited for the monitor
+        thread = monitor._thread
+        assert thread is not None
+        assert thread.native_id is not None
+        home = os.sched_getaffinity(thread.native_id)
+    finally:
+        monitor.close()
+    # Moved before it was woken: its first look, before the window, too.
+    assert seen
+    assert all(first not in mask for mask in seen), seen
+    assert home == set(_CPUS)
+
+
+@two_cpus
+def test_the_canary_follows_a_probe_that_moves_to_its_cpu() -> None:
+    first, second = _CPUS[0], _CPUS[1]
+    seen: list[set[int]] = []
+
+    def look(count: int) -> None:
+        if count == 3:  # the canary is off `first`; the probe moves beside it
+            os.sched_setaffinity(probe.tid, {second})
+        seen.append(os.sched_getaffinity(0))
+
+    probe = _BusyProbe(first, 4 * canary.STATE_EVERY + 4, look)
+    begun = threading.Event()
+
+    def watch() -> None:
+        own = canary._Stat(threading.get_native_id())
+        try:
+            canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
+        finally:
+            own.close()
+
+    def begin() -> None:
+        probe.ident, probe.tid = threading.get_ident(), threading.get_native_id()
+        probe.begin()
+        begun.set()
+
+    computing = probe.compute(begin)
+    begun.wait()
+    watching = threading.Thread(target=watch)  # from here: every CPU allowed
+    watching.start()
+    watching.join()
+    computing.join()
+    assert first not in seen[1], seen  # seen[0]: run()'s look, before the window
+    assert second not in seen[-1], seen
+
+
+def _spin(seconds: float) -> None:
+    """Hold the GIL (pure Python) for ``seconds`` of this thread's CPU time."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+def test_a_new_monitor_watches_its_first_probe_from_the_start() -> None:
+    # The monitor's thread starts with the first probe. Until it waits for
+    # probes it needs the GIL to get there, and a probe that holds the GIL
+    # (no switch before it ends, here) kept it out until the probe was over:
+    # the first probe of every executor gave no window at all.
+    windows = _Windows()
+    monitor: canary.Monitor[Probe] = canary.Monitor(windows.on_window)
+    probe = Probe()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(10.0)
+    try:
+        monitor.watch(probe)
+        _spin(0.02)
+        probe.end()
+    finally:
+        sys.setswitchinterval(interval)
+        monitor.close()
+    assert probe.window is not None
+    # It waited for the GIL the whole time the probe ran.
+    assert probe.window.blocked_s > 0, probe.window
+
+
+def test_a_canary_kept_off_the_gil_while_it_sets_up_counts_it_as_blocked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Opening the probe's /proc files lets go of the GIL; a probe that holds
+    # the GIL takes it back then and keeps it for a switch interval. That wait
+    # is the probe holding the GIL, as much as the wait before it.
+    lost = 0.02
+
+    class SlowStat(canary._Stat):
+        def __init__(self, tid: int) -> None:
+            time.sleep(lost)  # off the CPU, as a wait for the GIL is
+            super().__init__(tid)
+
+    done = threading.Event()
+    probe = Probe()
+    ready = threading.Event()
+
+    def body() -> None:
+        probe.ident = threading.get_ident()
+        probe.begin()
+        ready.set()
+        done.wait()
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    ready.wait()
+    own = canary._Stat(threading.get_native_id())
+    monkeypatch.setattr(canary, "_Stat", SlowStat)
+    try:
+        window = canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
+    finally:
+        own.close()
+        done.set()
+        thread.join()
+    assert window is not None
+    # Less the canary's own waits for a CPU, which a loaded machine adds.
+    assert window.blocked_s >= lost / 2, window

@@ -11,6 +11,9 @@ still needs it. A probe that keeps the canary off the GIL for its whole run
                     -> Window (handed to the probe's end, or, for a long probe,
                        to the owner while it still runs)
 
+The canary runs on another CPU than the probe's where the machine lends one
+(:class:`_Aside`): sharing the probe's CPU, it would only take turns with it.
+
 classify.free_share reads the window; the monitor only measures.
 """
 
@@ -65,6 +68,8 @@ class Monitor(Generic[ProbeT]):
         self._lock = threading.Lock()
         self._closed = False
         self._current: ProbeT | None = None
+        self._aside: _Aside | None = None
+        self._ready = threading.Event()
 
     def watch(self, probe: ProbeT) -> None:
         """Watch ``probe`` and begin it (called in its thread, first thing)."""
@@ -76,11 +81,20 @@ class Monitor(Generic[ProbeT]):
                     target=self._run, name=f"unirun-auto-monitor-{id(self):#x}"
                 )
                 self._thread.start()
+                self._aside = _Aside.of(self._thread.native_id)
+                # Until the thread waits for probes, it would take its first
+                # look only once this probe lets go of the GIL: too late.
+                self._ready.wait()
+            aside = self._aside
         probe.ident = threading.get_ident()
         probe.tid = threading.get_native_id()
         if not closed:
             # Behind another probe the monitor comes too late to say anything.
             probe.watched = self._current is None
+            if probe.watched and aside is not None:
+                # Before waking it: the kernel tends to wake a thread on its
+                # waker's CPU, where the monitor would wait for the probe.
+                aside.keep_off(_this_cpu())
             probe.queued_at = time.perf_counter()
             self._queue.put(probe)
         probe.begin()
@@ -100,25 +114,27 @@ class Monitor(Generic[ProbeT]):
 
     def _run(self) -> None:
         own = _Stat(threading.get_native_id())
+        self._ready.set()  # what follows runs before the watcher gets the GIL
         try:
             while True:
                 idle_since, own_wait = time.perf_counter(), own.wait()
                 probe = self._queue.get()
                 if probe is None:
                     return
+                # Reading it lets go of the GIL: a probe that holds the GIL
+                # takes it back then, for a switch interval; woke comes after.
+                own_waited = own.wait() - own_wait
                 woke = time.perf_counter()
                 self._current = probe
                 try:
                     self._watch(
-                        probe,
-                        max(idle_since, probe.queued_at),
-                        woke,
-                        own,
-                        own.wait() - own_wait,
+                        probe, max(idle_since, probe.queued_at), woke, own, own_waited
                     )
                 except Exception:  # a bug must not leave later probes unwatched
                     _LOGGER.exception("auto: GIL monitor")
                 finally:
+                    if self._aside is not None:  # moved for a window never taken
+                        self._aside.restore()
                     self._current = None
                     probe.measured.set()
                     # Not kept while waiting for the next: it holds the call's
@@ -146,7 +162,7 @@ class Monitor(Generic[ProbeT]):
                     blocked_s=min(blocked, covered),
                 )
             return
-        window = _Canary(probe, own).run(wanted, blocked, own_wait)
+        window = _Canary(probe, own, self._aside).run(wanted, blocked, own_wait)
         if window is None:
             return
         probe.window = window
@@ -163,12 +179,14 @@ class Monitor(Generic[ProbeT]):
 class _Canary:
     """The stretches of one window: alternately hold the GIL and let go of it."""
 
-    def __init__(self, probe: Probe, own: _Stat) -> None:
+    def __init__(self, probe: Probe, own: _Stat, aside: _Aside | None) -> None:
         self._probe = probe
         self._own = own
+        self._aside = aside or _Aside()
 
     def run(self, wanted: float, blocked: float, own_wait: float) -> Window | None:
-        probe = self._probe
+        probe, own = self._probe, self._own
+        started, cpu, queued = time.perf_counter(), time.thread_time(), own.wait()
         clock = _cpu_clock(probe.ident)
         if clock is None or not probe.running():
             # An ended probe's thread may be gone: its clock would be the
@@ -176,13 +194,24 @@ class _Canary:
             return None
         probe_stat = _Stat(probe.tid)
         states = _StateReader(probe.tid)
+        aside = self._aside
+        aside.keep_off(states.cpu())  # the probe may have moved since
+        # Opening the files let go of the GIL: a probe that holds it took it
+        # back then, and kept it until its switch interval ran out.
+        late = time.perf_counter() - started - (time.thread_time() - cpu)
+        late -= own.wait() - queued
+        if late > BLOCKED_AFTER:
+            blocked += late
         try:
-            return self._stretches(clock, probe_stat, states, wanted, blocked, own_wait)
+            return self._stretches(
+                clock, probe_stat, states, aside, wanted, blocked, own_wait
+            )
         except OSError:
             # The probe's thread is gone (its end stopped waiting for us and the
             # thread exited): so is its CPU clock, and with it the window.
             return None
         finally:
+            aside.restore()
             probe_stat.close()
             states.close()
 
@@ -191,6 +220,7 @@ class _Canary:
         clock: int,
         probe_stat: _Stat,
         states: _StateReader,
+        aside: _Aside,
         wanted: float,
         blocked: float,
         own_wait: float,
@@ -221,6 +251,7 @@ class _Canary:
                 state = states.read()
                 running += state == "run"
                 waiting += state == "io"
+                aside.keep_off(states.last_cpu)  # the probe may have moved
             if not probe.running():
                 break
             # The stretch: hold the GIL (pure Python) and see whether the probe's
@@ -280,26 +311,33 @@ class _Stat:
 
 
 class _StateReader:
-    """Reads a thread's kernel state: "run", "io", "lock" or "" (unknown)."""
+    """Reads a thread's kernel state: "run", "io", "lock" or "" (unknown), and
+    the CPU it last ran on (``last_cpu``, ``None`` if unknown)."""
 
     def __init__(self, tid: int) -> None:
         self._stat = self._wchan = -1
+        self.last_cpu: int | None = None
         try:
             self._stat = os.open(f"/proc/self/task/{tid}/stat", os.O_RDONLY)
             self._wchan = os.open(f"/proc/self/task/{tid}/wchan", os.O_RDONLY)
         except OSError:
             self.close()
 
+    def cpu(self) -> int | None:
+        """The CPU the thread last ran on, read now; ``None`` if unknown."""
+        self.read()
+        return self.last_cpu
+
     def read(self) -> str:
         if self._stat < 0:
             return ""
         try:
             stat = os.pread(self._stat, 512, 0)
-            state = stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3]
-            if state == b"R":
+            self.last_cpu = _cpu_field(stat)
+            if stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R":
                 return "run"
             wchan = os.pread(self._wchan, 128, 0)
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             return ""
         if not wchan or wchan == b"0":
             return ""  # the kernel hides wait channels here
@@ -310,6 +348,82 @@ class _StateReader:
             if fd >= 0:
                 os.close(fd)
         self._stat = self._wchan = -1
+
+
+class _Aside:
+    """Keeps the canary's thread off the probe's CPU.
+
+    A canary that shares the probe's CPU takes turns with it: the probe's clock
+    stands still in the stretches whether or not it needs the GIL, and a probe
+    that holds the GIL keeps the canary waiting for the CPU rather than for the
+    GIL, so the test cannot tell (a GIL-free numpy call read so one time in two
+    on two CPUs, the kernel having woken the monitor on the probe's CPU).
+    :meth:`keep_off` narrows the thread's affinity to the CPUs it may use but
+    the probe's, from either thread; :meth:`restore` gives them back. Nothing
+    changes where no other CPU is allowed, or off Linux.
+    """
+
+    def __init__(self, tid: int = 0, home: set[int] | None = None) -> None:
+        self._tid = tid  # 0: the calling thread
+        self._home = home if home is not None else _affinity(tid)
+        self._off: int | None = None
+
+    @classmethod
+    def of(cls, tid: int | None) -> _Aside | None:
+        """The aside of the thread ``tid``, with the affinity it has now."""
+        if tid is None:
+            return None
+        return cls(tid, _affinity(tid))
+
+    def keep_off(self, cpu: int | None) -> None:
+        """Run the thread anywhere it may but on ``cpu`` (the probe's)."""
+        home = self._home
+        if cpu is None or cpu == self._off or not home or cpu not in home:
+            return
+        elsewhere = home - {cpu}
+        try:
+            if elsewhere:
+                os.sched_setaffinity(self._tid, elsewhere)
+                self._off = cpu
+        except OSError:  # a cpuset that changed under us: stay where it is
+            pass
+
+    def restore(self) -> None:
+        """Give the thread back the affinity it had."""
+        if self._off is None or not self._home:
+            return
+        self._off = None
+        try:
+            os.sched_setaffinity(self._tid, self._home)
+        except OSError:  # the CPUs it had are gone: keep what it has
+            _LOGGER.debug("auto: the GIL monitor could not restore its affinity")
+
+
+def _affinity(tid: int) -> set[int]:
+    """The CPUs thread ``tid`` may run on; empty where that cannot be changed."""
+    if not hasattr(os, "sched_setaffinity"):
+        return set()
+    try:
+        return os.sched_getaffinity(tid)
+    except OSError:
+        return set()
+
+
+def _this_cpu() -> int | None:
+    """The CPU the calling thread runs on (``None`` where unknown)."""
+    try:
+        with open("/proc/thread-self/stat", "rb") as stat:
+            return _cpu_field(stat.read())
+    except OSError:
+        return None
+
+
+def _cpu_field(stat: bytes) -> int | None:
+    """The CPU a thread last ran on, from its ``stat`` (field 39, "processor")."""
+    try:
+        return int(stat[stat.rindex(b")") + 2 :].split()[36])
+    except (ValueError, IndexError):
+        return None
 
 
 def _cpu_clock(ident: int) -> int | None:
