@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from unirun._auto import canary
-from unirun._auto.profiling import Probe
+from unirun._auto.profiling import Probe, Window
 
 pytestmark = pytest.mark.skipif(
     not hasattr(time, "pthread_getcpuclockid") or not sys.platform.startswith("linux"),
@@ -65,6 +65,13 @@ def test_a_probe_thread_that_exits_mid_window_gives_no_window() -> None:
 
 def test_a_live_probe_gives_a_window() -> None:
     # The control: the same path with a thread that stays gives a window.
+    window = _window_of_a_waiting_probe()
+    assert window is not None
+    assert window.seconds >= canary.WINDOW_S
+
+
+def _window_of_a_waiting_probe() -> Window | None:
+    """Run a canary in this thread next to a probe whose thread waits."""
     done = threading.Event()
     probe = Probe()
     ready = threading.Event()
@@ -80,13 +87,11 @@ def test_a_live_probe_gives_a_window() -> None:
     ready.wait()
     own = canary._Stat(threading.get_native_id())
     try:
-        window = canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
+        return canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
     finally:
         own.close()
         done.set()
         thread.join()
-    assert window is not None
-    assert window.seconds >= canary.WINDOW_S
 
 
 _CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -241,27 +246,8 @@ def test_a_canary_kept_off_the_gil_while_it_sets_up_counts_it_as_blocked(
             time.sleep(lost)  # off the CPU, as a wait for the GIL is
             super().__init__(tid)
 
-    done = threading.Event()
-    probe = Probe()
-    ready = threading.Event()
-
-    def body() -> None:
-        probe.ident = threading.get_ident()
-        probe.begin()
-        ready.set()
-        done.wait()
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    ready.wait()
-    own = canary._Stat(threading.get_native_id())
     monkeypatch.setattr(canary, "_Stat", SlowStat)
-    try:
-        window = canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
-    finally:
-        own.close()
-        done.set()
-        thread.join()
+    window = _window_of_a_waiting_probe()
     assert window is not None
     # Less the canary's own waits for a CPU, which a loaded machine adds.
     assert window.blocked_s >= lost / 2, window
