@@ -251,3 +251,30 @@ def test_a_canary_kept_off_the_gil_while_it_sets_up_counts_it_as_blocked(
     assert window is not None
     # Less the canary's own waits for a CPU, which a loaded machine adds.
     assert window.blocked_s >= lost / 2, window
+
+
+def test_a_monitor_thread_that_dies_starting_leaves_its_first_probe_going(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # watch() waits for the new monitor thread to be ready for probes; a
+    # thread that died before it got there must not leave it waiting for good.
+    class Broken(canary._Stat):
+        def __init__(self, tid: int) -> None:
+            raise MemoryError
+
+    died: list[type[BaseException]] = []
+    monkeypatch.setattr(canary, "_Stat", Broken)
+    monkeypatch.setattr(
+        threading, "excepthook", lambda args: died.append(args.exc_type)
+    )
+    windows = _Windows()
+    monitor: canary.Monitor[Probe] = canary.Monitor(windows.on_window)
+    probe = Probe()
+    watching = threading.Thread(target=monitor.watch, args=(probe,), daemon=True)
+    watching.start()
+    watching.join(30)
+    # A watch() still waiting holds the monitor's lock: close() would wait too.
+    assert not watching.is_alive(), "watch() waited for a dead monitor"
+    probe.end()
+    monitor.close()
+    assert died == [MemoryError]

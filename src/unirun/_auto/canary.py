@@ -113,8 +113,10 @@ class Monitor(Generic[ProbeT]):
                 thread.join()
 
     def _run(self) -> None:
-        own = _Stat(threading.get_native_id())
-        self._ready.set()  # what follows runs before the watcher gets the GIL
+        try:
+            own = _Stat(threading.get_native_id())
+        finally:
+            self._ready.set()  # what follows runs before the watcher gets the GIL
         try:
             while True:
                 idle_since, own_wait = time.perf_counter(), own.wait()
