@@ -20,6 +20,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _now_twice() -> tuple[float, float]:
+    """A canary's window that starts, and is wanted, now."""
+    now = time.perf_counter()
+    return now, now
+
+
 class _VanishingProbe(Probe):
     """A probe that never ends, whose thread exits at the first look."""
 
@@ -57,7 +63,7 @@ def test_a_probe_thread_that_exits_mid_window_gives_no_window() -> None:
     probe = _VanishingProbe()
     own = canary._Stat(threading.get_native_id())
     try:
-        window = canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
+        window = canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
     finally:
         own.close()
     assert window is None
@@ -87,7 +93,7 @@ def _window_of_a_waiting_probe() -> Window | None:
     ready.wait()
     own = canary._Stat(threading.get_native_id())
     try:
-        return canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
+        return canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
     finally:
         own.close()
         done.set()
@@ -185,7 +191,7 @@ def test_the_canary_follows_a_probe_that_moves_to_its_cpu() -> None:
     def watch() -> None:
         own = canary._Stat(threading.get_native_id())
         try:
-            canary._Canary(probe, own, None).run(time.perf_counter(), 0.0, 0.0)
+            canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
         finally:
             own.close()
 

@@ -124,13 +124,13 @@ class Monitor(Generic[ProbeT]):
                 if probe is None:
                     return
                 # Reading it lets go of the GIL: a probe that holds the GIL
-                # takes it back then, for a switch interval; woke comes after.
+                # takes it back then, for a switch interval; _watch's clock
+                # starts after.
                 own_waited = own.wait() - own_wait
-                woke = time.perf_counter()
                 self._current = probe
                 try:
                     self._watch(
-                        probe, max(idle_since, probe.queued_at), woke, own, own_waited
+                        probe, max(idle_since, probe.queued_at), own, own_waited
                     )
                 except Exception:  # a bug must not leave later probes unwatched
                     _LOGGER.exception("auto: GIL monitor")
@@ -145,14 +145,16 @@ class Monitor(Generic[ProbeT]):
         finally:
             own.close()
 
-    def _watch(
-        self, probe: ProbeT, wanted: float, woke: float, own: _Stat, own_wait: float
-    ) -> None:
+    def _watch(self, probe: ProbeT, wanted: float, own: _Stat, own_wait: float) -> None:
         # From `wanted` to `woke` the monitor waited for the GIL, or for a CPU
-        # (its own run-queue wait says how long), or was being woken up.
+        # (its own run-queue wait says how long), or was being woken up. The
+        # probe is read first: a thread that forces a switch of the GIL can
+        # take it away between any two steps, and that wait comes before woke.
+        finished = probe.finished
+        woke = time.perf_counter()
         waited = woke - wanted - own_wait
         blocked = waited if waited > BLOCKED_AFTER else 0.0
-        if probe.finished:
+        if finished:
             covered = probe.ended_at - wanted
             if covered > 0:
                 probe.window = Window(
@@ -164,7 +166,7 @@ class Monitor(Generic[ProbeT]):
                     blocked_s=min(blocked, covered),
                 )
             return
-        window = _Canary(probe, own, self._aside).run(wanted, blocked, own_wait)
+        window = _Canary(probe, own, self._aside).run(wanted, woke, blocked, own_wait)
         if window is None:
             return
         probe.window = window
@@ -186,9 +188,13 @@ class _Canary:
         self._own = own
         self._aside = aside or _Aside()
 
-    def run(self, wanted: float, blocked: float, own_wait: float) -> Window | None:
+    def run(
+        self, wanted: float, started: float, blocked: float, own_wait: float
+    ) -> Window | None:
+        """The window from ``wanted``; ``blocked`` and ``own_wait`` count the
+        waits for the GIL and for a CPU until ``started``."""
         probe, own = self._probe, self._own
-        started, cpu, queued = time.perf_counter(), time.thread_time(), own.wait()
+        cpu, queued = time.thread_time(), own.wait()
         clock = _cpu_clock(probe.ident)
         if clock is None or not probe.running():
             # An ended probe's thread may be gone: its clock would be the
@@ -198,8 +204,8 @@ class _Canary:
         states = _StateReader(probe.tid)
         aside = self._aside
         aside.keep_off(states.cpu())  # the probe may have moved since
-        # Opening the files let go of the GIL: a probe that holds it took it
-        # back then, and kept it until its switch interval ran out.
+        # Reading our clock and opening the files let go of the GIL: a probe
+        # that holds it took it back then, until its switch interval ran out.
         late = time.perf_counter() - started - (time.thread_time() - cpu)
         late -= own.wait() - queued
         if late > BLOCKED_AFTER:
