@@ -58,6 +58,7 @@ __all__ = [
     "MIXED_MIN",
     "PAUSE_MAX",
     "PROCESS_FACTOR",
+    "UNSURE_MIN",
     "Costs",
     "Facts",
     "Need",
@@ -77,6 +78,10 @@ MIXED_MIN = 0.1
 #: A call that ran for at least this share of the canary's stretches (while the
 #: canary held the GIL) releases the GIL: threads run it in parallel.
 FREE_MIN = 0.5
+#: A share from this up to FREE_MIN is too close to call: the test could not tell
+#: (a 5 ms GIL-free numpy call read 0.43 in one quiet probe of a dozen, while
+#: pure-Python loops read below 0.05).
+UNSURE_MIN = 0.25
 #: The canary's stretches tell only when they add up to this much (seconds).
 MIN_HELD = 0.0004
 #: A call that kept the canary off the GIL for this share of the time the canary
@@ -290,7 +295,8 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     """
     cpu_bound = facts.busy >= BUSY_MIN
     share = facts.free_share
-    releases = None if share is None else share >= FREE_MIN
+    unsure = share is None or UNSURE_MIN <= share < FREE_MIN
+    releases = None if unsure else share is not None and share >= FREE_MIN
 
     def verdict(backend: Backend, reason: str, provisional: bool = False) -> Verdict:
         return Verdict(
@@ -310,7 +316,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
         "holds the GIL"
         if releases is False
         else "may hold the GIL (the GIL test could not tell: no CPU was free for "
-        "it, or the call was too short)"
+        "it, the call was too short, or it read too close to call)"
     )
     # What one call costs by itself: its CPU time when CPU-bound (its wall time
     # also holds waits for the GIL that busy neighbours caused), else its wall.
