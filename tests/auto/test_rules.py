@@ -335,3 +335,11 @@ def test_free_share_reads_the_canary() -> None:
         blocked_s=0.058,
     )
     assert free_share(stalled) is None
+    # Another thread of ours computing without the GIL (numpy's BLAS pool
+    # spinning after its import) may have had the probe's CPU in the stretches:
+    # a low share says nothing then, a high one still tells.
+    spun = {"others": 0.045, "canary_cpu": 0.013, "held_s": 0.009}
+    assert free_share(sample(0.05, 0.04, free_s=0.0005, **spun)) is None
+    assert free_share(sample(0.05, 0.04, free_s=0.008, **spun)) == pytest.approx(8 / 9)
+    alone = sample(0.05, 0.04, others=0.013, canary_cpu=0.013, held_s=0.009)
+    assert free_share(alone) == 0.0

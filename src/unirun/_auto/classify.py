@@ -267,7 +267,14 @@ def free_share(sample: ProbeSample) -> float | None:
     probe_wait = max(window.probe_wait, sample.wait_s)
     held = window.held_s - probe_wait
     if held >= MIN_HELD:
-        return min(1.0, window.free_s / held)
+        share = min(1.0, window.free_s / held)
+        # Another thread of ours that computed without the GIL meanwhile (a
+        # BLAS pool spinning after numpy's import, say) may have had the
+        # probe's CPU in the stretches: a low share then says nothing.
+        busy_others = window.others_cpu - window.canary_cpu
+        if share < FREE_MIN and busy_others > _FLOOR * window.seconds:
+            return None
+        return share
     others = sample.others_cpu_s - window.canary_cpu
     on_cpu = sample.cpu_s >= BUSY_MIN * max(sample.wall_s - sample.wait_s, 1e-9)
     # The time the canary wanted the GIL: not while it waited for a CPU, nor
