@@ -7,7 +7,10 @@ against the classifier's own thresholds, never absolute times.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -28,6 +31,7 @@ from unirun._cpu import usable_cpus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 
 @pytest.fixture
@@ -154,6 +158,38 @@ def test_short_pure_python_call_holds_the_gil_gh13(cpu_s: float) -> None:
     assert "holds the GIL" in verdict.reason, verdict
     if usable_cpus() >= 2:
         assert verdict.backend == "process" or "too short" in verdict.reason
+
+
+def test_a_first_call_that_imports_is_measured_again_gh13(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A module whose import computes for 60 ms holding the GIL, as a big
+    # package's does; the function imports it on its first call only.
+    name = f"slow_import_{uuid.uuid4().hex}"
+    (tmp_path / f"{name}.py").write_text(
+        "import time\n"
+        "_start = time.thread_time()\n"
+        "while time.thread_time() - _start < 0.06:\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def lazy() -> int:
+        importlib.import_module(name)
+        return sha256_8mib()
+
+    try:
+        with unirun.AutoExecutor(max_workers=4) as auto:
+            first = verdict_of(auto, lazy)
+            # What the first call measured was mostly the import: no verdict
+            # settles on it, and the next call is measured again.
+            assert first.releases_gil is None, first
+            assert first.provisional, first
+            assert first.backend == "thread", first
+            assert "imported" in first.reason, first
+            assert verdict_of(auto, lazy).samples == 2
+    finally:
+        sys.modules.pop(name, None)
 
 
 def test_sleep_in_c_goes_to_threads_gh13() -> None:

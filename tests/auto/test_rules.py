@@ -136,6 +136,14 @@ TABLE: list[tuple[str, Facts, Costs, str | Need, bool | None, str]] = [
      "process", None, "could not tell"),
     ("clearly held", facts(0.005, 1.0, UNSURE_MIN - 0.01, recheck=True), TWO,
      "process", False, "holds the GIL"),
+    # A call that imported modules measured the import, which holds the GIL:
+    # whatever share it read, the test could not tell.
+    ("imported", replace(facts(0.1, 1.0, 0.0, recheck=True), imported=True), TWO,
+     "thread", None, "modules were imported"),
+    ("imported, reads free", replace(facts(0.1, 1.0, 0.9, recheck=True),
+     imported=True), TWO, "thread", None, "until a later call"),
+    ("imported, looked at enough", replace(facts(0.1, 1.0, 0.0), imported=True),
+     TWO, "process", None, "modules were imported"),
     ("one CPU", facts(0.1, 1.0), ONE_CPU, "thread", False, "one CPU"),
     ("no processes", facts(0.1, 1.0), NO_PROCESSES, "thread", False, "one CPU"),
     ("unpicklable", facts(0.1, 1.0, transferable=False), TWO, "thread", False,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
+import types
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,7 +15,7 @@ from unirun._auto import classify as classify_rules
 from unirun._auto.cache import lookup
 from unirun._auto.classify import PAUSE_MAX, Need, Verdict, classify
 from unirun._auto.pools import Pools
-from unirun._auto.profiling import ProbeSample
+from unirun._auto.profiling import ProbeSample, Window
 from unirun._auto.revisions import measured, watch_inline
 from unirun._auto.verdicts import (
     Entry,
@@ -403,3 +405,52 @@ def test_a_second_reading_made_early_is_kept_at_the_probes_end_gh13(
     assert final is not None
     assert final.backend == "process", final.reason
     assert not final.provisional
+
+
+def test_a_reading_across_an_import_is_measured_again_gh13(
+    verdicts: Verdicts,
+) -> None:
+    # A first call that imported modules reads as what the import did (here it
+    # waited, on the disk say): the verdict routes the calls, for now, and the
+    # next call is measured again.
+    from unirun._auto.verdicts import CallProbe
+
+    entry = Entry(None)
+    imported = dataclasses.replace(_sample(0.05, 0.0005), imported=True)
+    verdicts._decide(CallProbe(entry, nap, (0.05,), {}), imported)
+    verdict = current(entry)
+    assert verdict is not None
+    assert verdict.backend == "thread", verdict.reason
+    assert verdict.provisional
+    assert entry.stale  # the next call is a probe
+    assert entry.rechecks == 1  # a few times at most, as when it cannot tell
+    # The same reading with no import settles.
+    other = Entry(None)
+    verdicts._decide(CallProbe(other, nap, (0.05,), {}), _sample(0.05, 0.0005))
+    settled = current(other)
+    assert settled is not None
+    assert not settled.provisional
+    assert not other.stale
+
+
+def test_no_early_verdict_while_the_probe_imports_gh13(
+    verdicts: Verdicts, pools: Pools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The monitor's early window of a long probe that is importing measured the
+    # import (which holds the GIL): no verdict from it, the probe's end decides.
+    from unirun._auto.verdicts import CallProbe
+
+    pools.process_s = 1e-4
+    window = Window(seconds=0.05, probe_cpu=0.05, probe_wait=0.0, others_cpu=0.0)
+    entry = Entry(None)
+    probe = entry.probe = CallProbe(entry, spin, (0.25,), {})
+    probe.begin()
+    monkeypatch.setitem(sys.modules, "unirun_test_imported", types.ModuleType("x"))
+    verdicts._on_window(probe, window)
+    assert current(entry) is None
+    # A probe that began after the import is read early.
+    later = entry.probe = CallProbe(entry, spin, (0.25,), {})
+    later.begin()
+    verdicts.reserve()  # the probe's hold, which its early verdict ends
+    verdicts._on_window(later, window)
+    assert current(entry) is not None

@@ -13,8 +13,8 @@ The rules, in order (docs/auto.md explains each threshold and how it was chosen)
    until a second probe)
 5. CPU-bound on a free-threaded interpreter              -> thread
 6. CPU-bound and releases the GIL (free share >= 0.5)    -> thread
-7. CPU-bound, the GIL test could not tell, and another
-   probe will look again                                 -> thread, for now
+7. CPU-bound, the GIL test could not tell (or the call
+   imported modules), and another probe will look again  -> thread, for now
 8. CPU-bound, holds the GIL, a Dask cluster attached, and
    the cluster pays (:func:`cluster_pays`)               -> dask
 9. CPU-bound, holds the GIL, one usable CPU              -> thread
@@ -207,6 +207,9 @@ class Facts:
             not tell.
         first_reading: no earlier probe read the call as computing and
             waiting; rule 3 needs two such readings in a row.
+        imported: modules were imported while the call ran (a first call's
+            lazy import, say): the import held the GIL, so the GIL test could
+            not tell what the call does.
     """
 
     wall_s: float
@@ -219,6 +222,7 @@ class Facts:
     samples: int = 1
     recheck: bool = False
     first_reading: bool = False
+    imported: bool = False
 
 
 def busy_share(sample: ProbeSample) -> float:
@@ -301,7 +305,8 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     ``costs.process_s`` is ``None`` and the verdict turns on it.
     """
     cpu_bound = facts.busy >= BUSY_MIN
-    share = facts.free_share
+    # An import holds the GIL: a share read across one tells nothing.
+    share = None if facts.imported else facts.free_share
     unsure = share is None or UNSURE_MIN <= share < FREE_MIN
     releases = None if unsure else share is not None and share >= FREE_MIN
 
@@ -322,6 +327,9 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     holds = (
         "holds the GIL"
         if releases is False
+        else "may hold the GIL (modules were imported while it ran, and an import "
+        "holds the GIL: the GIL test could not tell)"
+        if facts.imported
         else "may hold the GIL (the GIL test could not tell: no CPU was free for "
         "it, the call was too short, or it read too close to call)"
     )

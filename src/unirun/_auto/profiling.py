@@ -96,6 +96,9 @@ class ProbeSample:
         others_cpu_s: CPU used by the rest of the process during the call.
         window: the monitor's window, when it had one.
         returned_awaitable: the call returned an awaitable.
+        imported: modules were imported meanwhile (``sys.modules`` grew): the
+            first call of a function that imports lazily, say. The import held
+            the GIL, so the figures say more about it than about the call.
     """
 
     wall_s: float
@@ -104,6 +107,7 @@ class ProbeSample:
     others_cpu_s: float
     window: Window | None
     returned_awaitable: bool = False
+    imported: bool = False
 
 
 class Probe:
@@ -122,12 +126,14 @@ class Probe:
         #: Set by the monitor once it is done with it.
         self.measured = threading.Event()
         self._start: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+        self._modules = 0
 
     def begin(self) -> None:
         """Start measuring (in the probe's thread, right before the call)."""
         self.tid = threading.get_native_id()
         stat = _schedstat(self.tid)
         wait = stat[1] if stat is not None else 0.0
+        self._modules = len(sys.modules)
         self._start = (
             time.perf_counter(),
             time.thread_time(),
@@ -155,8 +161,13 @@ class Probe:
             others_cpu_s=max(0.0, process - start_process - own),
             window=self.window,
             returned_awaitable=returned_awaitable,
+            imported=self.imported(),
         )
         return self.sample
+
+    def imported(self) -> bool:
+        """Whether modules were imported since :meth:`begin` (from any thread)."""
+        return len(sys.modules) > self._modules
 
     def running(self) -> bool:
         """Whether the call has not ended yet (read from any thread)."""

@@ -253,7 +253,12 @@ class Verdicts:
     # -- deciding ------------------------------------------------------------------
 
     def _on_window(self, probe: CallProbe, window: Window) -> None:
-        """Decide early, from the monitor's window, while a long probe still runs."""
+        """Decide early, from the monitor's window, while a long probe still runs.
+
+        Not while the call imports: the window then measured the import.
+        """
+        if probe.imported():
+            return  # the probe's end decides, as it does for an import
         sample = ProbeSample(
             wall_s=window.seconds,
             cpu_s=window.probe_cpu,
@@ -271,6 +276,7 @@ class Verdicts:
             cpu_s=sample.cpu_s,
             busy=busy_share(sample),
             free_share=free_share(sample),
+            imported=sample.imported,
             returned_awaitable=sample.returned_awaitable,
             transferable=transfer,
             transfer_error=why,
@@ -320,13 +326,16 @@ class Verdicts:
             # One reading of compute-and-wait, to be confirmed by a second.
             confirm = not early and _first_of_two(verdict)
             # CPU-bound, and the GIL test could not tell (the machine lent no
-            # second CPU): measure again on a later call, a few times at most.
+            # second CPU), or the call imported modules (what it measured was
+            # mostly the import): measure again on a later call, a few times
+            # at most.
             recheck = (
                 not early
                 and not confirm
                 and entry.rechecks < RECHECKS
                 and (
                     verdict.provisional
+                    or sample.imported
                     or (
                         verdict.backend in ("thread", "process")
                         and verdict.busy >= BUSY_MIN
