@@ -63,12 +63,13 @@ STDLIB_CHILDREN = (
     "test_hang_gh83386",
 )
 
-#: What each ``--part`` runs: the test classes whose names start so ("" for
-#: the tests that use no pool: futures, wait, as_completed on plain futures).
+#: What each ``--part`` runs: the pool test classes whose names start so
+#: (``None``: every one). The tests that use no pool (futures, ``wait`` and
+#: ``as_completed`` on plain futures) run with the thread pools.
 PARTS = {
-    "all": ("",),
-    "threads": ("ThreadPool", ""),
-    "forkserver": ("ProcessPoolForkserver",),
+    "all": None,
+    "threads": "ThreadPool",
+    "forkserver": "ProcessPoolForkserver",
 }
 
 
@@ -89,10 +90,12 @@ def _cases(suite: unittest.TestSuite) -> list[unittest.TestCase]:
 
 
 def _kept(case: unittest.TestCase, part: str) -> bool:
-    name = type(case).__name__
+    name, pools = type(case).__name__, PARTS[part]
+    if pools is None:
+        return True
     if not name.startswith(("ThreadPool", "ProcessPool")):
-        return "" in PARTS[part]
-    return part == "all" or name.startswith(tuple(p for p in PARTS[part] if p))
+        return part == "threads"
+    return name.startswith(pools)
 
 
 def load(part: str = "all") -> unittest.TestSuite:

@@ -350,3 +350,69 @@ def test_a_callback_of_a_task_with_no_time_left_may_submit(tmp_path: Path) -> No
     # done-callback's own submit to a process executor waited for them forever.
     done = run_script(tmp_path / "no_time_left.py", NO_TIME_LEFT)
     assert done.stdout == "TaskTimeoutError 1\n", done.stdout + done.stderr
+
+
+#: CPython's test_concurrent_futures runs these three scripts with its own pools,
+#: by name, in an isolated child (tests/cpython_futures_tests.py skips them):
+#: here they run on unirun's, with what the stdlib's tests expect of them.
+STDLIB_SCRIPTS = {
+    # test_interpreter_shutdown: a running task finishes at exit.
+    "exit": """
+        t = {cls}(5)
+        t.submit(sleep_and_print, 0.2, "apple")
+        """,
+    # test_hang_gh83386: shutdown(wait=False) does not hang the exit.
+    "no wait": """
+        t = {cls}(max_workers=3)
+        t.submit(sleep_and_print, 0.2, "apple")
+        t.shutdown(wait=False)
+        """,
+    # test_submit_after_interpreter_shutdown: an atexit hook cannot submit.
+    "atexit": """
+        import atexit
+
+        @atexit.register
+        def run_last():
+            try:
+                t.submit(id, None)
+            except RuntimeError:
+                print("runtime-error")
+                raise
+
+        t = {cls}(5)
+        t.submit(id, 42).result()
+        """,
+}
+
+STDLIB_SCRIPT_HEAD = """
+import sys
+import time
+
+from unirun import {cls}
+
+
+def sleep_and_print(t, msg):
+    time.sleep(t)
+    print(msg)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+"""
+
+
+@pytest.mark.parametrize("cls", ["ThreadExecutor", "ProcessExecutor"])
+@pytest.mark.parametrize("script", list(STDLIB_SCRIPTS))
+def test_the_stdlib_suites_exit_scripts_behave_as_on_its_pools(
+    tmp_path: Path, cls: str, script: str
+) -> None:
+    body = textwrap.indent(textwrap.dedent(STDLIB_SCRIPTS[script]), "    ")
+    text = STDLIB_SCRIPT_HEAD.format(cls=cls) + body.format(cls=cls)
+    done = run_script(tmp_path / "script.py", text)
+    if script == "atexit":
+        # Errors in atexit hooks do not change the exit code: stderr says it.
+        assert "RuntimeError: cannot schedule new futures" in done.stderr
+        assert done.stdout.strip() == "runtime-error"
+    else:
+        assert done.stderr == ""
+        assert done.stdout.strip() == "apple"
