@@ -165,6 +165,8 @@ class OutputRelay:
         self._unwritten: dict[int, int] = {}  # worker -> items not yet handled
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # No writer thread could start (the interpreter exits): write in place.
+        self._in_place = False
 
     def output(self, worker: int, stream: int, data: bytes) -> None:
         """Take text a worker sent; queue its complete lines."""
@@ -206,22 +208,40 @@ class OutputRelay:
 
     def _put(self, worker: int, stream: int, item: Any) -> None:
         with self._lock:
-            self._unwritten[worker] = self._unwritten.get(worker, 0) + 1
-            if self._thread is None:
-                self._thread = threading.Thread(
+            if self._thread is None and not self._in_place:
+                thread = threading.Thread(
                     target=self._write_all, name=f"{self._name}-output", daemon=True
                 )
-                self._thread.start()
-        self._queue.put((worker, stream, item))
+                try:
+                    thread.start()
+                except RuntimeError:
+                    # Output that first comes at interpreter exit, when no thread
+                    # may start (3.12+): nothing is queued yet, so the manager
+                    # writes it, and all that follows, in order.
+                    self._in_place = True
+                else:
+                    self._thread = thread
+            in_place = self._in_place
+            if not in_place:
+                self._unwritten[worker] = self._unwritten.get(worker, 0) + 1
+        if in_place:
+            _write(stream, item)
+        else:
+            self._queue.put((worker, stream, item))
 
     def _write_all(self) -> None:
         while (entry := self._queue.get()) is not None:
             worker, stream, item = entry
             try:
-                if stream == -1:
-                    item()
-                else:
-                    deliver(stream, item)
+                _write(stream, item)
             finally:
                 with self._lock:
                     self._unwritten[worker] -= 1
+
+
+def _write(stream: int, item: Any) -> None:
+    """Write one item: a task's end to deliver (-1), or a stream's text or record."""
+    if stream == -1:
+        item()
+    else:
+        deliver(stream, item)
