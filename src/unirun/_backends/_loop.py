@@ -35,6 +35,7 @@ from .._future import Future
 from .._stats import WorkerClock
 from ._bodies import EAGER, JobBodies
 from ._job import AbandonedCalls, JobTask
+from ._parking import ParkingLoop, parking_loop_wanted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -90,7 +91,7 @@ class LoopRunner(JobBodies):
         _context _finished _foreign _inbox _initargs _initializer _live
         _lock _loop _max_concurrency _name _on_asyncio _running
         _settling _slots _started _task_group _tasks _thread _unstarted _waiting
-        _wake_pending _wakeup direct loop_thread token""".split()  # noqa: SIM905
+        _wake_pending _wake_soon _wakeup direct loop_thread token""".split()  # noqa: SIM905
     )
 
     def __init__(
@@ -112,6 +113,8 @@ class LoopRunner(JobBodies):
         self._waiting: set[Future[Any]] = set()  # jobs waiting for a slot
         self._wake_pending = False
         self._call_soon: Callable[[Callable[[], object]], None] | None = None
+        # How to get _wake() called on the loop, from any thread.
+        self._wake_soon: Callable[[Callable[[], object]], None] | None = None
         self._task_group: TaskGroup | None = None
         self._slots: Any = None  # a semaphore of the running loop's library
         self._wakeup: anyio.Event
@@ -173,11 +176,11 @@ class LoopRunner(JobBodies):
             if not self._started:
                 self._start_thread()
                 return
-            schedule = self._call_soon
-            if schedule is None or self._wake_pending:
+            wake_soon = self._wake_soon
+            if wake_soon is None or self._wake_pending:
                 return
             self._wake_pending = True
-        schedule(self._wake)
+        wake_soon(self._wake)
 
     def close(self, wait: bool, cancel_futures: bool) -> None:
         """Run what was accepted (or cancel what has not started), then end.
@@ -192,7 +195,7 @@ class LoopRunner(JobBodies):
                 cancelled = [job.future for job in self._inbox]
                 self._inbox.clear()
                 cancelled += self._waiting
-            schedule, thread = self._call_soon, self._thread
+            wake_soon, thread = self._wake_soon, self._thread
         if cancel_futures:
             # Started as tasks but not run yet (their task sees it when it does).
             cancelled += [self._future_of(task) for task in _snapshot(self._tasks)]
@@ -200,15 +203,15 @@ class LoopRunner(JobBodies):
         for future in cancelled:
             if future is not None and future._cancel_pending():
                 future._start()  # tell concurrent.futures.wait()
-        if schedule is not None and (thread is not None or self.attached):
-            schedule(self._wake)
+        if wake_soon is not None and (thread is not None or self.attached):
+            wake_soon(self._wake)
         # Otherwise the loop is still starting (its drainer sees _closing), or
         # never started.
         if not wait or self.loop_thread == threading.get_ident():
             return
         if thread is not None:
             thread.join()
-        elif schedule is not None:  # on a caller's loop, from another thread
+        elif wake_soon is not None:  # on a caller's loop, from another thread
             self._finished.wait()
         self._abandoned.wait()  # plain functions that ran past their time-out
 
@@ -232,10 +235,13 @@ class LoopRunner(JobBodies):
 
     def _start_thread(self) -> None:
         self._started = True
+        options: dict[str, Any] = {}
+        if self._backend == "asyncio" and parking_loop_wanted():
+            options["loop_factory"] = ParkingLoop
         self._thread = threading.Thread(
             target=anyio.run,
             args=(self._main,),
-            kwargs={"backend": self._backend},
+            kwargs={"backend": self._backend, "backend_options": options},
             name=self._name,
         )
         registry.add(self)
@@ -309,8 +315,14 @@ class LoopRunner(JobBodies):
                     "The coroutine executor's initializer failed, "
                     "the executor is not usable anymore"
                 )
+        call_soon = call_soon_threadsafe_here()
+        loop = self._loop
         with self._lock:
-            self._call_soon = call_soon_threadsafe_here()
+            self._call_soon = call_soon
+            if isinstance(loop, ParkingLoop):  # a thread of its own: wakes cheaper
+                self._wake_soon = loop.call_in_select
+            else:
+                self._wake_soon = call_soon
         task_group.start_soon(self._drainer)
 
     def _wake(self) -> None:
