@@ -87,21 +87,35 @@ def _rounds(runs: dict[str, Callable[[], float]], repeat: int) -> dict[str, floa
 
 
 @contextlib.contextmanager
-def _one_cpu() -> Iterator[bool]:
-    """Run this thread, and the threads it starts meanwhile, on one CPU.
+def _placed(layout: str) -> Iterator[Callable[[], None]]:
+    """Place this thread and the threads it starts inside, by ``layout``.
 
-    Yields False where the platform cannot pin threads.
+    ``"one CPU"``: all of them on one CPU. ``"two CPUs"``: the threads it starts
+    on one, and this one, once it calls what this yields, on another.
+    ``"kernel"``: where the kernel puts them. Where the platform cannot place
+    threads (or has one CPU for two), only ``"kernel"`` runs: the others raise
+    :class:`_CannotPlace`.
     """
     setter = getattr(os, "sched_setaffinity", None)
-    if setter is None:
-        yield False
+    allowed = os.sched_getaffinity(0) if setter is not None else set()
+    cpus = sorted(allowed)
+    if layout == "kernel":
+        yield lambda: None
         return
-    allowed = os.sched_getaffinity(0)
-    setter(0, {min(allowed)})
+    if setter is None or len(cpus) < (1 if layout == "one CPU" else 2):
+        raise _CannotPlace(layout)
+    setter(0, {cpus[-1]})  # the threads started inside stay there
     try:
-        yield True
+        if layout == "one CPU":
+            yield lambda: None
+        else:
+            yield lambda: setter(0, {cpus[0]})
     finally:
         setter(0, allowed)
+
+
+class _CannotPlace(Exception):
+    """The platform cannot place threads so."""
 
 
 def _timed(body: Callable[[], object]) -> float:
@@ -179,45 +193,56 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
         count = TASKS // 4
         return _timed(lambda: [ex.submit(fn, 1).result() for _ in range(count)])
 
-    def from_sync_code() -> dict[str, float]:
-        loop = asyncio.new_event_loop()
-        loop_thread = threading.Thread(target=loop.run_forever)
-        loop_thread.start()
+    def from_sync_code(layout: str) -> dict[str, float]:
+        # Every thread the run needs starts here, first: threads keep the CPUs
+        # of the thread that started them (see _placed).
+        with _placed(layout) as caller_moves:
+            loop = asyncio.new_event_loop()
+            loop_thread = threading.Thread(target=loop.run_forever)
+            loop_thread.start()
 
-        def bare_trips() -> float:
-            count = TASKS // 4
-            return _timed(
-                lambda: [
-                    asyncio.run_coroutine_threadsafe(anoop(1), loop).result()
-                    for _ in range(count)
-                ]
-            )
+            def bare_trips() -> float:
+                count = TASKS // 4
+                return _timed(
+                    lambda: [
+                        asyncio.run_coroutine_threadsafe(anoop(1), loop).result()
+                        for _ in range(count)
+                    ]
+                )
 
-        try:
-            with (
-                unirun.CoroutineExecutor() as coroutine,
-                unirun.ThreadExecutor() as thread,
-            ):
-                runs = {
-                    "coroutine": lambda: round_trips(coroutine, anoop),
-                    "thread": lambda: round_trips(thread, tiny),
-                    "thread, async def": lambda: round_trips(thread, anoop),
-                    "asyncio": bare_trips,
-                }
-                return _interleaved_all(runs, repeat)
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            loop_thread.join()
-            loop.close()
+            try:
+                with (
+                    unirun.CoroutineExecutor() as coroutine,
+                    unirun.ThreadExecutor(max_workers=1) as thread,
+                ):
+                    runs = {
+                        "coroutine": lambda: round_trips(coroutine, anoop),
+                        "thread": lambda: round_trips(thread, tiny),
+                        "thread, async def": lambda: round_trips(thread, anoop),
+                        "asyncio": bare_trips,
+                    }
+                    for run in runs.values():
+                        run()  # every thread started
+                    caller_moves()
+                    return _interleaved_all(runs, repeat)
+            finally:
+                loop.call_soon_threadsafe(loop.stop)
+                loop_thread.join()
+                loop.close()
 
     # Where the kernel places a pair of threads that wake each other sticks for
-    # as long as they live, and differs from pair to pair: one set of threads
-    # read the thread backend's round trip at 17 µs and the next at 34 µs. Each
-    # set is timed with threads of its own, and the row is the median of sets.
-    sets = [from_sync_code() for _ in range(THREAD_SETS)]
-    from_sync = {name: statistics.median(s[name] for s in sets) for name in sets[0]}
-    with _one_cpu() as pinned:
-        one_cpu = from_sync_code() if pinned else None
+    # as long as they live, and differs from pair to pair: left to the kernel,
+    # the thread backend read 12 µs with one set of threads and 90 µs with the
+    # next, and the coroutine backend the other way round. The targets are
+    # read with the threads placed; the kernel's choice is the median of sets.
+    placed: dict[str, dict[str, float]] = {}
+    for layout in ("one CPU", "two CPUs"):
+        try:
+            placed[layout] = from_sync_code(layout)
+        except _CannotPlace:
+            placed[layout] = {}
+    sets = [from_sync_code("kernel") for _ in range(THREAD_SETS)]
+    by_kernel = {name: statistics.median(s[name] for s in sets) for name in sets[0]}
     trips = TASKS // 4
     rows = [
         (
@@ -226,43 +251,42 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
             "bare asyncio.gather",
             gathered / TASKS,
             "≤ 1.5",
-        ),
+        )
+    ]
+    where = {
+        "one CPU": "every thread on one CPU",
+        "two CPUs": "the caller and the executor's thread on two CPUs",
+        "kernel": "threads where the kernel puts them (median of sets)",
+    }
+    for layout, times in [*placed.items(), ("kernel", by_kernel)]:
+        if not times:  # the platform cannot place threads
+            continue
+        rows.append(
+            (
+                "coroutine submit + result() of an async def from sync code, "
+                + where[layout],
+                times["coroutine"] / trips,
+                "the thread backend (a plain function)",
+                times["thread"] / trips,
+                "≤ 1" if layout != "kernel" else "-",
+            )
+        )
+    rows += [
         (
-            "coroutine submit + result() of an async def, from sync code",
-            from_sync["coroutine"] / trips,
-            "the thread backend (a plain function)",
-            from_sync["thread"] / trips,
-            "≤ 1",
-        ),
-        (
-            "the same",
-            from_sync["coroutine"] / trips,
+            "the same, " + where["kernel"],
+            by_kernel["coroutine"] / trips,
             "the thread backend running the same async def",
-            from_sync["thread, async def"] / trips,
+            by_kernel["thread, async def"] / trips,
             "-",
         ),
         (
-            "the same",
-            from_sync["coroutine"] / trips,
+            "the same, " + where["kernel"],
+            by_kernel["coroutine"] / trips,
             "asyncio's run_coroutine_threadsafe to a loop in a thread",
-            from_sync["asyncio"] / trips,
+            by_kernel["asyncio"] / trips,
             "-",
         ),
     ]
-    if one_cpu is not None:
-        rows += [
-            (
-                "the same, every thread on one CPU (no cross-CPU wake-ups)",
-                one_cpu["coroutine"] / trips,
-                reference,
-                one_cpu[key] / trips,
-                "-",
-            )
-            for key, reference in (
-                ("thread", "the thread backend (a plain function)"),
-                ("asyncio", "asyncio's run_coroutine_threadsafe"),
-            )
-        ]
     return rows
 
 
