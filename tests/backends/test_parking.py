@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import random
+import signal
 import socket
 import sys
 import threading
@@ -183,6 +185,88 @@ def test_a_ring_as_the_parked_wait_runs_out_is_taken_back() -> None:
         loop.close()
 
 
+def test_a_late_ring_for_a_byte_already_read_does_not_stop_the_next_wake_up(
+    loop: ParkingLoop,
+) -> None:
+    # call_soon_threadsafe writes its byte, then rings: by then the loop may
+    # have read the byte, run the handle and gone back to epoll. That ring must
+    # not pass for a byte on its way to the new wait, or the next call_in_select
+    # writes none, and waits for as long as the loop does.
+    with watched_socket(loop):
+        wait_for_state(loop, _parking._POLLING)
+        loop._parking.ring(written=True)  # the late ring, as it lands
+        ran = threading.Event()
+        loop.call_in_select(ran.set)
+        assert ran.wait(TIMEOUT)
+
+
+def test_worker_results_then_a_submit_while_the_loop_waits_in_epoll_gh13(
+    loop: ParkingLoop,
+) -> None:
+    # The same race as it comes: a result from a worker thread (through
+    # call_soon_threadsafe), then the wake-up of a submit, again and again.
+    with watched_socket(loop):
+        for _ in range(500):
+            done = threading.Event()
+            loop.call_soon_threadsafe(done.set)
+            assert done.wait(TIMEOUT)
+            ran = threading.Event()
+            loop.call_in_select(ran.set)
+            assert ran.wait(TIMEOUT)
+
+
+def test_a_ring_nested_in_a_ring_on_one_thread_does_not_deadlock() -> None:
+    # A signal handler that calls call_soon_threadsafe can run inside a ring,
+    # on the ringing thread: the guard must let it in.
+    loop = ParkingLoop()
+    try:
+        selector = loop._parking
+
+        def nested() -> None:
+            with selector._guard:  # as the outer ring holds it
+                loop.call_soon_threadsafe(lambda: None)
+
+        thread = threading.Thread(target=nested, daemon=True)
+        thread.start()
+        thread.join(TIMEOUT)
+        assert not thread.is_alive(), "a ring nested in a ring deadlocked"
+    finally:
+        loop.close()
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="signal handlers are for the main thread",
+)
+def test_a_loop_with_a_signal_handler_sees_its_signals() -> None:
+    # A signal comes in through the loop's socket, which a parked loop does
+    # not watch: a loop with a signal handler waits in epoll instead.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, ParkingLoop)
+        got = asyncio.Event()
+        loop.add_signal_handler(signal.SIGUSR1, got.set)
+        try:
+
+            def signal_while_it_waits() -> None:
+                deadline = time.monotonic() + TIMEOUT
+                while loop._parking._state == _parking._RUNNING:
+                    if time.monotonic() > deadline:
+                        return
+                    time.sleep(0.001)
+                os.kill(os.getpid(), signal.SIGUSR1)
+
+            sender = threading.Thread(target=signal_while_it_waits)
+            sender.start()
+            await asyncio.wait_for(got.wait(), TIMEOUT / 3)
+            sender.join()
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
+
+    with asyncio.Runner(loop_factory=ParkingLoop) as runner:
+        runner.run(main())
+
+
 def test_a_failing_callback_is_reported_and_the_loop_goes_on(
     loop: ParkingLoop,
 ) -> None:
@@ -267,6 +351,17 @@ def test_the_executors_own_loop_parks_gh13() -> None:
 
     with unirun.CoroutineExecutor() as ex:
         assert ex.submit(loop_type).result(timeout=TIMEOUT) is ParkingLoop
+
+
+def test_the_executors_own_loop_is_its_threads_event_loop() -> None:
+    # As asyncio.run() makes it: code that asks the policy for this thread's
+    # loop gets the running one.
+    async def same_loop() -> bool:
+        policy = asyncio.get_event_loop_policy()
+        return policy.get_event_loop() is asyncio.get_running_loop()
+
+    with unirun.CoroutineExecutor() as ex:
+        assert ex.submit(same_loop).result(timeout=TIMEOUT)
 
 
 def test_an_applications_loop_policy_is_kept() -> None:

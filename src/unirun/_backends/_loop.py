@@ -35,7 +35,7 @@ from .._future import Future
 from .._stats import WorkerClock
 from ._bodies import EAGER, JobBodies
 from ._job import AbandonedCalls, JobTask
-from ._parking import ParkingLoop, parking_loop_wanted
+from ._parking import ParkingLoop, new_parking_loop, parking_loop_wanted
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -237,7 +237,7 @@ class LoopRunner(JobBodies):
         self._started = True
         options: dict[str, Any] = {}
         if self._backend == "asyncio" and parking_loop_wanted():
-            options["loop_factory"] = ParkingLoop
+            options["loop_factory"] = new_parking_loop
         self._thread = threading.Thread(
             target=anyio.run,
             args=(self._main,),

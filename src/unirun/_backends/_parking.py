@@ -13,7 +13,9 @@ selector returns, so that the tasks they start take their first step in that
 same turn. Once the loop watches anything else (a socket a task opened, a child
 process), it waits in ``epoll`` as asyncio does, and is woken the usual way.
 Every other way into the loop from another thread goes through
-``call_soon_threadsafe``, which the loop extends to wake a parked selector too.
+``call_soon_threadsafe``, which the loop extends to wake a parked selector too;
+a signal comes in through the socket, so a loop with a signal handler does not
+park.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["ParkingLoop", "parking_loop_wanted"]
+__all__ = ["ParkingLoop", "new_parking_loop", "parking_loop_wanted"]
 
 #: Tasks start eagerly (3.12): a callback that starts them must not run inside
 #: the select, where they would run the caller's code.
@@ -52,7 +54,8 @@ class _ParkingSelector(selectors.DefaultSelector):
     def __init__(self, loop: ParkingLoop) -> None:
         super().__init__()
         self._loop: ParkingLoop | None = loop  # None once the loop closed
-        self._guard = threading.Lock()
+        # Re-entrant: a signal handler may ring from inside a ring, on its thread.
+        self._guard = threading.RLock()
         self._bell = threading.Lock()
         self._bell.acquire()  # released (rung) to wake the parked loop
         self._state = _RUNNING
@@ -62,6 +65,9 @@ class _ParkingSelector(selectors.DefaultSelector):
         self._calls: deque[Callable[[], object]] = deque()
         #: How many files the loop itself watches: it parks with no more.
         self.own = 0
+        #: False once the loop has a signal handler: a signal comes in through
+        #: its socket, and only a loop that waits in the system's selector sees it.
+        self.parks = True
 
     def ring(self, written: bool = False) -> bool:
         """Wake the loop for what was queued for it (any thread); ``written``:
@@ -70,14 +76,19 @@ class _ParkingSelector(selectors.DefaultSelector):
         with self._guard:
             self._unread |= written
             state = self._state
-            if state == _PARKED:
-                self._state = _RUNNING
-                self._bell.release()
-            elif state == _RUNNING:
+            if state == _RUNNING:
                 self._pending = True
-            elif not self._poked:
+                return False
+            if state == _POLLING:
+                # A byte already written was on its way, or was read by an
+                # earlier wait whose turn ran the handle: claim this wait's
+                # byte only for one about to be written.
+                if written or self._poked:
+                    return False
                 self._poked = True
                 return True
+            self._state = _RUNNING  # this ring's to wake it
+        self._bell.release()  # outside the guard: see select()
         return False
 
     def call(self, callback: Callable[[], object]) -> None:
@@ -93,24 +104,30 @@ class _ParkingSelector(selectors.DefaultSelector):
     def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
         """Wait as asked, parked or in the system's selector; then run the
         callbacks :meth:`call` queued. The files that are ready."""
+        parks = self.parks and len(self.get_map()) <= self.own
         with self._guard:
-            if self._pending:
-                self._pending = False
-                timeout = 0
             if timeout is not None and timeout <= 0:
                 state = _RUNNING  # a poll: nothing to wake
-            elif len(self.get_map()) <= self.own:
-                state = _PARKED
             else:
-                state = _POLLING
+                state = _PARKED if parks else _POLLING
+            # The state first, then what came while the loop ran: a ring nested
+            # in this block (a signal handler's) sees one or sets the other.
             self._state = state
+            if self._pending:
+                self._pending = False
+                if self._state != state:  # and a nested ring released the bell
+                    self._bell.acquire()
+                state = self._state = _RUNNING
+                timeout = 0
             if state != _PARKED:
                 self._unread = False  # this poll reads them
         if state == _PARKED:
             ready: list[tuple[Any, int]] = []
             rung = self._bell.acquire(True, -1 if timeout is None else timeout)
             with self._guard:
-                if not rung and self._state == _RUNNING:  # rung as it ran out
+                if not rung and self._state == _RUNNING:
+                    # Rung as the wait ran out: the ringer releases the bell
+                    # (after its guard), and it is taken back here.
                     self._bell.acquire()
                 self._state = _RUNNING
                 unread, self._unread = self._unread, False
@@ -166,10 +183,18 @@ class ParkingLoop(asyncio.SelectorEventLoop):
         so that the tasks it makes take their first step in that same turn;
         from 3.12, where tasks may start eagerly, as a callback of that turn.
 
-        For the executor's own bookkeeping: it must be quick, and must not call
-        what an application wrote (a task factory) before 3.12.
+        For the executor's own bookkeeping, which must be quick. Before 3.12
+        what it calls runs inside the select too (a task factory, which only
+        makes the task).
         """
         self._parking.call(callback)
+
+    def add_signal_handler(  # type: ignore[override]  # same signature
+        self, sig: int, callback: Callable[..., object], *args: Any
+    ) -> None:
+        """As asyncio's; from then on the loop waits in the system's selector."""
+        super().add_signal_handler(sig, callback, *args)
+        self._parking.parks = False
 
     def call_soon_threadsafe(  # type: ignore[override]  # same signature
         self, callback: Callable[..., object], *args: Any, context: Any = None
@@ -185,6 +210,16 @@ class ParkingLoop(asyncio.SelectorEventLoop):
             super().call_soon_threadsafe(_nothing)
         except RuntimeError:  # closed: nothing runs on it any more
             pass
+
+
+def new_parking_loop() -> ParkingLoop:
+    """A :class:`ParkingLoop`, made this thread's event loop (as ``asyncio.run``
+    does with the loop it makes), for a thread that exits when the loop ends."""
+    loop = ParkingLoop()
+    with warnings.catch_warnings():  # the policy system is deprecated in 3.14
+        warnings.simplefilter("ignore", DeprecationWarning)
+        asyncio.set_event_loop(loop)
+    return loop
 
 
 def parking_loop_wanted() -> bool:
