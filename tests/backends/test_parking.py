@@ -267,6 +267,66 @@ def test_a_loop_with_a_signal_handler_sees_its_signals() -> None:
         runner.run(main())
 
 
+class _Interrupt(Exception):
+    """What the signal handler raises, as Ctrl-C's raises KeyboardInterrupt."""
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread()
+    or not hasattr(signal, "setitimer"),
+    reason="signal handlers are for the main thread",
+)
+@pytest.mark.parametrize(
+    ("waits_in", "wake"),
+    [
+        ("parked", "call_in_select"),
+        ("parked", "threadsafe"),
+        ("epoll", "call_in_select"),
+    ],
+)
+def test_an_exception_from_a_signal_handler_in_a_wake_up_leaves_the_loop_wakeable(
+    loop: ParkingLoop, waits_in: str, wake: str
+) -> None:
+    # A signal handler runs at any call of the waking thread, and may raise
+    # (Ctrl-C). Wherever it lands in a wake-up, the loop must stay wakeable:
+    # never marked as woken with nothing to wake it.
+    state = _parking._PARKED if waits_in == "parked" else _parking._POLLING
+    wake_up = (
+        loop.call_in_select if wake == "call_in_select" else loop.call_soon_threadsafe
+    )
+    armed = False
+
+    def handler(signum: int, frame: object) -> None:
+        if armed:
+            raise _Interrupt
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    interrupted = 0
+    gc.collect()  # no finalizer of earlier tests' objects runs while it is armed
+    gc.disable()
+    with watched_socket(loop) if waits_in == "epoll" else contextlib.nullcontext():
+        signal.setitimer(signal.ITIMER_REAL, 4e-5, 4e-5)
+        try:
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                wait_for_state(loop, state)  # fails if it was left asleep
+                try:
+                    armed = True
+                    wake_up(lambda: None)
+                    armed = False
+                except _Interrupt:
+                    armed = False
+                    interrupted += 1
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0, 0)
+            signal.signal(signal.SIGALRM, previous)
+            gc.enable()
+        ran = threading.Event()
+        loop.call_in_select(ran.set)
+        assert ran.wait(TIMEOUT)
+    assert interrupted  # the handler did land in wake-ups
+
+
 def test_a_failing_callback_is_reported_and_the_loop_goes_on(
     loop: ParkingLoop,
 ) -> None:

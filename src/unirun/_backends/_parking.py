@@ -69,37 +69,36 @@ class _ParkingSelector(selectors.DefaultSelector):
         #: its socket, and only a loop that waits in the system's selector sees it.
         self.parks = True
 
-    def ring(self, written: bool = False) -> bool:
+    def ring(self, written: bool = False) -> None:
         """Wake the loop for what was queued for it (any thread); ``written``:
-        a wake-up byte was written to its socket. True if the caller must write
-        one: the loop waits in the system's selector and none is on its way."""
+        a wake-up byte was written to its socket already.
+
+        All of it under the guard, with no call between a change of state and
+        the wake-up it stands for: an exception from a signal handler (Ctrl-C)
+        can land at any call, and must never leave a state that nothing wakes.
+        """
         with self._guard:
             self._unread |= written
             state = self._state
             if state == _RUNNING:
                 self._pending = True
-                return False
-            if state == _POLLING:
-                # A byte already written was on its way, or was read by an
-                # earlier wait whose turn ran the handle: claim this wait's
-                # byte only for one about to be written.
-                if written or self._poked:
-                    return False
+            elif state == _PARKED:
+                self._state = _RUNNING
+                self._bell.release()
+            elif not (written or self._poked):
+                # Polling: a byte written already was on its way, or was read by
+                # an earlier wait whose turn ran its handle; else write one.
+                loop = self._loop
+                if loop is not None:
+                    loop.poke()
                 self._poked = True
-                return True
-            self._state = _RUNNING  # this ring's to wake it
-        self._bell.release()  # outside the guard: see select()
-        return False
 
     def call(self, callback: Callable[[], object]) -> None:
         """See :meth:`ParkingLoop.call_in_select`."""
         self._calls.append(callback)
-        poke = self.ring()
-        loop = self._loop
-        if loop is None:  # closed: nothing would run it
+        self.ring()
+        if self._loop is None:  # closed: nothing would run it
             self._calls.clear()
-        elif poke:
-            loop.poke()
 
     def select(self, timeout: float | None = None) -> list[tuple[Any, int]]:
         """Wait as asked, parked or in the system's selector; then run the
@@ -115,7 +114,7 @@ class _ParkingSelector(selectors.DefaultSelector):
             self._state = state
             if self._pending:
                 self._pending = False
-                if self._state != state:  # and a nested ring released the bell
+                if self._state != state:  # a nested ring woke it: take it back
                     self._bell.acquire()
                 state = self._state = _RUNNING
                 timeout = 0
@@ -126,8 +125,7 @@ class _ParkingSelector(selectors.DefaultSelector):
             rung = self._bell.acquire(True, -1 if timeout is None else timeout)
             with self._guard:
                 if not rung and self._state == _RUNNING:
-                    # Rung as the wait ran out: the ringer releases the bell
-                    # (after its guard), and it is taken back here.
+                    # Rung as the wait ran out: take the ring back.
                     self._bell.acquire()
                 self._state = _RUNNING
                 unread, self._unread = self._unread, False
