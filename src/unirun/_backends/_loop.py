@@ -5,7 +5,7 @@ the executor is entered with ``async with`` inside a running loop, or else its
 own, in a thread started by the first ``submit``. Submitted calls go through an
 inbox that the loop drains, so ``submit`` is cheap and works from any thread::
 
-    submit() -> inbox -> (one wake-up per batch) -> loop: one task per job
+    submit() -> inbox -> (one wake-up per batch) -> loop: one task per job (_spawn.py)
     job: [a concurrency slot] -> the coroutine (or a worker thread if sync),
          under a time-out and cancellable -> its Future   (see _bodies.py)
 
@@ -20,7 +20,6 @@ import asyncio
 import contextvars
 import inspect
 import logging
-import sys
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -31,18 +30,19 @@ import anyio.to_thread
 from .._completion import call_soon_threadsafe_here
 from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
-from .._future import Future
 from .._stats import WorkerClock
-from ._bodies import EAGER, JobBodies
-from ._job import AbandonedCalls, JobTask
+from ._bodies import EAGER
+from ._job import AbandonedCalls
 from ._parking import ParkingLoop, new_parking_loop, parking_loop_wanted
+from ._spawn import JobSpawner
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from anyio.abc import TaskGroup
 
-    from .._stats import TaskCounters, WorkerFigures
+    from .._future import Future
+    from .._stats import WorkerFigures
     from ._job import Job
 
 __all__ = ["OWNER", "LoopRunner", "registry"]
@@ -80,7 +80,7 @@ def _leaves(error: BaseException) -> list[int]:
     return [id(error)]
 
 
-class LoopRunner(JobBodies):
+class LoopRunner(JobSpawner):
     """Runs jobs on an event loop; see the module docstring."""
 
     # Slots keep attribute reads on the per-task path fast: past 30 attributes,
@@ -406,104 +406,3 @@ class LoopRunner(JobBodies):
             self._settle_soon()
         for job in jobs:
             self._spawn(job)
-
-    def start_now(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        counters: TaskCounters,
-    ) -> Future[Any] | None:
-        """Start an ``async def`` call with no time-out as a task, if it can start
-        here: asyncio before 3.12, no limit, nothing queued first, no task
-        factory. Its Future (uncounted), or ``None``.
-
-        Called on the loop's thread (:attr:`loop_thread`), holding the executor's
-        shutdown lock. No :class:`~._job.Job`, only the task.
-        """
-        loop = self.direct
-        if loop is None or self._inbox or loop.get_task_factory() is not None:
-            return None
-        future: Future[Any] = Future(None, counters, self.loop_thread)
-        # The loop's thread, so no lock (see submit()); _start_plain(), inlined.
-        context = self._context.copy()  # type: ignore[union-attr]  # attached
-        task = JobTask(
-            self._run_plain(future, fn, args, kwargs), loop=loop, context=context
-        )
-        future._stopper = task  # before it runs; see _run_plain
-        task.future = future
-        self._tasks.add(task)
-        return future
-
-    def _start_plain(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        future: Future[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> JobTask:
-        # A copy of the loop's own context for each task, as asyncio does: a
-        # wake-up scheduled from another thread runs in that thread's context,
-        # where sniffio may name another library.
-        context = self._context.copy()  # type: ignore[union-attr]  # attached
-        run = self._run_plain(future, fn, args, kwargs)
-        if sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
-            # On the loop's turn (never inside submit): run it at once, up to
-            # its first real wait; one that never waits costs no turn at all.
-            return JobTask(run, loop=loop, context=context, eager_start=True)
-        # What create_task() does with no factory, minus its checks: the loop
-        # runs (this is its thread), and the task has no name.
-        task = JobTask(run, loop=loop, context=context)
-        future._stopper = task  # before it runs; see _run_plain
-        task.future = future  # until it runs: see close()
-        return task
-
-    def _future_of(self, task: asyncio.Task[None]) -> Future[Any] | None:
-        """The Future of a job's task, while it may not have run yet."""
-        if isinstance(task, JobTask):
-            return getattr(task, "future", None)  # not kept by an eager task
-        return self._foreign.get(task)
-
-    def _spawn(self, job: Job) -> None:
-        """Start one job as a task of the loop (on the loop's thread)."""
-        loop = self._loop
-        if not (self._on_asyncio and loop is not None):
-            assert self._task_group is not None
-            assert self._context is not None
-            self._unstarted.add(job)  # until it runs: see close()
-            self._live += 1
-            # In the executor's context, whoever submits (trio copies the current
-            # one), as on asyncio.
-            self._context.run(self._task_group.start_soon, self._run_anyio, job)
-        elif (
-            job.is_async
-            and job.timeout is None
-            and self._slots is None
-            and loop.get_task_factory() is None
-        ):
-            assert job.future is not None
-            plain = self._start_plain(loop, job.future, job.fn, job.args, job.kwargs)
-            if not plain.done():  # it may have run to its end already
-                self._tasks.add(plain)  # it leaves the set as it ends
-        else:
-            # A time-out, a limit, a sync function, or the caller's task factory.
-            run = self._run_asyncio(job)
-            context = self._context.copy()  # type: ignore[union-attr]  # attached
-            future = job.future
-            assert future is not None
-            task: asyncio.Task[None]
-            if loop.get_task_factory() is not None:
-                # The caller's factory, called as create_task() calls it with no
-                # context (a factory may take only the loop and the coroutine).
-                task = context.run(loop.create_task, run)
-                if not task.done():
-                    self._foreign[task] = future  # until it runs: see close()
-            elif sys.version_info >= (3, 12):  # EAGER, spelled for type checkers
-                task = JobTask(run, loop=loop, context=context, eager_start=True)
-            else:
-                task = JobTask(run, loop=loop, context=context)
-                task.future = future  # until it runs: see close()
-            if not task.done():  # it may have run to its end already
-                job.task = task  # how to stop it; it leaves the set as it ends
-                self._tasks.add(task)
