@@ -354,7 +354,7 @@ def test_stdlib_wait_over_futures_of_one_executor_and_others_never_deadlocks(
     script.write_text(
         WATCHDOG
         + """
-import concurrent.futures as cf, sys, time
+import bisect, concurrent.futures as cf, sys, time
 import unirun
 
 sys.setswitchinterval(1e-6)
@@ -362,18 +362,30 @@ sys.setswitchinterval(1e-6)
 async def noop():
     return 1
 
+def interleaved(ours, theirs):
+    # Two of ours and one of theirs between them, by id; None if none is.
+    ours = sorted(ours, key=id)
+    ids = [id(future) for future in ours]
+    for x in theirs:
+        i = bisect.bisect(ids, id(x))
+        if 0 < i < len(ids):
+            return ours[i - 1], x, ours[i]
+    return None
+
 with unirun.CoroutineExecutor() as ex:
-    ours = sorted((ex.submit(noop) for _ in range(200)), key=id)
-    cf.wait(ours, timeout=60)
-    theirs = [cf.Future() for _ in range(200)]
-    for future in theirs:
-        future.set_result(0)
-    first, other, second = next(
-        (ours[i], x, ours[i + 1])
-        for i in range(len(ours) - 1)
-        for x in theirs
-        if id(ours[i]) < id(x) < id(ours[i + 1])
-    )
+    # Where the allocator puts each kind is its own business: make both, in
+    # turns, until one of theirs lies between two of ours (all kept alive).
+    ours, theirs, found = [], [], None
+    for _ in range(200):
+        ours += [ex.submit(noop) for _ in range(50)]
+        theirs += [cf.Future() for _ in range(50)]
+        found = interleaved(ours, theirs)
+        if found:
+            break
+    assert found, "no interleaving of ids in 10,000 futures of each kind"
+    first, other, second = found
+    cf.wait([first, second], timeout=60)
+    other.set_result(0)
     stop = time.monotonic() + 1
 
     def wait_often(futures):
