@@ -3,7 +3,8 @@
 ``concurrent.futures.ThreadPoolExecutor`` and ``ProcessPoolExecutor`` are
 swapped for :class:`unirun.ThreadExecutor` and :class:`unirun.ProcessExecutor`
 before CPython's test modules are imported, so every test of the suite runs on
-ours. Where the interpreter ships its ``test`` package (a package from 3.12)::
+ours; the futures the suite makes by hand are :class:`unirun.Future`. Where
+the interpreter ships its ``test`` package (a package from 3.12)::
 
     python tests/cpython_futures_tests.py                 # every start method
     python tests/cpython_futures_tests.py --part threads  # futures, thread pools
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import importlib
 import json
 import sys
 import unittest
@@ -77,6 +79,11 @@ def _swap() -> None:
     # Ours stand in for the stdlib's classes: that is what is tested.
     cf.ThreadPoolExecutor = unirun.ThreadExecutor  # type: ignore[misc,assignment]
     cf.ProcessPoolExecutor = unirun.ProcessExecutor  # type: ignore[misc,assignment]
+    # And for the futures the suite makes itself (test_future's, and those of
+    # its create_future() helper): FutureTests run on unirun.Future.
+    for name in ("util", "test_future"):
+        module = importlib.import_module(f"test.test_concurrent_futures.{name}")
+        setattr(module, "Future", unirun.Future)  # noqa: B010  # not typed
 
 
 def _cases(suite: unittest.TestSuite) -> list[unittest.TestCase]:

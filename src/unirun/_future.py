@@ -68,14 +68,16 @@ class Future(OwnedSteps[T], cf.Future[T]):
     """
 
     # The stdlib Future makes a threading.Condition per future, which costs
-    # more than the rest of it. Here the state is guarded by a C RLock, and the
-    # Condition (wrapping that very lock) is made only when a thread waits on
-    # this future, or when concurrent.futures' own helpers ask for it.
+    # more than the rest of it. Here the state is guarded by a C RLock; a thread
+    # in result() waits on a lock of its own (see _sleep), and the Condition
+    # (wrapping that very RLock) is made only when the stdlib's code asks for
+    # it (concurrent.futures' helpers).
     _cond: threading.Condition | None = None
     _stopper: Stopper | None = None
     _on_interrupt: Callable[[], object] | None = None
     _counters: TaskCounters | None = None
     _waiter_list: list[Any] | None = None  # see _waiters
+    _sleepers: list[_thread.LockType] | None = None  # see _sleep
 
     def __init__(
         self,
@@ -196,8 +198,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
             self._state = FINISHED
             for waiter in self._waiter_list or ():
                 waiter.add_exception(self)
-            if self._cond is not None:  # a thread waits in result()
-                self._cond.notify_all()
+            if self._sleepers is not None or self._cond is not None:
+                self._wake_waiters()
         self._invoke_callbacks()
 
     def done(self) -> bool:
@@ -227,7 +229,13 @@ class Future(OwnedSteps[T], cf.Future[T]):
             raise cf.CancelledError
         if timeout is not None and timeout > MAX_WAIT:
             timeout = None  # as result(): too long for any clock, no limit
-        return super().exception(timeout)
+        self._sleep(timeout)
+        state = self._state
+        if state == FINISHED:
+            return self._exception
+        if state in _CANCELLED:
+            raise cf.CancelledError
+        raise TimeoutError
 
     def cancel(self) -> bool:
         """Cancel the task; return whether the future is now cancelled.
@@ -257,8 +265,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
             self._state = CANCELLED
             if self._counters is not None:
                 self._counters.cancelled(running=False)
-            if self._cond is not None:  # a thread waits in result()
-                self._cond.notify_all()
+            if self._sleepers is not None or self._cond is not None:
+                self._wake_waiters()
         self._invoke_callbacks()
         return True
 
@@ -286,8 +294,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 self._counters.cancelled(running=True)
             for waiter in self._waiter_list or ():
                 waiter.add_cancelled(self)
-            if self._cond is not None:  # a thread waits in result()
-                self._cond.notify_all()
+            if self._sleepers is not None or self._cond is not None:
+                self._wake_waiters()
         self._invoke_callbacks()
         return True
 
@@ -318,10 +326,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
             if timeout is not None and timeout > MAX_WAIT:
                 timeout = None
             try:
-                cond = self._condition
-                with cond:
-                    if self._state not in _DONE:
-                        cond.wait(timeout)
+                self._sleep(timeout)
             except KeyboardInterrupt:
                 # A real Ctrl-C while waiting (a task's own KeyboardInterrupt is
                 # stored and raised below, and stops nothing else).
@@ -331,6 +336,62 @@ class Future(OwnedSteps[T], cf.Future[T]):
             if self._state not in _DONE:
                 raise TimeoutError
         return self._outcome()
+
+    def _sleep(self, timeout: float | None) -> None:
+        """Block until the future is done, or ``timeout`` seconds (``None``: no
+        limit; not above :data:`MAX_WAIT`) have passed.
+
+        What ``Condition.wait()`` does, without making a Condition: a lock of
+        the caller's own, held, is put in ``_sleepers``, and the thread that
+        ends the future releases it. A time-out of 0 or less (or NaN) only
+        checks, as ``Condition.wait`` does.
+        """
+        lock = self._lock or self._make_lock()
+        if lock._is_owned():  # type: ignore[attr-defined]  # C RLock: it has one
+            # Held by this thread already (a signal handler that waits, say):
+            # only a Condition gives all of it up while it waits.
+            cond = self._condition
+            with cond:
+                if self._state not in _DONE:
+                    cond.wait(timeout)
+            return
+        sleeper = _thread.allocate_lock()
+        sleeper.acquire()
+        with lock:
+            if self._owner is not None:  # see OwnedSteps
+                self._seal()
+            if self._state in _DONE:
+                return
+            sleepers = self._sleepers
+            if sleepers is None:
+                sleepers = self._sleepers = []
+            sleepers.append(sleeper)
+        woken = False
+        try:
+            if timeout is None:
+                woken = sleeper.acquire()
+            elif timeout > 0:
+                woken = sleeper.acquire(True, timeout)
+            else:
+                woken = sleeper.acquire(False)
+        finally:
+            if not woken:  # timed out or interrupted: leave no sleeper behind
+                with lock:
+                    sleepers = self._sleepers
+                    if sleepers is not None and sleeper in sleepers:
+                        sleepers.remove(sleeper)
+
+    def _wake_waiters(self) -> None:
+        """Wake the threads that wait for the future to be done (lock held):
+        in :meth:`result` or :meth:`exception`, and on the Condition the
+        stdlib's code waits on."""
+        sleepers = self._sleepers
+        if sleepers is not None:
+            self._sleepers = None
+            for sleeper in sleepers:
+                sleeper.release()
+        if self._cond is not None:
+            self._cond.notify_all()
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._result_async().__await__()
@@ -371,8 +432,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
             if waiters:
                 for waiter in waiters:
                     waiter.add_result(self)
-            if self._cond is not None:  # a thread waits in result()
-                self._cond.notify_all()
+            if self._sleepers is not None or self._cond is not None:
+                self._wake_waiters()
         finally:
             lock.release()
         callbacks = self._done_callbacks  # _invoke_callbacks(), inlined

@@ -1,0 +1,203 @@
+"""A thread blocked in ``Future.result()`` (or ``exception()``): woken, timed
+out, interrupted.
+
+``result()`` waits on a lock of its own that the thread ending the future
+releases (no Condition is made); these tests hold it to what
+``concurrent.futures.Future.result()`` does, which is the reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import functools
+import math
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import unirun
+from conftest import run_python_file
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    """Return once ``condition()`` holds (another thread makes it so)."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.001)
+
+
+def _sleeping(future: unirun.Future[Any]) -> int:
+    return len(future._sleepers or ())
+
+
+def _has_sleeping(future: unirun.Future[Any], count: int) -> bool:
+    return _sleeping(future) == count
+
+
+def _owner(future: unirun.Future[Any]) -> int | None:
+    return future._owner
+
+
+def _end(future: cf.Future[Any], how: str) -> None:
+    if how == "result":
+        future.set_result(7)
+    elif how == "exception":
+        future.set_exception(ValueError("boom"))
+    else:
+        assert future.cancel()
+
+
+def _outcome(
+    future: cf.Future[Any], timeout: float | None, method: str = "result"
+) -> object:
+    try:
+        if method == "exception":
+            return type(future.exception(timeout))
+        return future.result(timeout)
+    except (ValueError, cf.CancelledError, TimeoutError) as error:
+        return type(error)
+
+
+def _wait_into(
+    future: cf.Future[Any], seen: list[object], method: str = "result"
+) -> None:
+    seen.append(_outcome(future, 60, method))
+
+
+@pytest.mark.parametrize("method", ["result", "exception"])
+@pytest.mark.parametrize("how", ["result", "exception", "cancel"])
+def test_every_thread_waiting_is_woken_with_the_outcome(how: str, method: str) -> None:
+    outcomes = {}
+    for kind in (cf.Future, unirun.Future):
+        future: cf.Future[Any] = kind()
+        seen: list[object] = []
+        waiters = [
+            threading.Thread(target=_wait_into, args=(future, seen, method))
+            for _ in range(8)
+        ]
+        for waiter in waiters:
+            waiter.start()
+        if isinstance(future, unirun.Future):
+            _until(functools.partial(_has_sleeping, future, 8))
+            assert future._cond is None  # no Condition was made for them
+        _end(future, how)
+        for waiter in waiters:
+            waiter.join(60)
+        assert len(seen) == 8
+        outcomes[kind] = seen
+        if isinstance(future, unirun.Future):
+            assert _sleeping(future) == 0
+    assert outcomes[unirun.Future] == outcomes[cf.Future]
+
+
+@pytest.mark.parametrize("method", ["result", "exception"])
+@pytest.mark.parametrize("timeout", [0, -1.0, -math.inf, math.nan])
+def test_a_time_out_of_zero_or_less_or_nan_only_checks(
+    timeout: float, method: str
+) -> None:
+    for kind in (cf.Future, unirun.Future):
+        future: cf.Future[Any] = kind()
+        assert _outcome(future, timeout, method) is TimeoutError
+        future.set_exception(ValueError())
+        assert _outcome(future, timeout, method) is ValueError
+    assert _sleeping(future) == 0  # type: ignore[arg-type]  # the last: ours
+
+
+def test_a_wait_that_times_out_leaves_nothing_behind_and_others_still_wake() -> None:
+    future: unirun.Future[int] = unirun.Future()
+    patient: list[object] = []
+    waiter = threading.Thread(target=_wait_into, args=(future, patient))
+    waiter.start()
+    _until(lambda: _sleeping(future) == 1)
+    assert _outcome(future, 0.01) is TimeoutError  # this thread gives up
+    assert _sleeping(future) == 1  # only the patient one is left
+    future.set_result(3)
+    waiter.join(60)
+    assert patient == [3]
+    assert _outcome(future, 0.01) == 3
+
+
+def test_result_on_a_thread_that_holds_the_future_s_lock_lets_go_of_it() -> None:
+    # A signal handler calling result() while its thread is inside one of the
+    # future's locked steps: the wait must give up the lock, as the stdlib's
+    # Condition.wait() gives up its RLock, or the setter could never finish.
+    future: unirun.Future[int] = unirun.Future()
+    setter = threading.Thread(target=future.set_result, args=(5,))
+    lock = future._lock
+    assert lock is not None
+    with lock:
+        setter.start()
+        assert future.result(timeout=30) == 5
+    setter.join(60)
+
+
+def test_a_wait_seals_an_event_loop_s_future_and_is_woken_by_its_loop() -> None:
+    # A future owned by an event loop has no lock until another thread needs
+    # one: the thread waiting in result() makes it, and seals the future, so
+    # the loop ends it the lock's way and wakes the waiter.
+    gate = threading.Event()
+
+    async def gated() -> int:
+        while not gate.is_set():
+            await asyncio.sleep(0.001)
+        return 9
+
+    with unirun.CoroutineExecutor() as ex:
+        ex.submit(asyncio.sleep, 0).result(timeout=60)  # the loop runs now
+        future = ex.submit(gated)
+        assert future._owner is not None
+        assert future._lock is None
+        waiter: list[object] = []
+        thread = threading.Thread(target=_wait_into, args=(future, waiter))
+        thread.start()
+        _until(functools.partial(_has_sleeping, future, 1))
+        assert _owner(future) is None  # sealed
+        gate.set()
+        thread.join(60)
+        assert waiter == [9]
+
+
+INTERRUPTED = """
+import os, signal, sys, threading, time
+import unirun
+
+calls = []
+future = unirun.Future(on_interrupt=lambda: calls.append("interrupted"))
+
+def interrupt():
+    while not future._sleepers:
+        time.sleep(0.001)
+    os.kill(os.getpid(), signal.SIGINT)
+
+threading.Thread(target=interrupt).start()
+try:
+    future.result()
+except KeyboardInterrupt:
+    pass
+else:
+    sys.exit("result() returned")
+assert calls == ["interrupted"], calls
+assert not future._sleepers, future._sleepers  # the wait left nothing behind
+threading.Timer(0.01, future.set_result, (4,)).start()
+assert future.result(timeout=30) == 4
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a real SIGINT")
+def test_ctrl_c_in_result_stops_the_wait_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    done = run_python_file(script)
+    assert done.stdout.strip() == "ok", done.stderr
