@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures as cf
 import functools
 import math
+import signal
 import sys
 import threading
 import time
@@ -201,3 +202,96 @@ def test_ctrl_c_in_result_stops_the_wait_and_leaves_nothing_behind(
     script.write_text(INTERRUPTED)
     done = run_python_file(script)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+ENDED_UNDER_SIGNALS = """
+import faulthandler, signal, sys, threading, time
+import unirun
+
+faulthandler.dump_traceback_later(60, exit=True)
+
+class Boom(Exception):
+    pass
+
+armed = False
+
+def handler(signum, frame):
+    if armed:
+        raise Boom
+
+def end(future, how):
+    global armed
+    try:
+        armed = True
+        if how == 0:
+            future.set_result(1)
+        elif how == 1:
+            future.set_exception(ValueError())
+        elif how == 2:
+            future.cancel()
+        else:
+            future._start()
+            future._set_result_if_pending(1)
+    except Boom:
+        return True
+    finally:
+        armed = False
+    return False
+
+def wait_for(future):
+    try:
+        future.result()
+    except BaseException:
+        pass
+
+signal.signal(signal.SIGALRM, handler)
+signal.setitimer(signal.ITIMER_REAL, 5e-5, 5e-5)
+# 1. Many futures ended in a row: is a lock ever left held?
+held = interrupted = calls = 0
+deadline = time.monotonic() + 0.7
+while time.monotonic() < deadline:
+    calls += 1
+    future = unirun.Future()
+    if end(future, calls % 4):
+        interrupted += 1
+        held += future._lock._is_owned()
+# 2. Futures that threads wait on in result(): is one ever left asleep?
+asleep = rounds = 0
+deadline = time.monotonic() + 2
+while time.monotonic() < deadline and rounds < 400 and not asleep:
+    rounds += 1
+    future = unirun.Future()
+    waiters = [threading.Thread(target=wait_for, args=(future,), daemon=True)
+               for _ in range(2)]
+    for waiter in waiters:
+        waiter.start()
+    while len(future._sleepers or ()) < 2:
+        time.sleep(0.0002)
+    interrupted += end(future, rounds % 4)
+    while future._lock._is_owned():  # as counted in 1.
+        future._lock.release()
+    if not future.done():
+        future.cancel() or future.set_result(2)
+    for waiter in waiters:
+        waiter.join(2)
+        asleep += waiter.is_alive()  # the future is done, its lock free
+signal.setitimer(signal.ITIMER_REAL, 0)
+print(calls, rounds, interrupted, held, asleep)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="a real SIGALRM")
+def test_a_signal_handler_raising_as_a_future_ends_leaves_it_unlocked_and_waking(
+    tmp_path: Path,
+) -> None:
+    # A raising handler (Ctrl-C, a SIGTERM handler's SystemExit) on the thread
+    # that ends a future, at any point it can run: the future's lock is never
+    # left held, and no thread in result() is left asleep on a done future.
+    script = tmp_path / "ended.py"
+    script.write_text(ENDED_UNDER_SIGNALS)
+    done = run_python_file(script)
+    calls, rounds, interrupted, held, asleep = map(int, done.stdout.split())
+    assert calls > 1000, done.stdout
+    assert rounds > 50, done.stdout
+    assert interrupted > 0, done.stdout  # the handler did land in the calls
+    assert (held, asleep) == (0, 0), done.stdout

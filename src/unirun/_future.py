@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 import concurrent.futures as cf
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures._base import (
     CANCELLED,
@@ -32,6 +33,14 @@ if TYPE_CHECKING:
     from ._stats import TaskCounters
 
 __all__ = ["Future", "Stopper"]
+
+#: How the thread that ends a future wakes the threads in its result(): the
+#: ``map(_RELEASE, sleepers)`` is made before the state changes and run by one C
+#: call (``deque(releasing, 0)``) right after it, so that no signal handler can
+#: raise between the future reading as done and every sleeper being released
+#: (with a Python loop, or a call of a method, one could, and leave a sleeper
+#: asleep for good).
+_RELEASE = _thread.LockType.release
 
 
 #: How a backend stops one of its running tasks. Called with ``abandon``: true when
@@ -150,8 +159,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
         the backend stops the task once it runs (see :data:`Stopper`).
         """
         lock = self._lock or self._make_lock()
-        lock.acquire()  # not `with`: this runs once per task, and costs less
-        try:
+        with lock:  # not acquire(); try: a signal handler may raise between them
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             state = self._state
@@ -168,8 +176,6 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 for waiter in self._waiter_list or ():
                     waiter.add_cancelled(self)
             return False
-        finally:
-            lock.release()
 
     def set_running_or_notify_cancel(self) -> bool:
         """As :meth:`concurrent.futures.Future.set_running_or_notify_cancel`."""
@@ -194,12 +200,17 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 raise cf.InvalidStateError(f"{self._state}: {self!r}")
             if self._counters is not None:
                 self._counters.finished(exception, running=self._state == RUNNING)
+            sleepers = self._sleepers  # see _RELEASE
+            releasing = None if sleepers is None else map(_RELEASE, sleepers)
             self._exception = exception
             self._state = FINISHED
+            if releasing is not None:  # woken at once, in one C call
+                self._sleepers = None
+                deque(releasing, 0)
             for waiter in self._waiter_list or ():
                 waiter.add_exception(self)
-            if self._sleepers is not None or self._cond is not None:
-                self._wake_waiters()
+            if self._cond is not None:
+                self._cond.notify_all()
         self._invoke_callbacks()
 
     def done(self) -> bool:
@@ -262,11 +273,16 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 return True
             if state != PENDING:
                 return False
+            sleepers = self._sleepers  # see _RELEASE
+            releasing = None if sleepers is None else map(_RELEASE, sleepers)
             self._state = CANCELLED
+            if releasing is not None:  # woken at once, in one C call
+                self._sleepers = None
+                deque(releasing, 0)
             if self._counters is not None:
                 self._counters.cancelled(running=False)
-            if self._sleepers is not None or self._cond is not None:
-                self._wake_waiters()
+            if self._cond is not None:
+                self._cond.notify_all()
         self._invoke_callbacks()
         return True
 
@@ -289,13 +305,18 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 self._seal()
             if self._state != RUNNING:
                 return self._state in _CANCELLED
+            sleepers = self._sleepers  # see _RELEASE
+            releasing = None if sleepers is None else map(_RELEASE, sleepers)
             self._state = CANCELLED_AND_NOTIFIED
+            if releasing is not None:  # woken at once, in one C call
+                self._sleepers = None
+                deque(releasing, 0)
             if self._counters is not None:
                 self._counters.cancelled(running=True)
             for waiter in self._waiter_list or ():
                 waiter.add_cancelled(self)
-            if self._sleepers is not None or self._cond is not None:
-                self._wake_waiters()
+            if self._cond is not None:
+                self._cond.notify_all()
         self._invoke_callbacks()
         return True
 
@@ -381,18 +402,6 @@ class Future(OwnedSteps[T], cf.Future[T]):
                     if sleepers is not None and sleeper in sleepers:
                         sleepers.remove(sleeper)
 
-    def _wake_waiters(self) -> None:
-        """Wake the threads that wait for the future to be done (lock held):
-        in :meth:`result` or :meth:`exception`, and on the Condition the
-        stdlib's code waits on."""
-        sleepers = self._sleepers
-        if sleepers is not None:
-            self._sleepers = None
-            for sleeper in sleepers:
-                sleeper.release()
-        if self._cond is not None:
-            self._cond.notify_all()
-
     def __await__(self) -> Generator[Any, None, T]:
         return self._result_async().__await__()
 
@@ -413,8 +422,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
         The path every successful task takes, in one frame (callbacks included).
         """
         lock = self._lock or self._make_lock()
-        lock.acquire()  # as in _start()
-        try:
+        with lock:  # not acquire(); try: a signal handler may raise between them
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             state = self._state
@@ -426,16 +434,19 @@ class Future(OwnedSteps[T], cf.Future[T]):
                     counters.done()
                 else:
                     counters.finished(None, running=False)
+            sleepers = self._sleepers  # see _RELEASE
+            releasing = None if sleepers is None else map(_RELEASE, sleepers)
             self._result = result
             self._state = FINISHED
+            if releasing is not None:  # woken at once, in one C call
+                self._sleepers = None
+                deque(releasing, 0)
             waiters = self._waiter_list
             if waiters:
                 for waiter in waiters:
                     waiter.add_result(self)
-            if self._sleepers is not None or self._cond is not None:
-                self._wake_waiters()
-        finally:
-            lock.release()
+            if self._cond is not None:
+                self._cond.notify_all()
         callbacks = self._done_callbacks  # _invoke_callbacks(), inlined
         for callback in callbacks:
             try:

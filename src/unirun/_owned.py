@@ -172,15 +172,12 @@ class OwnedSteps(Generic[T]):
                     self._fast = True
         if pending is None:
             lock = self._lock or self._make_lock()
-            lock.acquire()  # not `with`: this runs once per task, and costs less
-            try:
+            with lock:
                 if self._owner is not None:
                     self._seal()
                 pending = self._state not in DONE
                 if pending:
                     self._done_callbacks.append(fn)
-            finally:
-                lock.release()
         if not pending:
             try:
                 fn(self)
