@@ -77,8 +77,8 @@ PARTS = {
 
 def _swap() -> None:
     # Ours stand in for the stdlib's classes: that is what is tested.
-    cf.ThreadPoolExecutor = unirun.ThreadExecutor  # type: ignore[misc,assignment]
-    cf.ProcessPoolExecutor = unirun.ProcessExecutor  # type: ignore[misc,assignment]
+    cf.ThreadPoolExecutor = unirun.ThreadExecutor  # type: ignore[misc]
+    cf.ProcessPoolExecutor = unirun.ProcessExecutor  # type: ignore[misc]
     # And for the futures the suite makes itself (test_future's, and those of
     # its create_future() helper): FutureTests run on unirun.Future.
     for name in ("util", "test_future"):

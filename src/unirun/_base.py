@@ -47,7 +47,7 @@ import time
 import uuid
 from abc import abstractmethod
 from concurrent.futures._base import FINISHED, PENDING
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import anyio.to_thread
 
@@ -89,6 +89,37 @@ async def _await_it(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
+class _Absent:
+    """A name that only a stdlib pool among a backend's bases defines: reading
+    it raises ``AttributeError``, as if that base were not there."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> NoReturn:
+        kind = (owner if owner is not None else type(instance)).__name__
+        raise AttributeError(f"{kind!r} object has no attribute {self._name!r}")
+
+
+def _hide_stdlib_code(cls: type) -> None:
+    """Hide from ``cls`` what a stdlib pool among its bases defines and it does
+    not: that pool is a base only for ``isinstance`` (asyncio's default
+    executor must be a ``ThreadPoolExecutor``), and its code would run on
+    attributes unirun's class does not have."""
+    for stdlib in cls.__mro__:
+        if stdlib in (cf.Executor, object) or stdlib.__module__ not in _STDLIB_POOLS:
+            continue
+        for name in vars(stdlib):
+            if name.startswith("__") and name.endswith("__"):
+                continue  # the class's own bookkeeping; ours has its own
+            owner = next(c for c in cls.__mro__ if name in vars(c))
+            if owner is stdlib:
+                setattr(cls, name, _Absent(name))
+
+
+_STDLIB_POOLS = frozenset({"concurrent.futures.thread", "concurrent.futures.process"})
+
+
 class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     """Shared behaviour of every unirun executor; subclass it to add a backend.
 
@@ -118,6 +149,10 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     _exit_registry: ClassVar[ExitRegistry[Any] | None] = None
 
     _task_options: TaskOptions = NO_OPTIONS
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _hide_stdlib_code(cls)
 
     def __init__(self) -> None:
         self._shutdown_lock = threading.Lock()

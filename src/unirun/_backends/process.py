@@ -15,6 +15,7 @@ only the stuck task's worker, a cancelled awaiter stops only its task.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import sys
 import threading
 import weakref
@@ -60,10 +61,11 @@ def _native_threads(setting: int | Literal["auto"] | None, workers: int) -> int 
     return check_size(setting, "native_threads")
 
 
-class ProcessExecutor(BaseExecutor):
+class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
     """Run tasks in worker processes; a drop-in for ``ProcessPoolExecutor``.
 
-    Takes the same arguments. Beyond the stdlib:
+    Takes the same arguments, and is a ``ProcessPoolExecutor`` to ``isinstance``.
+    Beyond the stdlib:
 
     * the main module never runs again in a worker (scripts without an
       ``if __name__ == "__main__":`` guard, ``python - < file``, ``-c`` and
@@ -163,12 +165,12 @@ class ProcessExecutor(BaseExecutor):
         self._on_interrupt = on_interrupt
 
     @property
-    def _processes(self) -> dict[int, BaseProcess]:
+    def _processes(self) -> dict[int, BaseProcess]:  # type: ignore[override]
         """The live worker processes by pid, as ``ProcessPoolExecutor`` has them."""
         return self._pool.processes()
 
     @property
-    def _executor_manager_thread(self) -> threading.Thread | None:
+    def _executor_manager_thread(self) -> threading.Thread | None:  # type: ignore[override]
         """The thread that collects results, as ``ProcessPoolExecutor`` names it."""
         return self._pool.manager
 
@@ -178,7 +180,7 @@ class ProcessExecutor(BaseExecutor):
         return _CallQueue(self._pool)
 
     @property
-    def _broken(self) -> str | bool:
+    def _broken(self) -> str | bool:  # type: ignore[override]
         return self._pool.broken or False
 
     def _parallelism(self) -> int:

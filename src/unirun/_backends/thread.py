@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import concurrent.futures as cf
 import itertools
 import logging
 import queue
@@ -167,12 +168,14 @@ def _worker(
         close_thread_loop()
 
 
-class ThreadExecutor(BaseExecutor):
+class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
     """Run tasks in a pool of threads; a drop-in for ``ThreadPoolExecutor``.
 
-    Takes the same arguments and behaves the same: threads start on demand and
-    are reused; ``shutdown(wait, cancel_futures=...)``; a failing initializer
-    breaks the pool with :class:`concurrent.futures.thread.BrokenThreadPool`.
+    Takes the same arguments and behaves the same, and is a ``ThreadPoolExecutor``
+    to ``isinstance`` (asyncio's ``set_default_executor`` takes it): threads
+    start on demand and are reused; ``shutdown(wait, cancel_futures=...)``; a
+    failing initializer breaks the pool with
+    :class:`concurrent.futures.thread.BrokenThreadPool`.
     Beyond the stdlib, ``submit`` takes ``async def`` functions (run on the
     worker thread's own event loop) and the returned Future is awaitable.
 
@@ -204,19 +207,21 @@ class ThreadExecutor(BaseExecutor):
         self._max_workers = (
             default_thread_workers() if max_workers is None else max_workers
         )
-        self._work_queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
+        # The stdlib's private attributes, typed as ours hold them (the stdlib
+        # pool is a base only for isinstance(): see _base._hide_stdlib_code).
+        self._work_queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()  # type: ignore[assignment]
         # One token per idle worker. A C queue, not threading.Semaphore: a
         # Ctrl-C inside submit() cannot leave a Python-level lock held, which
         # would hang the next worker that goes idle, and shutdown with it.
         self._idle: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._threads: set[threading.Thread] = set()
         self._clocks: dict[threading.Thread, WorkerClock] = {}
-        self._broken: str | bool = False
+        self._broken: str | bool = False  # type: ignore[assignment]
         self._thread_name_prefix = thread_name_prefix or (
             # The stdlib's default name: logs and filters of drop-in users match.
             f"ThreadPoolExecutor-{self._counter()}"
         )
-        self._initializer = initializer
+        self._initializer = initializer  # type: ignore[assignment]
         self._initargs = initargs
         self._deadline_watcher: DeadlineWatcher | None = None
 
