@@ -135,3 +135,29 @@ def test_auto_executor_satisfies_protocol_and_verdict_is_frozen() -> None:
         verdict.backend = "process"  # type: ignore[misc]  # frozen on purpose
     assert not hasattr(verdict, "__dict__")  # slotted
     assert issubclass(unirun.LoopBlockedWarning, RuntimeWarning)
+
+
+PRIMITIVES = [
+    ("Queue", ()),
+    ("Lock", ()),
+    ("RLock", ()),
+    ("Condition", ()),
+    ("Semaphore", (2,)),
+    ("BoundedSemaphore", (2,)),
+    ("Event", ()),
+    ("Barrier", (2,)),
+    ("Dict", ()),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), PRIMITIVES)
+def test_a_primitive_type_says_an_executor_makes_it(
+    name: str, args: tuple[object, ...]
+) -> None:
+    # Written as queue.Queue() and threading.Barrier(2) are.
+    with pytest.raises(TypeError, match=rf"executor\.{name}\(") as caught:
+        getattr(unirun, name)(*args)
+    assert "abstract" in str(caught.value)  # what a type check would say too
+    with unirun.ThreadExecutor(max_workers=1) as executor:
+        made = getattr(executor, name)(*args)
+    assert isinstance(made, getattr(unirun, name))

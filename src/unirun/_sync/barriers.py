@@ -23,6 +23,7 @@ import anyio
 
 from .conditions import LocalCondition
 from .locks import LocalLock
+from .made import MadeByExecutor
 from .messages import MESSAGES, wait_timeout
 from .sending import dumps, refuse_pickle
 from .shared import MonitorShared, deadline_of
@@ -52,7 +53,7 @@ class _Wait:
     timeout: float | None
 
 
-class Barrier:
+class Barrier(MadeByExecutor):
     """A barrier for a fixed number of parties: :class:`threading.Barrier` plus async.
 
     Create one with ``executor.Barrier(parties, action=None, timeout=None)``.

@@ -33,6 +33,7 @@ from collections.abc import (
 )
 from typing import Any, Final, NoReturn, TypeVar
 
+from .made import MadeByExecutor
 from .sending import dumps, quick_dumps, refuse_pickle
 from .shared import MonitorShared
 
@@ -44,7 +45,7 @@ R = TypeVar("R")
 _MISSING: Final[Any] = object()
 
 
-class Dict(MutableMapping[K, V]):
+class Dict(MadeByExecutor, MutableMapping[K, V]):
     """A mapping shared by an executor's tasks: every operation is atomic.
 
     Create one with ``executor.Dict()``; pass it to tasks as an argument. It

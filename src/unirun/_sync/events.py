@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import TYPE_CHECKING, NoReturn
 
 from .lines import line_of
+from .made import MadeByExecutor
 from .messages import wait_timeout
 from .sending import refuse_pickle
 from .shared import MonitorShared, deadline_of
@@ -27,7 +28,7 @@ __all__ = [
 ]
 
 
-class Event(ABC):
+class Event(MadeByExecutor):
     """A flag tasks wait for: :class:`threading.Event` plus an async face."""
 
     __slots__ = ()

@@ -9,10 +9,11 @@ waits run in a thread. Lock and Semaphore are built from them.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .lines import WaitLine
+from .made import MadeByExecutor
 from .sending import refuse_pickle
 from .shared import Shared
 from .shm import SemLock, new_sem, open_sem, sem_state
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Held", "LoopBacked", "SemBacked"]
 
 
-class Held(ABC):
+class Held(MadeByExecutor):
     """``with`` and ``async with`` over ``acquire``, ``async_acquire``, ``release``."""
 
     __slots__ = ()

@@ -11,9 +11,10 @@ import functools
 import queue
 import sys
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import TYPE_CHECKING, Generic, NoReturn, TypeVar
 
+from .made import MadeByExecutor
 from .messages import MESSAGES, wait_timeout
 from .sending import refuse_pickle
 from .waiting import NOT_YET, Waiters
@@ -37,7 +38,7 @@ else:  # pragma: no cover  # exercised on 3.11 and 3.12
         """
 
 
-class Queue(ABC, Generic[T]):
+class Queue(MadeByExecutor, Generic[T]):
     """A FIFO queue: :class:`queue.Queue` (3.13's, with ``shutdown``) plus async.
 
     Create one with ``executor.Queue(maxsize)``; ``maxsize <= 0`` means
