@@ -205,9 +205,10 @@ def test_ctrl_c_in_result_stops_the_wait_and_leaves_nothing_behind(
 
 
 ENDED_UNDER_SIGNALS = """
-import faulthandler, signal, sys, threading, time
+import faulthandler, random, signal, sys, threading, time
 import unirun
 
+faulthandler.enable()
 faulthandler.dump_traceback_later(60, exit=True)
 
 class Boom(Exception):
@@ -261,13 +262,21 @@ deadline = time.monotonic() + 2
 while time.monotonic() < deadline and rounds < 400 and not asleep:
     rounds += 1
     future = unirun.Future()
+    # Threads start and are joined with the timer off: under a signal every
+    # 50 us, 3.13.0's own thread start and join crash now and then (SIGSEGV,
+    # or abort in a futex), with no unirun code on the stack.
+    signal.setitimer(signal.ITIMER_REAL, 0)
     waiters = [threading.Thread(target=wait_for, args=(future,), daemon=True)
                for _ in range(2)]
     for waiter in waiters:
         waiter.start()
     while len(future._sleepers or ()) < 2:
         time.sleep(0.0002)
+    # The first signal at a random point of the next few microseconds: within
+    # end() as often as not.
+    signal.setitimer(signal.ITIMER_REAL, random.uniform(1e-6, 2e-5), 5e-5)
     interrupted += end(future, rounds % 4)
+    signal.setitimer(signal.ITIMER_REAL, 0)
     while future._lock._is_owned():  # as counted in 1.
         future._lock.release()
     if not future.done():
