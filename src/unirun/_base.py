@@ -47,7 +47,7 @@ import time
 import uuid
 from abc import abstractmethod
 from concurrent.futures._base import FINISHED, PENDING
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio.to_thread
 
@@ -60,6 +60,7 @@ from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized
 from ._stats import Statistics, TaskCounters, ticker
+from ._stdlib_pools import hide_stdlib_code
 from ._sync import LOCAL, Kernel, PrimitiveMethods, SharedKernel
 
 if TYPE_CHECKING:
@@ -87,37 +88,6 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 async def _await_it(awaitable: Awaitable[T]) -> T:
     return await awaitable
-
-
-class _Absent:
-    """A name that only a stdlib pool among a backend's bases defines: reading
-    it raises ``AttributeError``, as if that base were not there."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __get__(self, instance: object, owner: type | None = None) -> NoReturn:
-        kind = (owner if owner is not None else type(instance)).__name__
-        raise AttributeError(f"{kind!r} object has no attribute {self._name!r}")
-
-
-def _hide_stdlib_code(cls: type) -> None:
-    """Hide from ``cls`` what a stdlib pool among its bases defines and it does
-    not: that pool is a base only for ``isinstance`` (asyncio's default
-    executor must be a ``ThreadPoolExecutor``), and its code would run on
-    attributes unirun's class does not have."""
-    for stdlib in cls.__mro__:
-        if stdlib in (cf.Executor, object) or stdlib.__module__ not in _STDLIB_POOLS:
-            continue
-        for name in vars(stdlib):
-            if name.startswith("__") and name.endswith("__"):
-                continue  # the class's own bookkeeping; ours has its own
-            owner = next(c for c in cls.__mro__ if name in vars(c))
-            if owner is stdlib:
-                setattr(cls, name, _Absent(name))
-
-
-_STDLIB_POOLS = frozenset({"concurrent.futures.thread", "concurrent.futures.process"})
 
 
 class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
@@ -152,7 +122,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _hide_stdlib_code(cls)
+        hide_stdlib_code(cls)
 
     def __init__(self) -> None:
         self._shutdown_lock = threading.Lock()

@@ -208,7 +208,7 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
             default_thread_workers() if max_workers is None else max_workers
         )
         # The stdlib's private attributes, typed as ours hold them (the stdlib
-        # pool is a base only for isinstance(): see _base._hide_stdlib_code).
+        # pool is a base only for isinstance(): see _stdlib_pools.py).
         self._work_queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()  # type: ignore[assignment]
         # One token per idle worker. A C queue, not threading.Semaphore: a
         # Ctrl-C inside submit() cannot leave a Python-level lock held, which
