@@ -28,6 +28,8 @@ and may override::
     _workers() -> WorkerFigures its workers, for statistics()
     _kernel() -> Kernel         what its primitives are made of
     _check_backend(backend)     which ``options(backend=...)`` hints it takes
+    _after_fork()               in a forked child: let go of the parent's
+                                workers, start afresh (see ``_forked``)
 
 It declares what its model can do with the class flags below; tests branch on
 the flags, never on the kind's name. Argument checks are in ``_checks``,
@@ -54,6 +56,7 @@ import anyio.to_thread
 from ._call import run_chunk
 from ._checks import check_callable, check_chunksize
 from ._follow import follow_asyncio
+from ._forked import track
 from ._front import Front
 from ._future import Future
 from ._map import AdaptiveBatches, MapIterator
@@ -128,6 +131,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         self._shutdown_lock = threading.Lock()
         self._shutdown = False
         self._counters = TaskCounters()
+        track(self)
 
     # -- the hooks --------------------------------------------------------------
 
@@ -156,6 +160,10 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     def _workers(self) -> WorkerFigures:
         """Workers alive, started, started as replacements, and each one's clock."""
         return (0, 0, 0, ())
+
+    def _after_fork(self) -> None:
+        """In a forked child (its only thread): let go of the parent's workers,
+        so that the next call starts workers of this process's own."""
 
     def _verdicts(self) -> dict[str, Any]:
         """What an executor that chooses per callable decided (by name)."""

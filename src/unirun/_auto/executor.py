@@ -148,8 +148,11 @@ class AutoExecutor(BaseExecutor):
                 None if cluster is None else attach(cluster, initializer, initargs)
             ),
         )
-        self._router = router = Router(pools, self._counters)
         self._attached: CoroutineExecutor | None = None
+        self._route_by(Router(pools, self._counters))
+
+    def _route_by(self, router: Router) -> None:
+        self._router = router
         # Never shut down: the pools close at interpreter exit, or once this
         # front is dropped (the router never refers back to it).
         _exits().add(self, router)
@@ -268,6 +271,14 @@ class AutoExecutor(BaseExecutor):
     def _in_own_task(self) -> bool:
         return self._router.in_own_task()
 
+    def _after_fork(self) -> None:
+        if self._attached is not None:
+            return  # the child runs on in the caller's loop: it is its own too
+        self._finalizer.detach()
+        self._route_by(Router(self._router.pools.copy(), self._counters))
+        if self._shutdown:
+            self._close(False, False)  # as in the parent: nothing to run
+
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         self._finalizer.detach()
         _exits().discard(self)
@@ -354,6 +365,8 @@ _registry_lock = threading.Lock()
 def _exits() -> ExitRegistry[AutoExecutor]:
     """The registry of live executors, made with the first one."""
     global _registry
+    if _registry is not None:  # no lock: a forked child's may be held for good
+        return _registry
     with _registry_lock:
         if _registry is None:
             # Exit hooks run last registered first: the backends' hooks (made

@@ -136,6 +136,18 @@ class Pools:
         self.cluster_s: float | None = None
         self.cluster_slots = 0
 
+    def copy(self) -> Pools:
+        """New pools with the same settings (and cluster), none made yet."""
+        return Pools(
+            self.max_workers,
+            self.initializer,
+            self.initargs,
+            self._scope,
+            self.cpus,
+            self._name,
+            self._cluster.value,
+        )
+
     # -- the pools -----------------------------------------------------------------
 
     def thread(self) -> ThreadExecutor:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._call import TimeoutExpired, is_async_callable, run_awaitable, run_chunk
 from .._errors import TransferError, task_timed_out
+from .._exit import after_fork_in_child
 from .._follow import chain
 from .._future import Future
 from .._transfer import UNSENDABLE_RAISES
@@ -337,8 +338,10 @@ class Router:
         return any(pool._in_own_task() for pool in self.pools.started())
 
 
-#: Routers closing in the background (``shutdown(wait=False)``, or dropped).
+#: Routers closing in the background (``shutdown(wait=False)``, or dropped);
+#: none in a forked child: the parent's close in the parent.
 _closing: set[Router] = set()
+after_fork_in_child(_closing.clear)
 
 
 def finish_closing() -> None:

@@ -21,6 +21,7 @@ The standard ``multiprocessing`` machinery does the rest (pickling of
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
 import os
@@ -28,13 +29,36 @@ from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.context import BaseContext, ForkServerContext, ForkServerProcess
 from typing import Any
 
+from .._exit import after_fork_in_child
+
 __all__ = ["InheritedFd", "WorkerContext", "default_context"]
 
 #: The keys of spawn's preparation data that would re-run the main module.
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
 
-_server = forkserver.ForkServer()
-_server.set_forkserver_preload(["unirun._backends._worker"])
+
+def _new_server() -> forkserver.ForkServer:
+    server = forkserver.ForkServer()
+    server.set_forkserver_preload(["unirun._backends._worker"])
+    return server
+
+
+_server = _new_server()
+
+
+def _own_server() -> None:
+    """In a forked child: a fork server of its own, started on demand. The
+    parent's is not the child's to wait for, and the child's copy of its alive
+    pipe must close, or the server outlives the parent."""
+    global _server
+    alive: int | None = getattr(_server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        with contextlib.suppress(OSError):
+            os.close(alive)
+    _server = _new_server()
+
+
+after_fork_in_child(_own_server)
 
 
 class _Popen(popen_forkserver.Popen):

@@ -215,6 +215,16 @@ class LoopRunner(JobSpawner):
             self._finished.wait()
         self._abandoned.wait()  # plain functions that ran past their time-out
 
+    def copy(self) -> LoopRunner:
+        """A runner with the same settings, not started."""
+        return LoopRunner(
+            self._max_concurrency,
+            self._backend,
+            self._initializer,
+            self._initargs,
+            self._name,
+        )
+
     @property
     def attached(self) -> bool:
         """Whether the jobs run on a caller's loop (inside ``async with``)."""

@@ -49,8 +49,19 @@ def _shut_down_pools(live: list[tuple[Pool, Any]]) -> None:
         pool.shutdown(wait=True)
 
 
-#: Live pools: shut down (waiting for their tasks) at interpreter exit.
-registry: ExitRegistry[Pool] = ExitRegistry(_shut_down_pools)
+#: The pool whose worker this thread is starting (its ``fork`` child is that
+#: worker, which keeps its end of the lifeline).
+_starting = threading.local()
+
+
+def _forsake_pools(live: list[Pool]) -> None:
+    for pool in live:
+        pool.forsake(as_worker=pool is getattr(_starting, "pool", None))
+
+
+#: Live pools: shut down (waiting for their tasks) at interpreter exit, and
+#: forsaken in a forked child.
+registry: ExitRegistry[Pool] = ExitRegistry(_shut_down_pools, _forsake_pools)
 
 
 class Pool:
@@ -179,6 +190,28 @@ class Pool:
         with self.lock:
             return {w.process.pid: w.process for w in self.workers if w.process.pid}
 
+    def forsake(self, as_worker: bool = False) -> None:
+        """In a forked child: close this process's copies of the parent's pipes
+        (the parent's workers see the parent die once every copy of their
+        lifeline is closed) and never use the pool again. Its workers, their
+        result logs and its manager stay the parent's. In one of its workers
+        (the ``fork`` start method) the lifeline's end it watches stays open."""
+        if not as_worker:
+            self.lifeline_r.close()  # (closing a closed one does nothing)
+        self.lifeline_w.close()
+        for worker in self.workers:
+            worker.conn.close()
+        if self.closed:  # by the parent, as the fork came
+            return
+        self.closed = True  # wake() writes nothing from now on
+        self.selector.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+
+    def copy(self) -> Pool:
+        """A new pool with the same settings, no worker started."""
+        return Pool(self.max_workers, self.context, self.settings)
+
     # -- dispatch -----------------------------------------------------------------
 
     def _start_worker(self) -> None:
@@ -198,6 +231,7 @@ class Pool:
             # that multiprocessing queues, locks and values work as in the stdlib.
             args=(child_conn, self.lifeline_r, settings),
         )
+        _starting.pool = self
         try:
             process.start()
         except BaseException:
@@ -205,6 +239,7 @@ class Pool:
             parent_conn.close()
             raise
         finally:
+            _starting.pool = None
             child_conn.close()
         worker = WorkerRecord(next(self.numbers), process, parent_conn, log)
         self.started += 1

@@ -92,7 +92,7 @@ class CoroutineExecutor(BaseExecutor):
             name=f"CoroutineExecutor-{id(self):#x}",
         )
         # Dropped without shutdown(): the loop ends once its tasks are done.
-        weakref.finalize(self, self._runner.close, False, False)
+        self._finalizer = weakref.finalize(self, self._runner.close, False, False)
 
     @property
     def _max_concurrency(self) -> int | None:
@@ -141,6 +141,14 @@ class CoroutineExecutor(BaseExecutor):
 
     def _in_own_task(self) -> bool:
         return self._runner.in_own_task()
+
+    def _after_fork(self) -> None:
+        runner = self._runner
+        if runner.attached or runner.loop_thread == get_ident():
+            return  # the child runs on in that loop: it is this process's too
+        self._finalizer.detach()
+        self._runner = runner.copy()
+        self._finalizer = weakref.finalize(self, self._runner.close, False, False)
 
     def _workers(self) -> WorkerFigures:
         return self._runner.figures()

@@ -140,7 +140,7 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
         self._max_workers = max_workers
         self._mp_context = mp_context
         self._functions = CallableCache()
-        self._pool = Pool(
+        pool = Pool(
             max_workers,
             mp_context,
             {
@@ -153,8 +153,12 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
                 "forward_output": bool(forward_output),
             },
         )
-        weakref.finalize(self, self._pool.shutdown, False)
-        terminate = weakref.WeakMethod(self._pool.terminate)
+        self._take(pool)
+
+    def _take(self, pool: Pool) -> None:
+        self._pool = pool
+        self._finalizer = weakref.finalize(self, pool.shutdown, False)
+        terminate = weakref.WeakMethod(pool.terminate)
 
         def on_interrupt() -> None:
             # Weakly: a future the caller keeps must not keep the pool alive.
@@ -163,6 +167,13 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
                 method()
 
         self._on_interrupt = on_interrupt
+
+    def _after_fork(self) -> None:
+        # A new pool, as yet without workers; the parent's stays the parent's
+        # (the registry's hook closed this process's copies of its pipes).
+        self._finalizer.detach()
+        self._functions = CallableCache()
+        self._take(self._pool.copy())
 
     @property
     def _processes(self) -> dict[int, BaseProcess]:  # type: ignore[override]

@@ -282,6 +282,20 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
             tuple(clock.read() for _, clock in clocks),
         )
 
+    def _after_fork(self) -> None:
+        # The parent's queued items stay the parent's, and so do its idle
+        # workers' tokens.
+        while not self._work_queue.empty():
+            self._work_queue.get_nowait()
+        self._idle = queue.SimpleQueue()
+        self._deadline_watcher = None
+        forking = threading.current_thread()
+        if forking in self._threads:  # a task forked: its worker runs on here
+            self._threads, self._clocks = {forking}, {forking: self._clocks[forking]}
+            _registry.add(forking, self._work_queue)
+        else:
+            self._threads, self._clocks = set(), {}
+
     def _adjust_thread_count(self) -> None:
         # An idle worker will take the item: no need for a new thread.
         try:
