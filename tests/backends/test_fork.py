@@ -209,12 +209,12 @@ def test_a_child_exits_while_its_parent_closes_an_executor(
             sys.exit(0)  # the interpreter's exit, with its hooks
         status = os.waitpid(pid, 0)[1]
         open(release, "w").close()
-        print(json.dumps([status, running.result(timeout=60)]))
+        print(json.dumps({"child": status, "parent": running.result(timeout=60)}))
         """,
         kind,
         str(tmp_path / "release"),
     )
-    assert lines == [[0, "held ran"]]
+    assert lines == [{"child": 0, "parent": "held ran"}]
 
 
 def _alive(pid: int) -> bool:
