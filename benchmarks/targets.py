@@ -29,6 +29,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 
 import unirun
 from benchmarks import tasks
+from benchmarks.asyncio_floor import FloorLoop
 from benchmarks.autorows import auto_rows
 from benchmarks.coldstart import cold_map
 from benchmarks.targets_page import render
@@ -208,6 +209,7 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
             loop = asyncio.new_event_loop()
             loop_thread = threading.Thread(target=loop.run_forever)
             loop_thread.start()
+            floor = FloorLoop()
 
             def bare_trips() -> float:
                 count = TASKS // 4
@@ -228,12 +230,16 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
                         "thread": lambda: round_trips(thread, tiny),
                         "thread, async def": lambda: round_trips(thread, anoop),
                         "asyncio": bare_trips,
+                        "floor": lambda: _timed(
+                            lambda: [floor.call(anoop(1)) for _ in range(TASKS // 4)]
+                        ),
                     }
                     for run in runs.values():
                         run()  # every thread started
                     caller_moves()
                     return _interleaved_all(runs, repeat)
             finally:
+                floor.close()
                 loop.call_soon_threadsafe(loop.stop)
                 loop_thread.join()
                 loop.close()
@@ -298,6 +304,21 @@ def coroutine_rows(repeat: int) -> list[tuple[str, float, str, float, str]]:
             "-",
         )
     )
+    # What is left once an executor drops everything it could (see
+    # asyncio_floor.py): shown, against the same reference as the target.
+    for layout, times in [*placed.items(), ("kernel", by_kernel)]:
+        if not times:
+            continue
+        rows.append(
+            (
+                "(floor) a bare asyncio round trip from sync code: a parked "
+                "loop, a task per call, a lock back; " + where[layout],
+                times["floor"] / trips,
+                "the thread backend (a plain function)",
+                times["thread"] / trips,
+                "-",
+            )
+        )
     return rows
 
 
