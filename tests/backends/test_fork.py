@@ -37,6 +37,12 @@ def add_one(x):
 async def add_one_async(x):
     return x + 1
 
+def held(path):
+    # Runs until the file at path exists: a task under way as the fork comes.
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return "held ran"
+
 def child_ends(code):
     # A hung child prints where it hangs, and the parent still reports.
     faulthandler.dump_traceback_later(60, exit=True)
@@ -58,27 +64,31 @@ def run(tmp_path: Path, body: str, *args: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-@pytest.mark.parametrize("kind", ["thread", "process", "coroutine", "auto"])
+#: The kinds whose workers live in this process or its children.
+LOCAL_KINDS = ["thread", "process", "coroutine", "auto"]
+
+
+def run_on(tmp_path: Path, kind: str, body: str) -> list[dict[str, object]]:
+    """:func:`run` ``body`` with ``ex``, an executor of ``kind``, and
+    ``release``, the path whose file ends ``held()``."""
+    head = "ex = unirun.executor(sys.argv[1])\nrelease = sys.argv[2]\n"
+    return run(tmp_path, head + textwrap.dedent(body), kind, str(tmp_path / "release"))
+
+
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
 def test_an_executor_used_before_a_fork_runs_the_childs_calls(
     tmp_path: Path, kind: str
 ) -> None:
     # Before, the child's calls waited forever for workers that only the
     # parent has (auto's shutdown() too), as with the stdlib's pools.
-    lines = run(
+    lines = run_on(
         tmp_path,
+        kind,
         """
-        kind, release = sys.argv[1], sys.argv[2]
-
-        def held(path):
-            while not os.path.exists(path):
-                time.sleep(0.01)
-            return "held ran"
-
-        ex = unirun.executor(kind)
         before = ex.submit(add_one, 1).result(timeout=60)
         running = ex.submit(held, release)  # still running in the parent at the fork
         ex.submit(add_one, 1).result(timeout=60)  # and a worker idle there
-        closed = unirun.executor(kind)
+        closed = unirun.executor(sys.argv[1])
         closed.submit(add_one, 1).result(timeout=60)
         closed.shutdown()
         pid = os.fork()
@@ -112,8 +122,6 @@ def test_an_executor_used_before_a_fork_runs_the_childs_calls(
         }), flush=True)
         ex.shutdown()
         """,
-        kind,
-        str(tmp_path / "release"),
     )
     assert lines == [
         {
@@ -184,22 +192,15 @@ def test_a_task_that_forks_can_use_its_own_pool_in_the_child(tmp_path: Path) -> 
     assert lines == [{"child's exit code": 42}]
 
 
-@pytest.mark.parametrize("kind", ["thread", "process", "coroutine", "auto"])
+@pytest.mark.parametrize("kind", LOCAL_KINDS)
 def test_a_child_exits_while_its_parent_closes_an_executor(
     tmp_path: Path, kind: str
 ) -> None:
     # Before, auto's child waited at exit for its parent's close (for good).
-    lines = run(
+    lines = run_on(
         tmp_path,
+        kind,
         """
-        kind, release = sys.argv[1], sys.argv[2]
-
-        def held(path):
-            while not os.path.exists(path):
-                time.sleep(0.01)
-            return "held ran"
-
-        ex = unirun.executor(kind)
         ex.submit(add_one, 1).result(timeout=60)
         running = ex.submit(held, release)
         ex.shutdown(wait=False)  # closing in the background as the fork comes
@@ -211,8 +212,6 @@ def test_a_child_exits_while_its_parent_closes_an_executor(
         open(release, "w").close()
         print(json.dumps({"child": status, "parent": running.result(timeout=60)}))
         """,
-        kind,
-        str(tmp_path / "release"),
     )
     assert lines == [{"child": 0, "parent": "held ran"}]
 
