@@ -128,8 +128,12 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         hide_stdlib_code(cls)
 
     def __init__(self) -> None:
-        self._shutdown_lock = threading.Lock()
+        # Re-entrant, so that shutdown() can tell it was called by the thread
+        # that holds it (see there); typed as the stdlib pools type theirs.
+        self._shutdown_lock: threading.Lock = threading.RLock()  # type: ignore[assignment]
         self._shutdown = False
+        #: What a shutdown() that had to wait for its own thread's submit asked.
+        self._close_asked: tuple[bool, bool] | None = None
         self._counters = TaskCounters()
         track(self)
 
@@ -205,30 +209,47 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         if not callable(fn):  # check_callable(fn), inlined: once per task
             check_callable(fn)  # type: ignore[unreachable]  # typed, not checked
         counters = self._counters
-        # `with`, not acquire() then try: a Ctrl-C can land right after an
-        # acquire() call returns, before its try, and leave the lock held
-        # (every later submit and shutdown would hang on it).
-        with self._shutdown_lock:
-            if self._shutdown:
-                raise RuntimeError(SHUTDOWN_MESSAGE)
-            registry = self._exit_registry
-            # Counted first: the task may start (and end) before _schedule returns.
-            counting = self._counts_submissions
-            if counting:
-                counters.submitted()
-            try:
-                if registry is None:
-                    return self._schedule(fn, args, kwargs, options)
-                with registry.lock:
-                    if registry.exiting:
-                        raise RuntimeError(
-                            "cannot schedule new futures after interpreter shutdown"
-                        )
-                    return self._schedule(fn, args, kwargs, options)
-            except BaseException:
+        try:
+            # `with`, not acquire() then try: a Ctrl-C can land right after an
+            # acquire() call returns, before its try, and leave the lock held
+            # (every later submit and shutdown would hang on it).
+            with self._shutdown_lock:
+                if self._shutdown:
+                    raise RuntimeError(SHUTDOWN_MESSAGE)
+                registry = self._exit_registry
+                # Counted first: the task may start (and end) before _schedule
+                # returns.
+                counting = self._counts_submissions
                 if counting:
-                    counters.unsubmitted()
-                raise
+                    counters.submitted()
+                try:
+                    if registry is None:
+                        return self._schedule(fn, args, kwargs, options)
+                    with registry.lock:
+                        if registry.exiting:
+                            raise RuntimeError(
+                                "cannot schedule new futures after interpreter shutdown"
+                            )
+                        return self._schedule(fn, args, kwargs, options)
+                except BaseException:
+                    if counting:
+                        counters.unsubmitted()
+                    raise
+        finally:
+            if self._close_asked is not None:
+                self._close_as_asked()
+
+    def _close_as_asked(self) -> None:
+        """Close as a :meth:`shutdown` that this thread's submit held off asked
+        (once that submit let go of the lock; see :meth:`shutdown`)."""
+        lock = self._shutdown_lock
+        if lock._is_owned():  # type: ignore[attr-defined]  # an RLock's
+            return  # an outer submit of this thread still holds it: it closes
+        with lock:
+            asked, self._close_asked = self._close_asked, None
+        if asked is not None:
+            wait, cancel_futures = asked
+            self._close(wait and not self._in_own_task(), cancel_futures)
 
     def _new_future(
         self, on_interrupt: Callable[[], object] | None = None
@@ -263,7 +284,18 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 executor's own tasks, which would wait for itself. The executor
                 is shut down without waiting first.
         """
-        with self._shutdown_lock:
+        lock = self._shutdown_lock
+        if lock._is_owned():  # type: ignore[attr-defined]  # an RLock's
+            # This thread is inside one of the executor's own submit calls: a
+            # signal handler (Ctrl-C's, SIGTERM's) or a done-callback runs there.
+            # Closing now would cut that call in half, and waiting would wait
+            # for it (the stdlib's pools deadlock): the submit closes as asked
+            # once its call is queued.
+            self._shutdown = True
+            wait_before, cancel_before = self._close_asked or (False, False)
+            self._close_asked = (wait or wait_before, cancel_futures or cancel_before)
+            return
+        with lock:
             self._shutdown = True
         if wait and self._in_own_task():
             self._close(False, cancel_futures)

@@ -41,7 +41,8 @@ def _afresh() -> None:
     # The child's only thread: nothing else runs while the executors change.
     for executor in list(_live):
         # A parent's thread may have held it at the fork.
-        executor._shutdown_lock = threading.Lock()
+        executor._shutdown_lock = threading.RLock()  # type: ignore[assignment]  # see _base
+        executor._close_asked = None
         executor._counters = TaskCounters()  # the parent's tasks are counted there
         try:
             executor._after_fork()

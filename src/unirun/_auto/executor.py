@@ -230,11 +230,15 @@ class AutoExecutor(BaseExecutor):
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
         items = list(zip(*iterables, strict=False))
-        with self._shutdown_lock:
-            if self._shutdown:
-                raise RuntimeError(SHUTDOWN_MESSAGE)
-            # Shutdown waits for this map to route its items.
-            self._router.reserve()
+        try:
+            with self._shutdown_lock:
+                if self._shutdown:
+                    raise RuntimeError(SHUTDOWN_MESSAGE)
+                # Shutdown waits for this map to route its items.
+                self._router.reserve()
+        finally:
+            if self._close_asked is not None:  # see BaseExecutor.shutdown
+                self._close_as_asked()
         routed = None
         try:
             routed = RoutedMap(self._router, fn, items, options, chunksize)

@@ -116,12 +116,18 @@ class CoroutineExecutor(BaseExecutor):
             and self._runner.loop_thread == get_ident()
             and self._runner.direct is not None
         ):
-            with self._shutdown_lock:
-                if not (self._shutdown or registry.exiting):  # else: refused below
-                    future = self._runner.start_now(fn, args, kwargs, self._counters)
-                    if future is not None:
-                        self._counters.submitted()  # its task runs at the next turn
-                        return future
+            try:
+                with self._shutdown_lock:
+                    if not (self._shutdown or registry.exiting):  # else: refused below
+                        future = self._runner.start_now(
+                            fn, args, kwargs, self._counters
+                        )
+                        if future is not None:
+                            self._counters.submitted()  # it runs at the next turn
+                            return future
+            finally:
+                if self._close_asked is not None:  # see BaseExecutor.shutdown
+                    self._close_as_asked()
         return super()._submit(fn, args, kwargs, options)
 
     def _schedule(

@@ -254,13 +254,17 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
         task (not counted). Like a queued task, it is cancelled by
         ``shutdown(cancel_futures=True)`` and failed if the pool breaks: through
         ``job.future``."""
-        with self._shutdown_lock:
-            if self._shutdown or _registry.exiting:
-                raise RuntimeError(SHUTDOWN_MESSAGE)
-            if self._broken:
-                raise BrokenThreadPool(self._broken)
-            self._work_queue.put(job)  # type: ignore[arg-type]  # runs like one
-            self._adjust_thread_count()
+        try:
+            with self._shutdown_lock:
+                if self._shutdown or _registry.exiting:
+                    raise RuntimeError(SHUTDOWN_MESSAGE)
+                if self._broken:
+                    raise BrokenThreadPool(self._broken)
+                self._work_queue.put(job)  # type: ignore[arg-type]  # runs like one
+                self._adjust_thread_count()
+        finally:
+            if self._close_asked is not None:  # see BaseExecutor.shutdown
+                self._close_as_asked()
 
     def _call_at(self, deadline: float, callback: Callable[[], None]) -> None:
         """Call ``callback()`` at ``deadline`` (``time.monotonic()``) in the

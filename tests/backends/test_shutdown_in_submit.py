@@ -1,0 +1,108 @@
+"""``shutdown()`` called by a signal handler that runs inside the executor's own
+``submit`` (a SIGTERM or Ctrl-C handler, while a big ``map`` submits its items):
+the stdlib's pools deadlock on their lock; unirun's close once the call that
+was being submitted is queued.
+
+Each case is a real program, so that a deadlock fails the test by its time-out
+instead of hanging the suite. The handler is made to run inside ``submit`` by
+raising the signal from within the executor's ``_schedule`` (where the lock is
+held), not left to chance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "kill") or sys.platform == "win32", reason="POSIX signals"
+)
+
+PROGRAM = """
+import json, signal, sys, threading
+import unirun
+
+def add_one(x):
+    return x + 1
+
+kind, then = sys.argv[1], sys.argv[2]
+ex = unirun.executor(kind)
+ex.submit(add_one, 0).result(timeout=60)  # its workers are up
+
+def on_signal(signum, frame):
+    if then == "returns":
+        ex.shutdown(wait=True)
+    else:  # as a service's SIGTERM handler does
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise SystemExit(3)
+
+signal.signal(signal.SIGTERM, on_signal)
+schedule = ex._schedule
+
+def raising_first(*args):
+    # The handler runs before schedule() starts: inside submit, lock held.
+    signal.raise_signal(signal.SIGTERM)
+    return schedule(*args)
+
+ex._schedule = raising_first
+future = ex.submit(add_one, 1)
+try:
+    ex.submit(add_one, 2)
+    refused = False
+except RuntimeError:
+    refused = True
+print(json.dumps({
+    "result": future.result(timeout=60),
+    "then refused": refused,
+    "threads left": [t.name for t in threading.enumerate()
+                     if t is not threading.main_thread()],
+}))
+"""
+
+KINDS = ["thread", "process", "coroutine", "auto"]
+
+
+def run(tmp_path: Path, kind: str, then: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "program.py"
+    script.write_text(textwrap.dedent(PROGRAM))
+    return subprocess.run(
+        [sys.executable, str(script), kind, then],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_handler_that_shuts_down_inside_submit_and_returns(
+    tmp_path: Path, kind: str
+) -> None:
+    done = run(tmp_path, kind, "returns")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The call being submitted ran (it was accepted before the shutdown), the
+    # next one was refused, and shutdown(wait=True) left no thread.
+    assert json.loads(done.stdout) == {
+        "result": 2,
+        "then refused": True,
+        "threads left": [],
+    }
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_handler_that_shuts_down_inside_submit_and_exits(
+    tmp_path: Path, kind: str
+) -> None:
+    done = run(tmp_path, kind, "exits")
+    # SystemExit(3) left submit, and the interpreter's exit did not hang.
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout == ""
