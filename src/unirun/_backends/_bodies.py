@@ -11,7 +11,8 @@ trio)::
 
 Each body marks its Future running (with how to stop it), keeps the loop's
 busy clock, and gives the Future the outcome; a job never holds its Future
-once it ends.
+once it ends. A plain function's Future starts, and its time-out begins, only
+when a worker thread takes the call (see ``_job.ThreadCall``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class JobBodies:
 
     _lock: threading.Lock
     _waiting: set[Future[Any]]
+    _queued: set[Future[Any]]  # plain functions waiting for a worker thread
     _slots: Any  # a semaphore of the running loop's library, or None
     _tasks: set[asyncio.Task[None]]  # asyncio: each job's, until it ends
     _foreign: dict[asyncio.Task[None], Future[Any]]  # made by a task factory
@@ -173,7 +175,7 @@ class JobBodies:
             if slots is not None and not await self._acquire_slot(future):
                 return
             try:
-                if not future._start(job):  # the job is its own stopper
+                if not self._start(job, future):
                     return
                 self._enter()
                 try:
@@ -200,9 +202,15 @@ class JobBodies:
         try:
             if limit is None:
                 result = await self._invoke(job)
-            else:
+            elif job.is_async:
                 async with asyncio.timeout(limit) as timer:
                     result = await self._invoke(job)
+            else:  # it counts once a thread takes the call
+                schedule = self._call_soon
+                assert schedule is not None  # attached
+                async with asyncio.timeout(None) as timer:
+                    arm = functools.partial(_arm_timer, timer, limit)
+                    result = await self._invoke(job, functools.partial(schedule, arm))
         except asyncio.CancelledError as exc:
             _stopped_or_failed(future, current_task(), exc)
         except TimeoutError as exc:
@@ -239,28 +247,36 @@ class JobBodies:
         schedule = self._call_soon
         assert schedule is not None
         job.cancel = functools.partial(schedule, scope.cancel)
-        if not future._start(job):  # the job is its own stopper
+        if not self._start(job, future):
             return
         limit = job.timeout
         if limit is not None and limit <= 0:
             future._set_exception_if_pending(job.timed_out())  # unless cancelled
             return
-        if limit is not None:
+        armed = None
+        if limit is not None and job.is_async:
             scope.deadline = anyio.current_time() + limit
+        elif limit is not None:  # it counts once a thread takes the call
+            arm = functools.partial(_arm_scope, scope, limit)
+            armed = functools.partial(schedule, arm)
         self._enter()
         try:
-            await self._run_in_scope(job, future, scope)
+            await self._run_in_scope(job, future, scope, armed)
         finally:
             self._leave()
 
     async def _run_in_scope(
-        self, job: Job, future: Future[Any], scope: anyio.CancelScope
+        self,
+        job: Job,
+        future: Future[Any],
+        scope: anyio.CancelScope,
+        armed: Callable[[], object] | None,
     ) -> None:
         cancelled = anyio.get_cancelled_exc_class()
         try:
             with scope:
                 try:
-                    result = await self._invoke(job)
+                    result = await self._invoke(job, armed)
                 except cancelled:
                     raise
                 except BaseException as exc:
@@ -278,20 +294,53 @@ class JobBodies:
                 else:
                     future._abandon()
 
-    async def _invoke(self, job: Job) -> Any:
+    def _start(self, job: Job, future: Future[Any]) -> bool:
+        """Start a job's Future as its task runs; False if it must not run.
+
+        A plain function's Future starts when a worker thread takes the call
+        (see :class:`~._job.ThreadCall`): until then it waits as a queued task.
+        """
+        if job.is_async:
+            return future._start(job)  # the job is its own stopper
+        if future.done():  # cancelled before its task ran
+            future._start()  # tell concurrent.futures.wait()
+            return False
+        return True
+
+    async def _invoke(self, job: Job, armed: Callable[[], object] | None = None) -> Any:
+        """Run the job's call: await it, or hand it to a worker thread, where
+        its Future starts and ``armed`` (its time-out's start) is called."""
         fn, args, kwargs = job.fn, job.args, job.kwargs
         job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
         if job.is_async:
             return await fn(*args, **kwargs)
-        call = self._abandoned.wrap(functools.partial(fn, *args, **kwargs))
+        call = self._abandoned.wrap(functools.partial(fn, *args, **kwargs), job, armed)
+        queued = self._queued
+        future = job.future
+        queued.add(future)  # type: ignore[arg-type]  # set while the job runs
         try:
             result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         except BaseException:
             call.abandon()  # stopped waiting: shutdown(wait=True) waits for it
             raise
+        finally:
+            queued.discard(future)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+def _arm_timer(timer: asyncio.Timeout, limit: float) -> None:
+    """Start a time-out that waited for a worker thread (on the loop)."""
+    try:
+        timer.reschedule(asyncio.get_running_loop().time() + limit)
+    except RuntimeError:  # the job stopped waiting meanwhile: it left the timer
+        pass
+
+
+def _arm_scope(scope: anyio.CancelScope, limit: float) -> None:
+    """Start a time-out that waited for a worker thread (on trio's loop)."""
+    scope.deadline = anyio.current_time() + limit
 
 
 def _stopped_or_failed(

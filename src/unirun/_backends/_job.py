@@ -107,9 +107,15 @@ class AbandonedCalls:
         self._changed = threading.Condition(threading.Lock())
         self._count = 0
 
-    def wrap(self, call: Callable[[], Any]) -> ThreadCall:
-        """``call``, to hand to a worker thread."""
-        return ThreadCall(call, self)
+    def wrap(
+        self,
+        call: Callable[[], Any],
+        job: Job,
+        armed: Callable[[], object] | None,
+    ) -> ThreadCall:
+        """``call``, to hand to a worker thread; ``job``'s Future starts when a
+        thread takes it, and ``armed`` (if any) is called then."""
+        return ThreadCall(call, self, job, armed)
 
     def wait(self) -> None:
         """Block until no abandoned call runs any more."""
@@ -121,22 +127,43 @@ class AbandonedCalls:
 
 
 class ThreadCall:
-    """One plain function on its way to, or in, a worker thread."""
+    """One plain function on its way to, or in, a worker thread.
 
-    __slots__ = ("_call", "_calls", "_state")
+    It waits for a thread as a queued task: its Future starts (and its
+    time-out, through ``armed``, begins) when a thread takes it, so until then
+    ``cancel()`` and ``shutdown(cancel_futures=True)`` cancel it, as on the
+    thread backend, and a cancelled one never runs.
+    """
 
-    def __init__(self, call: Callable[[], Any], calls: AbandonedCalls) -> None:
+    __slots__ = ("_armed", "_call", "_calls", "_job", "_state")
+
+    def __init__(
+        self,
+        call: Callable[[], Any],
+        calls: AbandonedCalls,
+        job: Job,
+        armed: Callable[[], object] | None,
+    ) -> None:
         self._call = call
         self._calls = calls
+        self._job: Job | None = job
+        self._armed = armed
         self._state = _QUEUED
 
     def __call__(self) -> Any:
         changed = self._calls._changed
         with changed:
+            job, self._job = self._job, None
             if self._state == _DROPPED:  # abandoned before it started
+                return None
+            future = None if job is None else job.future
+            if future is not None and not future._start(job):
+                self._state = _DONE  # cancelled while it waited for a thread
                 return None
             self._state = _RUNNING
         try:
+            if self._armed is not None:
+                self._armed()
             return self._call()
         finally:
             with changed:

@@ -89,7 +89,7 @@ class LoopRunner(JobSpawner):
     __slots__ = tuple(
         """_abandoned _all_ended _attached _backend _broken _call_soon _clock _closing
         _context _finished _foreign _inbox _initargs _initializer _live
-        _lock _loop _max_concurrency _name _on_asyncio _running
+        _lock _loop _max_concurrency _name _on_asyncio _queued _running
         _settling _slots _started _task_group _tasks _thread _unstarted _waiting
         _wake_pending _wake_soon _wakeup direct loop_thread token""".split()  # noqa: SIM905
     )
@@ -111,6 +111,9 @@ class LoopRunner(JobSpawner):
         self._lock = threading.Lock()
         self._inbox: deque[Job] = deque()
         self._waiting: set[Future[Any]] = set()  # jobs waiting for a slot
+        # Plain functions waiting for a worker thread, and in one (changed on
+        # the loop's thread only; their Futures start when a thread takes them).
+        self._queued: set[Future[Any]] = set()
         self._wake_pending = False
         self._call_soon: Callable[[Callable[[], object]], None] | None = None
         # How to get _wake() called on the loop, from any thread.
@@ -200,6 +203,7 @@ class LoopRunner(JobSpawner):
             # Started as tasks but not run yet (their task sees it when it does).
             cancelled += [self._future_of(task) for task in _snapshot(self._tasks)]
             cancelled += [job.future for job in _snapshot(self._unstarted)]
+            cancelled += _snapshot(self._queued)
         for future in cancelled:
             if future is not None and future._cancel_pending():
                 future._start()  # tell concurrent.futures.wait()

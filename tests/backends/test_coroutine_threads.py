@@ -1,0 +1,140 @@
+"""Plain functions on the coroutine backend wait for a worker thread as queued
+tasks, as on the thread backend: not running, cancellable, their time-out not
+yet counting, and cancelled by ``shutdown(cancel_futures=True)``."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+
+import unirun
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+#: The worker threads that plain functions share on the coroutine backend
+#: (anyio's default), and the size of the thread executor it is set against.
+THREADS = 40
+
+KINDS = ["thread", "coroutine-asyncio", "coroutine-trio"]
+
+
+def make(kind: str) -> unirun.Executor:
+    if kind == "thread":
+        return unirun.ThreadExecutor(THREADS)
+    backend = kind.removeprefix("coroutine-")
+    return unirun.CoroutineExecutor(backend=backend)  # type: ignore[arg-type]  # parametrised literal
+
+
+class Threads:
+    """``THREADS`` calls that hold every worker thread until :meth:`release`."""
+
+    def __init__(self, ex: unirun.Executor) -> None:
+        self._taken = threading.Semaphore(0)
+        self._release = threading.Event()
+        self.futures = [ex.submit(self._hold) for _ in range(THREADS)]
+        for _ in range(THREADS):
+            assert self._taken.acquire(timeout=60), "a worker thread never came"
+
+    def _hold(self) -> str:
+        self._taken.release()
+        assert self._release.wait(timeout=60)
+        return "held"
+
+    def release(self) -> None:
+        self._release.set()
+
+
+async def _turn() -> None:
+    await anyio.sleep(0)
+
+
+def settle(ex: unirun.Executor) -> None:
+    """Let a coroutine executor's loop take every call submitted so far.
+
+    Its tasks start in order: once a task submitted after them has passed a
+    turn of the loop, each has run up to its wait for a worker thread. (On
+    the thread backend they stay in the queue, and there is nothing to wait
+    for.)
+    """
+    if isinstance(ex, unirun.CoroutineExecutor):
+        ex.submit(_turn).result(timeout=60)
+
+
+@pytest.fixture(params=KINDS)
+def held(request: pytest.FixtureRequest) -> Iterator[tuple[unirun.Executor, Threads]]:
+    ex = make(request.param)
+    threads = Threads(ex)
+    try:
+        yield ex, threads
+    finally:
+        threads.release()
+        ex.shutdown(wait=True)
+
+
+def test_a_call_waiting_for_a_thread_is_queued_and_cancellable(
+    held: tuple[unirun.Executor, Threads],
+) -> None:
+    ex, threads = held
+    ran: list[int] = []
+    waiting = [ex.submit(ran.append, i) for i in range(5)]
+    settle(ex)
+    assert not any(future.running() for future in waiting)
+    stats = ex.statistics()
+    assert (stats.running, stats.queued) == (THREADS, 5)  # the marker ended
+    assert waiting[0].cancel()
+    assert waiting[0].cancelled()
+    threads.release()
+    assert [future.result(timeout=60) for future in threads.futures] == [
+        "held"
+    ] * THREADS
+    for future in waiting[1:]:
+        assert future.result(timeout=60) is None
+    assert sorted(ran) == [1, 2, 3, 4]
+
+
+def test_shutdown_cancel_futures_cancels_the_calls_waiting_for_a_thread(
+    held: tuple[unirun.Executor, Threads],
+) -> None:
+    ex, threads = held
+    ran: list[int] = []
+    waiting = [ex.submit(ran.append, i) for i in range(20)]
+    settle(ex)
+    ex.shutdown(wait=False, cancel_futures=True)
+    assert all(future.cancelled() for future in waiting)
+    threads.release()
+    ex.shutdown(wait=True)
+    assert [future.result(timeout=0) for future in threads.futures] == [
+        "held"
+    ] * THREADS
+    assert ran == []
+    stats = ex.statistics()
+    marker = isinstance(ex, unirun.CoroutineExecutor)
+    assert (stats.done, stats.cancelled, stats.running, stats.queued) == (
+        THREADS + marker,
+        20,
+        0,
+        0,
+    )
+
+
+def test_a_time_out_counts_from_when_a_thread_takes_the_call(
+    held: tuple[unirun.Executor, Threads],
+) -> None:
+    ex, threads = held
+    timed = ex.options(timeout=0.2)
+    quick = timed.submit(str, "ran")
+    never = threading.Event()
+    stuck = timed.submit(never.wait, 60)
+    # They cannot start while every thread is held, so cannot time out either.
+    finished, _ = cf.wait([quick, stuck], timeout=1.0)
+    assert not finished
+    threads.release()
+    assert quick.result(timeout=60) == "ran"
+    with pytest.raises(unirun.TaskTimeoutError):
+        stuck.result(timeout=60)  # once it runs, its time-out counts
+    never.set()
