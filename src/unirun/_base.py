@@ -40,29 +40,26 @@ bookkeeping) comes from here and from :class:`unirun._front.Front`.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures as cf
-import inspect
 import itertools
 import threading
 import time
 import uuid
 from abc import abstractmethod
-from concurrent.futures._base import FINISHED, PENDING
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio.to_thread
 
 from ._call import run_chunk
 from ._checks import check_callable, check_chunksize
-from ._follow import follow_asyncio
 from ._forked import track
 from ._front import Front
 from ._future import Future
+from ._gather import gather
 from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized
-from ._stats import Statistics, TaskCounters, ticker
+from ._stats import Statistics, TaskCounters
 from ._stdlib_pools import hide_stdlib_code
 from ._sync import LOCAL, Kernel, PrimitiveMethods, SharedKernel
 
@@ -76,7 +73,7 @@ if TYPE_CHECKING:
     from ._stats import WorkerFigures
     from ._types import Backend, Kind, T
 
-__all__ = ["SHUTDOWN_MESSAGE", "BaseExecutor", "gather_futures"]
+__all__ = ["SHUTDOWN_MESSAGE", "BaseExecutor"]
 
 #: The stdlib's words for ``submit`` after ``shutdown``.
 SHUTDOWN_MESSAGE = "cannot schedule new futures after shutdown"
@@ -87,10 +84,6 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
-
-
-async def _await_it(awaitable: Awaitable[T]) -> T:
-    return await awaitable
 
 
 class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
@@ -387,25 +380,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         options: TaskOptions,
         progress: Progress | None = None,
     ) -> Future[list[Any]]:
-        children: list[cf.Future[Any]] = []
-        for item in items:
-            if isinstance(item, cf.Future):
-                children.append(item)
-            elif isinstance(item, asyncio.Future):
-                # A task (or future) of the caller's loop stays there.
-                children.append(follow_asyncio(item))
-            elif inspect.isawaitable(item):
-                children.append(self._submit(_await_it, (item,), {}, options))
-            else:
-                raise TypeError(
-                    f"gather() takes futures and awaitables, got {type(item).__name__}"
-                    f": {item!r}"
-                )
-        if progress is not None:
-            progress.start(len(children))
-            for child in children:
-                progress.watch(child)
-        return gather_futures(children, return_exceptions, progress)
+        return gather(self._submit, items, return_exceptions, options, progress)
 
     # -- options and primitives ----------------------------------------------------
 
@@ -443,76 +418,3 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     ) -> None:
         # Waiting for the workers blocks, so do it off the event loop.
         await anyio.to_thread.run_sync(self.shutdown)
-
-
-def gather_futures(
-    children: list[cf.Future[Any]],
-    return_exceptions: bool,
-    progress: Progress | None = None,
-) -> Future[list[Any]]:
-    """Combine ``children`` into one Future of their results, in order.
-
-    ``progress`` is closed before the combined Future is done.
-    """
-    outer: Future[list[Any]] = Future()
-    results: list[Any] = [None] * len(children)
-    # Each child's place, by identity (futures hash so): one table rather than a
-    # callback object per child for the garbage collector to visit. A future
-    # given twice fills each of its places.
-    places: dict[cf.Future[Any], int] = {}
-    repeats: dict[cf.Future[Any], list[int]] = {}
-    for index, child in enumerate(children):
-        if child in places:
-            repeats.setdefault(child, []).append(index)
-        else:
-            places[child] = index
-    last = len(places) - 1
-    arrived = ticker()
-
-    def finish() -> None:
-        if progress is not None:
-            progress.close()
-
-    if not children:
-        finish()
-        outer.set_result([])
-        return outer
-
-    def on_outer_done(_: cf.Future[list[Any]]) -> None:
-        if outer.cancelled():
-            finish()
-            outer.set_running_or_notify_cancel()  # wake concurrent.futures.wait()
-            for child in places:
-                if isinstance(child, Future):
-                    child._abandon()
-                else:
-                    child.cancel()
-
-    def on_child_done(child: cf.Future[Any]) -> None:
-        # Runs once per task: the states are read directly (a done future's
-        # fields no longer change), as the stdlib's own helpers do.
-        if outer._state != PENDING:
-            return
-        if child._state != FINISHED:
-            error: BaseException | None = cf.CancelledError()
-        else:
-            error = child._exception
-        if error is not None and not return_exceptions:
-            finish()
-            outer._set_exception_if_pending(error)
-            return
-        # Done and not failed: the result is there (read without a lock).
-        value = error if error is not None else child._result
-        results[places[child]] = value
-        if repeats:
-            for index in repeats.get(child, ()):
-                results[index] = value
-        # Each child counts once, after its result is in: the last one finishes.
-        if arrived() == last:
-            finish()
-            outer._set_result_if_pending(results)
-
-    for child in places:
-        child.add_done_callback(on_child_done)
-    outer.add_done_callback(on_outer_done)
-    return outer

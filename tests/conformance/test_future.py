@@ -14,7 +14,7 @@ import pytest
 
 import unirun
 from _tasks import square
-from unirun._base import gather_futures
+from unirun._gather import gather_futures
 
 if TYPE_CHECKING:
     from unirun._base import BaseExecutor
