@@ -5,7 +5,8 @@ knows which task a worker holds: that is what makes crash isolation, killing
 time-outs and stopping abandoned tasks possible::
 
     submit() -> Task (pickled once) -> pending --(an idle worker)--> send
-    manager thread: select(pipes, exit sentinels, wake-up; next deadline)
+    manager thread (its steps in _manager.py): select(pipes, exit sentinels,
+    wake-up; next deadline)
         REPLY/CHUNK  -> the task's Future (after the task's output is written)
         OUTPUT/LOG   -> OutputRelay
         exit         -> the worker's task fails (WorkerCrashedError); a chunk
@@ -20,21 +21,20 @@ import itertools
 import os
 import selectors
 import threading
-import time
 import weakref
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from .._base import SHUTDOWN_MESSAGE
-from .._checks import deadline_after, wait_time
-from .._errors import WorkerCrashedError, task_timed_out
+from .._checks import deadline_after
 from .._exit import ExitRegistry
-from . import _wire, _worker
+from . import _worker
 from ._launch import InheritedFd, WorkerContext
-from ._outcomes import chunk_result, decode, deliver, stopper
+from ._manager import ManagerSteps
+from ._outcomes import stopper
 from ._output import OutputRelay
-from ._records import ResultLog, Task, WorkerRecord, describe_exit, read_values
+from ._records import ResultLog, Task, WorkerRecord
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -64,7 +64,7 @@ def _forsake_pools(live: list[Pool]) -> None:
 registry: ExitRegistry[Pool] = ExitRegistry(_shut_down_pools, _forsake_pools)
 
 
-class Pool:
+class Pool(ManagerSteps):
     """Workers, pending tasks and the manager thread of one process executor."""
 
     def __init__(
@@ -286,7 +286,7 @@ class Pool:
             except OSError:
                 pass  # the worker died: its sentinel tells the manager
 
-    # -- the manager thread -------------------------------------------------------
+    # -- the manager thread (its steps: _manager.py) -----------------------------
 
     def _manage(self) -> None:
         try:
@@ -298,198 +298,6 @@ class Pool:
             raise
         finally:
             self._close()
-
-    def _watch_new_workers(self) -> None:
-        with self.lock:
-            new, self.new = self.new, []
-        for worker in new:
-            self.selector.register(worker.conn, selectors.EVENT_READ, worker)
-            self.selector.register(
-                worker.process.sentinel, selectors.EVENT_READ, worker
-            )
-
-    def _step(self) -> bool:
-        """Wait for and handle events once; return True when the pool is done."""
-        self._watch_new_workers()
-        with self.lock:
-            deadlines = [
-                w.task.deadline
-                for w in self.workers
-                if w.task is not None and w.task.deadline is not None
-            ]
-        ready = self.selector.select(wait_time(min(deadlines)) if deadlines else None)
-        exited = []
-        for key, _ in ready:
-            worker = key.data
-            if worker is None:
-                os.read(self.wake_r, 4096)
-            elif key.fileobj is worker.conn:
-                self._receive_one(worker)
-            else:
-                exited.append(worker)
-        for worker in exited:
-            self._reap(worker)
-        now = time.monotonic()
-        with self.lock:
-            workers = list(self.workers)
-        for worker in workers:
-            task = worker.task
-            if worker.killing or (
-                task is not None and task.deadline is not None and task.deadline <= now
-            ):
-                self._time_out(worker)
-        self._replace_workers()
-        self._feed_idle()
-        self._fail_expired()
-        with self.lock:
-            if self.broken:
-                return True
-            busy = any(w.task is not None for w in self.workers)
-            return self.shutting_down and not self.pending and not busy
-
-    def _fail_expired(self) -> None:
-        """Fail the tasks that had no time left as they started: here, in the
-        manager's own loop, holding no lock. Where a worker was found for them
-        (maybe a submit, holding its executor's locks) their done-callbacks,
-        which may submit again, would run under those locks."""
-        with self.lock:
-            expired, self.expired = self.expired, []
-        for task in expired:
-            task.future.set_exception(task_timed_out(task.timeout, "cancelled"))
-
-    def _receive_one(self, worker: WorkerRecord) -> None:
-        """Handle the message the selector saw (it reports the next one again)."""
-        try:
-            self._handle(worker, worker.conn.recv_bytes())
-        except (EOFError, OSError):
-            pass  # the worker is gone; _reap handles it
-
-    def _receive(self, worker: WorkerRecord) -> None:
-        """Handle every message waiting from ``worker``."""
-        try:
-            while worker.conn.poll():
-                self._handle(worker, worker.conn.recv_bytes())
-        except (EOFError, OSError):
-            pass  # the worker is gone; _reap handles it
-
-    def _handle(self, worker: WorkerRecord, message: bytes) -> None:
-        kind = message[0]
-        if kind == _wire.K_OUTPUT:
-            stream = message[1]
-            self.relay.output(worker.id, stream, message[_wire.OUTPUT.size :])
-            return
-        if kind == _wire.K_LOG:
-            self.relay.log(worker.id, message[_wire.LOG.size :])
-            return
-        _, task_id, status = _wire.REPLY.unpack_from(message)
-        body = memoryview(message)[_wire.REPLY.size :]
-        if kind == _wire.K_INIT_FAILED:
-            # As the stdlib: broken once the worker has exited, so that what it
-            # logged on its way out (through a queue's thread) is delivered.
-            worker.process.join(5)
-            self._break(
-                "A process initializer failed, the process pool is not usable anymore"
-            )
-            return
-        task = worker.task
-        if task is None or task.id != task_id:
-            return
-        if kind == _wire.K_PARTIAL:
-            error = read_values(bytes(body), task.values)
-            if error is not None:
-                task.values.append(error)  # kept in order; reported at its place
-            return
-        with self.lock:
-            worker.task = None
-            worker.clock.end()
-            worker.done += 1
-            retiring = (
-                self.settings["max_tasks"] is not None
-                and worker.done >= self.settings["max_tasks"]
-            )
-            if not worker.killing and not retiring:
-                self.idle.append(worker)
-        outcome = decode(worker, task, kind, status, body)
-        self.relay.end_of_task(worker.id, lambda: deliver(task.future, outcome))
-
-    def _reap(self, worker: WorkerRecord) -> None:
-        self._receive(worker)  # a reply may have been sent just before the exit
-        worker.process.join()
-        with self.lock:
-            if worker in self.workers:
-                self.workers.remove(worker)
-            if worker in self.idle:
-                self.idle.remove(worker)
-            task, worker.task = worker.task, None
-            retired = (
-                task is None
-                and not worker.killing
-                and worker.process.exitcode == 0
-                and worker.done > 0
-            )
-            if not retired and not self.shutting_down:
-                self.lost += 1
-        for fileobj in (worker.conn, worker.process.sentinel):
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(fileobj)
-        if task is not None and not task.future.done() and not worker.abandoned:
-            if task.timed_out:
-                error: BaseException = task_timed_out(task.timeout, "killed")
-            else:
-                error = WorkerCrashedError(
-                    "A process in the process pool was terminated abruptly while the "
-                    f"future was running ({describe_exit(worker.process.exitcode)})."
-                )
-            if task.chunk:
-                outcome: tuple[bool, Any] = (
-                    True,
-                    chunk_result(worker, task, error),
-                )
-            else:
-                outcome = (False, error)
-            self.relay.end_of_task(worker.id, lambda: deliver(task.future, outcome))
-        worker.conn.close()
-        worker.log.close()
-
-    def _time_out(self, worker: WorkerRecord) -> None:
-        task = worker.task
-        if task is not None and not worker.killing:
-            if task.chunk:
-                task.timed_out = True  # its values so far are read when it is reaped
-            else:
-                task.future._set_exception_if_pending(
-                    task_timed_out(task.timeout, "killed")
-                )
-        with self.lock:
-            worker.killing = True
-            if worker in self.idle:
-                self.idle.remove(worker)
-        if worker.process.exitcode is None:
-            worker.process.kill()
-
-    def _replace_workers(self) -> None:
-        with self.lock:
-            if self.broken:
-                return
-            live = [w for w in self.workers if not w.killing]
-            missing = min(len(self.pending), self.max_workers - len(self.workers))
-            missing -= len([w for w in live if w in self.idle])
-            for _ in range(max(0, missing)):
-                self._start_worker()
-
-    def _break(self, reason: str) -> None:
-        with self.lock:
-            self.broken = reason
-            tasks = list(self.pending)
-            self.pending.clear()
-            for worker in self.workers:
-                # Not killed: every worker gets the stop message and exits on its
-                # own (killed only after a grace period), flushing what it logged.
-                if worker.task is not None:
-                    tasks.append(worker.task)
-                    worker.task = None
-        for task in tasks:
-            task.future._set_exception_if_pending(BrokenProcessPool(reason))
 
     def _close(self) -> None:
         """Stop every worker and release the pipes (manager thread, at the end)."""
