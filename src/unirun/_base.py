@@ -235,14 +235,19 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     def _close_as_asked(self) -> None:
         """Close as a :meth:`shutdown` that this thread's submit held off asked
         (once that submit let go of the lock; see :meth:`shutdown`)."""
-        lock = self._shutdown_lock
-        if lock._is_owned():  # type: ignore[attr-defined]  # an RLock's
+        if self._submitting_here():
             return  # an outer submit of this thread still holds it: it closes
-        with lock:
+        with self._shutdown_lock:
             asked, self._close_asked = self._close_asked, None
         if asked is not None:
             wait, cancel_futures = asked
             self._close(wait and not self._in_own_task(), cancel_futures)
+
+    def _submitting_here(self) -> bool:
+        """Whether this thread is inside one of the executor's ``submit`` calls,
+        holding a lock a close would take (see :meth:`shutdown`)."""
+        owned: bool = self._shutdown_lock._is_owned()  # type: ignore[attr-defined]  # an RLock's
+        return owned
 
     def _new_future(
         self, on_interrupt: Callable[[], object] | None = None
@@ -277,8 +282,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 executor's own tasks, which would wait for itself. The executor
                 is shut down without waiting first.
         """
-        lock = self._shutdown_lock
-        if lock._is_owned():  # type: ignore[attr-defined]  # an RLock's
+        if self._submitting_here():
             # This thread is inside one of the executor's own submit calls: a
             # signal handler (Ctrl-C's, SIGTERM's) or a done-callback runs there.
             # Closing now would cut that call in half, and waiting would wait
@@ -288,7 +292,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             wait_before, cancel_before = self._close_asked or (False, False)
             self._close_asked = (wait or wait_before, cancel_futures or cancel_before)
             return
-        with lock:
+        with self._shutdown_lock:
             self._shutdown = True
         if wait and self._in_own_task():
             self._close(False, cancel_futures)

@@ -68,12 +68,69 @@ print(json.dumps({
 }))
 """
 
-KINDS = ["thread", "process", "coroutine", "auto"]
+#: AutoExecutor's own fast path for a short call it ran inline before: the
+#: call goes straight to its lane, under the lane's lock, not the executor's.
+LANE_PROGRAM = """
+import json, signal, sys, threading
+import unirun
+
+def add_one(x):
+    return x + 1
+
+then = sys.argv[2]
+ex = unirun.AutoExecutor()
+ex.submit(add_one, 0).result(timeout=60)  # probed
+assert ex.explain(add_one).backend == "inline"
+ex.submit(add_one, 0).result(timeout=60)  # routed: the lane knows it now
+lane = ex._router.lane
+assert lane.known and lane._counters is not None
+
+def on_signal(signum, frame):
+    if then == "returns":
+        ex.shutdown(wait=True)
+    else:  # as a service's SIGTERM handler does
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise SystemExit(3)
+
+signal.signal(signal.SIGTERM, on_signal)
+
+class RaisingFirst:
+    # The lane counts a call under its lock: the handler runs there.
+    def __init__(self, counters):
+        self.counters, self.raised = counters, False
+
+    def submitted(self):
+        if not self.raised:
+            self.raised = True
+            signal.raise_signal(signal.SIGTERM)
+        self.counters.submitted()
+
+    def __getattr__(self, name):
+        return getattr(self.counters, name)
+
+lane._counters = RaisingFirst(lane._counters)
+future = ex.submit(add_one, 1)
+try:
+    ex.submit(add_one, 2)
+    refused = False
+except RuntimeError:
+    refused = True
+print(json.dumps({
+    "result": future.result(timeout=60),
+    "then refused": refused,
+    "threads left": [t.name for t in threading.enumerate()
+                     if t is not threading.main_thread()],
+}))
+"""
+
+KINDS = ["thread", "process", "coroutine", "auto", "auto's lane"]
 
 
 def run(tmp_path: Path, kind: str, then: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "program.py"
-    script.write_text(textwrap.dedent(PROGRAM))
+    script.write_text(
+        textwrap.dedent(LANE_PROGRAM if kind == "auto's lane" else PROGRAM)
+    )
     return subprocess.run(
         [sys.executable, str(script), kind, then],
         capture_output=True,

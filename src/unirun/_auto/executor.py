@@ -180,12 +180,19 @@ class AutoExecutor(BaseExecutor):
         # once shutdown has begun (Lane.close_known): this path then refuses it.
         if not self._shutdown and options.backend is None:
             router = self._router
-            future = router.coroutines.submit_known(fn, args, kwargs, options)
-            if future is None and options.timeout is None:
-                future = router.lane.submit_known(fn, args, kwargs)
+            try:
+                future = router.coroutines.submit_known(fn, args, kwargs, options)
+                if future is None and options.timeout is None:
+                    future = router.lane.submit_known(fn, args, kwargs)
+            finally:
+                if self._close_asked is not None:  # see BaseExecutor.shutdown
+                    self._close_as_asked()
             if future is not None:
                 return future
         return super()._submit(fn, args, kwargs, options)
+
+    def _submitting_here(self) -> bool:
+        return super()._submitting_here() or self._router.lane.submitting_here()
 
     def _schedule(
         self,

@@ -76,7 +76,9 @@ class Lane:
         self._counters = counters
         self._thread_s = thread_s
         self._calls: collections.deque[_Call] = collections.deque()
-        self._lock = threading.Lock()
+        # Re-entrant, so that a shutdown() that a signal handler calls inside
+        # a submit holding it can tell (see submitting_here).
+        self._lock = threading.RLock()
         self._idle = threading.Condition(self._lock)  # no drainer left
         self._joining = False  # someone waits for _idle, or _on_idle is set
         self._on_idle: Callable[[], None] | None = None
@@ -155,6 +157,12 @@ class Lane:
         if verdict is None or verdict.backend != "inline":
             return None
         return self._queue(fn, args, kwargs, entry, known=True)
+
+    def submitting_here(self) -> bool:
+        """Whether this thread is inside a submit to the lane, holding its lock
+        (a signal handler or a done-callback runs there)."""
+        owned: bool = self._lock._is_owned()  # type: ignore[attr-defined]  # an RLock's
+        return owned
 
     def close_known(self) -> None:
         """Turn :meth:`submit_known` away from now on (the executor shuts down).
