@@ -17,6 +17,7 @@ Each backend says what it lets go of in ``BaseExecutor._after_fork``.
 from __future__ import annotations
 
 import logging
+import multiprocessing.process
 import threading
 import weakref
 from typing import TYPE_CHECKING
@@ -25,9 +26,11 @@ from ._exit import after_fork_in_child
 from ._stats import TaskCounters
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from ._base import BaseExecutor
 
-__all__ = ["track"]
+__all__ = ["forget_children", "track"]
 
 _live: weakref.WeakSet[BaseExecutor] = weakref.WeakSet()
 
@@ -35,6 +38,23 @@ _live: weakref.WeakSet[BaseExecutor] = weakref.WeakSet()
 def track(executor: BaseExecutor) -> None:
     """Start ``executor`` afresh in every child forked while it lives."""
     _live.add(executor)
+
+
+def forget_children(pids: Collection[int | None]) -> None:
+    """In a forked child: stop counting the parent's processes ``pids`` (its
+    workers) as this process's own children.
+
+    ``multiprocessing`` keeps the processes it started in a set that a child
+    forked by ``os.fork()`` inherits (its own ``fork`` start method empties it).
+    At that child's exit it would terminate the daemonic ones, the parent's
+    workers, and fail joining the others, which skips its own exit handlers.
+    """
+    children: set[multiprocessing.process.BaseProcess] = getattr(
+        multiprocessing.process, "_children", set()
+    )
+    for process in list(children):
+        if process.pid in pids:
+            children.discard(process)
 
 
 def _afresh() -> None:

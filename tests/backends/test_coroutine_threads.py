@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -131,7 +131,8 @@ def test_a_time_out_counts_from_when_a_thread_takes_the_call(
     never = threading.Event()
     stuck = timed.submit(never.wait, 60)
     # They cannot start while every thread is held, so cannot time out either.
-    finished, _ = cf.wait([quick, stuck], timeout=1.0)
+    waiting: list[cf.Future[Any]] = [quick, stuck]
+    finished, _ = cf.wait(waiting, timeout=1.0)
     assert not finished
     threads.release()
     assert quick.result(timeout=60) == "ran"

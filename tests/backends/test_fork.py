@@ -291,3 +291,62 @@ def test_workers_exit_when_the_parent_is_killed_while_a_forked_child_lives(
                     psutil.Process(child).kill()
                 except psutil.NoSuchProcess:
                     pass
+
+
+@pytest.mark.parametrize("kind", ["process", "dask"])
+def test_a_child_that_exits_normally_leaves_its_parents_workers_alone(
+    tmp_path: Path, kind: str
+) -> None:
+    # Before, such a child's exit (atexit handlers run) counted the parent's
+    # workers as its own children: it terminated the daemonic ones (Dask's)
+    # and failed joining the others, skipping its own exit handlers; and it
+    # closed the parent's Dask client and cluster, waiting on them for ever.
+    if kind == "dask":
+        pytest.importorskip("distributed")
+    script = tmp_path / "program.py"
+    script.write_text(
+        PRELUDE
+        + textwrap.dedent(
+            """
+            def main():  # Dask spawns its workers: they import this module
+                if sys.argv[1] == "dask":
+                    ex = unirun.DaskExecutor(1)
+                else:
+                    ex = unirun.ProcessExecutor(1)
+                worker = ex.submit(os.getpid).result(timeout=60)
+                pid = os.fork()
+                if pid == 0:
+                    child_ends(0)
+                    try:
+                        seen = ex.submit(add_one, 1).result(timeout=10)
+                    except unirun.BrokenExecutor as exc:
+                        seen = str(exc)
+                    print(json.dumps({"child": seen}), flush=True)
+                    sys.exit(0)  # a normal exit: the exit handlers run
+                status = os.waitpid(pid, 0)[1]
+                print(json.dumps({
+                    "child's exit status": status,
+                    "same worker": ex.submit(os.getpid).result(timeout=60) == worker,
+                }), flush=True)
+                ex.shutdown()
+
+            if __name__ == "__main__":
+                main()
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), kind],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    child, parent = (json.loads(line) for line in done.stdout.splitlines())
+    if kind == "dask":  # the child cannot reach the parent's cluster
+        assert "made before the process forked" in child["child"]
+    else:  # the child's own pool
+        assert child == {"child": 2}
+    assert parent == {"child's exit status": 0, "same worker": True}
+    assert "can only join a child process" not in done.stderr

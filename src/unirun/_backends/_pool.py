@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .._base import SHUTDOWN_MESSAGE
 from .._checks import deadline_after
 from .._exit import ExitRegistry
+from .._forked import forget_children
 from . import _worker
 from ._launch import InheritedFd, WorkerContext
 from ._manager import ManagerSteps
@@ -201,6 +202,7 @@ class Pool(ManagerSteps):
         self.lifeline_w.close()
         for worker in self.workers:
             worker.conn.close()
+        forget_children([worker.process.pid for worker in self.workers])
         if self.closed:  # by the parent, as the fork came
             return
         self.closed = True  # wake() writes nothing from now on

@@ -38,6 +38,7 @@ from ..._errors import (
     TransferError,
     task_timed_out,
 )
+from ..._forked import forget_children
 from ..._transfer import dumps_call, unsendable_raises
 from . import remote
 from .cluster import close_owned, open_embedded, register_initializer
@@ -408,6 +409,31 @@ class DaskExecutor(BaseExecutor):
         finally:
             if self._closing:
                 self._release()
+
+    # -- in a forked child ------------------------------------------------------------
+
+    def _after_fork(self) -> None:
+        # The client, the thread running its event loop and the cluster are the
+        # parent's: the child would wait for them forever, and must not close
+        # them (its exit would, through this executor's finalizer and
+        # distributed's own exit hook) nor stop the parent's workers.
+        self._finalizer.detach()
+        cluster = self._cluster
+        if cluster is not None:
+            cluster.shutdown_on_close = False
+            forget_children([getattr(w, "pid", None) for w in cluster.workers.values()])
+        self._lock = threading.Lock()
+        self._pending = deque()
+        self._out = 0
+        self._done = queue.SimpleQueue()
+        self._manager = self._deadline_watcher = None
+        self._fetching = []
+        self._released = True  # nothing of the child's to close
+        self._broken = (
+            "this DaskExecutor was made before the process forked: its client and "
+            "cluster belong to the parent process; make a new DaskExecutor in the "
+            "child"
+        )
 
     # -- shutdown -------------------------------------------------------------------
 
