@@ -27,25 +27,27 @@ pytestmark = pytest.mark.skipif(
     not hasattr(os, "kill") or sys.platform == "win32", reason="POSIX signals"
 )
 
-PROGRAM = """
+#: What every program starts with: the task and the handler (``ex`` is the
+#: executor that each program makes next).
+HEAD = """
 import json, signal, sys, threading
 import unirun
 
 def add_one(x):
     return x + 1
 
-kind, then = sys.argv[1], sys.argv[2]
-ex = unirun.executor(kind)
-ex.submit(add_one, 0).result(timeout=60)  # its workers are up
-
 def on_signal(signum, frame):
-    if then == "returns":
+    if sys.argv[2] == "returns":
         ex.shutdown(wait=True)
     else:  # as a service's SIGTERM handler does
         ex.shutdown(wait=False, cancel_futures=True)
         raise SystemExit(3)
+"""
 
-signal.signal(signal.SIGTERM, on_signal)
+#: The executor of the kind named, whose lock ``_schedule`` runs under.
+EXECUTOR = """
+ex = unirun.executor(sys.argv[1])
+ex.submit(add_one, 0).result(timeout=60)  # its workers are up
 schedule = ex._schedule
 
 def raising_first(*args):
@@ -54,45 +56,17 @@ def raising_first(*args):
     return schedule(*args)
 
 ex._schedule = raising_first
-future = ex.submit(add_one, 1)
-try:
-    ex.submit(add_one, 2)
-    refused = False
-except RuntimeError:
-    refused = True
-print(json.dumps({
-    "result": future.result(timeout=60),
-    "then refused": refused,
-    "threads left": [t.name for t in threading.enumerate()
-                     if t is not threading.main_thread()],
-}))
 """
 
 #: AutoExecutor's own fast path for a short call it ran inline before: the
 #: call goes straight to its lane, under the lane's lock, not the executor's.
-LANE_PROGRAM = """
-import json, signal, sys, threading
-import unirun
-
-def add_one(x):
-    return x + 1
-
-then = sys.argv[2]
+LANE = """
 ex = unirun.AutoExecutor()
 ex.submit(add_one, 0).result(timeout=60)  # probed
 assert ex.explain(add_one).backend == "inline"
 ex.submit(add_one, 0).result(timeout=60)  # routed: the lane knows it now
 lane = ex._router.lane
 assert lane.known and lane._counters is not None
-
-def on_signal(signum, frame):
-    if then == "returns":
-        ex.shutdown(wait=True)
-    else:  # as a service's SIGTERM handler does
-        ex.shutdown(wait=False, cancel_futures=True)
-        raise SystemExit(3)
-
-signal.signal(signal.SIGTERM, on_signal)
 
 class RaisingFirst:
     # The lane counts a call under its lock: the handler runs there.
@@ -109,6 +83,11 @@ class RaisingFirst:
         return getattr(self.counters, name)
 
 lane._counters = RaisingFirst(lane._counters)
+"""
+
+#: The call whose submit the handler runs in, the next one, and the report.
+TAIL = """
+signal.signal(signal.SIGTERM, on_signal)
 future = ex.submit(add_one, 1)
 try:
     ex.submit(add_one, 2)
@@ -128,9 +107,8 @@ KINDS = ["thread", "process", "coroutine", "auto", "auto's lane"]
 
 def run(tmp_path: Path, kind: str, then: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "program.py"
-    script.write_text(
-        textwrap.dedent(LANE_PROGRAM if kind == "auto's lane" else PROGRAM)
-    )
+    body = LANE if kind == "auto's lane" else EXECUTOR
+    script.write_text(textwrap.dedent(HEAD + body + TAIL))
     return subprocess.run(
         [sys.executable, str(script), kind, then],
         capture_output=True,
