@@ -301,7 +301,14 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 "a task of this executor, which would wait for itself; use "
                 "shutdown(wait=False) there"
             )
-        self._close(wait, cancel_futures)
+        try:
+            self._close(wait, cancel_futures)
+        finally:
+            # A signal handler's shutdown() that ran inside this one, while
+            # this thread held a lock a close takes, asked for more (say, to
+            # cancel): done now.
+            if self._close_asked is not None:
+                self._close_as_asked()
 
     # -- map ---------------------------------------------------------------------
 

@@ -139,3 +139,78 @@ def test_a_time_out_counts_from_when_a_thread_takes_the_call(
     with pytest.raises(unirun.TaskTimeoutError):
         stuck.result(timeout=60)  # once it runs, its time-out counts
     never.set()
+
+
+async def _turn_async() -> None:
+    await anyio.sleep(0)
+
+
+@pytest.mark.anyio
+async def test_calls_a_failed_async_with_drops_end_cancelled_for_wait() -> None:
+    # The body fails while calls wait for a thread: they never run. They must
+    # end cancelled in every waiter's eyes, concurrent.futures.wait() included
+    # (it hung on one that had not started and was never notified).
+    ex = unirun.CoroutineExecutor()
+    release, taken = threading.Event(), threading.Semaphore(0)
+
+    def hold() -> bool:
+        taken.release()
+        return release.wait(60)
+
+    def all_taken() -> bool:
+        return all(taken.acquire(timeout=60) for _ in range(THREADS))
+
+    futures: dict[str, Any] = {}
+
+    async def body() -> None:
+        async with ex:
+            futures["holders"] = [ex.submit(hold) for _ in range(THREADS)]
+            own = anyio.CapacityLimiter(1)  # not the threads the holders take
+            assert await anyio.to_thread.run_sync(all_taken, limiter=own)
+            dropped = futures["dropped"] = ex.submit(str, "never")
+            cancelled_first = futures["cancelled first"] = ex.submit(str, "never")
+            await ex.submit(_turn_async)  # both wait for a thread now
+            assert cancelled_first.cancel()
+            # The holders end once the teardown reached the dropped call.
+            dropped.add_done_callback(lambda _: release.set())
+            raise RuntimeError("the body fails")
+
+    with pytest.raises(RuntimeError, match="the body fails"):
+        await body()
+    holders = futures.pop("holders")
+    _, not_done = await anyio.to_thread.run_sync(cf.wait, list(futures.values()), 60)
+    assert not not_done
+    assert [future.cancelled() for future in futures.values()] == [True, True]
+    assert [holder.cancelled() for holder in holders] == [True] * THREADS
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("fn", [str, _turn_async])
+def test_a_close_that_cancels_reaches_the_calls_the_loop_is_starting(
+    backend: str, fn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The loop takes the calls out of its inbox, then starts them one by one:
+    # a close in between saw none of them, and they ran after it returned.
+    ex = unirun.CoroutineExecutor(backend=backend)  # type: ignore[arg-type]  # parametrised literal
+    ex.submit(_turn_async).result(timeout=60)  # the loop runs
+    runner = ex._runner
+    spawn = runner._spawn
+    closes: list[threading.Thread] = []
+
+    def close_then_spawn(job: Any) -> None:
+        if not closes:  # the first call the loop starts: close meanwhile
+            closes.append(
+                threading.Thread(
+                    target=ex.shutdown, kwargs={"wait": False, "cancel_futures": True}
+                )
+            )
+            closes[0].start()
+            closes[0].join(60)
+        spawn(job)
+
+    monkeypatch.setattr(runner, "_spawn", close_then_spawn)
+    futures = [ex.submit(fn, "x") for _ in range(20)]
+    ex.shutdown(wait=True)
+    assert closes, "the loop started no call"
+    assert [future.cancelled() for future in futures] == [True] * 20
+    assert ex.statistics().cancelled == 20

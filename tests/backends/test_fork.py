@@ -321,7 +321,13 @@ def test_a_child_that_exits_normally_leaves_its_parents_workers_alone(
                         seen = ex.submit(add_one, 1).result(timeout=10)
                     except unirun.BrokenExecutor as exc:
                         seen = str(exc)
-                    print(json.dumps({"child": seen}), flush=True)
+                    try:
+                        event = ex.Event()
+                        event.set()
+                        made = event.is_set()
+                    except unirun.BrokenExecutor as exc:
+                        made = str(exc)
+                    print(json.dumps({"child": seen, "event": made}), flush=True)
                     sys.exit(0)  # a normal exit: the exit handlers run
                 status = os.waitpid(pid, 0)[1]
                 print(json.dumps({
@@ -346,7 +352,8 @@ def test_a_child_that_exits_normally_leaves_its_parents_workers_alone(
     child, parent = (json.loads(line) for line in done.stdout.splitlines())
     if kind == "dask":  # the child cannot reach the parent's cluster
         assert "made before the process forked" in child["child"]
+        assert "made before the process forked" in child["event"]
     else:  # the child's own pool
-        assert child == {"child": 2}
+        assert child == {"child": 2, "event": True}
     assert parent == {"child's exit status": 0, "same worker": True}
     assert "can only join a child process" not in done.stderr

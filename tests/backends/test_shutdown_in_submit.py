@@ -6,7 +6,8 @@ was being submitted is queued.
 Each case is a real program, so that a deadlock fails the test by its time-out
 instead of hanging the suite. The handler is made to run inside ``submit`` by
 raising the signal from within the executor's ``_schedule`` (where the lock is
-held), not left to chance.
+held), not left to chance. The last test takes the handler's place itself: a
+call on the thread that holds the lock, as the handler's would be.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from typing import TYPE_CHECKING
 
 import pytest
+
+import unirun
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -141,3 +145,20 @@ def test_a_handler_that_shuts_down_inside_submit_and_exits(
     # SystemExit(3) left submit, and the interpreter's exit did not hang.
     assert done.returncode == 3, done.stdout + done.stderr
     assert done.stdout == ""
+
+
+def test_a_cancel_asked_inside_another_shutdown_is_carried_out() -> None:
+    # A handler's shutdown(cancel_futures=True) that lands while this thread's
+    # own shutdown() holds the lock only asks (as inside submit); the outer
+    # shutdown then does what it asked. Before, the cancel was lost.
+    ex = unirun.ThreadExecutor(1)
+    release = threading.Event()
+    running = ex.submit(release.wait, 60)
+    queued = [ex.submit(abs, -i) for i in range(5)]
+    with ex._shutdown_lock:  # where the outer shutdown() holds it
+        ex.shutdown(wait=False, cancel_futures=True)  # the handler's
+    ex.shutdown(wait=False)  # the outer one goes on
+    assert [future.cancelled() for future in queued] == [True] * 5
+    release.set()
+    assert running.result(timeout=60) is True
+    ex.shutdown(wait=True)

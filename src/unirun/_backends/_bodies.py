@@ -22,6 +22,7 @@ import functools
 import inspect
 import sys
 from asyncio import current_task
+from concurrent.futures._base import CANCELLED
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
@@ -140,6 +141,8 @@ class JobBodies:
             future._stopper = current_task()  # type: ignore[assignment]  # a JobTask
         task = future._stopper
         try:
+            if self._abandoned.cancelling:  # a close with cancel_futures came first
+                future._cancel_pending()
             if not future._start_owned():  # the loop's thread owns it
                 return
             clock = self._clock  # self._enter(), inlined, uncounted: see _settle
@@ -292,7 +295,9 @@ class JobBodies:
                 ):
                     future._set_exception_if_pending(job.timed_out())
                 else:
-                    future._abandon()
+                    _torn_down(future)
+            elif future._state == CANCELLED:  # no thread took it: see _torn_down
+                future._start()  # tell concurrent.futures.wait()
 
     def _start(self, job: Job, future: Future[Any]) -> bool:
         """Start a job's Future as its task runs; False if it must not run.
@@ -300,6 +305,8 @@ class JobBodies:
         A plain function's Future starts when a worker thread takes the call
         (see :class:`~._job.ThreadCall`): until then it waits as a queued task.
         """
+        if self._abandoned.cancelling:  # a close with cancel_futures came first
+            future._cancel_pending()
         if job.is_async:
             return future._start(job)  # the job is its own stopper
         if future.done():  # cancelled before its task ran
@@ -343,6 +350,18 @@ def _arm_scope(scope: anyio.CancelScope, limit: float) -> None:
     scope.deadline = anyio.current_time() + limit
 
 
+def _torn_down(future: Future[Any]) -> None:
+    """A job's task was stopped before its call ended (the loop is going away,
+    or whoever awaited it is gone). A call that has not started never will (a
+    plain function's thread drops it: see ``_job.ThreadCall``): it ends
+    cancelled, and says so to ``concurrent.futures.wait()``, as does one that
+    was cancelled while it waited. A running one is stopped."""
+    if future._cancel_pending():  # also true if it was cancelled already
+        future._start()  # tell concurrent.futures.wait()
+    else:
+        future._stop(abandon=True)
+
+
 def _stopped_or_failed(
     future: Future[Any], task: asyncio.Task[Any] | None, exc: BaseException
 ) -> None:
@@ -351,7 +370,6 @@ def _stopped_or_failed(
     nobody awaits it. Otherwise the job raised it itself (or awaited something
     cancelled elsewhere): its own error, as on threads, processes and trio."""
     if task is not None and task.cancelling():
-        if not future.done():
-            future._abandon()
+        _torn_down(future)
     else:
         future._set_exception_if_pending(exc)

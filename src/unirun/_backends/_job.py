@@ -101,11 +101,15 @@ class AbandonedCalls:
     waiting (a time-out, a cancel): ``shutdown(wait=True)`` waits for them, as
     ``ThreadPoolExecutor`` waits for its threads."""
 
-    __slots__ = ("_changed", "_count")
+    __slots__ = ("_changed", "_count", "cancelling")
 
     def __init__(self) -> None:
         self._changed = threading.Condition(threading.Lock())
         self._count = 0
+        #: A close with ``cancel_futures`` began: every call whose Future has
+        #: not started by then is cancelled as its task (or its thread) would
+        #: start it, wherever it was on its way (see ``LoopRunner.close``).
+        self.cancelling = False
 
     def wrap(
         self,
@@ -157,9 +161,12 @@ class ThreadCall:
             if self._state == _DROPPED:  # abandoned before it started
                 return None
             future = None if job is None else job.future
-            if future is not None and not future._start(job):
-                self._state = _DONE  # cancelled while it waited for a thread
-                return None
+            if future is not None:
+                if self._calls.cancelling:  # a close with cancel_futures came
+                    future._cancel_pending()
+                if not future._start(job):
+                    self._state = _DONE  # cancelled while it waited for a thread
+                    return None
             self._state = _RUNNING
         try:
             if self._armed is not None:

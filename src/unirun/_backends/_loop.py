@@ -195,6 +195,9 @@ class LoopRunner(JobSpawner):
             self._closing = True
             cancelled: list[Future[Any] | None] = []
             if cancel_futures:
+                # First: a job the loop is starting meanwhile, seen by none of
+                # the lists below, is cancelled as it starts.
+                self._abandoned.cancelling = True
                 cancelled = [job.future for job in self._inbox]
                 self._inbox.clear()
                 cancelled += self._waiting

@@ -182,7 +182,7 @@ class DaskExecutor(BaseExecutor):
         self._broken: str | None = None
         self._deadline_watcher: DeadlineWatcher | None = None
         self._fetching: list[Job] = []
-        self._primitives = DaskKernel(client)
+        self._primitives: DaskKernel | None = DaskKernel(client)
         # What this executor opened is closed by shutdown(), or when the
         # executor is collected, or at interpreter exit.
         self._finalizer = weakref.finalize(
@@ -226,7 +226,10 @@ class DaskExecutor(BaseExecutor):
         return max(1, threads)
 
     def _kernel(self) -> Kernel:
-        return self._primitives
+        kernel = self._primitives
+        if kernel is None:  # in a forked child: see _after_fork
+            raise BrokenExecutor(self._broken or "")
+        return kernel
 
     def _workers(self) -> WorkerFigures:
         # The client's cached view of the scheduler (no round trip from here).
@@ -429,6 +432,7 @@ class DaskExecutor(BaseExecutor):
         self._manager = self._deadline_watcher = None
         self._fetching = []
         self._released = True  # nothing of the child's to close
+        self._primitives = None  # they too would go through the parent's client
         self._broken = (
             "this DaskExecutor was made before the process forked: its client and "
             "cluster belong to the parent process; make a new DaskExecutor in the "
