@@ -46,6 +46,11 @@ def held(path):
 def child_ends(code):
     # A hung child prints where it hangs, and the parent still reports.
     faulthandler.dump_traceback_later(60, exit=True)
+
+def report(seen):
+    # One line in one write: children writing at once (or with unbuffered
+    # output, PYTHONUNBUFFERED) never interleave their lines on the pipe.
+    os.write(1, (json.dumps(seen) + "\\n").encode())
 """
 
 
@@ -110,7 +115,7 @@ def test_an_executor_used_before_a_fork_runs_the_childs_calls(
                 seen["shut down in the parent"] = "refuses"
             ex.shutdown()
             closed.shutdown()
-            print(json.dumps(seen), flush=True)
+            report(seen)
             os._exit(0)
         status = os.waitpid(pid, 0)[1]
         open(release, "w").close()
@@ -158,7 +163,7 @@ def test_an_unused_process_executor_serves_two_forked_children_at_once(
                 results = [ex.submit(add_one, n * 10 + i).result(timeout=60)
                            for i in range(20)]
                 ex.shutdown()
-                print(json.dumps({"child": n, "results": results}), flush=True)
+                report({"child": n, "results": results})
                 os._exit(0)
             children.append(pid)
         statuses = [os.waitpid(pid, 0)[1] for pid in children]
@@ -327,7 +332,7 @@ def test_a_child_that_exits_normally_leaves_its_parents_workers_alone(
                         made = event.is_set()
                     except unirun.BrokenExecutor as exc:
                         made = str(exc)
-                    print(json.dumps({"child": seen, "event": made}), flush=True)
+                    report({"child": seen, "event": made})
                     sys.exit(0)  # a normal exit: the exit handlers run
                 status = os.waitpid(pid, 0)[1]
                 print(json.dumps({
