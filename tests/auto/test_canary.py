@@ -284,3 +284,53 @@ def test_a_monitor_thread_that_dies_starting_leaves_its_first_probe_going(
     probe.end()
     monitor.close()
     assert died == [MemoryError]
+
+
+def _read_as_runnable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every look at the probe's kernel state read runnable ("R")."""
+    read = canary._StateReader.read
+
+    def runnable(self: canary._StateReader) -> str:
+        read(self)  # still reads the CPU it last ran on
+        return "run"
+
+    monkeypatch.setattr(canary._StateReader, "read", runnable)
+
+
+def test_a_runnable_probe_whose_clock_stands_still_did_not_compute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A call whose sleep ended on a loaded machine waits for a CPU: runnable,
+    # its clock still. Before, each such look read as computing, and a 5 ms
+    # sleep in C could read as CPU-bound (busy 0.5 to 1).
+    _read_as_runnable(monkeypatch)
+    window = _window_of_a_waiting_probe()
+    assert window is not None
+    assert window.running == 0, window
+    assert window.run_share is None  # no look told
+
+
+@two_cpus
+def test_a_runnable_probe_whose_clock_moves_computed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The control: the same looks at a probe computing without the GIL.
+    _read_as_runnable(monkeypatch)
+    probe = _BusyProbe(_CPUS[0], 8 * canary.STATE_EVERY + 1, lambda _: None)
+    begun = threading.Event()
+
+    def begin() -> None:
+        probe.ident, probe.tid = threading.get_ident(), threading.get_native_id()
+        probe.begin()
+        begun.set()
+
+    computing = probe.compute(begin)
+    begun.wait()
+    own = canary._Stat(threading.get_native_id())
+    try:
+        window = canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
+    finally:
+        own.close()
+        computing.join()
+    assert window is not None
+    assert window.running > 0, window

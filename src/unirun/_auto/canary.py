@@ -46,6 +46,9 @@ GAP = 0.00005
 BLOCKED_AFTER = 0.0005
 #: The canary reads the probe's kernel state every this many stretches (~1 ms).
 STATE_EVERY = 4
+#: A runnable probe computed (rather than waited for a CPU) when its CPU clock
+#: moved by at least this share of the time since the last state sample.
+RAN_SHARE = 0.25
 #: The longest the monitor watches one probe before handing in a window (s).
 WINDOW_S = 0.05
 
@@ -245,6 +248,7 @@ class _Canary:
         limit = wanted + WINDOW_S
         held = free = 0.0
         running = waiting = cycles = 0
+        sampled_at, sampled_cpu = perf(), start_cpu
         while probe.running():
             # The gap: let go of the GIL; a wait to get it back beyond the
             # sleep's overshoot (and our own run-queue wait) was another
@@ -257,8 +261,14 @@ class _Canary:
             cycles += 1
             if cycles % STATE_EVERY == 0:
                 state = states.read()
-                running += state == "run"
+                now, spent = perf(), cpu_of(clock)
+                # Runnable is computing, or waiting for a CPU (a call whose
+                # sleep ended on a loaded machine): only the first moves its
+                # clock. Such a wait tells nothing, like a futex sleep.
+                if state == "run":
+                    running += spent - sampled_cpu >= RAN_SHARE * (now - sampled_at)
                 waiting += state == "io"
+                sampled_at, sampled_cpu = now, spent
                 aside.keep_off(states.last_cpu)  # the probe may have moved
             if not probe.running():
                 break

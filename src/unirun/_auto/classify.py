@@ -237,7 +237,7 @@ def busy_share(sample: ProbeSample) -> float:
     Available time is floored at ``_FLOOR`` of the wall time so that a waiting
     call next to busy threads cannot divide a tiny demand by a tiny denominator.
     Where the monitor sampled the probe's kernel state, the share of samples in
-    which it ran (or wanted a CPU) is used when higher: the samples start late,
+    which it computed is used when higher: the samples start late,
     so a CPU phase at the start of a call shows in the accounting instead.
     """
     window = sample.window

@@ -55,7 +55,8 @@ class Window:
             GIL.
         blocked_s: time the canary waited for the GIL (not for a CPU) while the
             probe ran.
-        running: state samples in which the probe ran or wanted to run.
+        running: state samples in which the probe was runnable and its CPU
+            clock moved since the sample before: it computed.
         io_waiting: state samples in which it slept on I/O or a timer.
     """
 
@@ -73,13 +74,15 @@ class Window:
 
     @property
     def run_share(self) -> float | None:
-        """Share of the state samples in which the probe ran or wanted to run.
+        """Share of the state samples in which the probe computed.
 
         Each sample reads the probe thread's kernel state right after the canary
-        took the GIL back: runnable ("R") means computing without the GIL or
-        waiting for a CPU; asleep anywhere but on a futex means waiting for I/O
-        or a timer. Futex sleeps (a lock, or waiting for the GIL) say neither
-        and are left out. ``None`` with fewer than 3 telling samples.
+        took the GIL back: runnable ("R") with its CPU clock moving means
+        computing without the GIL; asleep anywhere but on a futex means waiting
+        for I/O or a timer. Futex sleeps (a lock, or waiting for the GIL) and
+        runnable with a still clock (waiting for a CPU, as a call whose sleep
+        ended does on a loaded machine) say neither and are left out. ``None``
+        with fewer than 3 telling samples.
         """
         told = self.running + self.io_waiting
         return self.running / told if told >= 3 else None
