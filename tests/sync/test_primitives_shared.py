@@ -303,8 +303,8 @@ def test_interrupted_reacquire_still_takes_the_mutex() -> None:
     previous = signal.getsignal(signal.SIGALRM)
     release_later = threading.Timer(0.3, mutex.release)
     try:
+        release_later.start()  # before the alarm: starting a thread may be slow
         _interrupt_after(0.05)
-        release_later.start()
         with pytest.raises(KeyboardInterrupt):
             mutex.reacquire()  # interrupted at 0.05 s, finishes at 0.3 s
         assert not mutex.acquire(deadline=0.0)  # we hold it now
