@@ -91,11 +91,9 @@ def _window_of_a_waiting_probe() -> Window | None:
     thread = threading.Thread(target=body)
     thread.start()
     ready.wait()
-    own = canary._Stat(threading.get_native_id())
     try:
-        return canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
+        return _watch(probe)
     finally:
-        own.close()
         done.set()
         thread.join()
 
@@ -138,6 +136,28 @@ class _BusyProbe(Probe):
         thread = threading.Thread(target=body)
         thread.start()
         return thread
+
+    def started(self) -> threading.Thread:
+        """:meth:`compute`, its thread the probe's: returns once it began."""
+        begun = threading.Event()
+
+        def begin() -> None:
+            self.ident, self.tid = threading.get_ident(), threading.get_native_id()
+            self.begin()
+            begun.set()
+
+        thread = self.compute(begin)
+        begun.wait()
+        return thread
+
+
+def _watch(probe: Probe) -> Window | None:
+    """Run a canary in this thread next to ``probe``, from now."""
+    own = canary._Stat(threading.get_native_id())
+    try:
+        return canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
+    finally:
+        own.close()
 
 
 class _Windows:
@@ -186,23 +206,9 @@ def test_the_canary_follows_a_probe_that_moves_to_its_cpu() -> None:
         seen.append(os.sched_getaffinity(0))
 
     probe = _BusyProbe(first, 4 * canary.STATE_EVERY + 4, look)
-    begun = threading.Event()
-
-    def watch() -> None:
-        own = canary._Stat(threading.get_native_id())
-        try:
-            canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
-        finally:
-            own.close()
-
-    def begin() -> None:
-        probe.ident, probe.tid = threading.get_ident(), threading.get_native_id()
-        probe.begin()
-        begun.set()
-
-    computing = probe.compute(begin)
-    begun.wait()
-    watching = threading.Thread(target=watch)  # from here: every CPU allowed
+    computing = probe.started()
+    # From a new thread: every CPU allowed.
+    watching = threading.Thread(target=_watch, args=(probe,))
     watching.start()
     watching.join()
     computing.join()
@@ -317,20 +323,10 @@ def test_a_runnable_probe_whose_clock_moves_computed(
     # The control: the same looks at a probe computing without the GIL.
     _read_as_runnable(monkeypatch)
     probe = _BusyProbe(_CPUS[0], 8 * canary.STATE_EVERY + 1, lambda _: None)
-    begun = threading.Event()
-
-    def begin() -> None:
-        probe.ident, probe.tid = threading.get_ident(), threading.get_native_id()
-        probe.begin()
-        begun.set()
-
-    computing = probe.compute(begin)
-    begun.wait()
-    own = canary._Stat(threading.get_native_id())
+    computing = probe.started()
     try:
-        window = canary._Canary(probe, own, None).run(*_now_twice(), 0.0, 0.0)
+        window = _watch(probe)
     finally:
-        own.close()
         computing.join()
     assert window is not None
     assert window.running > 0, window
