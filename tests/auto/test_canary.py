@@ -329,4 +329,6 @@ def test_a_runnable_probe_whose_clock_moves_computed(
     finally:
         computing.join()
     assert window is not None
+    if window.probe_cpu < 0.5 * window.seconds:
+        pytest.skip("other processes kept the probe off its CPU: nothing to read")
     assert window.running > 0, window
