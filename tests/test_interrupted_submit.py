@@ -4,6 +4,12 @@ A real child interpreter takes a storm of KeyboardInterrupts (SIGALRM, raised
 by a Python handler at whatever bytecode the main thread is at) while it
 submits, then shuts its executor down. A lock an interrupted submit left held
 hangs that shutdown: the child then never prints its last line.
+
+The thread pool's workers all start before the storm: an interrupt landing in
+CPython's own ``Thread.start()`` can leave the new thread's start-up event
+locked for good (a ``with`` interrupted inside ``__enter__``), and that thread
+then never begins: no executor can join it. ``test_thread_start.py`` covers what
+the pool does about interrupts in ``start()`` that CPython survives.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 SCRIPT = textwrap.dedent(
     """
-    import random, signal, sys, time
+    import random, signal, sys, threading, time
     import unirun
 
     def echo(x):
@@ -32,6 +38,12 @@ SCRIPT = textwrap.dedent(
     kind = sys.argv[1]
     ex = unirun.executor(kind, max_workers=4)
     ex.submit(echo, 0).result()  # auto: the probe; later calls take the lane
+    if kind == "thread":  # all four workers start now, outside the storm
+        everyone = threading.Barrier(5)
+        arrived = [ex.submit(everyone.wait) for _ in range(4)]
+        everyone.wait(60)
+        for future in arrived:
+            future.result(timeout=60)
     signal.signal(signal.SIGALRM, interrupt)
     random.seed(0)
     interrupted = 0

@@ -8,6 +8,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ._starting import began, join_launched, start_thread
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -36,11 +38,13 @@ class DeadlineWatcher:
         with self._cond:
             handle = next(self._ids)
             heapq.heappush(self._heap, (deadline, handle, callback))
-            if self._thread is None:
+            # A start that never launched (it failed, or a Ctrl-C landed before
+            # it) is tried again.
+            if self._thread is None or not began(self._thread):
                 self._thread = threading.Thread(
                     target=self._run, name=self._name, daemon=True
                 )
-                self._thread.start()
+                start_thread(self._thread)
             self._cond.notify()
         return handle
 
@@ -57,7 +61,7 @@ class DeadlineWatcher:
             self._cond.notify()
             thread = self._thread
         if wait and thread is not None and thread is not threading.current_thread():
-            thread.join()
+            join_launched(thread)
 
     def _run(self) -> None:
         with self._cond:

@@ -19,6 +19,7 @@ from .._deadlines import DeadlineWatcher
 from .._errors import task_timed_out
 from .._exit import ExitRegistry
 from .._future import Future
+from .._starting import began, join_launched, start_thread
 from .._stats import WorkerClock
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def _wake_and_join(live: list[tuple[threading.Thread, Any]]) -> None:
     for _, work_queue in live:
         work_queue.put(None)
     for thread, _ in live:
-        thread.join()
+        join_launched(thread)
 
 
 #: Live worker threads, each with its work queue: woken and joined at exit.
@@ -216,6 +217,7 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
         self._idle: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._threads: set[threading.Thread] = set()
         self._clocks: dict[threading.Thread, WorkerClock] = {}
+        self._starting: threading.Thread | None = None  # see _adjust_thread_count
         self._broken: str | bool = False  # type: ignore[assignment]
         self._thread_name_prefix = thread_name_prefix or (
             # The stdlib's default name: logs and filters of drop-in users match.
@@ -293,6 +295,7 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
             self._work_queue.get_nowait()
         self._idle = queue.SimpleQueue()
         self._deadline_watcher = None
+        self._starting = None
         forking = threading.current_thread()
         if forking in self._threads:  # a task forked: its worker runs on here
             self._threads, self._clocks = {forking}, {forking: self._clocks[forking]}
@@ -307,6 +310,8 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
             return
         except queue.Empty:
             pass
+        if self._starting is not None:  # the last start was interrupted
+            self._settle_start()
 
         def wake_workers(
             _: object, work_queue: queue.SimpleQueue[Any] = self._work_queue
@@ -330,10 +335,24 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
                     clock,
                 ),
             )
-            thread.start()
+            # Recorded first: a Ctrl-C can land in start() once the thread runs,
+            # and a running worker must be counted and joined. Until start()
+            # returns, the next call checks that it did begin (_starting.py).
+            self._starting = thread
             self._threads.add(thread)
             self._clocks[thread] = clock
             _registry.add(thread, self._work_queue)
+            start_thread(thread)
+            self._starting = None
+
+    def _settle_start(self) -> None:
+        """Settle a start that was interrupted or failed (lock held): a worker
+        that never began leaves the records."""
+        thread, self._starting = self._starting, None
+        if thread is not None and not began(thread):
+            self._threads.discard(thread)
+            self._clocks.pop(thread, None)
+            _registry.discard(thread)
 
     def _drain(self) -> list[_WorkItem]:
         """Take every queued item out of the work queue (lock held)."""
@@ -367,7 +386,7 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
             item.future.cancel()
         if wait:
             for thread in list(self._threads):
-                thread.join()
+                join_launched(thread)
             if self._deadline_watcher is not None:
                 self._deadline_watcher.close(wait=True)
         elif self._deadline_watcher is not None:

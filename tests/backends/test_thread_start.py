@@ -1,0 +1,152 @@
+"""An exception landing in ``Thread.start()``: the pool keeps track of its workers.
+
+``Thread.start()`` launches the thread, then waits for it to run; a Ctrl-C can
+land in that wait (and CPython may turn it into ``RuntimeError('release unlocked
+lock')``, python/cpython#78667). Here ``start()`` is made to fail after the
+launch, or before it, for one named thread, the way such an interrupt would.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+import unirun
+from unirun._deadlines import DeadlineWatcher
+from unirun._starting import began, join_launched
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+PREFIX = "start-interrupted"
+
+
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def interrupt_as_cpython_may() -> None:
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise RuntimeError("release unlocked lock") from None
+
+
+def failing_start(
+    monkeypatch: pytest.MonkeyPatch, *, launch: bool, fail: Callable[[], None]
+) -> list[threading.Thread]:
+    """Make the next ``start()`` of a thread named ``PREFIX...`` fail: after its
+    launch, or instead of it. Returns the threads it failed (filled later)."""
+    real_start = threading.Thread.start
+    failed: list[threading.Thread] = []
+
+    def start(thread: threading.Thread) -> None:
+        if failed or not thread.name.startswith(PREFIX):
+            real_start(thread)
+            return
+        failed.append(thread)
+        if launch:
+            real_start(thread)
+        fail()
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    return failed
+
+
+def workers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(PREFIX)]
+
+
+@pytest.mark.parametrize(
+    "fail", [interrupt, interrupt_as_cpython_may], ids=["interrupt", "cpython"]
+)
+def test_a_worker_launched_by_an_interrupted_submit_is_counted_and_joined(
+    fail: Callable[[], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        ran.set()
+        release.wait(60)
+
+    ex = unirun.ThreadExecutor(max_workers=1, thread_name_prefix=PREFIX)
+    try:
+        failed = failing_start(monkeypatch, launch=True, fail=fail)
+        with pytest.raises(KeyboardInterrupt):  # not CPython's RuntimeError
+            ex.submit(hold)
+        monkeypatch.undo()
+        assert len(failed) == 1
+        assert ran.wait(60)  # queued before the interrupt: the worker runs it
+        later = ex.submit(release.is_set)
+        assert workers() == failed  # max_workers=1: no second thread
+        closer = threading.Thread(target=ex.shutdown, kwargs={"wait": True})
+        closer.start()
+        closer.join(0.5)
+        assert closer.is_alive()  # shutdown(wait=True) waits for that worker
+    finally:
+        release.set()
+    closer.join(60)
+    assert not closer.is_alive()
+    assert later.result(timeout=0) is True
+    assert workers() == []
+
+
+def cannot_start() -> None:
+    raise RuntimeError("can't start new thread")
+
+
+@pytest.mark.parametrize("fail", [cannot_start, interrupt], ids=["failed", "interrupt"])
+@pytest.mark.parametrize("then", ["submit", "shutdown"])
+def test_a_worker_that_never_launched_is_forgotten(
+    fail: Callable[[], None], then: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex = unirun.ThreadExecutor(max_workers=1, thread_name_prefix=PREFIX)
+    failing_start(monkeypatch, launch=False, fail=fail)
+    with pytest.raises((RuntimeError, KeyboardInterrupt)):
+        ex.submit(int, "1")
+    monkeypatch.undo()
+    if then == "submit":  # it starts the worker the failed submit did not
+        assert ex.submit(int, "2").result(timeout=60) == 2
+        assert len(workers()) == 1
+    ex.shutdown(wait=True)  # joins no thread that never started
+    assert workers() == []
+
+
+def test_the_deadline_watcher_starts_again_after_a_failed_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fired = threading.Event()
+    watcher = DeadlineWatcher(f"{PREFIX}-deadlines")
+
+    failing_start(monkeypatch, launch=False, fail=cannot_start)
+    with pytest.raises(RuntimeError):
+        watcher.add(0.0, lambda: None)
+    monkeypatch.undo()
+    watcher.add(0.0, fired.set)
+    assert fired.wait(60)
+    watcher.close(wait=True)  # joins a thread that runs, not one never started
+    assert workers() == []
+
+
+def test_a_thread_that_never_finishes_starting_is_given_up(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, args=(60,), name=PREFIX)
+    thread.start()
+
+    def not_started(self: threading.Thread, timeout: float | None = None) -> None:
+        raise RuntimeError("cannot join thread before it is started")
+
+    # As join() answers a thread stuck before it sets its start-up event.
+    monkeypatch.setattr(threading.Thread, "join", not_started)
+    with caplog.at_level(logging.WARNING, logger="unirun"):
+        join_launched(thread, patience=0.05)
+    assert "never finished starting" in caplog.text
+    monkeypatch.undo()
+    release.set()
+    thread.join(60)
+    assert not began(threading.Thread(target=int))  # never started: no wait
