@@ -5,11 +5,12 @@ by a Python handler at whatever bytecode the main thread is at) while it
 submits, then shuts its executor down. A lock an interrupted submit left held
 hangs that shutdown: the child then never prints its last line.
 
-The thread pool's workers all start before the storm: an interrupt landing in
-CPython's own ``Thread.start()`` can leave the new thread's start-up event
-locked for good (a ``with`` interrupted inside ``__enter__``), and that thread
-then never begins: no executor can join it. ``test_thread_start.py`` covers what
-the pool does about interrupts in ``start()`` that CPython survives.
+The thread pool's workers (auto's too) all start before the storm: an
+interrupt landing in CPython's own ``Thread.start()`` can leave the new thread's
+start-up event locked for good (a ``with`` interrupted inside ``__enter__``),
+and that thread then never begins: no executor can join it.
+``backends/test_thread_start.py`` covers what the pool does about interrupts in
+``start()`` that CPython survives.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ SCRIPT = textwrap.dedent(
     kind = sys.argv[1]
     ex = unirun.executor(kind, max_workers=4)
     ex.submit(echo, 0).result()  # auto: the probe; later calls take the lane
-    if kind == "thread":  # all four workers start now, outside the storm
-        everyone = threading.Barrier(5)
-        arrived = [ex.submit(everyone.wait) for _ in range(4)]
-        everyone.wait(60)
-        for future in arrived:
-            future.result(timeout=60)
+    # Every worker of the thread pool (auto's: where its lane runs calls)
+    # starts now, outside the storm.
+    pool = ex if kind == "thread" else ex._router.pools.thread()
+    everyone = threading.Barrier(pool._max_workers + 1)
+    arrived = [pool.submit(everyone.wait) for _ in range(pool._max_workers)]
+    everyone.wait(60)
+    for future in arrived:
+        future.result(timeout=60)
     signal.signal(signal.SIGALRM, interrupt)
     random.seed(0)
     interrupted = 0
