@@ -158,16 +158,7 @@ class Monitor(Generic[ProbeT]):
         waited = woke - wanted - own_wait
         blocked = waited if waited > BLOCKED_AFTER else 0.0
         if finished:
-            covered = probe.ended_at - wanted
-            if covered > 0:
-                probe.window = Window(
-                    seconds=covered,
-                    probe_cpu=0.0,
-                    probe_wait=0.0,
-                    others_cpu=0.0,
-                    canary_wait=min(own_wait, covered),
-                    blocked_s=min(blocked, covered),
-                )
+            probe.window = _ended(probe, wanted, blocked, own_wait)
             return
         window = _Canary(probe, own, self._aside).run(wanted, woke, blocked, own_wait)
         if window is None:
@@ -181,6 +172,25 @@ class Monitor(Generic[ProbeT]):
                 handler(probe, window)
             except Exception:  # never let a bug kill the monitor
                 _LOGGER.exception("auto: window handler")
+
+
+def _ended(
+    probe: Probe, wanted: float, blocked: float, own_wait: float
+) -> Window | None:
+    """The window of a probe that ended before the canary's first stretch:
+    the monitor's waits until then (for the GIL: ``blocked``; for a CPU:
+    ``own_wait``) are all it saw."""
+    covered = probe.ended_at - wanted
+    if covered <= 0:
+        return None
+    return Window(
+        seconds=covered,
+        probe_cpu=0.0,
+        probe_wait=0.0,
+        others_cpu=0.0,
+        canary_wait=min(own_wait, covered),
+        blocked_s=min(blocked, covered),
+    )
 
 
 class _Canary:
@@ -199,23 +209,32 @@ class _Canary:
         probe, own = self._probe, self._own
         cpu, queued = time.thread_time(), own.wait()
         clock = _cpu_clock(probe.ident)
-        if clock is None or not probe.running():
-            # An ended probe's thread may be gone: its clock would be the
-            # caller's own (the kernel reads thread id 0 as "this thread").
+        if not probe.running():
+            # Reading our run-queue wait let go of the GIL, and a probe that
+            # holds it took it back and ran to its end. (Its thread may be gone:
+            # its clock would be the caller's own, the kernel reading thread id
+            # 0 as "this thread".)
+            late = time.perf_counter() - started - (time.thread_time() - cpu)
+            own_late = own.wait() - queued
+            if late - own_late > BLOCKED_AFTER:
+                blocked += late - own_late
+            return _ended(probe, wanted, blocked, own_wait + own_late)
+        if clock is None:
             return None
         probe_stat = _Stat(probe.tid)
         states = _StateReader(probe.tid)
         aside = self._aside
         aside.keep_off(states.cpu())  # the probe may have moved since
-        # Reading our clock and opening the files let go of the GIL: a probe
-        # that holds it took it back then, until its switch interval ran out.
-        late = time.perf_counter() - started - (time.thread_time() - cpu)
-        late -= own.wait() - queued
-        if late > BLOCKED_AFTER:
-            blocked += late
         try:
             return self._stretches(
-                clock, probe_stat, states, aside, wanted, blocked, own_wait
+                clock,
+                probe_stat,
+                states,
+                aside,
+                wanted,
+                blocked,
+                own_wait,
+                (started, cpu, queued),
             )
         except OSError:
             # The probe's thread is gone (its end stopped waiting for us and the
@@ -235,7 +254,11 @@ class _Canary:
         wanted: float,
         blocked: float,
         own_wait: float,
+        setup: tuple[float, float, float],
     ) -> Window:
+        """Hold and let go of the GIL until the probe ends or the window is
+        over. ``setup`` is (wall clock, CPU clock, run-queue wait) of the
+        monitor when it began to set up the window."""
         probe, own = self._probe, self._own
         perf, cpu_of, thread_time = (
             time.perf_counter,
@@ -245,6 +268,14 @@ class _Canary:
         start_cpu, start_process = cpu_of(clock), time.process_time()
         start_own, start_own_wait = thread_time(), own.wait()
         start_wait = probe_stat.wait()
+        # Reading our clock, opening the files and reading them (just above)
+        # let go of the GIL: a probe that holds it took it back then, until
+        # its switch interval ran out. Measured after the last of those reads.
+        began, began_cpu, began_queued = setup
+        late = perf() - began - (start_own - began_cpu)
+        late -= start_own_wait - began_queued
+        if late > BLOCKED_AFTER:
+            blocked += late
         limit = wanted + WINDOW_S
         held = free = 0.0
         running = waiting = cycles = 0
