@@ -38,9 +38,14 @@ PATIENCE_S = 5.0
 def began(thread: threading.Thread, patience: float = PATIENCE_S) -> bool:
     """Whether ``thread`` has begun to run (or ran), waiting up to ``patience``
     seconds for one that is listed but has not begun yet."""
-    deadline = time.monotonic() + patience
+    deadline = None  # no clock read for one that has begun: every timed submit
     while thread.ident is None:
-        if thread not in threading.enumerate() or time.monotonic() > deadline:
+        if thread not in threading.enumerate():
+            return False
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + patience
+        elif now > deadline:
             return False
         time.sleep(0.001)
     return True

@@ -174,6 +174,14 @@ class Monitor(Generic[ProbeT]):
                 _LOGGER.exception("auto: window handler")
 
 
+def _gil_wait(elapsed: float, own_cpu: float, own_queued: float) -> float:
+    """The monitor's wait for the GIL in ``elapsed`` seconds in which it ran
+    for ``own_cpu`` and waited for a CPU for ``own_queued``: what is left, if
+    more than :data:`BLOCKED_AFTER`; else 0."""
+    late = elapsed - own_cpu - own_queued
+    return late if late > BLOCKED_AFTER else 0.0
+
+
 def _ended(
     probe: Probe, wanted: float, blocked: float, own_wait: float
 ) -> Window | None:
@@ -214,11 +222,13 @@ class _Canary:
             # holds it took it back and ran to its end. (Its thread may be gone:
             # its clock would be the caller's own, the kernel reading thread id
             # 0 as "this thread".)
-            late = time.perf_counter() - started - (time.thread_time() - cpu)
-            own_late = own.wait() - queued
-            if late - own_late > BLOCKED_AFTER:
-                blocked += late - own_late
-            return _ended(probe, wanted, blocked, own_wait + own_late)
+            now, own_cpu, own_queued = (
+                time.perf_counter(),
+                time.thread_time(),
+                own.wait(),
+            )
+            blocked += _gil_wait(now - started, own_cpu - cpu, own_queued - queued)
+            return _ended(probe, wanted, blocked, own_wait + own_queued - queued)
         if clock is None:
             return None
         probe_stat = _Stat(probe.tid)
@@ -272,10 +282,9 @@ class _Canary:
         # let go of the GIL: a probe that holds it took it back then, until
         # its switch interval ran out. Measured after the last of those reads.
         began, began_cpu, began_queued = setup
-        late = perf() - began - (start_own - began_cpu)
-        late -= start_own_wait - began_queued
-        if late > BLOCKED_AFTER:
-            blocked += late
+        blocked += _gil_wait(
+            perf() - began, start_own - began_cpu, start_own_wait - began_queued
+        )
         limit = wanted + WINDOW_S
         held = free = 0.0
         running = waiting = cycles = 0
