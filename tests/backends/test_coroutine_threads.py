@@ -214,3 +214,36 @@ def test_a_close_that_cancels_reaches_the_calls_the_loop_is_starting(
     assert closes, "the loop started no call"
     assert [future.cancelled() for future in futures] == [True] * 20
     assert ex.statistics().cancelled == 20
+
+
+@pytest.mark.parametrize("kind", ["thread", "coroutine-asyncio"])
+def test_shutdown_wait_joins_the_threads_that_ran_plain_functions(kind: str) -> None:
+    # As ThreadPoolExecutor joins its threads; asyncio's own loop tells anyio's
+    # worker threads to end as it ends, and used to return before they had.
+    # Many executors: one that ends in time by chance proves nothing.
+    for _ in range(20):
+        ex = make(kind)
+        worker = ex.submit(threading.current_thread).result(timeout=60)
+        assert worker is not threading.current_thread()
+        ex.shutdown(wait=True)
+        assert not worker.is_alive()
+
+
+def test_a_worker_thread_that_is_never_told_to_end_is_left_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from unirun._backends._job import AbandonedCalls
+
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, name="never told")
+    stuck.start()
+    calls = AbandonedCalls()
+    calls.threads.add(stuck)
+    try:
+        with caplog.at_level("WARNING", logger="unirun"):
+            calls.join_threads(patience=0.05)
+        assert stuck.is_alive()
+        assert "never told" in caplog.text
+    finally:
+        release.set()
+        stuck.join()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from .._errors import task_timed_out
+from .._starting import PATIENCE_S
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -14,6 +18,8 @@ if TYPE_CHECKING:
     from .._future import Future
 
 __all__ = ["AbandonedCalls", "Job", "JobTask", "ThreadCall"]
+
+_LOGGER = logging.getLogger("unirun")
 
 
 class JobTask(asyncio.Task[None]):
@@ -99,9 +105,10 @@ _QUEUED, _RUNNING, _ABANDONED, _DONE, _DROPPED = range(5)
 class AbandonedCalls:
     """Plain functions that worker threads still run for jobs that stopped
     waiting (a time-out, a cancel): ``shutdown(wait=True)`` waits for them, as
-    ``ThreadPoolExecutor`` waits for its threads."""
+    ``ThreadPoolExecutor`` waits for its threads; and the worker threads that
+    ran any call, which it joins once the loop that owns them has ended."""
 
-    __slots__ = ("_changed", "_count", "cancelling")
+    __slots__ = ("_changed", "_count", "cancelling", "threads")
 
     def __init__(self) -> None:
         self._changed = threading.Condition(threading.Lock())
@@ -110,6 +117,9 @@ class AbandonedCalls:
         #: not started by then is cancelled as its task (or its thread) would
         #: start it, wherever it was on its way (see ``LoopRunner.close``).
         self.cancelling = False
+        #: The worker threads that took a call (each lives on until its loop
+        #: ends or it idles out).
+        self.threads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
     def wrap(
         self,
@@ -125,6 +135,19 @@ class AbandonedCalls:
         """Block until no abandoned call runs any more."""
         with self._changed:
             self._changed.wait_for(lambda: not self._count)
+
+    def join_threads(self, patience: float = PATIENCE_S) -> None:
+        """Wait for the worker threads that ran calls to end: only once the
+        loop that owns them has ended, which told them to, and every call that
+        outlived its job has returned. One still running after ``patience``
+        seconds (told nothing: a library changed) is left, with a warning."""
+        here = threading.current_thread()
+        deadline = time.monotonic() + patience
+        for thread in list(self.threads):
+            if thread is not here:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    _LOGGER.warning("%s did not end with its event loop", thread)
 
     def __bool__(self) -> bool:
         return bool(self._count)
@@ -157,6 +180,7 @@ class ThreadCall:
     def __call__(self) -> Any:
         changed = self._calls._changed
         with changed:
+            self._calls.threads.add(threading.current_thread())
             job, self._job = self._job, None
             if self._state == _DROPPED:  # abandoned before it started
                 return None

@@ -221,6 +221,11 @@ class LoopRunner(JobSpawner):
         elif wake_soon is not None:  # on a caller's loop, from another thread
             self._finished.wait()
         self._abandoned.wait()  # plain functions that ran past their time-out
+        if thread is not None and self._backend == "asyncio":
+            # anyio's worker threads of the loop, told to end as it did, are
+            # joined as the stdlib's pools join theirs. Trio's are shared by
+            # every trio loop of the process, and idle out on their own.
+            self._abandoned.join_threads()
 
     def copy(self) -> LoopRunner:
         """A runner with the same settings, not started."""
