@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,7 +19,7 @@ from unirun._deadlines import DeadlineWatcher
 from unirun._starting import began, join_launched
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
 
 PREFIX = "start-interrupted"
 
@@ -36,15 +36,19 @@ def interrupt_as_cpython_may() -> None:
 
 
 def failing_start(
-    monkeypatch: pytest.MonkeyPatch, *, launch: bool, fail: Callable[[], None]
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    launch: bool,
+    fail: Callable[[], None],
+    prefix: str = PREFIX,
 ) -> list[threading.Thread]:
-    """Make the next ``start()`` of a thread named ``PREFIX...`` fail: after its
+    """Make the next ``start()`` of a thread named ``prefix...`` fail: after its
     launch, or instead of it. Returns the threads it failed (filled later)."""
     real_start = threading.Thread.start
     failed: list[threading.Thread] = []
 
     def start(thread: threading.Thread) -> None:
-        if failed or not thread.name.startswith(PREFIX):
+        if failed or not thread.name.startswith(prefix):
             real_start(thread)
             return
         failed.append(thread)
@@ -150,3 +154,57 @@ def test_a_thread_that_never_finishes_starting_is_given_up(
     release.set()
     thread.join(60)
     assert not began(threading.Thread(target=int))  # never started: no wait
+
+
+def recorder() -> tuple[list[int], Callable[[int], Coroutine[Any, Any, int]]]:
+    """A list, and an ``async def`` that doubles a number and records it there."""
+    ran: list[int] = []
+
+    async def double(x: int) -> int:
+        ran.append(x)
+        return 2 * x
+
+    return ran, double
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("CoroutineExecutor")]
+
+
+@pytest.mark.parametrize(
+    "fail", [interrupt, interrupt_as_cpython_may], ids=["interrupt", "cpython"]
+)
+def test_a_loop_thread_launched_by_an_interrupted_submit_runs_the_call(
+    fail: Callable[[], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran, double = recorder()
+    ex = unirun.CoroutineExecutor()
+    failed = failing_start(
+        monkeypatch, launch=True, fail=fail, prefix="CoroutineExecutor-"
+    )
+    with pytest.raises(KeyboardInterrupt):  # not CPython's RuntimeError
+        ex.submit(double, 1)
+    monkeypatch.undo()
+    assert len(failed) == 1
+    assert ex.submit(double, 2).result(timeout=60) == 4
+    ex.shutdown(wait=True)
+    assert sorted(ran) == [1, 2]  # the interrupted submit's call ran too
+    assert loop_threads() == []
+
+
+@pytest.mark.parametrize("fail", [cannot_start, interrupt], ids=["failed", "interrupt"])
+@pytest.mark.parametrize("then", ["submit", "shutdown"])
+def test_a_loop_thread_that_never_launched_is_started_again(
+    fail: Callable[[], None], then: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran, double = recorder()
+    ex = unirun.CoroutineExecutor()
+    failing_start(monkeypatch, launch=False, fail=fail, prefix="CoroutineExecutor-")
+    with pytest.raises((RuntimeError, KeyboardInterrupt)):
+        ex.submit(double, 1)
+    monkeypatch.undo()
+    if then == "submit":  # it starts the loop the failed submit did not
+        assert ex.submit(double, 2).result(timeout=60) == 4
+    ex.shutdown(wait=True)  # the accepted calls run; no unstarted thread joined
+    assert sorted(ran) == ([1, 2] if then == "submit" else [1])
+    assert loop_threads() == []

@@ -30,6 +30,7 @@ import anyio.to_thread
 from .._completion import call_soon_threadsafe_here
 from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
+from .._starting import began, join_launched, start_thread
 from .._stats import WorkerClock
 from ._bodies import EAGER
 from ._job import AbandonedCalls
@@ -176,7 +177,7 @@ class LoopRunner(JobSpawner):
             if self._broken:
                 raise BrokenExecutor(self._broken)
             self._inbox.append(job)
-            if not self._started:
+            if not self._started or self._never_began():
                 self._start_thread()
                 return
             wake_soon = self._wake_soon
@@ -201,6 +202,8 @@ class LoopRunner(JobSpawner):
                 cancelled = [job.future for job in self._inbox]
                 self._inbox.clear()
                 cancelled += self._waiting
+            if self._never_began():  # the accepted jobs still run
+                self._start_thread()
             wake_soon, thread = self._wake_soon, self._thread
         if cancel_futures:
             # Started as tasks but not run yet (their task sees it when it does).
@@ -217,7 +220,7 @@ class LoopRunner(JobSpawner):
         if not wait or self.loop_thread == threading.get_ident():
             return
         if thread is not None:
-            thread.join()
+            join_launched(thread)
         elif wake_soon is not None:  # on a caller's loop, from another thread
             self._finished.wait()
         self._abandoned.wait()  # plain functions that ran past their time-out
@@ -256,7 +259,9 @@ class LoopRunner(JobSpawner):
     # -- the loop, own or attached ------------------------------------------------
 
     def _start_thread(self) -> None:
-        self._started = True
+        """Start the loop's thread (lock held). Recorded before it starts: a
+        Ctrl-C landing in ``start()`` once it runs must not lose it, and one
+        landing before its launch leaves a thread that :meth:`_never_began`."""
         options: dict[str, Any] = {}
         if self._backend == "asyncio" and parking_loop_wanted():
             options["loop_factory"] = new_parking_loop
@@ -266,8 +271,16 @@ class LoopRunner(JobSpawner):
             kwargs={"backend": self._backend, "backend_options": options},
             name=self._name,
         )
+        self._started = True
         registry.add(self)
-        self._thread.start()
+        start_thread(self._thread)
+
+    def _never_began(self) -> bool:
+        """Whether the loop's thread was made but never ran (lock held): its
+        start failed, or was interrupted before the launch. Asks nothing of a
+        loop that runs already."""
+        thread = self._thread
+        return thread is not None and self._wake_soon is None and not began(thread)
 
     async def _main(self) -> None:
         try:
