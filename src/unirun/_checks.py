@@ -11,10 +11,10 @@ import operator
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "check_callable",
@@ -24,6 +24,7 @@ __all__ = [
     "check_timeout",
     "deadline_after",
     "describe",
+    "initializer_args",
     "wait_time",
 ]
 
@@ -61,6 +62,12 @@ def check_initializer(initializer: object) -> None:
     """Raise the stdlib's :class:`TypeError` for an initializer that is not callable."""
     if initializer is not None and not callable(initializer):
         raise TypeError("initializer must be a callable")
+
+
+def initializer_args(initializer: object, initargs: Iterable[Any]) -> tuple[Any, ...]:
+    """``initargs`` as a tuple, for an ``initializer``; with none, ``()`` whatever
+    was given, as the stdlib's pools never look at ``initargs`` then."""
+    return () if initializer is None else tuple(initargs)
 
 
 def check_size(value: object, name: str) -> int | None:

@@ -152,6 +152,12 @@ def test_initializer_runs_before_tasks(kind: str) -> None:
         assert executor.submit(get_init_value).result(timeout=60) == "ready"
 
 
+def test_initargs_are_not_looked_at_without_an_initializer(kind: str) -> None:
+    # As the stdlib's pools: `initargs=args if cond else None` is common.
+    with make_executor(kind, initargs=None) as executor:
+        assert executor.submit(abs, -2).result(timeout=60) == 2
+
+
 def test_initializer_not_callable_rejected(kind: str) -> None:
     with pytest.raises(TypeError, match="initializer must be a callable"):
         make_executor(kind, initializer=42)

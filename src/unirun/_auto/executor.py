@@ -35,6 +35,7 @@ from .._checks import (
     check_chunksize,
     check_initializer,
     check_size,
+    initializer_args,
 )
 from .._cpu import usable_cpus
 from .._exit import ExitRegistry
@@ -136,7 +137,7 @@ class AutoExecutor(BaseExecutor):
         super().__init__()
         self._max_workers = check_size(max_workers, "max_workers")
         check_initializer(initializer)
-        initargs = tuple(initargs)
+        initargs = initializer_args(initializer, initargs)
         pools = Pools(
             self._max_workers,
             initializer,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._base import BaseExecutor
 from .._call import is_async_callable
-from .._checks import check_initializer, check_size
+from .._checks import check_initializer, check_size, initializer_args
 from .._future import Future
 from ._job import Job
 from ._loop import LoopRunner, registry
@@ -88,7 +88,7 @@ class CoroutineExecutor(BaseExecutor):
             max_workers,
             backend,
             initializer,
-            tuple(initargs),
+            initializer_args(initializer, initargs),
             name=f"CoroutineExecutor-{id(self):#x}",
         )
         # Dropped without shutdown(): the loop ends once its tasks are done.

@@ -26,7 +26,7 @@ import cloudpickle
 
 from .._base import BaseExecutor
 from .._call import run_chunk
-from .._checks import check_initializer, check_size
+from .._checks import check_initializer, check_size, initializer_args
 from .._cpu import usable_cpus
 from .._sync import sending_to
 from .._transfer import (
@@ -147,7 +147,7 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
                 "initializer": (
                     None if initializer is None else cloudpickle.dumps(initializer)
                 ),
-                "initargs": tuple(initargs),
+                "initargs": initializer_args(initializer, initargs),
                 "max_tasks": max_tasks_per_child,
                 "native_threads": _native_threads(native_threads, max_workers),
                 "forward_output": bool(forward_output),
