@@ -154,6 +154,10 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         """Whether the caller runs inside one of this executor's tasks."""
         return False
 
+    def _refuse_if_broken(self) -> None:
+        """Raise the executor's broken-pool error if it is broken: a submit
+        after shutdown says so before it says that it was shut down."""
+
     def _workers(self) -> WorkerFigures:
         """Workers alive, started, started as replacements, and each one's clock."""
         return (0, 0, 0, ())
@@ -208,6 +212,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             # (every later submit and shutdown would hang on it).
             with self._shutdown_lock:
                 if self._shutdown:
+                    self._refuse_if_broken()  # the stdlib's pools say this first
                     raise RuntimeError(SHUTDOWN_MESSAGE)
                 registry = self._exit_registry
                 # Counted first: the task may start (and end) before _schedule
@@ -220,6 +225,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                         return self._schedule(fn, args, kwargs, options)
                     with registry.lock:
                         if registry.exiting:
+                            self._refuse_if_broken()
                             raise RuntimeError(
                                 "cannot schedule new futures after interpreter shutdown"
                             )

@@ -8,6 +8,7 @@ import logging
 import threading
 from concurrent.futures.thread import BrokenThreadPool
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +149,28 @@ def test_a_callback_of_a_future_cancelled_by_shutdown_may_submit() -> None:
     assert queued.cancelled()
     assert refused == ["cannot schedule new futures after shutdown"]
     ex.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(
+    ("make", "broken"),
+    [
+        (unirun.ThreadExecutor, BrokenThreadPool),
+        (cf.ThreadPoolExecutor, BrokenThreadPool),
+        (unirun.ProcessExecutor, cf.process.BrokenProcessPool),
+        (cf.ProcessPoolExecutor, cf.process.BrokenProcessPool),
+        (unirun.CoroutineExecutor, unirun.BrokenExecutor),
+    ],
+    ids=["thread", "stdlib-thread", "process", "stdlib-process", "coroutine"],
+)
+def test_a_broken_pool_says_so_before_it_says_it_was_shut_down(
+    make: Any, broken: type[Exception], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The stdlib's pools check "broken" first in submit(), shut down or not; the
+    # other backends' broken errors follow the thread pool's rule.
+    with caplog.at_level(logging.CRITICAL, logger="concurrent.futures"):
+        ex = make(1, initializer=init_fail)
+        with pytest.raises(broken):
+            ex.submit(square, 1).result(timeout=60)
+        ex.shutdown()
+    with pytest.raises(broken):
+        ex.submit(square, 1)

@@ -174,8 +174,7 @@ class LoopRunner(JobSpawner):
                     self._loop.call_soon(self._wake)
                 return
         with self._lock:
-            if self._broken:
-                raise BrokenExecutor(self._broken)
+            self.refuse_if_broken()
             self._inbox.append(job)
             if not self._started or self._never_began():
                 self._start_thread()
@@ -185,6 +184,11 @@ class LoopRunner(JobSpawner):
                 return
             self._wake_pending = True
         wake_soon(self._wake)
+
+    def refuse_if_broken(self) -> None:
+        """Raise :class:`BrokenExecutor` if the initializer failed."""
+        if self._broken:
+            raise BrokenExecutor(self._broken)
 
     def close(self, wait: bool, cancel_futures: bool) -> None:
         """Run what was accepted (or cancel what has not started), then end.

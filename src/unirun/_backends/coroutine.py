@@ -148,6 +148,9 @@ class CoroutineExecutor(BaseExecutor):
     def _in_own_task(self) -> bool:
         return self._runner.in_own_task()
 
+    def _refuse_if_broken(self) -> None:
+        self._runner.refuse_if_broken()
+
     def _after_fork(self) -> None:
         runner = self._runner
         if runner.attached or runner.loop_thread == get_ident():

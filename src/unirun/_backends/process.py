@@ -197,6 +197,10 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
     def _parallelism(self) -> int:
         return self._max_workers
 
+    def _refuse_if_broken(self) -> None:
+        if self._pool.broken:
+            raise BrokenProcessPool(self._pool.broken)
+
     def _workers(self) -> WorkerFigures:
         return self._pool.figures()
 

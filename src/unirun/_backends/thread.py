@@ -251,6 +251,10 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
         self._adjust_thread_count()
         return future
 
+    def _refuse_if_broken(self) -> None:
+        if self._broken:
+            raise BrokenThreadPool(self._broken)
+
     def _run_job(self, job: Job) -> None:
         """Queue a job of unirun's own: run by a worker like a task, but not a
         task (not counted). Like a queued task, it is cancelled by
@@ -258,10 +262,9 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
         ``job.future``."""
         try:
             with self._shutdown_lock:
+                self._refuse_if_broken()
                 if self._shutdown or _registry.exiting:
                     raise RuntimeError(SHUTDOWN_MESSAGE)
-                if self._broken:
-                    raise BrokenThreadPool(self._broken)
                 self._work_queue.put(job)  # type: ignore[arg-type]  # runs like one
                 self._adjust_thread_count()
         finally:

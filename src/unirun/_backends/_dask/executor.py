@@ -225,6 +225,10 @@ class DaskExecutor(BaseExecutor):
             threads = self._threads_at_start
         return max(1, threads)
 
+    def _refuse_if_broken(self) -> None:
+        if self._broken:
+            raise BrokenExecutor(self._broken)
+
     def _kernel(self) -> Kernel:
         kernel = self._primitives
         if kernel is None:  # in a forked child: see _after_fork
@@ -249,8 +253,7 @@ class DaskExecutor(BaseExecutor):
         options: TaskOptions,
     ) -> Future[Any]:
         refuse = unsendable_raises()  # first: nothing after it sees the request
-        if self._broken:
-            raise BrokenExecutor(self._broken)
+        self._refuse_if_broken()
         future = self._new_future()
         try:
             payload = dumps_call(fn, args, kwargs, name_culprit=not refuse)
