@@ -433,5 +433,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         exc_val: BaseException | None,
         exc_tb: TracebackType | None,
     ) -> None:
-        # Waiting for the workers blocks, so do it off the event loop.
-        await anyio.to_thread.run_sync(self.shutdown)
+        # Waiting for the workers blocks, so do it off the event loop; and in a
+        # cancelled block too, which would otherwise leave at once, the
+        # executor still running (a cancellation waits, as Ctrl-C in `with`).
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.shutdown)

@@ -55,19 +55,39 @@ async def test_async_with_tasks_share_callers_asyncio_lock_gh11() -> None:
             assert await second == "after"
 
 
+async def _forever() -> None:
+    await anyio.sleep_forever()
+
+
 async def test_async_with_body_error_leaves_as_itself_gh11() -> None:
-    futures = []
+    futures: list[unirun.Future[object]] = []
 
     async def body() -> None:
         async with unirun.AutoExecutor() as ex:
-            futures.append(ex.submit(async_nap, 0.01))
+            futures.append(ex.submit(nap, 0.01))
+            futures.append(ex.submit(_forever))
             raise ValueError("boom")
 
-    with pytest.raises(ValueError, match="boom") as info:
-        await body()
+    with anyio.fail_after(60):  # it waited for the coroutine for ever
+        with pytest.raises(ValueError, match="boom") as info:
+            await body()
     assert type(info.value) is ValueError
-    # Leaving waited for the task, as shutdown() does.
+    # Leaving waited for the plain function, as shutdown() does, and cancelled
+    # the coroutine, as CoroutineExecutor does.
     assert futures[0].result(timeout=0) == 0.01
+    assert futures[1].cancelled()
+
+
+async def test_a_cancelled_async_with_cancels_its_coroutines() -> None:
+    with anyio.fail_after(60):  # it waited for the coroutine for ever
+        with anyio.CancelScope() as scope:
+            async with unirun.AutoExecutor() as ex:
+                future = ex.submit(_forever)
+                await anyio.sleep(0)  # it runs
+                scope.cancel()
+                await anyio.sleep(60)  # cancelled at once
+    assert scope.cancelled_caught
+    assert future.cancelled()
 
 
 async def test_async_with_after_sync_use_keeps_own_loop() -> None:

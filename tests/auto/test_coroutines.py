@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+import unirun
 from _auto_tasks import async_nap, blocks_loop
 from unirun._auto.coroutines import TIME_EVERY, CoroutinePath
 from unirun._auto.loopguard import LOOP_BLOCK_S, StepReport, StepTimer
@@ -175,3 +176,20 @@ def test_a_long_step_under_a_light_timer_makes_the_next_call_detailed(
     cleared = path.explain(async_nap)
     assert cleared is not None
     assert cleared.samples == 3
+
+
+def test_max_workers_caps_the_coroutines_running_at_once() -> None:
+    # As on every backend (docs/semantics.md): auto's coroutine pool ignored it.
+    running = peak = 0
+
+    async def task(i: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return i
+
+    with unirun.AutoExecutor(max_workers=2) as ex:
+        assert list(ex.map(task, range(10))) == list(range(10))
+    assert 1 <= peak <= 2

@@ -6,6 +6,7 @@ import concurrent.futures as cf
 import threading
 from typing import TYPE_CHECKING
 
+import anyio
 import pytest
 
 from _tasks import record_start, signal_then_wait, square
@@ -94,6 +95,23 @@ async def test_async_with_shuts_down(kind: str) -> None:
     async with make_executor(kind) as executor:
         future = executor.submit(square, 4)
         assert await future == 16
+    with pytest.raises(RuntimeError):
+        executor.submit(square, 1)
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_async_with_still_shuts_down(kind: str) -> None:
+    # A cancelled scope cancels every await of the exit too: the shutdown it
+    # awaited never ran, and the executor's workers lived on.
+    with anyio.CancelScope() as scope:
+        async with make_executor(kind) as executor:
+            future = executor.submit(square, 5)
+            scope.cancel()
+            await anyio.sleep(60)  # cancelled at once
+    assert scope.cancelled_caught
+    # The exit waited for it (a coroutine executor's may end cancelled).
+    assert future.done()
+    assert future.cancelled() or future.result(timeout=0) == 25
     with pytest.raises(RuntimeError):
         executor.submit(square, 1)
 

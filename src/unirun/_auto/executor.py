@@ -312,18 +312,22 @@ class AutoExecutor(BaseExecutor):
     ) -> None:
         """Shut down as ``shutdown()`` does, without blocking the event loop.
 
-        Tasks on the caller's loop are awaited there. An exception from the
-        body leaves as itself.
+        Tasks on the caller's loop are awaited there; leaving the block by an
+        exception or a cancellation cancels them, as ``CoroutineExecutor``
+        does. An exception from the body leaves as itself.
         """
         attached, self._attached = self._attached, None
-        if attached is not None:
-            with self._shutdown_lock:
-                self._shutdown = True
-            # Held calls may still be routed to the loop: let them arrive,
-            # then wait for its tasks here (the body's error is not theirs).
-            await anyio.to_thread.run_sync(self._router.verdicts.wait_idle)
-            await attached.__aexit__(None, None, None)
-        await anyio.to_thread.run_sync(self.shutdown)
+        try:
+            if attached is not None:
+                with self._shutdown_lock:
+                    self._shutdown = True
+                # Held calls may still be routed to the loop: let them arrive
+                # (even in a cancelled block), then end its tasks here.
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._router.verdicts.wait_idle)
+                await attached.__aexit__(exc_type, exc_val, exc_tb)
+        finally:  # the cancellation of a cancelled block leaves that exit
+            await super().__aexit__(exc_type, exc_val, exc_tb)
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "running"

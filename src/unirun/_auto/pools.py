@@ -221,7 +221,9 @@ class Pools:
     def _new_coroutine(self) -> CoroutineExecutor:
         from .._backends.coroutine import CoroutineExecutor
 
-        return CoroutineExecutor(initializer=self.initializer, initargs=self.initargs)
+        return CoroutineExecutor(
+            self.max_workers, initializer=self.initializer, initargs=self.initargs
+        )
 
     # -- the caller's event loop ---------------------------------------------------
 
