@@ -342,6 +342,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             check_chunksize(chunksize)
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
+        submit = self._submit_for_map(options)
         zipped: Iterator[tuple[Any, ...]] = zip(*iterables, strict=False)
         total = None
         if progress is not None:
@@ -353,7 +354,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             and self._batches(fn)
         ):
             batches = AdaptiveBatches(
-                lambda chunk: self._submit(run_chunk, (fn, chunk), {}, options),
+                lambda chunk: submit(run_chunk, (fn, chunk), {}, options),
                 list(zipped),
                 self._parallelism(),
             )
@@ -374,8 +375,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
 
         def submit_one(item: Any) -> Future[Any]:
             if chunked:
-                return self._submit(run_chunk, (fn, item), {}, options)
-            return self._submit(fn, item, {}, options)
+                return submit(run_chunk, (fn, item), {}, options)
+            return submit(fn, item, {}, options)
 
         return MapIterator(
             submit_one,
@@ -387,6 +388,28 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             progress=progress,
             total=total,
         )
+
+    def _submit_for_map(
+        self, options: TaskOptions
+    ) -> Callable[
+        [Callable[..., Any], tuple[Any, ...], dict[str, Any], TaskOptions], Future[Any]
+    ]:
+        """How a map submits: through a subclass's own ``submit()`` if it has
+        one (logging, metrics, context), as the stdlib's ``Executor.map`` does,
+        unless the map has task options, which only ``_submit`` takes."""
+        if options is not NO_OPTIONS or type(self).submit is Front.submit:
+            return self._submit
+
+        def through_submit(
+            fn: Callable[..., Any],
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+            options: TaskOptions,
+        ) -> Future[Any]:
+            future: Future[Any] = self.submit(fn, *args, **kwargs)
+            return future
+
+        return through_submit
 
     # -- gather ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import unirun
 from _tasks import add, async_square, fail_if_negative, signal_then_wait, square
 from gates import Gate
 
@@ -177,3 +178,35 @@ def test_under_a_time_out_each_item_of_a_map_is_a_task_of_its_own(
     results = list(executor.options(timeout=60).map(square, range(50)))
     assert results == [x * x for x in range(50)]
     assert batchers == []
+
+
+@pytest.mark.parametrize("chunksize", [1, 2])
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (unirun.ThreadExecutor, cf.ThreadPoolExecutor),
+        (unirun.ProcessExecutor, cf.ProcessPoolExecutor),
+    ],
+    ids=["thread", "process"],
+)
+def test_map_goes_through_a_subclass_submit_as_the_stdlib_does(
+    ours: type[cf.Executor], theirs: type[cf.Executor], chunksize: int
+) -> None:
+    # Code that wraps submit() (logging, metrics, a context) sees map's tasks.
+    def calls_to_submit(base: type[cf.Executor]) -> tuple[list[int], int]:
+        calls = 0
+
+        class Counting(base):  # type: ignore[valid-type,misc]  # a parameter
+            def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+                nonlocal calls
+                calls += 1
+                return super().submit(fn, *args, **kwargs)  # type: ignore[no-any-return]
+
+        with Counting(2) as executor:
+            results = list(executor.map(square, [1, 2, 3], chunksize=chunksize))
+        return results, calls
+
+    results, calls = calls_to_submit(ours)
+    assert results == [1, 4, 9]
+    assert calls > 0
+    assert (results, calls) == calls_to_submit(theirs)
