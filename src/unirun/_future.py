@@ -183,6 +183,9 @@ class Future(OwnedSteps[T], cf.Future[T]):
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
             if self._state not in (PENDING, CANCELLED):
+                cf._base.LOGGER.critical(  # as the stdlib's says so
+                    "Future %s in unexpected state: %s", id(self), self._state
+                )
                 raise RuntimeError("Future in unexpected state")
         return self._start()
 

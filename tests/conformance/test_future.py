@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import gc
+import logging
 import threading
 import weakref
 from typing import TYPE_CHECKING
@@ -177,3 +178,17 @@ def test_a_done_future_drops_its_callbacks(ending: str) -> None:
         assert [ref() for ref in alive] == [None] * 4  # freed with no collection
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("future_type", [unirun.Future, cf.Future])
+def test_set_running_on_a_finished_future_logs_and_raises_as_the_stdlib(
+    future_type: type[cf.Future[int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    future = future_type()
+    future.set_result(1)
+    with (
+        caplog.at_level(logging.CRITICAL, logger="concurrent.futures"),
+        pytest.raises(RuntimeError, match="Future in unexpected state"),
+    ):
+        future.set_running_or_notify_cancel()
+    assert f"Future {id(future)} in unexpected state: FINISHED" in caplog.text
