@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import contextlib
+import math
 import sys
 import threading
 import time
@@ -213,6 +214,8 @@ class _AsCompleted(Generic[F]):
                     remaining = (
                         None if end_time is None else end_time - time.monotonic()
                     )
+                    if remaining is not None and math.isnan(remaining):
+                        remaining = None  # as the sync iteration: no limit
                     with anyio.move_on_after(remaining):
                         await wakeup.wait()
                     if not done:

@@ -9,6 +9,7 @@ ahead of the consumer.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 import weakref
@@ -225,8 +226,11 @@ class MapIterator(Generic[T]):
                 raise StopAsyncIteration
             self._refill()
             future = self._fs.popleft()
+            remaining = self._remaining()
+            if remaining is not None and math.isnan(remaining):
+                remaining = 0  # as future.result(nan) in __next__: expired
             try:
-                with anyio.move_on_after(self._remaining()):
+                with anyio.move_on_after(remaining):
                     await wait_done(future)
             except BaseException:
                 # The awaiting coroutine was cancelled: nobody reads the results,

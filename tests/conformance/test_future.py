@@ -192,3 +192,14 @@ def test_set_running_on_a_finished_future_logs_and_raises_as_the_stdlib(
     ):
         future.set_running_or_notify_cancel()
     assert f"Future {id(future)} in unexpected state: FINISHED" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_as_completed_async_for_takes_a_nan_time_out_as_for_does() -> None:
+    # The sync iteration, as the stdlib's, sets no limit for NaN; `async for`
+    # raised anyio's ValueError.
+    future: unirun.Future[int] = unirun.Future()
+    future.set_result(1)
+    timeout = float("nan")
+    assert [f.result() for f in unirun.as_completed([future], timeout)] == [1]
+    assert [f.result() async for f in unirun.as_completed([future], timeout)] == [1]

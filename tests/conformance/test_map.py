@@ -153,6 +153,34 @@ async def test_map_async_for_timeout(kind: str, tmp_path: Path) -> None:
         executor.shutdown()
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("iteration", ["for", "async for"])
+async def test_a_nan_time_out_is_one_that_ran_out_in_both_iterations(
+    kind: str, tmp_path: Path, iteration: str
+) -> None:
+    # As the stdlib's map (future.result(nan) does not wait): a pending item
+    # times out. `async for` raised anyio's ValueError instead.
+    from conftest import make_executor
+
+    executor = make_executor(kind)
+    gate = Gate(tmp_path)
+    try:
+        results = executor.map(
+            signal_then_wait, [gate.started], [gate.release], [1], timeout=float("nan")
+        )
+
+        async def drain() -> list[Any]:
+            if iteration == "for":
+                return list(results)
+            return [value async for value in results]
+
+        with pytest.raises(TimeoutError):
+            await drain()
+    finally:
+        gate.open()
+        executor.shutdown()
+
+
 def test_under_a_time_out_each_item_of_a_map_is_a_task_of_its_own(
     executor: BaseExecutor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
