@@ -363,13 +363,24 @@ class Future(OwnedSteps[T], cf.Future[T]):
 
     def _sleep(self, timeout: float | None) -> None:
         """Block until the future is done, or ``timeout`` seconds (``None``: no
-        limit; not above :data:`MAX_WAIT`) have passed.
+        limit; not above :data:`MAX_WAIT`) have passed. Raises
+        :class:`RuntimeError` rather than wait without limit on the thread that
+        alone can end it (the loop's own, of a coroutine executor).
 
         What ``Condition.wait()`` does, without making a Condition: a lock of
         the caller's own, held, is put in ``_sleepers``, and the thread that
         ends the future releases it. A time-out of 0 or less (or NaN) only
         checks, as ``Condition.wait`` does.
         """
+        owner = self._owner
+        if timeout is None and owner is not None and owner == _thread.get_ident():
+            # The owner is the event loop's thread that ends the future, blocked
+            # here: it never would.
+            raise RuntimeError(
+                "cannot wait for a coroutine executor's future on the thread of "
+                "the event loop that runs its task (it would wait for ever): "
+                "await the future there"
+            )
         lock = self._lock or self._make_lock()
         if lock._is_owned():  # type: ignore[attr-defined]  # C RLock: it has one
             # Held by this thread already (a signal handler that waits, say):

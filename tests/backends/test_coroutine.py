@@ -402,3 +402,32 @@ async def test_a_map_that_fails_under_async_for_leaves_running_items_running(
                     pass
         release.set()
     assert finished == [1]
+
+
+@pytest.mark.anyio
+async def test_result_on_the_loop_that_runs_the_task_raises_rather_than_hangs() -> None:
+    # The loop's thread blocked in result() would never run the task.
+    async with unirun.CoroutineExecutor() as ex:
+        future = ex.submit(async_sleep_then, 0.01, 7)
+        with pytest.raises(RuntimeError, match="await the future there"):
+            future.result()
+        with pytest.raises(RuntimeError, match="await the future there"):
+            future.exception()
+        with pytest.raises(TimeoutError):  # a bounded wait is the caller's call
+            future.result(timeout=0)
+        assert await future == 7
+
+
+def test_a_task_that_waits_for_a_sibling_with_result_is_told_to_await() -> None:
+    with unirun.CoroutineExecutor() as ex:
+
+        async def outer() -> str:
+            inner = ex.submit(async_sleep_then, 0.01, 7)
+            try:
+                inner.result()
+            except RuntimeError as error:
+                assert await inner == 7
+                return str(error)
+            return "waited"
+
+        assert "await the future there" in ex.submit(outer).result(timeout=60)
