@@ -139,3 +139,83 @@ def test_workers_ignore_sigint() -> None:
             line = next(row for row in status if row.startswith("SigIgn:"))
         ignored = int(line.split()[1], 16)
         assert ignored & (1 << (signal.SIGINT - 1))
+
+
+JOIN_SCRIPT = textwrap.dedent(
+    """
+    import atexit
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    import unirun
+
+
+    def hold(release):
+        while not os.path.exists(release):
+            time.sleep(0.01)
+        return "done"
+
+
+    def interrupt_in_shutdown_then_release(release):
+        # Ctrl-C once the main thread blocks in shutdown()'s wait for the
+        # manager thread (in threading.py, called from _pool.py's shutdown).
+        main = threading.main_thread().ident
+        while True:
+            frame = sys._current_frames().get(main)
+            inside = frame is not None and frame.f_code.co_filename.endswith(
+                "threading.py"
+            )
+            while inside and frame is not None:
+                code = frame.f_code
+                if code.co_name == "shutdown" and code.co_filename.endswith("_pool.py"):
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.2)  # the interrupt has landed
+                    open(release, "w").close()
+                    return
+                frame = frame.f_back
+            time.sleep(0.01)
+
+
+    if __name__ == "__main__":
+        release = sys.argv[1]
+        ex = unirun.ProcessExecutor(max_workers=1)
+        future = ex.submit(hold, release)
+        while not future.running():
+            time.sleep(0.01)
+        # Runs after the interpreter waited for threads at exit.
+        atexit.register(lambda: print("done at exit:", future.done(), flush=True))
+        threading.Thread(
+            target=interrupt_in_shutdown_then_release, args=(release,), daemon=True
+        ).start()
+        try:
+            with ex:
+                pass
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """
+)
+
+
+def test_a_ctrl_c_in_shutdowns_wait_still_lets_the_pool_close_at_exit(
+    tmp_path: object,
+) -> None:
+    # Before 3.13 a Ctrl-C landing in Thread.join() leaves the thread taken for
+    # ended: the exit did not wait for the manager, and the interpreter ended
+    # with the task running and the pool's shared memory left to the resource
+    # tracker, which warned of it.
+    script = os.path.join(str(tmp_path), "child.py")
+    with open(script, "w") as f:
+        f.write(JOIN_SCRIPT)
+    release = os.path.join(str(tmp_path), "release")
+    child = subprocess.run(
+        [sys.executable, script, release],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "interrupted" in child.stdout, child.stderr
+    assert "done at exit: True" in child.stdout, child.stderr
+    assert "leaked" not in child.stderr, child.stderr

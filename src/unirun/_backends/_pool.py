@@ -91,6 +91,7 @@ class Pool(ManagerSteps):
         self.started = self.replaced = self.lost = 0  # worker counts
         self.wake_lock = threading.Lock()  # guards the wake-up pipe and `closed`
         self.manager: threading.Thread | None = None
+        self.manager_ended = threading.Event()  # see join_manager()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.lifeline_r, self.lifeline_w = context.Pipe(duplex=False)
@@ -149,7 +150,20 @@ class Pool(ManagerSteps):
             self._close()
             return
         self.wake()
-        if wait and manager is not threading.current_thread():
+        if wait:
+            self.join_manager()
+
+    def join_manager(self) -> None:
+        """Wait until the manager thread has ended (it closes the pool).
+
+        On an event of its own, then ``join()``: before 3.13 a Ctrl-C that lands
+        in ``Thread.join()`` leaves the thread taken for ended while it still
+        runs, and every later join returns at once, the interpreter's at exit
+        included, which then ends the pool half closed.
+        """
+        manager = self.manager
+        if manager is not None and manager is not threading.current_thread():
+            self.manager_ended.wait()
             manager.join()
 
     def terminate(self) -> None:
@@ -299,7 +313,10 @@ class Pool(ManagerSteps):
             self._break(f"the process pool's manager thread failed: {exc!r}")
             raise
         finally:
-            self._close()
+            try:
+                self._close()
+            finally:
+                self.manager_ended.set()
 
     def _close(self) -> None:
         """Stop every worker and release the pipes (manager thread, at the end)."""

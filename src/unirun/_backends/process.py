@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import sys
-import threading
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal
@@ -42,6 +41,7 @@ from ._pool import Pool, registry
 from ._records import Task, describe_exit
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable
     from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
@@ -287,6 +287,4 @@ class _CallQueue:
 
     def join_thread(self) -> None:
         """Wait until the thread that feeds the workers has ended (after shutdown)."""
-        manager = self._pool.manager
-        if manager is not None and manager is not threading.current_thread():
-            manager.join()
+        self._pool.join_manager()
