@@ -372,15 +372,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
         ends the future releases it. A time-out of 0 or less (or NaN) only
         checks, as ``Condition.wait`` does.
         """
-        owner = self._owner
-        if timeout is None and owner is not None and owner == _thread.get_ident():
-            # The owner is the event loop's thread that ends the future, blocked
-            # here: it never would.
-            raise RuntimeError(
-                "cannot wait for a coroutine executor's future on the thread of "
-                "the event loop that runs its task (it would wait for ever): "
-                "await the future there"
-            )
+        if timeout is None:
+            self._refuse_endless_wait()
         lock = self._lock or self._make_lock()
         if lock._is_owned():  # type: ignore[attr-defined]  # C RLock: it has one
             # Held by this thread already (a signal handler that waits, say):

@@ -85,6 +85,17 @@ class OwnedSteps(Generic[T]):
                 lock = self._lock = made
         return lock
 
+    def _refuse_endless_wait(self) -> None:
+        """Raise :class:`RuntimeError` where a wait without limit would never
+        end: on the owner's thread, the event loop that alone ends the future."""
+        owner = self._owner
+        if owner is not None and owner == get_ident():
+            raise RuntimeError(
+                "cannot wait for a coroutine executor's future on the thread of "
+                "the event loop that runs its task (it would wait for ever): "
+                "await the future there"
+            )
+
     def _seal(self) -> None:
         """End the owner's way for good; call holding the lock."""
         while True:
