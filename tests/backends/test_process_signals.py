@@ -172,11 +172,14 @@ JOIN_SCRIPT = textwrap.dedent(
                 code = frame.f_code
                 if code.co_name == "shutdown" and code.co_filename.endswith("_pool.py"):
                     os.kill(os.getpid(), signal.SIGINT)
-                    time.sleep(0.2)  # the interrupt has landed
+                    interrupted.wait()  # it landed: now let the task end
                     open(release, "w").close()
                     return
                 frame = frame.f_back
             time.sleep(0.01)
+
+
+    interrupted = threading.Event()
 
 
     if __name__ == "__main__":
@@ -194,6 +197,7 @@ JOIN_SCRIPT = textwrap.dedent(
             with ex:
                 pass
         except KeyboardInterrupt:
+            interrupted.set()
             print("interrupted", flush=True)
     """
 )
