@@ -223,9 +223,15 @@ def test_revisions_mark_the_entry_stale() -> None:
     assert not is_stale(heavier)
     measured(heavier, verdict(0.001), spin, inline_s=25e-6)(0.05)
     assert is_stale(heavier)
+    # Far lighter: a call of under a second against a verdict of 10 s, where
+    # inline calls are those under one (a tighter limit, such as the real
+    # 25 us, would let one preemption on a loaded machine decide the test).
     lighter = Entry(None)
-    measured(lighter, verdict(0.01), plus_one, inline_s=25e-6)(1)
+    measured(lighter, verdict(10.0), plus_one, inline_s=1.0)(1)
     assert is_stale(lighter)
+    not_lighter = Entry(None)
+    measured(not_lighter, verdict(0.004), nap, inline_s=1.0)(0.002)
+    assert not is_stale(not_lighter)  # half its verdict is not far lighter
     waiting = Entry(None)
     measured(waiting, dataclasses.replace(verdict(0.001), cpu_s=0), nap, 25e-6)(0.02)
     assert not is_stale(waiting)  # waiting longer is still waiting
