@@ -1,4 +1,5 @@
-"""Run CPython's own ``Lib/test/lock_tests.py`` against unirun's primitives.
+"""Run CPython's own ``Lib/test/lock_tests.py`` and the ``queue.Queue`` tests of
+``Lib/test/test_queue.py`` against unirun's primitives.
 
 By hand, where the interpreter ships its ``test`` package::
 
@@ -8,12 +9,16 @@ By hand, where the interpreter ships its ``test`` package::
 Not part of the pytest run: those tests time threads with ``sleep``. Skipped:
 tests of reprs, weak references and the private ``_at_fork_reinit``, and the
 Condition test that hands a ``threading.Lock`` in (a unirun Condition takes its
-own executor's locks only).
+own executor's locks only). The queue tests are those every ``queue.Queue``
+passes (``LifoQueue``, ``PriorityQueue`` and ``SimpleQueue`` have no unirun
+counterpart).
 """
 
 from __future__ import annotations
 
+import queue
 import sys
+import types
 import unittest
 from typing import Any
 
@@ -54,7 +59,32 @@ def suite(ex: unirun.Executor) -> unittest.TestSuite:
                 namespace[name] = skip(lambda self: None)
         case = type(f"Unirun{base.__name__}", (base,), namespace)
         loaded.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(case))
+    loaded.addTests(unittest.defaultTestLoader.loadTestsFromTestCase(queue_tests(ex)))
     return loaded
+
+
+def queue_tests(ex: unirun.Executor) -> type[unittest.TestCase]:
+    """CPython's tests of every ``queue.Queue``, made to test ``ex.Queue``."""
+    from test import test_queue  # no stubs
+
+    def make(maxsize: int = 0) -> unirun.Queue[Any]:
+        q = ex.Queue(maxsize)
+        # The tests look the expected order up by the class's name.
+        q.__class__ = type("Queue", (type(q),), {"__slots__": ()})
+        return q
+
+    names = ("Queue", "Full", "Empty", "ShutDown")
+    stdlib = {name: getattr(queue, name, None) for name in names}
+    stdlib["Queue"] = make
+
+    class UnirunQueueTests(test_queue.BaseQueueTestMixin, unittest.TestCase):  # type: ignore[misc]
+        queue = types.SimpleNamespace(**stdlib)
+
+        def setUp(self) -> None:
+            self.type2test = make
+            super().setUp()
+
+    return UnirunQueueTests
 
 
 def main(kind: str) -> int:

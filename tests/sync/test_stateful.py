@@ -173,6 +173,8 @@ class QueueMachine(PrimitiveMachine):
         self.same(self.q.empty, self.model.empty)
         self.same(self.q.full, self.model.full)
         assert self.q.maxsize == self.model.maxsize
+        assert self.q.unfinished_tasks == self.model.unfinished_tasks
+        assert self.q.is_shutdown == self.model.is_shutdown
 
 
 class BoundedQueueMachine(QueueMachine):

@@ -48,7 +48,13 @@ class Queue(MadeByExecutor, Generic[T]):
 
     __slots__ = ()
 
+    #: The bound given at creation (``<= 0``: unbounded).
     maxsize: int
+    #: Items put and not yet marked done by :meth:`task_done`, as
+    #: :class:`queue.Queue`'s attribute (read it; never set it).
+    unfinished_tasks: int
+    #: Whether :meth:`shutdown` has been called, as 3.13's :class:`queue.Queue`.
+    is_shutdown: bool
 
     @abstractmethod
     def qsize(self) -> int:

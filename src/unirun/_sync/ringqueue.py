@@ -119,9 +119,15 @@ class SharedQueue(MonitorShared, Queue[T]):
         return 0 < self.maxsize <= self.qsize()
 
     @property
-    def is_shutdown(self) -> bool:
+    def is_shutdown(self) -> bool:  # type: ignore[override]  # read-only here
         """Whether :meth:`shutdown` has been called (as 3.13's attribute)."""
         return bool(self._words[_SHUT])
+
+    @property
+    def unfinished_tasks(self) -> int:  # type: ignore[override]  # read-only here
+        """Items put and not yet marked done (as :class:`queue.Queue`'s)."""
+        done = self._words[_DONE]  # first: puts only grow, and done <= puts
+        return max(0, int(self._words[_PUTS] - done))
 
     def _has_item(self) -> bool:
         words = self._words

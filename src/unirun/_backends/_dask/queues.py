@@ -102,6 +102,16 @@ class DaskQueue(Queue[T]):
     def _is_shut(self) -> bool:
         return bool(self._shut.count())
 
+    @property
+    def is_shutdown(self) -> bool:  # type: ignore[override]  # read-only here
+        """Whether :meth:`shutdown` has been called (as 3.13's attribute)."""
+        return self._is_shut()
+
+    @property
+    def unfinished_tasks(self) -> int:  # type: ignore[override]  # read-only here
+        """Items put and not yet marked done (as :class:`queue.Queue`'s)."""
+        return self._unfinished.count()
+
     def _take_unless_shut(
         self,
         tokens: Tokens,
