@@ -409,3 +409,34 @@ async def test_async_get_racing_a_shutdown_still_gets_the_last_item() -> None:
     assert await q.async_get() == "last"
     with pytest.raises(unirun.QueueShutDown):
         await q.async_get()
+
+
+def test_barrier_state_read_without_the_lock_leaves_the_holders_alone(
+    ex: unirun.DaskExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``n_waiting`` read from another thread while a party, holding the
+    barrier's lock, writes the state through to the scheduler: the reader sees
+    the state before or after, and the party goes on from its own."""
+    from unirun._backends._dask import barriers
+
+    barrier = ex.Barrier(1)
+    real_call = barriers.call
+    party = threading.current_thread()
+    seen: list[int] = []
+
+    def call_with_a_reader(address: str, op: str, **kwargs: Any) -> Any:
+        if op == "cell_set" and threading.current_thread() is party and not seen:
+            # The party has its new count and is about to write it: a reader
+            # in another thread looks at the barrier right then.
+            reader = threading.Thread(target=lambda: seen.append(barrier.n_waiting))
+            reader.start()
+            reader.join()
+        return real_call(address, op, **kwargs)
+
+    monkeypatch.setattr(barriers, "call", call_with_a_reader)
+    assert barrier.wait(timeout=30) == 0
+    assert seen == [0]  # the cell before the write: filling, nobody inside
+    # Left filling and empty, not draining for ever with a count of -1.
+    assert barrier.wait(timeout=30) == 0
+    assert barrier.n_waiting == 0
+    assert not barrier.broken

@@ -211,14 +211,19 @@ class Cycle(Barrier):
     def parties(self) -> int:
         return self._parties
 
+    def _peek(self) -> tuple[int, int]:
+        """The state and the count, for a reader that does not hold the lock
+        (and must not disturb one that does)."""
+        return self._get()
+
     @property
     def n_waiting(self) -> int:
-        state, count = self._get()
+        state, count = self._peek()
         return count if state == _FILLING else 0
 
     @property
     def broken(self) -> bool:
-        return self._get()[0] == _BROKEN
+        return self._peek()[0] == _BROKEN
 
     def _describe(self, where: str) -> str:
         if self.broken:

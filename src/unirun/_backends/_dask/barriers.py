@@ -74,8 +74,14 @@ class DaskBarrier(Cycle):
     # -- the state, in a cell of the scheduler ----------------------------------------
 
     def _load(self) -> None:
+        """Read the cell into the copy that the lock's holder works on."""
+        self._state = self._peek()
+
+    def _peek(self) -> tuple[int, int]:
+        # Never into self._state: another thread of this process may hold the
+        # lock and be working on that copy.
         state = call(self._address, "cell_get", name=self._name, default=(0, 0))
-        self._state = (int(state[0]), int(state[1]))
+        return (int(state[0]), int(state[1]))
 
     def _get(self) -> tuple[int, int]:
         return self._state
@@ -132,16 +138,6 @@ class DaskBarrier(Cycle):
             await self._cond.async_wait_for(self._fresh(request.ready))
         self._load()
         return request.ready()
-
-    @property
-    def n_waiting(self) -> int:
-        self._load()
-        return super().n_waiting
-
-    @property
-    def broken(self) -> bool:
-        self._load()
-        return super().broken
 
     def __repr__(self) -> str:
         return self._describe("on a Dask cluster")
