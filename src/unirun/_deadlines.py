@@ -8,7 +8,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ._starting import began, join_launched, start_thread
+from ._starting import HelperThread, began, join_launched, start_thread
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,7 +41,7 @@ class DeadlineWatcher:
             # A start that never launched (it failed, or a Ctrl-C landed before
             # it) is tried again.
             if self._thread is None or not began(self._thread):
-                self._thread = threading.Thread(
+                self._thread = HelperThread(
                     target=self._run, name=self._name, daemon=True
                 )
                 start_thread(self._thread)

@@ -12,10 +12,11 @@ bytecode of the main thread, so a submit that starts a worker can be interrupted
 Callers record a thread before they start it (so a running one is never lost:
 a pool joins it and counts it), start it with :func:`start_thread` (the
 interrupt comes out as itself), tell with :func:`began` whether a recorded
-thread runs, and join with :func:`join_launched`. Some interrupts leave CPython's
-``Thread`` unable ever to begin (one that lands inside ``start()`` before the
-launch, or inside the ``with`` of its start-up event): such a thread is waited
-for a few seconds, then given up.
+thread runs, and join with :func:`join_launched` (a :class:`HelperThread` is
+waited for on an event of its own, which an interrupted join leaves alone).
+Some interrupts leave CPython's ``Thread`` unable ever to begin (one that lands
+inside ``start()`` before the launch, or inside the ``with`` of its start-up
+event): such a thread is waited for a few seconds, then given up.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
-__all__ = ["PATIENCE_S", "began", "join_launched", "start_thread"]
+__all__ = ["PATIENCE_S", "HelperThread", "began", "join_launched", "start_thread"]
 
 _LOGGER = logging.getLogger("unirun")
 
@@ -33,6 +35,25 @@ _LOGGER = logging.getLogger("unirun")
 #: never will: its start failed, or CPython's ``start()`` was interrupted before
 #: the launch or left the thread stuck before it begins.
 PATIENCE_S = 5.0
+
+
+class HelperThread(threading.Thread):
+    """A thread that says, on events of its own, when its target began and when
+    it returned, for :func:`join_launched`: before 3.13 a Ctrl-C that lands in
+    ``Thread.join()`` leaves the thread taken for ended while it still runs,
+    and every later join returns at once, the interpreter's at exit included."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.running = threading.Event()
+        self.ended = threading.Event()
+
+    def run(self) -> None:
+        self.running.set()
+        try:
+            super().run()
+        finally:
+            self.ended.set()
 
 
 def began(thread: threading.Thread, patience: float = PATIENCE_S) -> bool:
@@ -74,6 +95,10 @@ def join_launched(thread: threading.Thread, patience: float = PATIENCE_S) -> Non
         return
     deadline = time.monotonic() + patience
     while True:
+        if isinstance(thread, HelperThread) and thread.running.is_set():
+            if thread is threading.current_thread():
+                raise RuntimeError("cannot join current thread")
+            thread.ended.wait()  # an interrupt here leaves the thread as it is
         try:
             thread.join()
             return

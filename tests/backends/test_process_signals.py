@@ -143,6 +143,7 @@ def test_workers_ignore_sigint() -> None:
 
 JOIN_SCRIPT = textwrap.dedent(
     """
+    import asyncio
     import atexit
     import os
     import signal
@@ -152,16 +153,31 @@ JOIN_SCRIPT = textwrap.dedent(
 
     import unirun
 
+    #: Where the main thread waits in shutdown(wait=True), by kind.
+    WAITS_IN = {
+        "process": ("_pool.py", "shutdown"),  # for the manager thread
+        "thread": ("_starting.py", "join_launched"),  # for a worker
+        "coroutine": ("_starting.py", "join_launched"),  # for the loop's thread
+    }
+
 
     def hold(release):
         while not os.path.exists(release):
             time.sleep(0.01)
+        time.sleep(0.5)  # still running when an exit that does not wait ends
         return "done"
 
 
-    def interrupt_in_shutdown_then_release(release):
-        # Ctrl-C once the main thread blocks in shutdown()'s wait for the
-        # manager thread (in threading.py, called from _pool.py's shutdown).
+    async def hold_async(release):
+        while not os.path.exists(release):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        return "done"
+
+
+    def interrupt_in_shutdown_then_release(release, where, name):
+        # Ctrl-C once the main thread blocks in shutdown()'s wait for a thread
+        # (in threading.py, called from WAITS_IN).
         main = threading.main_thread().ident
         while True:
             frame = sys._current_frames().get(main)
@@ -170,7 +186,7 @@ JOIN_SCRIPT = textwrap.dedent(
             )
             while inside and frame is not None:
                 code = frame.f_code
-                if code.co_name == "shutdown" and code.co_filename.endswith("_pool.py"):
+                if code.co_name == name and code.co_filename.endswith(where):
                     os.kill(os.getpid(), signal.SIGINT)
                     interrupted.wait()  # it landed: now let the task end
                     open(release, "w").close()
@@ -183,15 +199,17 @@ JOIN_SCRIPT = textwrap.dedent(
 
 
     if __name__ == "__main__":
-        release = sys.argv[1]
-        ex = unirun.ProcessExecutor(max_workers=1)
-        future = ex.submit(hold, release)
+        release, kind = sys.argv[1:]
+        ex = unirun.executor(kind, max_workers=1)
+        future = ex.submit(hold_async if kind == "coroutine" else hold, release)
         while not future.running():
             time.sleep(0.01)
         # Runs after the interpreter waited for threads at exit.
         atexit.register(lambda: print("done at exit:", future.done(), flush=True))
         threading.Thread(
-            target=interrupt_in_shutdown_then_release, args=(release,), daemon=True
+            target=interrupt_in_shutdown_then_release,
+            args=(release, *WAITS_IN[kind]),
+            daemon=True,
         ).start()
         try:
             with ex:
@@ -203,19 +221,21 @@ JOIN_SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_ctrl_c_in_shutdowns_wait_still_lets_the_pool_close_at_exit(
-    tmp_path: object,
+@pytest.mark.parametrize("kind", ["process", "thread", "coroutine"])
+def test_a_ctrl_c_in_shutdowns_wait_still_lets_the_exit_wait(
+    tmp_path: object, kind: str
 ) -> None:
     # Before 3.13 a Ctrl-C landing in Thread.join() leaves the thread taken for
-    # ended: the exit did not wait for the manager, and the interpreter ended
-    # with the task running and the pool's shared memory left to the resource
-    # tracker, which warned of it.
+    # ended: the exit did not wait for the running task (the process pool's
+    # manager thread, a thread worker, the coroutine loop's thread). A process
+    # pool then ended with its shared memory left to the resource tracker,
+    # which warned of it.
     script = os.path.join(str(tmp_path), "child.py")
     with open(script, "w") as f:
         f.write(JOIN_SCRIPT)
     release = os.path.join(str(tmp_path), "release")
     child = subprocess.run(
-        [sys.executable, script, release],
+        [sys.executable, script, release, kind],
         capture_output=True,
         text=True,
         timeout=120,

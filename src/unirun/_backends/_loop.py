@@ -30,7 +30,7 @@ import anyio.to_thread
 from .._completion import call_soon_threadsafe_here
 from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
-from .._starting import began, join_launched, start_thread
+from .._starting import HelperThread, began, join_launched, start_thread
 from .._stats import WorkerClock
 from ._bodies import EAGER
 from ._job import AbandonedCalls
@@ -269,7 +269,7 @@ class LoopRunner(JobSpawner):
         options: dict[str, Any] = {}
         if self._backend == "asyncio" and parking_loop_wanted():
             options["loop_factory"] = new_parking_loop
-        self._thread = threading.Thread(
+        self._thread = HelperThread(
             target=anyio.run,
             args=(self._main,),
             kwargs={"backend": self._backend, "backend_options": options},

@@ -19,7 +19,7 @@ from .._deadlines import DeadlineWatcher
 from .._errors import task_timed_out
 from .._exit import ExitRegistry
 from .._future import Future
-from .._starting import began, join_launched, start_thread
+from .._starting import HelperThread, began, join_launched, start_thread
 from .._stats import WorkerClock
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
         if count < self._max_workers:
             name = f"{self._thread_name_prefix}_{count}"
             clock = WorkerClock(name)
-            thread = threading.Thread(
+            thread = HelperThread(
                 name=name,
                 # Not inherited: a lane check may start it from a daemon thread.
                 daemon=False,
