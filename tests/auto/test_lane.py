@@ -587,6 +587,34 @@ def test_two_long_calls_in_a_row_send_a_short_callable_back_to_probing(
     assert judged.stale is stale
 
 
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_revision_is_made_before_the_caller_hears_of_the_call(
+    monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    # The caller's next submit, made as soon as the second long call's result
+    # is out, must find the callable sent back to probing, not the lane again.
+    clock = [0.0]
+
+    def takes(value: float) -> float:
+        clock[0] += value
+        if fails:
+            raise ValueError(value)
+        return value
+
+    fake_time = types.SimpleNamespace(
+        perf_counter=lambda: clock[0], monotonic=time.monotonic
+    )
+    monkeypatch.setattr("unirun._auto.lane.time", fake_time)
+    lane, pool = scripted_lane()
+    judged = entry()
+    seen: list[bool] = []
+    lane.submit(takes, (1.0,), {}, judged)
+    second = lane.submit(takes, (1.0,), {}, judged)
+    second.add_done_callback(lambda _: seen.append(judged.stale))
+    pool.jobs.pop().run()
+    assert seen == [True]
+
+
 def test_a_lane_that_does_not_move_gets_another_drainer() -> None:
     lane, pool = scripted_lane()
     with blocked_drainer(lane, pool):

@@ -55,6 +55,18 @@ _Call = tuple[
 ]
 
 
+def _revise(entry: Entry, took: float, too_long: float) -> None:
+    """Note one call's length: the second in a row past ``too_long`` sends the
+    callable back to probing (its entry goes stale)."""
+    if took <= too_long:
+        if entry.slow:
+            entry.slow = False
+    elif entry.slow:
+        entry.stale = True
+    else:
+        entry.slow = True
+
+
 class Lane:
     """Runs short calls back to back on the threads of one pool. Thread-safe.
 
@@ -278,19 +290,14 @@ class Lane:
                         if type(result) is CoroutineType:
                             result = run_awaitable(result, None)
                     except BaseException as exc:
-                        took = perf() - start  # the call's, not its callbacks'
+                        # Revised before the caller hears of it: its next call
+                        # then sees the revision.
+                        _revise(entry, perf() - start, too_long)
                         future._set_exception_if_pending(exc)
                     else:
-                        took = perf() - start
+                        _revise(entry, perf() - start, too_long)
                         future._set_result_if_pending(result)
                         del result
-                    if took <= too_long:
-                        if entry.slow:
-                            entry.slow = False
-                    elif entry.slow:
-                        entry.stale = True
-                    else:
-                        entry.slow = True
                     self._ended += 1
                 # No cycle through a traceback to this frame, and nothing kept.
                 del future, fn, args, kwargs, entry
