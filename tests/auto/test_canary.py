@@ -248,11 +248,26 @@ def test_a_new_monitor_watches_its_first_probe_from_the_start() -> None:
     # gave no window at all. Where the monitor got in first, a read of its own
     # while it set up let the probe take the GIL back: that wait went uncounted
     # (about 1 in 10), or the probe ended meanwhile and left no window (1 in 60).
+    told, unseen = 0, []
     for _ in range(50):
         window = _first_window()
         assert window is not None
+        if window.probe_wait + window.canary_wait > window.seconds / 2:
+            # Other processes kept the probe or the canary off a CPU for most
+            # of the window: a wait for the GIL is then partly a wait for a
+            # CPU, which the canary leaves out, and the probe (holding the GIL)
+            # may take the GIL back while the canary reads its own run-queue
+            # wait after a gap, where no gap times it.
+            continue
+        told += 1
         # It waited for the GIL the whole time the probe ran.
-        assert window.blocked_s > 0, window
+        if not window.blocked_s > 0:
+            unseen.append(window)
+    # One window may go unexplained (a pause of the whole machine, which
+    # neither thread's clocks see); a wait lost one time in ten still fails.
+    assert len(unseen) <= 1, unseen
+    if told < 10:
+        pytest.skip(f"other processes kept the probe off its CPU: {told} of 50 told")
 
 
 def test_a_canary_kept_off_the_gil_while_it_sets_up_counts_it_as_blocked(
