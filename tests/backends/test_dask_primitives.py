@@ -417,10 +417,10 @@ def test_barrier_state_read_without_the_lock_leaves_the_holders_alone(
     """``n_waiting`` read from another thread while a party, holding the
     barrier's lock, writes the state through to the scheduler: the reader sees
     the state before or after, and the party goes on from its own."""
-    from unirun._backends._dask import barriers
+    from unirun._backends._dask import barriers, ledger
 
     barrier = ex.Barrier(1)
-    real_call = barriers.call
+    real_call = ledger.call
     party = threading.current_thread()
     seen: list[int] = []
 
