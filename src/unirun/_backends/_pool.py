@@ -30,6 +30,7 @@ from .._base import SHUTDOWN_MESSAGE
 from .._checks import deadline_after
 from .._exit import ExitRegistry
 from .._forked import forget_children
+from .._starting import HelperThread, join_launched
 from . import _worker
 from ._launch import InheritedFd, WorkerContext
 from ._manager import ManagerSteps
@@ -91,7 +92,6 @@ class Pool(ManagerSteps):
         self.started = self.replaced = self.lost = 0  # worker counts
         self.wake_lock = threading.Lock()  # guards the wake-up pipe and `closed`
         self.manager: threading.Thread | None = None
-        self.manager_ended = threading.Event()  # see join_manager()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.lifeline_r, self.lifeline_w = context.Pipe(duplex=False)
@@ -127,7 +127,7 @@ class Pool(ManagerSteps):
             if spawn:
                 self._start_worker()
             if self.manager is None:
-                manager = threading.Thread(
+                manager = HelperThread(
                     target=self._manage, name=f"ProcessExecutor-manager-{id(self):#x}"
                 )
                 manager.start()  # may fail (no thread left): then no manager is set
@@ -156,15 +156,15 @@ class Pool(ManagerSteps):
     def join_manager(self) -> None:
         """Wait until the manager thread has ended (it closes the pool).
 
-        On an event of its own, then ``join()``: before 3.13 a Ctrl-C that lands
-        in ``Thread.join()`` leaves the thread taken for ended while it still
-        runs, and every later join returns at once, the interpreter's at exit
-        included, which then ends the pool half closed.
+        On an event of its own (a :class:`HelperThread`'s), then ``join()``:
+        before 3.13 a Ctrl-C that lands in ``Thread.join()`` leaves the thread
+        taken for ended while it still runs, and every later join returns at
+        once, the interpreter's at exit included, which then ends the pool half
+        closed.
         """
         manager = self.manager
         if manager is not None and manager is not threading.current_thread():
-            self.manager_ended.wait()
-            manager.join()
+            join_launched(manager)
 
     def terminate(self) -> None:
         """Stop now: cancel everything and kill the workers (after Ctrl-C)."""
@@ -313,10 +313,7 @@ class Pool(ManagerSteps):
             self._break(f"the process pool's manager thread failed: {exc!r}")
             raise
         finally:
-            try:
-                self._close()
-            finally:
-                self.manager_ended.set()
+            self._close()
 
     def _close(self) -> None:
         """Stop every worker and release the pipes (manager thread, at the end)."""
