@@ -9,17 +9,20 @@ launch, or before it, for one named thread, the way such an interrupt would.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import unirun
+from conftest import HAS_DASK, dask_session
 from unirun._deadlines import DeadlineWatcher
 from unirun._starting import began, join_launched
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
+    from pathlib import Path
 
 PREFIX = "start-interrupted"
 
@@ -208,3 +211,59 @@ def test_a_loop_thread_that_never_launched_is_started_again(
     ex.shutdown(wait=True)  # the accepted calls run; no unstarted thread joined
     assert sorted(ran) == ([1, 2] if then == "submit" else [1])
     assert loop_threads() == []
+
+
+needs_dask = pytest.mark.skipif(not HAS_DASK, reason="needs unirun[dask]")
+
+
+def dask_managers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("DaskExecutor-")]
+
+
+def shut_down_within(ex: unirun.Executor, seconds: float = 60) -> bool:
+    """Whether ``ex.shutdown(wait=True)`` returned within ``seconds``."""
+    closer = threading.Thread(target=ex.shutdown, daemon=True)
+    closer.start()
+    closer.join(seconds)
+    return not closer.is_alive()
+
+
+@needs_dask
+@pytest.mark.parametrize(
+    "fail", [interrupt, interrupt_as_cpython_may], ids=["interrupt", "cpython"]
+)
+def test_a_dask_manager_launched_by_an_interrupted_submit_runs_its_task(
+    fail: Callable[[], None], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ex = unirun.DaskExecutor(max_workers=2, client=dask_session().client)
+    failing_start(monkeypatch, launch=True, fail=fail, prefix="DaskExecutor-")
+    with pytest.raises(KeyboardInterrupt):  # not CPython's RuntimeError
+        ex.submit(os.mkdir, str(tmp_path / "first"))
+    monkeypatch.undo()
+    assert ex.submit(abs, -2).result(timeout=60) == 2
+    # The interrupted submit's task was neither lost nor left counted as out
+    # (shutdown waited for it for ever).
+    assert shut_down_within(ex)
+    assert (tmp_path / "first").is_dir()
+    assert dask_managers() == []
+
+
+@needs_dask
+@pytest.mark.parametrize("fail", [cannot_start, interrupt], ids=["failed", "interrupt"])
+@pytest.mark.parametrize("then", ["submit", "shutdown"])
+def test_a_dask_manager_that_never_launched_is_started_again(
+    fail: Callable[[], None],
+    then: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    ex = unirun.DaskExecutor(max_workers=2, client=dask_session().client)
+    failing_start(monkeypatch, launch=False, fail=fail, prefix="DaskExecutor-")
+    with pytest.raises((RuntimeError, KeyboardInterrupt)):
+        ex.submit(os.mkdir, str(tmp_path / "first"))
+    monkeypatch.undo()
+    if then == "submit":  # it starts the manager the failed submit did not
+        assert ex.submit(abs, -2).result(timeout=60) == 2
+    assert shut_down_within(ex)  # no unstarted thread joined
+    assert (tmp_path / "first").is_dir()  # the accepted task ran
+    assert dask_managers() == []

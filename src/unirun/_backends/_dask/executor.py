@@ -39,6 +39,7 @@ from ..._errors import (
     task_timed_out,
 )
 from ..._forked import forget_children
+from ..._starting import HelperThread, began, join_launched, start_thread
 from ..._transfer import dumps_call, unsendable_raises
 from . import remote
 from .cluster import close_owned, open_embedded, register_initializer
@@ -273,9 +274,24 @@ class DaskExecutor(BaseExecutor):
         )
         with self._lock:
             self._pending.append(job)
+            self._start_manager()
             ready = self._take_ready()
         self._send(ready)
         return future
+
+    def _start_manager(self) -> None:
+        """Start the manager thread unless it runs (lock held); before any job
+        is taken, so that a Ctrl-C landing in ``start()`` loses none: a thread
+        that launched runs on (and takes the pending job within its linger),
+        and one that never did is started again by the next submit or shutdown.
+        """
+        manager = self._manager
+        if manager is not None and began(manager):
+            return
+        self._manager = HelperThread(
+            target=self._manage, name=f"DaskExecutor-{id(self):#x}"
+        )
+        start_thread(self._manager)
 
     # -- hand-off -------------------------------------------------------------------
 
@@ -289,11 +305,6 @@ class DaskExecutor(BaseExecutor):
                 continue
             self._out += 1
             ready.append(job)
-        if ready and self._manager is None:
-            self._manager = threading.Thread(
-                target=self._manage, name=f"DaskExecutor-{id(self):#x}"
-            )
-            self._manager.start()
         return ready
 
     def _send(self, jobs: list[Job]) -> None:
@@ -451,6 +462,8 @@ class DaskExecutor(BaseExecutor):
             if cancel_futures:
                 cancelled = list(self._pending)
                 self._pending.clear()
+            if self._manager is not None:
+                self._start_manager()  # one that never began: its jobs still run
             manager = self._manager
         for job in cancelled:
             if job.future.cancel():
@@ -460,7 +473,7 @@ class DaskExecutor(BaseExecutor):
             return
         self._done.put(None)  # wake it to see that it may stop
         if wait and manager is not threading.current_thread():
-            manager.join()
+            join_launched(manager)
 
     def _release(self) -> None:
         """Close what this executor opened (once)."""
