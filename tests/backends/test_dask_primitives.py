@@ -440,3 +440,35 @@ def test_barrier_state_read_without_the_lock_leaves_the_holders_alone(
     assert barrier.wait(timeout=30) == 0
     assert barrier.n_waiting == 0
     assert not barrier.broken
+
+
+class _ShutAfterFirstLook:
+    """A shut-down flag that a shutdown sets just after put's first look."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    def count(self) -> int:
+        self.looks += 1
+        return int(self.looks > 1)
+
+
+def test_a_put_that_gets_a_slot_at_once_after_a_shutdown_raises() -> None:
+    # An immediate shutdown drained the queue (freeing its slots) between the
+    # put's first look and its take of a slot: the put takes one at once, and
+    # must still see the shutdown, not add an item to the emptied queue.
+    from unirun._backends._dask.queues import DaskQueue
+
+    q: Any = DaskQueue.__new__(DaskQueue)
+    q.maxsize = 1
+    q._items, q._unfinished, q._slots = (
+        _LateTokens([]),
+        _LateTokens([]),
+        _LateTokens([]),
+    )
+    q._slots.held.append(1)  # a free slot
+    q._shut = _ShutAfterFirstLook()
+    with pytest.raises(unirun.QueueShutDown):
+        q.put("late")
+    assert q._items.held == []
+    assert q._slots.held == [1]  # given back

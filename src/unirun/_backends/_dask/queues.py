@@ -124,12 +124,12 @@ class DaskQueue(Queue[T]):
         Raises ``give_up`` once the time is up, :class:`QueueShutDown` if it
         must wait and the queue is (or becomes) shut down, and, as
         ``queue.Queue``, ``OverflowError`` for a time-out too long to wait for.
-        ``recheck``: a take that had to wait is given back if the queue was
-        shut down meanwhile (a slot freed by an immediate shutdown).
+        ``recheck``: a take is given back if the queue was shut down meanwhile
+        (a slot freed by an immediate shutdown, even one taken at once).
         """
         got = tokens.take_now()
         if got is not NOT_YET:
-            return got
+            return self._unless_shut(tokens, got) if recheck else got
         if self._is_shut():
             return self._last_item(tokens)
         if timeout is not None and not timeout > 0:
@@ -149,7 +149,11 @@ class DaskQueue(Queue[T]):
                     break
                 if self._is_shut():
                     return self._last_item(tokens)
-        if recheck and self._is_shut():
+        return self._unless_shut(tokens, got) if recheck else got
+
+    def _unless_shut(self, tokens: Tokens, got: Any) -> Any:
+        """``got``, taken from ``tokens``; given back if the queue is shut down."""
+        if self._is_shut():
             tokens.give(got)
             raise QueueShutDown
         return got
