@@ -32,7 +32,7 @@ from conftest import HAS_DASK, dask_session
 from unirun._sync.messages import MESSAGES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from types import ModuleType
 
 pytestmark = pytest.mark.skipif(not HAS_DASK, reason="needs unirun[dask]")
@@ -472,3 +472,50 @@ def test_a_put_that_gets_a_slot_at_once_after_a_shutdown_raises() -> None:
         q.put("late")
     assert q._items.held == []
     assert q._slots.held == [1]  # given back
+
+
+class _ItemsLandingLate(_LateTokens):
+    """Items whose next put lands on the scheduler only after ``before_landing``
+    ran: an immediate shutdown, drain and all, between a put's first look and
+    its item's arrival."""
+
+    def __init__(self, before_landing: Callable[[], None]) -> None:
+        super().__init__([])
+        self.before_landing: Callable[[], None] | None = before_landing
+
+    def give(self, value: Any, timeout: float | None = None) -> None:
+        before, self.before_landing = self.before_landing, None
+        if before is not None:
+            before()
+        super().give(value, timeout)
+
+
+@pytest.mark.parametrize("maxsize", [0, 1])
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_a_put_landing_after_an_immediate_shutdowns_drain_is_drained(
+    maxsize: int, form: str
+) -> None:
+    # As queue.Queue: the put took place before the shutdown (it returns) and
+    # its item was dropped with the rest, counted done; join() does not wait.
+    from unirun._backends._dask.queues import DaskQueue
+
+    q: Any = DaskQueue.__new__(DaskQueue)
+    q.maxsize = maxsize
+    q._items = _ItemsLandingLate(lambda: q.shutdown(immediate=True))
+    q._unfinished, q._shut, q._drained = (_LateTokens([]) for _ in range(3))
+    q._slots = None
+    if maxsize:
+        q._slots = _LateTokens([])
+        q._slots.held.append(1)  # a free slot
+    if form == "sync":
+        q.put("late")
+    else:
+        anyio.run(q.async_put, "late")
+    assert q.is_shutdown
+    assert q._items.held == []
+    assert q.unfinished_tasks == 0
+    assert q._wait_joined(0)
+    if maxsize:
+        assert q._slots.held == [1]  # its slot given back
+    with pytest.raises(unirun.QueueShutDown):
+        q.get(timeout=5)

@@ -5,7 +5,10 @@ tokens (``put`` takes a slot, ``get`` gives it back), and "unfinished" tokens
 count the items ``task_done`` has not yet marked, for ``join``. A token in a
 "shut" queue marks it shut down: ``put`` looks there first (one more round
 trip), and a blocked ``put`` or ``get`` looks there between waits of
-``_SHUT_POLL`` seconds, so a shutdown wakes it within that time.
+``_SHUT_POLL`` seconds, so a shutdown wakes it within that time. A token in a
+"drained" queue, given before the "shut" one, marks an immediate shutdown: a
+``put`` whose item may have landed after that shutdown's drain looks there once
+it is added (one more round trip), and drains again.
 """
 
 from __future__ import annotations
@@ -45,8 +48,10 @@ class DaskQueue(Queue[T]):
         at = scheduler_address(client)
         self._items = Tokens(f"{name}-items", at, client=client)
         self._unfinished = Tokens(f"{name}-unfinished", at, client=client)
-        # A token here once the queue is shut down.
+        # A token here once the queue is shut down; in _drained once it is shut
+        # down immediately (given first).
         self._shut = Tokens(f"{name}-shut", at, client=client)
+        self._drained = Tokens(f"{name}-drained", at, client=client)
         # queue.Queue(2.5) holds 3 items: full once qsize() >= maxsize.
         slots = math.ceil(maxsize) if maxsize > 0 else 0
         self._slots = (
@@ -56,7 +61,14 @@ class DaskQueue(Queue[T]):
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild_queue,
-            (self.maxsize, self._items, self._unfinished, self._shut, self._slots),
+            (
+                self.maxsize,
+                self._items,
+                self._unfinished,
+                self._shut,
+                self._drained,
+                self._slots,
+            ),
         )
 
     def qsize(self) -> int:
@@ -81,7 +93,9 @@ class DaskQueue(Queue[T]):
         self._add(data)
 
     def _add(self, data: bytes) -> None:
-        """Add one pickled item (its slot, if bounded, already taken)."""
+        """Add one pickled item (its slot, if bounded, already taken), and drain
+        the queue again if an immediate shutdown may have drained it before the
+        item landed: the put then took place before that shutdown."""
         try:
             self._unfinished.give(TOKEN)  # first: a get may task_done at once
             self._items.give(data)
@@ -89,6 +103,8 @@ class DaskQueue(Queue[T]):
             if self._slots is not None:
                 self._slots.give(TOKEN)
             raise
+        if self._drained.count():
+            self._drain()
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         if not block:
@@ -205,14 +221,19 @@ class DaskQueue(Queue[T]):
         raise QueueShutDown
 
     def shutdown(self, immediate: bool = False) -> None:
+        if immediate and not self._drained.count():
+            self._drained.give(TOKEN)  # before the shut token: see _add
         if not self._is_shut():
             self._shut.give(TOKEN)
-        if not immediate:
-            return
+        if immediate:
+            self._drain()
+
+    def _drain(self) -> None:
+        """Drop every item, each counted done, as 3.13's immediate shutdown."""
         while self._items.take_now() is not NOT_YET:
             if self._slots is not None:
                 self._slots.give(TOKEN)
-            self._unfinished.take_now()  # counted done, as 3.13's shutdown
+            self._unfinished.take_now()
 
     def _check_shut(self) -> None:
         if self._is_shut():
@@ -250,9 +271,11 @@ def _rebuild_queue(
     items: Tokens,
     unfinished: Tokens,
     shut: Tokens,
+    drained: Tokens,
     slots: Tokens | None,
 ) -> DaskQueue[Any]:
     q: DaskQueue[Any] = DaskQueue.__new__(DaskQueue)
     q.maxsize = maxsize
-    q._items, q._unfinished, q._shut, q._slots = items, unfinished, shut, slots
+    q._items, q._unfinished, q._slots = items, unfinished, slots
+    q._shut, q._drained = shut, drained
     return q
