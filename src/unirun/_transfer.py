@@ -31,6 +31,7 @@ import types
 import weakref
 from collections import ChainMap
 from contextvars import ContextVar
+from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UNSENDABLE_RAISES",
     "CallableCache",
+    "SpawnArgs",
     "decode_exception",
     "dumps",
     "dumps_args",
@@ -150,8 +152,47 @@ def _setstate_in_main(function: types.FunctionType, state: tuple[Any, Any]) -> N
     cloudpickle.cloudpickle._function_setstate(function, (attributes, slots))
 
 
+_CACHED = type(functools.lru_cache(None)(len))
+_by_reference = getattr(cloudpickle.cloudpickle, "_should_pickle_by_reference", None)
+
+
+def _cached(
+    wrapped: types.FunctionType, name: str, maxsize: int | None, typed: bool
+) -> Any:
+    """A ``functools.lru_cache`` function of ``__main__``, rebuilt in a worker:
+    the one already there while its code is the same (its cache lives on, and
+    every function that calls it by name shares it), else a new one."""
+    namespace = wrapped.__globals__
+    module_level = "." not in name
+    existing = namespace.get(name) if module_level else None
+    if (
+        type(existing) is _CACHED
+        and existing.__wrapped__.__code__ == wrapped.__code__
+        and existing.cache_parameters() == {"maxsize": maxsize, "typed": typed}
+    ):
+        return existing
+    cached = functools.lru_cache(maxsize, typed)(wrapped)
+    if module_level:
+        namespace[name] = cached
+    return cached
+
+
 class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no stubs
     """cloudpickle, with file names kept and one ``__main__`` per worker."""
+
+    def reducer_override(self, obj: object) -> Any:
+        # An lru_cache function pickles by name, which a worker's __main__ does
+        # not have: one of __main__ travels by value, as its function does.
+        if type(obj) is _CACHED and _by_reference is not None:
+            wrapped = obj.__wrapped__
+            if not _by_reference(wrapped):
+                settings = obj.cache_parameters()
+                name = obj.__qualname__
+                return (
+                    _cached,
+                    (wrapped, name, settings["maxsize"], settings["typed"]),
+                )
+        return super().reducer_override(obj)
 
     def _dynamic_function_reduce(self, func: types.FunctionType) -> tuple[Any, ...]:
         reduced: tuple[Any, ...] = super()._dynamic_function_reduce(func)
@@ -173,10 +214,19 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no
             self.globals_ref[id(main.__dict__)] = _MainGlobals()
 
 
-def dumps(obj: object) -> bytes:
+class _SpawnPickler(_Pickler):
+    """:class:`_Pickler`, with what ``multiprocessing`` pickles only while it
+    starts a process (the pipes of a queue: their descriptors are handed over)."""
+
+    dispatch_table = ChainMap(  # noqa: RUF012  # as cloudpickle's own
+        getattr(ForkingPickler, "_extra_reducers", {}), _Pickler.dispatch_table
+    )
+
+
+def dumps(obj: object, pickler: type[_Pickler] = _Pickler) -> bytes:
     """Pickle ``obj`` by value where needed (see the module docstring)."""
     file = io.BytesIO()
-    _Pickler(file).dump(obj)
+    pickler(file).dump(obj)
     return file.getvalue()
 
 
@@ -192,6 +242,31 @@ def dumps_args(obj: object) -> bytes:
             if b"__main__" not in data:
                 return data
     return dumps(obj)
+
+
+class SpawnArgs:
+    """Arguments that travel to a process as it starts (an initializer's).
+
+    Pickled while the process is spawned, with what ``multiprocessing`` hands
+    over only then (a queue, a lock, a value), as with the stdlib; what refers
+    to ``__main__`` (an instance of a class of the script) goes by value, as
+    tasks do, bound to the worker's ``__main__`` namespace. A forked process
+    inherits the object itself.
+    """
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled once: what the start method's pickler hands over to the child
+        # (a queue's pipe) it lists once per pickling.
+        return (_spawn_args_from, (dumps(self.args, _SpawnPickler),))
+
+
+def _spawn_args_from(data: bytes) -> SpawnArgs:
+    return SpawnArgs(pickle.loads(data))
 
 
 def unwrap(

@@ -121,11 +121,29 @@ class _ForwardHandler(logging.Handler):
             self.handleError(record)
 
 
-def install_forwarding(send: Callable[..., None]) -> None:
-    """Make this worker's output and logging records go to the parent."""
+def handles_logging() -> bool:
+    """Whether logging is set up in this process: a handler (other than a
+    library's ``NullHandler``) on the root logger or on any other."""
+    loggers = [logging.root, *logging.root.manager.loggerDict.values()]
+    return any(
+        not isinstance(handler, logging.NullHandler)
+        for logger in loggers
+        if isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+    )
+
+
+def install_forwarding(send: Callable[..., None], records: bool) -> None:
+    """Make this worker's output go to the parent, and its logging records too
+    if ``records``: where the parent had set logging up when the worker began,
+    as a forked worker inherits the handlers. Otherwise the worker's logging is
+    as unset as the parent's was, for the worker's code to set up
+    (``logging.basicConfig``), and Python's last-resort handler writes to the
+    forwarded ``sys.stderr``, as it would in the parent."""
     sys.stdout = _ForwardedStream(send, 1, sys.__stdout__)
     sys.stderr = _ForwardedStream(send, 2, sys.__stderr__)
-    logging.getLogger().addHandler(_ForwardHandler(send))
+    if records:
+        logging.getLogger().addHandler(_ForwardHandler(send))
 
 
 def deliver(stream: int, item: Any) -> None:

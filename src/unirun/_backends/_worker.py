@@ -29,11 +29,13 @@ import cloudpickle
 from .._call import call
 from .._transfer import encode_exception, main_module
 from . import _wire
-from ._output import install_forwarding
+from ._output import handles_logging, install_forwarding
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.connection import Connection
+
+    from .._transfer import SpawnArgs
 
 __all__ = ["LIST_END", "LOG_HEADER", "WorkerSettings", "worker_main"]
 
@@ -57,6 +59,7 @@ class WorkerSettings:
     __slots__ = (
         "environ",
         "forward_output",
+        "handlers",
         "initargs",
         "initializer",
         "levels",
@@ -70,7 +73,7 @@ class WorkerSettings:
         self,
         *,
         initializer: bytes | None,
-        initargs: tuple[Any, ...],
+        initargs: SpawnArgs,
         max_tasks: int | None,
         log_path: str,
         native_threads: int | None,
@@ -93,6 +96,7 @@ class WorkerSettings:
             if isinstance(logger, logging.Logger) and logger.level
         }
         self.levels[""] = logging.root.level
+        self.handlers = handles_logging()
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -237,10 +241,10 @@ def worker_main(
     _prepare(settings)
     sender = _Sender(conn)
     if settings.forward_output:
-        install_forwarding(sender.send)
+        install_forwarding(sender.send, settings.handlers)
     if settings.initializer is not None:
         try:
-            pickle.loads(settings.initializer)(*settings.initargs)
+            pickle.loads(settings.initializer)(*settings.initargs.args)
         except BaseException as exc:
             logging.getLogger("concurrent.futures").critical(
                 "Exception in initializer:", exc_info=True

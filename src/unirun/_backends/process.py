@@ -21,8 +21,6 @@ import weakref
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal
 
-import cloudpickle
-
 from .._base import BaseExecutor
 from .._call import run_chunk
 from .._checks import check_initializer, check_size, initializer_args
@@ -30,6 +28,8 @@ from .._cpu import usable_cpus
 from .._sync import sending_to
 from .._transfer import (
     CallableCache,
+    SpawnArgs,
+    dumps,
     dumps_args,
     transfer_error,
     unsendable,
@@ -144,10 +144,10 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
             max_workers,
             mp_context,
             {
-                "initializer": (
-                    None if initializer is None else cloudpickle.dumps(initializer)
-                ),
-                "initargs": initializer_args(initializer, initargs),
+                # Pickled as tasks are: a __main__ initializer shares the
+                # worker's __main__ namespace with them (its globals reach them).
+                "initializer": None if initializer is None else dumps(initializer),
+                "initargs": SpawnArgs(initializer_args(initializer, initargs)),
                 "max_tasks": max_tasks_per_child,
                 "native_threads": _native_threads(native_threads, max_workers),
                 "forward_output": bool(forward_output),

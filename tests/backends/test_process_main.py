@@ -1,0 +1,113 @@
+"""What a script's ``__main__`` hands a process pool, on ours as on the stdlib's.
+
+Each program runs as a real script, once with ``ProcessPoolExecutor`` and once
+with :class:`unirun.ProcessExecutor`, with every start method: what it prints
+must be the same, and what the stdlib prints is checked too (so that a program
+that went wrong on both does not pass).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.skipif(
+    sys.platform != "linux", reason="every start method, fork included"
+)
+
+#: The initializer's pattern of the stdlib's docs and of most code: it sets a
+#: global of the script that tasks read; its arguments include an instance of a
+#: class of the script and a multiprocessing queue. And a memoised function of
+#: the script, called directly and by another function, which see one cache.
+PROGRAM = textwrap.dedent(
+    """
+    import concurrent.futures as cf
+    import functools
+    import multiprocessing as mp
+    import sys
+    from dataclasses import dataclass
+
+    import unirun
+
+    SHARED = None
+
+
+    @dataclass
+    class Config:
+        name: str
+
+
+    def init(value, config, q):
+        global SHARED, UNSET_AT_IMPORT
+        SHARED = value
+        UNSET_AT_IMPORT = config.name
+        q.put(f"initialized with {config!r}")
+
+
+    def task(x):
+        return (SHARED, UNSET_AT_IMPORT, x)
+
+
+    def config_type_is_shared(config):
+        return type(config) is Config
+
+
+    @functools.lru_cache(maxsize=None)
+    def fib(n):
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+
+    def cached_so_far():
+        return fib.cache_info().currsize
+
+
+    if __name__ == "__main__":
+        impl, method = sys.argv[1:]
+        pool = unirun.ProcessExecutor if impl == "unirun" else cf.ProcessPoolExecutor
+        context = {} if method == "default" else {"mp_context": mp.get_context(method)}
+        # A queue of a context whose locks any start method may share.
+        q = mp.get_context("spawn" if method == "spawn" else "forkserver").Queue()
+        args = ("set", Config("c"), q)
+        with pool(1, initializer=init, initargs=args, **context) as ex:
+            print(ex.submit(task, 1).result())
+            print(ex.submit(config_type_is_shared, Config("d")).result())
+            print(ex.submit(fib, 20).result(), ex.submit(cached_so_far).result())
+            print(q.get(timeout=60))
+    """
+)
+
+EXPECTED = [
+    "('set', 'c', 1)",
+    "True",
+    "6765 21",
+    "initialized with Config(name='c')",
+]
+
+
+def _run(script: Path, impl: str, method: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, str(script), impl, method],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("method", ["default", "forkserver", "spawn", "fork"])
+def test_main_initializer_globals_arguments_and_cached_functions_as_the_stdlib(
+    method: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(PROGRAM)
+    assert _run(script, "stdlib", method) == EXPECTED
+    assert _run(script, "unirun", method) == EXPECTED
