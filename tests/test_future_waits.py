@@ -127,6 +127,27 @@ def test_a_wait_that_times_out_leaves_nothing_behind_and_others_still_wake() -> 
     assert _outcome(future, 0.01) == 3
 
 
+@pytest.mark.anyio
+async def test_an_await_given_up_on_leaves_no_callback_behind() -> None:
+    # A task polled with a time-out, over and over, while it runs on: each
+    # await that gives up takes its done-callback back; one that waits to the
+    # end still gets the result.
+    import anyio
+
+    release = threading.Event()
+    with unirun.ThreadExecutor(1) as ex:
+        future = ex.submit(release.wait, 60)
+        try:
+            for _ in range(20):
+                with anyio.move_on_after(0.001):
+                    await future
+            assert future._done_callbacks == []
+        finally:
+            release.set()
+        with anyio.fail_after(60):
+            assert await future is True
+
+
 def test_result_on_a_thread_that_holds_the_future_s_lock_lets_go_of_it() -> None:
     # A signal handler calling result() while its thread is inside one of the
     # future's locked steps: the wait must give up the lock, as the stdlib's

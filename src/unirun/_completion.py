@@ -94,8 +94,26 @@ async def wait_done(future: cf.Future[Any]) -> None:
         return
     event = anyio.Event()
     schedule = call_soon_threadsafe_here()
-    future.add_done_callback(lambda _: schedule(event.set))
-    await event.wait()
+
+    def on_done(_: cf.Future[Any]) -> None:
+        schedule(event.set)
+
+    future.add_done_callback(on_done)
+    try:
+        await event.wait()
+    except BaseException:
+        _forget(future, on_done)
+        raise
+
+
+def _forget(future: cf.Future[Any], callback: Callable[..., object]) -> None:
+    """Take back the done-callback of a wait that gave up (cancelled), so that
+    a future awaited and given up on over and over does not pile them up. A
+    future that is done runs its callbacks, or ran them: its list is left be."""
+    with future._condition:
+        if not future.done():
+            with contextlib.suppress(ValueError):
+                future._done_callbacks.remove(callback)  # type: ignore[attr-defined]
 
 
 async def _wait_done_asyncio(
@@ -120,7 +138,11 @@ async def _wait_done_asyncio(
                 pass
 
     future.add_done_callback(on_done)
-    await waiter
+    try:
+        await waiter
+    except BaseException:
+        _forget(future, on_done)
+        raise
 
 
 def wait(
