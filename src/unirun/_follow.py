@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import TYPE_CHECKING, Any
 
 from ._future import Future
+from ._owned import ENDLESS_WAIT
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
@@ -47,6 +49,18 @@ def chain(outer: Future[Any], inner: cf.Future[Any]) -> None:
     inner.add_done_callback(lambda done: copy_outcome(done, outer))
 
 
+class _Follower(Future[Any]):
+    """Follows an asyncio future: a wait for it without limit is refused on the
+    thread of that future's loop, which alone can end it (it would wait for
+    ever), as for a coroutine executor's future there (see _owned.py)."""
+
+    _loop_thread: int | None = None
+
+    def _refuse_endless_wait(self) -> None:
+        if self._loop_thread == threading.get_ident():
+            raise RuntimeError(ENDLESS_WAIT)
+
+
 def follow_asyncio(source: asyncio.Future[Any]) -> Future[Any]:
     """A running Future that takes the outcome of an asyncio future or task.
 
@@ -60,16 +74,18 @@ def follow_asyncio(source: asyncio.Future[Any]) -> Future[Any]:
         loop.call_soon_threadsafe(source.cancel)
         return True
 
-    follower: Future[Any] = Future()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    follower = _Follower()
+    if running is loop:
+        follower._loop_thread = threading.get_ident()
     follower._start(stop)
 
     def follow() -> None:
         source.add_done_callback(lambda done: copy_outcome(done, follower))  # type: ignore[arg-type]  # the same methods
 
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
     if running is loop:
         follow()
     else:  # asyncio futures are not thread-safe: on their own loop only

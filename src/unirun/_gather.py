@@ -19,7 +19,7 @@ from ._future import Future
 from ._stats import ticker
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from ._options import TaskOptions
     from ._progress import Progress
@@ -69,6 +69,19 @@ def gather(
     return gather_futures(children, return_exceptions, progress)
 
 
+class _Gathered(Future[list[Any]]):
+    """The combined Future: a wait without limit for it is refused where one
+    for a child still pending is (the thread of the event loop that alone can
+    end that child: it would wait for ever)."""
+
+    _children: Iterable[cf.Future[Any]] = ()
+
+    def _refuse_endless_wait(self) -> None:
+        for child in self._children:
+            if isinstance(child, Future) and not child.done():
+                child._refuse_endless_wait()
+
+
 def gather_futures(
     children: list[cf.Future[Any]],
     return_exceptions: bool,
@@ -78,7 +91,7 @@ def gather_futures(
 
     ``progress`` is closed before the combined Future is done.
     """
-    outer: Future[list[Any]] = Future()
+    outer = _Gathered()
     results: list[Any] = [None] * len(children)
     # Each child's place, by identity (futures hash so): one table rather than a
     # callback object per child for the garbage collector to visit. A future
@@ -92,6 +105,7 @@ def gather_futures(
             places[child] = index
     last = len(places) - 1
     arrived = ticker()
+    outer._children = places
 
     def finish() -> None:
         if progress is not None:

@@ -47,13 +47,20 @@ if TYPE_CHECKING:
     from ._future import Stopper
     from ._stats import TaskCounters
 
-__all__ = ["DONE", "OwnedSteps"]
+__all__ = ["DONE", "ENDLESS_WAIT", "OwnedSteps"]
 
 #: The states of a future that is done.
 DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
 
 #: Held while an owned future's lock is made: one lock, whoever asks first.
 _MAKING = _thread.RLock()
+
+
+#: Why a wait without limit is refused on the thread of the loop that runs it.
+ENDLESS_WAIT = (
+    "cannot wait for a coroutine executor's future on the thread of the event "
+    "loop that runs its task (it would wait for ever): await the future there"
+)
 
 
 class OwnedSteps(Generic[T]):
@@ -90,11 +97,7 @@ class OwnedSteps(Generic[T]):
         end: on the owner's thread, the event loop that alone ends the future."""
         owner = self._owner
         if owner is not None and owner == get_ident():
-            raise RuntimeError(
-                "cannot wait for a coroutine executor's future on the thread of "
-                "the event loop that runs its task (it would wait for ever): "
-                "await the future there"
-            )
+            raise RuntimeError(ENDLESS_WAIT)
 
     def _seal(self) -> None:
         """End the owner's way for good; call holding the lock."""

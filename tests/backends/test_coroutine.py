@@ -418,6 +418,35 @@ async def test_result_on_the_loop_that_runs_the_task_raises_rather_than_hangs() 
         assert await future == 7
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["coroutine", "auto"])
+@pytest.mark.parametrize("of", ["futures", "coroutines", "an asyncio task"])
+async def test_result_of_a_gather_on_that_loop_raises_rather_than_hangs(
+    kind: str, of: str, anyio_backend: str
+) -> None:
+    # The gather waits for tasks that only this loop's thread can run.
+    if of == "an asyncio task" and anyio_backend != "asyncio":
+        pytest.skip("an asyncio task needs an asyncio loop")
+    ex: unirun.Executor = (
+        unirun.CoroutineExecutor() if kind == "coroutine" else unirun.AutoExecutor()
+    )
+    async with ex:
+        if of == "futures":
+            gathered = ex.gather(ex.submit(async_sleep_then, 0.01, 7))
+        elif of == "coroutines":
+            gathered = ex.gather(async_sleep_then(0.01, 7))
+        else:
+            import asyncio
+
+            gathered = ex.gather(asyncio.ensure_future(async_sleep_then(0.01, 7)))
+        with pytest.raises(RuntimeError, match="await the future there"):
+            gathered.result()
+        with pytest.raises(TimeoutError):  # a bounded wait is the caller's call
+            gathered.result(timeout=0)
+        assert await gathered == [7]
+        assert gathered.result() == [7]  # done: nothing to wait for
+
+
 def test_a_task_that_waits_for_a_sibling_with_result_is_told_to_await() -> None:
     with unirun.CoroutineExecutor() as ex:
 
