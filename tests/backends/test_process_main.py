@@ -1,4 +1,4 @@
-"""What a script's ``__main__`` hands a process pool, on ours as on the stdlib's.
+"""What a script hands a process pool and sets up in its workers, as on the stdlib.
 
 Each program runs as a real script, once with ``ProcessPoolExecutor`` and once
 with :class:`unirun.ProcessExecutor`, with every start method: what it prints
@@ -111,3 +111,78 @@ def test_main_initializer_globals_arguments_and_cached_functions_as_the_stdlib(
     script.write_text(PROGRAM)
     assert _run(script, "stdlib", method) == EXPECTED
     assert _run(script, "unirun", method) == EXPECTED
+
+
+#: Logging set up in the worker by the initializer, the caller having set up
+#: none: with ``basicConfig``, or the logging cookbook's queue to the caller.
+LOGGING = textwrap.dedent(
+    """
+    import concurrent.futures as cf
+    import logging
+    import logging.handlers
+    import multiprocessing as mp
+    import sys
+
+    import unirun
+
+
+    def basic():
+        form = "WORKER %(levelname)s %(message)s"
+        logging.basicConfig(level=logging.INFO, format=form)
+
+
+    def to_queue(q):
+        logging.getLogger().addHandler(logging.handlers.QueueHandler(q))
+        logging.getLogger().setLevel(logging.INFO)
+
+
+    def work():
+        logging.getLogger("app").info("info")
+        logging.getLogger("app").warning("warning")
+
+
+    if __name__ == "__main__":
+        impl, how = sys.argv[1:]
+        pool = unirun.ProcessExecutor if impl == "unirun" else cf.ProcessPoolExecutor
+        if how == "basic":
+            with pool(1, initializer=basic) as ex:
+                ex.submit(work).result()
+        else:
+            q = mp.get_context("forkserver").Queue()
+            handler = logging.StreamHandler(sys.stdout)
+            form = "LISTENER %(levelname)s %(message)s"
+            handler.setFormatter(logging.Formatter(form))
+            listener = logging.handlers.QueueListener(q, handler)
+            listener.start()
+            with pool(1, initializer=to_queue, initargs=(q,)) as ex:
+                ex.submit(work).result()
+            listener.stop()
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("basic", ["WORKER INFO info", "WORKER WARNING warning"]),
+        ("queue", ["LISTENER INFO info", "LISTENER WARNING warning"]),
+    ],
+)
+def test_logging_set_up_in_the_worker_works_as_in_a_stdlib_worker(
+    how: str, expected: list[str], tmp_path: Path
+) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(LOGGING)
+    for impl in ("stdlib", "unirun"):
+        done = subprocess.run(
+            [sys.executable, str(script), impl, how],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines() + done.stderr.splitlines()
+        assert [line for line in lines if "info" in line or "warning" in line] == (
+            expected
+        ), (impl, done.stderr)
