@@ -193,3 +193,32 @@ def test_max_workers_caps_the_coroutines_running_at_once() -> None:
     with unirun.AutoExecutor(max_workers=2) as ex:
         assert list(ex.map(task, range(10))) == list(range(10))
     assert 1 <= peak <= 2
+
+
+async def blocks_then_reports_its_thread(seconds: float) -> int:
+    """Blocks its loop (a sync sleep between awaits), then says where it ran."""
+    import threading
+
+    import anyio
+
+    await anyio.sleep(0)
+    time.sleep(seconds)
+    return threading.get_ident()
+
+
+@pytest.mark.anyio
+async def test_a_loop_blocking_coroutine_stays_on_the_callers_loop() -> None:
+    # Inside async with, the caller's loop is where its locks, events and
+    # sessions work: a coroutine that blocked it is told of, not moved away.
+    import threading
+
+    caller = threading.get_ident()
+    async with unirun.AutoExecutor() as ex:
+        with pytest.warns(unirun.LoopBlockedWarning, match="stay on the caller's"):
+            assert await ex.submit(blocks_then_reports_its_thread, 0.3) == caller
+        for _ in range(3):
+            assert await ex.submit(blocks_then_reports_its_thread, 0.001) == caller
+        verdict = ex.explain(blocks_then_reports_its_thread)
+        assert verdict is not None
+        assert verdict.backend == "coroutine"
+        assert "stays on the caller's loop" in verdict.reason

@@ -6,7 +6,8 @@ submit(async fn) --seen before, untimed call--> coroutine pool (no lock, no wrap
 
 A step that blocks the loop for over 100 ms (confirmed by a detailed timer)
 warns once with :class:`unirun.LoopBlockedWarning` and moves the function's
-later calls off the shared loop.
+later calls off the shared loop: the executor's own. On a caller's loop (inside
+``async with``) they stay, since they may use what is bound to that loop.
 """
 
 from __future__ import annotations
@@ -66,12 +67,16 @@ class _Entry:
         self.calls = 0
         self.samples = 0
 
-    def judged(self) -> Verdict | None:
-        """The verdict from the latest report (call with the path's lock held)."""
-        report = self.report
-        if self.verdict is None and report is not None:
-            self.verdict = _verdict(report, self.blocks_loop, self.samples)
-        return self.verdict
+    def judged(self, moved: bool) -> Verdict | None:
+        """The verdict from the latest report (call with the path's lock held);
+        ``moved``: a call that blocks the loop runs off it."""
+        report, verdict = self.report, self.verdict
+        if report is None:
+            return verdict
+        moves = self.blocks_loop and moved
+        if verdict is None or (verdict.backend == "thread") != moves:
+            verdict = self.verdict = _verdict(report, moves, self.samples)
+        return verdict
 
 
 class CoroutinePath:
@@ -89,7 +94,9 @@ class CoroutinePath:
         """The verdict for ``fn``, or ``None`` if it has not run here."""
         with self._lock:
             entry = lookup(self._entries, target_of(fn))
-            return None if entry is None else entry.judged()
+            if entry is None:
+                return None
+            return entry.judged(moved=not self._on_callers_loop())
 
     def submit_known(
         self,
@@ -140,7 +147,7 @@ class CoroutinePath:
         options: TaskOptions,
         counted: bool = False,
     ) -> Future[Any]:
-        if entry.blocks_loop:
+        if entry.blocks_loop and not self._on_callers_loop():
             # Off the shared loop: a worker thread runs it on its own loop.
             return self._pools.thread()._submit(fn, args, kwargs, options)
         with self._lock:
@@ -159,6 +166,12 @@ class CoroutinePath:
             _guarded, (self, entry, fn, args, kwargs, detailed), {}, options
         )
 
+    def _on_callers_loop(self) -> bool:
+        """Whether the coroutines run on a caller's loop (inside ``async with``),
+        where the caller's locks, events and sessions work, and only there."""
+        pool = self._pool
+        return pool is not None and pool._runner.attached
+
     def done(self, entry: _Entry, fn: Callable[..., Any], report: StepReport) -> None:
         """Take in what a timed call of ``fn`` saw."""
         with self._lock:
@@ -176,26 +189,38 @@ class CoroutinePath:
             entry.report = report
             entry.verdict = None  # made again from this report when asked for
         if first_block:
+            then = (
+                "its later calls stay on the caller's loop, which they may need"
+                if self._on_callers_loop()
+                else "AutoExecutor runs its later calls off the shared loop"
+            )
             with contextlib.suppress(Warning):  # a warnings filter set to "error"
                 warnings.warn(
                     f"coroutine {describe(fn)} blocked the event loop for "
-                    f"{report.longest * 1e3:.0f} ms in one step; AutoExecutor runs its "
-                    "later calls off the shared loop",
+                    f"{report.longest * 1e3:.0f} ms in one step; {then}",
                     LoopBlockedWarning,
                     stacklevel=1,
                 )
 
 
-def _verdict(report: StepReport, blocks_loop: bool, samples: int) -> Verdict:
-    """The verdict a timed call's report gives."""
+def _verdict(report: StepReport, moved: bool, samples: int) -> Verdict:
+    """The verdict a timed call's report gives; ``moved``: it blocked the loop
+    and runs off it."""
     longest, wall, busy = report.longest, report.wall, report.busy
-    if blocks_loop:
+    if moved:
         reason = (
             f"it is a coroutine, but one step ran {longest * 1e3:.0f} ms "
             "without awaiting and blocked the event loop, so it runs on a "
             "worker thread's own loop"
         )
         backend: Any = "thread"
+    elif report.blocked:
+        reason = (
+            f"it is a coroutine, and one step ran {longest * 1e3:.0f} ms without "
+            "awaiting, blocking the event loop; it stays on the caller's loop "
+            "(inside async with), whose objects it may use"
+        )
+        backend = "coroutine"
     else:
         reason = "it is an async function, so it runs on the event loop"
         backend = "coroutine"
