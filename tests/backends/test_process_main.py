@@ -186,3 +186,53 @@ def test_logging_set_up_in_the_worker_works_as_in_a_stdlib_worker(
         assert [line for line in lines if "info" in line or "warning" in line] == (
             expected
         ), (impl, done.stderr)
+
+
+TTY = textwrap.dedent(
+    """
+    import concurrent.futures as cf
+    import sys
+
+    import unirun
+
+
+    def ttys():
+        return sys.stdout.isatty(), sys.stderr.isatty()
+
+
+    if __name__ == "__main__":
+        ours = sys.argv[1] == "unirun"
+        with (unirun.ProcessExecutor if ours else cf.ProcessPoolExecutor)(1) as ex:
+            print(sys.stdout.isatty(), ex.submit(ttys).result(), file=sys.__stderr__)
+    """
+)
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_a_worker_s_output_is_a_terminal_where_the_caller_s_is(
+    terminal: bool, tmp_path: Path
+) -> None:
+    # Code that colours its output (rich, click, logging's colour handlers)
+    # asks sys.stdout.isatty(): in a task, as in the caller, as in a stdlib worker.
+    import os
+    import pty
+
+    script = tmp_path / "program.py"
+    script.write_text(TTY)
+    for impl in ("stdlib", "unirun"):
+        primary, secondary = pty.openpty() if terminal else os.pipe()
+        try:
+            done = subprocess.run(
+                [sys.executable, str(script), impl],
+                stdout=secondary,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            os.close(primary)
+            os.close(secondary)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.split("\n")[-2] == f"{terminal} ({terminal}, False)", impl

@@ -48,9 +48,10 @@ class _ForwardedStream(io.TextIOBase):
     """A worker's ``sys.stdout`` or ``sys.stderr``: lines go to the parent."""
 
     def __init__(
-        self, send: Callable[..., None], number: int, original: object
+        self, send: Callable[..., None], number: int, original: object, tty: bool
     ) -> None:
         super().__init__()
+        self._tty = tty
         self._send = send
         self._header = _wire.OUTPUT.pack(_wire.K_OUTPUT, number)
         self._original = original
@@ -66,7 +67,7 @@ class _ForwardedStream(io.TextIOBase):
         return True
 
     def isatty(self) -> bool:
-        return False
+        return self._tty
 
     def fileno(self) -> int:
         # Code that writes to the descriptor itself bypasses forwarding.
@@ -133,15 +134,18 @@ def handles_logging() -> bool:
     )
 
 
-def install_forwarding(send: Callable[..., None], records: bool) -> None:
+def install_forwarding(
+    send: Callable[..., None], records: bool, ttys: tuple[bool, bool]
+) -> None:
     """Make this worker's output go to the parent, and its logging records too
     if ``records``: where the parent had set logging up when the worker began,
     as a forked worker inherits the handlers. Otherwise the worker's logging is
     as unset as the parent's was, for the worker's code to set up
     (``logging.basicConfig``), and Python's last-resort handler writes to the
-    forwarded ``sys.stderr``, as it would in the parent."""
-    sys.stdout = _ForwardedStream(send, 1, sys.__stdout__)
-    sys.stderr = _ForwardedStream(send, 2, sys.__stderr__)
+    forwarded ``sys.stderr``, as it would in the parent. ``ttys``: whether the
+    parent's ``sys.stdout`` and ``sys.stderr`` were terminals (for ``isatty``)."""
+    sys.stdout = _ForwardedStream(send, 1, sys.__stdout__, ttys[0])
+    sys.stderr = _ForwardedStream(send, 2, sys.__stderr__, ttys[1])
     if records:
         logging.getLogger().addHandler(_ForwardHandler(send))
 

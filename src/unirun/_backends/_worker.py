@@ -67,6 +67,7 @@ class WorkerSettings:
         "max_tasks",
         "native_threads",
         "stdio",
+        "ttys",
     )
 
     def __init__(
@@ -97,6 +98,9 @@ class WorkerSettings:
         }
         self.levels[""] = logging.root.level
         self.handlers = handles_logging()
+        # Whether the caller's sys.stdout and sys.stderr are terminals: a
+        # worker's say the same, as a forked worker's, inherited, do.
+        self.ttys = (_isatty(sys.stdout), _isatty(sys.stderr))
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -181,6 +185,13 @@ class ResultLog:
         self._sender.send(header, *parts, LIST_END)
 
 
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except Exception:  # None (pythonw), closed, or not a stream at all
+        return False
+
+
 def _dumps_value(value: Any, protocol: int = pickle.HIGHEST_PROTOCOL) -> bytes:
     try:
         return pickle.dumps(value, protocol=protocol)
@@ -241,7 +252,7 @@ def worker_main(
     _prepare(settings)
     sender = _Sender(conn)
     if settings.forward_output:
-        install_forwarding(sender.send, settings.handlers)
+        install_forwarding(sender.send, settings.handlers, settings.ttys)
     if settings.initializer is not None:
         try:
             pickle.loads(settings.initializer)(*settings.initargs.args)

@@ -153,8 +153,8 @@ class OutputForwarder(WorkerPlugin):
         # Kept after teardown: the record comes later in the worker's close.
         logging.getLogger("distributed.worker").addFilter(QuietClose(worker))
         self._streams = (sys.stdout, sys.stderr)
-        sys.stdout = _ForwardedStream(self._sender(worker, 1), 1, sys.__stdout__)
-        sys.stderr = _ForwardedStream(self._sender(worker, 2), 2, sys.__stderr__)
+        sys.stdout = _ForwardedStream(self._sender(worker, 1), 1, sys.__stdout__, False)
+        sys.stderr = _ForwardedStream(self._sender(worker, 2), 2, sys.__stderr__, False)
         self._handler = _ForwardHandler(self._sender(worker, 0))
         logging.getLogger().addHandler(self._handler)
 
