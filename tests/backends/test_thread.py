@@ -48,6 +48,27 @@ def test_thread_name_prefix() -> None:
         )
 
 
+def test_default_prefixes_differ_from_the_stdlib_pools_in_one_program() -> None:
+    # Both kinds of pool in a fresh interpreter: each gets a name of its own.
+    import subprocess
+    import sys
+
+    program = (
+        "import concurrent.futures as cf, threading, unirun\n"
+        "def name(): return threading.current_thread().name\n"
+        "with cf.ThreadPoolExecutor(1) as a, unirun.ThreadExecutor(1) as b:\n"
+        "    print(a.submit(name).result(), b.submit(name).result())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["ThreadPoolExecutor-0_0", "ThreadPoolExecutor-1_0"]
+
+
 def test_idle_thread_is_reused() -> None:
     with unirun.ThreadExecutor(max_workers=8) as ex:
         for i in range(20):

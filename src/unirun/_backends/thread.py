@@ -193,7 +193,9 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
 
     kind = "thread"
     _exit_registry = _registry
-    _counter = itertools.count().__next__
+    # The stdlib pools' own: in a program that has both, no two pools share a
+    # default prefix ("ThreadPoolExecutor-0" for each).
+    _counter = getattr(cf.ThreadPoolExecutor, "_counter", itertools.count().__next__)
 
     def __init__(
         self,
