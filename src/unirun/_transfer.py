@@ -50,6 +50,7 @@ __all__ = [
     "dumps_args",
     "dumps_call",
     "encode_exception",
+    "inherit_main",
     "loads",
     "main_module",
     "main_namespace",
@@ -95,6 +96,12 @@ def main_module() -> types.ModuleType:
     if module is None:
         module = sys.modules.setdefault(_MAIN, types.ModuleType("__main__"))
     return module
+
+
+def inherit_main() -> None:
+    """In a worker forked from the caller: bind the ``__main__`` functions sent
+    by value to the ``__main__`` it inherited (see :func:`main_module`)."""
+    sys.modules[_MAIN] = sys.modules["__main__"]
 
 
 def main_namespace() -> dict[str, Any]:
@@ -230,16 +237,16 @@ def dumps(obj: object, pickler: type[_Pickler] = _Pickler) -> bytes:
     return file.getvalue()
 
 
-def dumps_args(obj: object) -> bytes:
-    """Pickle call arguments: the C pickler unless they refer to ``__main__``."""
+def dumps_args(obj: object, inherit: bool = False) -> bytes:
+    """Pickle call arguments: the C pickler unless they refer to ``__main__``
+    (which, unless ``inherit``, the worker's ``__main__`` lacks)."""
     if not cloudpickle.list_registry_pickle_by_value():
         try:
             data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
         except Exception:
             pass  # a lambda, a local class...: cloudpickle can
         else:
-            # A reference into __main__ does not resolve in a worker.
-            if b"__main__" not in data:
+            if inherit or b"__main__" not in data:
                 return data
     return dumps(obj)
 
@@ -294,10 +301,14 @@ class CallableCache:
 
     Only plain functions are cached: other callables (instances with
     ``__call__``, builtins) travel with each call, as with the stdlib. An
-    entry lives as long as its function.
+    entry lives as long as its function. With ``inherit`` (workers forked from
+    this process, which have its ``__main__``), what pickles by name does so,
+    as with the stdlib: a function of ``__main__`` then finds its globals as
+    the worker inherited them, even those that do not pickle.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, inherit: bool = False) -> None:
+        self.inherit = inherit
         self._entries: weakref.WeakKeyDictionary[Callable[..., Any], tuple[int, bytes]]
         self._entries = weakref.WeakKeyDictionary()
         self._keys = itertools.count()
@@ -310,14 +321,22 @@ class CallableCache:
             Exception: whatever pickling ``fn`` raised.
         """
         if type(fn) is not types.FunctionType:
-            return -1, dumps(fn)
+            return -1, self._dumps(fn)
         with self._lock:
             entry = self._entries.get(fn)
         if entry is None:
-            entry = (next(self._keys), dumps(fn))
+            entry = (next(self._keys), self._dumps(fn))
             with self._lock:
                 entry = self._entries.setdefault(fn, entry)
         return entry
+
+    def _dumps(self, fn: Callable[..., Any]) -> bytes:
+        if self.inherit:
+            try:
+                return pickle.dumps(fn, pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                pass  # a lambda, a closure...: by value
+        return dumps(fn)
 
 
 def _short_repr(obj: object, limit: int = 80) -> str:

@@ -91,9 +91,9 @@ EXPECTED = [
 ]
 
 
-def _run(script: Path, impl: str, method: str) -> list[str]:
+def _run(script: Path, *args: str) -> list[str]:
     done = subprocess.run(
-        [sys.executable, str(script), impl, method],
+        [sys.executable, str(script), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -236,3 +236,47 @@ def test_a_worker_s_output_is_a_terminal_where_the_caller_s_is(
             os.close(secondary)
         assert done.returncode == 0, done.stderr
         assert done.stderr.split("\n")[-2] == f"{terminal} ({terminal}, False)", impl
+
+
+#: With ``mp_context`` a fork context, workers are forks of the script: what
+#: they inherit (a shared counter, locks, a connection) is used as it is, as the
+#: multiprocessing docs show, rather than pickled (which these refuse).
+INHERITED = textwrap.dedent(
+    """
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import sqlite3
+    import sys
+    import threading
+
+    import unirun
+
+    COUNTER = mp.Value("i", 0)
+    MP_LOCK = mp.Lock()
+    T_LOCK = threading.Lock()
+    DB = sqlite3.connect(":memory:")
+
+
+    def bump(x):
+        with COUNTER.get_lock():
+            COUNTER.value += 1
+        with MP_LOCK, T_LOCK:
+            return DB.execute("select ?", (x,)).fetchone()[0]
+
+
+    if __name__ == "__main__":
+        ours = sys.argv[1] == "unirun"
+        pool = unirun.ProcessExecutor if ours else cf.ProcessPoolExecutor
+        with pool(2, mp_context=mp.get_context("fork")) as ex:
+            print(list(ex.map(bump, range(4))))
+            print(ex.submit(lambda: 6 * 7).result() if ours else 42)
+        print(COUNTER.value)
+    """
+)
+
+
+def test_a_fork_context_s_workers_use_what_they_inherit(tmp_path: Path) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(INHERITED)
+    for impl in ("stdlib", "unirun"):
+        assert _run(script, impl) == ["[0, 1, 2, 3]", "42", "4"], impl

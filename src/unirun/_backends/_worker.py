@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from .._call import call
-from .._transfer import encode_exception, main_module
+from .._transfer import encode_exception, inherit_main, main_module
 from . import _wire
 from ._output import handles_logging, install_forwarding
 
@@ -60,6 +60,7 @@ class WorkerSettings:
         "environ",
         "forward_output",
         "handlers",
+        "inherit_main",
         "initargs",
         "initializer",
         "levels",
@@ -79,9 +80,11 @@ class WorkerSettings:
         log_path: str,
         native_threads: int | None,
         forward_output: bool,
+        inherit_main: bool = False,
         stdio: tuple[Any, Any] | None = None,
     ) -> None:
         self.stdio = stdio
+        self.inherit_main = inherit_main
         self.initializer = initializer
         self.initargs = initargs
         self.max_tasks = max_tasks
@@ -223,7 +226,10 @@ def _prepare(settings: WorkerSettings) -> None:
     if threads is not None:
         for name in THREAD_VARIABLES:
             os.environ.setdefault(name, str(threads))
-    sys.modules["__main__"] = main_module()
+    if settings.inherit_main:  # forked from the caller: its __main__ is here
+        inherit_main()
+    else:
+        sys.modules["__main__"] = main_module()
     for name, level in settings.levels.items():
         logging.getLogger(name or None).setLevel(level)
 

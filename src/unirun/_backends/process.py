@@ -29,7 +29,6 @@ from .._sync import sending_to
 from .._transfer import (
     CallableCache,
     SpawnArgs,
-    dumps,
     dumps_args,
     transfer_error,
     unsendable,
@@ -139,14 +138,22 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
                 )
         self._max_workers = max_workers
         self._mp_context = mp_context
-        self._functions = CallableCache()
+        # Workers forked from this process have its __main__: functions of it
+        # go by name, and find their globals as inherited, as in the stdlib.
+        inherit = mp_context.get_start_method(allow_none=False) == "fork"
+        self._functions = CallableCache(inherit)
         pool = Pool(
             max_workers,
             mp_context,
             {
                 # Pickled as tasks are: a __main__ initializer shares the
                 # worker's __main__ namespace with them (its globals reach them).
-                "initializer": None if initializer is None else dumps(initializer),
+                "initializer": (
+                    None
+                    if initializer is None
+                    else self._functions.lookup(initializer)[1]
+                ),
+                "inherit_main": inherit,
                 "initargs": SpawnArgs(initializer_args(initializer, initargs)),
                 "max_tasks": max_tasks_per_child,
                 "native_threads": _native_threads(native_threads, max_workers),
@@ -172,7 +179,7 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
         # A new pool, as yet without workers; the parent's stays the parent's
         # (the registry's hook closed this process's copies of its pipes).
         self._finalizer.detach()
-        self._functions = CallableCache()
+        self._functions = CallableCache(self._functions.inherit)
         self._take(self._pool.copy())
 
     @property
@@ -225,7 +232,7 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
         with sending_to(self._primitive_scope) as primitives:
             try:
                 key, fn_bytes = self._functions.lookup(fn)
-                payload_bytes = dumps_args(payload)
+                payload_bytes = dumps_args(payload, self._functions.inherit)
             except Exception as exc:
                 if refuse:  # the caller runs it elsewhere
                     raise unsendable(exc) from exc
