@@ -465,3 +465,29 @@ def test_closing_a_batched_map_lets_running_chunks_finish(tmp_path: Path) -> Non
         results.close()  # as with chunksize=1: the running task is not killed
         gate.open()
         assert ex.submit(getpid).result(timeout=60) == first_pid
+
+
+def test_async_with_starts_the_fork_server_off_the_event_loop() -> None:
+    # Its start-up (a few hundred milliseconds) would otherwise hold up the
+    # event loop in the first submit; a fresh interpreter, whose server has
+    # not started yet.
+    import subprocess
+    import sys
+
+    program = (
+        "import asyncio, unirun\n"
+        "from unirun._backends import _launch\n"
+        "async def main():\n"
+        "    before = _launch._server._forkserver_pid\n"
+        "    async with unirun.ProcessExecutor(1) as ex:\n"
+        "        print(before, _launch._ready, await ex.submit(int, '3'))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["None", "True", "3"]

@@ -31,7 +31,7 @@ from typing import Any
 
 from .._exit import after_fork_in_child
 
-__all__ = ["InheritedFd", "WorkerContext", "default_context"]
+__all__ = ["InheritedFd", "WorkerContext", "default_context", "start_server"]
 
 #: The keys of spawn's preparation data that would re-run the main module.
 _MAIN_KEYS = ("init_main_from_path", "init_main_from_name")
@@ -44,21 +44,40 @@ def _new_server() -> forkserver.ForkServer:
 
 
 _server = _new_server()
+_ready = False  # it has started a process
 
 
 def _own_server() -> None:
     """In a forked child: a fork server of its own, started on demand. The
     parent's is not the child's to wait for, and the child's copy of its alive
     pipe must close, or the server outlives the parent."""
-    global _server
+    global _server, _ready
     alive: int | None = getattr(_server, "_forkserver_alive_fd", None)
     if alive is not None:
         with contextlib.suppress(OSError):
             os.close(alive)
     _server = _new_server()
+    _ready = False
 
 
 after_fork_in_child(_own_server)
+
+
+def start_server() -> None:
+    """Start the fork server, and wait until it has imported what it preloads
+    and takes work, if it has not yet: the first worker's start otherwise
+    waits for that (a few hundred milliseconds). A process that does nothing is
+    started through it to tell."""
+    global _ready
+    if not _ready:
+        process = WorkerProcess(target=_nothing, name="unirun-fork-server-check")
+        process.start()
+        process.join()
+        _ready = True
+
+
+def _nothing() -> None:
+    """What the process that tells the fork server is ready does."""
 
 
 class _Popen(popen_forkserver.Popen):

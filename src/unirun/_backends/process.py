@@ -16,10 +16,13 @@ only the stuck task's worker, a cancelled awaiter stops only its task.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import sys
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal
+
+import anyio.to_thread
 
 from .._base import BaseExecutor
 from .._call import run_chunk
@@ -35,7 +38,7 @@ from .._transfer import (
     unsendable_raises,
     unwrap,
 )
-from ._launch import default_context
+from ._launch import WorkerContext, default_context, start_server
 from ._pool import Pool, registry
 from ._records import Task, describe_exit
 
@@ -44,12 +47,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from multiprocessing.context import BaseContext
     from multiprocessing.process import BaseProcess
+    from typing import Self
 
     from .._future import Future
     from .._options import TaskOptions
     from .._stats import WorkerFigures
 
 __all__ = ["ProcessExecutor", "default_context", "describe_exit"]
+
+_LOGGER = logging.getLogger("unirun")
 
 
 def _native_threads(setting: int | Literal["auto"] | None, workers: int) -> int | None:
@@ -255,6 +261,16 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
 
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         self._pool.shutdown(wait, cancel_futures)
+
+    async def __aenter__(self) -> Self:
+        # The fork server starts in a worker thread, not in the event loop's
+        # first submit, which it would hold up for a few hundred milliseconds.
+        if isinstance(self._mp_context, WorkerContext):
+            try:
+                await anyio.to_thread.run_sync(start_server)
+            except Exception:  # the first submit will say what is wrong
+                _LOGGER.debug("the fork server did not start", exc_info=True)
+        return self
 
     def terminate_workers(self) -> None:
         """Shut down at once and send SIGTERM to every worker process.
