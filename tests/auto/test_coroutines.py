@@ -214,8 +214,16 @@ async def test_a_loop_blocking_coroutine_stays_on_the_callers_loop() -> None:
 
     caller = threading.get_ident()
     async with unirun.AutoExecutor() as ex:
-        with pytest.warns(unirun.LoopBlockedWarning, match="stay on the caller's"):
+        with pytest.warns(
+            unirun.LoopBlockedWarning, match="stay on the caller's"
+        ) as warned:
             assert await ex.submit(blocks_then_reports_its_thread, 0.3) == caller
+        # Shown where the coroutine is defined, not inside unirun.
+        code = blocks_then_reports_its_thread.__code__
+        assert (warned[0].filename, warned[0].lineno) == (
+            code.co_filename,
+            code.co_firstlineno,
+        )
         for _ in range(3):
             assert await ex.submit(blocks_then_reports_its_thread, 0.001) == caller
         verdict = ex.explain(blocks_then_reports_its_thread)

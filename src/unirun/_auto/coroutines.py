@@ -13,6 +13,7 @@ later calls off the shared loop: the executor's own. On a caller's loop (inside
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import warnings
 from types import MethodType
@@ -194,13 +195,30 @@ class CoroutinePath:
                 if self._on_callers_loop()
                 else "AutoExecutor runs its later calls off the shared loop"
             )
+            message = (
+                f"coroutine {describe(fn)} blocked the event loop for "
+                f"{report.longest * 1e3:.0f} ms in one step; {then}"
+            )
             with contextlib.suppress(Warning):  # a warnings filter set to "error"
-                warnings.warn(
-                    f"coroutine {describe(fn)} blocked the event loop for "
-                    f"{report.longest * 1e3:.0f} ms in one step; {then}",
-                    LoopBlockedWarning,
-                    stacklevel=1,
-                )
+                _warn_at(fn, message)
+
+
+def _warn_at(fn: Callable[..., Any], message: str) -> None:
+    """Warn with :class:`LoopBlockedWarning`, shown at ``fn``'s definition (the
+    warning is raised on the loop, far from the code that called it)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    code = getattr(getattr(fn, "__func__", fn), "__code__", None)
+    if code is None:
+        warnings.warn(message, LoopBlockedWarning, stacklevel=3)
+        return
+    warnings.warn_explicit(  # once per function: no registry needed
+        message,
+        LoopBlockedWarning,
+        code.co_filename,
+        code.co_firstlineno,
+        module=getattr(fn, "__module__", None),
+    )
 
 
 def _verdict(report: StepReport, moved: bool, samples: int) -> Verdict:
