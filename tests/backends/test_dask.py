@@ -32,7 +32,7 @@ from _tasks import (
     sleep_then,
     square,
 )
-from conftest import HAS_DASK, dask_session
+from conftest import HAS_DASK, dask_session, run_python_file
 from gates import Gate
 
 if TYPE_CHECKING:
@@ -332,3 +332,23 @@ def test_is_an_executor_with_the_documented_signature(
         "forward_output",
     ]
     assert "joined cluster" in repr(joined)
+
+
+def test_a_main_initializer_s_globals_reach_the_tasks(tmp_path: Path) -> None:
+    # As on the process backend (tests/backends/test_process_main.py): the
+    # stdlib docs' initializer sets a global of the script that tasks read.
+    script = tmp_path / "program.py"
+    script.write_text(
+        "import unirun\n"
+        "SHARED = None\n"
+        "def init(value):\n"
+        "    global SHARED, UNSET_AT_IMPORT\n"
+        "    SHARED = UNSET_AT_IMPORT = value\n"
+        "def task(x):\n"
+        "    return (SHARED, UNSET_AT_IMPORT, x)\n"
+        "if __name__ == '__main__':\n"
+        "    with unirun.DaskExecutor(1, initializer=init, initargs=('set',)) as ex:\n"
+        "        print(ex.submit(task, 1).result())\n"
+    )
+    done = run_python_file(script)
+    assert done.stdout.splitlines() == ["('set', 'set', 1)"]

@@ -19,11 +19,11 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
-import cloudpickle
 import dask.config
 import distributed
 
 from ..._cpu import usable_cpus
+from ..._transfer import dumps
 from .._output import deliver
 from .._worker import THREAD_VARIABLES
 from ..process import _native_threads
@@ -51,7 +51,9 @@ def register_initializer(
         Exception: what the initializer raised in a worker (it is unregistered).
     """
     name = f"unirun-initializer-{uuid.uuid4().hex}"
-    plugin = remote.Initializer(cloudpickle.dumps((initializer, initargs)), name)
+    # Pickled as tasks are: a __main__ initializer shares the worker's
+    # __main__ namespace with them (the globals it sets reach them).
+    plugin = remote.Initializer(dumps((initializer, initargs)), name)
     try:
         client.register_plugin(plugin, name=name)
     except Exception:
