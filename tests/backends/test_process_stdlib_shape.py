@@ -44,3 +44,30 @@ def test_join_thread_before_any_task_returns_at_once() -> None:
     with unirun.ProcessExecutor(max_workers=1) as executor:
         executor._call_queue.join_thread()  # no manager yet: nothing to wait for
         assert executor.submit(abs, -1).result() == 1
+
+
+def init(value: int) -> None:
+    """An initializer that does nothing."""
+
+
+def test_the_settings_code_reads_are_where_the_stdlib_keeps_them() -> None:
+    import concurrent.futures as cf
+
+    kwargs: dict[str, object] = {
+        "initializer": init,
+        "initargs": [1],
+        "max_tasks_per_child": 3,
+    }
+    ours = unirun.ProcessExecutor(2, **kwargs)  # type: ignore[arg-type]
+    theirs = cf.ProcessPoolExecutor(2, **kwargs)  # type: ignore[call-overload]
+    try:
+        for name in (
+            "_max_workers",
+            "_initializer",
+            "_initargs",
+            "_max_tasks_per_child",
+        ):
+            assert getattr(ours, name) == getattr(theirs, name), name
+    finally:
+        ours.shutdown()
+        theirs.shutdown()

@@ -144,6 +144,10 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
                 )
         self._max_workers = max_workers
         self._mp_context = mp_context
+        # As ProcessPoolExecutor keeps them (code outside the stdlib reads them).
+        self._initializer = initializer  # type: ignore[assignment]
+        self._initargs = initargs
+        self._max_tasks_per_child = max_tasks_per_child
         # Workers forked from this process have its __main__: functions of it
         # go by name, and find their globals as inherited, as in the stdlib.
         inherit = mp_context.get_start_method(allow_none=False) == "fork"
