@@ -160,45 +160,66 @@ def _setstate_in_main(function: types.FunctionType, state: tuple[Any, Any]) -> N
 
 
 _CACHED = type(functools.lru_cache(None)(len))
-_by_reference = getattr(cloudpickle.cloudpickle, "_should_pickle_by_reference", None)
+
+
+def _same_function(a: types.FunctionType, b: types.FunctionType) -> bool:
+    """Whether two definitions of a function are the same (a notebook cell run
+    again unchanged), defaults included."""
+    return (
+        a.__code__ == b.__code__
+        and a.__defaults__ == b.__defaults__
+        and a.__kwdefaults__ == b.__kwdefaults__
+    )
 
 
 def _cached(
-    wrapped: types.FunctionType, name: str, maxsize: int | None, typed: bool
+    wrapped: types.FunctionType, name: str | None, maxsize: int | None, typed: bool
 ) -> Any:
-    """A ``functools.lru_cache`` function of ``__main__``, rebuilt in a worker:
-    the one already there while its code is the same (its cache lives on, and
-    every function that calls it by name shares it), else a new one."""
+    """A ``functools.lru_cache`` function of ``__main__``, rebuilt in a worker.
+
+    ``name``: the global of ``__main__`` it is (or None): the one already there
+    is kept while its function is the same (its cache lives on, and every
+    function that calls it by that name shares it); else a new one takes it.
+    """
     namespace = wrapped.__globals__
-    module_level = "." not in name
-    existing = namespace.get(name) if module_level else None
+    existing = namespace.get(name) if name is not None else None
     if (
         type(existing) is _CACHED
-        and existing.__wrapped__.__code__ == wrapped.__code__
+        and _same_function(existing.__wrapped__, wrapped)  # type: ignore[arg-type]
         and existing.cache_parameters() == {"maxsize": maxsize, "typed": typed}
     ):
         return existing
     cached = functools.lru_cache(maxsize, typed)(wrapped)
-    if module_level:
+    if name is not None:
         namespace[name] = cached
     return cached
+
+
+def _cached_reduce(obj: Any) -> tuple[Any, ...] | None:
+    """How an ``lru_cache`` function of ``__main__`` travels: by value (it
+    pickles by name, which a worker's ``__main__`` lacks). None for one of an
+    importable module, which pickles by name."""
+    if getattr(obj, "__module__", None) != "__main__":
+        return None
+    wrapped = obj.__wrapped__
+    if type(wrapped) is not types.FunctionType:
+        return None
+    main = sys.modules.get("__main__")
+    name: str | None = obj.__qualname__
+    if name is None or getattr(main, name, None) is not obj:
+        name = None  # not the global of that name (a method, another name)
+    settings = obj.cache_parameters()
+    return (_cached, (wrapped, name, settings["maxsize"], settings["typed"]))
 
 
 class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no stubs
     """cloudpickle, with file names kept and one ``__main__`` per worker."""
 
     def reducer_override(self, obj: object) -> Any:
-        # An lru_cache function pickles by name, which a worker's __main__ does
-        # not have: one of __main__ travels by value, as its function does.
-        if type(obj) is _CACHED and _by_reference is not None:
-            wrapped = obj.__wrapped__
-            if not _by_reference(wrapped):
-                settings = obj.cache_parameters()
-                name = obj.__qualname__
-                return (
-                    _cached,
-                    (wrapped, name, settings["maxsize"], settings["typed"]),
-                )
+        if type(obj) is _CACHED:
+            reduced = _cached_reduce(obj)
+            if reduced is not None:
+                return reduced
         return super().reducer_override(obj)
 
     def _dynamic_function_reduce(self, func: types.FunctionType) -> tuple[Any, ...]:

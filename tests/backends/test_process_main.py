@@ -280,3 +280,55 @@ def test_a_fork_context_s_workers_use_what_they_inherit(tmp_path: Path) -> None:
     script.write_text(INHERITED)
     for impl in ("stdlib", "unirun"):
         assert _run(script, impl) == ["[0, 1, 2, 3]", "42", "4"], impl
+
+
+def test_an_lru_cache_function_of_a_module_still_travels_by_name() -> None:
+    import fnmatch
+    import pickle
+
+    from unirun._transfer import dumps
+
+    # The same object back, its cache and its module's state with it.
+    compiled = fnmatch._compile_pattern  # type: ignore[attr-defined]
+    assert pickle.loads(dumps(compiled)) is compiled
+
+
+def _main_namespace_with(source: str) -> dict[str, object]:
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    exec(source, namespace)
+    return namespace
+
+
+def test_an_lru_cache_function_edited_in_a_notebook_is_rebuilt() -> None:
+    import types
+
+    from unirun._transfer import _cached
+
+    # The worker's __main__, where the functions sent (and their caches) land.
+    worker = _main_namespace_with("def scale(x, k=2):\n    return x * k\n")
+    scale = worker["scale"]
+    assert isinstance(scale, types.FunctionType)
+    old = _cached(scale, "scale", None, False)
+    assert worker["scale"] is old
+    assert _cached(scale, "scale", None, False) is old  # sent again: kept
+    # The cell run again with another default: the same code, a new function.
+    edited = types.FunctionType(scale.__code__, worker, "scale", (3,))
+    new = _cached(edited, "scale", None, False)
+    assert new is not old
+    assert worker["scale"] is new
+    assert new(1) == 3
+
+
+def test_an_lru_cache_kept_under_another_name_leaves_its_function_alone() -> None:
+    from unirun._transfer import _cached_reduce
+
+    namespace = _main_namespace_with(
+        "import functools, random\n"
+        "def roll():\n    return random.random()\n"
+        "cached_roll = functools.lru_cache(None)(roll)\n"
+    )
+    reduced = _cached_reduce(namespace["cached_roll"])
+    assert reduced is not None
+    _, (wrapped, name, _, _) = reduced
+    assert wrapped is namespace["roll"]
+    assert name is None  # not bound to "roll" in the worker's __main__
