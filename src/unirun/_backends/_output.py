@@ -97,7 +97,8 @@ class _ForwardedStream(io.TextIOBase):
 
 
 class _ForwardHandler(logging.Handler):
-    """A worker's root logging handler: each record goes to the parent."""
+    """A worker's logging handler: each record goes to the parent, once, however
+    many loggers it is on (a record propagates through each of them)."""
 
     def __init__(self, send: Callable[..., None]) -> None:
         super().__init__()
@@ -105,8 +106,12 @@ class _ForwardHandler(logging.Handler):
         self._header = _wire.LOG.pack(_wire.K_LOG, 0)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, _SENT, False):
+            return  # sent by this handler on a logger below
         try:
+            setattr(record, _SENT, True)
             state = dict(record.__dict__)
+            del state[_SENT]
             state["msg"] = record.getMessage()
             state["args"] = None
             if record.exc_info and not record.exc_text:
@@ -122,32 +127,49 @@ class _ForwardHandler(logging.Handler):
             self.handleError(record)
 
 
-def handles_logging() -> bool:
-    """Whether logging is set up in this process: a handler (other than a
-    library's ``NullHandler``) on the root logger or on any other."""
-    loggers = [logging.root, *logging.root.manager.loggerDict.values()]
-    return any(
-        not isinstance(handler, logging.NullHandler)
-        for logger in loggers
-        if isinstance(logger, logging.Logger)
-        for handler in logger.handlers
-    )
+#: The attribute that marks a record as sent (a record is sent once).
+_SENT = "_unirun_forwarded"
+
+
+def loggers() -> list[tuple[str, logging.Logger]]:
+    """This process's loggers by name, the root's as ``""``: a snapshot of a
+    table that another thread may add to meanwhile."""
+    while True:
+        try:
+            found = list(logging.root.manager.loggerDict.items())
+        except RuntimeError:  # it changed size while read: read it again
+            continue
+        named = [(name, lg) for name, lg in found if isinstance(lg, logging.Logger)]
+        return [("", logging.root), *named]
+
+
+def loggers_with_handlers() -> list[str]:
+    """The names of the loggers that have a handler (other than a library's
+    ``NullHandler``), the root's as ``""``: where logging is set up here."""
+    return [
+        name
+        for name, logger in loggers()
+        if any(not isinstance(h, logging.NullHandler) for h in logger.handlers)
+    ]
 
 
 def install_forwarding(
-    send: Callable[..., None], records: bool, ttys: tuple[bool, bool]
+    send: Callable[..., None], handled: list[str], ttys: tuple[bool, bool]
 ) -> None:
-    """Make this worker's output go to the parent, and its logging records too
-    if ``records``: where the parent had set logging up when the worker began,
-    as a forked worker inherits the handlers. Otherwise the worker's logging is
-    as unset as the parent's was, for the worker's code to set up
-    (``logging.basicConfig``), and Python's last-resort handler writes to the
-    forwarded ``sys.stderr``, as it would in the parent. ``ttys``: whether the
-    parent's ``sys.stdout`` and ``sys.stderr`` were terminals (for ``isatty``)."""
+    """Make this worker's output go to the parent, and its logging records
+    too, from the loggers named in ``handled``: those that had a handler in the
+    parent when the worker began, as a forked worker inherits its handlers.
+    Elsewhere the worker's logging is as unset as the parent's was, for the
+    worker's code to set up (``logging.basicConfig``), and Python's last-resort
+    handler writes to the forwarded ``sys.stderr``, as it would in the parent.
+    ``ttys``: whether the parent's ``sys.stdout`` and ``sys.stderr`` were
+    terminals (for ``isatty``)."""
     sys.stdout = _ForwardedStream(send, 1, sys.__stdout__, ttys[0])
     sys.stderr = _ForwardedStream(send, 2, sys.__stderr__, ttys[1])
-    if records:
-        logging.getLogger().addHandler(_ForwardHandler(send))
+    if handled:
+        handler = _ForwardHandler(send)
+        for name in handled:
+            logging.getLogger(name or None).addHandler(handler)
 
 
 def deliver(stream: int, item: Any) -> None:

@@ -29,7 +29,7 @@ import cloudpickle
 from .._call import call
 from .._transfer import encode_exception, inherit_main, main_module
 from . import _wire
-from ._output import handles_logging, install_forwarding
+from ._output import install_forwarding, loggers, loggers_with_handlers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -94,13 +94,8 @@ class WorkerSettings:
         # The caller's environment now (the fork server's may be older), and
         # its logging levels, so that a worker logs what the caller would.
         self.environ = dict(os.environ)
-        self.levels = {
-            name: logger.level
-            for name, logger in logging.root.manager.loggerDict.items()
-            if isinstance(logger, logging.Logger) and logger.level
-        }
-        self.levels[""] = logging.root.level
-        self.handlers = handles_logging()
+        self.levels = {name: lg.level for name, lg in loggers() if lg.level or not name}
+        self.handlers = loggers_with_handlers()
         # Whether the caller's sys.stdout and sys.stderr are terminals: a
         # worker's say the same, as a forked worker's, inherited, do.
         self.ttys = (_isatty(sys.stdout), _isatty(sys.stderr))
