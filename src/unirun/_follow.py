@@ -61,6 +61,9 @@ class _Follower(Future[Any]):
             raise RuntimeError(ENDLESS_WAIT)
 
 
+_Follower.__name__ = _Follower.__qualname__ = "Future"  # its repr, as any future's
+
+
 def follow_asyncio(source: asyncio.Future[Any]) -> Future[Any]:
     """A running Future that takes the outcome of an asyncio future or task.
 

@@ -82,6 +82,9 @@ class _Gathered(Future[list[Any]]):
                 child._refuse_endless_wait()
 
 
+_Gathered.__name__ = _Gathered.__qualname__ = "Future"  # its repr, as any future's
+
+
 def gather_futures(
     children: list[cf.Future[Any]],
     return_exceptions: bool,
@@ -108,6 +111,7 @@ def gather_futures(
     outer._children = places
 
     def finish() -> None:
+        outer._children = ()  # done: its children's outcomes are not kept
         if progress is not None:
             progress.close()
 

@@ -348,3 +348,22 @@ def test_an_lru_cache_kept_under_another_name_leaves_its_function_alone() -> Non
     _, (wrapped, name, _, _) = reduced
     assert wrapped is namespace["roll"]
     assert name is None  # not bound to "roll" in the worker's __main__
+
+
+def test_a_task_runs_functions_of_the_script_on_a_nested_process_executor(
+    tmp_path: Path,
+) -> None:
+    # docs/process-backend.md's advice for nested pools: it sends them by value.
+    script = tmp_path / "program.py"
+    script.write_text(
+        "import unirun\n"
+        "def square(x):\n"
+        "    return x * x\n"
+        "def outer(n):\n"
+        "    with unirun.ProcessExecutor(2) as inner:\n"
+        "        return list(inner.map(square, range(n)))\n"
+        "if __name__ == '__main__':\n"
+        "    with unirun.ProcessExecutor(1) as ex:\n"
+        "        print(ex.submit(outer, 4).result(timeout=60))\n"
+    )
+    assert _run(script) == ["[0, 1, 4, 9]"]

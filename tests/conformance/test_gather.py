@@ -163,3 +163,24 @@ def test_tasks_leave_nothing_for_the_cycle_collector(
         gc.garbage.clear()
         gc.enable()
     assert not found
+
+
+@pytest.mark.parametrize("ends", ["results", "first error"])
+def test_a_finished_gather_keeps_no_child(executor: BaseExecutor, ends: str) -> None:
+    # The gather's result holds the values; the children, their tracebacks
+    # and what they refer to are let go, as asyncio.gather lets them go.
+    import weakref
+
+    first: unirun.Future[int] = unirun.Future()
+    second: unirun.Future[int] = unirun.Future()
+    gathered = executor.gather(first, second)
+    if ends == "results":
+        first.set_result(1)
+        second.set_result(2)
+    else:
+        first.set_exception(ValueError("boom"))
+    children = [weakref.ref(first), weakref.ref(second)]
+    del first, second
+    gc.collect()
+    assert gathered.done()
+    assert [child() for child in children] == [None, None]
