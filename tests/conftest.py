@@ -222,10 +222,11 @@ def _infrastructure_pids() -> set[int]:
     return pids
 
 
-def run_python_file(script: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` in a fresh interpreter; fail the test if it fails."""
+def run_python_file(script: Path | str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (a path, or ``"-c"`` then code) in a fresh interpreter,
+    with ``args``; fail the test if it fails."""
     done = subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), *args],
         capture_output=True,
         text=True,
         timeout=120,

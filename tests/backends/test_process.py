@@ -32,6 +32,7 @@ from _tasks import (
     signal_then_wait,
     square,
 )
+from conftest import run_python_file
 from gates import Gate
 
 if TYPE_CHECKING:
@@ -471,9 +472,6 @@ def test_async_with_starts_the_fork_server_off_the_event_loop() -> None:
     # Its start-up (a few hundred milliseconds) would otherwise hold up the
     # event loop in the first submit; a fresh interpreter, whose server has
     # not started yet.
-    import subprocess
-    import sys
-
     program = (
         "import asyncio, unirun\n"
         "from unirun._backends import _launch\n"
@@ -483,11 +481,4 @@ def test_async_with_starts_the_fork_server_off_the_event_loop() -> None:
         "        print(before, _launch._ready, await ex.submit(int, '3'))\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", program],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert done.stdout.split() == ["None", "True", "3"]
+    assert run_python_file("-c", program).stdout.split() == ["None", "True", "3"]

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from conftest import run_python_file
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -92,15 +94,7 @@ EXPECTED = [
 
 
 def _run(script: Path, *args: str) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, str(script), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
+    return run_python_file(script, *args).stdout.splitlines()
 
 
 @pytest.mark.parametrize("method", ["default", "forkserver", "spawn", "fork"])
@@ -189,14 +183,7 @@ def test_logging_set_up_in_the_worker_works_as_in_a_stdlib_worker(
     script = tmp_path / "program.py"
     script.write_text(LOGGING)
     for impl in ("stdlib", "unirun"):
-        done = subprocess.run(
-            [sys.executable, str(script), impl, how],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        done = run_python_file(script, impl, how)
         lines = done.stdout.splitlines() + done.stderr.splitlines()
         # Sorted: a worker's own handler and the caller's write apart.
         assert sorted(

@@ -290,14 +290,7 @@ def test_a_submit_after_interpreter_exit_began_is_refused(
     # will not run (the coroutine backend's loop has ended by then).
     script = tmp_path / "late.py"
     script.write_text(LATE_SUBMIT)
-    done = subprocess.run(
-        [sys.executable, str(script), kind],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python_file(script, kind)
     assert done.stdout.startswith("refused: cannot schedule new futures"), (
         done.stdout + done.stderr
     )

@@ -14,6 +14,7 @@ import pytest
 
 import unirun
 from _tasks import init_fail, signal_then_wait, square, thread_name
+from conftest import run_python_file
 from gates import Gate
 
 
@@ -50,23 +51,14 @@ def test_thread_name_prefix() -> None:
 
 def test_default_prefixes_differ_from_the_stdlib_pools_in_one_program() -> None:
     # Both kinds of pool in a fresh interpreter: each gets a name of its own.
-    import subprocess
-    import sys
-
     program = (
         "import concurrent.futures as cf, threading, unirun\n"
         "def name(): return threading.current_thread().name\n"
         "with cf.ThreadPoolExecutor(1) as a, unirun.ThreadExecutor(1) as b:\n"
         "    print(a.submit(name).result(), b.submit(name).result())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", program],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert done.stdout.split() == ["ThreadPoolExecutor-0_0", "ThreadPoolExecutor-1_0"]
+    names = run_python_file("-c", program).stdout.split()
+    assert names == ["ThreadPoolExecutor-0_0", "ThreadPoolExecutor-1_0"]
 
 
 def test_idle_thread_is_reused() -> None:
