@@ -39,6 +39,33 @@ async def async_fail(message: str) -> None:
     raise KeyError(message)
 
 
+def first_word(line: str) -> str:
+    """The first word of ``line``; ``next()`` raises ``StopIteration`` if none."""
+    return next(iter(line.split()))
+
+
+def stop_async_at_zero(x: int) -> int:
+    """Return ``x``; raise ``StopAsyncIteration`` for 0."""
+    if x == 0:
+        raise StopAsyncIteration
+    return x
+
+
+class Payload:
+    """An argument a test holds only a weak reference to."""
+
+
+def fail_with(payload: Payload) -> None:
+    """Raise ``ValueError``; ``payload`` is only in this frame, not the error."""
+    raise ValueError("bad input")
+
+
+async def async_fail_with(payload: Payload) -> None:
+    """:func:`fail_with`, from a coroutine."""
+    await anyio.sleep(0)
+    raise ValueError("bad input")
+
+
 def echo_kwargs(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Return the arguments as received."""
     return args, kwargs

@@ -332,7 +332,9 @@ class Future(OwnedSteps[T], cf.Future[T]):
             try:
                 raise exception
             finally:
-                exception = None  # no cycle through the traceback
+                # No cycle through the traceback: its frames would hold the
+                # Future, which holds the error (and the task's arguments).
+                exception = self = None  # type: ignore[assignment]
         return self._result  # type: ignore[return-value]  # FINISHED: set
 
     def result(self, timeout: float | None = None) -> T:
@@ -359,7 +361,10 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 raise
             if self._state not in _DONE:
                 raise TimeoutError
-        return self._outcome()
+        try:
+            return self._outcome()
+        finally:
+            self = None  # type: ignore[assignment]  # no cycle: see _outcome
 
     def _sleep(self, timeout: float | None) -> None:
         """Block until the future is done, or ``timeout`` seconds (``None``: no
@@ -421,7 +426,10 @@ class Future(OwnedSteps[T], cf.Future[T]):
             if not self.done():
                 self._abandon()
             raise
-        return self._outcome()
+        try:
+            return self._outcome()
+        finally:
+            self = None  # type: ignore[assignment]  # no cycle: see _outcome
 
     def _set_result_if_pending(self, result: T) -> bool:
         """Set the result unless the future is done already; return whether set.

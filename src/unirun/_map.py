@@ -188,13 +188,25 @@ class MapIterator(Generic[T]):
 
     def _next_slow(self) -> T:
         self._started = True
+        try:
+            value = self._step()
+        except StopIteration as exc:
+            # A task's own StopIteration must not end the iteration: the stdlib's
+            # map is a generator, which turns it into this error (PEP 479).
+            raise RuntimeError("generator raised StopIteration") from exc
+        if value is _NOTHING:
+            raise StopIteration
+        return value  # type: ignore[no-any-return]
+
+    def _step(self) -> Any:
+        """The next value, or ``_NOTHING`` at the end."""
         while True:
             value = self._next_value()
             if value is not _NOTHING:
-                return value  # type: ignore[no-any-return]
+                return value
             if not self._fs:
                 self._finish()
-                raise StopIteration
+                return _NOTHING
             self._refill()
             future = self._fs.popleft()
             try:
@@ -210,20 +222,31 @@ class MapIterator(Generic[T]):
                 del future
             value = self._unpack(result)
             if value is not _NOTHING:
-                return value  # type: ignore[no-any-return]
+                return value
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> T:
         self._started = True
+        try:
+            value = await self._async_step()
+        except StopAsyncIteration as exc:  # a task's own: as an async generator
+            raise RuntimeError("async generator raised StopAsyncIteration") from exc
+        if value is _NOTHING:
+            raise StopAsyncIteration
+        return value  # type: ignore[no-any-return]
+
+    async def _async_step(self) -> Any:
+        """:meth:`_step` for ``async for`` (a task's StopIteration comes out of
+        this coroutine as a RuntimeError, PEP 479)."""
         while True:
             value = self._next_value()
             if value is not _NOTHING:
-                return value  # type: ignore[no-any-return]
+                return value
             if not self._fs:
                 self._finish()
-                raise StopAsyncIteration
+                return _NOTHING
             self._refill()
             future = self._fs.popleft()
             remaining = self._remaining()
@@ -251,7 +274,7 @@ class MapIterator(Generic[T]):
             self._count(future)
             value = self._unpack(result)
             if value is not _NOTHING:
-                return value  # type: ignore[no-any-return]
+                return value
 
     def _count(self, future: cf.Future[Any]) -> None:
         # The consumer may see a result before its done callback has counted it.
@@ -282,7 +305,11 @@ class MapIterator(Generic[T]):
             future.cancel()
 
     def close(self, *, abandon: bool = False) -> None:
-        """Stop the iteration: cancel every task that has not started.
+        """Stop the iteration: it yields nothing more, and once it began, every
+        task that has not started is cancelled.
+
+        Closed before its first step, as the stdlib's map (a generator that never
+        ran), it leaves the tasks submitted so far to run.
 
         Args:
             abandon: also stop running tasks where the backend can (used when an
@@ -290,11 +317,12 @@ class MapIterator(Generic[T]):
         """
         self._work = None
         self._finish()
+        self._values.clear()
+        fs, self._fs = list(self._fs), deque()
+        if not self._started:
+            return  # a chunked map goes on cutting its chunks, unread
         if self._batches is not None:
             self._batches.close()
-        self._values.clear()
-        fs = list(self._fs)
-        self._fs.clear()
         for future in fs:
             if abandon:
                 self._abandon(future)

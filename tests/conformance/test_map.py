@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import itertools
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import unirun
-from _tasks import add, async_square, fail_if_negative, signal_then_wait, square
+from _tasks import (
+    add,
+    async_square,
+    fail_if_negative,
+    first_word,
+    signal_then_wait,
+    square,
+    stop_async_at_zero,
+)
 from gates import Gate
 
 if TYPE_CHECKING:
@@ -238,3 +248,46 @@ def test_map_goes_through_a_subclass_submit_as_the_stdlib_does(
     assert results == [1, 4, 9]
     assert calls > 0
     assert (results, calls) == calls_to_submit(theirs)
+
+
+@pytest.mark.parametrize("chunksize", [1, None])
+def test_a_task_raising_stop_iteration_does_not_end_the_map(
+    executor: BaseExecutor, chunksize: int | None
+) -> None:
+    # The stdlib's map is a generator: the task's StopIteration comes out as the
+    # RuntimeError of PEP 479, never as a quiet end with results missing.
+    lines = ["alpha beta", "gamma", "", "delta"]
+    results = executor.map(first_word, lines, chunksize=chunksize)
+    assert [next(results), next(results)] == ["alpha", "gamma"]
+    # (The coroutine backend's worker thread hands the call back through a
+    # coroutine, which says "coroutine raised StopIteration".)
+    with pytest.raises(RuntimeError, match="raised StopIteration") as info:
+        next(results)
+    assert isinstance(info.value.__cause__, StopIteration)
+
+
+def test_a_task_raising_stop_async_iteration_does_not_end_an_async_for(
+    executor: BaseExecutor,
+) -> None:
+    async def read() -> list[int]:
+        return [value async for value in executor.map(stop_async_at_zero, [2, 1, 0])]
+
+    with pytest.raises(RuntimeError, match="raised StopAsyncIteration") as info:
+        asyncio.run(read())
+    assert isinstance(info.value.__cause__, StopAsyncIteration)
+
+
+def test_closing_a_map_before_its_first_step_leaves_its_tasks_to_run() -> None:
+    # As closing the stdlib's map, a generator that never ran: nothing cancelled.
+    gate, ran = threading.Event(), []
+
+    def record(x: int) -> None:
+        gate.wait(60)
+        ran.append(x)
+
+    with unirun.ThreadExecutor(max_workers=1) as ex:
+        results = ex.map(record, range(5))
+        results.close()
+        gate.set()
+        assert list(results) == []
+    assert ran == [0, 1, 2, 3, 4]

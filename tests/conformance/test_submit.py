@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import gc
 import threading
+import time
+import weakref
 from typing import TYPE_CHECKING
 
 import pytest
 
 import unirun
 from _tasks import (
+    Payload,
     add,
     async_fail,
+    async_fail_with,
     async_raise_cancelled,
     async_square,
     echo_kwargs,
     fail_if_negative,
+    fail_with,
     raise_cancelled,
     record_start,
     square,
@@ -158,3 +164,36 @@ def test_run_in_executor_accepts_executor(kind: str) -> None:
         assert asyncio.run(main()) == 81
     finally:
         executor.shutdown()
+
+
+@pytest.mark.parametrize("fn", [fail_with, async_fail_with])
+def test_a_failed_task_lets_go_of_its_arguments_without_the_cyclic_collector(
+    executor: BaseExecutor, kind: str, fn: Callable[[Payload], None]
+) -> None:
+    # As the stdlib: the error, its traceback and the task's arguments are freed
+    # once the Future is dropped, not at the next collection (no cycle through
+    # the frame that ran it).
+    on_our_loop = kind not in ("process", "dask")
+    if on_our_loop and fn.__name__ == "async_fail_with":
+        pytest.skip("an error raised on an event loop of ours still waits for gc")
+    if kind == "coroutine":
+        pytest.skip("an error raised on an event loop of ours still waits for gc")
+    gc.collect()
+    gc.disable()
+    try:
+        payload = Payload()
+        freed = weakref.ref(payload)
+        future = executor.submit(fn, payload)
+        del payload
+        try:
+            future.result(timeout=60)
+        except ValueError:
+            pass
+        del future
+        # The worker lets go of the call's frame as it returns, just after.
+        deadline = time.monotonic() + 10
+        while freed() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert freed() is None
+    finally:
+        gc.enable()

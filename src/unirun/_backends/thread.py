@@ -110,8 +110,9 @@ class _WorkItem:
             future._set_exception_if_pending(task_timed_out(timeout, "cancelled"))
         except BaseException as exc:
             future._set_exception_if_pending(exc)
-            # Break the cycle exc -> traceback -> frame -> self.
-            self = None  # type: ignore[assignment]
+            # Break the cycle exc -> traceback -> this frame -> the Future -> exc
+            # (the deadline's callback shares `future`'s cell).
+            self = future = None  # type: ignore[assignment]
         else:
             future._set_result_if_pending(result)
         finally:
