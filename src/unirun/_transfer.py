@@ -212,6 +212,11 @@ def _cached_reduce(obj: Any) -> tuple[Any, ...] | None:
     return (_cached, (wrapped, name, settings["maxsize"], settings["typed"]))
 
 
+def _refuse_file(file: io.TextIOWrapper) -> Any:
+    """Pickle's own error for a file (cloudpickle would copy it)."""
+    return file.__reduce_ex__(pickle.HIGHEST_PROTOCOL)  # raises TypeError
+
+
 class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no stubs
     """cloudpickle, with file names kept and one ``__main__`` per worker."""
 
@@ -228,10 +233,14 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no
             return (*reduced[:5], _setstate_in_main)
         return reduced
 
-    if _cloudpickle_code_reduce is not None:  # cloudpickle's private helper
-        dispatch_table = ChainMap(
-            {types.CodeType: _code_reduce}, cloudpickle.Pickler.dispatch_table
-        )
+    # cloudpickle sends an open text file as a StringIO copy of what is left to
+    # read: the task would read a copy, and what it writes would be lost. The
+    # stdlib's pool refuses to pickle a file, and so do we (TransferError).
+    dispatch_table = ChainMap(  # noqa: RUF012  # as cloudpickle's own
+        {io.TextIOWrapper: _refuse_file}
+        | ({types.CodeType: _code_reduce} if _cloudpickle_code_reduce else {}),
+        cloudpickle.Pickler.dispatch_table,
+    )
 
     def __init__(self, file: io.BytesIO) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)

@@ -128,6 +128,18 @@ def test_unpicklable_argument_fails_with_what_the_stdlib_raises(
         assert ex.submit(square, 3).result(timeout=60) == 9
 
 
+def test_an_open_text_file_argument_is_refused_as_by_the_stdlib(tmp_path: Path) -> None:
+    # cloudpickle would send a StringIO copy: the task would read a copy and its
+    # writes would be lost. The stdlib's pool fails the future with a TypeError.
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    with path.open() as file, unirun.ProcessExecutor(max_workers=1) as ex:
+        error = ex.submit(str, file).exception(timeout=60)
+        assert isinstance(error, TypeError), repr(error)
+        assert isinstance(error, unirun.TransferError)
+        assert "TextIOWrapper" in str(error)
+
+
 def test_unpicklable_function_fails_its_future_gh11() -> None:
     import threading
 
