@@ -377,3 +377,16 @@ async def async_raise_cancelled(message: str) -> None:
     import asyncio
 
     raise asyncio.CancelledError(message)
+
+
+def subtract_mean_in_place(array: Any) -> float:
+    """Centre a numpy ``array`` in place (it must be writable); its new sum."""
+    array -= array.mean()
+    return float(array.sum())
+
+
+def read_only_array(size: int) -> Any:
+    """A read-only numpy array of ``size`` floats (a view of bytes)."""
+    import numpy
+
+    return numpy.frombuffer(numpy.arange(float(size)).tobytes())

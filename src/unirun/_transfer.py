@@ -212,6 +212,12 @@ def _cached_reduce(obj: Any) -> tuple[Any, ...] | None:
     return (_cached, (wrapped, name, settings["maxsize"], settings["typed"]))
 
 
+#: The protocol of what crosses to a process: the stdlib's (``multiprocessing``
+#: pickles with the default). Protocol 5 would keep a read-only numpy array
+#: read-only on the other side, where a stdlib worker gets a writable copy.
+PROTOCOL = pickle.DEFAULT_PROTOCOL
+
+
 def _refuse_file(file: io.TextIOWrapper) -> Any:
     """Pickle's own error for a file (cloudpickle would copy it)."""
     return file.__reduce_ex__(pickle.HIGHEST_PROTOCOL)  # raises TypeError
@@ -243,7 +249,7 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no
     )
 
     def __init__(self, file: io.BytesIO) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        super().__init__(file, protocol=PROTOCOL)
         main = sys.modules.get("__main__")
         if main is not None:
             # cloudpickle gives the functions that share a globals dict one
@@ -272,7 +278,7 @@ def dumps_args(obj: object, inherit: bool = False) -> bytes:
     (which, unless ``inherit``, the worker's ``__main__`` lacks)."""
     if not cloudpickle.list_registry_pickle_by_value():
         try:
-            data = pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(obj, PROTOCOL)
         except Exception:
             pass  # a lambda, a local class...: cloudpickle can
         else:

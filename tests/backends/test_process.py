@@ -28,9 +28,11 @@ from _tasks import (
     nested_lists,
     raise_bad_init,
     raise_unpicklable,
+    read_only_array,
     return_unpicklable,
     signal_then_wait,
     square,
+    subtract_mean_in_place,
 )
 from conftest import run_python_file
 from gates import Gate
@@ -126,6 +128,19 @@ def test_unpicklable_argument_fails_with_what_the_stdlib_raises(
         assert isinstance(again, unirun.TransferError)
         assert again.args == error.args
         assert ex.submit(square, 3).result(timeout=60) == 9
+
+
+def test_a_read_only_numpy_array_arrives_writable_as_with_the_stdlib() -> None:
+    # The stdlib pickles with the default protocol, which copies an array into
+    # a writable one; protocol 5 would keep it read-only on the other side.
+    numpy = pytest.importorskip("numpy")
+    frozen = numpy.frombuffer(numpy.arange(4.0).tobytes())
+    assert not frozen.flags.writeable
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        assert ex.submit(subtract_mean_in_place, frozen).result(timeout=60) == 0.0
+        back = ex.submit(read_only_array, 4).result(timeout=60)
+    back += 1  # raises ValueError if it came back read-only
+    assert back.tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_an_open_text_file_argument_is_refused_as_by_the_stdlib(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from .._call import call
-from .._transfer import encode_exception, inherit_main, main_module
+from .._transfer import PROTOCOL, encode_exception, inherit_main, main_module
 from . import _wire
 from ._output import install_forwarding, loggers, loggers_with_handlers
 
@@ -190,7 +190,7 @@ def _isatty(stream: object) -> bool:
         return False
 
 
-def _dumps_value(value: Any, protocol: int = pickle.HIGHEST_PROTOCOL) -> bytes:
+def _dumps_value(value: Any, protocol: int = PROTOCOL) -> bytes:
     try:
         return pickle.dumps(value, protocol=protocol)
     except Exception:

@@ -67,8 +67,8 @@ def refuse_pickle(primitive: object) -> NoReturn:
 
 
 def _pickled(item: object) -> bytes | None:
-    try:
-        return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+    try:  # the default protocol, as multiprocessing's queues
+        return pickle.dumps(item, pickle.DEFAULT_PROTOCOL)
     except Exception:
         return None
 
@@ -110,7 +110,7 @@ def dumps(item: object, scope: str, action: str) -> bytes:
             if data is not None and b"__main__" not in data:
                 return data
         try:
-            by_value: bytes = cloudpickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+            by_value: bytes = cloudpickle.dumps(item, pickle.DEFAULT_PROTOCOL)
         except Exception as exc:
             raise TransferError(
                 f"cannot {action.format(type(item).__name__)} shared with other "
