@@ -390,3 +390,15 @@ def read_only_array(size: int) -> Any:
     import numpy
 
     return numpy.frombuffer(numpy.arange(float(size)).tobytes())
+
+
+def child_interrupt_handling() -> str:
+    """What a Python program started by this task does on SIGINT (its handler)."""
+    import subprocess
+    import sys
+
+    code = "import signal; print(signal.getsignal(signal.SIGINT).__name__)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()

@@ -17,6 +17,7 @@ from _tasks import (
     Guarded,
     GuardedError,
     Unpicklable,
+    child_interrupt_handling,
     crash_on_multiple_of_seven,
     die,
     fail_if_negative,
@@ -128,6 +129,15 @@ def test_unpicklable_argument_fails_with_what_the_stdlib_raises(
         assert isinstance(again, unirun.TransferError)
         assert again.args == error.args
         assert ex.submit(square, 3).result(timeout=60) == 9
+
+
+def test_a_program_a_task_starts_takes_ctrl_c_as_usual() -> None:
+    # Workers leave Ctrl-C to the parent, but a program a task starts gets the
+    # default back (a stdlib worker's children do): an ignored SIGINT would stay
+    # ignored across exec, and `p.send_signal(SIGINT)` would do nothing.
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        handler = ex.submit(child_interrupt_handling).result(timeout=60)
+    assert handler == "default_int_handler"
 
 
 def test_a_read_only_numpy_array_arrives_writable_as_with_the_stdlib() -> None:

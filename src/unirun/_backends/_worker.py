@@ -242,13 +242,19 @@ def _cap_loaded_libraries(threads: int | None) -> None:
     threadpool_limits(threads)
 
 
+def _ignore_interrupt(signum: int, frame: object) -> None:
+    """A Ctrl-C meant for the parent: nothing to do here."""
+
+
 def worker_main(
     conn: Connection, lifeline: Connection, settings: WorkerSettings
 ) -> None:
     """Serve tasks from ``conn`` until told to stop, the limit, or parent death."""
     # One Ctrl-C in the terminal reaches every process of the group: the parent
-    # handles it; workers must not each print a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # handles it; workers must not each print a traceback. A handler that does
+    # nothing, not SIG_IGN: a program a task starts gets the default back at
+    # exec, as from a stdlib worker, where an ignored SIGINT would stay ignored.
+    signal.signal(signal.SIGINT, _ignore_interrupt)
     threading.Thread(target=_watch_parent, args=(lifeline,), daemon=True).start()
     _prepare(settings)
     sender = _Sender(conn)
