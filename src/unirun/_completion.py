@@ -165,11 +165,14 @@ class _AsCompleted(Generic[F]):
     def __init__(
         self, fs: Iterable[F], timeout: float | None, progress: Progress | None = None
     ) -> None:
-        self._fs = set(fs)
+        # Read at the first step, as the stdlib's generator reads it; a progress
+        # display, shown from this call, needs the count now.
+        self._fs: Iterable[F] = fs
         self._timeout = timeout
         self._sync: Iterator[F] | None = None
         self._progress = progress
         if progress is not None:
+            self._fs = set(fs)
             progress.start(len(self._fs))
             for future in self._fs:
                 progress.track(future)
@@ -182,7 +185,7 @@ class _AsCompleted(Generic[F]):
             # typeshed types the yielded futures as Future[T]: they are the very
             # objects given, of type F. The stdlib's iterator forgets each future
             # it yields: keep no reference here either.
-            fs, self._fs = self._fs, set()
+            fs, self._fs = self._fs, ()
             self._sync = cast("Iterator[F]", cf.as_completed(fs, self._timeout))
             del fs
         try:
@@ -215,7 +218,9 @@ class _AsCompleted(Generic[F]):
 
     async def _async_iter(self) -> AsyncIterator[F]:
         end_time = None if self._timeout is None else self._timeout + time.monotonic()
-        pending, self._fs = self._fs, set()  # each is forgotten once yielded
+        fs, self._fs = self._fs, ()
+        pending = set(fs)  # each is forgotten once yielded
+        del fs
         total = len(pending)
         done: deque[F] = deque()
         wakeup = anyio.Event()

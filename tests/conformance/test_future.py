@@ -8,7 +8,7 @@ import gc
 import logging
 import threading
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import pytest
@@ -38,6 +38,28 @@ def test_unirun_wait_and_as_completed(executor: BaseExecutor) -> None:
     assert {f.result() for f in unirun.as_completed(futures + futures)} == {
         i * i for i in range(6)
     }
+
+
+def test_as_completed_reads_its_futures_at_the_first_step_as_the_stdlib() -> None:
+    # The stdlib's as_completed is a generator: it reads its argument (and fails
+    # on a bad one) at the first step, not when called.
+    done: unirun.Future[int] = unirun.Future()
+    done.set_result(1)
+    later: list[unirun.Future[int]] = []
+    iterator = unirun.as_completed(later)
+    later.append(done)
+    assert list(iterator) == [done]
+    bad: Any = unirun.as_completed(None)  # type: ignore[arg-type]  # bad on purpose
+    with pytest.raises(TypeError):
+        next(bad)
+
+    async def read() -> list[unirun.Future[int]]:
+        futures: list[unirun.Future[int]] = []
+        iterator = unirun.as_completed(futures)
+        futures.append(done)
+        return [future async for future in iterator]
+
+    assert asyncio.run(read()) == [done]
 
 
 def test_as_completed_timeout_message_matches_stdlib() -> None:
