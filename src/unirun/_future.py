@@ -1,8 +1,7 @@
 """``Future[T]``: a ``concurrent.futures.Future`` that async code can also await.
 
-Backends drive it through two private calls (see ``_base.py``). Making one
-future follow another is in ``_follow.py``; waiting for many futures (``wait``,
-``as_completed``) is in ``_completion.py``.
+Backends drive it through two private calls (see ``_base.py``). One future
+follows another in ``_follow.py``; ``wait``, ``as_completed`` are in ``_completion.py``.
 """
 
 from __future__ import annotations
@@ -34,21 +33,16 @@ if TYPE_CHECKING:
 
 __all__ = ["Future", "Stopper"]
 
-#: How the thread that ends a future wakes the threads in its result(): the
-#: ``map(_RELEASE, sleepers)`` is made before the state changes and run by one C
-#: call (``deque(releasing, 0)``) right after it, so that no signal handler can
-#: raise between the future reading as done and every sleeper being released
-#: (with a Python loop, or a call of a method, one could, and leave a sleeper
-#: asleep for good).
+#: How the thread that ends a future wakes its result()'s sleepers: one C call
+#: (``deque(map(_RELEASE, sleepers), 0)``, the map made before the state changes)
+#: right after it, so no signal handler can raise between the future reading as
+#: done and every sleeper released (a Python loop could, leaving one asleep).
 _RELEASE = _thread.LockType.release
 
-
-#: How a backend stops one of its running tasks. Called with ``abandon``: true when
-#: nobody will read the result (the awaiting coroutine was cancelled), false for a
-#: user's ``cancel()``. Returns whether the task will stop; it must only *ask*
-#: (schedule the stop), never complete the future itself.
+#: How a backend stops one of its running tasks, called with ``abandon`` (true when
+#: nobody will read the result, false for a ``cancel()``): whether it will stop.
+#: It must only *ask* (schedule the stop), never complete the future itself.
 Stopper = Callable[[bool], bool]
-
 
 _CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
 #: The stdlib's words for the states, in reprs.
@@ -332,8 +326,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
             try:
                 raise exception
             finally:
-                # No cycle through the traceback: its frames would hold the
-                # Future, which holds the error (and the task's arguments).
+                # No cycle: the traceback's frames would hold this Future.
                 exception = self = None  # type: ignore[assignment]
         return self._result  # type: ignore[return-value]  # FINISHED: set
 
