@@ -22,6 +22,7 @@ from _tasks import (
     echo_kwargs,
     fail_if_negative,
     fail_with,
+    first_word,
     raise_cancelled,
     record_start,
     square,
@@ -63,6 +64,17 @@ def test_submit_exception_type_and_message_unchanged(executor: BaseExecutor) -> 
 def test_submit_async_exception_unchanged(executor: BaseExecutor) -> None:
     with pytest.raises(KeyError, match="boom"):
         executor.submit(async_fail, "boom").result(timeout=60)
+
+
+def test_a_plain_task_raising_stop_iteration_fails_with_it(
+    executor: BaseExecutor,
+) -> None:
+    # As the stdlib: the task's own error, not PEP 479's RuntimeError (which a
+    # coroutine on the way back to the Future would turn it into).
+    future = executor.submit(first_word, "")
+    with pytest.raises(StopIteration):
+        future.result(timeout=60)
+    assert type(future.exception()) is StopIteration
 
 
 @pytest.mark.parametrize("fn", [raise_cancelled, async_raise_cancelled])

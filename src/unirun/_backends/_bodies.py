@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from ._job import StopRaised
+
 if TYPE_CHECKING:
     import contextvars
     import threading
@@ -224,7 +226,7 @@ class JobBodies:
         except BaseException as exc:
             future._set_exception_if_pending(exc)
         else:
-            future._set_result_if_pending(result)
+            _give(future, result)
 
     async def _run_anyio(self, job: Job) -> None:
         """One job in the anyio task group (trio)."""
@@ -285,7 +287,7 @@ class JobBodies:
                 except BaseException as exc:
                     future._set_exception_if_pending(exc)
                 else:
-                    future._set_result_if_pending(result)
+                    _give(future, result)
         finally:
             if not future.done():
                 if (
@@ -335,6 +337,15 @@ class JobBodies:
         if inspect.isawaitable(result):
             result = await result
         return result
+
+
+def _give(future: Future[Any], result: Any) -> None:
+    """Give ``future`` what its call returned: a plain function's
+    ``StopIteration`` comes boxed (:class:`~._job.StopRaised`), as its error."""
+    if type(result) is StopRaised:
+        future._set_exception_if_pending(result.error)
+    else:
+        future._set_result_if_pending(result)
 
 
 def _arm_timer(timer: asyncio.Timeout, limit: float) -> None:

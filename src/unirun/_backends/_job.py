@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .._future import Future
 
-__all__ = ["AbandonedCalls", "Job", "JobTask", "ThreadCall"]
+__all__ = ["AbandonedCalls", "Job", "JobTask", "StopRaised", "ThreadCall"]
 
 _LOGGER = logging.getLogger("unirun")
 
@@ -153,6 +153,16 @@ class AbandonedCalls:
         return bool(self._count)
 
 
+class StopRaised:
+    """A plain function's ``StopIteration``, returned by :class:`ThreadCall`
+    rather than raised: the job gives it to its Future as the error."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: StopIteration) -> None:
+        self.error = error
+
+
 class ThreadCall:
     """One plain function on its way to, or in, a worker thread.
 
@@ -196,6 +206,10 @@ class ThreadCall:
             if self._armed is not None:
                 self._armed()
             return self._call()
+        except StopIteration as exc:
+            # Raised through the job's coroutine it would turn into "coroutine
+            # raised StopIteration" (PEP 479): the job hands it on as is.
+            return StopRaised(exc)
         finally:
             with changed:
                 if self._state == _ABANDONED:
