@@ -46,18 +46,53 @@ def run_awaitable(awaitable: Awaitable[Any], timeout: float | None = None) -> An
         runner = _local.runner = asyncio.Runner()
 
     async def await_it() -> Any:
-        if timeout is None:
-            return await awaitable
-        scope = asyncio.timeout(timeout)
+        scope = None if timeout is None else asyncio.timeout(timeout)
         try:
-            async with scope:
+            if scope is None:
                 return await awaitable
-        except TimeoutError:
-            if scope.expired():
-                raise TimeoutExpired from None
-            raise
+            try:
+                async with scope:
+                    return await awaitable
+            except TimeoutError:
+                if scope.expired():
+                    raise TimeoutExpired from None
+                raise
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and _cancelling():
+                raise  # the runner's own cancel (Ctrl-C): it raises what it must
+            # Raised out of the runner, its traceback would hold the runner's
+            # frames, which hold the task, which holds it: a cycle that only
+            # the cyclic collector frees, with the call's arguments. Raised as
+            # is below. (The time-out holds the task, which will hold the box.)
+            del scope
+            return _Failed(exc)
 
-    return runner.run(await_it())
+    outcome = runner.run(await_it())
+    if type(outcome) is _Failed:
+        # Emptied: from 3.12 the traceback holds the frames that ran the task,
+        # and the runner's holds the task, which holds the box.
+        error, outcome.error = outcome.error, None
+        del outcome
+        try:
+            raise error  # type: ignore[misc]  # set: a _Failed holds one
+        finally:
+            del error  # this frame, in the traceback, must not hold it
+    return outcome
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class _Failed:
+    """What :func:`run_awaitable`'s task returns for an error."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error: BaseException | None = error
 
 
 def close_thread_loop() -> None:

@@ -14,7 +14,16 @@ import anyio
 import pytest
 
 import unirun
-from _tasks import async_fail, async_sleep_then, init_fail, square, thread_name
+from _tasks import (
+    Payload,
+    async_fail,
+    async_fail_with,
+    async_sleep_then,
+    fail_with,
+    init_fail,
+    square,
+    thread_name,
+)
 
 
 @pytest.mark.anyio
@@ -460,3 +469,33 @@ def test_a_task_that_waits_for_a_sibling_with_result_is_told_to_await() -> None:
             return "waited"
 
         assert "await the future there" in ex.submit(outer).result(timeout=60)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("timeout", [None, 600])
+@pytest.mark.parametrize("fn", [fail_with, async_fail_with])
+async def test_a_failed_task_on_the_callers_loop_lets_go_of_its_arguments(
+    fn: Any, timeout: float | None
+) -> None:
+    # The conformance test's promise, on the caller's loop: from 3.12 a failed
+    # call's traceback holds every frame that awaited it (trio's too), and none
+    # may hold the Future.
+    async with unirun.CoroutineExecutor() as ex:
+        gc.collect()
+        gc.disable()
+        try:
+            payload = Payload()
+            freed = weakref.ref(payload)
+            future = ex.options(timeout=timeout).submit(fn, payload)
+            del payload
+            try:
+                await future
+            except ValueError:
+                pass
+            del future
+            with anyio.move_on_after(10):
+                while freed() is not None:
+                    await anyio.sleep(0.01)
+            assert freed() is None
+        finally:
+            gc.enable()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._job import StopRaised
+from ._job import Raised
 
 if TYPE_CHECKING:
     import contextvars
@@ -162,6 +162,10 @@ class JobBodies:
             tasks = self._tasks
             tasks.discard(task)  # a JobTask
             future._stopper = None  # the ended task is not kept by its Future
+            # A failed call's traceback holds this frame (and, from 3.12, the
+            # frames that awaited it): none may hold the Future, which holds
+            # the error (a cycle only the cyclic collector frees), or the call.
+            del future, task, fn, args, kwargs
             if not self._settling:  # see _settle
                 if tasks or self._running:  # self._settle_soon(), inlined
                     self._settling = True
@@ -196,6 +200,7 @@ class JobBodies:
             if self._foreign:
                 self._foreign.pop(task, None)  # type: ignore[arg-type]
             job.future = job.task = None  # no cycle through the Future
+            del future  # see _run_plain
             self._settle_soon()
 
     async def _run_started(self, job: Job, future: Future[Any]) -> None:
@@ -227,6 +232,7 @@ class JobBodies:
             future._set_exception_if_pending(exc)
         else:
             _give(future, result)
+        del job, future, timer  # see _run_plain (the timer holds the task)
 
     async def _run_anyio(self, job: Job) -> None:
         """One job in the anyio task group (trio)."""
@@ -242,6 +248,7 @@ class JobBodies:
                 if self._slots is not None:
                     self._slots.release()
                 job.future = job.cancel = None
+                del future  # see _run_plain
         finally:
             self._live -= 1
             if not self._live and self._all_ended is not None:
@@ -269,6 +276,7 @@ class JobBodies:
             await self._run_in_scope(job, future, scope, armed)
         finally:
             self._leave()
+            del job, future  # see _run_plain
 
     async def _run_in_scope(
         self,
@@ -300,6 +308,7 @@ class JobBodies:
                     _torn_down(future)
             elif future._state == CANCELLED:  # no thread took it: see _torn_down
                 future._start()  # tell concurrent.futures.wait()
+            del job, future  # see _run_plain
 
     def _start(self, job: Job, future: Future[Any]) -> bool:
         """Start a job's Future as its task runs; False if it must not run.
@@ -322,6 +331,7 @@ class JobBodies:
         fn, args, kwargs = job.fn, job.args, job.kwargs
         job.fn = job.args = job.kwargs = None  # type: ignore[assignment]  # not kept
         if job.is_async:
+            del job  # not held by a failed call's traceback: see _run_plain
             return await fn(*args, **kwargs)
         call = self._abandoned.wrap(functools.partial(fn, *args, **kwargs), job, armed)
         queued = self._queued
@@ -340,10 +350,13 @@ class JobBodies:
 
 
 def _give(future: Future[Any], result: Any) -> None:
-    """Give ``future`` what its call returned: a plain function's
-    ``StopIteration`` comes boxed (:class:`~._job.StopRaised`), as its error."""
-    if type(result) is StopRaised:
-        future._set_exception_if_pending(result.error)
+    """Give ``future`` what its call returned: a plain function's error comes
+    boxed (:class:`~._job.Raised`)."""
+    if type(result) is Raised:
+        # Emptied: the worker thread's frames, which the error's traceback
+        # holds, may still hold the box (trio's do).
+        error, result.error = result.error, None
+        future._set_exception_if_pending(error)  # type: ignore[arg-type]  # set
     else:
         future._set_result_if_pending(result)
 

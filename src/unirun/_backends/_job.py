@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from .._future import Future
 
-__all__ = ["AbandonedCalls", "Job", "JobTask", "StopRaised", "ThreadCall"]
+__all__ = ["AbandonedCalls", "Job", "JobTask", "Raised", "ThreadCall"]
 
 _LOGGER = logging.getLogger("unirun")
 
@@ -153,14 +153,20 @@ class AbandonedCalls:
         return bool(self._count)
 
 
-class StopRaised:
-    """A plain function's ``StopIteration``, returned by :class:`ThreadCall`
-    rather than raised: the job gives it to its Future as the error."""
+class Raised:
+    """A plain function's error, returned by :class:`ThreadCall` rather than
+    raised: the job gives it to its Future as is.
+
+    Raised through the job's coroutine, a ``StopIteration`` would turn into
+    PEP 479's ``RuntimeError``; and any error would keep, in its traceback, the
+    frames of the worker thread and of anyio that hold its Future (a cycle
+    that only the cyclic collector frees, with the call's arguments).
+    """
 
     __slots__ = ("error",)
 
-    def __init__(self, error: StopIteration) -> None:
-        self.error = error
+    def __init__(self, error: BaseException) -> None:
+        self.error: BaseException | None = error
 
 
 class ThreadCall:
@@ -181,7 +187,7 @@ class ThreadCall:
         job: Job,
         armed: Callable[[], object] | None,
     ) -> None:
-        self._call = call
+        self._call: Callable[[], Any] | None = call
         self._calls = calls
         self._job: Job | None = job
         self._armed = armed
@@ -192,6 +198,10 @@ class ThreadCall:
         with changed:
             self._calls.threads.add(threading.current_thread())
             job, self._job = self._job, None
+            # Not kept once taken: a failed call's traceback holds this frame
+            # (and with it `self`), and nothing in it may hold the call's
+            # arguments or its Future.
+            call, armed, self._call, self._armed = self._call, self._armed, None, None
             if self._state == _DROPPED:  # abandoned before it started
                 return None
             future = None if job is None else job.future
@@ -202,15 +212,16 @@ class ThreadCall:
                     self._state = _DONE  # cancelled while it waited for a thread
                     return None
             self._state = _RUNNING
+        del job, future
+        assert call is not None  # taken once, by the only thread that runs it
         try:
-            if self._armed is not None:
-                self._armed()
-            return self._call()
-        except StopIteration as exc:
-            # Raised through the job's coroutine it would turn into "coroutine
-            # raised StopIteration" (PEP 479): the job hands it on as is.
-            return StopRaised(exc)
+            if armed is not None:
+                armed()
+            return call()
+        except BaseException as exc:
+            return Raised(exc)  # see Raised
         finally:
+            del call, armed  # `armed` holds the time-out, which holds the task
             with changed:
                 if self._state == _ABANDONED:
                     self._calls._count -= 1
