@@ -309,6 +309,35 @@ def environment(name: str) -> str | None:
     return os.environ.get(name)
 
 
+def stream_facts(line: str) -> dict[str, Any]:
+    """What code reads of ``sys.stdout`` as a ``TextIOWrapper``; writes ``line``
+    through a wrapper of its own around ``sys.stdout.buffer`` on the way."""
+    import io
+    import sys
+
+    out = sys.stdout
+    facts: dict[str, Any] = {
+        "name": out.name,
+        "mode": out.mode,
+        "buffer": (out.buffer.name, out.buffer.mode),
+        "buffer can": (out.buffer.readable(), out.buffer.writable()),
+        "seekable": out.buffer.seekable(),
+        "errors": type(out.errors),
+        "line_buffering": type(out.line_buffering),
+    }
+    out.reconfigure(encoding="utf-8", errors="replace", line_buffering=True)
+    facts["reconfigured"] = (out.encoding, out.errors, out.line_buffering)
+    for bad in ({"encoding": 5}, {"newline": "x"}, {"encoding": "no-such-codec"}):
+        try:
+            out.reconfigure(**bad)
+        except (TypeError, ValueError, LookupError) as exc:
+            facts.setdefault("refused", []).append(type(exc))
+    own = io.TextIOWrapper(out.buffer, encoding="utf-8", write_through=True)
+    own.write(line + "\n")
+    own.detach()  # leaves sys.stdout.buffer open
+    return facts
+
+
 def print_lines(prefix: str, count: int) -> int:
     """Print ``count`` numbered lines to stdout and one to stderr."""
     import sys

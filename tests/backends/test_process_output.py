@@ -5,13 +5,20 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import threading
 from typing import TYPE_CHECKING
 
 import pytest
 
 import unirun
-from _tasks import log_message, print_lines, print_partial_then_die, square
+from _tasks import (
+    log_message,
+    print_lines,
+    print_partial_then_die,
+    square,
+    stream_facts,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,6 +37,26 @@ def test_prints_reach_current_stdout_and_stderr(
     captured = capsys.readouterr()
     assert captured.out == "task 0\ntask 1\ntask 2\n"
     assert captured.err == "task on stderr\n"
+
+
+def test_a_tasks_stdout_reads_as_the_stream_it_stands_for(
+    ex: unirun.ProcessExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What code reads of sys.stdout (a TextIOWrapper) in a task, and what it
+    # does with it (reconfigure; its own wrapper around the buffer), works
+    # there as in a plain process.
+    ours = ex.submit(stream_facts, "through the buffer").result(timeout=60)
+    assert capsys.readouterr().out == "through the buffer\n"
+    read_end, write_end = os.pipe()  # what stdout is, run with its output piped
+    with open(read_end, "rb") as reader, open(write_end, "w") as piped:
+        with contextlib.redirect_stdout(piped):
+            here = stream_facts("here")
+        assert piped.name == write_end  # a file opened from a descriptor
+        here["name"] = "<stdout>"
+        here["buffer"] = ("<stdout>", "wb")
+        piped.flush()
+        assert reader.read1() == b"here\n"
+    assert ours == here
 
 
 def test_prints_follow_redirect_stdout(ex: unirun.ProcessExecutor) -> None:

@@ -14,6 +14,7 @@ A task's own result waits for its output to be written::
 
 from __future__ import annotations
 
+import codecs
 import io
 import logging
 import pickle
@@ -30,13 +31,33 @@ if TYPE_CHECKING:
 __all__ = ["OutputRelay", "deliver", "install_forwarding"]
 
 
-class _ForwardedBytes:
+class _ForwardedBytes(io.BufferedIOBase):
     """``sys.stdout.buffer`` of a worker: bytes are decoded and forwarded."""
 
     def __init__(self, text: _ForwardedStream) -> None:
+        super().__init__()
         self._text = text
 
-    def write(self, data: bytes) -> int:
+    @property
+    def name(self) -> str:
+        """The name of the stream it stands for: ``<stdout>`` or ``<stderr>``."""
+        return self._text.name
+
+    @property
+    def mode(self) -> str:
+        """``"wb"``, as the parent's own buffer."""
+        return "wb"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._text.isatty()
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+    def write(self, data: Any) -> int:
         self._text.write(bytes(data).decode("utf-8", "replace"))
         return len(data)
 
@@ -45,7 +66,12 @@ class _ForwardedBytes:
 
 
 class _ForwardedStream(io.TextIOBase):
-    """A worker's ``sys.stdout`` or ``sys.stderr``: lines go to the parent."""
+    """A worker's ``sys.stdout`` or ``sys.stderr``: lines go to the parent.
+
+    It reads as the ``TextIOWrapper`` it stands in for (name, mode, encoding,
+    errors, line buffering, ``reconfigure``); what it sends, whole lines of
+    text, the parent writes to its own stream, in that stream's encoding.
+    """
 
     def __init__(
         self, send: Callable[..., None], number: int, original: object, tty: bool
@@ -57,11 +83,68 @@ class _ForwardedStream(io.TextIOBase):
         self._original = original
         self._pending: list[str] = []
         self._lock = threading.Lock()
+        self._name = "<stdout>" if number == 1 else "<stderr>"
+        self._encoding = "utf-8"  # any text goes: the parent writes it
+        # As Python set them up here (from the locale), as in the parent.
+        self._errors: str = getattr(original, "errors", None) or "strict"
+        #: Whole lines go out as written, as with line buffering.
+        self.line_buffering = True
+        self.write_through = False
         self.buffer = _ForwardedBytes(self)
 
     @property
+    def name(self) -> str:
+        """``<stdout>`` or ``<stderr>``, as the stream it stands for."""
+        return self._name
+
+    @property
+    def mode(self) -> str:
+        """``"w"``, as the stream it stands for."""
+        return "w"
+
+    @property
     def encoding(self) -> str:  # type: ignore[override]  # read-only, as in TextIOWrapper
-        return "utf-8"
+        return self._encoding
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]  # read-only, as in TextIOWrapper
+        return self._errors
+
+    def reconfigure(
+        self,
+        *,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+        line_buffering: bool | None = None,
+        write_through: bool | None = None,
+    ) -> None:
+        """Take the settings as ``TextIOWrapper.reconfigure`` does (and checks
+        them as it does); the text still reaches the parent as text."""
+        given: tuple[tuple[str, object], ...] = (
+            ("encoding", encoding),
+            ("errors", errors),
+            ("newline", newline),
+        )
+        for name, value in given:  # checked as TextIOWrapper checks them
+            if value is not None and not isinstance(value, str):
+                kind = type(value).__name__
+                raise TypeError(
+                    f"reconfigure() argument {name!r} must be str or None, not {kind}"
+                )
+        if newline not in (None, "", "\n", "\r", "\r\n"):
+            raise ValueError(f"illegal newline value: {newline}")
+        if encoding is not None:
+            codecs.lookup(encoding)  # LookupError if unknown
+            self._encoding = encoding
+            self._errors = "strict"
+        if errors is not None:
+            self._errors = errors
+        self.flush()
+        if line_buffering is not None:
+            self.line_buffering = bool(line_buffering)
+        if write_through is not None:
+            self.write_through = bool(write_through)
 
     def writable(self) -> bool:
         return True
