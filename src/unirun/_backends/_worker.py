@@ -29,6 +29,7 @@ import cloudpickle
 from .._call import call
 from .._transfer import PROTOCOL, encode_exception, inherit_main, main_module
 from . import _wire
+from ._interpreter import InterpreterState
 from ._output import install_forwarding, loggers, loggers_with_handlers
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class WorkerSettings:
         "inherit_main",
         "initargs",
         "initializer",
+        "interpreter",
         "levels",
         "log_path",
         "max_tasks",
@@ -99,6 +101,8 @@ class WorkerSettings:
         # Whether the caller's sys.stdout and sys.stderr are terminals: a
         # worker's say the same, as a forked worker's, inherited, do.
         self.ttys = (_isatty(sys.stdout), _isatty(sys.stderr))
+        # The recursion limit, warning filters, ... a fork would inherit.
+        self.interpreter = InterpreterState()
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -227,6 +231,7 @@ def _prepare(settings: WorkerSettings) -> None:
         sys.modules["__main__"] = main_module()
     for name, level in settings.levels.items():
         logging.getLogger(name or None).setLevel(level)
+    settings.interpreter.apply()
 
 
 def _cap_loaded_libraries(threads: int | None) -> None:
