@@ -315,7 +315,7 @@ def stream_facts(line: str) -> dict[str, Any]:
     import io
     import sys
 
-    out = sys.stdout
+    out: Any = sys.stdout  # a TextIOWrapper, or what stands in for one
     facts: dict[str, Any] = {
         "name": out.name,
         "mode": out.mode,

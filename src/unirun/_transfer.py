@@ -1,13 +1,9 @@
 """Moving calls, results and exceptions across a process boundary.
 
 Functions travel by value with cloudpickle (lambdas, closures and ``__main__``
-functions work), through a pickler that keeps two things cloudpickle drops:
-
-* the real file name of each code object (and, for code typed into a notebook
-  or a REPL, its source lines), so that worker tracebacks show the source line;
-* one ``__main__`` namespace per worker process: every ``__main__`` function
-  sent to a worker shares it, so module-level state (a cache, a counter) lives
-  on between calls as it does in a stdlib worker.
+functions work), through a pickler that rebuilds ``__main__`` definitions in a
+worker as a stdlib worker has them (:mod:`._rebuild`: one ``__main__`` namespace
+per worker, classes set up once, code with its real file name).
 
 A :class:`CallableCache` pickles each function once per executor, and the pool
 sends it to each worker once (:mod:`._backends._pool`). Arguments take the fast
@@ -21,8 +17,6 @@ from __future__ import annotations
 import functools
 import io
 import itertools
-import linecache
-import os
 import pickle
 import sys
 import threading
@@ -37,6 +31,17 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 
 from ._errors import RemoteError, RemoteTraceback, TransferError, transfer_error_from
+from ._rebuild import (
+    CACHED,
+    MainGlobals,
+    cached_reduce,
+    class_once,
+    code_reducers,
+    inherit_main,
+    main_module,
+    main_namespace,
+    setstate_in_main,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,135 +88,6 @@ def unsendable_raises() -> bool:
     return True
 
 
-#: The module every ``__main__`` function sent to a worker is bound to.
-_MAIN = "__unirun_main__"
-
-
-def main_module() -> types.ModuleType:
-    """The module ``__main__`` functions of the sender are bound to, here.
-
-    In a worker process, ``sys.modules["__main__"]`` is this module too.
-    """
-    module = sys.modules.get(_MAIN)
-    if module is None:
-        module = sys.modules.setdefault(_MAIN, types.ModuleType("__main__"))
-    return module
-
-
-def inherit_main() -> None:
-    """In a worker forked from the caller: bind the ``__main__`` functions sent
-    by value to the ``__main__`` it inherited (see :func:`main_module`)."""
-    sys.modules[_MAIN] = sys.modules["__main__"]
-
-
-def main_namespace() -> dict[str, Any]:
-    """The namespace of :func:`main_module`."""
-    return main_module().__dict__
-
-
-class _MainGlobals(dict[str, Any]):
-    """Stands for the sender's ``__main__`` namespace in a pickle."""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (main_namespace, ())
-
-
-def _code_with_file(
-    reduced: tuple[Any, ...], filename: str, lines: list[str] | None
-) -> types.CodeType:
-    rebuild, arguments = reduced[0], reduced[1]
-    code: types.CodeType = rebuild(*arguments).replace(co_filename=filename)
-    if lines is not None and filename not in linecache.cache:
-        linecache.cache[filename] = (len(lines), None, lines, filename)
-    return code
-
-
-_cloudpickle_code_reduce = getattr(cloudpickle.cloudpickle, "_code_reduce", None)
-
-
-def _code_reduce(code: types.CodeType) -> tuple[Any, ...]:
-    assert _cloudpickle_code_reduce is not None
-    filename = code.co_filename
-    lines = None
-    if not os.path.exists(filename):  # a notebook cell, say: send its source
-        entry = linecache.cache.get(filename)
-        if entry is not None and len(entry) == 4:  # not a lazy (1-tuple) entry
-            lines = entry[2]
-    return (_code_with_file, (_cloudpickle_code_reduce(code), filename, lines))
-
-
-_DEFINITIONS = (type, types.FunctionType, types.ModuleType)
-
-
-def _setstate_in_main(function: types.FunctionType, state: tuple[Any, Any]) -> None:
-    """cloudpickle's state setter, except for the globals of ``__main__``.
-
-    A value already in the receiver's namespace stays (module-level state lives
-    on in a worker, as in a stdlib worker); definitions (functions, classes,
-    modules) are replaced, so that a function edited in a notebook is used.
-    """
-    attributes, slots = state
-    namespace = function.__globals__
-    for name, value in slots["__globals__"].items():
-        if name not in namespace or isinstance(value, _DEFINITIONS):
-            namespace[name] = value
-    slots["__globals__"] = {}
-    cloudpickle.cloudpickle._function_setstate(function, (attributes, slots))
-
-
-_CACHED = type(functools.lru_cache(None)(len))
-
-
-def _same_function(a: types.FunctionType, b: types.FunctionType) -> bool:
-    """Whether two definitions of a function are the same (a notebook cell run
-    again unchanged), defaults included."""
-    return (
-        a.__code__ == b.__code__
-        and a.__defaults__ == b.__defaults__
-        and a.__kwdefaults__ == b.__kwdefaults__
-    )
-
-
-def _cached(
-    wrapped: types.FunctionType, name: str | None, maxsize: int | None, typed: bool
-) -> Any:
-    """A ``functools.lru_cache`` function of ``__main__``, rebuilt in a worker.
-
-    ``name``: the global of ``__main__`` it is (or None): the one already there
-    is kept while its function is the same (its cache lives on, and every
-    function that calls it by that name shares it); else a new one takes it.
-    """
-    namespace = wrapped.__globals__
-    existing = namespace.get(name) if name is not None else None
-    if (
-        type(existing) is _CACHED
-        and _same_function(existing.__wrapped__, wrapped)  # type: ignore[arg-type]
-        and existing.cache_parameters() == {"maxsize": maxsize, "typed": typed}
-    ):
-        return existing
-    cached = functools.lru_cache(maxsize, typed)(wrapped)
-    if name is not None:
-        namespace[name] = cached
-    return cached
-
-
-def _cached_reduce(obj: Any) -> tuple[Any, ...] | None:
-    """How an ``lru_cache`` function of ``__main__`` travels: by value (it
-    pickles by name, which a worker's ``__main__`` lacks). None for one of an
-    importable module, which pickles by name."""
-    if getattr(obj, "__module__", None) != "__main__":
-        return None
-    wrapped = obj.__wrapped__
-    if type(wrapped) is not types.FunctionType:
-        return None
-    main = sys.modules.get("__main__")
-    name: str | None = obj.__qualname__
-    if name is None or getattr(main, name, None) is not obj:
-        name = None  # not the global of that name (a method, another name)
-    settings = obj.cache_parameters()
-    return (_cached, (wrapped, name, settings["maxsize"], settings["typed"]))
-
-
 #: The protocol of what crosses to a process: the stdlib's (``multiprocessing``
 #: pickles with the default). Protocol 5 would keep a read-only numpy array
 #: read-only on the other side, where a stdlib worker gets a writable copy.
@@ -227,24 +103,25 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no
     """cloudpickle, with file names kept and one ``__main__`` per worker."""
 
     def reducer_override(self, obj: object) -> Any:
-        if type(obj) is _CACHED:
-            reduced = _cached_reduce(obj)
+        if type(obj) is CACHED:
+            reduced = cached_reduce(obj)
             if reduced is not None:
                 return reduced
+        if isinstance(obj, type):
+            return class_once(super().reducer_override(obj))
         return super().reducer_override(obj)
 
     def _dynamic_function_reduce(self, func: types.FunctionType) -> tuple[Any, ...]:
         reduced: tuple[Any, ...] = super()._dynamic_function_reduce(func)
-        if isinstance(self.globals_ref.get(id(func.__globals__)), _MainGlobals):
-            return (*reduced[:5], _setstate_in_main)
+        if isinstance(self.globals_ref.get(id(func.__globals__)), MainGlobals):
+            return (*reduced[:5], setstate_in_main)
         return reduced
 
     # cloudpickle sends an open text file as a StringIO copy of what is left to
     # read: the task would read a copy, and what it writes would be lost. The
     # stdlib's pool refuses to pickle a file, and so do we (TransferError).
     dispatch_table = ChainMap(  # noqa: RUF012  # as cloudpickle's own
-        {io.TextIOWrapper: _refuse_file}
-        | ({types.CodeType: _code_reduce} if _cloudpickle_code_reduce else {}),
+        {io.TextIOWrapper: _refuse_file} | code_reducers(),
         cloudpickle.Pickler.dispatch_table,
     )
 
@@ -254,7 +131,7 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no
         if main is not None:
             # cloudpickle gives the functions that share a globals dict one
             # shared dict when unpickled; this makes it the worker's __main__.
-            self.globals_ref[id(main.__dict__)] = _MainGlobals()
+            self.globals_ref[id(main.__dict__)] = MainGlobals()
 
 
 class _SpawnPickler(_Pickler):

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.skipif(
 #: The initializer's pattern of the stdlib's docs and of most code: it sets a
 #: global of the script that tasks read; its arguments include an instance of a
 #: class of the script and a multiprocessing queue. And a memoised function of
-#: the script, called directly and by another function, which see one cache.
+#: the script, called directly and by another function, which see one cache;
+#: and a class attribute that tasks count in, sent again with each instance.
 PROGRAM = textwrap.dedent(
     """
     import concurrent.futures as cf
@@ -70,6 +71,18 @@ PROGRAM = textwrap.dedent(
         return fib.cache_info().currsize
 
 
+    class Counter:
+        calls = 0
+
+        def __init__(self, step):
+            self.step = step
+
+
+    def count(counter):
+        type(counter).calls += counter.step
+        return type(counter).calls
+
+
     if __name__ == "__main__":
         impl, method = sys.argv[1:]
         pool = unirun.ProcessExecutor if impl == "unirun" else cf.ProcessPoolExecutor
@@ -81,6 +94,7 @@ PROGRAM = textwrap.dedent(
             print(ex.submit(task, 1).result())
             print(ex.submit(config_type_is_shared, Config("d")).result())
             print(ex.submit(fib, 20).result(), ex.submit(cached_so_far).result())
+            print([ex.submit(count, Counter(step)).result() for step in (1, 2, 3)])
             print(q.get(timeout=60))
     """
 )
@@ -89,6 +103,7 @@ EXPECTED = [
     "('set', 'c', 1)",
     "True",
     "6765 21",
+    "[1, 3, 6]",
     "initialized with Config(name='c')",
 ]
 
@@ -305,7 +320,7 @@ def _main_namespace_with(source: str) -> dict[str, object]:
 def test_an_lru_cache_function_edited_in_a_notebook_is_rebuilt() -> None:
     import types
 
-    from unirun._transfer import _cached
+    from unirun._rebuild import _cached
 
     # The worker's __main__, where the functions sent (and their caches) land.
     worker = _main_namespace_with("def scale(x, k=2):\n    return x * k\n")
@@ -323,7 +338,7 @@ def test_an_lru_cache_function_edited_in_a_notebook_is_rebuilt() -> None:
 
 
 def test_an_lru_cache_kept_under_another_name_leaves_its_function_alone() -> None:
-    from unirun._transfer import _cached_reduce
+    from unirun._rebuild import cached_reduce as _cached_reduce
 
     namespace = _main_namespace_with(
         "import functools, random\n"
