@@ -146,7 +146,13 @@ class _SpawnPickler(_Pickler):
 def dumps(obj: object, pickler: type[_Pickler] = _Pickler) -> bytes:
     """Pickle ``obj`` by value where needed (see the module docstring)."""
     file = io.BytesIO()
-    pickler(file).dump(obj)
+    try:
+        pickler(file).dump(obj)
+    except pickle.PicklingError as exc:
+        if isinstance(exc.__cause__, RecursionError):
+            # cloudpickle's word for it; pickle (and the stdlib's pool) raise it
+            raise exc.__cause__ from None
+        raise
     return file.getvalue()
 
 

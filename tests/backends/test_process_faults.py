@@ -23,6 +23,7 @@ from _tasks import (
     Marker,
     environment,
     getpid,
+    nested_lists,
     raise_fighting,
     raise_keyboard_interrupt,
     record_then_crash,
@@ -172,3 +173,23 @@ def test_workers_see_the_callers_environment_now(
     with unirun.ProcessExecutor(max_workers=1) as ex:
         value = ex.submit(environment, "UNIRUN_TEST_LATE").result(timeout=60)
     assert value == "set after the server started"
+
+
+def test_a_result_too_deep_to_pickle_fails_with_recursion_error() -> None:
+    # As with the stdlib: pickling raised it, not cloudpickle's PicklingError.
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        error = ex.submit(nested_lists, 100_000).exception(timeout=60)
+        assert type(error) is RecursionError, repr(error)
+        assert ex.submit(square, 3).result(timeout=60) == 9
+
+
+def test_a_call_by_value_too_deep_to_pickle_says_recursion_error() -> None:
+    # A lambda sends the whole call through cloudpickle, which calls it a
+    # PicklingError: the error says what pickle raised, as the stdlib's does.
+    with unirun.ProcessExecutor(max_workers=1) as ex:
+        future = ex.submit(lambda value: 0, nested_lists(100_000))
+        error = future.exception(timeout=60)
+    assert isinstance(error, RecursionError), repr(error)
+    assert isinstance(error, unirun.TransferError)
+    assert "RecursionError: maximum recursion depth exceeded" in str(error)
+    assert type(error.__cause__) is RecursionError

@@ -197,6 +197,8 @@ def _isatty(stream: object) -> bool:
 def _dumps_value(value: Any, protocol: int = PROTOCOL) -> bytes:
     try:
         return pickle.dumps(value, protocol=protocol)
+    except RecursionError:
+        raise  # too deep for cloudpickle too, which would say PicklingError
     except Exception:
         return cloudpickle.dumps(value, protocol=protocol)  # type: ignore[no-any-return]
 
