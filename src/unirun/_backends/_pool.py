@@ -233,13 +233,16 @@ class Pool(ManagerSteps):
     def _start_worker(self) -> None:
         """Start one worker process (lock held); the manager will watch it."""
         parent_conn, child_conn = self.context.Pipe(duplex=True)
-        log = ResultLog()
+        ours = isinstance(self.context, WorkerContext)
+        log = ResultLog(anonymous=ours)  # ours take a descriptor as they start
         stdio = None
-        if isinstance(self.context, WorkerContext):
+        if ours:
             # Its fork server's descriptors may be older than the caller's.
             stdio = (InheritedFd(1), InheritedFd(2))
         settings = _worker.WorkerSettings(
-            log_path=log.path, stdio=stdio, **self.settings
+            log=log.path if log.path is not None else InheritedFd(log.fd),
+            stdio=stdio,
+            **self.settings,
         )
         process = self.context.Process(
             target=_worker.worker_main,
@@ -257,6 +260,7 @@ class Pool(ManagerSteps):
         finally:
             _starting.pool = None
             child_conn.close()
+            log.started()
         worker = WorkerRecord(next(self.numbers), process, parent_conn, log)
         self.started += 1
         if self.lost:  # it takes the place of one that died

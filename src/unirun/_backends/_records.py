@@ -97,24 +97,48 @@ class Task:
 
 
 class ResultLog:
-    """The parent's side of a worker's result log (see _worker.ResultLog)."""
+    """The parent's side of a worker's result log (see _worker.ResultLog).
 
-    def __init__(self) -> None:
-        directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-        self.path = os.path.join(
-            directory or tempfile.gettempdir(),
-            f"unirun-{os.getpid()}-results-{uuid.uuid4().hex[:12]}",
-        )
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    ``anonymous`` (where the system has ``memfd_create``): memory with no name,
+    handed to the worker as a descriptor (:attr:`fd`, as it starts): nothing is
+    left to remove, however this process ends. Else a file in ``/dev/shm`` (or
+    the temporary directory) that the worker opens by its name, :attr:`path`;
+    the resource tracker removes it if this process dies first.
+    """
+
+    def __init__(self, anonymous: bool = False) -> None:
+        self.path: str | None = None
+        self._tracked: str | None = None
+        if anonymous and hasattr(os, "memfd_create"):
+            fd = os.memfd_create("unirun-results", os.MFD_CLOEXEC)
+        else:
+            directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+            self.path = os.path.join(
+                directory or tempfile.gettempdir(),
+                f"unirun-{os.getpid()}-results-{uuid.uuid4().hex[:12]}",
+            )
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            if directory:
+                self._tracked = "/" + os.path.basename(self.path)
         try:
             os.ftruncate(fd, LOG_SIZE)
             self._map = mmap.mmap(fd, LOG_SIZE)
-        finally:
+        except BaseException:
             os.close(fd)
-        # Removed by the resource tracker if this process dies first.
-        self._tracked = "/" + os.path.basename(self.path) if directory else None
+            raise
+        if self.path is not None:
+            os.close(fd)
+            fd = -1
+        #: The anonymous log's descriptor, until :meth:`started` (else -1).
+        self.fd = fd
         if self._tracked:
             resource_tracker.register(self._tracked, "shared_memory")
+
+    def started(self) -> None:
+        """The worker has its own descriptor (or the name) now: let go of ours."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def read(self, into: list[Any]) -> BaseException | None:
         """Append the values in the log to ``into``; the error if they fail."""
@@ -125,9 +149,11 @@ class ResultLog:
         return read_values(self._map[start : start + used] + _worker.LIST_END, into)
 
     def close(self) -> None:
+        self.started()
         self._map.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
         if self._tracked:
             resource_tracker.unregister(self._tracked, "shared_memory")
 

@@ -66,7 +66,7 @@ class WorkerSettings:
         "initializer",
         "interpreter",
         "levels",
-        "log_path",
+        "log",
         "max_tasks",
         "native_threads",
         "stdio",
@@ -79,7 +79,7 @@ class WorkerSettings:
         initializer: bytes | None,
         initargs: SpawnArgs,
         max_tasks: int | None,
-        log_path: str,
+        log: Any,
         native_threads: int | None,
         forward_output: bool,
         inherit_main: bool = False,
@@ -90,7 +90,8 @@ class WorkerSettings:
         self.initializer = initializer
         self.initargs = initargs
         self.max_tasks = max_tasks
-        self.log_path = log_path
+        #: The result log: its path, or (an InheritedFd) its descriptor.
+        self.log = log
         self.native_threads = native_threads
         self.forward_output = forward_output
         # The caller's environment now (the fork server's may be older), and
@@ -141,8 +142,9 @@ class ResultLog:
     values are flushed to the parent as a PARTIAL message.
     """
 
-    def __init__(self, path: str, sender: _Sender) -> None:
-        fd = os.open(path, os.O_RDWR)
+    def __init__(self, log: Any, sender: _Sender) -> None:
+        # A path, or a descriptor handed over as the worker started.
+        fd = os.open(log, os.O_RDWR) if isinstance(log, str) else log.detach()
         try:
             self._map = mmap.mmap(fd, 0)
         finally:
@@ -279,7 +281,7 @@ def worker_main(
             sender.send(header, encode_exception(exc))
             return
     _cap_loaded_libraries(settings.native_threads)
-    _serve(conn, sender, ResultLog(settings.log_path, sender), settings.max_tasks)
+    _serve(conn, sender, ResultLog(settings.log, sender), settings.max_tasks)
 
 
 def _serve(
