@@ -153,14 +153,61 @@ def wait(
     """Wait for the futures to complete, as :func:`concurrent.futures.wait` does.
 
     Blocks the calling thread. Returns a named 2-tuple of sets ``(done, not_done)``.
+
+    Raises:
+        RuntimeError: with no ``timeout``, on the thread of the event loop that
+            alone can end the futures the wait needs (a coroutine executor's,
+            from ``async with``): it would wait for ever, as ``result()`` says.
     """
+    fs = set(fs)
+    if timeout is None:
+        # Before cf.wait, which takes each future's lock (an owned future then
+        # no longer knows its owner).
+        stuck = [error for error in map(_endless_wait_error, fs) if error]
+        if stuck:
+            _refuse_endless_wait(fs, len(stuck), return_when, stuck[0])
     return cf.wait(fs, timeout=timeout, return_when=return_when)
+
+
+def _refuse_endless_wait(
+    fs: set[cf.Future[T]], stuck: int, return_when: str, error: RuntimeError
+) -> None:
+    """Raise ``error`` if a wait for ``fs`` would never end: it needs all of
+    them, or (for a first one) ``stuck``, as many as are not done, are futures
+    that only this thread's event loop can end; unless the wait is over."""
+    done = [f for f in fs if f.done()]
+    if return_when == FIRST_COMPLETED:
+        over = bool(done)
+    else:
+        over = len(done) == len(fs) or (
+            return_when == FIRST_EXCEPTION
+            and any(not f.cancelled() and f.exception() is not None for f in done)
+        )
+    if not over and (return_when == ALL_COMPLETED or stuck == len(fs) - len(done)):
+        raise error
+
+
+def _endless_wait_error(future: cf.Future[Any]) -> RuntimeError | None:
+    """The error a wait without limit for ``future`` gets on this thread: one
+    only this thread's event loop can end (see ``Future.result()``); else None."""
+    refuse = getattr(future, "_refuse_endless_wait", None)
+    if refuse is None or future.done():
+        return None
+    try:
+        refuse()
+    except RuntimeError as exc:
+        return exc
+    return None
 
 
 class _AsCompleted(Generic[F]):
     """Iterator over futures as they complete, for ``for`` and ``async for``."""
 
     _progress: Progress | None = None
+    #: Without a time-out: the futures left that only this thread's event loop
+    #: can end (see :func:`_endless_wait_error`), and how many others are left.
+    _stuck: set[F] = set()  # noqa: RUF012  # replaced, never changed, when empty
+    _others = 0
 
     def __init__(
         self, fs: Iterable[F], timeout: float | None, progress: Progress | None = None
@@ -186,13 +233,30 @@ class _AsCompleted(Generic[F]):
             # objects given, of type F. The stdlib's iterator forgets each future
             # it yields: keep no reference here either.
             fs, self._fs = self._fs, ()
+            if self._timeout is None:
+                fs = set(fs)  # as the stdlib's: duplicates come once
+                self._stuck = {f for f in fs if _endless_wait_error(f)}
+                self._others = len(fs) - len(self._stuck)
             self._sync = cast("Iterator[F]", cf.as_completed(fs, self._timeout))
             del fs
+        stuck = self._stuck
+        if stuck and not self._others and not any(f.done() for f in stuck):
+            # What is left, only this thread's event loop can end: next()
+            # would wait for ever (see Future.result()).
+            error = _endless_wait_error(next(iter(stuck)))
+            if error is not None:
+                self.close()
+                raise error
         try:
             future = next(self._sync)
         except BaseException:  # the end, a time-out, a Ctrl-C
             self.close()
             raise
+        if stuck:
+            if future in stuck:
+                stuck.discard(future)
+            else:
+                self._others -= 1
         self._arrived(future)
         return future
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import contextlib
+import functools
 import inspect
 from concurrent.futures._base import FINISHED, PENDING
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,7 @@ from ._future import Future
 from ._stats import ticker
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import Awaitable, Callable, Coroutine, Iterable
 
     from ._options import TaskOptions
     from ._progress import Progress
@@ -30,6 +32,15 @@ __all__ = ["gather", "gather_futures"]
 
 async def _await_it(awaitable: Awaitable[T]) -> T:
     return await awaitable
+
+
+def _close_unstarted(coroutine: Coroutine[Any, Any, Any], future: Future[Any]) -> None:
+    """Close a coroutine whose task ended before it ran it (cancelled first, or
+    the coroutine could not be sent), as asyncio closes the coroutine of a task
+    cancelled first: no "coroutine ... was never awaited" warning."""
+    if inspect.getcoroutinestate(coroutine) == "CORO_CREATED":
+        with contextlib.suppress(ValueError, RuntimeError):  # started meanwhile
+            coroutine.close()
 
 
 def gather(
@@ -56,7 +67,10 @@ def gather(
             # A task (or future) of the caller's loop stays there.
             children.append(follow_asyncio(item))
         elif inspect.isawaitable(item):
-            children.append(submit(_await_it, (item,), {}, options))
+            submitted = submit(_await_it, (item,), {}, options)
+            if inspect.iscoroutine(item):
+                submitted.add_done_callback(functools.partial(_close_unstarted, item))
+            children.append(submitted)
         else:
             raise TypeError(
                 f"gather() takes futures and awaitables, got {type(item).__name__}"

@@ -69,6 +69,7 @@ class OwnedSteps(Generic[T]):
     # No __slots__: on 3.13 a Future with slots besides its dict reads every
     # attribute more slowly.
     _owner: int | None  # the owner's thread, until sealed
+    _home: int | None = None  # the owner's thread, once sealed
     _fast: bool  # the token: set while no step of the owner's runs
 
     _lock: _thread.RLock | None  # None until an owned future's is made
@@ -95,7 +96,7 @@ class OwnedSteps(Generic[T]):
     def _refuse_endless_wait(self) -> None:
         """Raise :class:`RuntimeError` where a wait without limit would never
         end: on the owner's thread, the event loop that alone ends the future."""
-        owner = self._owner
+        owner = self._owner or self._home
         if owner is not None and owner == get_ident():
             raise RuntimeError(ENDLESS_WAIT)
 
@@ -115,6 +116,7 @@ class OwnedSteps(Generic[T]):
                 if owner != get_ident():
                     sleep(0)  # let it set the token again
                     continue
+            self._home = owner  # the loop's thread still alone runs its task
             self._owner = None
             return
 
