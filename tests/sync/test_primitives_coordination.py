@@ -12,6 +12,7 @@ import pickle
 import queue
 import sys
 import threading
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -129,6 +130,34 @@ def test_condition_misuse_raises_threadings_errors(executor: BaseExecutor) -> No
     with cond:
         assert cond.wait(0) is False
         assert cond.wait_for(lambda: 0, timeout=0) == 0
+
+
+def test_threadings_old_names_work_and_warn_as_there(executor: BaseExecutor) -> None:
+    # Event.isSet() and Condition.notifyAll(): deprecated in threading, with a
+    # warning, and still called by older code.
+    event, stdlib_event = executor.Event(), threading.Event()
+    cond, stdlib_cond = executor.Condition(), threading.Condition()
+    event.set()
+    stdlib_event.set()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert event.isSet() is stdlib_event.isSet() is True
+        with cond, stdlib_cond:
+            cond.notifyAll()
+            stdlib_cond.notifyAll()
+    assert [(w.category, str(w.message), w.filename) for w in seen] == [
+        (DeprecationWarning, "isSet() is deprecated, use is_set() instead", __file__),
+    ] * 2 + [
+        (
+            DeprecationWarning,
+            "notifyAll() is deprecated, use notify_all() instead",
+            __file__,
+        ),
+    ] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(RuntimeError, match="cannot notify on un-acquired lock"):
+            cond.notifyAll()
 
 
 # -- Barrier -------------------------------------------------------------------------

@@ -90,6 +90,17 @@ def test_pickling_outside_a_task_fails_clearly(
         pickle.dumps(make(process_ex))
 
 
+def test_a_task_that_returns_a_primitive_fails_saying_so(
+    process_ex: BaseExecutor,
+) -> None:
+    # The caller has the primitive already; a copy sent back would be
+    # disconnected from it. The error says so, not only "passed to tasks".
+    q = process_ex.Queue()
+    error = process_ex.submit(lambda q: [q], q).exception(timeout=60)
+    assert isinstance(error, TypeError), repr(error)
+    assert "a task's result" in str(error)
+
+
 def test_a_worker_opens_each_primitive_once(process_ex: BaseExecutor) -> None:
     lock = process_ex.Lock()
     q = process_ex.Queue()
@@ -289,6 +300,27 @@ def test_fractional_maxsize_as_queue_queue(process_ex: BaseExecutor) -> None:
     assert model.full()
     with pytest.raises(queue.Full):
         q.put_nowait(3)
+
+
+def test_a_semaphore_past_the_systems_limit_is_refused_whole(
+    process_ex: BaseExecutor,
+) -> None:
+    # threading's has no limit; a shared one holds at most SEM_VALUE_MAX. What
+    # passes it is refused, leaving the value as it was (not part released, and
+    # not with the bounded semaphore's "released too many times").
+    from unirun._sync.shm import SEM_MAX
+
+    with pytest.raises(OverflowError, match="SEM_VALUE_MAX"):
+        process_ex.Semaphore(SEM_MAX + 1)
+    sem = process_ex.Semaphore(SEM_MAX - 3)
+    with pytest.raises(OverflowError, match="SEM_VALUE_MAX"):
+        sem.release(5)
+    sem.release(3)  # up to the limit exactly
+    taken = 0
+    while taken < 4 and sem.acquire(blocking=False):
+        taken += 1
+    assert taken == 4  # the value is SEM_MAX: the refused release added nothing
+    sem.release(4)
 
 
 def test_interrupted_reacquire_still_takes_the_mutex() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
+import warnings
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -89,6 +90,16 @@ class Condition(Held):
         Raises:
             RuntimeError: the lock is not held.
         """
+
+    def notifyAll(self) -> None:  # threading's old name
+        """:meth:`notify_all`, under the old name ``threading.Condition`` keeps
+        (deprecated there, with this warning)."""
+        warnings.warn(
+            "notifyAll() is deprecated, use notify_all() instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        self.notify_all()
 
     @abstractmethod
     async def async_wait(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from abc import abstractmethod
 from typing import TYPE_CHECKING, NoReturn
 
@@ -52,6 +53,16 @@ class Event(MadeByExecutor):
     @abstractmethod
     async def async_wait(self) -> bool:
         """Wait for the flag without blocking the event loop; return ``True``."""
+
+    def isSet(self) -> bool:  # threading's old name
+        """:meth:`is_set`, under the old name ``threading.Event`` keeps
+        (deprecated there, with this warning)."""
+        warnings.warn(
+            "isSet() is deprecated, use is_set() instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.is_set()
 
 
 class LocalEvent(Event):

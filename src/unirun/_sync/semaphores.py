@@ -49,6 +49,8 @@ class Semaphore(Held):
         Raises:
             ValueError: ``n`` is below 1, or (bounded semaphores) the release
                 would raise the value above its initial value.
+            OverflowError: (shared with processes) the value would pass the
+                system's ``SEM_VALUE_MAX``; nothing was released.
         """
 
     @abstractmethod
@@ -95,6 +97,13 @@ class LocalBoundedSemaphore(LocalSemaphore, BoundedSemaphore):
     _factory = threading.BoundedSemaphore
 
 
+#: A shared semaphore's value is the system's: it holds at most SEM_VALUE_MAX.
+_TOO_HIGH = (
+    f"a semaphore shared with processes holds at most {SEM_MAX} (SEM_VALUE_MAX): "
+    "its value would be {}"
+)
+
+
 class SharedSemaphore(SemBacked, Semaphore):
     """A :class:`unirun.Semaphore` shared with worker processes."""
 
@@ -103,6 +112,8 @@ class SharedSemaphore(SemBacked, Semaphore):
     def __init__(self, scope: str, value: int = 1) -> None:
         if value < 0:
             raise ValueError(MESSAGES["sem_negative"])
+        if value > SEM_MAX:
+            raise OverflowError(_TOO_HIGH.format(value))
         self._make(scope, value, value if self._bounded else SEM_MAX)
 
     def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
@@ -119,18 +130,22 @@ class SharedSemaphore(SemBacked, Semaphore):
     def release(self, n: int = 1) -> None:
         if n < 1:
             raise ValueError(MESSAGES["release_n"])
-        if self._bounded:
-            try:
-                too_many = self._sem._get_value() + n > self._sem.maxvalue
-            except NotImplementedError:  # no sem_getvalue (macOS): the OS checks
-                too_many = False
-            if too_many:
+        # Checked first, so that a release refused changes nothing.
+        try:
+            value = self._sem._get_value() + n
+        except NotImplementedError:  # no sem_getvalue (macOS): the OS checks
+            value = 0
+        if value > self._sem.maxvalue:
+            if self._bounded:
                 raise ValueError(MESSAGES["too_many"])
+            raise OverflowError(_TOO_HIGH.format(value))
         for _ in range(n):
             try:
                 self._sem.release()
             except ValueError:
-                raise ValueError(MESSAGES["too_many"]) from None
+                if self._bounded:
+                    raise ValueError(MESSAGES["too_many"]) from None
+                raise OverflowError(_TOO_HIGH.format("more")) from None
 
     def __repr__(self) -> str:
         kind = "BoundedSemaphore" if self._bounded else "Semaphore"

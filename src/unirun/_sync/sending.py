@@ -55,7 +55,9 @@ def check_send(primitive: object, scope: str | None) -> None:
     if getattr(_sending, "scope", None) != scope:
         raise TypeError(
             f"this unirun.{kind} can only be passed to tasks of the executor that "
-            "created it (pickling it elsewhere would make a disconnected copy)"
+            "created it (as an argument, or in an item of that executor's queues "
+            "and dicts); anywhere else (a task's result, another executor, "
+            "pickle.dumps()) a pickled copy would be disconnected from it"
         )
     _sending.sent.append(primitive)
 
