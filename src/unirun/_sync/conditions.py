@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import time
-import warnings
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -22,7 +21,7 @@ import anyio
 
 from .held import Held
 from .locks import LocalLock, LocalRLock, Lock, RLock, SharedLock, SharedRLock
-from .messages import MESSAGES, wait_timeout
+from .messages import MESSAGES, wait_timeout, warn_old_name
 from .sending import refuse_pickle
 from .shared import MonitorShared
 from .waiting import LoopWaiter, ThreadWaiter, Waiters, take_in_thread
@@ -94,11 +93,7 @@ class Condition(Held):
     def notifyAll(self) -> None:  # threading's old name
         """:meth:`notify_all`, under the old name ``threading.Condition`` keeps
         (deprecated there, with this warning)."""
-        warnings.warn(
-            "notifyAll() is deprecated, use notify_all() instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_old_name("notifyAll", "notify_all")
         self.notify_all()
 
     @abstractmethod

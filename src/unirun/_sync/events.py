@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import functools
 import threading
-import warnings
 from abc import abstractmethod
 from typing import TYPE_CHECKING, NoReturn
 
 from .lines import line_of
 from .made import MadeByExecutor
-from .messages import wait_timeout
+from .messages import wait_timeout, warn_old_name
 from .sending import refuse_pickle
 from .shared import MonitorShared, deadline_of
 from .waiting import NOT_YET, Waiters
@@ -57,11 +56,7 @@ class Event(MadeByExecutor):
     def isSet(self) -> bool:  # threading's old name
         """:meth:`is_set`, under the old name ``threading.Event`` keeps
         (deprecated there, with this warning)."""
-        warnings.warn(
-            "isSet() is deprecated, use is_set() instead",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_old_name("isSet", "is_set")
         return self.is_set()
 
 

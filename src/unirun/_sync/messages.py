@@ -11,12 +11,19 @@ import math
 import operator
 import queue
 import threading
+import warnings
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MESSAGES", "check_lock_arguments", "check_number", "wait_timeout"]
+__all__ = [
+    "MESSAGES",
+    "check_lock_arguments",
+    "check_number",
+    "wait_timeout",
+    "warn_old_name",
+]
 
 
 def _message(call: Callable[[], object]) -> str:
@@ -78,3 +85,11 @@ def check_lock_arguments(blocking: bool, timeout: float) -> None:
         raise ValueError(MESSAGES["lock_nonblocking"])
     if timeout < 0 and timeout != -1:
         raise ValueError(MESSAGES["lock_negative"])
+
+
+def warn_old_name(old: str, new: str) -> None:
+    """Warn, as ``threading`` does, that the caller's caller used ``old()``, a
+    deprecated name of ``new()``."""
+    warnings.warn(
+        f"{old}() is deprecated, use {new}() instead", DeprecationWarning, stacklevel=3
+    )
