@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures as cf
 import contextvars
 import gc
+import inspect
 import threading
 import warnings
 import weakref
@@ -465,7 +466,8 @@ async def test_gathered_coroutines_cancelled_before_they_ran_are_closed(
                 assert gathered.cancel()
             else:
                 ex.shutdown(wait=False, cancel_futures=True)
-            assert all(c.cr_frame is None for c in coroutines)  # closed
+            states = {inspect.getcoroutinestate(c) for c in coroutines}
+            assert states == {"CORO_CLOSED"}
             del coroutines
             with pytest.raises(cf.CancelledError):
                 await gathered
