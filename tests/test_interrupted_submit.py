@@ -1,4 +1,5 @@
-"""Ctrl-C landing inside submit(): nothing is left locked, shutdown returns.
+"""Ctrl-C landing inside submit(): nothing is left locked, shutdown returns,
+and the statistics still add up.
 
 A real child interpreter takes a storm of KeyboardInterrupts (SIGALRM, raised
 by a Python handler at whatever bytecode the main thread is at) while it
@@ -41,7 +42,7 @@ SCRIPT = textwrap.dedent(
     ex.submit(echo, 0).result()  # auto: the probe; later calls take the lane
     # Every worker of the thread pool (auto's: where its lane runs calls)
     # starts now, outside the storm.
-    pool = ex if kind == "thread" else ex._router.pools.thread()
+    pool = ex if kind in ("thread", "coroutine") else ex._router.pools.thread()
     everyone = threading.Barrier(pool._max_workers + 1)
     arrived = [pool.submit(everyone.wait) for _ in range(pool._max_workers)]
     everyone.wait(60)
@@ -66,11 +67,13 @@ SCRIPT = textwrap.dedent(
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     ex.shutdown(wait=True)
     print("shut down after", interrupted, "interruptions", flush=True)
+    s = ex.statistics()
+    print(s.submitted, s.queued, s.running, s.done + s.failed + s.cancelled)
     """
 )
 
 
-@pytest.mark.parametrize("kind", ["thread", "auto"])
+@pytest.mark.parametrize("kind", ["thread", "coroutine", "auto"])
 def test_shutdown_returns_after_interrupts_inside_submit(kind: str) -> None:
     child = subprocess.run(
         [sys.executable, "-c", SCRIPT, kind],
@@ -83,3 +86,8 @@ def test_shutdown_returns_after_interrupts_inside_submit(kind: str) -> None:
     words = child.stdout.split()
     assert words[:3] == ["shut", "down", "after"], child.stdout
     assert int(words[3]) > 0  # the storm did land inside submit()
+    # Each interrupted submit counts once, as a task that ended (it ran, or
+    # was cancelled with the Future its caller never got): none is left
+    # queued, none is counted as ending without being submitted.
+    submitted, queued, running, ended = map(int, words[-4:])
+    assert (queued, running, ended) == (0, 0, submitted), child.stdout

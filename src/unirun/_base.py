@@ -128,6 +128,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         #: What a shutdown() that had to wait for its own thread's submit asked.
         self._close_asked: tuple[bool, bool] | None = None
         self._counters = TaskCounters()
+        #: The Future the submit under way made, once made (see _undo_submit).
+        self._making: Future[Any] | None = None
         track(self)
 
     # -- the hooks --------------------------------------------------------------
@@ -215,28 +217,51 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                     self._refuse_if_broken()  # the stdlib's pools say this first
                     raise RuntimeError(SHUTDOWN_MESSAGE)
                 registry = self._exit_registry
-                # Counted first: the task may start (and end) before _schedule
-                # returns.
                 counting = self._counts_submissions
-                if counting:
-                    counters.submitted()
+                outer, self._making = self._making, None  # a nested submit's
                 try:
+                    # Counted first: the task may start (and end) before
+                    # _schedule returns. Inside the try: a signal handler runs
+                    # as a call returns, so its error comes after the count.
+                    if counting:
+                        counters.submitted()
                     if registry is None:
-                        return self._schedule(fn, args, kwargs, options)
-                    with registry.lock:
-                        if registry.exiting:
-                            self._refuse_if_broken()
-                            raise RuntimeError(
-                                "cannot schedule new futures after interpreter shutdown"
-                            )
-                        return self._schedule(fn, args, kwargs, options)
+                        future = self._schedule(fn, args, kwargs, options)
+                    else:
+                        with registry.lock:
+                            if registry.exiting:
+                                self._refuse_if_broken()
+                                raise RuntimeError(
+                                    "cannot schedule new futures after "
+                                    "interpreter shutdown"
+                                )
+                            future = self._schedule(fn, args, kwargs, options)
+                    self._making = outer
+                    return future
                 except BaseException:
                     if counting:
-                        counters.unsubmitted()
+                        self._undo_submit(outer)
                     raise
         finally:
             if self._close_asked is not None:
                 self._close_as_asked()
+
+    def _undo_submit(self, outer: Future[Any] | None) -> None:
+        """A submit failed (lock held): its count goes, and its task with it.
+
+        A backend's ``_schedule`` records its Future in ``_making`` as soon as
+        it made it, before the task is queued, and forgets it when it refuses
+        the call. So with no Future, nothing was queued: the count is taken
+        back. With one, an exception from a signal handler (Ctrl-C) came after
+        it was made, perhaps after it was queued: the caller never gets it, so
+        it is cancelled, and counted so; one that started already runs on and
+        is counted as it ends.
+        """
+        made, self._making = self._making, outer
+        if made is None:
+            self._counters.unsubmitted()
+        else:
+            made._cancel_pending()
 
     def _close_as_asked(self) -> None:
         """Close as a :meth:`shutdown` that this thread's submit held off asked

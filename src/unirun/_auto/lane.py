@@ -136,14 +136,24 @@ class Lane:
             pool = self._made = self._pool()
         if pool._broken:
             raise BrokenThreadPool(pool._broken)
-        with self._lock:
-            if known and self._closing:
-                return None  # the front's own path, which refuses after shutdown
-            if not self._drainers:
-                self._start_drainer(pool)
-            if counters is not None:
-                counters.submitted()
-            self._calls.append((future, fn, args, kwargs, entry))
+        counted = False
+        try:
+            with self._lock:
+                if known and self._closing:
+                    return None  # the front's own path: it refuses after shutdown
+                if not self._drainers:
+                    self._start_drainer(pool)
+                counted = True  # first: a signal handler runs as a call returns
+                if counters is not None:
+                    counters.submitted()
+                self._calls.append((future, fn, args, kwargs, entry))
+        except BaseException:
+            # A signal handler's error (Ctrl-C) once the call was counted: the
+            # caller never gets its Future, so its call never runs (one a
+            # drainer took already runs on), and it is counted as cancelled.
+            if counted:
+                future._cancel_pending()
+            raise
         return future
 
     def submit_known(

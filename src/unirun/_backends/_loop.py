@@ -170,20 +170,29 @@ class LoopRunner(JobSpawner):
                 # loop's next turn, one wake-up for all the jobs queued until then.
                 self._inbox.append(job)
                 if not self._wake_pending:
+                    self._loop.call_soon(self._wake)  # first: see below
                     self._wake_pending = True
-                    self._loop.call_soon(self._wake)
                 return
-        with self._lock:
-            self.refuse_if_broken()
-            self._inbox.append(job)
-            if not self._started or self._never_began():
-                self._start_thread()
-                return
-            wake_soon = self._wake_soon
-            if wake_soon is None or self._wake_pending:
-                return
-            self._wake_pending = True
-        wake_soon(self._wake)
+        waking: Callable[[Callable[[], object]], None] | None = None
+        try:
+            with self._lock:
+                self.refuse_if_broken()
+                self._inbox.append(job)
+                if not self._started or self._never_began():
+                    self._start_thread()
+                    return
+                wake_soon = self._wake_soon
+                if wake_soon is None or self._wake_pending:
+                    return
+                waking, self._wake_pending = wake_soon, True
+            waking(self._wake)
+        except BaseException:
+            # A signal handler's error (Ctrl-C) between the flag and the
+            # wake-up: wake the loop all the same, or every job queued after
+            # this one would wait for a wake-up that never comes.
+            if waking is not None:
+                waking(self._wake)  # twice at worst: the second finds none
+            raise
 
     def refuse_if_broken(self) -> None:
         """Raise :class:`BrokenExecutor` if the initializer failed."""

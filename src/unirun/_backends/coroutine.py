@@ -141,6 +141,7 @@ class CoroutineExecutor(BaseExecutor):
         # finishes it, as its owner (see _owned.py); none before the loop runs.
         runner = self._runner
         future: Future[Any] = Future(None, self._counters, runner.loop_thread)
+        self._making = future  # see BaseExecutor._undo_submit
         timeout, is_async = options.timeout, is_async_callable(fn)
         runner.submit(Job(future, fn, args, kwargs, timeout, is_async))
         return future

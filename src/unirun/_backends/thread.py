@@ -247,7 +247,9 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
     ) -> Future[Any]:
         if self._broken:
             raise BrokenThreadPool(self._broken)
-        future: Future[Any] = Future(None, self._counters)  # _new_future(), inlined
+        # _new_future(), inlined; made known to _submit (see _undo_submit)
+        future: Future[Any] = Future(None, self._counters)
+        self._making = future
         timeout = options.timeout
         deadlines = self._deadlines if timeout is not None and timeout > 0 else None
         self._work_queue.put(_WorkItem(future, fn, args, kwargs, timeout, deadlines))

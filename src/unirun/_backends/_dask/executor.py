@@ -255,11 +255,12 @@ class DaskExecutor(BaseExecutor):
     ) -> Future[Any]:
         refuse = unsendable_raises()  # first: nothing after it sees the request
         self._refuse_if_broken()
-        future = self._new_future()
+        future = self._making = self._new_future()
         try:
             payload = dumps_call(fn, args, kwargs, name_culprit=not refuse)
         except TransferError as exc:
-            if refuse:  # the caller runs it elsewhere
+            if refuse:  # the caller runs it elsewhere: nothing was queued
+                self._making = None
                 raise
             # As the stdlib: the future fails, the caller's loop goes on.
             future._start()
