@@ -36,6 +36,7 @@ __all__ = [
     "inherit_main",
     "main_module",
     "main_namespace",
+    "program",
     "setstate_in_main",
 ]
 
@@ -60,16 +61,48 @@ def inherit_main() -> None:
     sys.modules[_MAIN] = sys.modules["__main__"]
 
 
-def main_namespace() -> dict[str, Any]:
-    """The namespace of :func:`main_module`."""
-    return main_module().__dict__
+def main_namespace(program: str | None = None) -> dict[str, Any]:
+    """The namespace of :func:`main_module`; with ``program`` (a token of the
+    sending program), that program's own: a Dask worker serves many programs
+    over its life, often at once, and each has a ``__main__`` of its own."""
+    if program is None:
+        return main_module().__dict__
+    name = f"{_MAIN}{program}"
+    module = sys.modules.get(name)
+    if module is None:
+        module = sys.modules.setdefault(name, types.ModuleType("__main__"))
+    return module.__dict__
+
+
+_PROGRAM = ""
+
+
+def _new_program() -> None:
+    global _PROGRAM
+    _PROGRAM = os.urandom(12).hex()
+
+
+_new_program()
+if hasattr(os, "register_at_fork"):  # a forked child is a program of its own
+    os.register_at_fork(after_in_child=_new_program)
+
+
+def program() -> str:
+    """A token of this program (this process, since it started or forked)."""
+    return _PROGRAM
 
 
 class MainGlobals(dict[str, Any]):
-    """Stands for the sender's ``__main__`` namespace in a pickle."""
+    """Stands for the sender's ``__main__`` namespace in a pickle: the
+    receiver's one ``__main__`` (a process worker, which serves one program),
+    or with ``program``, that program's own there (a Dask worker)."""
+
+    def __init__(self, program: str | None = None) -> None:
+        super().__init__()
+        self.program = program
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (main_namespace, ())
+        return (main_namespace, () if self.program is None else (self.program,))
 
 
 def _code_with_file(

@@ -40,6 +40,7 @@ from ._rebuild import (
     inherit_main,
     main_module,
     main_namespace,
+    program,
     setstate_in_main,
 )
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "UNSENDABLE_RAISES",
     "CallableCache",
+    "SharedPickler",
     "SpawnArgs",
     "decode_exception",
     "dumps",
@@ -132,6 +134,17 @@ class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle has no
             # cloudpickle gives the functions that share a globals dict one
             # shared dict when unpickled; this makes it the worker's __main__.
             self.globals_ref[id(main.__dict__)] = MainGlobals()
+
+
+class SharedPickler(_Pickler):
+    """:class:`_Pickler` for workers that serve other programs too (Dask's):
+    there, this program's ``__main__`` globals are its own, never another's."""
+
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file)
+        main = sys.modules.get("__main__")
+        if main is not None:
+            self.globals_ref[id(main.__dict__)] = MainGlobals(program())
 
 
 class _SpawnPickler(_Pickler):
@@ -307,8 +320,10 @@ def dumps_call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     name_culprit: bool = True,
+    pickler: type[_Pickler] = _Pickler,
 ) -> bytes:
-    """Pickle a whole call, as a check that it can travel.
+    """Pickle a whole call, as a check that it can travel (with ``pickler``:
+    :class:`SharedPickler` for workers that serve other programs too).
 
     Raises:
         unirun.TransferError: something in the call cannot be pickled; the
@@ -316,7 +331,7 @@ def dumps_call(
             pickling each part again to find it).
     """
     try:
-        return dumps((fn, args, kwargs))
+        return dumps((fn, args, kwargs), pickler)
     except Exception as exc:
         if not name_culprit:
             raise unsendable(exc) from exc

@@ -140,3 +140,39 @@ def _alive(process: psutil.Process) -> bool:
         return bool(process.status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
+
+
+PROGRAM = """
+import sys
+import unirun
+
+FACTOR = int(sys.argv[2])
+
+def work(x):
+    return x * FACTOR
+
+with unirun.DaskExecutor(address=sys.argv[1]) as ex:
+    ex.client.wait_for_workers(2, timeout=60)
+    print(sorted(set(ex.map(work, [1] * 20))))
+"""
+
+
+def test_programs_sharing_a_cluster_each_read_their_own_main_globals(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    # The workers outlive each program, and serve them all: a global of one
+    # program's __main__ must never be what another program's tasks read.
+    address, _ = cluster
+    script = tmp_path / "program.py"
+    script.write_text(PROGRAM)
+    seen = [
+        subprocess.run(
+            [sys.executable, str(script), address, str(factor)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        ).stdout.strip()
+        for factor in (5, 7)
+    ]
+    assert seen == ["[5]", "[7]"]

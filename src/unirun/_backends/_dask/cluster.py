@@ -23,7 +23,7 @@ import dask.config
 import distributed
 
 from ..._cpu import usable_cpus
-from ..._transfer import dumps
+from ..._transfer import SharedPickler, dumps
 from .._output import deliver
 from .._worker import THREAD_VARIABLES
 from ..process import _native_threads
@@ -53,7 +53,7 @@ def register_initializer(
     name = f"unirun-initializer-{uuid.uuid4().hex}"
     # Pickled as tasks are: a __main__ initializer shares the worker's
     # __main__ namespace with them (the globals it sets reach them).
-    plugin = remote.Initializer(dumps((initializer, initargs)), name)
+    plugin = remote.Initializer(dumps((initializer, initargs), SharedPickler), name)
     try:
         client.register_plugin(plugin, name=name)
     except Exception:

@@ -40,7 +40,7 @@ from ..._errors import (
 )
 from ..._forked import forget_children
 from ..._starting import HelperThread, began, join_launched, start_thread
-from ..._transfer import dumps_call, unsendable_raises
+from ..._transfer import SharedPickler, dumps_call, unsendable_raises
 from . import remote
 from .cluster import close_owned, open_embedded, register_initializer
 from .jobs import Job, runs_on, settle, task_key
@@ -257,7 +257,7 @@ class DaskExecutor(BaseExecutor):
         self._refuse_if_broken()
         future = self._making = self._new_future()
         try:
-            payload = dumps_call(fn, args, kwargs, name_culprit=not refuse)
+            payload = dumps_call(fn, args, kwargs, not refuse, SharedPickler)
         except TransferError as exc:
             if refuse:  # the caller runs it elsewhere: nothing was queued
                 self._making = None
