@@ -128,7 +128,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         #: What a shutdown() that had to wait for its own thread's submit asked.
         self._close_asked: tuple[bool, bool] | None = None
         self._counters = TaskCounters()
-        #: The Future the submit under way made, once made (see _undo_submit).
+        #: The Future the submit under way queued, once queued (_undo_submit).
         self._making: Future[Any] | None = None
         track(self)
 
@@ -247,21 +247,18 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 self._close_as_asked()
 
     def _undo_submit(self, outer: Future[Any] | None) -> None:
-        """A submit failed (lock held): its count goes, and its task with it.
+        """A submit failed (lock held): take its count back, unless its task
+        was queued, which then runs (an error from a signal handler, Ctrl-C,
+        landing after that) and is counted as it ends.
 
-        A backend's ``_schedule`` records its Future in ``_making`` as soon as
-        it made it, before the task is queued, and forgets it when it refuses
-        the call. So with no Future, nothing was queued: the count is taken
-        back. With one, an exception from a signal handler (Ctrl-C) came after
-        it was made, perhaps after it was queued: the caller never gets it, so
-        it is cancelled, and counted so; one that started already runs on and
-        is counted as it ends.
+        A backend's ``_schedule`` records its Future in ``_making`` right
+        before the one call that queues it, with no other call between: a
+        signal handler runs only as a call returns, so with no Future recorded
+        nothing was queued.
         """
-        made, self._making = self._making, outer
-        if made is None:
+        queued, self._making = self._making, outer
+        if queued is None:
             self._counters.unsubmitted()
-        else:
-            made._cancel_pending()
 
     def _close_as_asked(self) -> None:
         """Close as a :meth:`shutdown` that this thread's submit held off asked

@@ -136,24 +136,25 @@ class Lane:
             pool = self._made = self._pool()
         if pool._broken:
             raise BrokenThreadPool(pool._broken)
-        counted = False
-        try:
-            with self._lock:
-                if known and self._closing:
-                    return None  # the front's own path: it refuses after shutdown
-                if not self._drainers:
-                    self._start_drainer(pool)
-                counted = True  # first: a signal handler runs as a call returns
-                if counters is not None:
-                    counters.submitted()
-                self._calls.append((future, fn, args, kwargs, entry))
-        except BaseException:
-            # A signal handler's error (Ctrl-C) once the call was counted: the
-            # caller never gets its Future, so its call never runs (one a
-            # drainer took already runs on), and it is counted as cancelled.
-            if counted:
-                future._cancel_pending()
-            raise
+        call = (future, fn, args, kwargs, entry)
+        with self._lock:
+            if known and self._closing:
+                return None  # the front's own path, which refuses after shutdown
+            if not self._drainers:
+                self._start_drainer(pool)
+            if counters is None:
+                self._calls.append(call)
+                return future
+            try:
+                counters.submitted()
+                self._calls.append(call)
+            except BaseException:
+                # A signal handler's error (Ctrl-C), which comes as a call
+                # returns: after the count. A call queued runs, and is counted
+                # as it ends; one that never was is not counted.
+                if not (self._calls and self._calls[-1] is call):
+                    counters.unsubmitted()
+                raise
         return future
 
     def submit_known(

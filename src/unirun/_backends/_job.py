@@ -52,6 +52,7 @@ class Job:
         "future",
         "is_async",
         "kwargs",
+        "queued",
         "task",
         "timeout",
     )
@@ -73,6 +74,9 @@ class Job:
         self.is_async = is_async
         self.cancel: Callable[[], object] | None = None  # on trio, once started
         self.task: asyncio.Task[None] | None = None  # on asyncio, once started
+        #: Set right before the call that queues (or starts) it, with no call
+        #: between: a signal handler's error (Ctrl-C) comes after it, or before.
+        self.queued = False
 
     def stop(self, abandon: bool) -> bool:
         """The job's :data:`~unirun._future.Stopper`: cancel it.

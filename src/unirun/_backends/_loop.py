@@ -163,11 +163,13 @@ class LoopRunner(JobSpawner):
             # against this one anyway.
             if not EAGER:
                 if not self._inbox and self._slots is None:
+                    job.queued = True
                     self._spawn(job)  # its task starts at the loop's next turn
                     return
             elif self._on_asyncio and self._loop is not None:
                 # Tasks start eagerly, so never here, inside submit(): at the
                 # loop's next turn, one wake-up for all the jobs queued until then.
+                job.queued = True
                 self._inbox.append(job)
                 if not self._wake_pending:
                     self._loop.call_soon(self._wake)  # first: see below
@@ -177,6 +179,7 @@ class LoopRunner(JobSpawner):
         try:
             with self._lock:
                 self.refuse_if_broken()
+                job.queued = True
                 self._inbox.append(job)
                 if not self._started or self._never_began():
                     self._start_thread()

@@ -231,7 +231,7 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
         refuse = unsendable_raises()  # first: nothing after it sees the request
         if self._pool.broken:
             raise BrokenProcessPool(self._pool.broken)
-        future = self._making = self._new_future(self._on_interrupt)
+        future = self._new_future(self._on_interrupt)
         chunk = fn is run_chunk
         payload: Any
         if chunk:  # a batch of map items: (fn, [args, ...])
@@ -244,8 +244,7 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
                 key, fn_bytes = self._functions.lookup(fn)
                 payload_bytes = dumps_args(payload, self._functions.inherit)
             except Exception as exc:
-                if refuse:  # the caller runs it elsewhere: nothing was queued
-                    self._making = None
+                if refuse:  # the caller runs it elsewhere
                     raise unsendable(exc) from exc
                 # As the stdlib: the future fails, the caller's loop goes on.
                 future._start()
@@ -261,6 +260,7 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
             chunk=chunk,
             timeout=options.timeout,
         )
+        self._making = future  # queued by the next call: see _undo_submit
         self._pool.submit(task)
         return future
 

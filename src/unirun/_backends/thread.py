@@ -247,12 +247,12 @@ class ThreadExecutor(BaseExecutor, cf.ThreadPoolExecutor):
     ) -> Future[Any]:
         if self._broken:
             raise BrokenThreadPool(self._broken)
-        # _new_future(), inlined; made known to _submit (see _undo_submit)
-        future: Future[Any] = Future(None, self._counters)
-        self._making = future
+        future: Future[Any] = Future(None, self._counters)  # _new_future(), inlined
         timeout = options.timeout
         deadlines = self._deadlines if timeout is not None and timeout > 0 else None
-        self._work_queue.put(_WorkItem(future, fn, args, kwargs, timeout, deadlines))
+        item = _WorkItem(future, fn, args, kwargs, timeout, deadlines)
+        self._making = future  # queued by the next call: see _undo_submit
+        self._work_queue.put(item)
         self._adjust_thread_count()
         return future
 

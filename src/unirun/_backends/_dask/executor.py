@@ -255,12 +255,11 @@ class DaskExecutor(BaseExecutor):
     ) -> Future[Any]:
         refuse = unsendable_raises()  # first: nothing after it sees the request
         self._refuse_if_broken()
-        future = self._making = self._new_future()
+        future = self._new_future()
         try:
             payload = dumps_call(fn, args, kwargs, not refuse, SharedPickler)
         except TransferError as exc:
-            if refuse:  # the caller runs it elsewhere: nothing was queued
-                self._making = None
+            if refuse:  # the caller runs it elsewhere
                 raise
             # As the stdlib: the future fails, the caller's loop goes on.
             future._start()
@@ -274,6 +273,7 @@ class DaskExecutor(BaseExecutor):
             task_key(fn, options),
         )
         with self._lock:
+            self._making = future  # queued by the next call: see _undo_submit
             self._pending.append(job)
             self._start_manager()
             ready = self._take_ready()
