@@ -176,3 +176,40 @@ def test_programs_sharing_a_cluster_each_read_their_own_main_globals(
         for factor in (5, 7)
     ]
     assert seen == ["[5]", "[7]"]
+
+
+LEFT_RUNNING = """
+import sys
+import unirun
+
+def init():
+    pass
+
+ex = unirun.DaskExecutor(address=sys.argv[1], initializer=init)
+print(ex.submit(abs, -1).result())
+"""
+
+
+def test_a_program_that_never_shuts_down_takes_its_initializer_away(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    # Registered as a worker plugin, it would run in every worker that joins or
+    # restarts after the program ended.
+    import distributed
+
+    address, _ = cluster
+    script = tmp_path / "program.py"
+    script.write_text(LEFT_RUNNING)
+    done = subprocess.run(
+        [sys.executable, str(script), address],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert done.stdout.strip() == "1"
+    with distributed.Client(address, set_as_default=False) as client:
+        plugins = client.run_on_scheduler(
+            lambda dask_scheduler: list(dask_scheduler.worker_plugins)
+        )
+    assert not [name for name in plugins if name.startswith("unirun-initializer")]

@@ -64,10 +64,19 @@ def register_initializer(
 
 
 def close_owned(
-    client: distributed.Client | None, cluster: distributed.LocalCluster | None
+    client: distributed.Client | None,
+    cluster: distributed.LocalCluster | None,
+    plugins: tuple[distributed.Client, list[str]] | None = None,
 ) -> None:
-    """Close the client and the cluster an executor opened itself."""
+    """Close the client and the cluster an executor opened itself, after
+    unregistering its ``plugins`` (a client, and the names it registered on a
+    joined cluster: its initializer's, which would otherwise run on in workers
+    that join or restart after the program ended)."""
     try:
+        if plugins is not None:
+            for name in plugins[1]:
+                with contextlib.suppress(Exception):
+                    plugins[0].unregister_worker_plugin(name)
         if client is not None:
             client.close()
         if cluster is not None:

@@ -19,7 +19,6 @@ scheduler. A task handed to the cluster counts as running.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import queue
 import threading
@@ -186,10 +185,11 @@ class DaskExecutor(BaseExecutor):
         self._primitives: DaskKernel | None = DaskKernel(client)
         # What this executor opened is closed by shutdown(), or when the
         # executor is collected, or at interpreter exit.
+        self._plugins: list[str] = []  # registered on a joined cluster
+        owned = client if self._owns_client else None
         self._finalizer = weakref.finalize(
-            self, close_owned, client if self._owns_client else None, self._cluster
+            self, close_owned, owned, self._cluster, (client, self._plugins)
         )
-        self._plugin: str | None = None
         if initializer is not None:
             self._start_initializer(initializer, initargs)
 
@@ -197,7 +197,9 @@ class DaskExecutor(BaseExecutor):
         self, initializer: Callable[..., object], initargs: tuple[Any, ...]
     ) -> None:
         try:
-            self._plugin = register_initializer(self._client, initializer, initargs)
+            name = register_initializer(self._client, initializer, initargs)
+            if self._cluster is None:  # an embedded cluster ends with the executor
+                self._plugins.append(name)
         except Exception as exc:
             self._broken = (
                 "The Dask executor's initializer failed, the executor is not "
@@ -485,10 +487,7 @@ class DaskExecutor(BaseExecutor):
             watcher = self._deadline_watcher
         if watcher is not None:
             watcher.close(wait=watcher._thread is not threading.current_thread())
-        if self._plugin is not None and self._cluster is None:
-            with contextlib.suppress(Exception):
-                self._client.unregister_worker_plugin(self._plugin)
-        self._finalizer()
+        self._finalizer()  # unregisters the initializer too
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "running"

@@ -9,6 +9,7 @@ task that has to wait leaves its worker's thread pool meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import pickle
 import time
 import weakref
@@ -22,6 +23,7 @@ from ..._sync.waiting import NOT_YET, take_in_thread
 from .remote import off_pool, scheduler_address
 
 if TYPE_CHECKING:
+    import concurrent.futures
     from collections.abc import Callable
 
 __all__ = [
@@ -41,6 +43,8 @@ TOKEN: Final = 1
 _FILL_BATCH: Final = 64
 #: How often an async take runs its ``check``, at most (seconds).
 _CHECK_EVERY: Final = 0.25
+#: The longest one wait on the scheduler lasts (seconds): see Tokens.take.
+_TAKE_SLICE: Final = 2.0
 
 
 #: The clients of this process's DaskExecutors: a primitive unpickled here (a
@@ -127,19 +131,47 @@ class Tokens:
         return found
 
     def take(self, timeout: float | None) -> Any:
-        """Take the oldest item, waiting up to ``timeout`` (``None``: no limit).
+        """Take the oldest item, waiting up to ``timeout`` (``None``: no limit),
+        in waits of at most ``_TAKE_SLICE`` seconds on the scheduler: one whose
+        process died meanwhile ends within that, instead of taking for good the
+        next item put (a lock's release).
 
         Raises:
             TimeoutError: nothing came in time.
         """
-        return self.queue.get(timeout=timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = _TAKE_SLICE
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - time.monotonic()))
+            try:
+                return self._take_once(wait)
+            except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
 
     def take_now(self) -> Any:
         """Take the oldest item if there is one, else return NOT_YET."""
         try:
-            return self.queue.get(timeout=0)
+            return self._take_once(0)
         except TimeoutError:
             return NOT_YET
+
+    def _take_once(self, wait: float) -> Any:
+        """One wait of ``wait`` seconds on the scheduler, run on the client's
+        loop. One that an exception here interrupts (Ctrl-C) runs on there, and
+        gives back what it then takes: nothing is lost, as with ``threading``
+        and ``queue``."""
+        queue = self.queue
+        loop = queue.client.loop.asyncio_loop
+        if _on_thread_of(loop):  # cannot wait for the loop on its own thread
+            return queue.get(timeout=wait)
+        taking = asyncio.run_coroutine_threadsafe(queue._get(timeout=wait), loop)
+        try:
+            return taking.result()
+        except BaseException:
+            taking.add_done_callback(functools.partial(_give_back, queue, loop))
+            raise
 
     def give(self, value: Any, timeout: float | None = None) -> None:
         """Add ``value``, waiting up to ``timeout`` for room (bounded queues).
@@ -152,6 +184,23 @@ class Tokens:
     def count(self) -> int:
         """How many items the queue holds now."""
         return int(self.queue.qsize())
+
+
+def _on_thread_of(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _give_back(
+    queue: distributed.Queue,
+    loop: asyncio.AbstractEventLoop,
+    taking: concurrent.futures.Future[Any],
+) -> None:
+    """Put back what an interrupted take got, once it got it."""
+    if not taking.cancelled() and taking.exception() is None:
+        asyncio.run_coroutine_threadsafe(queue._put(taking.result()), loop)
 
 
 def take(tokens: Tokens, timeout: float | None) -> Any:
