@@ -17,6 +17,7 @@ from _auto_tasks import plus_one
 from unirun._auto.classify import Verdict
 from unirun._auto.mapping import MAP_PROBES, MapPlan, RoutedMap, plan_map
 from unirun._auto.profiling import Probe
+from unirun._auto.routing import Router
 from unirun._call import run_chunk
 from unirun._map import MapIterator
 from unirun._options import NO_OPTIONS
@@ -284,6 +285,83 @@ def test_probe_ending_after_shutdown_cancels_the_rest_never_refuses(
         next(iterator)
     assert route.dispatched == [(0,)]
     assert route.reserved == 0
+
+
+class RacingRoute(FakeRoute):
+    """A FakeRoute whose executor is shut down with cancel_futures just after
+    the map looked (in ``map_plan``, or in ``send_chunk`` before it submits):
+    its pool then refuses new calls."""
+
+    def __init__(self, pool: BaseExecutor, plan: MapPlan, where: str) -> None:
+        super().__init__(pool, plan)
+        self.where = where
+
+    def shut_down(self, where: str) -> None:
+        if where == self.where and not self.cancel:
+            self.cancel = True  # AutoExecutor.shutdown(cancel_futures=True), then:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
+        self.shut_down("map_plan")
+        return self.plan
+
+    def send_chunk(
+        self,
+        pool: BaseExecutor,
+        fn: Callable[..., Any],
+        chunk: list[tuple[Any, ...]],
+        options: TaskOptions,
+    ) -> cf.Future[Any]:
+        self.shut_down("send_chunk")
+        return super().send_chunk(pool, fn, chunk, options)
+
+
+@pytest.mark.parametrize(
+    ("plan", "chunksize", "where"),
+    [
+        (MapPlan.THREAD, None, "map_plan"),
+        (MapPlan.SUBMIT, None, "map_plan"),
+        (MapPlan.PROCESS, 2, "send_chunk"),
+        (MapPlan.PROCESS, None, "send_chunk"),
+    ],
+    ids=["thread", "submit", "fixed-chunks", "batches"],
+)
+def test_a_shutdown_while_the_rest_is_routed_cancels_it_never_refuses(
+    plan: MapPlan, chunksize: int | None, where: str
+) -> None:
+    # shutdown(cancel_futures=True) came after the map saw no shutdown and
+    # before it sent the rest: the pool's RuntimeError (a submit after
+    # shutdown) came out of the iteration, in place of the probe's own result.
+    with unirun.ThreadExecutor(4) as pool:
+        route = RacingRoute(pool, plan, where)
+        iterator = routed_map(route, plus_one, list(range(10)), chunksize)
+        assert next(iterator) == 1  # the probe's own result
+        with pytest.raises(cf.CancelledError):
+            next(iterator)
+        assert route.reserved == 0
+
+
+def test_auto_map_shut_down_as_it_routes_the_rest_gives_the_first_item(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The report's case, on the executor itself: the shutdown lands while the
+    # probe's callback routes the rest to the thread pool.
+    auto = unirun.AutoExecutor(max_workers=2)
+
+    def shut_down_first(
+        router: Router, fn: Callable[..., Any], rest: list[tuple[Any, ...]]
+    ) -> MapPlan:
+        auto.shutdown(wait=False, cancel_futures=True)  # as another thread's
+        return MapPlan.THREAD
+
+    monkeypatch.setattr(Router, "map_plan", shut_down_first)
+    try:
+        results = auto.map(plus_one, range(10))
+        assert next(results) == 1
+        with pytest.raises(cf.CancelledError):
+            next(results)
+    finally:
+        auto.shutdown(wait=True)
 
 
 @pytest.mark.parametrize("where", ["before", "after"])

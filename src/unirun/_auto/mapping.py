@@ -210,7 +210,14 @@ class RoutedMap:
 
     def _probe(self, index: int) -> None:
         """Dispatch item ``index`` alone; the items after it wait for its end."""
-        first = self._route.dispatch(self._fn, self._items[index], {}, self._options)
+        try:
+            first = self._route.dispatch(
+                self._fn, self._items[index], {}, self._options
+            )
+        except RuntimeError:  # shut down with cancel_futures since it looked
+            if not self._cancel_rest():
+                raise
+            return
         slot: Future[Any] = Future()
         self.slots.append(slot)
         slot.add_done_callback(lambda s: s.cancelled() and first.cancel())
@@ -242,17 +249,33 @@ class RoutedMap:
             return
         _settle_chunk(first, slot)
 
+    def _cancel_rest(self) -> bool:
+        """Whether the executor is shutting down with ``cancel_futures``: if
+        so, the items not sent yet never start (one cancelled slot), as with the
+        stdlib's map, which sent them all at the call."""
+        if not self._route.cancelling:
+            return False
+        self.slots.append(_cancelled())
+        self._release()
+        return True
+
     def _route_rest(self, rest: list[tuple[Any, ...]]) -> None:
         """Route ``rest``; release the executor once every item has gone."""
-        route, fn, options = self._route, self._fn, self._options
         if self._closed or not rest:
             self._release()
             return
-        if route.cancelling:
-            # Shut down with cancel_futures: the rest never starts.
-            self.slots.append(_cancelled())
-            self._release()
+        if self._cancel_rest():
             return
+        try:
+            self._send_rest(rest)
+        except RuntimeError:
+            # A pool refused an item: a shutdown with cancel_futures closed it
+            # since the check above. The items sent so far keep their slots.
+            if not self._cancel_rest():
+                raise
+
+    def _send_rest(self, rest: list[tuple[Any, ...]]) -> None:
+        route, fn, options = self._route, self._fn, self._options
         plan = route.map_plan(fn, rest)
         if plan is MapPlan.SUBMIT:
             for args in rest:
@@ -271,6 +294,14 @@ class RoutedMap:
             return  # released once the last chunk is cut
         self._release()
 
+    def _cut_no_more(self) -> bool:
+        """Whether the executor is shutting down with ``cancel_futures``: if so,
+        the batches cut no more chunks."""
+        if not self._route.cancelling:
+            return False
+        self.close()
+        return True
+
     def _batches(
         self, pool: BaseExecutor, plan: MapPlan, rest: list[tuple[Any, ...]]
     ) -> None:
@@ -280,14 +311,18 @@ class RoutedMap:
 
         def submit_chunk(chunk: list[tuple[Any, ...]]) -> cf.Future[Any]:
             nonlocal left
-            if self._route.cancelling:
-                self.close()  # shut down with cancel_futures: cut no more
+            if self._cut_no_more():
                 return _cancelled()
             try:
                 if sent:
                     future = self._route.send_chunk(pool, fn, chunk, options)
                 else:
                     future = pool._submit(run_chunk, (fn, chunk), {}, options)
+            except RuntimeError:  # the pool refused it: see _route_rest
+                if self._cut_no_more():
+                    return _cancelled()
+                self._release()
+                raise
             except BaseException:
                 self._release()
                 raise
