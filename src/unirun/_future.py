@@ -20,6 +20,7 @@ from concurrent.futures._base import (
 )
 from typing import TYPE_CHECKING, Any
 
+from ._call import ChunkResult
 from ._checks import MAX_WAIT
 from ._completion import wait_done
 from ._owned import DONE as _DONE
@@ -70,11 +71,10 @@ class Future(OwnedSteps[T], cf.Future[T]):
     it, which then takes no lock to do so (see ``_owned.py``).
     """
 
-    # The stdlib Future makes a threading.Condition per future, which costs
-    # more than the rest of it. Here the state is guarded by a C RLock; a thread
-    # in result() waits on a lock of its own (see _sleep), and the Condition
-    # (wrapping that very RLock) is made only when the stdlib's code asks for
-    # it (concurrent.futures' helpers).
+    # The stdlib Future makes a threading.Condition per future, which costs more than
+    # the rest of it. Here the state is guarded by a C RLock; a thread in result() waits
+    # on a lock of its own (see _sleep), and the Condition (wrapping that very RLock) is
+    # made only when the stdlib's code asks for it (concurrent.futures' helpers).
     _cond: threading.Condition | None = None
     _stopper: Stopper | None = None
     _on_interrupt: Callable[[], object] | None = None
@@ -438,10 +438,10 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 return False
             counters = self._counters
             if counters is not None:
-                if state == RUNNING:
+                if state == RUNNING and type(result) is not ChunkResult:
                     counters.done()
-                else:
-                    counters.finished(None, running=False)
+                else:  # queued, or a map's batch: see TaskCounters.returned
+                    counters.returned(result, running=state == RUNNING)
             sleepers = self._sleepers  # see _RELEASE
             releasing = None if sleepers is None else map(_RELEASE, sleepers)
             self._result = result

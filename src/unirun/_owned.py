@@ -38,6 +38,7 @@ from concurrent.futures._base import (
 from time import sleep
 from typing import TYPE_CHECKING, Any, Generic
 
+from ._call import ChunkResult
 from ._types import T
 
 if TYPE_CHECKING:
@@ -159,10 +160,10 @@ class OwnedSteps(Generic[T]):
             return False
         counters = self._counters
         if counters is not None:
-            if state == RUNNING:
+            if state == RUNNING and type(result) is not ChunkResult:
                 counters.done()
-            else:
-                counters.finished(None, running=False)
+            else:  # queued, or a map's batch: see TaskCounters.returned
+                counters.returned(result, running=state == RUNNING)
         callbacks = self._done_callbacks  # no waiters: they come with a seal
         for callback in callbacks:  # Future._invoke_callbacks(), inlined
             try:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._call import ChunkResult
 from ._errors import TaskTimeoutError
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ class Statistics:
     """A snapshot of what an executor has done; see :meth:`Executor.statistics`.
 
     The task counts add up: ``done + failed + cancelled + running + queued ==
-    submitted``. A map's batch of items counts as one task.
+    submitted``. A map's batch of items counts as one task: failed if one of
+    its items raised.
 
     Attributes:
         submitted: tasks accepted by ``submit`` (and ``map``, ``gather``).
@@ -149,8 +151,8 @@ class TaskCounters:
 
     Attributes ``submitted``, ``unsubmitted`` (a submission rolled back),
     ``started``, ``done`` (a running task's result), ``cancelled_running`` and
-    ``cancelled_queued`` are the counting calls; :meth:`finished` covers the
-    rest.
+    ``cancelled_queued`` are the counting calls; :meth:`finished` and
+    :meth:`returned` cover the rest.
     """
 
     __slots__ = ("_counters", *_EVENTS)
@@ -180,6 +182,16 @@ class TaskCounters:
             if isinstance(error, TaskTimeoutError):
                 self.timed_out()
             self.failed()
+
+    def returned(self, result: object, *, running: bool) -> None:
+        """A task ended with ``result``: one of a map's batches
+        (:class:`~unirun._call.ChunkResult`) that stopped at an item's error
+        failed, as that item would have on its own, a worker's crash included."""
+        error = result.error if type(result) is ChunkResult else None
+        if running and error is None:
+            self.done()
+        else:
+            self.finished(error, running=running)
 
     def cancelled(self, *, running: bool) -> None:
         """A task was cancelled, before it started or while it ran."""

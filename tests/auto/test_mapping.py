@@ -14,6 +14,7 @@ import pytest
 
 import unirun
 from _auto_tasks import plus_one
+from _tasks import crash_on_multiple_of_seven, fail_if_negative
 from unirun._auto.classify import Verdict
 from unirun._auto.mapping import MAP_PROBES, MapPlan, RoutedMap, plan_map
 from unirun._auto.profiling import Probe
@@ -362,6 +363,37 @@ def test_auto_map_shut_down_as_it_routes_the_rest_gives_the_first_item(
             next(results)
     finally:
         auto.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(
+    ("plan", "fn", "error"),
+    [
+        (MapPlan.THREAD, fail_if_negative, ValueError),
+        (MapPlan.BATCH, fail_if_negative, ValueError),
+        (MapPlan.PROCESS, fail_if_negative, ValueError),
+        (MapPlan.PROCESS, crash_on_multiple_of_seven, unirun.WorkerCrashedError),
+    ],
+    ids=["thread", "batch", "process", "process-crash"],
+)
+def test_a_failed_map_item_counts_as_failed_on_every_route(
+    monkeypatch: pytest.MonkeyPatch,
+    plan: MapPlan,
+    fn: Callable[[int], int],
+    error: type[Exception],
+) -> None:
+    # A batch that stopped at an item's error (or a worker's crash) came back
+    # as a result, and counted as done; a plain submit's failure counted right.
+    monkeypatch.setattr(Router, "map_plan", lambda router, fn, rest: plan)
+    auto = unirun.AutoExecutor(max_workers=2)
+    try:
+        with pytest.raises(error):
+            list(auto.map(fn, [0, 1, 2, 3, -1, 5]))  # 3 crashes; -1 raises
+    finally:
+        auto.shutdown(wait=True)
+    stats = auto.statistics()
+    assert stats.failed == 1, stats
+    assert stats.running == stats.queued == 0
+    assert stats.done + stats.failed + stats.cancelled == stats.submitted
 
 
 @pytest.mark.parametrize("where", ["before", "after"])

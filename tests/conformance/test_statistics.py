@@ -82,6 +82,21 @@ def test_statistics_count_time_outs_as_failures_gh15(
         gate.open()
 
 
+@pytest.mark.parametrize("chunksize", [1, 2, None])
+def test_statistics_count_a_failed_map_item_as_failed(
+    executor: BaseExecutor, chunksize: int | None
+) -> None:
+    # Whether it ran alone or in a batch (one task): a batch that stopped at
+    # the item's error counted as done.
+    with pytest.raises(ValueError, match="negative"):
+        list(executor.map(fail_if_negative, [0, 1, 2, -1, 4, 5], chunksize=chunksize))
+    executor.shutdown(wait=True)
+    stats = executor.statistics()
+    assert stats.failed == 1, stats
+    assert stats.running == stats.queued == 0
+    assert _adds_up(stats)
+
+
 def test_statistics_add_up_while_tasks_run(executor: BaseExecutor) -> None:
     futures = [executor.submit(square, i) for i in range(50)]
     while not all(f.done() for f in futures):
