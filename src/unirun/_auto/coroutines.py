@@ -4,6 +4,10 @@ submit(async fn) --seen before, untimed call--> coroutine pool (no lock, no wrap
         | first call, a suspect, or 1 in TIME_EVERY -> steps timed (loopguard.py)
         | it blocked the loop ------------------------> a worker thread's own loop
 
+A plain function whose calls return a coroutine (routing.py) goes to the same
+pool through :func:`call_plain`: the call on a worker thread, the coroutine on
+the loop.
+
 A step that blocks the loop for over 100 ms (confirmed by a detailed timer)
 warns once with :class:`unirun.LoopBlockedWarning` and moves the function's
 later calls off the shared loop: the executor's own. On a caller's loop (inside
@@ -16,7 +20,7 @@ import contextlib
 import functools
 import threading
 import warnings
-from types import MethodType
+from types import CoroutineType, MethodType
 from typing import TYPE_CHECKING, Any
 
 from .._checks import describe
@@ -26,14 +30,14 @@ from .classify import Verdict
 from .loopguard import LOOP_BLOCK_S, StepReport, StepTimer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Generator
 
     from .._backends.coroutine import CoroutineExecutor
     from .._future import Future
     from .._options import TaskOptions
     from .pools import Pools
 
-__all__ = ["TIME_EVERY", "CoroutinePath"]
+__all__ = ["TIME_EVERY", "CoroutinePath", "call_plain"]
 
 #: After the first call of an ``async def``, one call in this many has its steps
 #: timed (the others run untouched, at the coroutine backend's own cost).
@@ -278,8 +282,32 @@ async def _guarded(
             path.done(entry, fn, timer.report)
 
 
-async def await_call(
+def call_plain(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    """Call a function that returns an awaitable, on the loop, and await it."""
-    return await fn(*args, **kwargs)
+    """Call a plain function whose calls returned a coroutine; what it returns
+    now is the call's result: a coroutine to run on the loop, or a value.
+
+    Given to the coroutine backend as a plain function, so it runs on a worker
+    thread: its own code (blocking setup, say) never runs on the loop; only a
+    coroutine it returns is awaited there.
+    """
+    result = fn(*args, **kwargs)
+    return _Returned(result) if type(result) is CoroutineType else result
+
+
+class _Returned:
+    """A coroutine that a plain function returned, for the coroutine backend
+    to await.
+
+    Not a coroutine itself: trio's worker threads refuse to return one
+    (``trio.to_thread.run_sync`` raises ``TypeError``).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: CoroutineType[Any, Any, Any]) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return (yield from self.value.__await__())

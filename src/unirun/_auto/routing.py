@@ -26,7 +26,7 @@ from .._follow import chain
 from .._future import Future
 from .._transfer import UNSENDABLE_RAISES
 from .classify import BUSY_MIN, HANDOFF_MIN, INLINE_FRACTION
-from .coroutines import CoroutinePath, await_call
+from .coroutines import CoroutinePath, call_plain
 from .lane import Lane
 from .mapping import MapPlan, plan_map
 from .revisions import measured, watch_process
@@ -170,8 +170,10 @@ class Router:
             watch_process(entry, future, trip or 0.0)
             return future
         if backend == "coroutine":
+            # Its calls returned a coroutine: the coroutine backend runs the
+            # call on a worker thread and awaits that coroutine on its loop.
             return self.pools.coroutine()._submit(
-                await_call, (fn, args, kwargs), {}, options
+                call_plain, (fn, args, kwargs), {}, options
             )
         inline_s = INLINE_FRACTION * max(self.pools.thread_s or 0.0, HANDOFF_MIN)
         wrapped = measured(entry, verdict, fn, inline_s)
