@@ -68,7 +68,7 @@ def facts(
 # (id, facts, costs, backend or the Need, releases_gil, words in the reason)
 TABLE: list[tuple[str, Facts, Costs, str | Need, bool | None, str]] = [
     ("awaitable", facts(1e-3, 0.0, returned_awaitable=True), TWO, "coroutine", None,
-     "returns an awaitable"),
+     "returns a coroutine"),
     ("tiny", facts(10e-6, 1.0), TWO, "inline", False, "less than half"),
     # A hand-off timed at its quickest (the woken thread on the caller's CPU)
     # counts as HANDOFF_MIN: a no-op whose probe read 20 us still runs inline.

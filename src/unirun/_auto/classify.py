@@ -2,7 +2,7 @@
 
 The rules, in order (docs/auto.md explains each threshold and how it was chosen):
 
-1. the call returned an awaitable                        -> coroutine
+1. the call returned a coroutine                         -> coroutine
 2. one call costs less than half a hand-off (>= 50 µs)   -> inline
 3. computes (holding the GIL) from 1/slots (mixed_min) to
    50% of the time, waits the rest, its CPU per call pays
@@ -199,7 +199,8 @@ class Facts:
         busy: its busy share (:func:`busy_share`).
         free_share: the share of the GIL test in which it ran without the GIL
             (:func:`free_share`); ``None`` when the test could not tell.
-        returned_awaitable: the call returned an awaitable.
+        returned_awaitable: the call returned a coroutine (an awaitable of
+            another kind is a plain value, returned as is).
         transferable: whether it pickles; ``None`` until checked.
         transfer_error: why it does not pickle.
         samples: how many calls were measured.
@@ -338,7 +339,11 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
     cost = facts.cpu_s if cpu_bound else facts.wall_s
     wall = _fmt(cost)
     if facts.returned_awaitable:
-        return verdict("coroutine", "it returns an awaitable, so it runs on the loop")
+        return verdict(
+            "coroutine",
+            "it returns a coroutine, which runs on the loop (the call itself "
+            "runs on a worker thread)",
+        )
     handoff = max(costs.thread_s, HANDOFF_MIN)
     if cost < INLINE_FRACTION * handoff:
         return verdict(

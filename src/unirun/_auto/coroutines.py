@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import threading
 import warnings
 from types import CoroutineType, MethodType
@@ -290,24 +291,29 @@ def call_plain(
 
     Given to the coroutine backend as a plain function, so it runs on a worker
     thread: its own code (blocking setup, say) never runs on the loop; only a
-    coroutine it returns is awaited there.
+    coroutine it returns is awaited there. That backend awaits any awaitable a
+    plain function returns, but auto, like the thread and process backends,
+    runs only a coroutine: another awaitable goes back as is.
     """
     result = fn(*args, **kwargs)
-    return _Returned(result) if type(result) is CoroutineType else result
+    return _Returned(result) if inspect.isawaitable(result) else result
 
 
 class _Returned:
-    """A coroutine that a plain function returned, for the coroutine backend
-    to await.
+    """An awaitable that a plain function returned, for the coroutine backend
+    to await: a coroutine runs, anything else is given back unchanged.
 
-    Not a coroutine itself: trio's worker threads refuse to return one
+    Never a coroutine itself: trio's worker threads refuse to return one
     (``trio.to_thread.run_sync`` raises ``TypeError``).
     """
 
     __slots__ = ("value",)
 
-    def __init__(self, value: CoroutineType[Any, Any, Any]) -> None:
+    def __init__(self, value: object) -> None:
         self.value = value
 
     def __await__(self) -> Generator[Any, Any, Any]:
-        return (yield from self.value.__await__())
+        value = self.value
+        if type(value) is CoroutineType:
+            return (yield from value.__await__())
+        return value

@@ -98,7 +98,8 @@ class ProbeSample:
         wait_s: time its thread waited on the OS run queue (0 where unknown).
         others_cpu_s: CPU used by the rest of the process during the call.
         window: the monitor's window, when it had one.
-        returned_awaitable: the call returned an awaitable.
+        returned_awaitable: the call returned a coroutine (an awaitable of
+            another kind is a plain value, returned as is).
         imported: modules were imported meanwhile (``sys.modules`` grew): the
             first call of a function that imports lazily, say. The import held
             the GIL, so the figures say more about it than about the call.

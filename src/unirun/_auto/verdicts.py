@@ -17,10 +17,10 @@ the executor closes its pools only once it is idle.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import logging
 import threading
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .._checks import describe
@@ -235,7 +235,10 @@ class Verdicts:
             try:
                 result = fn(*args, **kwargs)
             finally:
-                self._decide(probe, probe.end(_is_awaitable(result)))
+                # Only a coroutine is run (the thread backend runs this one): an
+                # awaitable of another kind is a value like any other, as in
+                # the stdlib, and goes back as is on every route.
+                self._decide(probe, probe.end(type(result) is CoroutineType))
             return result
 
         try:
@@ -478,7 +481,3 @@ class Verdicts:
     def close(self, wait: bool) -> None:
         """Stop the monitor (no probe starts after this)."""
         self._monitor.close(wait)
-
-
-def _is_awaitable(value: object) -> bool:
-    return hasattr(type(value), "__await__") and not isinstance(value, cf.Future)
