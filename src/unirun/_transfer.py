@@ -61,6 +61,7 @@ __all__ = [
     "loads",
     "main_module",
     "main_namespace",
+    "outcome_travels",
     "transfer_error",
     "unsendable",
     "unsendable_raises",
@@ -370,6 +371,36 @@ def encode_exception(exc: BaseException) -> bytes:
     except BaseException:
         exc_bytes = None
     return pickle.dumps((exc_bytes, type_name, message, tb))
+
+
+def outcome_travels(outcome: object) -> tuple[bool, str]:
+    """Whether a call's outcome (its result, or the exception it raised) would
+    come back from a worker process as itself; if not, why."""
+    if isinstance(outcome, BaseException):
+        return _exception_travels(outcome)
+    try:
+        pickle.loads(dumps(outcome))
+    except Exception as exc:
+        why = f"its result does not pickle: {type(exc).__name__}: {exc}"
+        return False, why.splitlines()[0][:120]
+    return True, ""
+
+
+def _exception_travels(exc: BaseException) -> tuple[bool, str]:
+    cls = type(exc)
+    if cls.__reduce_ex__ is BaseException.__reduce_ex__ and (
+        cls.__reduce__ is BaseException.__reduce__
+    ):
+        # Rebuilt from its args, as a worker pickles it (a reducer registered
+        # in this process, as tblib's that distributed installs, is not there).
+        try:
+            cls(*exc.args)
+        except Exception:
+            return False, f"its {cls.__name__} cannot be rebuilt from its args"
+        return True, ""
+    if type(decode_exception(encode_exception(exc))) is cls:
+        return True, ""
+    return False, f"its {cls.__name__} cannot be rebuilt after the trip"
 
 
 def decode_exception(data: bytes) -> BaseException:

@@ -27,7 +27,7 @@ from .._checks import describe
 from .._errors import TransferError
 from .._follow import chain
 from .._future import Future
-from .._transfer import dumps_call
+from .._transfer import dumps_call, outcome_travels
 from .cache import cached, lookup, owner_ref, target_of
 from .canary import Monitor
 from .classify import BUSY_MIN, Facts, Need, busy_share, classify, free_share
@@ -149,6 +149,7 @@ class CallProbe(Probe):
         self.args = args
         self.kwargs = kwargs
         self.confirms = entry.verdict is not None and _first_of_two(entry.verdict)
+        self.outcome: object = None  # what the call returned or raised
 
 
 class Verdicts:
@@ -233,12 +234,16 @@ class Verdicts:
             monitor.watch(probe)
             result: Any = None
             try:
-                result = fn(*args, **kwargs)
+                result = probe.outcome = fn(*args, **kwargs)
+            except BaseException as exc:
+                probe.outcome = exc
+                raise
             finally:
                 # Only a coroutine is run (the thread backend runs this one): an
                 # awaitable of another kind is a value like any other, as in
                 # the stdlib, and goes back as is on every route.
                 self._decide(probe, probe.end(type(result) is CoroutineType))
+                probe.outcome = None
             return result
 
         try:
@@ -308,12 +313,24 @@ class Verdicts:
                 return result
         raise AssertionError("classify asked for what it was given")
 
+    def _stays(self, probe: CallProbe, verdict: Verdict) -> bool:
+        """Whether the probe's result (or exception) would not come back from a
+        process as itself: then its calls stay in this process."""
+        if verdict.backend not in ("process", "dask"):
+            return False
+        travels, why = outcome_travels(probe.outcome)
+        if not travels:
+            probe.entry.transfer = (False, why)
+        return not travels
+
     def _decide(
         self, probe: CallProbe, sample: ProbeSample, early: bool = False
     ) -> None:
         entry = probe.entry
         try:
             verdict: Verdict | None = self._classify(probe, sample, early)
+            if not early and verdict is not None and self._stays(probe, verdict):
+                verdict = self._classify(probe, sample, early)
         except Exception:
             _LOGGER.exception("auto: could not classify a probe")
             verdict = None
