@@ -40,10 +40,13 @@ SCRIPT = textwrap.dedent(
     kind = sys.argv[1]
     ex = unirun.executor(kind, max_workers=4)
     ex.submit(echo, 0).result()  # auto: the probe; later calls take the lane
-    # Every worker of the thread pool (auto's: where its lane runs calls)
+    # Every worker of the pool (auto's thread pool: where its lane runs calls)
     # starts now, outside the storm.
-    pool = ex if kind in ("thread", "coroutine") else ex._router.pools.thread()
-    everyone = threading.Barrier(pool._max_workers + 1)
+    pool = ex if kind != "auto" else ex._router.pools.thread()
+    if kind == "process":
+        everyone = ex.Barrier(pool._max_workers + 1)
+    else:
+        everyone = threading.Barrier(pool._max_workers + 1)
     arrived = [pool.submit(everyone.wait) for _ in range(pool._max_workers)]
     everyone.wait(60)
     for future in arrived:
@@ -73,7 +76,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["thread", "coroutine", "auto"])
+@pytest.mark.parametrize("kind", ["thread", "coroutine", "process", "auto"])
 def test_shutdown_returns_after_interrupts_inside_submit(kind: str) -> None:
     child = subprocess.run(
         [sys.executable, "-c", SCRIPT, kind],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import selectors
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -24,7 +25,7 @@ from .._checks import wait_time
 from .._errors import WorkerCrashedError, task_timed_out
 from . import _wire
 from ._outcomes import chunk_result, decode, deliver
-from ._records import describe_exit, read_values
+from ._records import SENT, UNSENT, describe_exit, read_values
 
 if TYPE_CHECKING:
     import threading
@@ -54,6 +55,8 @@ class ManagerSteps:
     settings: dict[str, Any]
     max_workers: int
     wake_r: int
+    handing: tuple[WorkerRecord, Task] | None
+    interrupted: bool
     shutting_down: bool
     broken: str | None
     lost: int
@@ -91,6 +94,8 @@ class ManagerSteps:
                 self._receive_one(worker)
             else:
                 exited.append(worker)
+        if self.interrupted:
+            self._repair()
         for worker in exited:
             self._reap(worker)
         now = time.monotonic()
@@ -110,6 +115,44 @@ class ManagerSteps:
                 return True
             busy = any(w.task is not None for w in self.workers)
             return self.shutting_down and not self.pending and not busy
+
+    def _repair(self) -> None:
+        """Finish the hand-over of a task to a worker that a signal handler's
+        error (Ctrl-C) cut short in the main thread (``Pool._feed_idle``).
+
+        The main thread recorded the pair before changing anything. A task
+        not given to the worker yet is still first in line (a started one is
+        handed over as such by the next feed); one given to it is sent unless
+        its message was. A message cut while being written is ended by
+        replacing the worker, which fails that task; but one no bigger than
+        ``PIPE_BUF`` is written whole or not at all, and the worker, idle, has
+        read its pipe empty: it was written.
+        """
+        with self.lock:
+            handing = self.handing
+            if not self.interrupted or handing is None:
+                return  # another thread repairs it, or nothing to repair
+            self.interrupted = False  # this thread repairs it
+            worker, task = handing
+            sending = SENT
+            if worker.task is task:
+                if task in self.pending:
+                    self.pending.remove(task)
+                if worker in self.idle:
+                    self.idle.remove(worker)
+                sending = worker.sending
+                if sending > select.PIPE_BUF:
+                    worker.killing = True  # cut mid-message: see the docstring
+        # If the main thread is cut short again here, the record is still
+        # there, and the worker's `sending` tells how far this went.
+        if sending == UNSENT:
+            with contextlib.suppress(OSError):  # died: its sentinel tells
+                worker.send(task)
+        elif sending > select.PIPE_BUF and worker.process.exitcode is None:
+            worker.process.kill()
+        with self.lock:
+            if self.handing is handing:  # not a later hand-over's
+                self.handing = None
 
     def _fail_expired(self) -> None:
         """Fail the tasks that had no time left as they started: here, in the

@@ -23,6 +23,7 @@ import selectors
 import threading
 import weakref
 from collections import deque
+from concurrent.futures._base import RUNNING
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from ._launch import InheritedFd, WorkerContext
 from ._manager import ManagerSteps
 from ._outcomes import stopper
 from ._output import OutputRelay
-from ._records import ResultLog, Task, WorkerRecord
+from ._records import UNSENT, ResultLog, Task, WorkerRecord
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -84,6 +85,10 @@ class Pool(ManagerSteps):
         self.new: list[WorkerRecord] = []  # started, not yet watched by the manager
         self.pending: deque[Task] = deque()
         self.expired: list[Task] = []  # no time left as they start: see _fail_expired
+        # The main thread's hand-over under way, and whether a signal handler's
+        # error cut it short (see _feed_idle, ManagerSteps._repair).
+        self.handing: tuple[WorkerRecord, Task] | None = None
+        self.interrupted = False
         self.ids = itertools.count(1)
         self.numbers = itertools.count()
         self.shutting_down = False
@@ -122,6 +127,7 @@ class Pool(ManagerSteps):
             if self.shutting_down:  # stopped by terminate()
                 raise RuntimeError(SHUTDOWN_MESSAGE)
             task.id = next(self.ids)
+            task.queued = True  # right before: see ProcessExecutor._undo_submit
             self.pending.append(task)
             spawn = not self.idle and len(self.workers) < self.max_workers
             if spawn:
@@ -270,41 +276,71 @@ class Pool(ManagerSteps):
         self.idle.append(worker)
         self.new.append(worker)
 
-    def _next_assignment(self) -> tuple[WorkerRecord, Task] | None:
-        """Pair an idle worker with a pending task (lock held)."""
+    def _next_assignment(self, main: bool) -> tuple[WorkerRecord, Task] | None:
+        """Pair an idle worker with a pending task (lock held). In the main
+        thread (``main``), which a signal handler may interrupt anywhere, the
+        pair is recorded before anything changes (see ManagerSteps._repair)."""
         while self.idle and self.pending:
-            task = self.pending.popleft()
-            if not task.future._start(stopper(self._ref, task.id)):
+            task, worker = self.pending[0], self.idle[-1]
+            if main:
+                self.handing = (worker, task)
+                worker.sending = UNSENT
+            # Running already: a hand-over that a signal handler cut short.
+            if not (
+                task.future._state == RUNNING
+                or task.future._start(stopper(self._ref, task.id))
+            ):
+                self.pending.popleft()
                 continue
             if task.timeout is not None and task.timeout <= 0:
-                self.expired.append(task)
+                self.expired.append(task)  # first: failed, if not taken
+                self.pending.popleft()
                 continue
-            worker = self.idle.pop()
             task.deadline = deadline_after(task.timeout)
             worker.task = task
+            self.idle.pop()
+            self.pending.popleft()
             worker.clock.begin()
             return worker, task
         return None
 
     def _feed_idle(self) -> None:
-        """Send pending tasks to idle workers."""
-        while True:
-            with self.lock:
-                assignment = self._next_assignment()
-                expired = bool(self.expired)
-            if assignment is None:
-                if expired:
-                    self.wake()
-                return
-            worker, task = assignment
-            if task.deadline is not None and threading.current_thread() is not (
-                self.manager
-            ):
-                self.wake()  # the manager must watch the new deadline
-            try:
-                worker.send(task)
-            except OSError:
-                pass  # the worker died: its sentinel tells the manager
+        """Send pending tasks to idle workers.
+
+        A signal handler's error (Ctrl-C) in the main thread, which submits,
+        can cut a hand-over anywhere: the manager (or the main thread's next
+        feed) then finishes it (ManagerSteps._repair).
+        """
+        main = threading.current_thread() is threading.main_thread()
+        try:
+            if self.interrupted:
+                self._repair()
+            while True:
+                with self.lock:
+                    assignment = self._next_assignment(main)
+                    expired = bool(self.expired)
+                if assignment is None:
+                    if main:
+                        self.handing = None  # a cancelled task's, say
+                    if expired:
+                        self.wake()
+                    return
+                worker, task = assignment
+                if task.deadline is not None and threading.current_thread() is not (
+                    self.manager
+                ):
+                    self.wake()  # the manager must watch the new deadline
+                try:
+                    worker.send(task)
+                except OSError:
+                    pass  # the worker died: its sentinel tells the manager
+                if main:
+                    self.handing = None  # it went: nothing to hold on to
+        except BaseException:
+            if main:
+                self.interrupted = True
+                self.wake()
+            raise
 
     # -- the manager thread (its steps: _manager.py) -----------------------------
 

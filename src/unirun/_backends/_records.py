@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "KNOWN_FUNCTIONS",
     "LOG_SIZE",
+    "SENT",
+    "UNSENT",
     "ResultLog",
     "Task",
     "WorkerRecord",
@@ -43,6 +45,10 @@ __all__ = [
 LOG_SIZE = 1 << 20
 #: Functions a worker keeps at most; the oldest are forgotten beyond it.
 KNOWN_FUNCTIONS = 256
+
+#: A worker's task hand-over (``WorkerRecord.sending``): none under way, or
+#: one not written yet; a positive number is the size of a message being written.
+SENT, UNSENT = 0, -1
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -69,6 +75,7 @@ class Task:
         "fn_key",
         "future",
         "id",
+        "queued",
         "timed_out",
         "timeout",
         "values",
@@ -94,6 +101,8 @@ class Task:
         self.deadline: float | None = None
         self.timed_out = False
         self.values: list[Any] = []
+        #: Set right before the call that queues it (see ProcessExecutor).
+        self.queued = False
 
 
 class ResultLog:
@@ -184,6 +193,7 @@ class WorkerRecord:
         "known",
         "log",
         "process",
+        "sending",
         "task",
     )
 
@@ -199,24 +209,34 @@ class WorkerRecord:
         self.done = 0
         self.killing = False
         self.abandoned = False  # killed because nobody awaits its task any more
+        #: How far its task's hand-over went: UNSENT, SENT, or the size of the
+        #: message being written (see Pool._repair).
+        self.sending = SENT
         self.known: OrderedDict[int, None] = OrderedDict()
 
     def send(self, task: Task) -> None:
-        """Send ``task`` to this worker (its function too, unless it has it)."""
+        """Send ``task`` to this worker (its function too, unless it has it).
+
+        Changes nothing before the message is written, which ``sending``
+        tells: a signal handler's error (Ctrl-C) that cuts it short leaves the
+        task to send again, or shows how far the message went.
+        """
         flags = _wire.F_CHUNK if task.chunk else 0
         parts: list[bytes] = []
         key = task.fn_key
-        if key < 0 or key not in self.known:
+        new = key < 0 or key not in self.known
+        if new:
             flags |= _wire.F_FN_BYTES
             parts += (_wire.LENGTH.pack(len(task.fn_bytes)), task.fn_bytes)
-            if key >= 0:
-                self.known[key] = None
-                if len(self.known) > KNOWN_FUNCTIONS:
-                    forget = [self.known.popitem(last=False)[0]]
-                    header = _wire.FORGET.pack(_wire.K_FORGET, 0)
-                    _wire.send_parts(self.conn, [header, pickle.dumps(forget)])
-        else:
-            self.known.move_to_end(key)
-        args, task.args = task.args, b""  # not kept by a running or finished task
         header = _wire.TASK.pack(_wire.K_TASK, task.id, flags, key)
-        _wire.send_parts(self.conn, [header, *parts, args])
+        _wire.send_parts(self.conn, [header, *parts, task.args], self)
+        self.sending = SENT
+        task.args = b""  # not kept by a running or finished task
+        if not new:
+            self.known.move_to_end(key)
+        elif key >= 0:
+            self.known[key] = None
+            if len(self.known) > KNOWN_FUNCTIONS:
+                forget = [self.known.popitem(last=False)[0]]
+                header = _wire.FORGET.pack(_wire.K_FORGET, 0)
+                _wire.send_parts(self.conn, [header, pickle.dumps(forget)])

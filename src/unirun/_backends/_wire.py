@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -69,16 +69,23 @@ _SMALL = struct.Struct("!i")
 _LARGE = struct.Struct("!iQ")
 
 
-def send_parts(conn: Connection, parts: Sequence[bytes | memoryview]) -> None:
+def send_parts(
+    conn: Connection, parts: Sequence[bytes | memoryview], record: Any = None
+) -> None:
     """Send ``parts`` as one message that ``conn.recv_bytes()`` reads whole.
 
     Blocks until everything is written. Writes with one ``writev`` (more only
-    for messages bigger than the pipe buffer), without concatenating.
+    for messages bigger than the pipe buffer), without concatenating. With a
+    ``record``, its ``sending`` becomes the message's size right before the
+    first write, with no call between: a signal handler's error comes after
+    it, or before anything was written.
     """
     total = sum(len(part) for part in parts)
     header = _LARGE.pack(-1, total) if total > 0x7FFFFFFF else _SMALL.pack(total)
     buffers = [memoryview(header), *(memoryview(part).cast("B") for part in parts)]
     fd = conn.fileno()
+    if record is not None:
+        record.sending = total + len(header)
     while buffers:
         written = os.writev(fd, buffers)
         while buffers and written >= len(buffers[0]):
