@@ -32,7 +32,7 @@ def test_a_message_cut_mid_write_fails_only_its_task(
             real(fd, [bytes(buffers[0])[:2]])  # part of the length prefix
             raise KeyboardInterrupt  # as a signal handler raises it
 
-        monkeypatch.setattr(_wire.os, "writev", cut)
+        monkeypatch.setattr(os, "writev", cut)  # as _wire calls it
         with pytest.raises(KeyboardInterrupt):
             ex.submit(len, b"x" * 100_000)  # far bigger than PIPE_BUF
         # A new worker takes the next task; the cut one failed.
