@@ -76,8 +76,10 @@ def _unirun_coroutine(workers: int, concurrency: int | None, _: Chunk) -> Sessio
 
 
 def _unirun_auto(workers: int, concurrency: int | None, _: Chunk) -> Session:
-    # The same bound as the fixed pools get: auto's inner pools stay within it.
-    return ExecutorSession(unirun.AutoExecutor(max_workers=workers))
+    # max_workers caps every task auto runs at once, on whichever backend: the
+    # job's bound on tasks at once, as the coroutine backend gets, and none
+    # where the job has none (many coroutines; tiny calls).
+    return ExecutorSession(unirun.AutoExecutor(max_workers=concurrency))
 
 
 def _unirun_in_loop(workers: int, concurrency: int | None, _: Chunk) -> Session:

@@ -119,3 +119,17 @@ def nap_in(seconds: float) -> int:
     """Sleep ``seconds``; return the process id of where it ran."""
     time.sleep(seconds)
     return os.getpid()
+
+
+def log_start(log: str, value: int) -> int:
+    """Append ``value`` to the file ``log`` as the call starts (any process);
+    return it."""
+    with open(log, "a") as file:
+        file.write(f"{value}\n")
+    return value
+
+
+async def async_log_start(log: str, value: int) -> int:
+    """:func:`log_start`, as a coroutine."""
+    await anyio.sleep(0)
+    return log_start(log, value)

@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from .._types import Backend
     from .classify import Verdict
     from .cluster import Cluster
-    from .verdicts import Held
 
 __all__ = ["AutoExecutor"]
 
@@ -94,11 +93,13 @@ class AutoExecutor(BaseExecutor):
     while running.
 
     Args:
-        max_workers: the most workers of each inner pool (threads; processes,
-            capped at the usable CPUs); default 40 threads (waiting work needs
-            many; they start on demand), one process per usable CPU for
-            CPU-bound calls, four per CPU for calls that compute and wait
-            (their waits overlap).
+        max_workers: the most calls running at once, on every route (a call
+            submitted while that many run waits, and starts in submission
+            order), and the most workers of each inner pool (processes capped
+            at the usable CPUs). Default: no limit on calls; 40 threads
+            (waiting work needs many; they start on demand), one process per
+            usable CPU for CPU-bound calls, four per CPU for calls that compute
+            and wait (their waits overlap).
         initializer: called in each worker (thread, process, event loop) before
             its first task.
         initargs: arguments for ``initializer``.
@@ -106,8 +107,9 @@ class AutoExecutor(BaseExecutor):
             :class:`unirun.DaskExecutor` or a ``distributed.Client`` (both stay
             open after this executor's shutdown, which waits only for its own
             tasks), or a scheduler's address (a client of this executor's own,
-            closed at its shutdown). ``max_workers`` does not apply to it (a
-            DaskExecutor's own does); ``initializer`` runs in its workers too.
+            closed at its shutdown). ``max_workers`` counts the calls sent
+            there too (a DaskExecutor's own also applies); ``initializer`` runs
+            in its workers too.
             Needs ``unirun[dask]``; without a cluster, Dask is never imported.
 
     Raises:
@@ -179,8 +181,9 @@ class AutoExecutor(BaseExecutor):
         # racing shutdown() is refused by the closed pool, with the same error.
         # So does a short call seen before, to the lane, which turns it away
         # once shutdown has begun (Lane.close_known): this path then refuses it.
-        if not self._shutdown and options.backend is None:
-            router = self._router
+        # With max_workers, every call passes the router's gate instead.
+        router = self._router
+        if not self._shutdown and options.backend is None and router.gate is None:
             try:
                 future = router.coroutines.submit_known(fn, args, kwargs, options)
                 if future is None and options.timeout is None:
@@ -275,7 +278,12 @@ class AutoExecutor(BaseExecutor):
         router = self._router
         parts = [inner.statistics() for inner in router.pools.started()]
         parts.append(self._counters.snapshot())  # short and inline-hinted calls
-        parts.append(_held_record(router.verdicts.held_calls(), router.held_cancelled))
+        held = [call.outer for call in router.verdicts.held_calls()]
+        skipped = router.held_cancelled
+        if router.gate is not None:  # calls waiting for a slot are queued too
+            held += router.gate.waiting()
+            skipped += router.gate.skipped
+        parts.append(_held_record(held, skipped))
         return combine(parts, router.verdicts.verdicts(), router.pools.measurements)
 
     # -- lifecycle -----------------------------------------------------------------
@@ -339,10 +347,11 @@ class AutoExecutor(BaseExecutor):
         return f"<AutoExecutor max_workers={self._max_workers}{cluster} {state}>"
 
 
-def _held_record(calls: list[Held], skipped: int) -> Statistics:
-    """Calls held behind probes as a record to combine: queued, or cancelled
-    (``skipped``: cancelled ones no longer held)."""
-    cancelled = sum(1 for call in calls if call.outer.cancelled())
+def _held_record(calls: list[Future[Any]], skipped: int) -> Statistics:
+    """Calls held behind probes (or waiting at the gate), by their Futures, as
+    a record to combine: queued, or cancelled (``skipped``: cancelled ones no
+    longer held)."""
+    cancelled = sum(1 for call in calls if call.cancelled())
     return Statistics(
         submitted=len(calls) + skipped,
         queued=len(calls) - cancelled,

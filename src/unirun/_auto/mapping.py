@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._call import ChunkResult, run_chunk
+from .._call import ChunkResult
 from .._future import Future
 from .._map import AdaptiveBatches
 from .classify import BUSY_MIN, cluster_pays
@@ -86,8 +86,9 @@ class MapRoute(Protocol):
         chunk: list[tuple[Any, ...]],
         options: TaskOptions,
     ) -> cf.Future[Any]:
-        """Submit a chunk to ``pool`` (processes or the cluster), or to the
-        thread pool if the chunk does not pickle."""
+        """Submit a chunk to ``pool`` (the thread pool, processes or the
+        cluster; the thread pool if the chunk does not pickle), within the
+        executor's ``max_workers``."""
 
     def unreserve(self) -> None:
         """Let the executor close: everything this map had to route is routed."""
@@ -288,7 +289,7 @@ class RoutedMap:
         elif plan is MapPlan.THREAD:
             pool = route.map_pool(plan, fn)
             for args in rest:
-                self.slots.append(pool._submit(run_chunk, (fn, [args]), {}, options))
+                self.slots.append(route.send_chunk(pool, fn, [args], options))
         else:
             self._batches(route.map_pool(plan, fn), plan, rest)
             return  # released once the last chunk is cut
@@ -307,17 +308,13 @@ class RoutedMap:
     ) -> None:
         """Chunks sized from measured run times, cut as earlier ones finish."""
         fn, options, left = self._fn, self._options, len(rest)
-        sent = plan in _CHUNKED  # to other processes
 
         def submit_chunk(chunk: list[tuple[Any, ...]]) -> cf.Future[Any]:
             nonlocal left
             if self._cut_no_more():
                 return _cancelled()
             try:
-                if sent:
-                    future = self._route.send_chunk(pool, fn, chunk, options)
-                else:
-                    future = pool._submit(run_chunk, (fn, chunk), {}, options)
+                future = self._route.send_chunk(pool, fn, chunk, options)
             except RuntimeError:  # the pool refused it: see _route_rest
                 if self._cut_no_more():
                     return _cancelled()

@@ -27,6 +27,7 @@ from .._future import Future
 from .._transfer import UNSENDABLE_RAISES
 from .classify import BUSY_MIN, HANDOFF_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath, call_plain
+from .gate import Gate
 from .lane import Lane
 from .mapping import MapPlan, plan_map
 from .revisions import measured, watch_process
@@ -101,6 +102,12 @@ class Router:
         self.coroutines = CoroutinePath(pools)
         self.lane = Lane(pools.thread, counters, lambda: pools.thread_s or 0.0)
         self._cancelling = False
+        #: With ``max_workers``: at most that many calls running at once.
+        self.gate = (
+            None
+            if pools.max_workers is None
+            else Gate(pools.max_workers, self._refused)
+        )
 
     def explain(self, fn: Callable[..., Any]) -> Verdict | None:
         """The verdict for ``fn``, or ``None`` if it has not run here."""
@@ -115,7 +122,20 @@ class Router:
         kwargs: dict[str, Any],
         options: TaskOptions,
     ) -> Future[Any]:
-        """Route one call; return its Future."""
+        """Route one call (past the gate, if any); return its Future. A call
+        hinted to run inline runs here, at once, in any case."""
+        gate = self.gate
+        if gate is None or options.backend == "inline":
+            return self._dispatch(fn, args, kwargs, options)
+        return gate.submit(lambda: self._dispatch(fn, args, kwargs, options))
+
+    def _dispatch(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
         if options.backend is not None:
             return self.run_on(options.backend, fn, args, kwargs, options)
         if is_async_callable(fn):  # (one seen before took the front's fast path)
@@ -187,17 +207,24 @@ class Router:
                 self.held_cancelled += 1
                 continue
             try:
-                inner = self.dispatch(call.fn, call.args, call.kwargs, call.options)
+                # Past the gate already: the call holds its slot.
+                inner = self._dispatch(call.fn, call.args, call.kwargs, call.options)
             except BaseException as exc:
-                if self._cancelling and call.outer._cancel_pending():
-                    # Taken out to be routed as shutdown(cancel_futures=True)
-                    # closed the pools: it never started, so it is cancelled.
-                    call.outer._start()
+                if self._refused(call.outer, exc):
                     self.held_cancelled += 1
                 else:
                     call.outer._set_exception_if_pending(exc)
                 continue
             chain(call.outer, inner)
+
+    def _refused(self, outer: Future[Any], error: BaseException) -> bool:
+        """Whether a waiting call that a pool refused ends cancelled: taken out
+        to be routed as ``shutdown(cancel_futures=True)`` closed the pools, it
+        never started (``outer`` is its Future)."""
+        if self._cancelling and outer._cancel_pending():
+            outer._start()  # tell concurrent.futures.wait()
+            return True
+        return False
 
     # -- map (MapRoute) ------------------------------------------------------------
 
@@ -253,13 +280,20 @@ class Router:
         chunk: list[tuple[Any, ...]],
         options: TaskOptions,
     ) -> Future[Any]:
-        """Submit a map's chunk to ``pool`` (processes or the cluster); one that
-        does not pickle runs on the thread pool (see :meth:`send`)."""
-        args = (fn, chunk)
-        future = self.send(pool, run_chunk, args, {}, options)
-        if future is None:
-            future = self.pools.thread()._submit(run_chunk, args, {}, options)
-        return future
+        """Submit a map's chunk to ``pool``, past the gate (if any): one that
+        does not pickle, for processes or the cluster, runs on the thread pool
+        (see :meth:`send`)."""
+
+        def route() -> Future[Any]:
+            args = (fn, chunk)
+            if pool.crosses_processes:
+                future = self.send(pool, run_chunk, args, {}, options)
+                if future is not None:
+                    return future
+            return self.pools.thread()._submit(run_chunk, args, {}, options)
+
+        gate = self.gate
+        return route() if gate is None else gate.submit(route)
 
     def map_pool(self, plan: MapPlan, fn: Callable[..., Any]) -> BaseExecutor:
         """The pool that runs ``plan``'s chunks."""
@@ -295,8 +329,11 @@ class Router:
         otherwise a thread closes them once the last probe has ended.
         """
         self.lane.close_known()  # the front's fast path: see Lane.close_known
+        gate = self.gate
         if cancel_futures:
             self._cancelling = True
+            if gate is not None:
+                gate.cancel_waiting()
             self.verdicts.cancel_held()
             self.lane.cancel_pending()
             # What waits in the pools' queues (probes included: a cancelled
@@ -304,16 +341,29 @@ class Router:
             self.pools.cancel_queued()
         # The lane's calls end before the pools close: a blocked short call's
         # rescue takes a thread from the pool.
+        # A call the gate routes may start a probe, and a map that a probe
+        # holds may queue chunks at the gate: wait until both are idle at once.
         if wait:
-            self.verdicts.wait_idle()
+            while True:
+                if gate is not None:
+                    gate.wait_idle()  # every waiting call routed, or dropped
+                self.verdicts.wait_idle()
+                if gate is None or gate.idle():
+                    break
             self.lane.join()
             self._close_pools(True, cancel_futures)
+            return
+
+        def routed() -> None:
+            if gate is not None and not gate.idle():
+                gate.when_idle(lambda: self.verdicts.when_idle(routed))
+            else:
+                self.lane.when_idle(lambda: self._close_pools(False, cancel_futures))
+
+        if gate is None:
+            self.verdicts.when_idle(routed)
         else:
-            self.verdicts.when_idle(
-                lambda: self.lane.when_idle(
-                    lambda: self._close_pools(False, cancel_futures)
-                )
-            )
+            gate.when_idle(lambda: self.verdicts.when_idle(routed))
 
     def _close_pools(self, wait: bool, cancel_futures: bool) -> None:
         self.verdicts.close(wait)

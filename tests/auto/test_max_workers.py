@@ -1,0 +1,201 @@
+"""``AutoExecutor(max_workers=n)``: at most n calls running at once, whatever
+route each takes, as on every other kind (DESIGN 8).
+
+Each inner pool was capped at n, so calls routed to different pools (threads,
+processes, the event loop) ran side by side: ``max_workers=1`` ran three at
+once and started them out of order.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import pytest
+
+import unirun
+from _auto_tasks import async_log_start, log_start
+from _tasks import signal_then_wait
+from gates import Gate
+
+if TYPE_CHECKING:
+    from unirun._types import Backend
+
+TESTS = Path(__file__).resolve().parent.parent
+
+#: How long a call that must wait for a slot is watched not to start: a call
+#: routed at once starts within milliseconds.
+WATCH_S = 0.5
+
+
+def _routed(ex: unirun.AutoExecutor, route: str) -> unirun.Executor:
+    """``ex``, sending its calls by ``route``: a backend hint, or measured."""
+    if route == "measured":
+        return ex
+    return ex.options(backend=cast("Backend", route))
+
+
+def _started(log: Path) -> list[int]:
+    return [int(line) for line in log.read_text().split()] if log.exists() else []
+
+
+@pytest.mark.parametrize("route", ["thread", "process", "coroutine", "measured"])
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_call_on_any_route_waits_for_the_one_slot(
+    route: str, is_async: bool, tmp_path: Path
+) -> None:
+    if route == "process" and is_async:
+        pytest.skip("a coroutine hinted to processes is the same as a sync call")
+    gate, log = Gate(tmp_path), tmp_path / "log"
+    with unirun.AutoExecutor(max_workers=1) as ex:
+        try:
+            first = ex.submit(signal_then_wait, gate.started, gate.release, 0)
+            gate.wait_started()
+            call = async_log_start if is_async else log_start
+            second = _routed(ex, route).submit(call, str(log), 1)
+            done, _ = cf.wait([second], timeout=WATCH_S)
+            assert (done, _started(log)) == (set(), [])
+            stats = ex.statistics()
+            assert (stats.running, stats.queued) == (1, 1)
+        finally:
+            gate.open()
+        assert (first.result(timeout=60), second.result(timeout=60)) == (0, 1)
+    assert _started(log) == [1]
+
+
+def test_calls_on_every_route_start_in_order_one_at_a_time(tmp_path: Path) -> None:
+    gate, log = Gate(tmp_path), tmp_path / "log"
+    routes = ["process", "coroutine", "thread", "measured"] * 3
+    with unirun.AutoExecutor(max_workers=1) as ex:
+        try:
+            first = ex.submit(signal_then_wait, gate.started, gate.release, 0)
+            gate.wait_started()
+            futures = [
+                _routed(ex, route).submit(
+                    async_log_start if route == "coroutine" else log_start,
+                    str(log),
+                    i,
+                )
+                for i, route in enumerate(routes, 1)
+            ]
+            assert ex.statistics().queued == len(routes)
+        finally:
+            gate.open()
+        assert [f.result(timeout=60) for f in futures] == list(range(1, 13))
+    assert first.result(timeout=0) == 0
+    assert _started(log) == list(range(1, 13))
+
+
+def test_two_workers_run_two_calls_and_hold_the_third(tmp_path: Path) -> None:
+    gates = [Gate(tmp_path) for _ in range(2)]
+    log = tmp_path / "log"
+    with unirun.AutoExecutor(max_workers=2) as ex:
+        try:
+            held = [
+                _routed(ex, route).submit(
+                    signal_then_wait, gate.started, gate.release, i
+                )
+                for i, (gate, route) in enumerate(
+                    zip(gates, ["thread", "process"], strict=True)
+                )
+            ]
+            for gate in gates:
+                gate.wait_started()  # two at once: both slots are used
+            third = ex.options(backend="coroutine").submit(async_log_start, str(log), 2)
+            done, _ = cf.wait([third], timeout=WATCH_S)
+            assert (done, _started(log)) == (set(), [])
+            gates[1].open()  # the process call ends: the third takes its slot
+            assert third.result(timeout=60) == 2
+        finally:
+            for gate in gates:
+                gate.open()
+        assert [f.result(timeout=60) for f in held] == [0, 1]
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_shutdown_cancel_futures_cancels_the_waiting_calls(
+    wait: bool, tmp_path: Path
+) -> None:
+    gate, log = Gate(tmp_path), tmp_path / "log"
+    ex = unirun.AutoExecutor(max_workers=1)
+    try:
+        first = ex.submit(signal_then_wait, gate.started, gate.release, 0)
+        gate.wait_started()
+        waiting = [
+            _routed(ex, route).submit(log_start, str(log), i)
+            for i, route in enumerate(["thread", "process", "measured"])
+        ]
+        ex.shutdown(wait=False, cancel_futures=True)
+        assert all(f.cancelled() for f in waiting)
+        with pytest.raises(RuntimeError, match="after shutdown"):
+            ex.submit(log_start, str(log), 9)
+    finally:
+        gate.open()
+        ex.shutdown(wait=wait)
+    assert first.result(timeout=60) == 0
+    cf.wait(waiting, timeout=60)  # the dropped calls are told, as they go
+    stats = ex.statistics()
+    assert (stats.queued, stats.cancelled) == (0, 3)
+    assert _started(log) == []
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_shutdown_runs_every_waiting_call(wait: bool, tmp_path: Path) -> None:
+    gate, log = Gate(tmp_path), tmp_path / "log"
+    ex = unirun.AutoExecutor(max_workers=1)
+    try:
+        first = ex.submit(signal_then_wait, gate.started, gate.release, 0)
+        gate.wait_started()
+        futures = [
+            _routed(ex, route).submit(log_start, str(log), i)
+            for i, route in enumerate(["process", "thread", "measured"], 1)
+        ]
+        ex.shutdown(wait=False)
+    finally:
+        gate.open()
+    ex.shutdown(wait=wait)
+    assert [f.result(timeout=60) for f in [first, *futures]] == [0, 1, 2, 3]
+    assert _started(log) == [1, 2, 3]
+
+
+def test_map_runs_one_item_at_a_time_in_order(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with unirun.AutoExecutor(max_workers=1) as ex:
+        got = list(ex.map(log_start, [str(log)] * 20, range(20), chunksize=None))
+    assert got == _started(log) == list(range(20))
+
+
+def test_a_program_that_never_shuts_down_runs_its_waiting_calls(
+    tmp_path: Path,
+) -> None:
+    # No main guard, no shutdown: the calls still waiting for the slot at
+    # exit run, on their own routes, before the program ends.
+    script = f"""
+        import unirun
+        from _auto_tasks import log_start
+        from _tasks import signal_then_wait
+        from gates import Gate
+        from pathlib import Path
+
+        gate = Gate(Path({str(tmp_path)!r}))
+        ex = unirun.AutoExecutor(max_workers=1)
+        ex.submit(signal_then_wait, gate.started, gate.release, 0)
+        for i, route in enumerate(["process", "thread", "coroutine"], 1):
+            ex.options(backend=route).submit(log_start, {str(tmp_path / "log")!r}, i)
+        gate.wait_started()
+        gate.open()
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=TESTS,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _started(tmp_path / "log") == [1, 2, 3]
