@@ -21,6 +21,7 @@ import unirun
 from _auto_tasks import async_log_start, log_start
 from _tasks import signal_then_wait
 from gates import Gate
+from unirun._auto.gate import Gate as CallGate
 
 if TYPE_CHECKING:
     from unirun._types import Backend
@@ -199,3 +200,40 @@ def test_a_program_that_never_shuts_down_runs_its_waiting_calls(
     )
     assert done.returncode == 0, done.stderr
     assert _started(tmp_path / "log") == [1, 2, 3]
+
+
+def _refused(outer: unirun.Future[object], error: BaseException) -> bool:
+    return False  # no shutdown: the call fails with the route's error
+
+
+def test_an_interrupted_route_gives_its_slot_back() -> None:
+    gate = CallGate(1, _refused)
+
+    def interrupted() -> unirun.Future[object]:
+        raise KeyboardInterrupt  # Ctrl-C as the call was routed
+
+    with pytest.raises(KeyboardInterrupt):
+        gate.submit(interrupted)
+    done: unirun.Future[object] = unirun.Future()
+    done.set_result(1)
+    assert gate.submit(lambda: done) is done  # routed at once: the slot is free
+    assert gate.idle()
+
+
+def test_a_waiting_call_whose_route_fails_gets_the_error_and_frees_its_slot() -> None:
+    gate = CallGate(1, _refused)
+    first: unirun.Future[object] = unirun.Future()
+    assert gate.submit(lambda: first) is first  # pending: it holds the slot
+
+    def fails() -> unirun.Future[object]:
+        raise ValueError("refused")
+
+    failing = gate.submit(fails)
+    after: unirun.Future[object] = unirun.Future()
+    after.set_result(2)
+    third = gate.submit(lambda: after)
+    assert (failing.done(), third.done()) == (False, False)  # both wait
+    first.set_result(0)
+    assert isinstance(failing.exception(timeout=60), ValueError)
+    assert third.result(timeout=60) == 2
+    gate.wait_idle()

@@ -82,26 +82,28 @@ class Gate:
         """``route()`` (which routes one call, and returns its Future) now if a
         slot is free and none waits; else queue it, and return a Future that
         will follow the call's."""
-        with self._changed:
-            if self._running >= self.limit or self._line:
-                outer: Future[Any] = Future()
-                self._line.append(Waiting(outer, route))
-                if self._pump is None:
-                    self._start_pump()
-                return outer
-            self._running += 1
-        slot = _Slot(self)
-        future = None
+        taken, future, slot = False, None, _Slot(self)
         try:
+            with self._changed:
+                if self._running >= self.limit or self._line:
+                    outer: Future[Any] = Future()
+                    waiting = Waiting(outer, route)
+                    if self._pump is None:  # first: it waits for this lock
+                        self._start_pump()
+                    self._line.append(waiting)
+                    return outer
+                self._running += 1
+                taken = True  # no call between: a Ctrl-C comes before or after
             future = route()
             future.add_done_callback(slot)
         except BaseException:
-            # Refused, or interrupted (Ctrl-C) before or after the route: the
-            # slot comes back once, when the call ends or now if none was made.
-            if future is None:
-                slot()
-            else:
-                future.add_done_callback(slot)
+            # Refused, or interrupted (Ctrl-C): the slot comes back once, when
+            # the call ends, or now if none was made.
+            if taken:
+                if future is None:
+                    slot()
+                else:
+                    future.add_done_callback(slot)  # gives back once: see _Slot
             raise
         return future
 
