@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+import anyio
 import pytest
 
 import unirun
@@ -237,3 +238,39 @@ def test_a_waiting_call_whose_route_fails_gets_the_error_and_frees_its_slot() ->
     assert isinstance(failing.exception(timeout=60), ValueError)
     assert third.result(timeout=60) == 2
     gate.wait_idle()
+
+
+@pytest.mark.anyio
+async def test_a_failed_async_with_block_cancels_the_calls_waiting_for_a_slot(
+    tmp_path: Path,
+) -> None:
+    # The block's failure cancels its tasks only once every call has reached
+    # the loop: one waiting for the slot of a task that never ends would have
+    # held the exit for ever.
+    log = tmp_path / "log"
+    futures: list[unirun.Future[object]] = []
+
+    async def failing_block() -> None:
+        async with unirun.AutoExecutor(max_workers=1) as ex:
+            futures.append(ex.submit(anyio.sleep_forever))
+            futures.append(ex.submit(async_log_start, str(log), 1))
+            await anyio.sleep(0)
+            raise ValueError("the block failed")
+
+    with pytest.raises(ValueError, match="the block failed"):
+        await failing_block()
+    endless, waiting = futures
+    assert (endless.cancelled(), waiting.cancelled()) == (True, True)
+    assert _started(log) == []
+
+
+@pytest.mark.anyio
+async def test_async_with_runs_every_waiting_call_before_it_ends(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "log"
+    async with unirun.AutoExecutor(max_workers=1) as ex:
+        futures = [ex.submit(async_log_start, str(log), i) for i in range(5)]
+        futures.append(ex.options(backend="thread").submit(log_start, str(log), 5))
+    assert [f.result(timeout=0) for f in futures] == list(range(6))
+    assert _started(log) == list(range(6))

@@ -329,10 +329,16 @@ class AutoExecutor(BaseExecutor):
             if attached is not None:
                 with self._shutdown_lock:
                     self._shutdown = True
+                router = self._router
+                if exc_type is not None and router.gate is not None:
+                    # The block failed or was cancelled: a call still waiting
+                    # for a slot never starts (its slot may never come, from
+                    # tasks that are cancelled only below).
+                    router.gate.cancel_waiting()
                 # Held calls may still be routed to the loop: let them arrive
                 # (even in a cancelled block), then end its tasks here.
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self._router.verdicts.wait_idle)
+                    await anyio.to_thread.run_sync(router.wait_routed)
                 await attached.__aexit__(exc_type, exc_val, exc_tb)
         finally:  # the cancellation of a cancelled block leaves that exit
             await super().__aexit__(exc_type, exc_val, exc_tb)

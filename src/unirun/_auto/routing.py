@@ -341,15 +341,8 @@ class Router:
             self.pools.cancel_queued()
         # The lane's calls end before the pools close: a blocked short call's
         # rescue takes a thread from the pool.
-        # A call the gate routes may start a probe, and a map that a probe
-        # holds may queue chunks at the gate: wait until both are idle at once.
         if wait:
-            while True:
-                if gate is not None:
-                    gate.wait_idle()  # every waiting call routed, or dropped
-                self.verdicts.wait_idle()
-                if gate is None or gate.idle():
-                    break
+            self.wait_routed()
             self.lane.join()
             self._close_pools(True, cancel_futures)
             return
@@ -364,6 +357,19 @@ class Router:
             self.verdicts.when_idle(routed)
         else:
             gate.when_idle(lambda: self.verdicts.when_idle(routed))
+
+    def wait_routed(self) -> None:
+        """Block until every call accepted so far has reached its pool: those
+        waiting at the gate, and those held behind probes. A call the gate
+        routes may start a probe, and a map that a probe holds may queue chunks
+        at the gate: both must be idle at once."""
+        gate = self.gate
+        while True:
+            if gate is not None:
+                gate.wait_idle()  # every waiting call routed, or dropped
+            self.verdicts.wait_idle()
+            if gate is None or gate.idle():
+                return
 
     def _close_pools(self, wait: bool, cancel_futures: bool) -> None:
         self.verdicts.close(wait)
