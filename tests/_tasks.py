@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine, Generator
 
 
 def add(a: int, b: int = 0) -> int:
@@ -431,3 +434,24 @@ def child_interrupt_handling() -> str:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     return done.stdout.strip()
+
+
+class Handle:
+    """Awaitable, but not a coroutine (a lazy query object, say)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, int]:
+        yield from ()
+        return self.value
+
+
+def make_handle(value: int) -> Handle:
+    """A plain function that returns an awaitable that is not a coroutine."""
+    return Handle(value)
+
+
+def start_square(x: int) -> Coroutine[Any, Any, int]:
+    """A plain function that returns a coroutine (of :func:`async_square`)."""
+    return async_square(x)

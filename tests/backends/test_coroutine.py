@@ -10,7 +10,7 @@ import inspect
 import threading
 import warnings
 import weakref
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import pytest
@@ -473,3 +473,16 @@ async def test_gathered_coroutines_cancelled_before_they_ran_are_closed(
                 await gathered
         gc.collect()
     assert [str(w.message) for w in seen] == []
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_plain_function_returning_a_coroutine_runs_on_either_library(
+    backend: Literal["asyncio", "trio"],
+) -> None:
+    # Trio refused the worker thread's result ("Trio expected a sync function");
+    # any other awaitable comes back as is, as on the thread backend.
+    from _tasks import make_handle, start_square
+
+    with unirun.CoroutineExecutor(backend=backend) as ex:
+        assert ex.submit(start_square, 6).result(timeout=60) == 36
+        assert type(ex.submit(make_handle, 6).result(timeout=60)).__name__ == "Handle"

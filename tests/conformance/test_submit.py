@@ -7,7 +7,7 @@ import gc
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,9 +23,11 @@ from _tasks import (
     fail_if_negative,
     fail_with,
     first_word,
+    make_handle,
     raise_cancelled,
     record_start,
     square,
+    start_square,
 )
 
 if TYPE_CHECKING:
@@ -205,3 +207,17 @@ def test_a_failed_task_lets_go_of_its_arguments_without_the_cyclic_collector(
         assert freed() is None
     finally:
         gc.enable()
+
+
+def test_a_coroutine_a_plain_function_returns_is_run(executor: BaseExecutor) -> None:
+    # As the thread and process backends do: the function's coroutine runs.
+    assert executor.submit(start_square, 7).result(timeout=60) == 49
+
+
+def test_another_awaitable_a_plain_function_returns_comes_back_as_is(
+    executor: BaseExecutor,
+) -> None:
+    # Only a coroutine is run: the coroutine backend awaited any awaitable, so
+    # the same call gave the awaitable on threads and its result on the loop.
+    handle: Any = executor.submit(make_handle, 7).result(timeout=60)
+    assert (type(handle).__name__, handle.value) == ("Handle", 7)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import sys
 from asyncio import current_task
 from concurrent.futures._base import CANCELLED
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._job import Raised
+from ._job import Raised, Returned
 
 if TYPE_CHECKING:
     import contextvars
@@ -344,8 +343,10 @@ class JobBodies:
             raise
         finally:
             queued.discard(future)
-        if inspect.isawaitable(result):
-            result = await result
+        if type(result) is Returned:  # a coroutine: run it here
+            coroutine, result.coroutine = result.coroutine, None
+            assert coroutine is not None  # taken once
+            return await coroutine
         return result
 
 

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import weakref
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .._errors import task_timed_out
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from .._future import Future
 
-__all__ = ["AbandonedCalls", "Job", "JobTask", "Raised", "ThreadCall"]
+__all__ = ["AbandonedCalls", "Job", "JobTask", "Raised", "Returned", "ThreadCall"]
 
 _LOGGER = logging.getLogger("unirun")
 
@@ -173,6 +174,18 @@ class Raised:
         self.error: BaseException | None = error
 
 
+class Returned:
+    """A coroutine that a plain function returned, boxed by :class:`ThreadCall`
+    for the loop to run, as the thread and process backends run one (trio
+    refuses a worker thread's coroutine). An awaitable of another kind comes
+    back as is, as there."""
+
+    __slots__ = ("coroutine",)
+
+    def __init__(self, coroutine: CoroutineType[Any, Any, Any]) -> None:
+        self.coroutine: CoroutineType[Any, Any, Any] | None = coroutine
+
+
 class ThreadCall:
     """One plain function on its way to, or in, a worker thread.
 
@@ -221,7 +234,10 @@ class ThreadCall:
         try:
             if armed is not None:
                 armed()
-            return call()
+            result = call()
+            if type(result) is CoroutineType:
+                return Returned(result)
+            return result
         except BaseException as exc:
             return Raised(exc)  # see Raised
         finally:
