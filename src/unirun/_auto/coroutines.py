@@ -5,8 +5,8 @@ submit(async fn) --seen before, untimed call--> coroutine pool (no lock, no wrap
         | it blocked the loop ------------------------> a worker thread's own loop
 
 A plain function whose calls return a coroutine (routing.py) goes to the same
-pool through :func:`call_plain`: the call on a worker thread, the coroutine on
-the loop.
+pool as it is: the backend runs the call on a worker thread, and the coroutine
+it returns on the loop.
 
 A step that blocks the loop for over 100 ms (confirmed by a detailed timer)
 warns once with :class:`unirun.LoopBlockedWarning` and moves the function's
@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import threading
 import warnings
-from types import CoroutineType, MethodType
+from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 from .._checks import describe
@@ -31,14 +30,14 @@ from .classify import Verdict
 from .loopguard import LOOP_BLOCK_S, StepReport, StepTimer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable
 
     from .._backends.coroutine import CoroutineExecutor
     from .._future import Future
     from .._options import TaskOptions
     from .pools import Pools
 
-__all__ = ["TIME_EVERY", "CoroutinePath", "call_plain"]
+__all__ = ["TIME_EVERY", "CoroutinePath"]
 
 #: After the first call of an ``async def``, one call in this many has its steps
 #: timed (the others run untouched, at the coroutine backend's own cost).
@@ -281,39 +280,3 @@ async def _guarded(
     finally:
         if timer.report is not None:  # else: closed before it ended
             path.done(entry, fn, timer.report)
-
-
-def call_plain(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Call a plain function whose calls returned a coroutine; what it returns
-    now is the call's result: a coroutine to run on the loop, or a value.
-
-    Given to the coroutine backend as a plain function, so it runs on a worker
-    thread: its own code (blocking setup, say) never runs on the loop; only a
-    coroutine it returns is awaited there. That backend awaits any awaitable a
-    plain function returns, but auto, like the thread and process backends,
-    runs only a coroutine: another awaitable goes back as is.
-    """
-    result = fn(*args, **kwargs)
-    return _Returned(result) if inspect.isawaitable(result) else result
-
-
-class _Returned:
-    """An awaitable that a plain function returned, for the coroutine backend
-    to await: a coroutine runs, anything else is given back unchanged.
-
-    Never a coroutine itself: trio's worker threads refuse to return one
-    (``trio.to_thread.run_sync`` raises ``TypeError``).
-    """
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        value = self.value
-        if type(value) is CoroutineType:
-            return (yield from value.__await__())
-        return value

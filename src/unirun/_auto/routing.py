@@ -26,7 +26,7 @@ from .._follow import chain
 from .._future import Future
 from .._transfer import UNSENDABLE_RAISES
 from .classify import BUSY_MIN, HANDOFF_MIN, INLINE_FRACTION
-from .coroutines import CoroutinePath, call_plain
+from .coroutines import CoroutinePath
 from .gate import Gate
 from .lane import Lane
 from .mapping import MapPlan, plan_map
@@ -191,10 +191,8 @@ class Router:
             return future
         if backend == "coroutine":
             # Its calls returned a coroutine: the coroutine backend runs the
-            # call on a worker thread and awaits that coroutine on its loop.
-            return self.pools.coroutine()._submit(
-                call_plain, (fn, args, kwargs), {}, options
-            )
+            # call on a worker thread, and a coroutine it returns on its loop.
+            return self.pools.coroutine()._submit(fn, args, kwargs, options)
         inline_s = INLINE_FRACTION * max(self.pools.thread_s or 0.0, HANDOFF_MIN)
         wrapped = measured(entry, verdict, fn, inline_s)
         return self.pools.thread()._submit(wrapped, args, kwargs, options)
