@@ -20,6 +20,7 @@ import itertools
 import pickle
 import sys
 import threading
+import time
 import traceback
 import types
 import weakref
@@ -52,6 +53,7 @@ __all__ = [
     "CallableCache",
     "SharedPickler",
     "SpawnArgs",
+    "call_travels",
     "decode_exception",
     "dumps",
     "dumps_args",
@@ -371,6 +373,21 @@ def encode_exception(exc: BaseException) -> bytes:
     except BaseException:
         exc_bytes = None
     return pickle.dumps((exc_bytes, type_name, message, tb))
+
+
+def call_travels(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[bool, str, float]:
+    """Whether ``fn(*args, **kwargs)`` pickles for a process, if not why (one
+    line), and how long pickling it took (seconds)."""
+    start = time.perf_counter()
+    try:
+        dumps_call(fn, args, kwargs)
+    except TransferError as exc:
+        cause = exc.__cause__
+        text = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        return False, text.splitlines()[0][:120], 0.0
+    return True, "", time.perf_counter() - start
 
 
 def outcome_travels(outcome: object) -> tuple[bool, str]:

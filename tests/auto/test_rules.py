@@ -226,6 +226,7 @@ def any_facts(draw: st.DrawFn) -> Facts:
         transferable=draw(st.none() | st.booleans()),
         samples=draw(st.integers(1, 100)),
         recheck=draw(st.booleans()),
+        transfer_s=draw(st.floats(0.0, 1.0)),
     )
 
 
@@ -351,3 +352,24 @@ def test_free_share_reads_the_canary() -> None:
     assert free_share(sample(0.05, 0.04, free_s=0.008, **spun)) == pytest.approx(8 / 9)
     alone = sample(0.05, 0.04, others=0.013, canary_cpu=0.013, held_s=0.009)
     assert free_share(alone) == 0.0
+
+
+def test_a_call_whose_arguments_take_long_to_send_stays_on_threads() -> None:
+    # 200 MiB of bytes took 0.24 s to pickle: the round trip took about a second
+    # more, for a call of 46 ms (it went to processes, 17x slower than threads).
+    cpu_bound = facts(0.046, 1.0)
+    assert classify(cpu_bound, TWO).backend == "process"  # type: ignore[union-attr]
+    heavy = classify(replace(cpu_bound, transfer_s=0.24), TWO)
+    assert isinstance(heavy, Verdict)
+    assert heavy.backend == "thread"
+    assert "with its arguments" in heavy.reason
+
+
+@given(any_facts(), any_costs(), st.floats(0.0, 1.0))
+def test_heavier_arguments_never_send_a_call_to_processes(
+    given: Facts, costs: Costs, more_s: float
+) -> None:
+    before = classify(given, costs)
+    after = classify(replace(given, transfer_s=given.transfer_s + more_s), costs)
+    if isinstance(before, Verdict) and before.backend != "process":
+        assert not (isinstance(after, Verdict) and after.backend == "process")

@@ -17,14 +17,10 @@ from unirun._auto.classify import PAUSE_MAX, Need, Verdict, classify
 from unirun._auto.pools import Pools
 from unirun._auto.profiling import ProbeSample, Window
 from unirun._auto.revisions import measured, watch_inline
-from unirun._auto.verdicts import (
-    Entry,
-    Held,
-    Verdicts,
-    transferable,
-)
+from unirun._auto.verdicts import Entry, Held, Verdicts
 from unirun._future import Future
 from unirun._options import NO_OPTIONS
+from unirun._transfer import call_travels
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -198,8 +194,8 @@ def test_classify_gets_what_it_needs(
 
 
 def test_transferable_says_why_not() -> None:
-    assert transferable(plus_one, (1,), {}) == (True, "")
-    ok, why = transferable(plus_one, (threading.Lock(),), {})
+    assert call_travels(plus_one, (1,), {})[:2] == (True, "")
+    ok, why, _ = call_travels(plus_one, (threading.Lock(),), {})
     assert not ok
     assert "lock" in why
 

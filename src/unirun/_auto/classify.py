@@ -98,6 +98,10 @@ HANDOFF_MIN = 50e-6
 PAUSE_MAX = 0.005
 #: A process pays when one call lasts this many round trips (scaled by CPUs).
 PROCESS_FACTOR = 2.0
+#: A call's arguments cost a process round trip this many times what pickling
+#: them takes here (pickled, copied through the pipe, unpickled; 200 MiB of
+#: bytes: pickled in 0.24-0.77 s, a call's round trip 0.9-1.5 s longer).
+TRANSFER_TRIPS = 3.0
 #: Other threads can take the GIL away for at most this share of the wall time in
 #: the busy-share estimate; beyond it the estimate is capped (see busy_share).
 _FLOOR = 0.25
@@ -203,6 +207,7 @@ class Facts:
             another kind is a plain value, returned as is).
         transferable: whether it pickles; ``None`` until checked.
         transfer_error: why it does not pickle.
+        transfer_s: how long pickling the call took, when checked (seconds).
         samples: how many calls were measured.
         recheck: a later probe will look at the GIL again if this one could
             not tell.
@@ -220,6 +225,7 @@ class Facts:
     returned_awaitable: bool = False
     transferable: bool | None = None
     transfer_error: str = ""
+    transfer_s: float = 0.0
     samples: int = 1
     recheck: bool = False
     first_reading: bool = False
@@ -367,7 +373,7 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
             return Need.TRANSFER
         if costs.process_s is None:
             return Need.PROCESS_COST
-        if facts.cpu_s >= _process_threshold(costs, costs.process_s):
+        if facts.cpu_s >= _process_threshold(costs, _trip(costs.process_s, facts)):
             reading = (
                 f"it computes {facts.busy:.0%} of the time while holding the GIL "
                 f"({_fmt(facts.cpu_s)} per call) and waits the rest"
@@ -453,18 +459,21 @@ def classify(facts: Facts, costs: Costs) -> Verdict | Need:
         )
     if costs.process_s is None:
         return Need.PROCESS_COST
-    if cost >= _process_threshold(costs, costs.process_s):
+    trip = _trip(costs.process_s, facts)
+    with_args = f"{_fmt(trip)} here" + (
+        " with its arguments" if trip > 2 * costs.process_s else ""
+    )
+    if cost >= _process_threshold(costs, trip):
         return verdict(
             "process",
             f"it is CPU-bound and {holds}, and one call ({wall}) pays "
-            f"{cost / costs.process_s:.0f}x for a process round trip "
-            f"({_fmt(costs.process_s)} here), so processes run it in "
-            f"parallel{stays}",
+            f"{cost / trip:.0f}x for a process round trip ({with_args}), so "
+            f"processes run it in parallel{stays}",
         )
     return verdict(
         "thread",
         f"it is CPU-bound and {holds}, but one call ({wall}) is too short "
-        f"to pay for a process round trip ({_fmt(costs.process_s)} here){stays}",
+        f"to pay for a process round trip ({with_args}){stays}",
     )
 
 
@@ -477,6 +486,13 @@ def mixed_min(costs: Costs) -> float:
     """
     slots = costs.mixed_slots or 4 * costs.cpus
     return max(MIXED_MIN, 1 / slots)
+
+
+def _trip(process_s: float, facts: Facts) -> float:
+    """A process round trip for the call: a no-op's, plus its arguments' way
+    there (pickled, copied through the pipe, unpickled: TRANSFER_TRIPS times
+    what pickling them took here)."""
+    return process_s + TRANSFER_TRIPS * facts.transfer_s
 
 
 def _process_threshold(costs: Costs, process_s: float) -> float:

@@ -24,10 +24,9 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
 from .._checks import describe
-from .._errors import TransferError
 from .._follow import chain
 from .._future import Future
-from .._transfer import dumps_call, outcome_travels
+from .._transfer import call_travels, outcome_travels
 from .cache import cached, lookup, owner_ref, target_of
 from .canary import Monitor
 from .classify import BUSY_MIN, Facts, Need, busy_share, classify, free_share
@@ -41,31 +40,13 @@ if TYPE_CHECKING:
     from .pools import Pools
     from .profiling import Window
 
-__all__ = [
-    "Entry",
-    "Held",
-    "Verdicts",
-    "transferable",
-]
+__all__ = ["Entry", "Held", "Verdicts"]
 
 _LOGGER = logging.getLogger("unirun")
 
 #: How many more probes a CPU-bound callable gets when the GIL test could not
 #: tell (no free CPU during the probe, or too short a call).
 RECHECKS = 2
-
-
-def transferable(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[bool, str]:
-    """Whether ``fn(*args, **kwargs)`` pickles for a process, and if not why."""
-    try:
-        dumps_call(fn, args, kwargs)
-    except TransferError as exc:
-        cause = exc.__cause__
-        text = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-        return False, text.splitlines()[0][:120]
-    return True, ""
 
 
 class Held:
@@ -129,7 +110,7 @@ class Entry:
         self.slow = False  # its last short call ran too long (see Lane._drain)
         self.rechecks = 0
         self.samples = 0
-        self.transfer: tuple[bool, str] | None = None
+        self.transfer: tuple[bool, str, float] | None = None
 
 
 class CallProbe(Probe):
@@ -194,9 +175,9 @@ class Verdicts:
         with self._lock:
             entry = lookup(self._entries, target_of(fn))
         if entry is None:
-            return transferable(fn, args, {})[0]
+            return call_travels(fn, args, {})[0]
         if entry.transfer is None:
-            entry.transfer = transferable(fn, args, {})
+            entry.transfer = call_travels(fn, args, {})
         return entry.transfer[0]
 
     # -- admitting a call ----------------------------------------------------------
@@ -278,7 +259,7 @@ class Verdicts:
 
     def _facts(self, probe: CallProbe, sample: ProbeSample) -> Facts:
         entry = probe.entry
-        transfer, why = entry.transfer or (None, "")
+        transfer, why, transfer_s = entry.transfer or (None, "", 0.0)
         return Facts(
             wall_s=sample.wall_s,
             cpu_s=sample.cpu_s,
@@ -288,6 +269,7 @@ class Verdicts:
             returned_awaitable=sample.returned_awaitable,
             transferable=transfer,
             transfer_error=why,
+            transfer_s=transfer_s,
             samples=entry.samples + 1,
             recheck=entry.rechecks < RECHECKS,
             first_reading=not probe.confirms,
@@ -303,7 +285,7 @@ class Verdicts:
                 costs = dataclasses.replace(costs, cluster=False)
             result = classify(self._facts(probe, sample), costs)
             if result is Need.TRANSFER:
-                entry.transfer = transferable(probe.fn, probe.args, probe.kwargs)
+                entry.transfer = call_travels(probe.fn, probe.args, probe.kwargs)
             elif result is Need.PROCESS_COST:
                 self._pools.process_cost()
             elif result is Need.CLUSTER_COST:
@@ -320,7 +302,7 @@ class Verdicts:
             return False
         travels, why = outcome_travels(probe.outcome)
         if not travels:
-            probe.entry.transfer = (False, why)
+            probe.entry.transfer = (False, why, 0.0)
         return not travels
 
     def _decide(
