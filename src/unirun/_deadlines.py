@@ -26,7 +26,10 @@ class DeadlineWatcher:
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._cond = threading.Condition(threading.Lock())
+        # `with` takes the bare lock (a C __enter__): a Ctrl-C landing as a
+        # Condition's Python __enter__ returned would leave it held for good.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._cancelled: set[int] = set()
         self._ids = itertools.count()
@@ -35,7 +38,7 @@ class DeadlineWatcher:
 
     def add(self, deadline: float, callback: Callable[[], None]) -> int:
         """Schedule ``callback`` at ``deadline`` (``time.monotonic()`` clock)."""
-        with self._cond:
+        with self._lock:
             handle = next(self._ids)
             heapq.heappush(self._heap, (deadline, handle, callback))
             # A start that never launched (it failed, or a Ctrl-C landed before
@@ -50,13 +53,13 @@ class DeadlineWatcher:
 
     def cancel(self, handle: int) -> None:
         """Forget a deadline; its callback will not be called."""
-        with self._cond:
+        with self._lock:
             self._cancelled.add(handle)
             self._cond.notify()
 
     def close(self, wait: bool = True) -> None:
         """Let the thread exit once no deadline is left; optionally join it."""
-        with self._cond:
+        with self._lock:
             self._closed = True
             self._cond.notify()
             thread = self._thread
@@ -64,7 +67,7 @@ class DeadlineWatcher:
             join_launched(thread)
 
     def _run(self) -> None:
-        with self._cond:
+        with self._lock:
             while True:
                 while self._heap and self._heap[0][1] in self._cancelled:
                     self._cancelled.discard(heapq.heappop(self._heap)[1])

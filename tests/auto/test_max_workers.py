@@ -9,6 +9,7 @@ once and started them out of order.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import signal
 import subprocess
 import sys
 import textwrap
@@ -274,3 +275,47 @@ async def test_async_with_runs_every_waiting_call_before_it_ends(
         futures.append(ex.options(backend="thread").submit(log_start, str(log), 5))
     assert [f.result(timeout=0) for f in futures] == list(range(6))
     assert _started(log) == list(range(6))
+
+
+def test_ctrl_c_in_shutdown_still_lets_the_program_exit(tmp_path: Path) -> None:
+    # A Ctrl-C in shutdown(wait=True) took the executor off the exit hooks
+    # before its close was done: the GIL monitor's thread (started by the
+    # first probe) was never told to end, and the interpreter waited for it
+    # at exit for good. The calls that wait still run at exit, as the stdlib's.
+    script = f"""
+        import signal, threading
+        import unirun
+        from unirun._auto.routing import Router
+        from _auto_tasks import log_start
+
+        closing = threading.Event()
+        real = Router.wait_routed
+
+        def wait_routed(self):
+            closing.set()
+            real(self)
+
+        Router.wait_routed = wait_routed
+        main = threading.get_ident()
+
+        def interrupt_the_close():
+            closing.wait(60)
+            signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C, in the close
+
+        ex = unirun.AutoExecutor(max_workers=1)
+        ex.submit(interrupt_the_close)  # probed: the monitor thread starts
+        for i in range(3):
+            ex.submit(log_start, {str(tmp_path / "log")!r}, i)
+        ex.shutdown(wait=True)
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=TESTS,
+    )
+    assert "KeyboardInterrupt" in done.stderr
+    assert done.returncode == -signal.SIGINT, done.stderr
+    assert _started(tmp_path / "log") == [0, 1, 2]

@@ -300,11 +300,16 @@ class AutoExecutor(BaseExecutor):
             self._close(False, False)  # as in the parent: nothing to run
 
     def _close(self, wait: bool, cancel_futures: bool) -> None:
-        self._finalizer.detach()
-        _exits().discard(self)
         if wait:
+            # Still registered while it waits: a close cut short (Ctrl-C) is
+            # finished at interpreter exit, which would otherwise wait for
+            # good on the threads it leaves (the GIL monitor's).
             self._router.close(True, cancel_futures)
+            self._finalizer.detach()
+            _exits().discard(self)
         else:
+            self._finalizer.detach()
+            _exits().discard(self)
             self._router.close_in_background(cancel_futures)
 
     async def __aenter__(self) -> Self:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Gate", "Waiting"]
 
+#: How often the pump looks for a free slot with none signalled (seconds).
+_LOOK_AGAIN_S = 0.1
+
 
 class Waiting:
     """A call waiting in line: its Future, and how to route it."""
@@ -51,9 +54,19 @@ class _Slot:
         self._gate: Gate | None = gate
 
     def __call__(self, _: object = None) -> None:
-        gate, self._gate = self._gate, None
-        if gate is not None:
-            gate._give_back()
+        gate = self._gate
+        if gate is None:
+            return
+        with gate._lock:
+            # The slot is marked given back and counted free together, with no
+            # call between: a Ctrl-C (on the main thread, which gives a slot
+            # back when its call ended before it looked) comes before or after.
+            if self._gate is None:
+                return
+            self._gate = None
+            gate._running -= 1
+            if gate._line:
+                gate._changed.notify_all()
 
 
 class Gate:
@@ -70,7 +83,11 @@ class Gate:
     ) -> None:
         self.limit = limit
         self._refused = refused
-        self._changed = threading.Condition(threading.Lock())
+        # `with` takes the bare lock, whose __enter__ is C: a Ctrl-C cannot land
+        # between taking it and the block (a Condition's __enter__ is Python,
+        # and one landing as it returns would leave the lock held for good).
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._line: deque[Waiting] = deque()
         self._running = 0
         self._pump: HelperThread | None = None
@@ -84,7 +101,7 @@ class Gate:
         will follow the call's."""
         taken, future, slot = False, None, _Slot(self)
         try:
-            with self._changed:
+            with self._lock:
                 if self._running >= self.limit or self._line:
                     outer: Future[Any] = Future()
                     waiting = Waiting(outer, route)
@@ -109,44 +126,38 @@ class Gate:
 
     def waiting(self) -> list[Future[Any]]:
         """The Futures of the calls waiting in line now (for statistics)."""
-        with self._changed:
+        with self._lock:
             return [call.outer for call in self._line]
 
     def cancel_waiting(self) -> None:
         """Cancel every call waiting in line (``shutdown(cancel_futures=True)``)."""
-        with self._changed:
+        with self._lock:
             waiting = list(self._line)
         for call in waiting:
             call.outer.cancel()
-        with self._changed:
+        with self._lock:
             self._changed.notify_all()  # the pump drops them, slot or not
 
     def idle(self) -> bool:
         """Whether no call waits in line."""
-        with self._changed:
+        with self._lock:
             return not self._line and self._pump is None
 
     def wait_idle(self) -> None:
         """Block until no call waits in line."""
-        with self._changed:
+        with self._lock:
             while self._line or self._pump is not None:
                 self._changed.wait()
 
     def when_idle(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once no call waits: now, or from the pump."""
-        with self._changed:
+        with self._lock:
             if self._line or self._pump is not None:
                 self._on_idle = callback
                 return
         callback()
 
     # -- the pump ------------------------------------------------------------------
-
-    def _give_back(self) -> None:
-        with self._changed:
-            self._running -= 1
-            if self._line:
-                self._changed.notify_all()
 
     def _start_pump(self) -> None:
         """Start the pump (lock held); recorded first: see _starting.py."""
@@ -164,7 +175,7 @@ class Gate:
             while (call := self._next()) is not None:
                 self._pass(call)
         finally:
-            with self._changed:
+            with self._lock:
                 if self._pump is threading.current_thread():  # it failed
                     self._pump = None
                 on_idle = None
@@ -178,7 +189,7 @@ class Gate:
         """The next call to route, with a slot taken for it; None once none
         waits, the pump then ended (under the same lock: a call queued after
         this starts a new one)."""
-        with self._changed:
+        with self._lock:
             while True:
                 line = self._line
                 while line and line[0].outer.cancelled():
@@ -190,7 +201,9 @@ class Gate:
                 if self._running < self.limit:
                     self._running += 1
                     return line.popleft()
-                self._changed.wait()
+                # A wake-up that a Ctrl-C cut short on the main thread is
+                # made up for here (the count itself is always right).
+                self._changed.wait(_LOOK_AGAIN_S)
 
     def _pass(self, call: Waiting) -> None:
         """Route ``call``, whose slot is taken, behind its Future."""
@@ -200,7 +213,7 @@ class Gate:
         except BaseException as exc:
             slot()
             if self._refused(call.outer, exc):
-                with self._changed:
+                with self._lock:
                     self.skipped += 1
             else:
                 call.outer._set_exception_if_pending(exc)

@@ -113,10 +113,13 @@ class AbandonedCalls:
     ``ThreadPoolExecutor`` waits for its threads; and the worker threads that
     ran any call, which it joins once the loop that owns them has ended."""
 
-    __slots__ = ("_changed", "_count", "cancelling", "threads")
+    __slots__ = ("_changed", "_count", "_lock", "cancelling", "threads")
 
     def __init__(self) -> None:
-        self._changed = threading.Condition(threading.Lock())
+        # `with` takes the bare lock (a C __enter__): a Ctrl-C landing as a
+        # Condition's Python __enter__ returned would leave it held for good.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._count = 0
         #: A close with ``cancel_futures`` began: every call whose Future has
         #: not started by then is cancelled as its task (or its thread) would
@@ -138,7 +141,7 @@ class AbandonedCalls:
 
     def wait(self) -> None:
         """Block until no abandoned call runs any more."""
-        with self._changed:
+        with self._lock:
             self._changed.wait_for(lambda: not self._count)
 
     def join_threads(self, patience: float = PATIENCE_S) -> None:
@@ -211,8 +214,8 @@ class ThreadCall:
         self._state = _QUEUED
 
     def __call__(self) -> Any:
-        changed = self._calls._changed
-        with changed:
+        changed, lock = self._calls._changed, self._calls._lock
+        with lock:
             self._calls.threads.add(threading.current_thread())
             job, self._job = self._job, None
             # Not kept once taken: a failed call's traceback holds this frame
@@ -242,7 +245,7 @@ class ThreadCall:
             return Raised(exc)  # see Raised
         finally:
             del call, armed  # `armed` holds the time-out, which holds the task
-            with changed:
+            with lock:
                 if self._state == _ABANDONED:
                     self._calls._count -= 1
                     changed.notify_all()
@@ -251,7 +254,7 @@ class ThreadCall:
     def abandon(self) -> None:
         """Its job stops waiting: a queued call never starts, a running one is
         counted until it ends."""
-        with self._calls._changed:
+        with self._calls._lock:
             if self._state == _QUEUED:
                 self._state = _DROPPED
             elif self._state == _RUNNING:
