@@ -128,8 +128,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         #: What a shutdown() that had to wait for its own thread's submit asked.
         self._close_asked: tuple[bool, bool] | None = None
         self._counters = TaskCounters()
-        #: The Future the submit under way queued, once queued (_undo_submit).
-        self._making: Future[Any] | None = None
+        #: What the submit under way queued, once queued (see _undo_submit).
+        self._making: object | None = None
         track(self)
 
     # -- the hooks --------------------------------------------------------------
@@ -246,7 +246,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             if self._close_asked is not None:
                 self._close_as_asked()
 
-    def _undo_submit(self, outer: Future[Any] | None) -> None:
+    def _undo_submit(self, outer: object | None) -> None:
         """A submit failed (lock held): take its count back, unless its task
         was queued, which then runs (an error from a signal handler, Ctrl-C,
         landing after that) and is counted as it ends.
@@ -254,10 +254,12 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         A backend's ``_schedule`` records its Future in ``_making`` right
         before the one call that queues it, with no other call between: a
         signal handler runs only as a call returns, so with no Future recorded
-        nothing was queued.
+        nothing was queued. A backend whose queuing call marks what it queued
+        (a ``queued`` flag, set with no call before the queuing itself)
+        records that item instead, and its flag says.
         """
         queued, self._making = self._making, outer
-        if queued is None:
+        if queued is None or getattr(queued, "queued", True) is False:
             self._counters.unsubmitted()
 
     def _close_as_asked(self) -> None:

@@ -84,7 +84,6 @@ class CoroutineExecutor(BaseExecutor):
         check_initializer(initializer)
         self._max_workers = max_workers
         self._backend = backend
-        self._job: Job | None = None  # the job the submit under way queues
         self._runner = LoopRunner(
             max_workers,
             backend,
@@ -144,17 +143,9 @@ class CoroutineExecutor(BaseExecutor):
         future: Future[Any] = Future(None, self._counters, runner.loop_thread)
         timeout, is_async = options.timeout, is_async_callable(fn)
         job = Job(future, fn, args, kwargs, timeout, is_async)
-        self._making, self._job = future, job  # see _undo_submit
+        self._making = job  # the runner marks it as it queues it: Job.queued
         runner.submit(job)
-        self._job = None
         return future
-
-    def _undo_submit(self, outer: Future[Any] | None) -> None:
-        # The runner marks the job as it queues it (see Job.queued).
-        job, self._job = self._job, None
-        if job is not None and not job.queued:
-            self._making = None  # never queued: the count goes
-        super()._undo_submit(outer)
 
     def _in_own_task(self) -> bool:
         return self._runner.in_own_task()

@@ -152,7 +152,6 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
         # go by name, and find their globals as inherited, as in the stdlib.
         inherit = mp_context.get_start_method(allow_none=False) == "fork"
         self._functions = CallableCache(inherit)
-        self._task: Task | None = None  # the task the submit under way queues
         pool = Pool(
             max_workers,
             mp_context,
@@ -261,17 +260,9 @@ class ProcessExecutor(BaseExecutor, cf.ProcessPoolExecutor):
             chunk=chunk,
             timeout=options.timeout,
         )
-        self._making, self._task = future, task  # see _undo_submit
+        self._making = task  # the pool marks it as it queues it: Task.queued
         self._pool.submit(task)
-        self._task = None
         return future
-
-    def _undo_submit(self, outer: Future[Any] | None) -> None:
-        # The pool marks the task as it queues it (see Task.queued).
-        task, self._task = self._task, None
-        if task is not None and not task.queued:
-            self._making = None  # never queued: the count goes
-        super()._undo_submit(outer)
 
     def _close(self, wait: bool, cancel_futures: bool) -> None:
         self._pool.shutdown(wait, cancel_futures)
