@@ -119,23 +119,32 @@ def test_two_workers_run_two_calls_and_hold_the_third(tmp_path: Path) -> None:
         assert [f.result(timeout=60) for f in held] == [0, 1]
 
 
+def _behind_one(
+    ex: unirun.AutoExecutor, tmp_path: Path, routes: list[str]
+) -> tuple[Gate, unirun.Future[object], list[unirun.Future[object]]]:
+    """A call that holds the one slot, and calls by ``routes`` waiting behind it
+    (each logs its index, from 1, as it starts)."""
+    gate, log = Gate(tmp_path), tmp_path / "log"
+    first = ex.submit(signal_then_wait, gate.started, gate.release, 0)
+    gate.wait_started()
+    waiting = [
+        _routed(ex, route).submit(log_start, str(log), i)
+        for i, route in enumerate(routes, 1)
+    ]
+    return gate, first, waiting
+
+
 @pytest.mark.parametrize("wait", [True, False])
 def test_shutdown_cancel_futures_cancels_the_waiting_calls(
     wait: bool, tmp_path: Path
 ) -> None:
-    gate, log = Gate(tmp_path), tmp_path / "log"
     ex = unirun.AutoExecutor(max_workers=1)
+    gate, first, waiting = _behind_one(ex, tmp_path, ["thread", "process", "measured"])
     try:
-        first = ex.submit(signal_then_wait, gate.started, gate.release, 0)
-        gate.wait_started()
-        waiting = [
-            _routed(ex, route).submit(log_start, str(log), i)
-            for i, route in enumerate(["thread", "process", "measured"])
-        ]
         ex.shutdown(wait=False, cancel_futures=True)
         assert all(f.cancelled() for f in waiting)
         with pytest.raises(RuntimeError, match="after shutdown"):
-            ex.submit(log_start, str(log), 9)
+            ex.submit(log_start, str(tmp_path / "log"), 9)
     finally:
         gate.open()
         ex.shutdown(wait=wait)
@@ -143,26 +152,20 @@ def test_shutdown_cancel_futures_cancels_the_waiting_calls(
     cf.wait(waiting, timeout=60)  # the dropped calls are told, as they go
     stats = ex.statistics()
     assert (stats.queued, stats.cancelled) == (0, 3)
-    assert _started(log) == []
+    assert _started(tmp_path / "log") == []
 
 
 @pytest.mark.parametrize("wait", [True, False])
 def test_shutdown_runs_every_waiting_call(wait: bool, tmp_path: Path) -> None:
-    gate, log = Gate(tmp_path), tmp_path / "log"
     ex = unirun.AutoExecutor(max_workers=1)
+    gate, first, waiting = _behind_one(ex, tmp_path, ["process", "thread", "measured"])
     try:
-        first = ex.submit(signal_then_wait, gate.started, gate.release, 0)
-        gate.wait_started()
-        futures = [
-            _routed(ex, route).submit(log_start, str(log), i)
-            for i, route in enumerate(["process", "thread", "measured"], 1)
-        ]
         ex.shutdown(wait=False)
     finally:
         gate.open()
     ex.shutdown(wait=wait)
-    assert [f.result(timeout=60) for f in [first, *futures]] == [0, 1, 2, 3]
-    assert _started(log) == [1, 2, 3]
+    assert [f.result(timeout=60) for f in [first, *waiting]] == [0, 1, 2, 3]
+    assert _started(tmp_path / "log") == [1, 2, 3]
 
 
 def test_map_runs_one_item_at_a_time_in_order(tmp_path: Path) -> None:
