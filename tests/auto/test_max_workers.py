@@ -121,7 +121,7 @@ def test_two_workers_run_two_calls_and_hold_the_third(tmp_path: Path) -> None:
 
 def _behind_one(
     ex: unirun.AutoExecutor, tmp_path: Path, routes: list[str]
-) -> tuple[Gate, unirun.Future[object], list[unirun.Future[object]]]:
+) -> tuple[Gate, unirun.Future[int], list[unirun.Future[int]]]:
     """A call that holds the one slot, and calls by ``routes`` waiting behind it
     (each logs its index, from 1, as it starts)."""
     gate, log = Gate(tmp_path), tmp_path / "log"
