@@ -127,7 +127,24 @@ class Router:
         gate = self.gate
         if gate is None or options.backend == "inline":
             return self._dispatch(fn, args, kwargs, options)
-        return gate.submit(lambda: self._dispatch(fn, args, kwargs, options))
+        return gate.submit(lambda: self._dispatch_or_here(fn, args, kwargs, options))
+
+    def _dispatch_or_here(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: TaskOptions,
+    ) -> Future[Any]:
+        """Route a call that waited at the gate. At interpreter exit, from 3.12,
+        no thread can start: a pool that never started cannot take it, so it
+        runs here (on the gate's pump) rather than fail."""
+        try:
+            return self._dispatch(fn, args, kwargs, options)
+        except RuntimeError as error:
+            if "can't create new thread" not in str(error):
+                raise
+        return run_inline(fn, args, kwargs, options.timeout, self.counters)[0]
 
     def _dispatch(
         self,
