@@ -98,10 +98,9 @@ HANDOFF_MIN = 50e-6
 PAUSE_MAX = 0.005
 #: A process pays when one call lasts this many round trips (scaled by CPUs).
 PROCESS_FACTOR = 2.0
-#: A call's arguments cost a process round trip this many times what pickling
-#: them takes here (pickled, copied through the pipe, unpickled; 200 MiB of
-#: bytes: pickled in 0.24-0.77 s, a call's round trip 0.9-1.5 s longer).
-TRANSFER_TRIPS = 3.0
+#: Arguments cost a round trip this many times their pickling here, from this
+#: much on (less is noise); 200 MiB of bytes: 0.24-0.77 s, a trip 0.9-1.5 s more.
+TRANSFER_TRIPS, TRANSFER_MIN_S = 3.0, 0.005
 #: Other threads can take the GIL away for at most this share of the wall time in
 #: the busy-share estimate; beyond it the estimate is capped (see busy_share).
 _FLOOR = 0.25
@@ -491,8 +490,9 @@ def mixed_min(costs: Costs) -> float:
 def _trip(process_s: float, facts: Facts) -> float:
     """A process round trip for the call: a no-op's, plus its arguments' way
     there (pickled, copied through the pipe, unpickled: TRANSFER_TRIPS times
-    what pickling them took here)."""
-    return process_s + TRANSFER_TRIPS * facts.transfer_s
+    what pickling them took here, from TRANSFER_MIN_S on)."""
+    heavy = facts.transfer_s >= TRANSFER_MIN_S
+    return process_s + TRANSFER_TRIPS * facts.transfer_s * heavy
 
 
 def _process_threshold(costs: Costs, process_s: float) -> float:
