@@ -42,6 +42,18 @@ def _routed(ex: unirun.AutoExecutor, route: str) -> unirun.Executor:
     return ex.options(backend=cast("Backend", route))
 
 
+def _run_script(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` as a program of its own, the tests folder importable."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=TESTS,
+    )
+
+
 def _started(log: Path) -> list[int]:
     return [int(line) for line in log.read_text().split()] if log.exists() else []
 
@@ -195,14 +207,7 @@ def test_a_program_that_never_shuts_down_runs_its_waiting_calls(
         gate.wait_started()
         gate.open()
     """
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=TESTS,
-    )
+    done = _run_script(script)
     assert done.returncode == 0, done.stderr
     assert _started(tmp_path / "log") == [1, 2, 3]
 
@@ -311,14 +316,7 @@ def test_ctrl_c_in_shutdown_still_lets_the_program_exit(tmp_path: Path) -> None:
             ex.submit(log_start, {str(tmp_path / "log")!r}, i)
         ex.shutdown(wait=True)
     """
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=TESTS,
-    )
+    done = _run_script(script)
     assert "KeyboardInterrupt" in done.stderr
     assert done.returncode == -signal.SIGINT, done.stderr
     assert _started(tmp_path / "log") == [0, 1, 2]
