@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -246,6 +247,62 @@ def test_a_waiting_call_whose_route_fails_gets_the_error_and_frees_its_slot() ->
     first.set_result(0)
     assert isinstance(failing.exception(timeout=60), ValueError)
     assert third.result(timeout=60) == 2
+    gate.wait_idle()
+
+
+def test_a_call_leaving_the_line_cannot_be_cancelled_and_still_run() -> None:
+    # Cancelled as the pump routed it, a call read cancelled and ran anyway.
+    gate = CallGate(1, _refused)
+    first: unirun.Future[object] = unirun.Future()
+    assert gate.submit(lambda: first) is first  # it holds the slot
+    routing, go = threading.Event(), threading.Event()
+
+    def route() -> unirun.Future[object]:
+        routing.set()
+        assert go.wait(60)
+        inner: unirun.Future[object] = unirun.Future()
+        inner.set_running_or_notify_cancel()  # a worker took it at once
+        inner.set_result("ran")
+        return inner
+
+    second = gate.submit(route)
+    assert second.cancel()  # still in line: cancelled, and never routed
+    third = gate.submit(route)
+    first.set_result(0)
+    try:
+        assert routing.wait(60)
+        # Under way: cancel() says so, as the stdlib's does for a running call.
+        assert not third.cancel()
+        assert third.running()
+    finally:
+        go.set()
+    assert third.result(timeout=60) == "ran"
+    gate.wait_idle()
+    assert gate.skipped == 1
+
+
+def test_a_call_abandoned_as_it_is_routed_is_abandoned_once_routed() -> None:
+    gate = CallGate(1, _refused)
+    first: unirun.Future[object] = unirun.Future()
+    assert gate.submit(lambda: first) is first
+    routing, go = threading.Event(), threading.Event()
+    inner: unirun.Future[object] = unirun.Future()
+
+    def route() -> unirun.Future[object]:
+        routing.set()
+        assert go.wait(60)
+        return inner  # queued in its pool, not started
+
+    second = gate.submit(route)
+    first.set_result(0)
+    try:
+        assert routing.wait(60)
+        assert not second._abandon()  # its awaiter left as the call was routed
+    finally:
+        go.set()
+    with pytest.raises(cf.CancelledError):
+        second.result(timeout=60)
+    assert inner.cancelled()  # passed on: the routed call never runs
     gate.wait_idle()
 
 

@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .._follow import chain
+from .._follow import copy_outcome
 from .._future import Future
 from .._starting import HelperThread, start_thread
 
@@ -207,7 +207,15 @@ class Gate:
 
     def _pass(self, call: Waiting) -> None:
         """Route ``call``, whose slot is taken, behind its Future."""
-        slot = _Slot(self)
+        slot, handoff = _Slot(self), _Handoff()
+        # Running from here, as a stdlib worker marks the item it takes: a
+        # cancel() now is answered by the routed call (see _Handoff), never
+        # True for a call that goes on to run.
+        if not call.outer._start(handoff.stop):
+            slot()  # cancelled after it left the line, before this
+            with self._lock:
+                self.skipped += 1
+            return
         try:
             inner = call.route()
         except BaseException as exc:
@@ -219,4 +227,35 @@ class Gate:
                 call.outer._set_exception_if_pending(exc)
             return
         inner.add_done_callback(slot)
-        chain(call.outer, inner)
+        handoff.routed(inner)
+        inner.add_done_callback(lambda done: copy_outcome(done, call.outer))
+
+
+class _Handoff:
+    """How a call that left the line is stopped: by its routed call's Future,
+    once it has one. Until then, a cancel() returns False (the call is under
+    way), and an abandon is passed on when the call is routed."""
+
+    __slots__ = ("_abandoned", "_inner", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inner: Future[Any] | None = None
+        self._abandoned = False
+
+    def routed(self, inner: Future[Any]) -> None:
+        """The call was routed: ``inner`` is its Future."""
+        with self._lock:
+            self._inner = inner
+            abandoned = self._abandoned
+        if abandoned:
+            inner._abandon()
+
+    def stop(self, abandon: bool) -> bool:
+        """A :data:`~unirun._future.Stopper` for the call's outer Future."""
+        with self._lock:
+            inner = self._inner
+            if inner is None:
+                self._abandoned = self._abandoned or abandon
+                return False
+        return inner._abandon() if abandon else inner.cancel()
