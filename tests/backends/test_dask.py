@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -21,10 +22,13 @@ import pytest
 
 import unirun
 from _tasks import (
+    ErrorWhenUnpickled,
+    ExitsWhenUnpickledArg,
     async_sleep_then,
     die,
     getpid,
     init_fail,
+    make_exits_when_unpickled,
     raise_bad_init,
     raise_unpicklable,
     return_unpicklable,
@@ -243,6 +247,29 @@ def test_result_and_exceptions_that_cannot_travel(joined: unirun.DaskExecutor) -
     assert "raise_unpicklable" in caught.value.tb
     with pytest.raises(unirun.RemoteError, match="BadInitError: x-y"):
         joined.submit(raise_bad_init).result(60)
+
+
+@pytest.mark.parametrize("argument", [ErrorWhenUnpickled(), ExitsWhenUnpickledArg()])
+def test_task_that_cannot_be_rebuilt_on_the_worker_is_a_broken_pool_error(
+    joined: unirun.DaskExecutor, argument: object
+) -> None:
+    # As on processes (DESIGN 9): code written for the stdlib catches a
+    # BrokenProcessPool there, and only this task fails.
+    with pytest.raises(BrokenProcessPool, match="could not be unpickled on the") as got:
+        joined.submit(square, argument).result(60)  # type: ignore[call-overload]  # on purpose
+    assert isinstance(got.value, unirun.RebuildError)
+    assert isinstance(got.value.__cause__, (ValueError, SystemExit))
+    assert joined.submit(square, 3).result(60) == 9
+
+
+def test_result_that_cannot_be_rebuilt_here_is_a_broken_pool_error(
+    joined: unirun.DaskExecutor,
+) -> None:
+    with pytest.raises(BrokenProcessPool, match="could not be unpickled here") as got:
+        joined.submit(make_exits_when_unpickled).result(60)
+    assert isinstance(got.value, unirun.RebuildError)
+    assert isinstance(got.value.__cause__, SystemExit)
+    assert joined.submit(square, 4).result(60) == 16
 
 
 def test_timeout_plain_task_runs_on_async_task_is_cancelled(

@@ -10,7 +10,7 @@ import distributed
 
 from ..._errors import (
     BrokenExecutor,
-    TransferError,
+    RebuildError,
     WorkerCrashedError,
     task_timed_out,
 )
@@ -105,7 +105,7 @@ def settle(job: Job) -> None:
         try:
             result = pickle.loads(body)
         except BaseException as exc:  # even SystemExit from a hostile pickle
-            error = TransferError(
+            error = RebuildError(
                 "the task's result could not be unpickled here: "
                 f"{type(exc).__name__}: {exc}"
             )
@@ -115,5 +115,13 @@ def settle(job: Job) -> None:
             future._set_result_if_pending(result)
     elif status == remote.TIMED_OUT:
         future._set_exception_if_pending(task_timed_out(job.timeout, "cancelled"))
+    elif status == remote.UNREADABLE:
+        raised = decode_exception(body)
+        error = RebuildError(
+            "the task could not be unpickled on the Dask worker: "
+            f"{type(raised).__name__}: {raised}"
+        )
+        error.__cause__ = raised
+        future._set_exception_if_pending(error)
     else:
         future._set_exception_if_pending(decode_exception(body))

@@ -35,6 +35,7 @@ __all__ = [
     "FAILED",
     "OK",
     "TIMED_OUT",
+    "UNREADABLE",
     "Initializer",
     "OutputForwarder",
     "off_pool",
@@ -46,6 +47,8 @@ __all__ = [
 OK: Final = 0
 FAILED: Final = 1
 TIMED_OUT: Final = 2
+#: The call could not be unpickled on the worker: the body is the error.
+UNREADABLE: Final = 3
 
 
 def run_call(payload: bytes, timeout: float | None) -> tuple[int, bytes]:
@@ -55,7 +58,10 @@ def run_call(payload: bytes, timeout: float | None) -> tuple[int, bytes]:
     cannot be stopped, so the caller's deadline alone applies to it.
     """
     try:
-        fn, args, kwargs = pickle.loads(payload)
+        try:
+            fn, args, kwargs = pickle.loads(payload)
+        except BaseException as exc:  # even SystemExit from a hostile __reduce__
+            return UNREADABLE, encode_exception(exc)
         del payload
         result = fn(*args, **kwargs)
         if inspect.iscoroutine(result):
