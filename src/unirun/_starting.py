@@ -26,7 +26,14 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["PATIENCE_S", "HelperThread", "began", "join_launched", "start_thread"]
+__all__ = [
+    "PATIENCE_S",
+    "HelperThread",
+    "began",
+    "exiting",
+    "join_launched",
+    "start_thread",
+]
 
 _LOGGER = logging.getLogger("unirun")
 
@@ -84,6 +91,13 @@ def start_thread(thread: threading.Thread) -> None:
             raise
         interrupt = error.__context__  # what landed in start()'s wait
     raise interrupt
+
+
+def exiting(error: RuntimeError) -> bool:
+    """Whether a thread's start failed because the interpreter is exiting
+    (from 3.12): no thread will start again, unlike after a lack of resources
+    ("can't start new thread"), which a later start may overcome."""
+    return "can't create new thread" in str(error)
 
 
 def join_launched(thread: threading.Thread, patience: float = PATIENCE_S) -> None:

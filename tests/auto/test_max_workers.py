@@ -211,6 +211,9 @@ def test_a_program_that_never_shuts_down_runs_its_waiting_calls(
     done = _run_script(script)
     assert done.returncode == 0, done.stderr
     assert _started(tmp_path / "log") == [1, 2, 3]
+    # From 3.12 the coroutine pool's thread cannot start at exit: it refuses
+    # the call (run on the pump instead), and has nothing to start at close.
+    assert "Traceback" not in done.stderr
 
 
 def _refused(outer: unirun.Future[object], error: BaseException) -> bool:

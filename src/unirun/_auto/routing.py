@@ -24,6 +24,7 @@ from .._errors import TransferError, task_timed_out
 from .._exit import after_fork_in_child
 from .._follow import chain
 from .._future import Future
+from .._starting import exiting
 from .._transfer import UNSENDABLE_RAISES
 from .classify import BUSY_MIN, HANDOFF_MIN, INLINE_FRACTION
 from .coroutines import CoroutinePath
@@ -142,7 +143,7 @@ class Router:
         try:
             return self._dispatch(fn, args, kwargs, options)
         except RuntimeError as error:
-            if "can't create new thread" not in str(error):
+            if not exiting(error):
                 raise
         return run_inline(fn, args, kwargs, options.timeout, self.counters)[0]
 

@@ -30,7 +30,7 @@ import anyio.to_thread
 from .._completion import call_soon_threadsafe_here
 from .._errors import BrokenExecutor
 from .._exit import ExitRegistry
-from .._starting import HelperThread, began, join_launched, start_thread
+from .._starting import HelperThread, began, exiting, join_launched, start_thread
 from .._stats import WorkerClock
 from ._bodies import EAGER
 from ._job import AbandonedCalls
@@ -182,7 +182,13 @@ class LoopRunner(JobSpawner):
                 job.queued = True
                 self._inbox.append(job)
                 if not self._started or self._never_began():
-                    self._start_thread()
+                    try:
+                        self._start_thread()
+                    except RuntimeError as error:
+                        if exiting(error):  # none will ever start: refused, as
+                            self._inbox.remove(job)  # the stdlib's pools refuse
+                            job.queued = False  # a call at exit
+                        raise
                     return
                 wake_soon = self._wake_soon
                 if wake_soon is None or self._wake_pending:
@@ -218,7 +224,7 @@ class LoopRunner(JobSpawner):
                 cancelled = [job.future for job in self._inbox]
                 self._inbox.clear()
                 cancelled += self._waiting
-            if self._never_began():  # the accepted jobs still run
+            if self._inbox and self._never_began():  # the accepted jobs still run
                 self._start_thread()
             wake_soon, thread = self._wake_soon, self._thread
         if cancel_futures:
