@@ -108,6 +108,7 @@ class FakeRoute:
         self.dispatched: list[tuple[Any, ...]] = []
         self.reserved = 1  # as AutoExecutor._map reserves before the map starts
         self.cancel = False
+        self.told: list[Callable[[], object]] = []  # the dispatches' on_early
 
     def settled(self, fn: Callable[..., Any]) -> bool:
         return len(self.dispatched) >= self.settle_after
@@ -118,8 +119,11 @@ class FakeRoute:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        on_early: Callable[[], object] | None = None,
     ) -> cf.Future[Any]:
         self.dispatched.append(args)
+        if on_early is not None:
+            self.told.append(on_early)
         return self.pool.submit(fn, *args, **kwargs)
 
     def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
@@ -220,6 +224,49 @@ def test_a_failed_first_item_fails_the_map_there_and_the_rest_still_run(
         next(iterator)
     pool.shutdown(wait=True)
     assert route.reserved == 0
+
+
+@pytest.mark.parametrize("plan", [MapPlan.THREAD, MapPlan.SUBMIT, MapPlan.BATCH])
+def test_the_rest_goes_when_the_probe_s_verdict_comes_before_its_end(
+    pool: unirun.ThreadExecutor, plan: MapPlan
+) -> None:
+    # The first item waits for the second: held until the first ended, the
+    # second never ran (a barrier hung; an event's wait timed out).
+    route = FakeRoute(pool, plan)
+    second_ran, first_left = threading.Event(), threading.Event()
+
+    def first_waits(x: int) -> int:
+        if x == 0:
+            first_left.set()
+            assert second_ran.wait(60)
+        else:
+            second_ran.set()
+        return x + 1
+
+    iterator = routed_map(route, first_waits, list(range(4)))
+    assert first_left.wait(60)
+    assert len(route.told) == 1
+    route.told[0]()  # the verdicts: its first window let the held calls go
+    assert list(iterator) == [1, 2, 3, 4]
+    assert route.dispatched[0] == (0,)
+    assert route.reserved == 0
+
+
+def test_a_verdict_after_the_probe_s_end_routes_nothing_more(
+    pool: unirun.ThreadExecutor,
+) -> None:
+    route = FakeRoute(pool, MapPlan.THREAD)
+    routed = RoutedMap(
+        route, lambda x: x + 1, [(x,) for x in range(3)], NO_OPTIONS, None
+    )
+    iterator: MapIterator[Any] = MapIterator.of_batches(
+        routed, end_time=None, keep_alive=route, progress=None, total=None
+    )
+    assert list(iterator) == [1, 2, 3]
+    slots = len(routed.slots)
+    route.told[0]()  # late: the probe's end routed the rest already
+    assert len(routed.slots) == slots
+    assert route.dispatched == [(0,)]
 
 
 def test_routed_map_with_chunksize_cuts_fixed_chunks(
@@ -492,3 +539,22 @@ def test_a_short_wait_read_once_is_read_again_before_a_map_goes(
     assert verdict is not None
     assert verdict.samples >= 2, verdict
     assert "mostly waits" not in verdict.reason
+
+
+@pytest.mark.parametrize("max_workers", [None, 2])
+def test_items_that_wait_for_each_other_all_run_on_a_first_map(
+    max_workers: int | None,
+) -> None:
+    # As on a ThreadPoolExecutor(2): the probed first item waits at the barrier
+    # for the second, which went on the probe's first window (it hung before).
+    barrier = threading.Barrier(2, timeout=60)
+
+    def meet(i: int) -> int:
+        barrier.wait()
+        return i
+
+    with unirun.AutoExecutor(max_workers=max_workers) as ex:
+        assert list(ex.map(meet, range(2))) == [0, 1]
+        verdict = ex.explain(meet)
+    assert verdict is not None
+    assert verdict.backend == "thread"

@@ -70,8 +70,11 @@ class MapRoute(Protocol):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        on_early: Callable[[], object] | None = None,
     ) -> cf.Future[Any]:
-        """Route one call as ``submit`` does."""
+        """Route one call as ``submit`` does; ``on_early()`` once the calls
+        after it need not wait for its end (its verdict came before it, or
+        from its first window), if they do not."""
 
     def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
         """Where ``rest`` goes (see :func:`plan_map`)."""
@@ -210,10 +213,13 @@ class RoutedMap:
             self._route.unreserve()
 
     def _probe(self, index: int) -> None:
-        """Dispatch item ``index`` alone; the items after it wait for its end."""
+        """Dispatch item ``index`` alone; the items after it wait for its end,
+        or for its verdict if that comes first: they may be what it waits for
+        (a barrier, an event another item sets), as on a thread pool."""
+        early = _Early()
         try:
             first = self._route.dispatch(
-                self._fn, self._items[index], {}, self._options
+                self._fn, self._items[index], {}, self._options, early.fire
             )
         except RuntimeError:  # shut down with cancel_futures since it looked
             if not self._cancel_rest():
@@ -222,12 +228,29 @@ class RoutedMap:
         slot: Future[Any] = Future()
         self.slots.append(slot)
         slot.add_done_callback(lambda s: s.cancelled() and first.cancel())
-        first.add_done_callback(lambda f: self._after_probe(f, slot, index))
+        early.then(lambda: self._go_early(early, index))
+        first.add_done_callback(lambda f: self._after_probe(f, slot, index, early))
+
+    def _go_early(self, early: _Early, index: int) -> None:
+        """Route the items after ``index`` while it still runs (its verdict
+        came first); an error doing so fails the map after what was routed."""
+        if not early.claim():
+            return  # it ended first
+        try:
+            self._route_rest(self._items[index + 1 :])
+        except BaseException as exc:
+            self._release()
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            self.slots.append(failed)
 
     def _after_probe(
-        self, first: cf.Future[Any], slot: Future[Any], index: int
+        self, first: cf.Future[Any], slot: Future[Any], index: int, early: _Early
     ) -> None:
         rest = index + 1
+        if not early.claim():  # the items after it went on its verdict
+            _settle_chunk(first, slot)
+            return
         try:
             if first.cancelled():  # the map was closed, or shut down
                 self._release()
@@ -337,6 +360,40 @@ class RoutedMap:
 
 #: The plans whose chunks are sized for the pool's parallelism.
 _CHUNKED = (MapPlan.PROCESS, MapPlan.CLUSTER)
+
+
+class _Early:
+    """Whether a probed item's verdict came before its end: told by the
+    verdicts (maybe before the map is ready to hear it), and claimed once,
+    by the verdict or by the item's end, whichever routes the items after it."""
+
+    __slots__ = ("_claimed", "_lock", "_then", "_told")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._told = self._claimed = False
+        self._then: Callable[[], object] | None = None
+
+    def fire(self) -> None:
+        """The verdict came: run what :meth:`then` set, now or once it is set."""
+        with self._lock:
+            self._told, then = True, self._then
+        if then is not None:
+            then()
+
+    def then(self, action: Callable[[], object]) -> None:
+        """Run ``action`` once told (now, if told already)."""
+        with self._lock:
+            self._then, told = action, self._told
+        if told:
+            action()
+
+    def claim(self) -> bool:
+        """Whether the caller is the first to route the items after it."""
+        with self._lock:
+            claimed, self._claimed = self._claimed, True
+            self._then = None  # the map is not kept alive by whoever tells
+        return not claimed
 
 
 def _cancelled() -> Future[Any]:

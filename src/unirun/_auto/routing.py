@@ -122,13 +122,17 @@ class Router:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        on_early: Callable[[], object] | None = None,
     ) -> Future[Any]:
         """Route one call (past the gate, if any); return its Future. A call
-        hinted to run inline runs here, at once, in any case."""
+        hinted to run inline runs here, at once, in any case. ``on_early``: see
+        :meth:`Verdicts.admit` (a call not measured never tells)."""
         gate = self.gate
         if gate is None or options.backend == "inline":
-            return self._dispatch(fn, args, kwargs, options)
-        return gate.submit(lambda: self._dispatch_or_here(fn, args, kwargs, options))
+            return self._dispatch(fn, args, kwargs, options, on_early)
+        return gate.submit(
+            lambda: self._dispatch_or_here(fn, args, kwargs, options, on_early)
+        )
 
     def _dispatch_or_here(
         self,
@@ -136,12 +140,13 @@ class Router:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        on_early: Callable[[], object] | None,
     ) -> Future[Any]:
         """Route a call that waited at the gate. At interpreter exit, from 3.12,
         no thread can start: a pool that never started cannot take it, so it
         runs here (on the gate's pump) rather than fail."""
         try:
-            return self._dispatch(fn, args, kwargs, options)
+            return self._dispatch(fn, args, kwargs, options, on_early)
         except RuntimeError as error:
             if not exiting(error):
                 raise
@@ -153,13 +158,14 @@ class Router:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        on_early: Callable[[], object] | None = None,
     ) -> Future[Any]:
         if options.backend is not None:
             return self.run_on(options.backend, fn, args, kwargs, options)
         if is_async_callable(fn):  # (one seen before took the front's fast path)
             return self.coroutines.submit(fn, args, kwargs, options)
         self.pools.thread_cost()
-        admitted = self.verdicts.admit(fn, args, kwargs, options)
+        admitted = self.verdicts.admit(fn, args, kwargs, options, on_early)
         if isinstance(admitted, Future):
             return admitted
         return self._route(admitted, fn, args, kwargs, options)

@@ -131,6 +131,8 @@ class CallProbe(Probe):
         self.kwargs = kwargs
         self.confirms = entry.verdict is not None and _first_of_two(entry.verdict)
         self.outcome: object = None  # what the call returned or raised
+        #: Told when a verdict lets the held calls go before the probe ends.
+        self.on_early: list[Callable[[], object]] = []
 
 
 class Verdicts:
@@ -188,24 +190,36 @@ class Verdicts:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        on_early: Callable[[], object] | None = None,
     ) -> Entry | Future[Any]:
         """Return ``fn``'s entry if its verdict applies, or the call's Future:
-        held behind a running probe, or the probe itself."""
+        held behind a running probe, or the probe itself. ``on_early`` is
+        called (without the lock) once calls no longer wait for this one: at
+        once when its verdict applies, when its probe's first window lets held
+        calls go, never if it is held until the probe ends."""
         target = target_of(fn)
         with self._lock:
             entry = cached(self._entries, target, Entry)
-            if entry.probe is not None and _routes_while_probing(entry.verdict):
-                return entry  # threads run it meanwhile: nothing waits on the probe
-            if entry.probe is not None:
+            running = entry.probe
+            if running is not None and not _routes_while_probing(entry.verdict):
                 outer: Future[Any] = Future()
                 entry.held.append(Held(outer, fn, args, kwargs, options))
+                if on_early is not None:
+                    running.on_early.append(on_early)
                 return outer
-            if entry.verdict is not None and not entry.stale:
-                return entry
-            probe = entry.probe = CallProbe(entry, fn, args, kwargs)
-            entry.stale = False
-            self._busy += 1
-        return self._start(probe, options)
+            probe: CallProbe | None = None
+            if running is None and (entry.verdict is None or entry.stale):
+                probe = entry.probe = CallProbe(entry, fn, args, kwargs)
+                entry.stale = False
+                self._busy += 1
+                if on_early is not None:
+                    probe.on_early.append(on_early)
+        if probe is not None:
+            return self._start(probe, options)
+        # Its verdict applies (while a probe revises it: threads run it meanwhile).
+        if on_early is not None:
+            on_early()
+        return entry
 
     def _start(self, probe: CallProbe, options: TaskOptions) -> Future[Any]:
         """Run ``probe``'s call on a worker thread, measured."""
@@ -376,6 +390,9 @@ class Verdicts:
         if follow is not None:
             self._probe_held(*follow)
         self._finish(held)
+        if early and held is not None:
+            for told in probe.on_early:  # once: _settle ends the hold once
+                told()
 
     def _probe_held(self, probe: CallProbe, call: Held) -> None:
         """Run a held ``call`` as ``probe`` (its Future follows the probe's)."""
