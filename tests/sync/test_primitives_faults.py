@@ -239,6 +239,43 @@ def test_waits_at_a_barrier_a_party_died_inside_end_at_their_time_out(
         barrier.wait(0.2)  # the dead party is still counted, and never leaves
 
 
+def test_a_notification_taken_by_a_waiter_that_died_reaches_a_live_one(
+    process_ex: BaseExecutor,
+) -> None:
+    """The docs' fault table: a notification picked for a waiter that dies
+    before it wakes reaches a live waiter within 100 ms (it was lost: the live
+    waiter slept to its time-out)."""
+    cond = process_ex.Condition()
+    inside = process_ex.Queue()
+    future = process_ex.submit(_wait_on_condition, cond, inside)
+    pid = inside.get(timeout=60)
+    live_inside, got = threading.Event(), []
+
+    def live_waiter() -> None:
+        with cond:  # taken once the task waits (it let go of the lock)
+            live_inside.set()
+            got.append(cond.wait(60))
+
+    thread = threading.Thread(target=live_waiter)
+    thread.start()
+    assert live_inside.wait(60)
+    os.kill(pid, signal.SIGSTOP)  # it cannot wake to take what it is given
+    try:
+        with cond:  # taken once the live waiter is in line too
+            cond.notify()  # the oldest waiter: the task's
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert isinstance(future.exception(timeout=60), unirun.WorkerCrashedError)
+    thread.join(60)
+    assert got == [True]
+
+
+def _wait_on_condition(cond: unirun.Condition, inside: unirun.Queue[int]) -> None:
+    with cond:
+        inside.put(os.getpid())
+        cond.wait()
+
+
 def _wait_at_barrier(barrier: unirun.Barrier, inside: unirun.Queue[int]) -> None:
     inside.put(os.getpid())
     barrier.wait()

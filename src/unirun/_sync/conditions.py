@@ -279,8 +279,14 @@ class SharedCondition(MonitorShared, Waiting):
     def _sleep(self, slot: int, timeout: float | None) -> bool:
         # As threading: a time-out of 0 or less (or NaN) does not wait.
         deadline = None
-        if timeout is not None:
-            deadline = time.monotonic() + (wait_timeout(timeout) if timeout > 0 else 0)
+        try:
+            if timeout is not None:
+                seconds = wait_timeout(timeout) if timeout > 0 else 0
+                deadline = time.monotonic() + seconds
+        except BaseException:  # a time-out threading refuses too: out of line
+            with self._monitor as monitor:
+                monitor.leave_passing_on(slot)
+            raise
         return self._monitor.finish_waiting(slot, deadline)
 
     def _sleep_slice(self, slot: int, timeout: float) -> bool:

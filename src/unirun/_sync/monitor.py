@@ -251,6 +251,7 @@ class Monitor:
                 self.reacquire()
             if self._slot(slot, _STATE) == _NOTIFIED or not until_notified:
                 break
+            self._pass_on_from_the_dead(self._slot(slot, _CONDITION))
         return self._slot(slot, _STATE) == _NOTIFIED
 
     def leave(self, slot: int) -> bool:
@@ -312,7 +313,7 @@ class Monitor:
         )
         woken = 0
         for _, base in waiting:
-            if woken == n:
+            if woken >= n:  # as threading's n -= 1 while n > 0, for any number
                 break
             pid = slots[base + _PID]
             if pid != me and not _alive_lately(pid):
@@ -322,6 +323,21 @@ class Monitor:
             self._rings.append(base // _SLOT_WORDS)
             woken += 1
         return woken
+
+    def _pass_on_from_the_dead(self, condition: int) -> None:
+        """Give the notifications of ``condition`` that waiters took and died
+        with, before they woke, to the waiters still there (a sleeper that
+        waits until notified looks once a slice: no other check would)."""
+        slots, me = self._slots, os.getpid()
+        for base in range(0, _SLOT_WORDS * self._head[_HIGH], _SLOT_WORDS):
+            if (
+                slots[base + _STATE] == _NOTIFIED
+                and slots[base + _CONDITION] == condition
+                and slots[base + _PID] != me
+                and not alive(slots[base + _PID])
+            ):
+                self._free(base // _SLOT_WORDS)
+                self.notify(condition)
 
     def notify_all(self, condition: int) -> None:
         """Wake every waiter of ``condition``."""

@@ -214,7 +214,10 @@ class SharedQueue(MonitorShared, Queue[T]):
         return data
 
     def _put_data(self, data: bytes, block: bool, timeout: float | None) -> None:
-        deadline = None if timeout is None else _deadline(block, timeout)
+        # Read only once it must wait: an unbounded put never looks at its
+        # time-out, as the stdlib's (a bad one does not lose the item).
+        deadline = None
+        waited = False
         lane, words, maxsize = self._put_lane, self._words, self.maxsize
         while True:
             lane.acquire()  # as the stdlib: the time-out is room's, not the mutex's
@@ -233,6 +236,8 @@ class SharedQueue(MonitorShared, Queue[T]):
                 if words[_SLEEPERS]:  # after the release: a full barrier
                     self._wake_a_getter()
                 return
+            if not waited:
+                deadline, waited = _deadline(block, timeout), True
             self._wait_for_room(block, timeout, deadline)
 
     def _wait_for_room(

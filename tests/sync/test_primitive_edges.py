@@ -1,0 +1,96 @@
+"""Edge cases of the primitives' arguments, set against the stdlib's answer.
+
+Each runs on the primitives in this process (``thread``) and on those shared
+with processes (``process``); the stdlib's ``threading`` or ``queue`` object
+is asked the same and sets the expectation.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from conftest import make_executor
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from unirun._base import BaseExecutor
+    from unirun._sync.monitor import Monitor
+
+
+@pytest.fixture(params=["thread", "process"])
+def ex(request: pytest.FixtureRequest) -> Iterator[BaseExecutor]:
+    """An executor whose primitives live in this process, then one whose
+    primitives are shared with processes."""
+    executor = make_executor(str(request.param))
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _raised(call: Any) -> type[BaseException] | None:
+    try:
+        call()
+    except Exception as error:  # what the stdlib raises sets the expectation
+        return type(error)
+    return None
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300, "1"])
+def test_a_wait_refused_for_its_time_out_leaves_no_waiter_in_line(
+    ex: BaseExecutor, timeout: Any
+) -> None:
+    # The shared condition's refused wait kept its place in line: the next
+    # notify() went to it, and the real waiter was not woken.
+    expected = threading.Condition()
+    with expected:
+        error = _raised(lambda: expected.wait(timeout))
+    assert error is not None
+    cond = ex.Condition()
+    with cond:
+        for _ in range(3):
+            with pytest.raises(error):
+                cond.wait(timeout)
+    inside, got = threading.Event(), []
+
+    def waiter() -> None:
+        with cond:
+            inside.set()
+            got.append(cond.wait(30))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert inside.wait(60)
+    with cond:  # taken once the waiter is in line and let go of it
+        cond.notify()
+    thread.join(60)
+    assert got == [True]
+
+
+def test_an_unbounded_put_never_reads_its_time_out(ex: BaseExecutor) -> None:
+    # As queue.Queue: the item goes in (the shared queue raised, and lost it).
+    expected: queue.Queue[str] = queue.Queue()
+    expected.put("x", timeout="1")  # type: ignore[arg-type]  # as a user may
+    q = ex.Queue()
+    q.put("x", timeout="1")  # type: ignore[arg-type]
+    assert (q.qsize(), q.get_nowait()) == (expected.qsize(), expected.get_nowait())
+
+
+def test_notify_wakes_as_many_waiters_as_threading_counts_down(
+    ex: BaseExecutor,
+) -> None:
+    cond = ex.Condition()
+    monitor: Monitor | None = getattr(cond, "_monitor", None)
+    if monitor is None:
+        pytest.skip("the line of waiters in this process counts as threading")
+    with monitor:
+        slots = [monitor.enter(7) for _ in range(3)]
+        # threading's notify(n) wakes while n > 0, one less each time
+        assert monitor.notify(7, 1.5) == 2  # type: ignore[arg-type]  # as a user may
+        for slot in slots:
+            monitor.leave(slot)
