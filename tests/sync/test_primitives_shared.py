@@ -461,3 +461,60 @@ def test_an_rlock_works_while_another_thread_imports_trio(tmp_path: Path) -> Non
     script = tmp_path / "race.py"
     script.write_text(TRIO_IMPORT_RACE)
     run_python_file(script)
+
+
+def _rewrite_log(d: unirun.Dict[str, bytes]) -> None:
+    """Write ``d`` until its log is rewritten."""
+    from unirun._sync.dicts import _GENERATION
+
+    words = d._words  # type: ignore[attr-defined]
+    generation = words[_GENERATION]
+    while words[_GENERATION] == generation:
+        d["filler"] = os.urandom(1 << 16)
+
+
+def _grow_log_past(d: unirun.Dict[str, bytes], position: int) -> int:
+    """Write new keys to ``d`` until its log ends past ``position``."""
+    from unirun._sync.dicts import _END
+
+    words = d._words  # type: ignore[attr-defined]
+    count = 0
+    while words[_END] <= position:
+        d[f"k{count}"] = bytes(1000)
+        count += 1
+    return count
+
+
+def test_a_write_never_rewinds_a_copy_another_thread_brought_up_to_date(
+    process_ex: BaseExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Between a write and its own copy's update, another thread caught up past
+    # it, through a rewrite of the log (to its start) by another process; the
+    # write then set the copy's place back into the old log, and once the new
+    # one grew past that place, a read replayed it from the middle of a record.
+    from unirun._sync.monitor import Monitor
+
+    d: unirun.Dict[str, Any] = process_ex.Dict()
+    d["kept"] = 1
+    process_ex.submit(_rewrite_log, d).result(timeout=60)  # the next goes to 0
+    assert len(d) == 2  # this process's copy is current: a write keeps it so
+    release = Monitor.release
+    armed = [True]
+
+    def release_then_race(monitor: Monitor) -> None:
+        release(monitor)
+        if armed and armed.pop():
+            process_ex.submit(_rewrite_log, d).result(timeout=60)
+            caught_up = threading.Thread(target=lambda: len(d))  # another thread
+            caught_up.start()
+            caught_up.join(60)
+
+    monkeypatch.setattr(Monitor, "release", release_then_race)
+    d["written"] = 2
+    monkeypatch.undo()
+    assert not armed
+    here = d._position  # type: ignore[attr-defined]
+    added = process_ex.submit(_grow_log_past, d, here).result(timeout=60)
+    expected = {"filler", "kept", "written", *(f"k{i}" for i in range(added))}
+    assert set(d) == expected
+    assert (d["kept"], d["written"], len(d["filler"])) == (1, 2, 1 << 16)

@@ -345,8 +345,11 @@ class SharedDict(MonitorShared, Table[K, V]):
             monitor.release()
         if position is not None:  # current before: so it stays, with this change
             with self._lock:
-                _set(self._cache, key, stored)
-                self._position, self._version = position
+                # Unless another thread caught up meanwhile (this change
+                # included): its copy is newer, maybe of a rewritten log.
+                if self._version < position[1]:
+                    _set(self._cache, key, stored)
+                    self._position, self._version = position
 
     def _catch_up(self) -> None:
         """Replay what other processes wrote since this one looked (mutex held)."""
