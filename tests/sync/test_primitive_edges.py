@@ -94,3 +94,12 @@ def test_notify_wakes_as_many_waiters_as_threading_counts_down(
         assert monitor.notify(7, 1.5) == 2  # type: ignore[arg-type]  # as a user may
         for slot in slots:
             monitor.leave(slot)
+
+
+@pytest.mark.parametrize("kind", ["Semaphore", "BoundedSemaphore"])
+def test_a_whole_float_value_counts_as_its_int(ex: BaseExecutor, kind: str) -> None:
+    # threading takes Semaphore(os.cpu_count() / 2); the shared one refused it.
+    expected = getattr(threading, kind)(2.0)
+    sem = getattr(ex, kind)(2.0)
+    got = [sem.acquire(timeout=0) for _ in range(3)]
+    assert got == [expected.acquire(timeout=0) for _ in range(3)] == [True, True, False]

@@ -110,6 +110,9 @@ class SharedSemaphore(SemBacked, Semaphore):
     _bounded: ClassVar[bool] = False
 
     def __init__(self, scope: str, value: int = 1) -> None:
+        given: object = value
+        if isinstance(given, float) and given.is_integer():
+            value = int(given)  # as threading takes 2.0 (os.cpu_count() / 2)
         if value < 0:
             raise ValueError(MESSAGES["sem_negative"])
         if value > SEM_MAX:
