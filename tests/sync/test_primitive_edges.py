@@ -103,3 +103,21 @@ def test_a_whole_float_value_counts_as_its_int(ex: BaseExecutor, kind: str) -> N
     sem = getattr(ex, kind)(2.0)
     got = [sem.acquire(timeout=0) for _ in range(3)]
     assert got == [expected.acquire(timeout=0) for _ in range(3)] == [True, True, False]
+
+
+def test_a_dict_merges_and_reverses_as_dict_does(ex: BaseExecutor) -> None:
+    expected: dict[Any, Any] = {"a": 1, "b": 2}
+    d = ex.Dict()
+    d.update(expected)
+    assert list(reversed(d)) == list(reversed(expected))
+    merged = d | {"b": 3, "c": 4}
+    assert merged == expected | {"b": 3, "c": 4}
+    assert type(merged) is dict  # a copy, as d.copy() is
+    assert {"b": 3, "z": 0} | d == {"b": 3, "z": 0} | expected
+    same = d
+    d |= [("c", 5)]  # as dict.update: pairs too
+    expected |= [("c", 5)]
+    assert d is same
+    assert d.copy() == expected
+    pairs: Any = [("x", 1)]  # not a mapping: refused by |, as dict refuses it
+    assert _raised(lambda: d | pairs) is _raised(lambda: expected | pairs) is TypeError

@@ -465,7 +465,7 @@ def test_an_rlock_works_while_another_thread_imports_trio(tmp_path: Path) -> Non
 
 def _rewrite_log(d: unirun.Dict[str, bytes]) -> None:
     """Write ``d`` until its log is rewritten."""
-    from unirun._sync.dicts import _GENERATION
+    from unirun._sync.logdicts import _GENERATION
 
     words = d._words  # type: ignore[attr-defined]
     generation = words[_GENERATION]
@@ -475,7 +475,7 @@ def _rewrite_log(d: unirun.Dict[str, bytes]) -> None:
 
 def _grow_log_past(d: unirun.Dict[str, bytes], position: int) -> int:
     """Write new keys to ``d`` until its log ends past ``position``."""
-    from unirun._sync.dicts import _END
+    from unirun._sync.logdicts import _END
 
     words = d._words  # type: ignore[attr-defined]
     count = 0

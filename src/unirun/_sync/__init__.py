@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeVar
 
 from .barriers import Barrier, LocalBarrier, SharedBarrier
 from .conditions import Condition, LocalCondition, SharedCondition
-from .dicts import Dict, LocalDict, SharedDict
+from .dicts import Dict, LocalDict
 from .events import Event, LocalEvent, SharedEvent
 from .locks import LocalLock, LocalRLock, Lock, RLock, SharedLock, SharedRLock
+from .logdicts import SharedDict
 from .queues import LocalQueue, Queue, QueueShutDown
 from .ringqueue import SharedQueue
 from .semaphores import (
