@@ -109,6 +109,7 @@ class FakeRoute:
         self.reserved = 1  # as AutoExecutor._map reserves before the map starts
         self.cancel = False
         self.told: list[Callable[[], object]] = []  # the dispatches' on_early
+        self.futures: list[cf.Future[Any]] = []  # what the dispatches returned
 
     def settled(self, fn: Callable[..., Any]) -> bool:
         return len(self.dispatched) >= self.settle_after
@@ -124,7 +125,9 @@ class FakeRoute:
         self.dispatched.append(args)
         if on_early is not None:
             self.told.append(on_early)
-        return self.pool.submit(fn, *args, **kwargs)
+        future = self.pool.submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
 
     def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
         return self.plan
@@ -250,6 +253,48 @@ def test_the_rest_goes_when_the_probe_s_verdict_comes_before_its_end(
     assert list(iterator) == [1, 2, 3, 4]
     assert route.dispatched[0] == (0,)
     assert route.reserved == 0
+
+
+class SlowPlan(FakeRoute):
+    """A FakeRoute whose ``map_plan`` waits to be let go (a process start
+    timed, an argument pickled)."""
+
+    def __init__(self, pool: BaseExecutor, plan: MapPlan) -> None:
+        super().__init__(pool, plan)
+        self.planning, self.go_on = threading.Event(), threading.Event()
+
+    def map_plan(self, fn: Callable[..., Any], rest: list[tuple[Any, ...]]) -> MapPlan:
+        self.planning.set()
+        assert self.go_on.wait(60)
+        return self.plan
+
+
+def test_a_probe_that_ends_while_the_rest_is_routed_early_waits_for_it(
+    pool: unirun.ThreadExecutor,
+) -> None:
+    # Its slot was done at once: a consumer that reached the end of the queue
+    # before the rest's first slots were in it took the map for ended.
+    route = SlowPlan(pool, MapPlan.THREAD)
+    probe_may_end = threading.Event()
+
+    def first_waits(x: int) -> int:
+        if x == 0:
+            assert probe_may_end.wait(60)
+        return x + 1
+
+    routed = RoutedMap(route, first_waits, [(x,) for x in range(4)], NO_OPTIONS, None)
+    iterator: MapIterator[Any] = MapIterator.of_batches(
+        routed, end_time=None, keep_alive=route, progress=None, total=None
+    )
+    ended = threading.Event()
+    route.futures[0].add_done_callback(lambda _: ended.set())  # after the map's
+    route.told[0]()  # its first window: the rest goes, from a thread of its own
+    assert route.planning.wait(60)
+    probe_may_end.set()
+    assert ended.wait(60)
+    assert not routed.slots[0].done()  # until the rest is in the queue
+    route.go_on.set()
+    assert list(iterator) == [1, 2, 3, 4]
 
 
 def test_a_verdict_after_the_probe_s_end_routes_nothing_more(
@@ -558,3 +603,35 @@ def test_items_that_wait_for_each_other_all_run_on_a_first_map(
         verdict = ex.explain(meet)
     assert verdict is not None
     assert verdict.backend == "thread"
+
+
+@pytest.mark.parametrize("max_workers", [None, 2])
+def test_a_first_item_held_behind_another_call_s_probe_lets_the_rest_go(
+    max_workers: int | None,
+) -> None:
+    # The map's first item waited behind a submit's probe; handed on at that
+    # probe's end (or its first window), it held the rest until it ended, and
+    # it waited for the second at the barrier.
+    barrier, probe_may_end = threading.Barrier(2, timeout=60), threading.Event()
+
+    def meet(i: object) -> object:
+        if i == "solo":
+            assert probe_may_end.wait(60)
+        else:
+            barrier.wait()
+        return i
+
+    got: list[object] = []
+    with unirun.AutoExecutor(max_workers=max_workers) as ex:
+        solo = ex.submit(meet, "solo")  # the probe of meet
+        mapping = threading.Thread(target=lambda: got.extend(ex.map(meet, [1, 2])))
+        mapping.start()
+        verdicts = ex._router.verdicts
+        deadline = time.monotonic() + 60
+        while not verdicts.held_calls() and not got:  # the first item waits
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        probe_may_end.set()
+        mapping.join(60)
+        assert solo.result(timeout=60) == "solo"
+    assert got == [1, 2]

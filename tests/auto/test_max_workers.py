@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import pytest
@@ -307,6 +307,35 @@ def test_a_call_abandoned_as_it_is_routed_is_abandoned_once_routed() -> None:
         second.result(timeout=60)
     assert inner.cancelled()  # passed on: the routed call never runs
     gate.wait_idle()
+
+
+def test_a_call_refused_as_it_leaves_the_line_in_a_cancelling_shutdown_is_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Taken out of line as shutdown(cancel_futures=True) closed the pools: the
+    # pool refuses it, and it ends cancelled, not failed with the refusal.
+    ex = unirun.AutoExecutor(max_workers=1)
+    try:
+        router = ex._router
+        release = threading.Event()
+        held = ex.submit(release.wait, 60)  # holds the slot
+        route = router._dispatch_or_here
+
+        def closed_meanwhile(fn: Any, *rest: Any) -> unirun.Future[Any]:
+            if fn is print:
+                monkeypatch.setattr(router, "_cancelling", True)
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            return route(fn, *rest)
+
+        monkeypatch.setattr(router, "_dispatch_or_here", closed_meanwhile)
+        waiting = ex.submit(print, "never")
+        release.set()
+        with pytest.raises(cf.CancelledError):
+            waiting.result(timeout=60)
+        monkeypatch.undo()
+        assert held.result(timeout=60) is True
+    finally:
+        ex.shutdown()
 
 
 @pytest.mark.anyio

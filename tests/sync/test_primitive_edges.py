@@ -92,6 +92,7 @@ def test_notify_wakes_as_many_waiters_as_threading_counts_down(
         slots = [monitor.enter(7) for _ in range(3)]
         # threading's notify(n) wakes while n > 0, one less each time
         assert monitor.notify(7, 1.5) == 2  # type: ignore[arg-type]  # as a user may
+        assert monitor.notify(7, 0.5) == 1  # type: ignore[arg-type]
         for slot in slots:
             monitor.leave(slot)
 

@@ -270,6 +270,27 @@ def test_a_notification_taken_by_a_waiter_that_died_reaches_a_live_one(
     assert got == [True]
 
 
+def test_a_dead_waiter_s_notification_never_reaches_a_later_waiter(
+    process_ex: BaseExecutor,
+) -> None:
+    """Only a waiter that was there when it was given: after a notify_all()
+    that the task's waiter alone took, and died with, a waiter that comes
+    later waits to its time-out, as with threading."""
+    cond = process_ex.Condition()
+    inside = process_ex.Queue()
+    future = process_ex.submit(_wait_on_condition, cond, inside)
+    pid = inside.get(timeout=60)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        with cond:  # taken once the task waits
+            cond.notify_all()
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert isinstance(future.exception(timeout=60), unirun.WorkerCrashedError)
+    with cond:
+        assert cond.wait(1.0) is False  # it looked at the dead slot ten times
+
+
 def _wait_on_condition(cond: unirun.Condition, inside: unirun.Queue[int]) -> None:
     with cond:
         inside.put(os.getpid())

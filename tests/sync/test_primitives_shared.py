@@ -518,3 +518,66 @@ def test_a_write_never_rewinds_a_copy_another_thread_brought_up_to_date(
     expected = {"filler", "kept", "written", *(f"k{i}" for i in range(added))}
     assert set(d) == expected
     assert (d["kept"], d["written"], len(d["filler"])) == (1, 2, 1 << 16)
+
+
+def test_a_write_never_rewinds_a_copy_another_thread_is_bringing_up_to_date(
+    process_ex: BaseExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As above, with the other thread paused inside its catch-up: past the
+    # rewritten log, its copy's version not yet set (which the write read).
+    import inspect
+    import sys
+
+    from unirun._sync.logdicts import SharedDict
+    from unirun._sync.monitor import Monitor
+
+    lines, first = inspect.getsourcelines(SharedDict._catch_up)
+    pause_at = first + next(
+        i for i, line in enumerate(lines) if "self._version = words[" in line
+    )
+    d: unirun.Dict[str, Any] = process_ex.Dict()
+    d["kept"] = 1
+    process_ex.submit(_rewrite_log, d).result(timeout=60)  # the next goes to 0
+    assert len(d) == 2
+    paused, go_on = threading.Event(), threading.Event()
+
+    def pause(frame: Any, event: str, arg: Any) -> Any:
+        if frame.f_code is not SharedDict._catch_up.__code__:
+            return None
+
+        def line(frame: Any, event: str, arg: Any) -> Any:
+            if event == "line" and frame.f_lineno == pause_at:
+                paused.set()
+                assert go_on.wait(60)
+            return line
+
+        return line
+
+    def catch_up() -> None:
+        sys.settrace(pause)
+        try:
+            len(d)
+        finally:
+            sys.settrace(None)
+
+    other = threading.Thread(target=catch_up)
+    release = Monitor.release
+    armed = [True]
+
+    def release_then_race(monitor: Monitor) -> None:
+        release(monitor)
+        if armed and armed.pop():
+            process_ex.submit(_rewrite_log, d).result(timeout=60)
+            other.start()
+            assert paused.wait(60)
+
+    monkeypatch.setattr(Monitor, "release", release_then_race)
+    try:
+        d["written"] = 2
+    finally:
+        monkeypatch.undo()
+        go_on.set()
+        other.join(60)
+    here = d._position  # type: ignore[attr-defined]
+    added = process_ex.submit(_grow_log_past, d, here).result(timeout=60)
+    assert set(d) == {"filler", "kept", "written", *(f"k{i}" for i in range(added))}

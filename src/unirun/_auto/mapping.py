@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .._call import ChunkResult
 from .._future import Future
 from .._map import AdaptiveBatches
+from .._starting import HelperThread, began, start_thread
 from .classify import BUSY_MIN, cluster_pays
 
 if TYPE_CHECKING:
@@ -243,13 +244,16 @@ class RoutedMap:
             failed: Future[Any] = Future()
             failed.set_exception(exc)
             self.slots.append(failed)
+        finally:
+            early.routed()
 
     def _after_probe(
         self, first: cf.Future[Any], slot: Future[Any], index: int, early: _Early
     ) -> None:
         rest = index + 1
-        if not early.claim():  # the items after it went on its verdict
-            _settle_chunk(first, slot)
+        if not early.claim():  # the items after it go on its verdict: its
+            # slot is done once their first slots are queued (see the class)
+            early.once_routed(lambda: _settle_chunk(first, slot))
             return
         try:
             if first.cancelled():  # the map was closed, or shut down
@@ -365,21 +369,24 @@ _CHUNKED = (MapPlan.PROCESS, MapPlan.CLUSTER)
 class _Early:
     """Whether a probed item's verdict came before its end: told by the
     verdicts (maybe before the map is ready to hear it), and claimed once,
-    by the verdict or by the item's end, whichever routes the items after it."""
+    by the verdict or by the item's end, whichever routes the items after it.
+    The item's own slot is settled only once they are routed."""
 
-    __slots__ = ("_claimed", "_lock", "_then", "_told")
+    __slots__ = ("_claimed", "_done", "_lock", "_routed", "_then", "_told")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._told = self._claimed = False
+        self._told = self._claimed = self._routed = False
         self._then: Callable[[], object] | None = None
+        self._done: Callable[[], object] | None = None
 
     def fire(self) -> None:
-        """The verdict came: run what :meth:`then` set, now or once it is set."""
+        """The verdict came: run what :meth:`then` set, now or once it is set
+        (in a thread of its own: the verdicts' thread watches other probes)."""
         with self._lock:
             self._told, then = True, self._then
         if then is not None:
-            then()
+            _off_thread(then)
 
     def then(self, action: Callable[[], object]) -> None:
         """Run ``action`` once told (now, if told already)."""
@@ -394,6 +401,32 @@ class _Early:
             claimed, self._claimed = self._claimed, True
             self._then = None  # the map is not kept alive by whoever tells
         return not claimed
+
+    def routed(self) -> None:
+        """The items after it went (or failed to): run what waited for that."""
+        with self._lock:
+            self._routed, done, self._done = True, self._done, None
+        if done is not None:
+            done()
+
+    def once_routed(self, done: Callable[[], object]) -> None:
+        """Run ``done`` once the items after it went: now, or at :meth:`routed`."""
+        with self._lock:
+            if not self._routed:
+                self._done = done
+                return
+        done()
+
+
+def _off_thread(action: Callable[[], object]) -> None:
+    """Run ``action`` in a thread of its own, or here if none can start."""
+    thread = HelperThread(target=action, name="AutoExecutor-map")
+    try:
+        start_thread(thread)
+    except RuntimeError:  # at interpreter exit, from 3.12
+        if began(thread, patience=0):
+            return
+        action()
 
 
 def _cancelled() -> Future[Any]:

@@ -243,10 +243,13 @@ class Router:
         """Whether a waiting call that a pool refused ends cancelled: taken out
         to be routed as ``shutdown(cancel_futures=True)`` closed the pools, it
         never started (``outer`` is its Future)."""
-        if self._cancelling and outer._cancel_pending():
+        if not self._cancelling:
+            return False
+        if outer._cancel_pending():
             outer._start()  # tell concurrent.futures.wait()
             return True
-        return False
+        # Out of the gate's line: it reads running (see Gate._pass), never ran.
+        return outer._mark_cancelled()
 
     # -- map (MapRoute) ------------------------------------------------------------
 

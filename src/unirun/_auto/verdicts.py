@@ -50,9 +50,10 @@ RECHECKS = 2
 
 
 class Held:
-    """A call that arrived while its callable was being probed."""
+    """A call that arrived while its callable was being probed; ``on_early``
+    is told once it was handed on (see :meth:`Verdicts.admit`)."""
 
-    __slots__ = ("args", "fn", "kwargs", "options", "outer")
+    __slots__ = ("args", "fn", "kwargs", "on_early", "options", "outer")
 
     def __init__(
         self,
@@ -61,12 +62,14 @@ class Held:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: TaskOptions,
+        on_early: Callable[[], object] | None = None,
     ) -> None:
         self.outer = outer
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
         self.options = options
+        self.on_early = on_early
 
 
 def _routes_while_probing(verdict: Verdict | None) -> bool:
@@ -195,17 +198,15 @@ class Verdicts:
         """Return ``fn``'s entry if its verdict applies, or the call's Future:
         held behind a running probe, or the probe itself. ``on_early`` is
         called (without the lock) once calls no longer wait for this one: at
-        once when its verdict applies, when its probe's first window lets held
-        calls go, never if it is held until the probe ends."""
+        once when its verdict applies, when a held call is handed on, when a
+        probe's first window lets held calls go; never at a probe's end."""
         target = target_of(fn)
         with self._lock:
             entry = cached(self._entries, target, Entry)
             running = entry.probe
             if running is not None and not _routes_while_probing(entry.verdict):
                 outer: Future[Any] = Future()
-                entry.held.append(Held(outer, fn, args, kwargs, options))
-                if on_early is not None:
-                    running.on_early.append(on_early)
+                entry.held.append(Held(outer, fn, args, kwargs, options, on_early))
                 return outer
             probe: CallProbe | None = None
             if running is None and (entry.verdict is None or entry.stale):
@@ -381,6 +382,8 @@ class Verdicts:
             if index is not None:
                 call = entry.held.pop(index)
                 entry.probe = CallProbe(entry, call.fn, call.args, call.kwargs)
+                if call.on_early is not None:  # a probe now: told as one
+                    entry.probe.on_early.append(call.on_early)
                 entry.stale = False
                 self._busy += 1
                 follow = (entry.probe, call)
@@ -433,6 +436,9 @@ class Verdicts:
         try:
             if held:
                 self._hand_on(held)
+                for call in held:
+                    if call.on_early is not None:
+                        call.on_early()
         finally:
             with self._lock:
                 self._busy -= 1

@@ -100,6 +100,7 @@ class SharedDict(MonitorShared, Table[K, V]):
         monitor = self._monitor
         monitor.acquire()
         try:
+            seen = self._generation, self._position
             position = self._append(record)
             if self._too_long():
                 self._compact()
@@ -108,9 +109,9 @@ class SharedDict(MonitorShared, Table[K, V]):
             monitor.release()
         if position is not None:  # current before: so it stays, with this change
             with self._lock:
-                # Unless another thread caught up meanwhile (this change
-                # included): its copy is newer, maybe of a rewritten log.
-                if self._version < position[1]:
+                # Unless another thread moved the copy on meanwhile (past this
+                # change, maybe into a rewritten log): it is newer then.
+                if (self._generation, self._position) == seen:
                     _set(self._cache, key, stored)
                     self._position, self._version = position
 
@@ -118,13 +119,14 @@ class SharedDict(MonitorShared, Table[K, V]):
         """Replay what other processes wrote since this one looked (mutex held)."""
         words = self._words
         if words[_GENERATION] != self._generation:  # rewritten: start over
-            with self._lock:
+            with self._lock:  # with the place: see __setitem__
                 self._cache.clear()
-            self._generation, self._position = words[_GENERATION], words[_START]
-        end = words[_END]
-        if self._position < end:
-            self._replay(os.pread(self._log, end - self._position, self._position))
-            self._position = end
+                self._generation, self._position = words[_GENERATION], words[_START]
+        end, position = words[_END], self._position
+        if position < end:
+            self._replay(os.pread(self._log, end - position, position))
+            with self._lock:
+                self._position = end
         self._version = words[_VERSION]
 
     def _replay(self, log: bytes) -> None:

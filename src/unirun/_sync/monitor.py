@@ -300,34 +300,38 @@ class Monitor:
         finally:
             self.release()
 
-    def notify(self, condition: int, n: int = 1) -> int:
-        """Wake up to ``n`` waiters of ``condition``, oldest first; return how many."""
-        if not self._head[_HIGH] or n < 1:
+    def notify(self, condition: int, n: int = 1, before: int | None = None) -> int:
+        """Wake up to ``n`` waiters of ``condition``, oldest first (only those
+        that began before ticket ``before``, if given); return how many."""
+        head = self._head
+        if not head[_HIGH] or not n > 0:  # as threading: n -= 1 while n > 0
             return 0
-        slots, me = self._slots, os.getpid()
+        slots, me, now = self._slots, os.getpid(), head[_TICKET]
         waiting = sorted(
             (slots[base + _SLOT_TICKET], base)
-            for base in range(0, _SLOT_WORDS * self._head[_HIGH], _SLOT_WORDS)
+            for base in range(0, _SLOT_WORDS * head[_HIGH], _SLOT_WORDS)
             if slots[base + _STATE] == _WAITING
             and slots[base + _CONDITION] == condition
         )
         woken = 0
-        for _, base in waiting:
-            if woken >= n:  # as threading's n -= 1 while n > 0, for any number
+        for ticket, base in waiting:
+            if woken >= n or (before is not None and ticket >= before):
                 break
             pid = slots[base + _PID]
             if pid != me and not _alive_lately(pid):
                 self._free(base // _SLOT_WORDS)  # a waiter that died waiting
                 continue
             slots[base + _STATE] = _NOTIFIED
+            slots[base + _SLOT_TICKET] = now  # when: see _pass_on_from_the_dead
             self._rings.append(base // _SLOT_WORDS)
             woken += 1
         return woken
 
     def _pass_on_from_the_dead(self, condition: int) -> None:
         """Give the notifications of ``condition`` that waiters took and died
-        with, before they woke, to the waiters still there (a sleeper that
-        waits until notified looks once a slice: no other check would)."""
+        with, before they woke, to the waiters that were there when they were
+        given (a sleeper that waits until notified looks once a slice: no other
+        check would)."""
         slots, me = self._slots, os.getpid()
         for base in range(0, _SLOT_WORDS * self._head[_HIGH], _SLOT_WORDS):
             if (
@@ -336,8 +340,9 @@ class Monitor:
                 and slots[base + _PID] != me
                 and not alive(slots[base + _PID])
             ):
+                given = int(slots[base + _SLOT_TICKET])  # set by notify
                 self._free(base // _SLOT_WORDS)
-                self.notify(condition)
+                self.notify(condition, 1, before=given)
 
     def notify_all(self, condition: int) -> None:
         """Wake every waiter of ``condition``."""
