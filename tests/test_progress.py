@@ -426,3 +426,38 @@ async def test_gather_progress_awaited(async_executor: BaseExecutor) -> None:
         i * i for i in range(7)
     ]
     assert recorder.counts == list(range(8))
+
+
+def test_an_item_counted_by_its_callback_as_the_consumer_closes_is_counted() -> None:
+    # The callback claimed the future, then counted it; the consumer, finding
+    # it claimed, went on, reached the end and closed first: the count was lost.
+    import threading
+
+    from unirun._progress import each_future, make_progress
+
+    seen: list[tuple[int, int | None]] = []
+    progress = make_progress(lambda done, total: seen.append((done, total)))
+    assert progress is not None
+    progress.start(1)
+    future: cf.Future[int] = cf.Future()
+    future.set_result(1)
+    counting, consumer_done = threading.Event(), threading.Event()
+
+    def consumer() -> None:
+        progress.arrived(future)  # finds it claimed by the callback
+        progress.close()  # the map's end
+        consumer_done.set()
+
+    def slow_items(done: cf.Future[object]) -> int:
+        counting.set()
+        other = threading.Thread(target=consumer)
+        other.start()
+        other.join(0.5)  # at once, unless it waits for this count
+        return each_future(done)
+
+    callback = threading.Thread(target=progress._count_once, args=(slow_items, future))
+    callback.start()
+    assert counting.wait(60)
+    callback.join(60)
+    assert consumer_done.wait(60)
+    assert seen == [(0, 1), (1, 1)]

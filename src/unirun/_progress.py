@@ -149,7 +149,7 @@ class Progress:
         self._done = 0
         self._state = _NEW
         # Futures counted by one of their two counters (callback or consumer).
-        self._seen: dict[cf.Future[Any], object] = {}
+        self._seen: dict[cf.Future[Any], None] = {}
 
     @property
     def done(self) -> int:
@@ -219,14 +219,16 @@ class Progress:
         if self._state is _CLOSED:
             return
         # Of the two counters, the first counts and the second only forgets the
-        # future. dict.setdefault is atomic: one caller alone gets its own token.
-        token = object()
-        if self._seen.setdefault(future, token) is not token:
-            self._seen.pop(future, None)
-            return
-        n = items(future)
-        if n > 0:
-            self.update(n)
+        # future; claimed and counted under the lock, so that the second (the
+        # consumer, which may then close) never finds it claimed, not counted.
+        with self._lock:
+            if future in self._seen:
+                del self._seen[future]
+                return
+            self._seen[future] = None
+            n = items(future)
+            if n > 0:
+                self.update(n)
 
     def watch(self, future: cf.Future[Any]) -> None:
         """Count one item each time ``future`` finishes (for ``gather``)."""
