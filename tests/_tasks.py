@@ -341,6 +341,18 @@ def stream_facts(line: str) -> dict[str, Any]:
     return facts
 
 
+def write_bytes_in_pieces(text: str, size: int) -> int:
+    """Write ``text`` to ``sys.stdout.buffer`` as UTF-8, ``size`` bytes at a
+    time (a character's bytes split between writes); return the byte count."""
+    import sys
+
+    data = text.encode("utf-8")
+    for start in range(0, len(data), size):
+        sys.stdout.buffer.write(data[start : start + size])
+    sys.stdout.buffer.flush()
+    return len(data)
+
+
 def print_lines(prefix: str, count: int) -> int:
     """Print ``count`` numbered lines to stdout and one to stderr."""
     import sys

@@ -66,6 +66,19 @@ def test_prints_follow_redirect_stdout(ex: unirun.ProcessExecutor) -> None:
     assert buffer.getvalue() == "redirected 0\nredirected 1\n"
 
 
+def test_a_character_split_between_buffer_writes_arrives_whole(
+    ex: unirun.ProcessExecutor,
+) -> None:
+    # Each write was decoded alone: a split character became U+FFFD.
+    from _tasks import write_bytes_in_pieces
+
+    text = "naïve café, 日本語 ✓ 🎉\n" * 3
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        ex.submit(write_bytes_in_pieces, text, 7).result(timeout=60)
+    assert buffer.getvalue() == text
+
+
 def test_lines_of_concurrent_tasks_never_mix(
     ex: unirun.ProcessExecutor, capsys: pytest.CaptureFixture[str]
 ) -> None:

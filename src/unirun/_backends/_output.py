@@ -37,6 +37,9 @@ class _ForwardedBytes(io.BufferedIOBase):
     def __init__(self, text: _ForwardedStream) -> None:
         super().__init__()
         self._text = text
+        # A character's bytes may come in two writes: kept until it is whole.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -58,7 +61,10 @@ class _ForwardedBytes(io.BufferedIOBase):
         return self._text.fileno()
 
     def write(self, data: Any) -> int:
-        self._text.write(bytes(data).decode("utf-8", "replace"))
+        with self._lock:
+            text = self._decoder.decode(bytes(data))
+            if text:
+                self._text.write(text)
         return len(data)
 
     def flush(self) -> None:
