@@ -149,3 +149,36 @@ async def test_attach_puts_coroutines_on_the_running_loop(anyio_backend: str) ->
     finally:
         await attached.__aexit__(None, None, None)
         pools.close(wait=True, cancel_futures=False)
+
+
+def test_statistics_never_take_off_a_timing_task_they_did_not_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A no-op timing a pool ended between the read of the pools' records and
+    # that of the count of such no-ops: the snapshot read done=-1.
+    with unirun.AutoExecutor() as ex:
+        pools = ex._router.pools
+        thread_pool = pools.thread()
+        started = pools.started
+
+        class ReadThenTimed:
+            def __init__(self, inner: object) -> None:
+                self.inner = inner
+
+            def statistics(self) -> unirun.Statistics:
+                record = self.inner.statistics()  # type: ignore[attr-defined]
+                thread_pool.submit(int).result(timeout=60)  # as pools time one
+                pools.measurements += 1
+                return record  # type: ignore[no-any-return]
+
+        monkeypatch.setattr(pools, "started", lambda: map(ReadThenTimed, started()))
+        record = ex.statistics()
+        monkeypatch.undo()
+        assert min(record.submitted, record.done) >= 0
+        assert record.submitted == (
+            record.queued
+            + record.running
+            + record.done
+            + record.failed
+            + record.cancelled
+        )

@@ -276,6 +276,9 @@ class AutoExecutor(BaseExecutor):
         runs to time its pools are left out.
         """
         router = self._router
+        # Read first: each no-op it counts had ended, and so is in the parts
+        # read next (one ending meanwhile is shown, never taken off twice).
+        internal = router.pools.measurements
         parts = [inner.statistics() for inner in router.pools.started()]
         parts.append(self._counters.snapshot())  # short and inline-hinted calls
         held = [call.outer for call in router.verdicts.held_calls()]
@@ -284,7 +287,7 @@ class AutoExecutor(BaseExecutor):
             held += router.gate.waiting()
             skipped += router.gate.skipped
         parts.append(_held_record(held, skipped))
-        return combine(parts, router.verdicts.verdicts(), router.pools.measurements)
+        return combine(parts, router.verdicts.verdicts(), internal)
 
     # -- lifecycle -----------------------------------------------------------------
 
