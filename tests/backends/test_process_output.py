@@ -79,6 +79,25 @@ def test_a_character_split_between_buffer_writes_arrives_whole(
     assert buffer.getvalue() == text
 
 
+def test_lines_reach_a_stdout_that_cannot_flush(
+    ex: unirun.ProcessExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A write-only stand-in (as some GUIs set): each line also logged an error.
+    class WriteOnly:
+        def __init__(self) -> None:
+            self.parts: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.parts.append(text)
+            return len(text)
+
+    out = WriteOnly()
+    with contextlib.redirect_stdout(out):  # type: ignore[type-var]  # write-only
+        ex.submit(print_lines, "plain", 2).result(timeout=60)
+    assert "".join(out.parts) == "plain 0\nplain 1\n"
+    assert "could not relay" not in caplog.text
+
+
 def test_lines_of_concurrent_tasks_never_mix(
     ex: unirun.ProcessExecutor, capsys: pytest.CaptureFixture[str]
 ) -> None:

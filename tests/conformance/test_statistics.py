@@ -35,6 +35,18 @@ def test_statistics_is_a_frozen_snapshot(executor: BaseExecutor) -> None:
     assert _adds_up(stats)
 
 
+@pytest.mark.parametrize("kind", ["thread", "process", "coroutine", "auto"])
+def test_statistics_after_shutdown_list_no_worker(kind: str) -> None:
+    # The coroutine executor still listed its stopped event loop. (A Dask
+    # executor on a joined cluster leaves its workers up, and counts them.)
+    ex = make_executor(kind)
+    assert ex.submit(square, 3).result(timeout=60) == 9
+    ex.shutdown(wait=True)
+    stats = ex.statistics()
+    assert (stats.workers_alive, stats.workers) == (0, ())
+    assert stats.done == 1
+
+
 def test_statistics_count_every_outcome_gh15(kind: str, tmp_path: Path) -> None:
     executor = make_executor(kind, max_workers=1)
     gate = Gate(tmp_path)

@@ -272,7 +272,7 @@ class LoopRunner(JobSpawner):
         thread = self._thread
         alive = self.attached or (thread is not None and thread.is_alive())
         started = int(self._started)
-        return (int(alive), started, 0, (self._clock.read(),) if started else ())
+        return (int(alive), started, 0, (self._clock.read(),) if alive else ())
 
     def in_own_task(self) -> bool:
         """Whether the caller runs in one of this runner's tasks."""

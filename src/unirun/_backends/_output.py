@@ -277,7 +277,9 @@ def deliver(stream: int, item: Any) -> None:
             target = sys.stdout if stream == 1 else sys.stderr
             if target is not None:
                 target.write(item)
-                target.flush()
+                flush = getattr(target, "flush", None)  # a write-only stand-in
+                if flush is not None:  # has none: print() does without it too
+                    flush()
     except Exception:
         logging.getLogger("unirun").exception("could not relay worker output")
 
