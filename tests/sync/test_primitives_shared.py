@@ -485,18 +485,23 @@ def _grow_log_past(d: unirun.Dict[str, bytes], position: int) -> int:
     return count
 
 
-def test_a_write_never_rewinds_a_copy_another_thread_brought_up_to_date(
-    process_ex: BaseExecutor, monkeypatch: pytest.MonkeyPatch
+def _write_racing(
+    ex: BaseExecutor,
+    monkeypatch: pytest.MonkeyPatch,
+    race: Callable[[unirun.Dict[str, Any]], object],
+    after: Callable[[], object] = lambda: None,
 ) -> None:
-    # Between a write and its own copy's update, another thread caught up past
-    # it, through a rewrite of the log (to its start) by another process; the
-    # write then set the copy's place back into the old log, and once the new
-    # one grew past that place, a read replayed it from the middle of a record.
+    """Write to a Dict whose copy here is current, while another process
+    rewrites its log to the log's start and then ``race(d)`` runs: both just
+    after the write let go of the mutex, before it updates its copy; ``after()``
+    once it has. Then the new log grows past where the copy was, and every
+    read must still be right.
+    """
     from unirun._sync.monitor import Monitor
 
-    d: unirun.Dict[str, Any] = process_ex.Dict()
+    d: unirun.Dict[str, Any] = ex.Dict()
     d["kept"] = 1
-    process_ex.submit(_rewrite_log, d).result(timeout=60)  # the next goes to 0
+    ex.submit(_rewrite_log, d).result(timeout=60)  # the next goes to 0
     assert len(d) == 2  # this process's copy is current: a write keeps it so
     release = Monitor.release
     armed = [True]
@@ -504,20 +509,34 @@ def test_a_write_never_rewinds_a_copy_another_thread_brought_up_to_date(
     def release_then_race(monitor: Monitor) -> None:
         release(monitor)
         if armed and armed.pop():
-            process_ex.submit(_rewrite_log, d).result(timeout=60)
-            caught_up = threading.Thread(target=lambda: len(d))  # another thread
-            caught_up.start()
-            caught_up.join(60)
+            ex.submit(_rewrite_log, d).result(timeout=60)
+            race(d)
 
     monkeypatch.setattr(Monitor, "release", release_then_race)
-    d["written"] = 2
-    monkeypatch.undo()
+    try:
+        d["written"] = 2
+    finally:
+        monkeypatch.undo()
+        after()
     assert not armed
     here = d._position  # type: ignore[attr-defined]
-    added = process_ex.submit(_grow_log_past, d, here).result(timeout=60)
-    expected = {"filler", "kept", "written", *(f"k{i}" for i in range(added))}
-    assert set(d) == expected
+    added = ex.submit(_grow_log_past, d, here).result(timeout=60)
+    assert set(d) == {"filler", "kept", "written", *(f"k{i}" for i in range(added))}
     assert (d["kept"], d["written"], len(d["filler"])) == (1, 2, 1 << 16)
+
+
+def test_a_write_never_rewinds_a_copy_another_thread_brought_up_to_date(
+    process_ex: BaseExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another thread caught up past the write, through the rewrite; the write
+    # then set the copy's place back into the old log, and once the new one
+    # grew past that place, a read replayed it from the middle of a record.
+    def caught_up(d: unirun.Dict[str, Any]) -> None:
+        other = threading.Thread(target=lambda: len(d))
+        other.start()
+        other.join(60)
+
+    _write_racing(process_ex, monkeypatch, caught_up)
 
 
 def test_a_write_never_rewinds_a_copy_another_thread_is_bringing_up_to_date(
@@ -529,17 +548,13 @@ def test_a_write_never_rewinds_a_copy_another_thread_is_bringing_up_to_date(
     import sys
 
     from unirun._sync.logdicts import SharedDict
-    from unirun._sync.monitor import Monitor
 
     lines, first = inspect.getsourcelines(SharedDict._catch_up)
     pause_at = first + next(
         i for i, line in enumerate(lines) if "self._version = words[" in line
     )
-    d: unirun.Dict[str, Any] = process_ex.Dict()
-    d["kept"] = 1
-    process_ex.submit(_rewrite_log, d).result(timeout=60)  # the next goes to 0
-    assert len(d) == 2
     paused, go_on = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
 
     def pause(frame: Any, event: str, arg: Any) -> Any:
         if frame.f_code is not SharedDict._catch_up.__code__:
@@ -553,31 +568,21 @@ def test_a_write_never_rewinds_a_copy_another_thread_is_bringing_up_to_date(
 
         return line
 
-    def catch_up() -> None:
-        sys.settrace(pause)
-        try:
-            len(d)
-        finally:
-            sys.settrace(None)
+    def catching_up(d: unirun.Dict[str, Any]) -> None:
+        def catch_up() -> None:
+            sys.settrace(pause)
+            try:
+                len(d)
+            finally:
+                sys.settrace(None)
 
-    other = threading.Thread(target=catch_up)
-    release = Monitor.release
-    armed = [True]
+        threads.append(threading.Thread(target=catch_up))
+        threads[0].start()
+        assert paused.wait(60)
 
-    def release_then_race(monitor: Monitor) -> None:
-        release(monitor)
-        if armed and armed.pop():
-            process_ex.submit(_rewrite_log, d).result(timeout=60)
-            other.start()
-            assert paused.wait(60)
-
-    monkeypatch.setattr(Monitor, "release", release_then_race)
-    try:
-        d["written"] = 2
-    finally:
-        monkeypatch.undo()
+    def let_it_finish() -> None:
         go_on.set()
-        other.join(60)
-    here = d._position  # type: ignore[attr-defined]
-    added = process_ex.submit(_grow_log_past, d, here).result(timeout=60)
-    assert set(d) == {"filler", "kept", "written", *(f"k{i}" for i in range(added))}
+        for thread in threads:
+            thread.join(60)
+
+    _write_racing(process_ex, monkeypatch, catching_up, let_it_finish)
