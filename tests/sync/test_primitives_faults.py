@@ -259,7 +259,7 @@ def test_a_notification_taken_by_a_waiter_that_died_reaches_a_live_one(
     thread = threading.Thread(target=live_waiter)
     thread.start()
     assert live_inside.wait(60)
-    os.kill(pid, signal.SIGSTOP)  # it cannot wake to take what it is given
+    _stop_outside_the_mutex(cond, pid)  # it cannot wake to take what it is given
     try:
         with cond:  # taken once the live waiter is in line too
             cond.notify()  # the oldest waiter: the task's
@@ -280,15 +280,31 @@ def test_a_dead_waiter_s_notification_never_reaches_a_later_waiter(
     inside = process_ex.Queue()
     future = process_ex.submit(_wait_on_condition, cond, inside)
     pid = inside.get(timeout=60)
-    os.kill(pid, signal.SIGSTOP)
+    with cond:  # taken once the task waits (it let go of the lock)
+        pass
+    _stop_outside_the_mutex(cond, pid)
     try:
-        with cond:  # taken once the task waits
+        with cond:
             cond.notify_all()
     finally:
         os.kill(pid, signal.SIGKILL)
     assert isinstance(future.exception(timeout=60), unirun.WorkerCrashedError)
     with cond:
         assert cond.wait(1.0) is False  # it looked at the dead slot ten times
+
+
+def _stop_outside_the_mutex(cond: unirun.Condition, pid: int) -> None:
+    """SIGSTOP process ``pid``, waiting on ``cond``, at a moment it does not hold
+    the condition's internal mutex (it takes it to look, once a slice)."""
+    monitor = cond._monitor  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 60
+    while True:
+        os.kill(pid, signal.SIGSTOP)
+        if monitor.acquire(time.monotonic() + 0.05):
+            monitor.release()
+            return
+        os.kill(pid, signal.SIGCONT)  # stopped holding it: let it go on
+        assert time.monotonic() < deadline
 
 
 def _wait_on_condition(cond: unirun.Condition, inside: unirun.Queue[int]) -> None:
