@@ -34,8 +34,8 @@ async def noop() -> None:
 
 
 def busy_of(executor: unirun.CoroutineExecutor) -> float:
-    (loop,) = executor.statistics().workers
-    return loop.busy_s
+    """The loop's busy time (its clock: after shutdown no worker is listed)."""
+    return executor._runner._clock.read().busy_s
 
 
 async def settled_busy(executor: unirun.CoroutineExecutor) -> tuple[float, float]:

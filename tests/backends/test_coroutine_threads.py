@@ -181,7 +181,9 @@ async def test_calls_a_failed_async_with_drops_end_cancelled_for_wait() -> None:
     _, not_done = await anyio.to_thread.run_sync(cf.wait, list(futures.values()), 60)
     assert not not_done
     assert [future.cancelled() for future in futures.values()] == [True, True]
-    assert [holder.cancelled() for holder in holders] == [True] * THREADS
+    # Running, they ran on: a thread cannot be cancelled (as cancel() says),
+    # and each Future has what its call returned.
+    assert [holder.result(timeout=0) for holder in holders] == [True] * THREADS
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -247,3 +249,59 @@ def test_a_worker_thread_that_is_never_told_to_end_is_left_with_a_warning(
     finally:
         release.set()
         stuck.join()
+
+
+class HeldInThread:
+    """A plain function that runs in a worker thread until the teardown under
+    test cancels a coroutine of the same block (whose end lets it go)."""
+
+    def __init__(self) -> None:
+        self.taken, self.release = threading.Event(), threading.Event()
+
+    def __call__(self) -> str:
+        self.taken.set()
+        assert self.release.wait(60)
+        return "returned"
+
+    def released_by(self, future: unirun.Future[Any]) -> None:
+        future.add_done_callback(lambda _: self.release.set())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("leave", ["error", "cancel"])
+async def test_a_running_function_outlives_the_block_with_its_result(
+    leave: str,
+) -> None:
+    # Leaving `async with` marked it cancelled and dropped what it returned
+    # (a thread cannot be cancelled: cancel() said so); cancelled, the block
+    # did not even wait for it.
+    held = HeldInThread()
+    with anyio.CancelScope() as scope:
+        try:
+            async with unirun.CoroutineExecutor() as ex:
+                running = ex.submit(held)
+                held.released_by(ex.submit(anyio.sleep_forever))
+                assert await anyio.to_thread.run_sync(held.taken.wait, 60)
+                if leave == "error":
+                    raise RuntimeError("the body fails")
+                scope.cancel()
+                await anyio.sleep_forever()
+        except RuntimeError:
+            pass
+    assert running.result(timeout=0) == "returned"
+
+
+@pytest.mark.anyio
+async def test_a_running_function_keeps_its_future_when_its_awaiter_leaves() -> None:
+    # The awaiter's cancellation marked it cancelled at once; it ran on, and
+    # what it returned was lost. As on threads: the Future waits for it.
+    held = HeldInThread()
+    async with unirun.CoroutineExecutor() as ex:
+        running = ex.submit(held)
+        assert await anyio.to_thread.run_sync(held.taken.wait, 60)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await running  # cancelled at once, as its awaiter
+        assert running.running()
+        held.release.set()
+        assert await running == "returned"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._job import Raised, Returned
+from ._job import Raised, Returned, settle_abandoned
 
 if TYPE_CHECKING:
     import contextvars
@@ -339,10 +339,16 @@ class JobBodies:
         try:
             result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
         except BaseException:
-            call.abandon()  # stopped waiting: shutdown(wait=True) waits for it
+            # Stopped waiting: shutdown(wait=True) waits for the call, which
+            # gives the Future its outcome; or it had ended, outcome and all.
+            ended = call.abandon()
+            if ended is not None and future is not None:
+                settle_abandoned(future, ended)
+            del ended
             raise
         finally:
             queued.discard(future)
+        call.taken()
         if type(result) is Returned:  # a coroutine: run it here
             coroutine, result.coroutine = result.coroutine, None
             assert coroutine is not None  # taken once

@@ -18,7 +18,15 @@ if TYPE_CHECKING:
 
     from .._future import Future
 
-__all__ = ["AbandonedCalls", "Job", "JobTask", "Raised", "Returned", "ThreadCall"]
+__all__ = [
+    "AbandonedCalls",
+    "Job",
+    "JobTask",
+    "Raised",
+    "Returned",
+    "ThreadCall",
+    "settle_abandoned",
+]
 
 _LOGGER = logging.getLogger("unirun")
 
@@ -82,10 +90,11 @@ class Job:
     def stop(self, abandon: bool) -> bool:
         """The job's :data:`~unirun._future.Stopper`: cancel it.
 
-        On ``cancel()`` only a coroutine is stopped; a plain function in a
-        worker thread is abandoned only when nobody awaits it any more.
+        Only a coroutine is stopped. A plain function in a worker thread runs
+        on, and its Future gets what it returns, whoever stopped waiting for
+        it, as on the thread backend (see :class:`ThreadCall`).
         """
-        if not (self.is_async or abandon):
+        if not self.is_async:
             return False
         task = self.task  # on asyncio
         if task is not None:
@@ -195,10 +204,13 @@ class ThreadCall:
     It waits for a thread as a queued task: its Future starts (and its
     time-out, through ``armed``, begins) when a thread takes it, so until then
     ``cancel()`` and ``shutdown(cancel_futures=True)`` cancel it, as on the
-    thread backend, and a cancelled one never runs.
+    thread backend, and a cancelled one never runs. A job that stops waiting
+    for it once it runs (its task torn down with the loop, or past its
+    time-out) abandons it: it gives its Future its outcome itself, unless the
+    Future has one by then (the time-out's error).
     """
 
-    __slots__ = ("_armed", "_call", "_calls", "_job", "_state")
+    __slots__ = ("_armed", "_call", "_calls", "_future", "_job", "_outcome", "_state")
 
     def __init__(
         self,
@@ -212,6 +224,8 @@ class ThreadCall:
         self._job: Job | None = job
         self._armed = armed
         self._state = _QUEUED
+        self._future: Future[Any] | None = None  # while it runs
+        self._outcome: Any = None  # once it ran, until its job took it
 
     def __call__(self) -> Any:
         changed, lock = self._calls._changed, self._calls._lock
@@ -232,31 +246,70 @@ class ThreadCall:
                     self._state = _DONE  # cancelled while it waited for a thread
                     return None
             self._state = _RUNNING
+            self._future = future
         del job, future
         assert call is not None  # taken once, by the only thread that runs it
+        outcome: Any
         try:
             if armed is not None:
                 armed()
-            result = call()
-            if type(result) is CoroutineType:
-                return Returned(result)
-            return result
+            outcome = call()
+            if type(outcome) is CoroutineType:
+                outcome = Returned(outcome)
         except BaseException as exc:
-            return Raised(exc)  # see Raised
+            outcome = Raised(exc)  # see Raised
+        del call, armed  # `armed` holds the time-out, which holds the task
+        with lock:
+            # Dropped before the outcome is returned: a failed call's traceback
+            # holds this frame, and so `self`, which must not hold the Future.
+            future, self._future = self._future, None
+            abandoned = self._state == _ABANDONED
+            if not abandoned:
+                self._outcome = outcome  # for a job torn down meanwhile: abandon()
+            self._state = _DONE
+        if not abandoned:
+            del future  # this frame outlives the call in its error's traceback
+            return outcome
+        try:
+            if future is not None:
+                settle_abandoned(future, outcome)
         finally:
-            del call, armed  # `armed` holds the time-out, which holds the task
+            del future, outcome
             with lock:
-                if self._state == _ABANDONED:
-                    self._calls._count -= 1
-                    changed.notify_all()
-                self._state = _DONE
+                self._calls._count -= 1
+                changed.notify_all()
+        return None
 
-    def abandon(self) -> None:
+    def abandon(self) -> Any:
         """Its job stops waiting: a queued call never starts, a running one is
-        counted until it ends."""
+        counted until it ends and gives its Future its outcome then. Returns
+        the outcome of one that ended meanwhile (its job was to take it), or
+        None."""
         with self._calls._lock:
             if self._state == _QUEUED:
                 self._state = _DROPPED
             elif self._state == _RUNNING:
                 self._state = _ABANDONED
                 self._calls._count += 1
+            outcome, self._outcome = self._outcome, None
+        return outcome
+
+    def taken(self) -> None:
+        """Its job took the outcome it returned: not kept here (see Raised)."""
+        self._outcome = None
+
+
+def settle_abandoned(future: Future[Any], outcome: Any) -> None:
+    """Give ``future`` the outcome of a call its job stopped waiting for,
+    unless it has one: what the call returned, or raised; a coroutine it
+    returned cannot run any more (its loop went away), and is cancelled."""
+    if type(outcome) is Raised:
+        error, outcome.error = outcome.error, None
+        future._set_exception_if_pending(error)  # type: ignore[arg-type]  # set
+    elif type(outcome) is Returned:
+        coroutine, outcome.coroutine = outcome.coroutine, None
+        if coroutine is not None:
+            coroutine.close()
+        future._mark_cancelled()
+    else:
+        future._set_result_if_pending(outcome)

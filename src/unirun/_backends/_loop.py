@@ -339,8 +339,13 @@ class LoopRunner(JobSpawner):
             # A group of the body's own may come back as an equal copy (trio).
             if exc is None or _leaves(group) != _leaves(exc):
                 raise
-        if self._abandoned:  # plain functions that ran past their time-out
-            await anyio.to_thread.run_sync(self._abandoned.wait)
+        finally:
+            if self._abandoned:  # plain functions still in their threads
+                # Waited for even when the block is cancelled: a thread cannot
+                # be, and its Future gets what it returns (as `with` on a
+                # thread executor waits).
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._abandoned.wait)
 
     async def _attach(self, task_group: TaskGroup) -> None:
         """Make ``task_group`` (in the running loop) the home of the jobs."""
