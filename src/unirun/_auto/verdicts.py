@@ -49,27 +49,17 @@ _LOGGER = logging.getLogger("unirun")
 RECHECKS = 2
 
 
+@dataclasses.dataclass(slots=True, eq=False)
 class Held:
     """A call that arrived while its callable was being probed; ``on_early``
     is told once it was handed on (see :meth:`Verdicts.admit`)."""
 
-    __slots__ = ("args", "fn", "kwargs", "on_early", "options", "outer")
-
-    def __init__(
-        self,
-        outer: Future[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        options: TaskOptions,
-        on_early: Callable[[], object] | None = None,
-    ) -> None:
-        self.outer = outer
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.options = options
-        self.on_early = on_early
+    outer: Future[Any]
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: TaskOptions
+    on_early: Callable[[], object] | None = None
 
 
 def _routes_while_probing(verdict: Verdict | None) -> bool:
