@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -45,3 +51,37 @@ def test_profile_bad_target_one_line_error(args: tuple[str, ...], message: str) 
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1, completed.stderr
     assert message in lines[0]
+
+
+def test_one_ctrl_c_ends_the_profile_of_a_call_that_never_returns(
+    tmp_path: Path,
+) -> None:
+    # The close of the executor, then the interpreter's exit, each waited for
+    # the call's thread: it took three Ctrl-Cs, and printed three tracebacks.
+    started = tmp_path / "started"
+    (tmp_path / "forever_mod.py").write_text(
+        "import pathlib, time\n"
+        "def forever():\n"
+        f"    pathlib.Path({str(started)!r}).touch()\n"
+        "    while True:\n"
+        "        time.sleep(0.01)\n"
+    )
+    program = subprocess.Popen(
+        [sys.executable, "-m", "unirun", "profile", "forever_mod:forever"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():  # the call runs, in its worker thread
+            assert program.poll() is None, program.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        program.send_signal(signal.SIGINT)
+        _, err = program.communicate(timeout=60)
+    finally:
+        program.kill()
+    assert program.returncode == -signal.SIGINT
+    assert "Traceback" not in err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
@@ -69,11 +71,18 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _end_at_once(signum: int, frame: object) -> None:
+    """End the program as Ctrl-C ends one that does not catch it (status -2)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def _profile(target: str, raw_arguments: list[str]) -> int:
     """Resolve ``target``, call it with the literal arguments, print the verdict."""
     import ast
     import importlib
-    import os
 
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
@@ -98,11 +107,17 @@ def _profile(target: str, raw_arguments: list[str]) -> int:
         return _fail(f"{target} is not callable: {type(obj).__name__}")
     from ._auto import profile
 
+    # A call that never returns runs on in a thread nothing can stop, which
+    # the executor's close and the interpreter's exit would each wait for:
+    # one Ctrl-C ends the program, as a plain script's would.
+    previous = signal.signal(signal.SIGINT, _end_at_once)
     try:
         verdict = profile(obj, *arguments)
     except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else ""
         return _fail(f"calling {target} raised {type(exc).__name__}: {first}")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     print(f"{target}: {verdict.backend}")
     print(f"  why:          {verdict.reason}")
     print(f"  wall time:    {verdict.wall_s:.6f} s per call")
