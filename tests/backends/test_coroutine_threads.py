@@ -305,3 +305,22 @@ async def test_a_running_function_keeps_its_future_when_its_awaiter_leaves() -> 
         assert running.running()
         held.release.set()
         assert await running == "returned"
+
+
+def test_a_call_that_ended_as_its_job_stopped_waiting_hands_over_none_too() -> None:
+    # Ended (returning None) just as its job's task was torn down, so the job
+    # never got what it returned: abandon() gives it, None being an outcome,
+    # not "not ended" (its Future would have stayed running for good).
+    from unirun._backends._job import NOT_ENDED, AbandonedCalls, Job
+
+    def thread_call() -> tuple[unirun.Future[None], Any]:
+        future: unirun.Future[None] = unirun.Future()
+        job = Job(future, print, (), {}, None, is_async=False)
+        return future, AbandonedCalls().wrap(lambda: None, job, None)
+
+    _, queued = thread_call()
+    assert queued.abandon() is NOT_ENDED  # no thread took it: it never runs
+    future, ran = thread_call()
+    assert ran() is None  # a worker thread ran it
+    assert future.running()
+    assert ran.abandon() is None  # its outcome

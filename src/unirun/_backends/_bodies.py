@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._job import Raised, Returned, settle_abandoned
+from ._job import NOT_ENDED, Raised, Returned, settle_abandoned
 
 if TYPE_CHECKING:
     import contextvars
@@ -342,7 +342,7 @@ class JobBodies:
             # Stopped waiting: shutdown(wait=True) waits for the call, which
             # gives the Future its outcome; or it had ended, outcome and all.
             ended = call.abandon()
-            if ended is not None and future is not None:
+            if ended is not NOT_ENDED and future is not None:
                 settle_abandoned(future, ended)
             del ended
             raise

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .._future import Future
 
 __all__ = [
+    "NOT_ENDED",
     "AbandonedCalls",
     "Job",
     "JobTask",
@@ -114,6 +115,10 @@ class Job:
 
 
 _QUEUED, _RUNNING, _ABANDONED, _DONE, _DROPPED = range(5)
+
+#: What :meth:`ThreadCall.abandon` returns for a call that had not ended (its
+#: outcome may be None).
+NOT_ENDED: Any = object()
 
 
 class AbandonedCalls:
@@ -225,7 +230,7 @@ class ThreadCall:
         self._armed = armed
         self._state = _QUEUED
         self._future: Future[Any] | None = None  # while it runs
-        self._outcome: Any = None  # once it ran, until its job took it
+        self._outcome: Any = NOT_ENDED  # once it ran, until its job took it
 
     def __call__(self) -> Any:
         changed, lock = self._calls._changed, self._calls._lock
@@ -284,19 +289,19 @@ class ThreadCall:
         """Its job stops waiting: a queued call never starts, a running one is
         counted until it ends and gives its Future its outcome then. Returns
         the outcome of one that ended meanwhile (its job was to take it), or
-        None."""
+        :data:`NOT_ENDED`."""
         with self._calls._lock:
             if self._state == _QUEUED:
                 self._state = _DROPPED
             elif self._state == _RUNNING:
                 self._state = _ABANDONED
                 self._calls._count += 1
-            outcome, self._outcome = self._outcome, None
+            outcome, self._outcome = self._outcome, NOT_ENDED
         return outcome
 
     def taken(self) -> None:
         """Its job took the outcome it returned: not kept here (see Raised)."""
-        self._outcome = None
+        self._outcome = NOT_ENDED
 
 
 def settle_abandoned(future: Future[Any], outcome: Any) -> None:
