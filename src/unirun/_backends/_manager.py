@@ -275,14 +275,26 @@ class ManagerSteps:
             worker.process.kill()
 
     def _replace_workers(self) -> None:
+        stranded: list[Task] = []
         with self.lock:
             if self.broken:
                 return
             live = [w for w in self.workers if not w.killing]
             missing = min(len(self.pending), self.max_workers - len(self.workers))
             missing -= len([w for w in live if w in self.idle])
-            for _ in range(max(0, missing)):
-                self._start_worker()
+            try:
+                for _ in range(max(0, missing)):
+                    self._start_worker()
+            except Exception as exc:
+                # As a submit whose worker cannot start fails (in the stdlib
+                # too): the pool stays usable, the next submit tries again.
+                error = exc
+                if not self.workers:  # no worker will ever take these
+                    stranded, self.pending = list(self.pending), type(self.pending)()
+        for task in stranded:
+            broken = BrokenProcessPool(f"a worker process could not start: {error!r}")
+            broken.__cause__ = error
+            task.future._set_exception_if_pending(broken)
 
     def _break(self, reason: str) -> None:
         with self.lock:

@@ -16,10 +16,12 @@ time-outs and stopping abandoned tasks possible::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import os
 import selectors
+import sys
 import threading
 import weakref
 from collections import deque
@@ -45,6 +47,17 @@ if TYPE_CHECKING:
     from .._stats import WorkerFigures
 
 __all__ = ["Pool", "registry"]
+
+
+def _on_event_loop() -> bool:
+    """Whether this thread runs an asyncio or trio event loop just now."""
+    if asyncio._get_running_loop() is not None:
+        return True
+    # Only a trio already imported can run here (and one still being imported
+    # by another thread may have no lowlevel yet).
+    lowlevel = getattr(sys.modules.get("trio"), "lowlevel", None)
+    in_trio_task = getattr(lowlevel, "in_trio_task", None)
+    return in_trio_task is not None and bool(in_trio_task())
 
 
 def _shut_down_pools(live: list[tuple[Pool, Any]]) -> None:
@@ -130,6 +143,11 @@ class Pool(ManagerSteps):
             task.queued = True  # right before: see ProcessExecutor._undo_submit
             self.pending.append(task)
             spawn = not self.idle and len(self.workers) < self.max_workers
+            if spawn and _on_event_loop():
+                # A start would hold up the loop (the fork server's first, about
+                # 150 ms): the manager's next step starts the worker instead.
+                spawn = False
+                self.wake()
             if spawn:
                 self._start_worker()
             if self.manager is None:
