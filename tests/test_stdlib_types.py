@@ -66,3 +66,28 @@ def test_unirun_threads_serve_as_asyncios_default_executor() -> None:
     assert executor._shutdown
     with pytest.raises(RuntimeError):
         executor.submit(abs, 1)
+
+
+WRONG_CALLS = {
+    "submit": lambda ex: ex.submit(),
+    "map": lambda ex: ex.map(),
+    "shutdown": lambda ex: ex.shutdown(True, False),
+}
+
+
+@pytest.mark.parametrize(("ours", "stdlib"), PAIRS)
+@pytest.mark.parametrize("method", list(WRONG_CALLS))
+def test_a_wrong_call_names_the_executor_as_the_stdlib_names_its_pool(
+    ours: type[unirun.ThreadExecutor | unirun.ProcessExecutor],
+    stdlib: type[cf.ThreadPoolExecutor | cf.ProcessPoolExecutor],
+    method: str,
+) -> None:
+    messages = []
+    for cls in (stdlib, ours):
+        with cls(max_workers=1) as executor, pytest.raises(TypeError) as caught:
+            WRONG_CALLS[method](executor)
+        messages.append(str(caught.value).replace(cls.__name__, "<pool>"))
+    theirs, mine = messages
+    if method == "map" and stdlib is cf.ThreadPoolExecutor:  # inherited there
+        theirs = theirs.replace("Executor.map", "<pool>.map")
+    assert mine == theirs

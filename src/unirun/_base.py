@@ -60,7 +60,7 @@ from ._map import AdaptiveBatches, MapIterator
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized
 from ._stats import Statistics, TaskCounters
-from ._stdlib_pools import hide_stdlib_code
+from ._stdlib_pools import hide_stdlib_code, name_methods_after
 from ._sync import LOCAL, Kernel, PrimitiveMethods, SharedKernel
 
 if TYPE_CHECKING:
@@ -74,6 +74,9 @@ if TYPE_CHECKING:
     from ._types import Backend, Kind, T
 
 __all__ = ["SHUTDOWN_MESSAGE", "BaseExecutor"]
+
+#: The code of the ``submit`` every executor inherits (each has its own copy).
+_FRONT_SUBMIT = Front.submit.__code__
 
 #: The stdlib's words for ``submit`` after ``shutdown``.
 SHUTDOWN_MESSAGE = "cannot schedule new futures after shutdown"
@@ -119,6 +122,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         hide_stdlib_code(cls)
+        name_methods_after(cls)
 
     def __init__(self) -> None:
         # Re-entrant, so that shutdown() can tell it was called by the thread
@@ -421,7 +425,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         """How a map submits: through a subclass's own ``submit()`` if it has
         one (logging, metrics, context), as the stdlib's ``Executor.map`` does,
         unless the map has task options, which only ``_submit`` takes."""
-        if options is not NO_OPTIONS or type(self).submit is Front.submit:
+        own = getattr(type(self).submit, "__code__", None) is not _FRONT_SUBMIT
+        if options is not NO_OPTIONS or not own:
             return self._submit
 
         def through_submit(

@@ -4,15 +4,17 @@
 ``set_default_executor`` takes nothing else) and ``ProcessExecutor``
 ``ProcessPoolExecutor``, only for ``isinstance``: what those classes define and
 unirun's do not is hidden, so none of the stdlib's code runs on attributes
-unirun's classes do not have.
+unirun's classes do not have. Their public methods are named after them, as the
+stdlib's pools name theirs.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+from types import FunctionType
 from typing import NoReturn
 
-__all__ = ["hide_stdlib_code"]
+__all__ = ["hide_stdlib_code", "name_methods_after"]
 
 _STDLIB_POOLS = frozenset({"concurrent.futures.thread", "concurrent.futures.process"})
 
@@ -43,3 +45,34 @@ def hide_stdlib_code(cls: type) -> None:
             owner = next(c for c in cls.__mro__ if name in vars(c))
             if owner is stdlib:
                 setattr(cls, name, _Absent(name))
+
+
+def name_methods_after(cls: type) -> None:
+    """Give ``cls`` its own copy of each public method it inherits from one of
+    unirun's private bases, named after it: a call with a wrong signature then
+    says ``ThreadExecutor.submit() missing 1 required positional argument``,
+    as the stdlib says ``ThreadPoolExecutor.submit()``, never ``Front.submit()``.
+    """
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        owner = next(c for c in cls.__mro__ if name in vars(c))
+        method = vars(owner)[name]
+        if owner is cls or type(method) is not FunctionType:
+            continue
+        if not owner.__module__.startswith("unirun."):
+            continue  # public already (or the stdlib's): its name is right
+        copy = FunctionType(
+            method.__code__,
+            method.__globals__,
+            method.__name__,
+            method.__defaults__,
+            method.__closure__,
+        )
+        copy.__kwdefaults__ = method.__kwdefaults__
+        copy.__dict__.update(method.__dict__)
+        copy.__doc__ = method.__doc__
+        copy.__annotations__ = method.__annotations__
+        copy.__module__ = method.__module__
+        copy.__qualname__ = f"{cls.__qualname__}.{name}"
+        setattr(cls, name, copy)
