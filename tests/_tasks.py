@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import threading
 import time
@@ -467,3 +468,10 @@ def make_handle(value: int) -> Handle:
 def start_square(x: int) -> Coroutine[Any, Any, int]:
     """A plain function that returns a coroutine (of :func:`async_square`)."""
     return async_square(x)
+
+
+def raise_base_at(x: int, bad: int, name: str) -> int:
+    """Return ``x``; at ``bad``, raise the builtin exception named ``name``."""
+    if x == bad:
+        raise getattr(builtins, name)(f"raised at {x}")
+    return x

@@ -45,6 +45,7 @@ import itertools
 import threading
 import time
 import uuid
+import weakref
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -132,6 +133,8 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         #: What a shutdown() that had to wait for its own thread's submit asked.
         self._close_asked: tuple[bool, bool] | None = None
         self._counters = TaskCounters()
+        #: Maps cutting their chunks as they go (see shutdown).
+        self._batch_maps: weakref.WeakSet[AdaptiveBatches] = weakref.WeakSet()
         #: What the submit under way queued, once queued (see _undo_submit).
         self._making: object | None = None
         track(self)
@@ -326,6 +329,10 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             wait_before, cancel_before = self._close_asked or (False, False)
             self._close_asked = (wait or wait_before, cancel_futures or cancel_before)
             return
+        # A map that cuts its chunks as they run queues what is left while the
+        # executor still takes it: its items were accepted at the call.
+        for batches in list(self._batch_maps):
+            batches.flush()
         with self._shutdown_lock:
             self._shutdown = True
         if wait and self._in_own_task():
@@ -386,6 +393,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
                 list(zipped),
                 self._parallelism(),
             )
+            self._batch_maps.add(batches)
             return MapIterator.of_batches(
                 batches,
                 end_time=end_time,

@@ -154,7 +154,7 @@ def run_chunk(fn: Callable[..., Any], chunk: list[tuple[Any, ...]]) -> ChunkResu
     for args in chunk:
         try:
             values.append(call(fn, args, {}))
-        except Exception as exc:
+        except BaseException as exc:  # KeyboardInterrupt too: as a task's own
             return ChunkResult(values, exc, time.perf_counter() - start)
     return ChunkResult(values, None, time.perf_counter() - start)
 

@@ -145,7 +145,12 @@ class MapIterator(Generic[T]):
     def _refill(self) -> None:
         if self._work is None or self._submit is None:
             return
-        item = next(self._work, None)
+        try:
+            item = next(self._work, None)
+        except BaseException:
+            # As 3.14's map, a generator: the input's error ends it.
+            self.close()
+            raise
         if item is None:
             self._work = None
             return
@@ -348,8 +353,10 @@ class AdaptiveBatches:
     hold one item each; every finished chunk reports how long its worker spent per
     item, and the next chunk is sized to about :attr:`TARGET` seconds of work, but
     no more than a ``1 / (2 * workers)`` share of what is left (unless that share is
-    under a quarter of the target), so the tail stays balanced across workers. About
-    two chunks per worker are in flight at a time.
+    under a quarter of the target), so the tail stays balanced across workers, and
+    no more than four times the items measured so far, so that a few cheap items
+    first do not send the rest to one worker. About two chunks per worker are in flight
+    at a time.
 
     Order is kept because slices are cut and queued under one lock; each queued
     slot is completed only after its chunk's successor was queued, so a consumer
@@ -370,20 +377,38 @@ class AdaptiveBatches:
         self._position = 0
         self._workers = max(1, workers)
         self._per_item: float | None = None
+        self._measured = 0  # the items whose run times _per_item saw
         self._lock = threading.Lock()
         self._closed = False
+        self._flushing = False
         self.slots: deque[cf.Future[Any]] = deque()
 
     def start(self) -> None:
-        """Queue the first chunks (called once, before the iteration)."""
-        for _ in range(2 * self._workers):
+        """Queue the first chunks (called once, before the iteration).
+
+        Raises:
+            Exception: what submitting the first chunk raised (``RuntimeError``
+                after shutdown), at the call to ``map`` as in the stdlib.
+        """
+        self._dispatch(raising=True)
+        for _ in range(2 * self._workers - 1):
             self._dispatch()
 
     def close(self) -> None:
         """Stop cutting new chunks."""
         self._closed = True
 
+    def flush(self) -> None:
+        """Queue every item left at once: the executor is shutting down, and
+        would refuse the chunks cut later, though it accepted their items."""
+        self._flushing = True
+        while not self._closed and self._position < len(self._items):
+            self._dispatch()
+
     def _size(self) -> int:
+        if self._flushing:  # each chunk a share of the rest, for balance
+            remaining = len(self._items) - self._position
+            return max(1, -(-remaining // (2 * self._workers)))
         if self._per_item is None:
             return 1
         per_item = max(self._per_item, 1e-7)
@@ -392,9 +417,12 @@ class AdaptiveBatches:
         # Cut the tail finer for balance, but not below a quarter of the target:
         # a few milliseconds of imbalance cost less than more round trips.
         floor = int(self.TARGET / 4 / per_item)
-        return max(1, min(int(self.TARGET / per_item), max(share, floor)))
+        size = min(int(self.TARGET / per_item), max(share, floor))
+        # At most four times the items measured: one cheap item says little of
+        # the rest, which one chunk would otherwise take to one worker.
+        return max(1, min(size, 4 * self._measured))
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, *, raising: bool = False) -> None:
         with self._lock:
             if self._closed or self._position >= len(self._items):
                 return
@@ -407,6 +435,9 @@ class AdaptiveBatches:
                 real = self._submit_chunk(chunk)
             except BaseException as exc:
                 self._closed = True
+                if raising:
+                    self.slots.pop()
+                    raise
                 slot.set_exception(exc)
                 return
         slot.add_done_callback(lambda s: _forward_cancel(s, real))
@@ -417,8 +448,10 @@ class AdaptiveBatches:
             result = real.result()
             if isinstance(result, ChunkResult) and result.values:
                 per_item = result.elapsed / max(1, len(result.values))
-                old = self._per_item
-                self._per_item = per_item if old is None else (old + per_item) / 2
+                with self._lock:
+                    old = self._per_item
+                    self._per_item = per_item if old is None else (old + per_item) / 2
+                    self._measured += len(result.values)
         self._dispatch()  # before completing the slot: see the class docstring
         copy_outcome(real, slot)
 

@@ -17,6 +17,7 @@ from _tasks import (
     async_square,
     fail_if_negative,
     first_word,
+    raise_base_at,
     signal_then_wait,
     square,
     stop_async_at_zero,
@@ -24,6 +25,7 @@ from _tasks import (
 from gates import Gate
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from unirun._base import BaseExecutor
@@ -50,6 +52,40 @@ def test_map_exception_at_its_place(
     with pytest.raises(ValueError, match="negative: -1"):
         next(results)
     # As a generator does, the iterator ends after raising.
+    with pytest.raises(StopIteration):
+        next(results)
+
+
+@pytest.mark.parametrize("chunksize", [1, 3, None])
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+def test_map_base_exception_at_its_place(
+    executor: BaseExecutor, chunksize: int | None, error: type[BaseException]
+) -> None:
+    # Raised by a task, both are its outcome (as in the stdlib's pools), and
+    # a batch still delivers the results before it.
+    results = executor.map(
+        raise_base_at,
+        range(12),
+        itertools.repeat(7),
+        itertools.repeat(error.__name__),
+        chunksize=chunksize,
+    )
+    values: list[int] = []
+    with pytest.raises(error, match="raised at 7"):
+        values.extend(results)
+    assert values == list(range(7))
+
+
+def test_map_an_input_that_raises_ends_the_map(executor: BaseExecutor) -> None:
+    def items() -> Iterator[int]:
+        yield from (1, 2, 3)
+        raise LookupError("the input broke")
+
+    # As 3.14's map, whose refill meets the error before the second result.
+    results = executor.map(square, items(), buffersize=2)
+    assert next(results) == 1
+    with pytest.raises(LookupError, match="the input broke"):
+        next(results)
     with pytest.raises(StopIteration):
         next(results)
 
@@ -123,10 +159,31 @@ def test_map_non_callable_fails_fast(executor: BaseExecutor) -> None:
         executor.map(None, [1])  # type: ignore[call-overload]  # bad input on purpose
 
 
-def test_map_after_shutdown_raises(executor: BaseExecutor) -> None:
+@pytest.mark.parametrize("chunksize", [1, None])
+def test_map_after_shutdown_raises(
+    executor: BaseExecutor, chunksize: int | None
+) -> None:
     executor.shutdown()
     with pytest.raises(RuntimeError, match="after shutdown"):
-        executor.map(square, [1])
+        executor.map(square, [1, 2, 3], chunksize=chunksize)
+
+
+@pytest.mark.parametrize("chunksize", [1, None])
+def test_a_map_made_before_shutdown_runs_every_item(
+    executor: BaseExecutor, chunksize: int | None
+) -> None:
+    # Its items were accepted at the call, cut into chunks later or not.
+    results = executor.map(square, range(300), chunksize=chunksize)
+    executor.shutdown(wait=False)
+    assert list(results) == [x * x for x in range(300)]
+
+
+@pytest.mark.parametrize("chunksize", [1, None])
+def test_map_of_nothing_after_shutdown_is_empty_as_in_the_stdlib(
+    executor: BaseExecutor, chunksize: int | None
+) -> None:
+    executor.shutdown()
+    assert list(executor.map(square, [], chunksize=chunksize)) == []
 
 
 @pytest.mark.anyio

@@ -241,6 +241,17 @@ class AutoExecutor(BaseExecutor):
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
         items = list(zip(*iterables, strict=False))
+        if not items:  # nothing to route, nor to refuse after shutdown (stdlib)
+            return MapIterator(
+                lambda item: None,
+                iter(()),
+                end_time=end_time,
+                buffersize=None,
+                chunked=False,
+                keep_alive=self,
+                progress=progress,
+                total=0,
+            )
         try:
             with self._shutdown_lock:
                 if self._shutdown:

@@ -1,0 +1,63 @@
+"""How ``map(chunksize=None)`` cuts its chunks (``AdaptiveBatches``), driven by hand."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from typing import Any
+
+from unirun._call import ChunkResult
+from unirun._map import AdaptiveBatches
+
+
+class Chunks:
+    """Stands in for an executor: records each chunk, and ends it on demand."""
+
+    def __init__(self) -> None:
+        self.cut: list[tuple[list[tuple[Any, ...]], cf.Future[Any]]] = []
+
+    def submit(self, chunk: list[tuple[Any, ...]]) -> cf.Future[Any]:
+        future: cf.Future[Any] = cf.Future()
+        future.set_running_or_notify_cancel()
+        self.cut.append((chunk, future))
+        return future
+
+    def end(self, index: int, per_item: float) -> None:
+        chunk, future = self.cut[index]
+        values = [args[0] for args in chunk]
+        future.set_result(ChunkResult(values, None, per_item * len(values)))
+
+    def sizes(self) -> list[int]:
+        return [len(chunk) for chunk, _ in self.cut]
+
+
+def test_one_cheap_item_does_not_send_the_rest_to_one_worker() -> None:
+    # The first item took 10 µs: a chunk of all 299 left would run them on one
+    # worker, one after the other, whatever they cost.
+    chunks = Chunks()
+    batches = AdaptiveBatches(chunks.submit, [(n,) for n in range(300)], workers=2)
+    batches.start()
+    assert chunks.sizes() == [1, 1, 1, 1]
+    chunks.end(0, per_item=1e-5)
+    assert chunks.sizes()[4] <= 4
+
+
+def test_chunks_grow_with_what_was_measured() -> None:
+    chunks = Chunks()
+    batches = AdaptiveBatches(chunks.submit, [(n,) for n in range(100_000)], workers=1)
+    batches.start()
+    for index in range(12):
+        chunks.end(index, per_item=1e-6)
+    sizes = chunks.sizes()
+    assert sizes[:2] == [1, 1]
+    assert all(b <= 4 * sum(sizes[: i + 1]) for i, b in enumerate(sizes[2:], 1))
+    assert sizes[-1] >= 1000  # tiny items soon travel in big chunks
+
+
+def test_a_flush_queues_every_item_left_at_once() -> None:
+    chunks = Chunks()
+    batches = AdaptiveBatches(chunks.submit, [(n,) for n in range(50)], workers=2)
+    batches.start()
+    batches.flush()
+    queued = [args[0] for chunk, _ in chunks.cut for args in chunk]
+    assert queued == list(range(50))
+    assert len(batches.slots) == len(chunks.cut)
