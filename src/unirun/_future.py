@@ -46,6 +46,9 @@ _RELEASE = _thread.LockType.release
 Stopper = Callable[[bool], bool]
 
 _CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
+#: What set_running_or_notify_cancel() takes of an executor's task, which is
+#: notified as it is cancelled (see _cancel_pending).
+_STARTABLE = (PENDING, *_CANCELLED)
 #: The stdlib's words for the states, in reprs.
 _STATE_NAMES = cf._base._STATE_TO_DESCRIPTION_MAP
 
@@ -64,17 +67,14 @@ class Future(OwnedSteps[T], cf.Future[T]):
     :func:`concurrent.futures.wait`, :func:`~concurrent.futures.as_completed` and
     :func:`asyncio.wrap_future`.
 
-    Backends drive it with two private calls: the constructor's ``on_interrupt``
-    (what a Ctrl-C in :meth:`result` also does, e.g. stop a process pool) and
-    :meth:`_start`, which marks the task running and says how to stop it. A
-    backend may also give it an ``owner``: the thread that starts and finishes
-    it, which then takes no lock to do so (see ``_owned.py``).
+    Backends drive it with the constructor's ``on_interrupt`` (what a Ctrl-C in
+    :meth:`result` also does) and :meth:`_start` (running, and how to stop it);
+    an ``owner`` thread starts and ends it with no lock (``_owned.py``).
     """
 
-    # The stdlib Future makes a threading.Condition per future, which costs more than
-    # the rest of it. Here the state is guarded by a C RLock; a thread in result() waits
-    # on a lock of its own (see _sleep), and the Condition (wrapping that very RLock) is
-    # made only when the stdlib's code asks for it (concurrent.futures' helpers).
+    # The stdlib makes a Condition per future, which costs more than the rest of it.
+    # Here a C RLock guards the state, result() waits on a lock of its own (_sleep),
+    # and the Condition (on that RLock) is made only if the stdlib's helpers ask.
     _cond: threading.Condition | None = None
     _stopper: Stopper | None = None
     _on_interrupt: Callable[[], object] | None = None
@@ -176,7 +176,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
         with self._lock or self._make_lock():
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
-            if self._state not in (PENDING, CANCELLED):
+            ours = self._counters is not None
+            if self._state not in (_STARTABLE if ours else (PENDING, CANCELLED)):
                 cf._base.LOGGER.critical(  # as the stdlib's says so
                     "Future %s in unexpected state: %s", id(self), self._state
                 )
@@ -270,16 +271,11 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 return True
             if state != PENDING:
                 return False
-            sleepers = self._sleepers  # see _RELEASE
-            releasing = None if sleepers is None else map(_RELEASE, sleepers)
-            self._state = CANCELLED
-            if releasing is not None:  # woken at once, in one C call
-                self._sleepers = None
-                deque(releasing, 0)
-            if self._counters is not None:
-                self._counters.cancelled(running=False)
-            if self._cond is not None:
-                self._cond.notify_all()
+            # An executor's task, which _start() will skip: wait() hears of it
+            # now, not once a worker takes it (CPython's gh-87893). A future
+            # made by hand stays CANCELLED, as the stdlib's.
+            ours = self._counters is not None
+            self._cancel_now(CANCELLED_AND_NOTIFIED if ours else CANCELLED, False)
         self._invoke_callbacks()
         return True
 
@@ -302,20 +298,25 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 self._seal()
             if self._state != RUNNING:
                 return self._state in _CANCELLED
-            sleepers = self._sleepers  # see _RELEASE
-            releasing = None if sleepers is None else map(_RELEASE, sleepers)
-            self._state = CANCELLED_AND_NOTIFIED
-            if releasing is not None:  # woken at once, in one C call
-                self._sleepers = None
-                deque(releasing, 0)
-            if self._counters is not None:
-                self._counters.cancelled(running=True)
-            for waiter in self._waiter_list or ():
-                waiter.add_cancelled(self)
-            if self._cond is not None:
-                self._cond.notify_all()
+            self._cancel_now(CANCELLED_AND_NOTIFIED, True)
         self._invoke_callbacks()
         return True
+
+    def _cancel_now(self, state: str, running: bool) -> None:
+        """Move to ``state``, a cancelled one, and wake whoever waits (lock held)."""
+        sleepers = self._sleepers  # see _RELEASE
+        releasing = None if sleepers is None else map(_RELEASE, sleepers)
+        self._state = state
+        if releasing is not None:  # woken at once, in one C call
+            self._sleepers = None
+            deque(releasing, 0)
+        if self._counters is not None:
+            self._counters.cancelled(running=running)
+        if state == CANCELLED_AND_NOTIFIED:
+            for waiter in self._waiter_list or ():
+                waiter.add_cancelled(self)
+        if self._cond is not None:
+            self._cond.notify_all()
 
     def _outcome(self) -> T:
         """The result, or raise what the task raised (the future is done)."""
@@ -361,9 +362,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
 
     def _sleep(self, timeout: float | None) -> None:
         """Block until the future is done, or ``timeout`` seconds (``None``: no
-        limit; not above :data:`MAX_WAIT`) have passed. Raises
-        :class:`RuntimeError` rather than wait without limit on the thread that
-        alone can end it (the loop's own, of a coroutine executor).
+        limit; not above :data:`MAX_WAIT`) have passed; raise ``RuntimeError``
+        on the thread that alone can end it (a coroutine executor's loop).
 
         What ``Condition.wait()`` does, without making a Condition: a lock of
         the caller's own, held, is put in ``_sleepers``, and the thread that

@@ -137,7 +137,7 @@ def gather_futures(
     def on_outer_done(_: cf.Future[list[Any]]) -> None:
         if outer.cancelled():
             finish()
-            outer.set_running_or_notify_cancel()  # wake concurrent.futures.wait()
+            outer._start()  # wake concurrent.futures.wait()
             for child in places:
                 if isinstance(child, Future):
                     child._abandon()

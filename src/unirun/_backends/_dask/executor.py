@@ -470,7 +470,7 @@ class DaskExecutor(BaseExecutor):
             manager = self._manager
         for job in cancelled:
             if job.future.cancel():
-                job.future.set_running_or_notify_cancel()
+                job.future._start()  # tell concurrent.futures.wait()
         if manager is None:
             self._release()
             return
