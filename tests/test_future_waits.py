@@ -325,3 +325,16 @@ def test_a_signal_handler_raising_as_a_future_ends_leaves_it_unlocked_and_waking
     assert rounds > 50, done.stdout
     assert interrupted > 0, done.stdout  # the handler did land in the calls
     assert (held, asleep) == (0, 0), done.stdout
+
+
+@pytest.mark.parametrize("method", ["result", "exception"])
+@pytest.mark.parametrize("timeout", ["1", b"1", [1]])
+def test_a_time_out_of_the_wrong_type_fails_as_the_stdlib_s(
+    method: str, timeout: object
+) -> None:
+    messages = []
+    for future in (cf.Future[int](), unirun.Future[int]()):
+        with pytest.raises(TypeError) as caught:
+            getattr(future, method)(timeout)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]

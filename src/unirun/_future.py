@@ -236,7 +236,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
             return self._exception
         if state in _CANCELLED:
             raise cf.CancelledError
-        if timeout is not None and timeout > MAX_WAIT:
+        if timeout is not None and timeout > 0 and timeout > MAX_WAIT:
             timeout = None  # as result(): too long for any clock, no limit
         self._sleep(timeout)
         state = self._state
@@ -343,7 +343,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
             Exception: whatever the task raised, unchanged.
         """
         if self._state not in _DONE:
-            if timeout is not None and timeout > MAX_WAIT:
+            if timeout is not None and timeout > 0 and timeout > MAX_WAIT:
                 timeout = None
             try:
                 self._sleep(timeout)
