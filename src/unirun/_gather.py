@@ -95,6 +95,16 @@ class _Gathered(Future[list[Any]]):
             if isinstance(child, Future) and not child.done():
                 child._refuse_endless_wait()
 
+    def _on_interrupt(self) -> None:
+        """A Ctrl-C in :meth:`result`: do what it does in each child's (stop a
+        process pool), once per pool."""
+        done: list[Callable[[], object]] = []
+        for child in list(self._children):
+            handler = child._on_interrupt if isinstance(child, Future) else None
+            if handler is not None and not any(handler is h for h in done):
+                done.append(handler)
+                handler()
+
 
 _Gathered.__name__ = _Gathered.__qualname__ = "Future"  # its repr, as any future's
 

@@ -54,6 +54,8 @@ SCRIPT = textwrap.dedent(
         threading.Thread(target=announce_when_waiting, daemon=True).start()
         if sys.argv[1] == "map":
             list(ex.map(stuck, [3600, 3600]))
+        elif sys.argv[1] == "gather":
+            ex.gather(*futures).result()
         else:
             futures[0].result()
     """
@@ -96,7 +98,7 @@ def _wait_gone(pids: list[int], limit: float = 30.0) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("mode", ["result", "map"])
+@pytest.mark.parametrize("mode", ["result", "map", "gather"])
 def test_ctrl_c_stops_the_pool_without_orphans(tmp_path: object, mode: str) -> None:
     child, pids = _start(tmp_path, mode)
     try:
