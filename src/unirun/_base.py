@@ -41,7 +41,6 @@ bookkeeping) comes from here and from :class:`unirun._front.Front`.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import itertools
 import threading
 import time
 import uuid
@@ -57,7 +56,7 @@ from ._forked import track
 from ._front import Front
 from ._future import Future
 from ._gather import gather
-from ._map import AdaptiveBatches, MapIterator
+from ._map import AdaptiveBatches, MapIterator, batched, read_all
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized
 from ._stats import Statistics, TaskCounters
@@ -81,13 +80,6 @@ _FRONT_SUBMIT = Front.submit.__code__
 
 #: The stdlib's words for ``submit`` after ``shutdown``.
 SHUTDOWN_MESSAGE = "cannot schedule new futures after shutdown"
-
-
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    # itertools.batched is Python 3.12+.
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
@@ -380,14 +372,17 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
         submit = self._submit_for_map(options)
         zipped: Iterator[tuple[Any, ...]] = zip(*iterables, strict=False)
         total = None
-        if progress is not None:
-            zipped, total = sized(zipped, iterables, buffersize)
-        if (
+        batching = (
             chunksize is None
             and buffersize is None
             and options.timeout is None  # a time-out is each item's own
             and self._batches(fn)
-        ):
+        )
+        if batching or (progress is not None and buffersize is None):
+            zipped = iter(read_all(zipped, lambda args: submit(fn, args, {}, options)))
+        if progress is not None:
+            zipped, total = sized(zipped, iterables, buffersize)
+        if batching:
             batches = AdaptiveBatches(
                 lambda chunk: submit(run_chunk, (fn, chunk), {}, options),
                 list(zipped),
@@ -407,7 +402,7 @@ class BaseExecutor(Front, PrimitiveMethods, cf.Executor):
             # after the other, which code written for the stdlib does not expect.
             chunksize = 1
         chunked = chunksize != 1
-        work: Iterator[Any] = _batched(zipped, chunksize) if chunked else zipped
+        work: Iterator[Any] = batched(zipped, chunksize) if chunked else zipped
 
         def submit_one(item: Any) -> Future[Any]:
             if chunked:

@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
 import anyio
@@ -32,10 +32,31 @@ if TYPE_CHECKING:
 
     from ._progress import Progress
 
-__all__ = ["AdaptiveBatches", "BatchFeeder", "MapIterator"]
+__all__ = ["AdaptiveBatches", "BatchFeeder", "MapIterator", "batched", "read_all"]
 
 # submit_one(args_or_chunk) -> future; None once the executor is gone.
 Submitter = Callable[[Any], "cf.Future[Any] | None"]
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter)."""
+    # itertools.batched is Python 3.12+.
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def read_all(items: Iterator[T], submit: Callable[[T], object]) -> list[T]:
+    """``list(items)`` for a map that reads its input before it submits; if the
+    input raises, ``submit`` each item read first, as the stdlib's map has."""
+    read: list[T] = []
+    try:
+        read.extend(items)  # what it appended before an error stays
+    except BaseException:
+        for item in read:
+            submit(item)
+        raise
+    return read
 
 
 class BatchFeeder(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import itertools
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from _tasks import (
     fail_if_negative,
     first_word,
     raise_base_at,
+    record_start,
     signal_then_wait,
     square,
     stop_async_at_zero,
@@ -25,7 +27,7 @@ from _tasks import (
 from gates import Gate
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from unirun._base import BaseExecutor
@@ -88,6 +90,29 @@ def test_map_an_input_that_raises_ends_the_map(executor: BaseExecutor) -> None:
         next(results)
     with pytest.raises(StopIteration):
         next(results)
+
+
+@pytest.mark.parametrize("chunksize", [1, None])
+@pytest.mark.parametrize("progress", [None, lambda done, total: None])
+def test_map_whose_input_raises_runs_the_items_before_as_the_stdlib(
+    executor: BaseExecutor,
+    tmp_path: Path,
+    chunksize: int | None,
+    progress: Callable[[int, int | None], object] | None,
+) -> None:
+    marks = [str(tmp_path / str(n)) for n in range(3)]
+
+    def paths() -> Iterator[str]:
+        yield from marks
+        raise LookupError("the input broke")
+
+    # The stdlib's map submits each item as it reads it; the error leaves map().
+    with pytest.raises(LookupError, match="the input broke"):
+        executor.map(
+            record_start, paths(), range(9), chunksize=chunksize, progress=progress
+        )
+    executor.shutdown(wait=True)
+    assert all(os.path.exists(mark) for mark in marks)
 
 
 def test_map_submits_before_iteration(executor: BaseExecutor, tmp_path: Path) -> None:

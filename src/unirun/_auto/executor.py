@@ -39,7 +39,7 @@ from .._checks import (
 )
 from .._cpu import usable_cpus
 from .._exit import ExitRegistry
-from .._map import MapIterator
+from .._map import MapIterator, read_all
 from .._stats import Statistics, combine
 from .cluster import attach
 from .mapping import RoutedMap
@@ -240,7 +240,9 @@ class AutoExecutor(BaseExecutor):
             )
         check_callable(fn)
         end_time = None if timeout is None else timeout + time.monotonic()
-        items = list(zip(*iterables, strict=False))
+        items = read_all(
+            zip(*iterables, strict=False), lambda args: self.submit(fn, *args)
+        )
         if not items:  # nothing to route, nor to refuse after shutdown (stdlib)
             return MapIterator(
                 lambda item: None,
