@@ -15,6 +15,7 @@ import itertools
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from ._call import ChunkResult
 from ._errors import TaskTimeoutError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
 __all__ = [
     "Statistics",
@@ -53,6 +54,33 @@ class WorkerStatistics:
 
 #: Workers alive, started, started to replace one lost, and each one's figures.
 WorkerFigures = tuple[int, int, int, tuple[WorkerStatistics, ...]]
+
+
+class FrozenMapping(Mapping[str, Any]):
+    """A read-only, hashable mapping: a frozen snapshot's ``verdicts``."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any] | None = None) -> None:
+        self._items = dict(items or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMapping, (self._items,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +119,7 @@ class Statistics:
     workers_started: int
     workers_replaced: int
     workers: tuple[WorkerStatistics, ...] = ()
-    verdicts: Mapping[str, Any] = field(default_factory=dict)
+    verdicts: Mapping[str, Any] = field(default_factory=FrozenMapping)
 
 
 #: The events a :class:`TaskCounters` counts, in the order :meth:`snapshot` reads
@@ -233,7 +261,7 @@ class TaskCounters:
             workers_started=started_workers,
             workers_replaced=replaced,
             workers=per_worker,
-            verdicts=dict(verdicts or {}),
+            verdicts=FrozenMapping(verdicts),
         )
 
 
@@ -296,5 +324,5 @@ def combine(
         workers_started=sum(p.workers_started for p in parts),
         workers_replaced=sum(p.workers_replaced for p in parts),
         workers=tuple(w for p in parts for w in p.workers),
-        verdicts=dict(verdicts or {}),
+        verdicts=FrozenMapping(verdicts),
     )

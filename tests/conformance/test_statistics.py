@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import pickle
 from typing import TYPE_CHECKING
 
 import pytest
@@ -33,6 +34,18 @@ def test_statistics_is_a_frozen_snapshot(executor: BaseExecutor) -> None:
         stats.submitted = 3  # type: ignore[misc]  # frozen on purpose
     assert stats.submitted == 0
     assert _adds_up(stats)
+
+
+def test_statistics_is_hashable_and_its_verdicts_read_only(
+    executor: BaseExecutor,
+) -> None:
+    assert executor.submit(square, 3).result(timeout=60) == 9
+    stats = executor.statistics()
+    assert hash(stats) == hash(dataclasses.replace(stats))
+    with pytest.raises(TypeError):
+        stats.verdicts["f"] = None  # type: ignore[index]  # read-only on purpose
+    assert dict(stats.verdicts) == stats.verdicts
+    assert pickle.loads(pickle.dumps(stats)) == stats
 
 
 @pytest.mark.parametrize("kind", ["thread", "process", "coroutine", "auto"])
