@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import sys
 import threading
@@ -427,14 +428,38 @@ def test_queue_takes_many_mid_size_items(maxsize: int, executor: BaseExecutor) -
         assert outcome(q.get_nowait) == outcome(model.get_nowait)
 
 
+TOO_LARGE = [
+    threading.TIMEOUT_MAX * 2,
+    int(threading.TIMEOUT_MAX) * 2,
+    10**30,
+    -(10**30),
+    -1e300,
+    -math.inf,
+]
+
+
+@pytest.mark.parametrize("timeout", TOO_LARGE, ids=repr)
 @pytest.mark.parametrize("blocking", [True, False])
-def test_lock_timeout_too_large(blocking: bool, executor: BaseExecutor) -> None:
+def test_lock_timeout_too_large(
+    blocking: bool, timeout: float, executor: BaseExecutor
+) -> None:
+    # Refused as CPython converts it to its clock: by sign-less size, worded
+    # by type, before the lock looks at it as negative or non-blocking.
     lock = executor.Lock()
     model = threading.Lock()
-    timeout = threading.TIMEOUT_MAX * 2
+    model.acquire()  # held: a time-out that would be used is
     assert outcome(lambda: lock.acquire(blocking, timeout)) == outcome(
         lambda: model.acquire(blocking, timeout)
     )
+
+
+@pytest.mark.parametrize("timeout", [10**30, 1e300], ids=repr)
+def test_event_wait_too_long_to_wait_for(
+    timeout: float, executor: BaseExecutor
+) -> None:
+    event = executor.Event()
+    model = threading.Event()
+    assert outcome(lambda: event.wait(timeout)) == outcome(lambda: model.wait(timeout))
 
 
 def test_lock_timeout_none(executor: BaseExecutor) -> None:

@@ -40,6 +40,9 @@ def _messages() -> dict[str, str]:
     return {
         "nan": _message(lambda: held.acquire(True, math.nan)),
         "too_large": _message(lambda: held.acquire(True, threading.TIMEOUT_MAX * 2)),
+        "too_large_int": _message(
+            lambda: held.acquire(True, int(threading.TIMEOUT_MAX) * 2)
+        ),
         "lock_nonblocking": _message(lambda: held.acquire(False, 1)),
         "lock_negative": _message(lambda: held.acquire(True, -2)),
         "unlocked": _message(threading.Lock().release),
@@ -70,17 +73,25 @@ def check_number(timeout: object) -> None:
         raise ValueError(MESSAGES["nan"])
 
 
+def _too_large(timeout: float) -> OverflowError:
+    # CPython's clock words its refusal by the type of the number it was given.
+    return OverflowError(
+        MESSAGES["too_large_int" if type(timeout) is int else "too_large"]
+    )
+
+
 def wait_timeout(timeout: float) -> float:
     """``timeout`` for a wait that will block, refused where ``threading`` does."""
     if timeout > threading.TIMEOUT_MAX:
-        raise OverflowError(MESSAGES["too_large"])
+        raise _too_large(timeout)
     return timeout
 
 
 def check_lock_arguments(blocking: bool, timeout: float) -> None:
     """Raise what ``threading.Lock.acquire(blocking, timeout)`` raises, if anything."""
     check_number(timeout)
-    wait_timeout(timeout)
+    if abs(timeout) > threading.TIMEOUT_MAX:  # converted before any other check
+        raise _too_large(timeout)
     if not blocking and timeout != -1:
         raise ValueError(MESSAGES["lock_nonblocking"])
     if timeout < 0 and timeout != -1:

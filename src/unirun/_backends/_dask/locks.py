@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._sync import BoundedSemaphore, Lock, Semaphore
 from ..._sync.locks import Owner, Reentrant
-from ..._sync.messages import MESSAGES, check_number, wait_timeout
+from ..._sync.messages import MESSAGES, check_lock_arguments, wait_timeout
 from ..._sync.waiting import NOT_YET
 from .remote import scheduler_address
 from .tokens import TOKEN, Tokens, take, take_async
@@ -35,17 +35,10 @@ def _lock_wait(blocking: bool, timeout: float) -> float | None:
     """``threading.Lock.acquire``'s arguments checked its way, as a wait time."""
     if timeout == -1 and blocking:
         return None
-    check_number(timeout)
-    wait_timeout(timeout)
+    check_lock_arguments(blocking, timeout)
     if not blocking:
-        if timeout != -1:
-            raise ValueError(MESSAGES["lock_nonblocking"])
         return 0
-    if timeout == -1:
-        return None
-    if timeout < 0:
-        raise ValueError(MESSAGES["lock_negative"])
-    return timeout
+    return None if timeout == -1 else timeout
 
 
 class DaskLock(Lock):
