@@ -42,6 +42,9 @@ def test_profile_prints_verdict_and_measurements() -> None:
         (("time:sleep", "abc("), "is not a Python literal"),
         (("time.sleep",), "must be module:function"),
         (("math:sqrt", "-1"), "raised ValueError"),
+        (("sys:exit", "3"), "raised SystemExit: 3"),
+        (("len", "hello"), "must be module:function"),
+        (("builtins:len", "hello"), "a string needs quotes of its own: \"'hello'\""),
     ],
 )
 def test_profile_bad_target_one_line_error(args: tuple[str, ...], message: str) -> None:

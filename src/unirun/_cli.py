@@ -92,7 +92,11 @@ def _profile(target: str, raw_arguments: list[str]) -> int:
         try:
             arguments.append(ast.literal_eval(raw))
         except (ValueError, SyntaxError):
-            return _fail(f"argument {raw!r} is not a Python literal")
+            hint = f" (a string needs quotes of its own: \"'{raw}'\")"
+            return _fail(
+                f"argument {raw!r} is not a Python literal"
+                + (hint if raw.isidentifier() else "")
+            )
     sys.path.insert(0, os.getcwd())
     try:
         obj = importlib.import_module(module_name)
@@ -113,7 +117,7 @@ def _profile(target: str, raw_arguments: list[str]) -> int:
     previous = signal.signal(signal.SIGINT, _end_at_once)
     try:
         verdict = profile(obj, *arguments)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # the call's own exit is its error
         first = str(exc).splitlines()[0] if str(exc) else ""
         return _fail(f"calling {target} raised {type(exc).__name__}: {first}")
     finally:
