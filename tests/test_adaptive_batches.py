@@ -5,8 +5,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 from typing import Any
 
+from unirun._batches import AdaptiveBatches
 from unirun._call import ChunkResult
-from unirun._map import AdaptiveBatches
 
 
 class Chunks:

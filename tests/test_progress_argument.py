@@ -26,7 +26,7 @@ from _progress_helpers import (
     Recorder,
     the_bar,
 )
-from _tasks import square
+from _tasks import record_start, square
 from unirun._call import ChunkResult
 from unirun._progress import Progress, _Hook, make_progress, map_chunk
 
@@ -67,6 +67,20 @@ def test_map_progress_bad_value_fails_fast(executor: BaseExecutor) -> None:
         executor.map(square, [1], progress="yes")  # type: ignore[call-overload]  # on purpose
     with pytest.raises(TypeError, match="progress must be"):
         executor.gather(progress=2)  # type: ignore[call-overload]  # on purpose
+
+
+@pytest.mark.parametrize("chunksize", [1, None])
+def test_a_map_whose_progress_hook_fails_to_start_submits_nothing(
+    executor: BaseExecutor, tmp_path: Path, chunksize: int | None
+) -> None:
+    def hook(done: int, total: int | None) -> None:
+        raise LookupError("no display here")
+
+    marks = [str(tmp_path / str(n)) for n in range(5)]
+    with pytest.raises(LookupError, match="no display here"):
+        executor.map(record_start, marks, range(5), chunksize=chunksize, progress=hook)
+    executor.shutdown(wait=True)
+    assert not any(Path(mark).exists() for mark in marks)
 
 
 # -- the sink on its own --------------------------------------------------------------

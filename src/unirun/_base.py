@@ -50,13 +50,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio.to_thread
 
+from ._batches import AdaptiveBatches
 from ._call import run_chunk
 from ._checks import check_callable, check_chunksize
 from ._forked import track
 from ._front import Front
 from ._future import Future
 from ._gather import gather
-from ._map import AdaptiveBatches, MapIterator, batched, read_all
+from ._map import MapIterator, batched, read_all
 from ._options import NO_OPTIONS, TaskOptions
 from ._progress import sized
 from ._stats import Statistics, TaskCounters

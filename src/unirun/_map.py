@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 import time
 import weakref
 from collections import deque
@@ -21,7 +20,6 @@ import anyio
 
 from ._call import ChunkResult
 from ._completion import wait_done
-from ._follow import copy_outcome
 from ._future import Future
 from ._progress import TrackedFutures, map_chunk, map_item
 from ._types import T
@@ -32,7 +30,7 @@ if TYPE_CHECKING:
 
     from ._progress import Progress
 
-__all__ = ["AdaptiveBatches", "BatchFeeder", "MapIterator", "batched", "read_all"]
+__all__ = ["BatchFeeder", "MapIterator", "batched", "read_all"]
 
 # submit_one(args_or_chunk) -> future; None once the executor is gone.
 Submitter = Callable[[Any], "cf.Future[Any] | None"]
@@ -127,15 +125,34 @@ class MapIterator(Generic[T]):
         self._values: deque[Any] = deque()
         self._error: BaseException | None = None
         self._fs: deque[cf.Future[Any]] = deque()
-        if progress is not None:
-            self._progress = progress
-            self._fs = TrackedFutures(progress, map_chunk if chunked else map_item)
         self._started = False
         self._batches = batches
         self._work: Iterator[Any] | None = None
         self._submit: Submitter | None = None
+        if progress is not None:
+            self._progress = progress
+            self._fs = TrackedFutures(progress, map_chunk if chunked else map_item)
+            # First: a display that fails to open fails the map before any
+            # of its tasks is submitted.
+            progress.start(total)
+        try:
+            self._submit_first(submit_one, work, buffersize, keep_alive)
+        except BaseException:
+            self._finish()
+            raise
+
+    def _submit_first(
+        self,
+        submit_one: Submitter,
+        work: Iterator[Any],
+        buffersize: int | None,
+        keep_alive: object,
+    ) -> None:
+        """Submit what the map submits at the call (the first chunks, every
+        item, or ``buffersize`` of them)."""
+        batches = self._batches
         if batches is not None:
-            if progress is not None:
+            if self._progress is not None:
                 batches.slots = self._fs  # each chunk counts as it arrives
             self._fs = batches.slots
             batches.start()
@@ -154,8 +171,6 @@ class MapIterator(Generic[T]):
             self._submit = submit_while_alive
             for item in itertools.islice(work, buffersize):
                 self._fs.append(self._checked(submit_one(item)))
-        if progress is not None:
-            progress.start(total)
 
     @staticmethod
     def _checked(future: cf.Future[Any] | None) -> cf.Future[Any]:
@@ -365,123 +380,6 @@ class MapIterator(Generic[T]):
             self.close()
         else:
             self._finish()
-
-
-class AdaptiveBatches:
-    """Feeds a :class:`MapIterator` with chunks sized from measured run times.
-
-    Used for ``map(..., chunksize=None)`` on backends that batch. The first chunks
-    hold one item each; every finished chunk reports how long its worker spent per
-    item, and the next chunk is sized to about :attr:`TARGET` seconds of work, but
-    no more than a ``1 / (2 * workers)`` share of what is left (unless that share is
-    under a quarter of the target), so the tail stays balanced across workers, and
-    no more than four times the items measured so far, so that a few cheap items
-    first do not send the rest to one worker. About two chunks per worker are in flight
-    at a time.
-
-    Order is kept because slices are cut and queued under one lock; each queued
-    slot is completed only after its chunk's successor was queued, so a consumer
-    that reaches the end of the queue has really reached the end of the work.
-    """
-
-    #: Seconds of worker time a chunk aims at: dispatch costs a small fraction.
-    TARGET = 0.02
-
-    def __init__(
-        self,
-        submit_chunk: Callable[[list[tuple[Any, ...]]], cf.Future[Any]],
-        items: list[tuple[Any, ...]],
-        workers: int,
-    ) -> None:
-        self._submit_chunk = submit_chunk
-        self._items = items
-        self._position = 0
-        self._workers = max(1, workers)
-        self._per_item: float | None = None
-        self._measured = 0  # the items whose run times _per_item saw
-        self._lock = threading.Lock()
-        self._closed = False
-        self._flushing = False
-        self.slots: deque[cf.Future[Any]] = deque()
-
-    def start(self) -> None:
-        """Queue the first chunks (called once, before the iteration).
-
-        Raises:
-            Exception: what submitting the first chunk raised (``RuntimeError``
-                after shutdown), at the call to ``map`` as in the stdlib.
-        """
-        self._dispatch(raising=True)
-        for _ in range(2 * self._workers - 1):
-            self._dispatch()
-
-    def close(self) -> None:
-        """Stop cutting new chunks."""
-        self._closed = True
-
-    def flush(self) -> None:
-        """Queue every item left at once: the executor is shutting down, and
-        would refuse the chunks cut later, though it accepted their items."""
-        self._flushing = True
-        while not self._closed and self._position < len(self._items):
-            self._dispatch()
-
-    def _size(self) -> int:
-        if self._flushing:  # each chunk a share of the rest, for balance
-            remaining = len(self._items) - self._position
-            return max(1, -(-remaining // (2 * self._workers)))
-        if self._per_item is None:
-            return 1
-        per_item = max(self._per_item, 1e-7)
-        remaining = len(self._items) - self._position
-        share = remaining // (2 * self._workers)
-        # Cut the tail finer for balance, but not below a quarter of the target:
-        # a few milliseconds of imbalance cost less than more round trips.
-        floor = int(self.TARGET / 4 / per_item)
-        size = min(int(self.TARGET / per_item), max(share, floor))
-        # At most four times the items measured: one cheap item says little of
-        # the rest, which one chunk would otherwise take to one worker.
-        return max(1, min(size, 4 * self._measured))
-
-    def _dispatch(self, *, raising: bool = False) -> None:
-        with self._lock:
-            if self._closed or self._position >= len(self._items):
-                return
-            size = self._size()
-            chunk = self._items[self._position : self._position + size]
-            self._position += size
-            slot: Future[Any] = Future()
-            self.slots.append(slot)
-            try:
-                real = self._submit_chunk(chunk)
-            except BaseException as exc:
-                self._closed = True
-                if raising:
-                    self.slots.pop()
-                    raise
-                slot.set_exception(exc)
-                return
-        slot.add_done_callback(lambda s: _forward_cancel(s, real))
-        real.add_done_callback(lambda r: self._on_done(r, slot, len(chunk)))
-
-    def _on_done(self, real: cf.Future[Any], slot: Future[Any], count: int) -> None:
-        if not real.cancelled() and real.exception() is None:
-            result = real.result()
-            if isinstance(result, ChunkResult) and result.values:
-                per_item = result.elapsed / max(1, len(result.values))
-                with self._lock:
-                    old = self._per_item
-                    self._per_item = per_item if old is None else (old + per_item) / 2
-                    self._measured += len(result.values)
-        self._dispatch()  # before completing the slot: see the class docstring
-        copy_outcome(real, slot)
-
-
-def _forward_cancel(slot: cf.Future[Any], real: cf.Future[Any]) -> None:
-    # As for unbatched maps: closing the iteration cancels what has not started;
-    # a chunk already running finishes.
-    if slot.cancelled():
-        real.cancel()
 
 
 _NOTHING: Any = object()

@@ -21,9 +21,9 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._batches import AdaptiveBatches
 from .._call import ChunkResult
 from .._future import Future
-from .._map import AdaptiveBatches
 from .._starting import HelperThread, began, start_thread
 from .classify import BUSY_MIN, cluster_pays
 
