@@ -61,3 +61,27 @@ def test_a_flush_queues_every_item_left_at_once() -> None:
     queued = [args[0] for chunk, _ in chunks.cut for args in chunk]
     assert queued == list(range(50))
     assert len(batches.slots) == len(chunks.cut)
+
+
+def test_batches_for_one_worker_spread_once_the_items_prove_long() -> None:
+    chunks = Chunks()
+    batches = AdaptiveBatches(
+        chunks.submit, [(n,) for n in range(100)], workers=1, widen_to=4
+    )
+    batches.start()
+    assert chunks.sizes() == [1, 1]
+    chunks.end(0, per_item=0.01)  # half the target: worth a worker of its own
+    assert len(chunks.cut) == 2 + 1 + 2 * (4 - 1)  # two in flight per worker
+    chunks.end(1, per_item=0.01)
+    assert len(chunks.cut) == 10  # spread once; then one new chunk per end
+
+
+def test_batches_of_tiny_items_stay_on_one_worker() -> None:
+    chunks = Chunks()
+    batches = AdaptiveBatches(
+        chunks.submit, [(n,) for n in range(100)], workers=1, widen_to=4
+    )
+    batches.start()
+    chunks.end(0, per_item=1e-6)
+    chunks.end(1, per_item=1e-6)
+    assert len(chunks.cut) == 4

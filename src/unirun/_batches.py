@@ -28,7 +28,9 @@ class AdaptiveBatches:
     under a quarter of the target), so the tail stays balanced across workers, and
     no more than four times the items measured so far, so that a few cheap items
     first do not send the rest to one worker. About two chunks per worker are in flight
-    at a time.
+    at a time. Batches meant for one worker (``widen_to``: items too small for any
+    hand-off) spread over that many once an item turns out to take a quarter of
+    the target or more.
 
     Order is kept because slices are cut and queued under one lock; each queued
     slot is completed only after its chunk's successor was queued, so a consumer
@@ -43,11 +45,13 @@ class AdaptiveBatches:
         submit_chunk: Callable[[list[tuple[Any, ...]]], cf.Future[Any]],
         items: list[tuple[Any, ...]],
         workers: int,
+        widen_to: int | None = None,
     ) -> None:
         self._submit_chunk = submit_chunk
         self._items = items
         self._position = 0
         self._workers = max(1, workers)
+        self._widen_to = widen_to
         self._per_item: float | None = None
         self._measured = 0  # the items whose run times _per_item saw
         self._lock = threading.Lock()
@@ -94,6 +98,19 @@ class AdaptiveBatches:
         # the rest, which one chunk would otherwise take to one worker.
         return max(1, min(size, 4 * self._measured))
 
+    def _widened(self) -> int:
+        """How many more chunks to put in flight now that the items proved long
+        enough to spread (once: see ``widen_to``)."""
+        with self._lock:
+            wider = self._widen_to
+            per_item = self._per_item
+            if wider is None or per_item is None or per_item * 4 < self.TARGET:
+                return 0
+            self._widen_to = None
+            more = 2 * (wider - self._workers)
+            self._workers = max(self._workers, wider)
+            return max(0, more)
+
     def _dispatch(self, *, raising: bool = False) -> None:
         with self._lock:
             if self._closed or self._position >= len(self._items):
@@ -125,6 +142,8 @@ class AdaptiveBatches:
                     self._per_item = per_item if old is None else (old + per_item) / 2
                     self._measured += len(result.values)
         self._dispatch()  # before completing the slot: see the class docstring
+        for _ in range(self._widened()):
+            self._dispatch()
         copy_outcome(real, slot)
 
 

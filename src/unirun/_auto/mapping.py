@@ -355,8 +355,10 @@ class RoutedMap:
                 self._release()
             return future
 
-        workers = pool._parallelism() if plan in _CHUNKED else 1
-        inner = AdaptiveBatches(submit_chunk, rest, workers)
+        if plan in _CHUNKED:
+            inner = AdaptiveBatches(submit_chunk, rest, pool._parallelism())
+        else:  # one thread's batches, spread if the items prove long after all
+            inner = AdaptiveBatches(submit_chunk, rest, 1, pool._parallelism())
         inner.slots = self.slots
         self._inner = inner
         inner.start()
