@@ -9,6 +9,7 @@ needs the network.
 from __future__ import annotations
 
 import importlib.metadata
+from typing import Any
 
 project = "unirun"
 author = "the unirun authors"
@@ -45,3 +46,21 @@ intersphinx_mapping = {
 
 html_theme = "furo"
 html_title = f"unirun {release}"
+
+
+def _skip_named_copies(
+    app: object, what: str, name: str, obj: object, skip: bool, options: object
+) -> bool | None:
+    """Skip each executor's copy of a method it inherits (a copy only so that
+    its errors name the executor): it is documented once, on the base."""
+    wrapped = getattr(obj, "__wrapped__", None)
+    if wrapped is not None and getattr(obj, "__code__", 0) is getattr(
+        wrapped, "__code__", 1
+    ):
+        return True
+    return None
+
+
+def setup(app: Any) -> None:
+    """Connect the hooks above."""
+    app.connect("autodoc-skip-member", _skip_named_copies)

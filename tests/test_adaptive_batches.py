@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
+import unirun
 from unirun._batches import AdaptiveBatches
 from unirun._call import ChunkResult
+
+if TYPE_CHECKING:
+    import pytest
 
 
 class Chunks:
@@ -85,3 +90,42 @@ def test_batches_of_tiny_items_stay_on_one_worker() -> None:
     chunks.end(0, per_item=1e-6)
     chunks.end(1, per_item=1e-6)
     assert len(chunks.cut) == 4
+
+
+def test_a_flush_before_the_start_cuts_nothing() -> None:
+    # The map may yet swap in its own slots (progress=): the start, refused
+    # after shutdown, raises at the call to map instead.
+    chunks = Chunks()
+    batches = AdaptiveBatches(chunks.submit, [(n,) for n in range(50)], workers=2)
+    batches.flush()
+    assert chunks.cut == []
+    assert not batches.slots
+
+
+def test_a_shutdown_on_the_thread_cutting_a_chunk_does_not_wait_for_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As a signal handler's shutdown() lands: inside the map's own cut.
+    executor = unirun.ThreadExecutor(max_workers=2)
+    real = AdaptiveBatches._size
+
+    def size(batches: AdaptiveBatches) -> int:
+        monkeypatch.setattr(AdaptiveBatches, "_size", real)  # once
+        executor.shutdown(wait=False)
+        return real(batches)
+
+    monkeypatch.setattr(AdaptiveBatches, "_size", size)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            list(executor.map(abs, range(100), chunksize=None))
+        except RuntimeError as exc:
+            raised.append(exc)
+
+    mapping = threading.Thread(target=run)
+    mapping.start()
+    mapping.join(60)
+    assert not mapping.is_alive(), "the shutdown waited for its own thread"
+    assert [str(e) for e in raised] == ["cannot schedule new futures after shutdown"]
+    executor.shutdown()

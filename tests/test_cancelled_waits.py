@@ -29,12 +29,16 @@ WAITS: dict[str, Callable[[list[cf.Future[Any]]], set[cf.Future[Any]]]] = {
 }
 
 
-@pytest.fixture(params=["thread", "process"])
+@pytest.fixture(params=["thread", "process", "auto"])
 def held(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[unirun.ThreadExecutor | unirun.ProcessExecutor, cf.Future[Any]]]:
+) -> Iterator[tuple[unirun.Executor, cf.Future[Any]]]:
     """A one-worker executor whose worker is busy, and a task queued behind it."""
-    make = {"thread": unirun.ThreadExecutor, "process": unirun.ProcessExecutor}
+    make = {
+        "thread": unirun.ThreadExecutor,
+        "process": unirun.ProcessExecutor,
+        "auto": unirun.AutoExecutor,  # its calls wait in line at its gate
+    }
     gate = Gate(tmp_path)
     with make[request.param](max_workers=1) as ex:
         ex.submit(signal_then_wait, gate.started, gate.release, None)

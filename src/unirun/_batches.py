@@ -54,9 +54,10 @@ class AdaptiveBatches:
         self._widen_to = widen_to
         self._per_item: float | None = None
         self._measured = 0  # the items whose run times _per_item saw
-        self._lock = threading.Lock()
-        self._closed = False
-        self._flushing = False
+        # Re-entrant only so that flush() can tell it is called (by a signal
+        # handler's shutdown) on the thread that holds it: it never nests.
+        self._lock = threading.RLock()
+        self._started = self._closed = self._flushing = False
         self.slots: deque[cf.Future[Any]] = deque()
 
     def start(self) -> None:
@@ -66,6 +67,7 @@ class AdaptiveBatches:
             Exception: what submitting the first chunk raised (``RuntimeError``
                 after shutdown), at the call to ``map`` as in the stdlib.
         """
+        self._started = True  # the slots are the map's own from here on
         self._dispatch(raising=True)
         for _ in range(2 * self._workers - 1):
             self._dispatch()
@@ -76,7 +78,14 @@ class AdaptiveBatches:
 
     def flush(self) -> None:
         """Queue every item left at once: the executor is shutting down, and
-        would refuse the chunks cut later, though it accepted their items."""
+        would refuse the chunks cut later, though it accepted their items.
+
+        Not before :meth:`start` (the map then raises at its call, shut down),
+        nor on a thread that is cutting a chunk of this map (a signal handler's
+        shutdown): its rest is refused then, failing in its place.
+        """
+        if not self._started or self._lock._is_owned():  # type: ignore[attr-defined]  # an RLock's
+            return
         self._flushing = True
         while not self._closed and self._position < len(self._items):
             self._dispatch()

@@ -46,8 +46,7 @@ _RELEASE = _thread.LockType.release
 Stopper = Callable[[bool], bool]
 
 _CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
-#: What set_running_or_notify_cancel() takes of an executor's task, which is
-#: notified as it is cancelled (see _cancel_pending).
+#: set_running_or_notify_cancel() of a task notified as cancelled: _cancel_pending.
 _STARTABLE = (PENDING, *_CANCELLED)
 #: The stdlib's words for the states, in reprs.
 _STATE_NAMES = cf._base._STATE_TO_DESCRIPTION_MAP
@@ -78,6 +77,8 @@ class Future(OwnedSteps[T], cf.Future[T]):
     _cond: threading.Condition | None = None
     _stopper: Stopper | None = None
     _on_interrupt: Callable[[], object] | None = None
+    #: A task in line that only _start() starts (as those with _counters).
+    _in_line = False
     _counters: TaskCounters | None = None
     _waiter_list: list[Any] | None = None  # see _waiters
     _sleepers: list[_thread.LockType] | None = None  # see _sleep
@@ -176,7 +177,7 @@ class Future(OwnedSteps[T], cf.Future[T]):
         with self._lock or self._make_lock():
             if self._owner is not None:  # see OwnedSteps
                 self._seal()
-            ours = self._counters is not None
+            ours = self._in_line or self._counters is not None
             if self._state not in (_STARTABLE if ours else (PENDING, CANCELLED)):
                 cf._base.LOGGER.critical(  # as the stdlib's says so
                     "Future %s in unexpected state: %s", id(self), self._state
@@ -271,10 +272,9 @@ class Future(OwnedSteps[T], cf.Future[T]):
                 return True
             if state != PENDING:
                 return False
-            # An executor's task, which _start() will skip: wait() hears of it
-            # now, not once a worker takes it (CPython's gh-87893). A future
-            # made by hand stays CANCELLED, as the stdlib's.
-            ours = self._counters is not None
+            # A task in line, which _start() will skip: wait() hears now, not when
+            # a worker takes it (gh-87893); one made by hand stays CANCELLED.
+            ours = self._in_line or self._counters is not None
             self._cancel_now(CANCELLED_AND_NOTIFIED if ours else CANCELLED, False)
         self._invoke_callbacks()
         return True

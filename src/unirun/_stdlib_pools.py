@@ -73,6 +73,7 @@ def name_methods_after(cls: type) -> None:
         copy.__dict__.update(method.__dict__)
         copy.__doc__ = method.__doc__
         copy.__annotations__ = method.__annotations__
-        copy.__module__ = method.__module__
+        copy.__module__ = cls.__module__  # where pickle finds it by its name
         copy.__qualname__ = f"{cls.__qualname__}.{name}"
+        copy.__wrapped__ = method  # type: ignore[attr-defined]  # see docs/conf.py
         setattr(cls, name, copy)

@@ -104,6 +104,7 @@ class Gate:
             with self._lock:
                 if self._running >= self.limit or self._line:
                     outer: Future[Any] = Future()
+                    outer._in_line = True  # wait() hears of its cancel at once
                     waiting = Waiting(outer, route)
                     if self._pump is None:  # first: it waits for this lock
                         self._start_pump()

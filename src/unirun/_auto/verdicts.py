@@ -196,6 +196,7 @@ class Verdicts:
             running = entry.probe
             if running is not None and not _routes_while_probing(entry.verdict):
                 outer: Future[Any] = Future()
+                outer._in_line = True  # wait() hears of its cancel at once
                 entry.held.append(Held(outer, fn, args, kwargs, options, on_early))
                 return outer
             probe: CallProbe | None = None
