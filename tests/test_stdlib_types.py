@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import pickle
 import threading
 
 import pytest
@@ -91,3 +92,13 @@ def test_a_wrong_call_names_the_executor_as_the_stdlib_names_its_pool(
     if method == "map" and stdlib is cf.ThreadPoolExecutor:  # inherited there
         theirs = theirs.replace("Executor.map", "<pool>.map")
     assert mine == theirs
+
+
+@pytest.mark.parametrize("method", list(WRONG_CALLS))
+@pytest.mark.parametrize(("ours", "stdlib"), PAIRS)
+def test_an_executor_s_methods_pickle_by_name_as_the_stdlib_pool_s(
+    ours: type, stdlib: type, method: str
+) -> None:
+    for cls in (stdlib, ours):
+        function = getattr(cls, method)
+        assert pickle.loads(pickle.dumps(function)) is function
