@@ -357,3 +357,28 @@ def test_a_runnable_probe_whose_clock_moves_computed(
     if window.probe_cpu < 0.5 * window.seconds:
         pytest.skip("other processes kept the probe off its CPU: nothing to read")
     assert window.running > 0, window
+
+
+def test_a_close_that_waits_joins_the_thread_after_one_that_did_not() -> None:
+    # AutoExecutor.shutdown(wait=True) after shutdown(wait=False) returned
+    # while the monitor's thread still ran (7 in 200 executors).
+    windows = _Windows()
+    monitor: canary.Monitor[Probe] = canary.Monitor(windows.on_window)
+    running, release = threading.Event(), threading.Event()
+
+    def run() -> None:  # a monitor thread finishing its last window
+        running.set()
+        release.wait()
+
+    monitor._thread = threading.Thread(target=run)
+    monitor._thread.start()
+    running.wait()
+    monitor.close(wait=False)
+    closer = threading.Thread(target=monitor.close)
+    closer.start()
+    closer.join(0.2)
+    alive = closer.is_alive()  # it waits for the monitor's thread
+    release.set()
+    closer.join(60)
+    assert alive
+    assert not monitor._thread.is_alive()

@@ -118,7 +118,9 @@ def test_embedded_cluster_of_threads_in_this_process() -> None:
         queue = ex.Queue()
         queue.put(3)
         assert queue.get(timeout=60) == 3
+        assert ex.statistics().workers_alive == 2
     assert ex.client.status == "closed"
+    assert ex.statistics().workers_alive == 0  # its cluster is gone
 
 
 def test_joined_cluster_stays_up_and_only_own_tasks_are_waited(

@@ -106,14 +106,15 @@ class Monitor(Generic[ProbeT]):
         """Stop the thread (it finishes the window it is taking); join it if
         ``wait``."""
         with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+            closed, self._closed = self._closed, True
             thread = self._thread
-        if thread is not None:
+        if thread is None:
+            return
+        if not closed:
             self._queue.put(None)
-            if wait and thread is not threading.current_thread():
-                thread.join()
+        # Even after a close without waiting: a later one that waits joins it.
+        if wait and thread is not threading.current_thread():
+            thread.join()
 
     def _run(self) -> None:
         try:

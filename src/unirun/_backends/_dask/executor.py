@@ -246,7 +246,9 @@ class DaskExecutor(BaseExecutor):
             count = len(workers)
         else:  # not seen yet: the threads found when it started (one each)
             count = self._threads_at_start
-        return (count, count, 0, ())
+        # An embedded cluster is gone once closed; a joined one's workers stay.
+        gone = self._released and self._cluster is not None
+        return (0 if gone else count, count, 0, ())
 
     def _schedule(
         self,
